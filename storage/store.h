@@ -1,0 +1,174 @@
+// Store: the coordinator's durable state (sweeps, jobs, leases, workers, metrics). The interface
+// is what the scheduler and services program against; sqlite_store.h is the implementation.
+#ifndef OPTBENCH_STORAGE_STORE_H_
+#define OPTBENCH_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace optbench::storage {
+
+// Job lifecycle. Terminal: kSucceeded, kFailed, kDiverged, kCancelled.
+//   QUEUED --claim--> RUNNING --finish--> SUCCEEDED | FAILED | DIVERGED | CANCELLED
+//   RUNNING --lease expired, attempts left--> QUEUED ; --none left--> FAILED
+//   QUEUED --cancel--> CANCELLED ; RUNNING --cancel--> (cancel_requested; worker finishes it)
+enum class JobState { kQueued = 1, kRunning = 2, kSucceeded = 3, kFailed = 4, kDiverged = 5,
+                      kCancelled = 6 };
+const char* JobStateName(JobState state);  // "queued", "running", ...
+bool IsTerminal(JobState state);
+
+struct SweepRecord {
+  std::string id;
+  std::string name;
+  std::string source;  // The sweep file text as submitted (may be empty).
+  absl::Time created_at;
+  int64_t num_jobs = 0;
+};
+
+// What the caller supplies for each job of a new sweep.
+struct NewJob {
+  std::string spec;          // Opaque bytes (a serialized optbench.v1.JobSpec); never parsed here.
+  std::string summary_json;  // Flat JSON object of the job's identifying settings (optimizer,
+                             // lr, ..., seed) for display and CSV export.
+  int64_t total_steps = 0;
+  int32_t max_attempts = 3;  // >= 1.
+};
+
+struct JobRecord {
+  std::string id;        // "<sweep_id>-<index>" ; stable, human-typeable.
+  std::string sweep_id;
+  int64_t index = 0;     // Position in the sweep, 0-based.
+  std::string spec;
+  std::string summary_json;
+  JobState state = JobState::kQueued;
+  int32_t attempt = 0;   // Number of claims so far.
+  int32_t max_attempts = 3;
+  std::string worker_id;     // Of the current or last claim; empty if never claimed.
+  std::string lease_token;   // Current lease (RUNNING only), else empty.
+  absl::Time lease_expires_at = absl::InfinitePast();
+  int64_t progress_step = 0;
+  int64_t total_steps = 0;
+  bool cancel_requested = false;
+  std::string error;         // Failure / divergence text for terminal states.
+  absl::Time created_at;
+  absl::Time started_at = absl::InfinitePast();   // Of the latest claim.
+  absl::Time finished_at = absl::InfinitePast();
+  // Set once by the worker at the start of a run (SetDatasetInfo); empty/0 until then.
+  int64_t num_classes = 0;
+  std::vector<int64_t> train_class_counts;
+  std::vector<int64_t> test_class_counts;
+};
+
+struct JobFilter {
+  std::string sweep_id;              // Empty = any.
+  std::optional<JobState> state;     // Unset = any.
+  int64_t page_size = 100;           // 1..1000.
+  std::string page_token;            // Opaque; from the previous page's next_page_token.
+};
+
+struct JobPage {
+  std::vector<JobRecord> jobs;       // Ordered by (sweep creation, index).
+  std::string next_page_token;       // Empty when there are no more.
+};
+
+// One stored metric: a scalar (values.size() == 1) or a packed per-class vector.
+// Key: (job_id, step, split, metric). Writing the same key again replaces the value.
+struct MetricRow {
+  std::string job_id;
+  int64_t step = 0;
+  std::string split;   // "train" | "test"
+  std::string metric;  // "loss", "accuracy", "loss_sum", "correct", "grad_norm", ...
+  std::vector<double> values;
+};
+
+struct MetricQuery {
+  std::vector<std::string> job_ids;  // Non-empty.
+  std::string split;                 // Empty = any.
+  std::vector<std::string> metrics;  // Empty = any.
+  int64_t min_step = 0;
+  int64_t max_step = INT64_MAX;
+};
+
+struct WorkerRecord {
+  std::string id;
+  std::string name;     // Host name / user-supplied label.
+  int32_t slots = 1;
+  absl::Time last_seen;
+};
+
+// Lease-checked writes (AppendMetrics, RenewLease, SetDatasetInfo, FinishJob) fail with
+// FailedPrecondition ("stale lease for job X") unless the job is RUNNING with exactly `token`:
+// a worker whose lease expired and was requeued cannot write into the job's new attempt.
+// All methods are thread-safe. Errors from the database itself are Internal or Unavailable
+// (busy), DataLoss for a corrupt file.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates a sweep and all its jobs in one transaction (all or nothing). Jobs start QUEUED.
+  // InvalidArgument if `jobs` is empty. Returns the sweep as stored (with its new id).
+  virtual absl::StatusOr<SweepRecord> CreateSweep(const std::string& name,
+                                                  const std::string& source,
+                                                  const std::vector<NewJob>& jobs,
+                                                  absl::Time now) = 0;
+  virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound.
+  // Newest first.
+  virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) = 0;
+
+  virtual absl::StatusOr<JobRecord> GetJob(const std::string& job_id) = 0;  // NotFound.
+  virtual absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) = 0;
+  // Number of jobs per state, over all sweeps or one (sweep_id non-empty).
+  virtual absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> CountJobs(
+      const std::string& sweep_id) = 0;
+
+  // Atomically claims the oldest QUEUED job (by sweep creation, then index) for `worker_id`:
+  // state RUNNING, attempt + 1, a fresh random lease token, expiry now + lease. Returns nullopt
+  // when nothing is queued.
+  virtual absl::StatusOr<std::optional<JobRecord>> ClaimJob(const std::string& worker_id,
+                                                            absl::Time now,
+                                                            absl::Duration lease) = 0;
+  // Extends the lease to now + lease and records progress. Returns the job's cancel_requested.
+  virtual absl::StatusOr<bool> RenewLease(const std::string& job_id, const std::string& token,
+                                          absl::Time now, absl::Duration lease,
+                                          int64_t progress_step) = 0;
+  // Upserts rows (all for `job_id`) in one transaction.
+  virtual absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
+                                     const std::vector<MetricRow>& rows) = 0;
+  virtual absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
+                                      int64_t num_classes,
+                                      const std::vector<int64_t>& train_counts,
+                                      const std::vector<int64_t>& test_counts) = 0;
+  // Ends the run: `final_state` must be terminal (InvalidArgument otherwise). Clears the lease.
+  virtual absl::Status FinishJob(const std::string& job_id, const std::string& token,
+                                 JobState final_state, const std::string& error,
+                                 absl::Time now) = 0;
+  // Hands a RUNNING job back to the queue without spending an attempt (graceful preemption):
+  // attempt - 1, state QUEUED, lease cleared.
+  virtual absl::Status ReleaseJob(const std::string& job_id, const std::string& token) = 0;
+
+  // For every RUNNING job whose lease expired before `now`: back to QUEUED if attempt <
+  // max_attempts, else FAILED with an error saying the attempts are exhausted. Returns the ids of
+  // the jobs it changed.
+  virtual absl::StatusOr<std::vector<std::string>> ExpireLeases(absl::Time now) = 0;
+
+  // Cancels one job (QUEUED -> CANCELLED at once; RUNNING -> cancel_requested). Terminal jobs
+  // are left alone. NotFound for an unknown id.
+  virtual absl::Status CancelJob(const std::string& job_id, absl::Time now) = 0;
+  // The same for every job of a sweep. NotFound for an unknown sweep.
+  virtual absl::Status CancelSweep(const std::string& sweep_id, absl::Time now) = 0;
+
+  virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
+
+  virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
+};
+
+}  // namespace optbench::storage
+
+#endif  // OPTBENCH_STORAGE_STORE_H_

@@ -1,0 +1,78 @@
+// RunJob: the engine's single entry point for the worker. Builds dataset, model and optimizer
+// from a JobSpec, trains, and streams per-class evaluations to a sink.
+#ifndef OPTBENCH_WORKER_ENGINE_RUN_JOB_H_
+#define OPTBENCH_WORKER_ENGINE_RUN_JOB_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/engine/job_spec.h"
+
+namespace optbench::engine {
+
+enum class Split { kTrain, kTest };
+
+// Sent once per run, before the first evaluation.
+struct DatasetInfo {
+  int64_t num_classes = 0;
+  int64_t num_features = 0;
+  std::vector<int64_t> train_class_counts;  // Length num_classes.
+  std::vector<int64_t> test_class_counts;   // Length num_classes; empty if no test split.
+};
+
+// Per-class metrics of one split at one evaluation step (ALGORITHMS.md section 6.1). Vectors
+// have length num_classes; sums are in float64 regardless of the engine precision.
+struct SplitMetrics {
+  Split split = Split::kTrain;
+  std::vector<double> loss_sum;     // Sum of per-example cross-entropy over examples of class k.
+  std::vector<double> correct;      // Number of class-k examples whose argmax is k.
+  std::vector<double> p_true_sum;   // Sum of softmax probability of the true class, class k.
+  std::vector<double> p_mass;       // Sum over all examples of predicted probability of class k.
+  double loss = 0;                  // Mean loss over the split.
+  double accuracy = 0;              // Fraction correct over the split.
+};
+
+// One evaluation. `step` = number of optimizer steps taken before it (0 = initial parameters).
+struct Evaluation {
+  int64_t step = 0;
+  std::vector<SplitMetrics> splits;  // Train first, then test if the dataset has one.
+  double grad_norm = 0;    // L2 norm over all parameters of the full-batch train gradient (or
+                           // the current minibatch gradient in mini-batch mode) at this step.
+  double learning_rate = 0;
+  double wall_seconds = 0;  // Since training started (excludes dataset loading).
+};
+
+// Receives the run's output. Called from the training thread only.
+class MetricSink {
+ public:
+  virtual ~MetricSink() = default;
+  virtual void OnDatasetInfo(const DatasetInfo& info) = 0;
+  // A non-OK status stops training and RunJob returns it (e.g. the lease was lost).
+  virtual absl::Status OnEvaluation(const Evaluation& eval) = 0;
+  // Progress after each optimizer step (cheap; may be rate-limited by the sink).
+  virtual void OnStep(int64_t /*step*/) {}
+};
+
+enum class RunOutcome { kCompleted, kDiverged, kCancelled };
+
+struct RunResult {
+  RunOutcome outcome = RunOutcome::kCompleted;
+  int64_t steps_done = 0;
+  std::string message;  // Why it diverged, etc.
+};
+
+// Runs `spec` (which must have passed ValidateJobSpec). `should_stop` is polled between steps;
+// when it returns true the run ends with kCancelled. Errors: InvalidArgument for a spec that
+// cannot be built (e.g. a csv file that does not parse, with file and line), ResourceExhausted if
+// memory cannot be allocated, or the sink's status.
+// Deterministic: the same spec gives bit-identical metrics (wall_seconds aside) on one machine.
+absl::StatusOr<RunResult> RunJob(const JobSpec& spec, MetricSink* sink,
+                                 const std::function<bool()>& should_stop);
+
+}  // namespace optbench::engine
+
+#endif  // OPTBENCH_WORKER_ENGINE_RUN_JOB_H_
