@@ -14,11 +14,11 @@ namespace optbench::internal {
 
 // Aborts the process with file:line and the expression when `cond` is false. Active in all
 // build types: invariants are cheap to test and a silent corruption is never acceptable.
-#define OPTBENCH_CHECK(cond)                                       \
-  do {                                                             \
-    if (!(cond)) {                                                 \
+#define OPTBENCH_CHECK(cond)                                        \
+  do {                                                              \
+    if (!(cond)) {                                                  \
       ::optbench::internal::CheckFailed(__FILE__, __LINE__, #cond); \
-    }                                                              \
+    }                                                               \
   } while (0)
 
 #endif  // OPTBENCH_COMMON_CHECK_H_

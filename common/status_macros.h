@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 
 // Returns from the enclosing function with the status of `expr` if it is not OK.
-#define OPTBENCH_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    ::absl::Status optbench_status_ = (expr);           \
+#define OPTBENCH_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status optbench_status_ = (expr);            \
     if (!optbench_status_.ok()) return optbench_status_; \
   } while (0)
 

@@ -33,8 +33,9 @@ struct ParamSpec {
   // Inclusive numeric range (kDouble, kInt, and each element of kIntList). Unset = unbounded.
   std::optional<double> min;
   std::optional<double> max;
-  // When true, `min` itself is not allowed (e.g. a learning rate must be > 0).
+  // When true, the bound itself is not allowed (a learning rate is > 0, a momentum < 1).
   bool min_exclusive = false;
+  bool max_exclusive = false;
   // Allowed values for kString (empty = any string).
   std::vector<std::string> choices;
   std::string doc;  // One line.
@@ -54,6 +55,10 @@ struct ComponentSpec {
 const char* ParamTypeName(ParamType type);
 const char* ComponentKindName(ComponentKind kind);
 std::string FormatParamValue(const ParamValue& value);
+// "> 0", "[0, 1)", "one of zeros, uniform", "any" — the allowed values of `spec`, for messages.
+std::string DescribeAllowed(const ParamSpec& spec);
+// Shortest decimal text that parses back to exactly `value` ("0.001", "1e-08", "3").
+std::string FormatDouble(double value);
 
 // Checks `given` against `spec` and returns it completed with defaults.
 // InvalidArgument (message names "<kind> <name>: <param>" and what is allowed) for: an unknown

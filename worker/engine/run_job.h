@@ -28,20 +28,20 @@ struct DatasetInfo {
 // have length num_classes; sums are in float64 regardless of the engine precision.
 struct SplitMetrics {
   Split split = Split::kTrain;
-  std::vector<double> loss_sum;     // Sum of per-example cross-entropy over examples of class k.
-  std::vector<double> correct;      // Number of class-k examples whose argmax is k.
-  std::vector<double> p_true_sum;   // Sum of softmax probability of the true class, class k.
-  std::vector<double> p_mass;       // Sum over all examples of predicted probability of class k.
-  double loss = 0;                  // Mean loss over the split.
-  double accuracy = 0;              // Fraction correct over the split.
+  std::vector<double> loss_sum;    // Sum of per-example cross-entropy over examples of class k.
+  std::vector<double> correct;     // Number of class-k examples whose argmax is k.
+  std::vector<double> p_true_sum;  // Sum of softmax probability of the true class, class k.
+  std::vector<double> p_mass;      // Sum over all examples of predicted probability of class k.
+  double loss = 0;                 // Mean loss over the split.
+  double accuracy = 0;             // Fraction correct over the split.
 };
 
 // One evaluation. `step` = number of optimizer steps taken before it (0 = initial parameters).
 struct Evaluation {
   int64_t step = 0;
   std::vector<SplitMetrics> splits;  // Train first, then test if the dataset has one.
-  double grad_norm = 0;    // L2 norm over all parameters of the full-batch train gradient (or
-                           // the current minibatch gradient in mini-batch mode) at this step.
+  double grad_norm = 0;  // L2 norm over all parameters of the full-batch train gradient (or
+                         // the current minibatch gradient in mini-batch mode) at this step.
   double learning_rate = 0;
   double wall_seconds = 0;  // Since training started (excludes dataset loading).
 };
