@@ -151,6 +151,12 @@ class Store {
   // Hands a RUNNING job back to the queue without spending an attempt (graceful preemption):
   // attempt - 1, state QUEUED, lease cleared.
   virtual absl::Status ReleaseJob(const std::string& job_id, const std::string& token) = 0;
+  // A failed attempt (the worker reported an error): back to QUEUED with `error` recorded if
+  // attempt < max_attempts, else FAILED with `error`. Lease cleared either way. Returns the new
+  // state (kQueued or kFailed).
+  virtual absl::StatusOr<JobState> RetryOrFailJob(const std::string& job_id,
+                                                  const std::string& token,
+                                                  const std::string& error, absl::Time now) = 0;
 
   // For every RUNNING job whose lease expired before `now`: back to QUEUED if attempt <
   // max_attempts, else FAILED with an error saying the attempts are exhausted. Returns the ids of

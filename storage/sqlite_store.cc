@@ -1,0 +1,939 @@
+#include "storage/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/distributions.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "storage/sqlite_connection.h"
+#include "storage/sqlite_schema.h"
+
+namespace optbench::storage {
+namespace {
+
+using internal::Connection;
+using internal::Statement;
+using internal::Transaction;
+
+constexpr int64_t kMaxPageSize = 1000;
+constexpr int kMaxReadConnections = 64;
+constexpr char kMemoryPath[] = ":memory:";
+
+// Per-class vectors are stored as packed little-endian 8-byte values, written byte by byte so the
+// file is the same on any host. Doubles keep their exact bit pattern (NaN payloads included).
+std::string PackU64(const uint64_t* values, size_t n) {
+  std::string out(n * 8, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    for (int b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>((values[i] >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
+template <typename T>
+std::string Pack(const std::vector<T>& values) {
+  static_assert(sizeof(T) == 8);
+  std::vector<uint64_t> bits(values.size());
+  if (!values.empty()) std::memcpy(bits.data(), values.data(), values.size() * 8);
+  return PackU64(bits.data(), bits.size());
+}
+
+template <typename T>
+absl::StatusOr<std::vector<T>> Unpack(const std::string& bytes, absl::string_view what) {
+  static_assert(sizeof(T) == 8);
+  if (bytes.size() % 8 != 0) {
+    return absl::DataLossError(
+        absl::StrFormat("%s has %d bytes, not a multiple of 8", what, bytes.size()));
+  }
+  std::vector<T> values(bytes.size() / 8);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint64_t bits = 0;
+    for (int b = 0; b < 8; ++b) {
+      bits |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i * 8 + b])) << (8 * b);
+    }
+    std::memcpy(&values[i], &bits, 8);
+  }
+  return values;
+}
+
+// Job columns, in the order ReadJob expects; sweeps are joined for the sweep's public id.
+constexpr char kSelectJob[] =
+    "SELECT j.id, s.id, j.idx, j.spec, j.summary_json, j.state, j.attempt, j.max_attempts, "
+    "j.worker_id, j.lease_token, j.lease_expires_at, j.progress_step, j.total_steps, "
+    "j.cancel_requested, j.error, j.created_at, j.started_at, j.finished_at, j.num_classes, "
+    "j.train_class_counts, j.test_class_counts, j.sweep_seq "
+    "FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ";
+constexpr int kSweepSeqColumn = 21;
+
+absl::StatusOr<JobState> StateFromInt(int64_t value, absl::string_view job_id) {
+  if (value < static_cast<int>(JobState::kQueued) ||
+      value > static_cast<int>(JobState::kCancelled)) {
+    return absl::DataLossError(
+        absl::StrFormat("job %s has invalid stored state %d", job_id, value));
+  }
+  return static_cast<JobState>(value);
+}
+
+absl::StatusOr<JobRecord> ReadJob(const Statement& stmt) {
+  JobRecord job;
+  job.id = stmt.ColumnText(0);
+  job.sweep_id = stmt.ColumnText(1);
+  job.index = stmt.ColumnInt64(2);
+  job.spec = stmt.ColumnBlob(3);
+  job.summary_json = stmt.ColumnText(4);
+  OPTBENCH_ASSIGN_OR_RETURN(job.state, StateFromInt(stmt.ColumnInt64(5), job.id));
+  job.attempt = static_cast<int32_t>(stmt.ColumnInt64(6));
+  job.max_attempts = static_cast<int32_t>(stmt.ColumnInt64(7));
+  job.worker_id = stmt.ColumnText(8);
+  job.lease_token = stmt.ColumnText(9);
+  job.lease_expires_at = stmt.ColumnTime(10);
+  job.progress_step = stmt.ColumnInt64(11);
+  job.total_steps = stmt.ColumnInt64(12);
+  job.cancel_requested = stmt.ColumnInt64(13) != 0;
+  job.error = stmt.ColumnText(14);
+  job.created_at = stmt.ColumnTime(15);
+  job.started_at = stmt.ColumnTime(16);
+  job.finished_at = stmt.ColumnTime(17);
+  job.num_classes = stmt.ColumnInt64(18);
+  OPTBENCH_ASSIGN_OR_RETURN(
+      job.train_class_counts,
+      Unpack<int64_t>(stmt.ColumnBlob(19), absl::StrCat("train class counts of job ", job.id)));
+  OPTBENCH_ASSIGN_OR_RETURN(
+      job.test_class_counts,
+      Unpack<int64_t>(stmt.ColumnBlob(20), absl::StrCat("test class counts of job ", job.id)));
+  return job;
+}
+
+absl::StatusOr<JobRecord> LoadJob(Connection& conn, const std::string& job_id) {
+  OPTBENCH_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare(absl::StrCat(kSelectJob, "WHERE j.id = ?1")));
+  stmt.BindText(1, job_id);
+  OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
+  return ReadJob(stmt);
+}
+
+struct StoredSweep {
+  int64_t seq = 0;
+  SweepRecord record;
+};
+
+constexpr char kSelectSweep[] = "SELECT seq, id, name, source, created_at, num_jobs FROM sweeps ";
+
+StoredSweep ReadSweep(const Statement& stmt) {
+  StoredSweep sweep;
+  sweep.seq = stmt.ColumnInt64(0);
+  sweep.record.id = stmt.ColumnText(1);
+  sweep.record.name = stmt.ColumnText(2);
+  sweep.record.source = stmt.ColumnText(3);
+  sweep.record.created_at = stmt.ColumnTime(4);
+  sweep.record.num_jobs = stmt.ColumnInt64(5);
+  return sweep;
+}
+
+absl::StatusOr<StoredSweep> LoadSweep(Connection& conn, const std::string& sweep_id) {
+  OPTBENCH_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare(absl::StrCat(kSelectSweep, "WHERE id = ?1")));
+  stmt.BindText(1, sweep_id);
+  OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(absl::StrFormat("sweep %s not found", sweep_id));
+  return ReadSweep(stmt);
+}
+
+// The state of a job as a lease-checked write sees it.
+struct LeaseCheck {
+  bool cancel_requested = false;
+  int64_t attempt = 0;
+  int64_t max_attempts = 0;
+};
+
+// NotFound for an unknown job; FailedPrecondition unless the job is RUNNING under `token`. Runs
+// inside the caller's write transaction, so the check and the write are one atomic step.
+absl::StatusOr<LeaseCheck> CheckLease(Connection& conn, const std::string& job_id,
+                                      const std::string& token) {
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement stmt,
+      conn.Prepare("SELECT state, lease_token, attempt, cancel_requested, max_attempts FROM jobs "
+                   "WHERE id = ?1"));
+  stmt.BindText(1, job_id);
+  OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
+  OPTBENCH_ASSIGN_OR_RETURN(JobState state, StateFromInt(stmt.ColumnInt64(0), job_id));
+  if (state != JobState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("stale lease for job %s: the job moved on and is now %s (attempt %d)",
+                        job_id, JobStateName(state), stmt.ColumnInt64(2)));
+  }
+  if (token.empty() || stmt.ColumnText(1) != token) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "stale lease for job %s: the job moved on and is running under another lease (attempt "
+        "%d)",
+        job_id, stmt.ColumnInt64(2)));
+  }
+  LeaseCheck check;
+  check.cancel_requested = stmt.ColumnInt64(3) != 0;
+  check.attempt = stmt.ColumnInt64(2);
+  check.max_attempts = stmt.ColumnInt64(4);
+  return check;
+}
+
+absl::Status ValidateLease(absl::Duration lease) {
+  if (lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lease duration must be positive, got ", absl::FormatDuration(lease)));
+  }
+  return absl::OkStatus();
+}
+
+// Page tokens encode the (sweep seq, index) of the last job returned; opaque to callers.
+std::string EncodePageToken(int64_t sweep_seq, int64_t index) {
+  return absl::WebSafeBase64Escape(absl::StrCat("j1:", sweep_seq, ":", index));
+}
+
+absl::Status DecodePageToken(const std::string& token, int64_t* sweep_seq, int64_t* index) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, ':');
+  if (parts.size() != 3 || parts[0] != "j1" || !absl::SimpleAtoi(parts[1], sweep_seq) ||
+      !absl::SimpleAtoi(parts[2], index)) {
+    return absl::InvalidArgumentError(absl::StrFormat("invalid page token '%s'", token));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRow(const std::string& job_id, const MetricRow& row, size_t i) {
+  if (row.job_id != job_id) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "metric row %d is for job '%s', expected only rows for job %s", i, row.job_id, job_id));
+  }
+  if (row.split.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat("metric row %d has an empty split", i));
+  }
+  if (row.metric.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat("metric row %d has an empty metric name", i));
+  }
+  if (row.values.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("metric row %d (%s/%s) has no values", i, row.split, row.metric));
+  }
+  if (row.step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("metric row %d has step %d; steps are >= 0", i, row.step));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCounts(const std::vector<int64_t>& counts, int64_t num_classes,
+                            absl::string_view split) {
+  if (!counts.empty() && static_cast<int64_t>(counts.size()) != num_classes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s class counts have %d entries, expected 0 or num_classes = %d", split,
+                        counts.size(), num_classes));
+  }
+  for (size_t c = 0; c < counts.size(); ++c) {
+    if (counts[c] < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s class count %d is negative: %d", split, c, counts[c]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+SqliteStore::SqliteStore(std::string path, const SqliteStoreOptions& options)
+    : path_(std::move(path)), options_(options) {}
+
+SqliteStore::~SqliteStore() {
+  // Readers first: the last connection to close checkpoints the WAL into the database file.
+  readers_.clear();
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  writer_.reset();
+}
+
+int SqliteStore::LatestSchemaVersion() { return internal::LatestSchemaVersion(); }
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               const SqliteStoreOptions& options) {
+  if (path.empty()) return absl::InvalidArgumentError("database path is empty");
+  if (options.read_connections < 0 || options.read_connections > kMaxReadConnections) {
+    return absl::InvalidArgumentError(absl::StrFormat("read_connections must be in 0..%d, got %d",
+                                                      kMaxReadConnections,
+                                                      options.read_connections));
+  }
+  if (options.busy_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("busy_timeout must be >= 0, got ",
+                                                   absl::FormatDuration(options.busy_timeout)));
+  }
+  const bool in_memory = path == kMemoryPath;
+  if (in_memory && options.read_only) {
+    return absl::InvalidArgumentError("a read-only store cannot open ':memory:'");
+  }
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, options));
+  int num_readers = options.read_connections;
+  if (!options.read_only) {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        std::unique_ptr<Connection> writer,
+        Connection::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, options.busy_timeout));
+    // Reading the header first turns "not a database" into a clear error before any PRAGMA write.
+    OPTBENCH_RETURN_IF_ERROR(internal::CheckSchema(*writer, /*require_latest=*/false));
+    if (writer->IsReadOnly()) {
+      return absl::PermissionDeniedError(
+          absl::StrFormat("database file %s is not writable (open it read-only instead)", path));
+    }
+    // In WAL mode readers never block the writer nor the writer the readers; with
+    // synchronous=NORMAL a commit is durable against a process crash (kill -9): it is in the WAL,
+    // which the OS holds even if the process dies. Only an OS crash or power loss may drop the
+    // most recent commits, and never corrupts the file.
+    OPTBENCH_ASSIGN_OR_RETURN(std::string mode, writer->QueryText("PRAGMA journal_mode = WAL"));
+    if (mode != "wal" && !(in_memory && mode == "memory")) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "cannot use wal journal mode on %s (got '%s'); is it on a network file system?", path,
+          mode));
+    }
+    OPTBENCH_RETURN_IF_ERROR(writer->Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"));
+    OPTBENCH_RETURN_IF_ERROR(internal::Migrate(*writer));
+    std::lock_guard<std::mutex> lock(store->writer_mu_);
+    store->writer_ = std::move(writer);
+    if (in_memory) num_readers = 0;
+  } else {
+    num_readers = std::max(num_readers, 1);
+  }
+
+  for (int i = 0; i < num_readers; ++i) {
+    OPTBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                              Connection::Open(path, SQLITE_OPEN_READONLY, options.busy_timeout));
+    if (i == 0 && options.read_only) {
+      OPTBENCH_RETURN_IF_ERROR(internal::CheckSchema(*reader, /*require_latest=*/true));
+    }
+    store->readers_.push_back(std::move(reader));
+  }
+  std::lock_guard<std::mutex> lock(store->pool_mu_);
+  for (auto& reader : store->readers_) store->free_readers_.push_back(reader.get());
+  return store;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions and the connection pool
+
+Connection* SqliteStore::AcquireReader() {
+  std::unique_lock<std::mutex> lock(pool_mu_);
+  reader_freed_.wait(lock, [this] { return !free_readers_.empty(); });
+  Connection* conn = free_readers_.back();
+  free_readers_.pop_back();
+  return conn;
+}
+
+void SqliteStore::ReleaseReader(Connection* conn) {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    free_readers_.push_back(conn);
+  }
+  reader_freed_.notify_one();
+}
+
+absl::Status SqliteStore::ReadWith(Connection& conn, Body body) {
+  OPTBENCH_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(conn, Transaction::Mode::kRead));
+  OPTBENCH_RETURN_IF_ERROR(body(conn));
+  return txn.Commit();
+}
+
+absl::Status SqliteStore::Read(Body body) {
+  if (readers_.empty()) {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    return ReadWith(*writer_, body);
+  }
+  Connection* conn = AcquireReader();
+  absl::Status status = ReadWith(*conn, body);
+  ReleaseReader(conn);
+  return status;
+}
+
+absl::Status SqliteStore::Write(Body body) {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(absl::StrCat("store is read-only: ", path_));
+  }
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  OPTBENCH_ASSIGN_OR_RETURN(Transaction txn,
+                            Transaction::Begin(*writer_, Transaction::Mode::kWrite));
+  OPTBENCH_RETURN_IF_ERROR(body(*writer_));
+  return txn.Commit();
+}
+
+std::string SqliteStore::NewSweepId() {
+  return absl::StrFormat("s-%08x", absl::Uniform<uint32_t>(bitgen_));
+}
+
+std::string SqliteStore::NewLeaseToken() {
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen_),
+                         absl::Uniform<uint64_t>(bitgen_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps
+
+absl::StatusOr<SweepRecord> SqliteStore::CreateSweep(const std::string& name,
+                                                     const std::string& source,
+                                                     const std::vector<NewJob>& jobs,
+                                                     absl::Time now) {
+  if (jobs.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat("sweep '%s' has no jobs", name));
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].max_attempts < 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "job %d of sweep '%s' has max_attempts %d; must be >= 1", i, name, jobs[i].max_attempts));
+    }
+    if (jobs[i].total_steps < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "job %d of sweep '%s' has total_steps %d; must be >= 0", i, name, jobs[i].total_steps));
+    }
+  }
+  SweepRecord sweep;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    // 2^32 ids: a collision is rare but possible in a long-lived file, so check inside the
+    // transaction that also inserts.
+    OPTBENCH_ASSIGN_OR_RETURN(Statement exists, conn.Prepare("SELECT 1 FROM sweeps WHERE id = ?1"));
+    std::string id;
+    for (int tries = 0; id.empty(); ++tries) {
+      if (tries == 32) return absl::InternalError("could not find an unused sweep id");
+      std::string candidate = NewSweepId();
+      exists.BindText(1, candidate);
+      OPTBENCH_ASSIGN_OR_RETURN(bool taken, exists.Step());
+      OPTBENCH_RETURN_IF_ERROR(exists.Reset());
+      if (!taken) id = std::move(candidate);
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement insert_sweep,
+        conn.Prepare("INSERT INTO sweeps (id, name, source, created_at, num_jobs) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)"));
+    insert_sweep.BindText(1, id);
+    insert_sweep.BindText(2, name);
+    insert_sweep.BindText(3, source);
+    insert_sweep.BindTime(4, now);
+    insert_sweep.BindInt64(5, static_cast<int64_t>(jobs.size()));
+    OPTBENCH_RETURN_IF_ERROR(insert_sweep.Run());
+    const int64_t seq = conn.LastInsertRowid();  // sweeps.seq is the rowid.
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement insert_job,
+        conn.Prepare("INSERT INTO jobs (id, sweep_seq, idx, spec, summary_json, state, "
+                     "max_attempts, total_steps, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      insert_job.BindText(1, absl::StrCat(id, "-", i));
+      insert_job.BindInt64(2, seq);
+      insert_job.BindInt64(3, static_cast<int64_t>(i));
+      insert_job.BindBlob(4, jobs[i].spec);
+      insert_job.BindText(5, jobs[i].summary_json);
+      insert_job.BindInt64(6, static_cast<int64_t>(JobState::kQueued));
+      insert_job.BindInt64(7, jobs[i].max_attempts);
+      insert_job.BindInt64(8, jobs[i].total_steps);
+      insert_job.BindTime(9, now);
+      OPTBENCH_RETURN_IF_ERROR(insert_job.Run());
+      OPTBENCH_RETURN_IF_ERROR(insert_job.Reset());
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep stored, LoadSweep(conn, id));
+    sweep = std::move(stored.record);
+    return absl::OkStatus();
+  }));
+  return sweep;
+}
+
+absl::StatusOr<SweepRecord> SqliteStore::GetSweep(const std::string& sweep_id) {
+  SweepRecord sweep;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep stored, LoadSweep(conn, sweep_id));
+    sweep = std::move(stored.record);
+    return absl::OkStatus();
+  }));
+  return sweep;
+}
+
+absl::StatusOr<std::vector<SweepRecord>> SqliteStore::ListSweeps(int64_t limit) {
+  if (limit < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("limit must be >= 1, got %d", limit));
+  }
+  std::vector<SweepRecord> sweeps;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement stmt, conn.Prepare(absl::StrCat(kSelectSweep, "ORDER BY seq DESC LIMIT ?1")));
+    stmt.BindInt64(1, limit);
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      sweeps.push_back(ReadSweep(stmt).record);
+    }
+    return absl::OkStatus();
+  }));
+  return sweeps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+absl::StatusOr<JobRecord> SqliteStore::GetJob(const std::string& job_id) {
+  JobRecord job;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(job, LoadJob(conn, job_id));
+    return absl::OkStatus();
+  }));
+  return job;
+}
+
+absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
+  if (filter.page_size < 1 || filter.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("page_size must be in 1..%d, got %d", kMaxPageSize, filter.page_size));
+  }
+  int64_t after_seq = -1;
+  int64_t after_index = -1;
+  if (!filter.page_token.empty()) {
+    OPTBENCH_RETURN_IF_ERROR(DecodePageToken(filter.page_token, &after_seq, &after_index));
+  }
+  JobPage page;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    std::string sql = absl::StrCat(kSelectJob, "WHERE (j.sweep_seq, j.idx) > (?1, ?2)");
+    if (!filter.sweep_id.empty()) absl::StrAppend(&sql, " AND j.sweep_seq = ?3");
+    if (filter.state.has_value()) absl::StrAppend(&sql, " AND j.state = ?4");
+    absl::StrAppend(&sql, " ORDER BY j.sweep_seq, j.idx LIMIT ?5");
+    OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
+    stmt.BindInt64(1, after_seq);
+    stmt.BindInt64(2, after_index);
+    if (!filter.sweep_id.empty()) {
+      OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, filter.sweep_id));
+      stmt.BindInt64(3, sweep.seq);
+    }
+    if (filter.state.has_value()) stmt.BindInt64(4, static_cast<int64_t>(*filter.state));
+    // One extra row says whether another page follows.
+    stmt.BindInt64(5, filter.page_size + 1);
+    int64_t last_seq = 0;
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      if (static_cast<int64_t>(page.jobs.size()) == filter.page_size) {
+        page.next_page_token = EncodePageToken(last_seq, page.jobs.back().index);
+        break;
+      }
+      OPTBENCH_ASSIGN_OR_RETURN(JobRecord job, ReadJob(stmt));
+      last_seq = stmt.ColumnInt64(kSweepSeqColumn);
+      page.jobs.push_back(std::move(job));
+    }
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> SqliteStore::CountJobs(
+    const std::string& sweep_id) {
+  std::vector<std::pair<JobState, int64_t>> counts;
+  for (int s = static_cast<int>(JobState::kQueued); s <= static_cast<int>(JobState::kCancelled);
+       ++s) {
+    counts.emplace_back(static_cast<JobState>(s), 0);
+  }
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    std::string sql = "SELECT state, count(*) FROM jobs";
+    if (!sweep_id.empty()) absl::StrAppend(&sql, " WHERE sweep_seq = ?1");
+    absl::StrAppend(&sql, " GROUP BY state");
+    OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
+    if (!sweep_id.empty()) {
+      OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, sweep_id));
+      stmt.BindInt64(1, sweep.seq);
+    }
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      OPTBENCH_ASSIGN_OR_RETURN(JobState state, StateFromInt(stmt.ColumnInt64(0), "(count)"));
+      counts[static_cast<int>(state) - 1].second = stmt.ColumnInt64(1);
+    }
+    return absl::OkStatus();
+  }));
+  return counts;
+}
+
+absl::StatusOr<std::optional<JobRecord>> SqliteStore::ClaimJob(const std::string& worker_id,
+                                                               absl::Time now,
+                                                               absl::Duration lease) {
+  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
+  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
+  std::optional<JobRecord> claimed;
+  // BEGIN IMMEDIATE (in Write) holds the write lock from the SELECT to the UPDATE, so no other
+  // connection or process can claim the same job in between.
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement next,
+        conn.Prepare("SELECT id FROM jobs WHERE state = ?1 ORDER BY sweep_seq, idx LIMIT 1"));
+    next.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
+    OPTBENCH_ASSIGN_OR_RETURN(bool found, next.Step());
+    if (!found) return absl::OkStatus();
+    const std::string job_id = next.ColumnText(0);
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE jobs SET state = ?1, attempt = attempt + 1, worker_id = ?2, "
+                     "lease_token = ?3, lease_expires_at = ?4, started_at = ?5, "
+                     "progress_step = 0 WHERE id = ?6"));
+    update.BindInt64(1, static_cast<int64_t>(JobState::kRunning));
+    update.BindText(2, worker_id);
+    update.BindText(3, NewLeaseToken());
+    update.BindTime(4, now + lease);
+    update.BindTime(5, now);
+    update.BindText(6, job_id);
+    OPTBENCH_RETURN_IF_ERROR(update.Run());
+    OPTBENCH_ASSIGN_OR_RETURN(claimed, LoadJob(conn, job_id));
+    return absl::OkStatus();
+  }));
+  return claimed;
+}
+
+absl::StatusOr<bool> SqliteStore::RenewLease(const std::string& job_id, const std::string& token,
+                                             absl::Time now, absl::Duration lease,
+                                             int64_t progress_step) {
+  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
+  bool cancel_requested = false;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE jobs SET lease_expires_at = ?1, progress_step = ?2 WHERE id = ?3"));
+    update.BindTime(1, now + lease);
+    update.BindInt64(2, progress_step);
+    update.BindText(3, job_id);
+    OPTBENCH_RETURN_IF_ERROR(update.Run());
+    cancel_requested = check.cancel_requested;
+    return absl::OkStatus();
+  }));
+  return cancel_requested;
+}
+
+absl::Status SqliteStore::AppendMetrics(const std::string& job_id, const std::string& token,
+                                        const std::vector<MetricRow>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    OPTBENCH_RETURN_IF_ERROR(ValidateRow(job_id, rows[i], i));
+  }
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    // Idempotent: a retried batch (or a retried attempt of a deterministic job) rewrites the
+    // same keys.
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement upsert,
+        conn.Prepare(
+            "INSERT INTO metrics (job_id, step, split, metric, vals) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) "
+            "ON CONFLICT (job_id, step, split, metric) DO UPDATE SET vals = excluded.vals"));
+    for (const MetricRow& row : rows) {
+      upsert.BindText(1, job_id);
+      upsert.BindInt64(2, row.step);
+      upsert.BindText(3, row.split);
+      upsert.BindText(4, row.metric);
+      upsert.BindBlob(5, Pack(row.values));
+      OPTBENCH_RETURN_IF_ERROR(upsert.Run());
+      OPTBENCH_RETURN_IF_ERROR(upsert.Reset());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, const std::string& token,
+                                         int64_t num_classes,
+                                         const std::vector<int64_t>& train_counts,
+                                         const std::vector<int64_t>& test_counts) {
+  if (num_classes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("num_classes must be >= 1, got %d", num_classes));
+  }
+  OPTBENCH_RETURN_IF_ERROR(ValidateCounts(train_counts, num_classes, "train"));
+  OPTBENCH_RETURN_IF_ERROR(ValidateCounts(test_counts, num_classes, "test"));
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update, conn.Prepare("UPDATE jobs SET num_classes = ?1, train_class_counts = ?2, "
+                                       "test_class_counts = ?3 WHERE id = ?4"));
+    update.BindInt64(1, num_classes);
+    update.BindBlob(2, Pack(train_counts));
+    update.BindBlob(3, Pack(test_counts));
+    update.BindText(4, job_id);
+    return update.Run();
+  });
+}
+
+absl::Status SqliteStore::FinishJob(const std::string& job_id, const std::string& token,
+                                    JobState final_state, const std::string& error,
+                                    absl::Time now) {
+  if (!IsTerminal(final_state)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "final state of job %s must be terminal, got %s", job_id, JobStateName(final_state)));
+  }
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
+                     "lease_expires_at = NULL WHERE id = ?4"));
+    update.BindInt64(1, static_cast<int64_t>(final_state));
+    update.BindText(2, error);
+    update.BindTime(3, now);
+    update.BindText(4, job_id);
+    return update.Run();
+  });
+}
+
+absl::Status SqliteStore::ReleaseJob(const std::string& job_id, const std::string& token) {
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
+    if (check.cancel_requested) {
+      // Requeueing would run a job the user cancelled.
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "job %s has a pending cancel request; finish it as cancelled instead of releasing it",
+          job_id));
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE jobs SET state = ?1, attempt = attempt - 1, lease_token = '', "
+                     "lease_expires_at = NULL WHERE id = ?2"));
+    update.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
+    update.BindText(2, job_id);
+    return update.Run();
+  });
+}
+
+absl::StatusOr<JobState> SqliteStore::RetryOrFailJob(const std::string& job_id,
+                                                     const std::string& token,
+                                                     const std::string& error, absl::Time now) {
+  JobState new_state = JobState::kFailed;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
+    // A job the user asked to cancel is not run again.
+    new_state = (!check.cancel_requested && check.attempt < check.max_attempts) ? JobState::kQueued
+                                                                                : JobState::kFailed;
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
+                     "lease_expires_at = NULL WHERE id = ?4"));
+    update.BindInt64(1, static_cast<int64_t>(new_state));
+    update.BindText(2, error);
+    update.BindTime(3, new_state == JobState::kFailed ? now : absl::InfinitePast());
+    update.BindText(4, job_id);
+    return update.Run();
+  }));
+  return new_state;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::ExpireLeases(absl::Time now) {
+  std::vector<std::string> changed;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement expired,
+        conn.Prepare("SELECT id, attempt, max_attempts, cancel_requested, worker_id FROM jobs "
+                     "WHERE state = ?1 AND lease_expires_at < ?2 ORDER BY sweep_seq, idx"));
+    expired.BindInt64(1, static_cast<int64_t>(JobState::kRunning));
+    expired.BindTime(2, now);
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement requeue,
+        conn.Prepare("UPDATE jobs SET state = ?1, lease_token = '', lease_expires_at = NULL "
+                     "WHERE id = ?2"));
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement end,
+        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
+                     "lease_expires_at = NULL WHERE id = ?4"));
+    // Updating rows while a SELECT over the same table is open is well defined in SQLite, but
+    // reading all ids first keeps the reasoning simple.
+    struct Expired {
+      std::string id;
+      int64_t attempt;
+      int64_t max_attempts;
+      bool cancel_requested;
+      std::string worker_id;
+    };
+    std::vector<Expired> jobs;
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, expired.Step());
+      if (!row) break;
+      jobs.push_back({expired.ColumnText(0), expired.ColumnInt64(1), expired.ColumnInt64(2),
+                      expired.ColumnInt64(3) != 0, expired.ColumnText(4)});
+    }
+    for (const Expired& job : jobs) {
+      if (!job.cancel_requested && job.attempt < job.max_attempts) {
+        requeue.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
+        requeue.BindText(2, job.id);
+        OPTBENCH_RETURN_IF_ERROR(requeue.Run());
+        OPTBENCH_RETURN_IF_ERROR(requeue.Reset());
+      } else {
+        // A job whose cancel was requested never goes back to the queue.
+        const JobState state = job.cancel_requested ? JobState::kCancelled : JobState::kFailed;
+        const std::string error =
+            job.cancel_requested
+                ? absl::StrFormat("cancelled; the lease of worker %s expired before it stopped",
+                                  job.worker_id)
+                : absl::StrFormat(
+                      "lease of worker %s expired on attempt %d of %d; no attempts left",
+                      job.worker_id, job.attempt, job.max_attempts);
+        end.BindInt64(1, static_cast<int64_t>(state));
+        end.BindText(2, error);
+        end.BindTime(3, now);
+        end.BindText(4, job.id);
+        OPTBENCH_RETURN_IF_ERROR(end.Run());
+        OPTBENCH_RETURN_IF_ERROR(end.Reset());
+      }
+      changed.push_back(job.id);
+    }
+    return absl::OkStatus();
+  }));
+  return changed;
+}
+
+absl::Status SqliteStore::CancelJob(const std::string& job_id, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT state FROM jobs WHERE id = ?1"));
+    stmt.BindText(1, job_id);
+    OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
+    OPTBENCH_ASSIGN_OR_RETURN(JobState state, StateFromInt(stmt.ColumnInt64(0), job_id));
+    if (state == JobState::kQueued) {
+      OPTBENCH_ASSIGN_OR_RETURN(
+          Statement update,
+          conn.Prepare("UPDATE jobs SET state = ?1, finished_at = ?2 WHERE id = ?3"));
+      update.BindInt64(1, static_cast<int64_t>(JobState::kCancelled));
+      update.BindTime(2, now);
+      update.BindText(3, job_id);
+      return update.Run();
+    }
+    if (state == JobState::kRunning) {
+      OPTBENCH_ASSIGN_OR_RETURN(Statement update,
+                                conn.Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1"));
+      update.BindText(1, job_id);
+      return update.Run();
+    }
+    return absl::OkStatus();  // Terminal: left alone.
+  });
+}
+
+absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, sweep_id));
+    OPTBENCH_ASSIGN_OR_RETURN(Statement queued,
+                              conn.Prepare("UPDATE jobs SET state = ?1, finished_at = ?2 "
+                                           "WHERE sweep_seq = ?3 AND state = ?4"));
+    queued.BindInt64(1, static_cast<int64_t>(JobState::kCancelled));
+    queued.BindTime(2, now);
+    queued.BindInt64(3, sweep.seq);
+    queued.BindInt64(4, static_cast<int64_t>(JobState::kQueued));
+    OPTBENCH_RETURN_IF_ERROR(queued.Run());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement running,
+        conn.Prepare("UPDATE jobs SET cancel_requested = 1 WHERE sweep_seq = ?1 AND state = ?2"));
+    running.BindInt64(1, sweep.seq);
+    running.BindInt64(2, static_cast<int64_t>(JobState::kRunning));
+    return running.Run();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics and workers
+
+absl::StatusOr<std::vector<MetricRow>> SqliteStore::ReadMetrics(const MetricQuery& query) {
+  if (query.job_ids.empty()) return absl::InvalidArgumentError("metric query names no jobs");
+  if (query.min_step > query.max_step) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "metric query min_step %d is greater than max_step %d", query.min_step, query.max_step));
+  }
+  std::string sql =
+      "SELECT step, split, metric, vals FROM metrics WHERE job_id = ?1 AND step BETWEEN ?2 AND ?3";
+  if (!query.split.empty()) absl::StrAppend(&sql, " AND split = ?4");
+  if (!query.metrics.empty()) {
+    std::vector<std::string> params;
+    for (size_t i = 0; i < query.metrics.size(); ++i) params.push_back(absl::StrCat("?", 5 + i));
+    absl::StrAppend(&sql, " AND metric IN (", absl::StrJoin(params, ", "), ")");
+  }
+  // The primary key's order: no sort step.
+  absl::StrAppend(&sql, " ORDER BY step, split, metric");
+
+  std::vector<MetricRow> rows;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
+    absl::flat_hash_set<std::string> seen;
+    for (const std::string& job_id : query.job_ids) {
+      if (!seen.insert(job_id).second) continue;
+      stmt.BindText(1, job_id);
+      stmt.BindInt64(2, query.min_step);
+      stmt.BindInt64(3, query.max_step);
+      if (!query.split.empty()) stmt.BindText(4, query.split);
+      for (size_t i = 0; i < query.metrics.size(); ++i) {
+        stmt.BindText(static_cast<int>(5 + i), query.metrics[i]);
+      }
+      while (true) {
+        OPTBENCH_ASSIGN_OR_RETURN(bool found, stmt.Step());
+        if (!found) break;
+        MetricRow row;
+        row.job_id = job_id;
+        row.step = stmt.ColumnInt64(0);
+        row.split = stmt.ColumnText(1);
+        row.metric = stmt.ColumnText(2);
+        OPTBENCH_ASSIGN_OR_RETURN(
+            row.values, Unpack<double>(stmt.ColumnBlob(3),
+                                       absl::StrFormat("metric %s/%s at step %d of job %s",
+                                                       row.split, row.metric, row.step, job_id)));
+        rows.push_back(std::move(row));
+      }
+      OPTBENCH_RETURN_IF_ERROR(stmt.Reset());
+    }
+    return absl::OkStatus();
+  }));
+  return rows;
+}
+
+absl::Status SqliteStore::UpsertWorker(const WorkerRecord& worker) {
+  if (worker.id.empty()) return absl::InvalidArgumentError("worker id is empty");
+  if (worker.slots < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("worker %s has slots %d; must be >= 0", worker.id, worker.slots));
+  }
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement upsert,
+        conn.Prepare("INSERT INTO workers (id, name, slots, last_seen) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+                     "slots = excluded.slots, last_seen = excluded.last_seen"));
+    upsert.BindText(1, worker.id);
+    upsert.BindText(2, worker.name);
+    upsert.BindInt64(3, worker.slots);
+    upsert.BindTime(4, worker.last_seen);
+    return upsert.Run();
+  });
+}
+
+absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {
+  std::vector<WorkerRecord> workers;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement stmt, conn.Prepare("SELECT id, name, slots, last_seen FROM workers ORDER BY id"));
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      WorkerRecord worker;
+      worker.id = stmt.ColumnText(0);
+      worker.name = stmt.ColumnText(1);
+      worker.slots = static_cast<int32_t>(stmt.ColumnInt64(2));
+      worker.last_seen = stmt.ColumnTime(3);
+      workers.push_back(std::move(worker));
+    }
+    return absl::OkStatus();
+  }));
+  return workers;
+}
+
+}  // namespace optbench::storage

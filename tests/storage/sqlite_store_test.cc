@@ -1,0 +1,1185 @@
+#include "storage/sqlite_store.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace optbench::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+#define OPTBENCH_TEST_CONCAT_INNER_(a, b) a##b
+#define OPTBENCH_TEST_CONCAT_(a, b) OPTBENCH_TEST_CONCAT_INNER_(a, b)
+
+#define ASSERT_OK(expr)                             \
+  do {                                              \
+    const ::absl::Status assert_ok_s_ = (expr);     \
+    ASSERT_TRUE(assert_ok_s_.ok()) << assert_ok_s_; \
+  } while (0)
+
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
+  ASSERT_OK_AND_ASSIGN_IMPL_(OPTBENCH_TEST_CONCAT_(statusor_, __LINE__), lhs, rexpr)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                               \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();       \
+  lhs = std::move(statusor).value()
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000) + absl::Microseconds(123'456);
+const absl::Duration kLease = absl::Seconds(30);
+
+// The schema of version 1 exactly as it shipped, frozen here so the upgrade path from real
+// version-1 files stays tested after storage/sqlite_schema.cc moves on.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE sweeps (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+  source TEXT NOT NULL, created_at INTEGER, num_jobs INTEGER NOT NULL);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY, sweep_seq INTEGER NOT NULL REFERENCES sweeps(seq), idx INTEGER NOT NULL,
+  spec BLOB NOT NULL, summary_json TEXT NOT NULL,
+  state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 6), attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1), worker_id TEXT NOT NULL DEFAULT '',
+  lease_token TEXT NOT NULL DEFAULT '', lease_expires_at INTEGER,
+  progress_step INTEGER NOT NULL DEFAULT 0, total_steps INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER, started_at INTEGER, finished_at INTEGER,
+  num_classes INTEGER NOT NULL DEFAULT 0, train_class_counts BLOB NOT NULL DEFAULT x'',
+  test_class_counts BLOB NOT NULL DEFAULT x'');
+CREATE UNIQUE INDEX jobs_by_sweep ON jobs (sweep_seq, idx);
+CREATE TABLE metrics (
+  job_id TEXT NOT NULL REFERENCES jobs(id), step INTEGER NOT NULL, split TEXT NOT NULL,
+  metric TEXT NOT NULL, vals BLOB NOT NULL,
+  PRIMARY KEY (job_id, step, split, metric)) WITHOUT ROWID;
+PRAGMA application_id = 1330659889;
+PRAGMA user_version = 1;
+)sql";
+
+// A raw SQLite connection for building and inspecting files behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db_);
+  }
+  ~RawDb() { EXPECT_EQ(sqlite3_close(db_), SQLITE_OK); }
+
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "") << " in " << sql;
+    sqlite3_free(error);
+  }
+
+  std::string QueryText(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    std::string value;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      if (text != nullptr) value = reinterpret_cast<const char*>(text);
+    }
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::vector<NewJob> MakeJobs(int n, int32_t max_attempts = 3) {
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < n; ++i) {
+    NewJob job;
+    job.spec = std::string("spec\0bytes-", 11) + std::to_string(i);
+    job.summary_json = absl::StrCat("{\"seed\":", i, "}");
+    job.total_steps = 100 + i;
+    job.max_attempts = max_attempts;
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+MetricRow Row(const std::string& job_id, int64_t step, const std::string& split,
+              const std::string& metric, std::vector<double> values) {
+  MetricRow row;
+  row.job_id = job_id;
+  row.step = step;
+  row.split = split;
+  row.metric = metric;
+  row.values = std::move(values);
+  return row;
+}
+
+uint64_t Bits(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, 8);
+  return bits;
+}
+
+double FromBits(uint64_t bits) {
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
+}
+
+int64_t CountOf(const std::vector<std::pair<JobState, int64_t>>& counts, JobState state) {
+  for (const auto& [s, n] : counts) {
+    if (s == state) return n;
+  }
+  return -1;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::path(::testing::TempDir()) / "sqlite_store_XXXXXX");
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  std::string Path(const std::string& name = "optbench.db") const {
+    return (std::filesystem::path(dir_) / name).string();
+  }
+
+  static std::unique_ptr<SqliteStore> OpenOrDie(const std::string& path,
+                                                const SqliteStoreOptions& options = {}) {
+    auto store = SqliteStore::Open(path, options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // For tests of one running job: an in-memory store with a two-job sweep whose first job is
+  // claimed by "w1" at kT0.
+  void OpenAndClaim() {
+    store_ = OpenOrDie(":memory:");
+    ASSERT_NE(store_, nullptr);
+    ASSERT_OK_AND_ASSIGN(sweep_, store_->CreateSweep("sweep", "", MakeJobs(2), kT0));
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store_->ClaimJob("w1", kT0, kLease));
+    ASSERT_TRUE(job.has_value());
+    job_ = *job;
+  }
+
+  std::string dir_;
+  std::unique_ptr<SqliteStore> store_;
+  SweepRecord sweep_;
+  JobRecord job_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening and migrations
+
+TEST_F(SqliteStoreTest, FreshDatabaseGetsLatestSchemaVersion) {
+  ASSERT_GE(SqliteStore::LatestSchemaVersion(), 2);
+  { ASSERT_NE(OpenOrDie(Path()), nullptr); }
+  RawDb raw(Path());
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"),
+            std::to_string(SqliteStore::LatestSchemaVersion()));
+  EXPECT_EQ(raw.QueryText("PRAGMA application_id"), "1330659889");
+  EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_by_state'"), "1");
+  // Metrics are keyed by (job, step, split, metric) without a rowid.
+  EXPECT_THAT(raw.QueryText("SELECT sql FROM sqlite_schema WHERE name = 'metrics'"),
+              HasSubstr("WITHOUT ROWID"));
+}
+
+TEST_F(SqliteStoreTest, UpgradesVersion1Database) {
+  {
+    RawDb raw(Path());
+    raw.Exec(kSchemaV1);
+    raw.Exec(
+        "INSERT INTO sweeps (seq, id, name, source, created_at, num_jobs) "
+        "VALUES (1, 's-0000abcd', 'old', '', 1700000000000000, 1);"
+        "INSERT INTO jobs (id, sweep_seq, idx, spec, summary_json, state, max_attempts, "
+        "total_steps, created_at) VALUES ('s-0000abcd-0', 1, 0, x'0102', '{}', 1, 2, 10, "
+        "1700000000000000);"
+        "INSERT INTO metrics VALUES ('s-0000abcd-0', 5, 'test', 'loss', "
+        "x'000000000000f03f');");  // 1.0 as little-endian float64.
+  }
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  {
+    RawDb raw(Path());
+    EXPECT_EQ(raw.QueryText("PRAGMA user_version"),
+              std::to_string(SqliteStore::LatestSchemaVersion()));
+  }
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store->GetJob("s-0000abcd-0"));
+  EXPECT_EQ(job.sweep_id, "s-0000abcd");
+  EXPECT_EQ(job.spec, std::string("\x01\x02"));
+  EXPECT_EQ(job.max_attempts, 2);
+  EXPECT_EQ(job.created_at, absl::FromUnixSeconds(1'700'000'000));
+  MetricQuery query;
+  query.job_ids = {job.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0].values, ElementsAre(1.0));
+  // Version 2 added the workers table and the claim index.
+  WorkerRecord worker{"w1", "host", 2, kT0};
+  ASSERT_OK(store->UpsertWorker(worker));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> claimed, store->ClaimJob("w1", kT0, kLease));
+  ASSERT_TRUE(claimed.has_value());
+  EXPECT_EQ(claimed->id, "s-0000abcd-0");
+  // New sweeps order after the old one.
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("new", "", MakeJobs(1), kT0));
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, store->ListSweeps(10));
+  ASSERT_EQ(sweeps.size(), 2u);
+  EXPECT_EQ(sweeps[0].id, sweep.id);
+  EXPECT_EQ(sweeps[1].id, "s-0000abcd");
+}
+
+TEST_F(SqliteStoreTest, RefusesNewerSchemaVersion) {
+  { ASSERT_NE(OpenOrDie(Path()), nullptr); }
+  { RawDb(Path()).Exec("PRAGMA user_version = 99"); }
+  auto store = SqliteStore::Open(Path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("99"));
+  EXPECT_THAT(std::string(store.status().message()),
+              HasSubstr(absl::StrCat("version ", SqliteStore::LatestSchemaVersion())));
+  EXPECT_EQ(RawDb(Path()).QueryText("PRAGMA user_version"), "99");  // Untouched.
+}
+
+TEST_F(SqliteStoreTest, RefusesFileThatIsNotADatabase) {
+  {
+    std::ofstream file(Path("notes.db"));
+    file << "this is a text file, not a sqlite database\n" << std::string(4096, 'x');
+  }
+  for (bool read_only : {false, true}) {
+    SqliteStoreOptions options;
+    options.read_only = read_only;
+    auto store = SqliteStore::Open(Path("notes.db"), options);
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+    EXPECT_THAT(std::string(store.status().message()), HasSubstr(Path("notes.db")));
+  }
+}
+
+TEST_F(SqliteStoreTest, RefusesAnotherApplicationsDatabase) {
+  { RawDb(Path()).Exec("CREATE TABLE customers (id INTEGER PRIMARY KEY)"); }
+  auto store = SqliteStore::Open(Path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_EQ(RawDb(Path()).QueryText("PRAGMA user_version"), "0");
+}
+
+TEST_F(SqliteStoreTest, OpenValidatesArguments) {
+  SqliteStoreOptions bad_pool;
+  bad_pool.read_connections = -1;
+  SqliteStoreOptions big_pool;
+  big_pool.read_connections = 65;
+  SqliteStoreOptions bad_timeout;
+  bad_timeout.busy_timeout = absl::Seconds(-1);
+  SqliteStoreOptions read_only;
+  read_only.read_only = true;
+  EXPECT_EQ(SqliteStore::Open("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::Open(Path(), bad_pool).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::Open(Path(), big_pool).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::Open(Path(), bad_timeout).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SqliteStore::Open(":memory:", read_only).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto missing = SqliteStore::Open(Path("missing.db"), read_only);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_FALSE(std::filesystem::exists(Path("missing.db")));
+}
+
+TEST_F(SqliteStoreTest, ReadOnlyRefusesOldSchemaWithoutMigrating) {
+  { RawDb(Path()).Exec(kSchemaV1); }
+  SqliteStoreOptions options;
+  options.read_only = true;
+  auto store = SqliteStore::Open(Path(), options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_EQ(RawDb(Path()).QueryText("PRAGMA user_version"), "1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps and jobs
+
+TEST_F(SqliteStoreTest, CreateSweepStoresEveryJob) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep,
+                       store->CreateSweep("adam", "optimizer: adam\n", MakeJobs(3, 2), kT0));
+  EXPECT_THAT(sweep.id, MatchesRegex("s-[0-9a-f]{8}"));
+  EXPECT_EQ(sweep.name, "adam");
+  EXPECT_EQ(sweep.source, "optimizer: adam\n");
+  EXPECT_EQ(sweep.created_at, kT0);
+  EXPECT_EQ(sweep.num_jobs, 3);
+  ASSERT_OK_AND_ASSIGN(SweepRecord again, store->GetSweep(sweep.id));
+  EXPECT_EQ(again.id, sweep.id);
+  EXPECT_EQ(again.created_at, kT0);
+
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(JobRecord job, store->GetJob(absl::StrCat(sweep.id, "-", i)));
+    EXPECT_EQ(job.sweep_id, sweep.id);
+    EXPECT_EQ(job.index, i);
+    EXPECT_EQ(job.spec, MakeJobs(3)[i].spec);  // Embedded NUL survives.
+    EXPECT_EQ(job.summary_json, MakeJobs(3)[i].summary_json);
+    EXPECT_EQ(job.state, JobState::kQueued);
+    EXPECT_EQ(job.attempt, 0);
+    EXPECT_EQ(job.max_attempts, 2);
+    EXPECT_EQ(job.total_steps, 100 + i);
+    EXPECT_EQ(job.created_at, kT0);
+    EXPECT_EQ(job.lease_expires_at, absl::InfinitePast());
+    EXPECT_EQ(job.started_at, absl::InfinitePast());
+    EXPECT_EQ(job.finished_at, absl::InfinitePast());
+    EXPECT_TRUE(job.worker_id.empty());
+    EXPECT_TRUE(job.lease_token.empty());
+    EXPECT_TRUE(job.train_class_counts.empty());
+  }
+}
+
+TEST_F(SqliteStoreTest, CreateSweepIsAllOrNothing) {
+  auto store = OpenOrDie(":memory:");
+  auto empty = store->CreateSweep("empty", "", {}, kT0);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<NewJob> jobs = MakeJobs(5);
+  jobs[3].max_attempts = 0;
+  auto bad = store->CreateSweep("bad", "", jobs, kT0);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("job 3"));
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, store->ListSweeps(100));
+  EXPECT_TRUE(sweeps.empty());
+  ASSERT_OK_AND_ASSIGN(auto counts, store->CountJobs(""));
+  for (const auto& [state, n] : counts) EXPECT_EQ(n, 0) << JobStateName(state);
+}
+
+TEST_F(SqliteStoreTest, UnknownIdsAreNotFound) {
+  auto store = OpenOrDie(":memory:");
+  EXPECT_EQ(store->GetSweep("s-00000000").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetJob("s-00000000-0").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->CancelJob("s-00000000-0", kT0).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->CancelSweep("s-00000000", kT0).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->CountJobs("s-00000000").status().code(), absl::StatusCode::kNotFound);
+  JobFilter filter;
+  filter.sweep_id = "s-00000000";
+  EXPECT_EQ(store->ListJobs(filter).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->RenewLease("s-00000000-0", "t", kT0, kLease, 0).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, ListSweepsNewestFirstUpToLimit) {
+  auto store = OpenOrDie(":memory:");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    // Same timestamp: creation order, not the clock, decides.
+    ASSERT_OK_AND_ASSIGN(SweepRecord s,
+                         store->CreateSweep(absl::StrCat("s", i), "", MakeJobs(1), kT0));
+    ids.push_back(s.id);
+  }
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 4u);
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, store->ListSweeps(3));
+  ASSERT_EQ(sweeps.size(), 3u);
+  EXPECT_EQ(sweeps[0].id, ids[3]);
+  EXPECT_EQ(sweeps[1].id, ids[2]);
+  EXPECT_EQ(sweeps[2].id, ids[1]);
+  EXPECT_EQ(store->ListSweeps(0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, ClaimJobTakesOldestSweepThenIndex) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
+  // A later sweep with an earlier clock reading still comes second.
+  ASSERT_OK_AND_ASSIGN(SweepRecord b,
+                       store->CreateSweep("b", "", MakeJobs(2), kT0 - absl::Hours(1)));
+  std::vector<std::string> order;
+  std::set<std::string> tokens;
+  for (int i = 0; i < 5; ++i) {
+    const absl::Time now = kT0 + absl::Seconds(i);
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w1", now, kLease));
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->state, JobState::kRunning);
+    EXPECT_EQ(job->attempt, 1);
+    EXPECT_EQ(job->worker_id, "w1");
+    EXPECT_THAT(job->lease_token, MatchesRegex("[0-9a-f]{32}"));
+    EXPECT_EQ(job->lease_expires_at, now + kLease);
+    EXPECT_EQ(job->started_at, now);
+    tokens.insert(job->lease_token);
+    order.push_back(job->id);
+  }
+  EXPECT_THAT(order, ElementsAre(a.id + "-0", a.id + "-1", a.id + "-2", b.id + "-0", b.id + "-1"));
+  EXPECT_EQ(tokens.size(), 5u);
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> none, store->ClaimJob("w1", kT0, kLease));
+  EXPECT_FALSE(none.has_value());
+  EXPECT_EQ(store->ClaimJob("", kT0, kLease).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ClaimJob("w1", kT0, absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
+  // Two stores on one file (two writer connections, as two processes would have) and two threads
+  // on each: in-process locking and BEGIN IMMEDIATE between connections are both exercised.
+  constexpr int kJobs = 200;
+  auto first = OpenOrDie(Path());
+  auto second = OpenOrDie(Path());
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, first->CreateSweep("many", "", MakeJobs(kJobs), kT0));
+  std::mutex mu;  // Not absl::Mutex: Debian's Abseil is not built with TSan annotations.
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    SqliteStore* store = t % 2 == 0 ? first.get() : second.get();
+    threads.emplace_back([&, store, t] {
+      const std::string worker = absl::StrCat("w", t);
+      while (true) {
+        auto job = store->ClaimJob(worker, kT0, kLease);
+        if (!job.ok()) {
+          ++errors;
+          ADD_FAILURE() << job.status();
+          return;
+        }
+        if (!job->has_value()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        claimed.push_back((*job)->id);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(),
+            static_cast<size_t>(kJobs));
+  ASSERT_OK_AND_ASSIGN(auto counts, first->CountJobs(sweep.id));
+  EXPECT_EQ(CountOf(counts, JobState::kRunning), kJobs);
+  EXPECT_EQ(CountOf(counts, JobState::kQueued), 0);
+  JobFilter filter;
+  filter.page_size = 1000;
+  ASSERT_OK_AND_ASSIGN(JobPage page, second->ListJobs(filter));
+  for (const JobRecord& job : page.jobs) EXPECT_EQ(job.attempt, 1) << job.id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+TEST_F(SqliteStoreTest, AppendMetricsUpsertIsIdempotent) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
+                                  {Row(job_.id, 10, "test", "loss", {1.0, 2.0, 3.0}),
+                                   Row(job_.id, 10, "test", "accuracy", {0.5})}));
+  // The same key again (and twice in one batch): one row, the last value.
+  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
+                                  {Row(job_.id, 10, "test", "loss", {9.0}),
+                                   Row(job_.id, 10, "test", "loss", {4.0, 5.0, 6.0})}));
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].metric, "accuracy");
+  EXPECT_THAT(rows[0].values, ElementsAre(0.5));
+  EXPECT_EQ(rows[1].metric, "loss");
+  EXPECT_EQ(rows[1].job_id, job_.id);
+  EXPECT_EQ(rows[1].step, 10);
+  EXPECT_EQ(rows[1].split, "test");
+  EXPECT_THAT(rows[1].values, ElementsAre(4.0, 5.0, 6.0));
+}
+
+TEST_F(SqliteStoreTest, PackedValuesRoundTripBitExactly) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  std::vector<double> special = {
+      0.0,
+      -0.0,
+      std::numeric_limits<double>::infinity(),
+      -std::numeric_limits<double>::infinity(),
+      FromBits(0x7ff8000000000123ull),  // Quiet NaN with a payload.
+      FromBits(0xfff8000000000abcull),  // Negative quiet NaN with a payload.
+      std::numeric_limits<double>::denorm_min(),
+      -std::numeric_limits<double>::denorm_min(),
+      FromBits(0x000fffffffffffffull),  // Largest denormal.
+      std::numeric_limits<double>::max(),
+      std::numeric_limits<double>::lowest(),
+      std::numeric_limits<double>::epsilon(),
+      1.0 / 3.0,
+  };
+  std::mt19937_64 rng(42);
+  std::vector<double> wide(50'000);
+  for (double& v : wide) v = FromBits(rng());  // Arbitrary bit patterns, NaNs included.
+  ASSERT_OK(store_->AppendMetrics(
+      job_.id, job_.lease_token,
+      {Row(job_.id, 0, "train", "special", special), Row(job_.id, 0, "train", "wide", wide)}));
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows[0].values.size(), special.size());
+  for (size_t i = 0; i < special.size(); ++i) {
+    EXPECT_EQ(Bits(rows[0].values[i]), Bits(special[i])) << "index " << i;
+  }
+  ASSERT_EQ(rows[1].values.size(), wide.size());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < wide.size(); ++i) mismatches += Bits(rows[1].values[i]) != Bits(wide[i]);
+  EXPECT_EQ(mismatches, 0u);
+}
+
+TEST_F(SqliteStoreTest, PackedValuesAreLittleEndianFloat64) {
+  // Pins the on-disk format other tools (Python, sqlite3 CLI) rely on.
+  auto store = OpenOrDie(Path());
+  ASSERT_OK(store->CreateSweep("s", "", MakeJobs(1), kT0).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK(store->AppendMetrics(job.value().id, job.value().lease_token,
+                                 {Row(job.value().id, 1, "test", "loss", {1.0, -2.0})}));
+  store.reset();
+  EXPECT_EQ(RawDb(Path()).QueryText("SELECT hex(vals) FROM metrics"),
+            "000000000000F03F00000000000000C0");
+}
+
+TEST_F(SqliteStoreTest, AppendMetricsRejectsBadRowsAndWritesNothing) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const std::vector<std::vector<MetricRow>> bad_batches = {
+      {Row(job_.id, 1, "test", "loss", {1.0}), Row("other-job", 1, "test", "loss", {1.0})},
+      {Row(job_.id, 1, "test", "loss", {1.0}), Row(job_.id, 1, "", "loss", {1.0})},
+      {Row(job_.id, 1, "test", "loss", {1.0}), Row(job_.id, 1, "test", "", {1.0})},
+      {Row(job_.id, 1, "test", "loss", {1.0}), Row(job_.id, 1, "test", "loss", {})},
+      {Row(job_.id, 1, "test", "loss", {1.0}), Row(job_.id, -1, "test", "loss", {1.0})},
+  };
+  for (const auto& batch : bad_batches) {
+    absl::Status status = store_->AppendMetrics(job_.id, job_.lease_token, batch);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  }
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  EXPECT_TRUE(rows.empty());
+}
+
+TEST_F(SqliteStoreTest, ReadMetricsFiltersAndOrders) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, store_->ClaimJob("w2", kT0, kLease));
+  ASSERT_TRUE(other.has_value());
+  for (const JobRecord* job : {&job_, &*other}) {
+    std::vector<MetricRow> rows;
+    // Written out of order on purpose.
+    for (int64_t step : {20, 0, 10}) {
+      for (const char* split : {"train", "test"}) {
+        for (const char* metric : {"loss", "accuracy", "grad_norm"}) {
+          rows.push_back(Row(job->id, step, split, metric, {static_cast<double>(step)}));
+        }
+      }
+    }
+    ASSERT_OK(store_->AppendMetrics(job->id, job->lease_token, rows));
+  }
+
+  MetricQuery query;
+  query.job_ids = {other->id, job_.id, other->id};  // Given order; the duplicate is ignored.
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> all, store_->ReadMetrics(query));
+  ASSERT_EQ(all.size(), 2u * 3 * 2 * 3);
+  EXPECT_EQ(all.front().job_id, other->id);
+  EXPECT_EQ(all.back().job_id, job_.id);
+  EXPECT_EQ(all[0].step, 0);
+  EXPECT_EQ(all[0].split, "test");
+  EXPECT_EQ(all[0].metric, "accuracy");
+  for (size_t i = 1; i < all.size(); ++i) {
+    if (all[i].job_id != all[i - 1].job_id) continue;
+    EXPECT_LT(std::tie(all[i - 1].step, all[i - 1].split, all[i - 1].metric),
+              std::tie(all[i].step, all[i].split, all[i].metric));
+  }
+
+  query.job_ids = {job_.id};
+  query.split = "train";
+  query.metrics = {"loss", "grad_norm"};
+  query.min_step = 5;
+  query.max_step = 20;
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> some, store_->ReadMetrics(query));
+  std::vector<std::string> keys;
+  for (const MetricRow& row : some) {
+    keys.push_back(absl::StrCat(row.step, "/", row.split, "/", row.metric));
+  }
+  EXPECT_THAT(keys, ElementsAre("10/train/grad_norm", "10/train/loss", "20/train/grad_norm",
+                                "20/train/loss"));
+
+  query.job_ids = {"s-ffffffff-0"};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> unknown, store_->ReadMetrics(query));
+  EXPECT_TRUE(unknown.empty());
+  query.job_ids = {};
+  EXPECT_EQ(store_->ReadMetrics(query).status().code(), absl::StatusCode::kInvalidArgument);
+  query.job_ids = {job_.id};
+  query.min_step = 30;
+  EXPECT_EQ(store_->ReadMetrics(query).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, SetDatasetInfoRoundTrips) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const std::vector<int64_t> train = {6000, 1, 0, std::numeric_limits<int64_t>::max()};
+  const std::vector<int64_t> test = {1000, 2, 3, 4};
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, job_.lease_token, 4, train, test));
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
+  EXPECT_EQ(job.num_classes, 4);
+  EXPECT_EQ(job.train_class_counts, train);
+  EXPECT_EQ(job.test_class_counts, test);
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 0, {}, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 4, {1, 2}, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 2, {1, -2}, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases
+
+TEST_F(SqliteStoreTest, StaleLeaseIsRefusedByEveryLeaseCheckedWrite) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const std::string old_token = job_.lease_token;
+  // The lease lapses, the job is requeued and claimed again by another worker.
+  const absl::Time later = kT0 + kLease + absl::Seconds(1);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> expired, store_->ExpireLeases(later));
+  EXPECT_THAT(expired, ElementsAre(job_.id));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, store_->ClaimJob("w2", later, kLease));
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(again->id, job_.id);
+  EXPECT_EQ(again->attempt, 2);
+  const std::string new_token = again->lease_token;
+  ASSERT_NE(new_token, old_token);
+
+  auto expect_stale = [&](const absl::Status& status, const char* what) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << what << ": " << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("stale lease for job " + job_.id)) << what;
+  };
+  expect_stale(store_->RenewLease(job_.id, old_token, later, kLease, 5).status(), "renew");
+  expect_stale(store_->AppendMetrics(job_.id, old_token, {Row(job_.id, 1, "test", "loss", {1})}),
+               "append");
+  expect_stale(store_->SetDatasetInfo(job_.id, old_token, 1, {1}, {1}), "dataset");
+  expect_stale(store_->FinishJob(job_.id, old_token, JobState::kSucceeded, "", later), "finish");
+  expect_stale(store_->ReleaseJob(job_.id, old_token), "release");
+  expect_stale(store_->RetryOrFailJob(job_.id, old_token, "boom", later).status(), "retry");
+  expect_stale(store_->RenewLease(job_.id, "", later, kLease, 5).status(), "empty token");
+
+  // Nothing the old worker sent landed; the new lease works for every method.
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  EXPECT_TRUE(rows.empty());
+  ASSERT_OK_AND_ASSIGN(bool cancel, store_->RenewLease(job_.id, new_token, later, kLease, 7));
+  EXPECT_FALSE(cancel);
+  ASSERT_OK(store_->AppendMetrics(job_.id, new_token, {Row(job_.id, 1, "test", "loss", {1})}));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, new_token, 1, {1}, {1}));
+  ASSERT_OK_AND_ASSIGN(JobRecord running, store_->GetJob(job_.id));
+  EXPECT_EQ(running.progress_step, 7);
+  EXPECT_EQ(running.worker_id, "w2");
+  EXPECT_EQ(running.lease_expires_at, later + kLease);
+  ASSERT_OK(store_->FinishJob(job_.id, new_token, JobState::kSucceeded, "", later));
+
+  // Once finished, the job moved on: even its last token is stale, and the message says so.
+  absl::Status after = store_->RenewLease(job_.id, new_token, later, kLease, 8).status();
+  expect_stale(after, "after finish");
+  EXPECT_THAT(std::string(after.message()), HasSubstr("succeeded"));
+}
+
+TEST_F(SqliteStoreTest, ExpireLeasesRequeuesThenFailsWhenAttemptsRunOut) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  // max_attempts is 3 (MakeJobs default). Attempt 1 is job_.
+  ASSERT_OK_AND_ASSIGN(auto none, store_->ExpireLeases(kT0 + kLease));  // Not *before* now.
+  EXPECT_TRUE(none.empty());
+  absl::Time now = kT0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    now += kLease + absl::Seconds(1);
+    ASSERT_OK_AND_ASSIGN(std::vector<std::string> changed, store_->ExpireLeases(now));
+    EXPECT_THAT(changed, ElementsAre(job_.id));
+    ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
+    EXPECT_EQ(job.attempt, attempt);
+    EXPECT_TRUE(job.lease_token.empty());
+    EXPECT_EQ(job.lease_expires_at, absl::InfinitePast());
+    if (attempt < 3) {
+      EXPECT_EQ(job.state, JobState::kQueued);
+      ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> claimed, store_->ClaimJob("w", now, kLease));
+      ASSERT_TRUE(claimed.has_value());
+      ASSERT_EQ(claimed->id, job_.id);  // Requeued jobs keep their place at the front.
+    } else {
+      EXPECT_EQ(job.state, JobState::kFailed);
+      EXPECT_THAT(job.error, HasSubstr("no attempts left"));
+      EXPECT_EQ(job.finished_at, now);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(auto again, store_->ExpireLeases(now + absl::Hours(1)));
+  EXPECT_TRUE(again.empty());
+}
+
+TEST_F(SqliteStoreTest, RenewLeasePostponesExpiry) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const absl::Time t1 = kT0 + absl::Seconds(20);
+  ASSERT_OK(store_->RenewLease(job_.id, job_.lease_token, t1, kLease, 3).status());
+  ASSERT_OK_AND_ASSIGN(auto changed, store_->ExpireLeases(kT0 + kLease + absl::Seconds(1)));
+  EXPECT_TRUE(changed.empty());
+  ASSERT_OK_AND_ASSIGN(changed, store_->ExpireLeases(t1 + kLease + absl::Microseconds(1)));
+  EXPECT_THAT(changed, ElementsAre(job_.id));
+  EXPECT_EQ(store_->RenewLease(job_.id, job_.lease_token, t1, absl::Seconds(-1), 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, ReleaseJobDoesNotSpendAnAttempt) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK(store->CreateSweep("one-shot", "", MakeJobs(1, /*max_attempts=*/1), kT0).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store->ClaimJob("w1", kT0, kLease));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_OK(store->ReleaseJob(first->id, first->lease_token));
+  ASSERT_OK_AND_ASSIGN(JobRecord released, store->GetJob(first->id));
+  EXPECT_EQ(released.state, JobState::kQueued);
+  EXPECT_EQ(released.attempt, 0);
+  EXPECT_TRUE(released.lease_token.empty());
+  EXPECT_EQ(released.lease_expires_at, absl::InfinitePast());
+  EXPECT_EQ(store->RenewLease(first->id, first->lease_token, kT0, kLease, 1).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The one allowed attempt is still there: claimed again, expiring then fails it.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> second, store->ClaimJob("w2", kT0, kLease));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->attempt, 1);
+  ASSERT_OK(store->ExpireLeases(kT0 + 2 * kLease).status());
+  ASSERT_OK_AND_ASSIGN(JobRecord failed, store->GetJob(first->id));
+  EXPECT_EQ(failed.state, JobState::kFailed);
+}
+
+TEST_F(SqliteStoreTest, RetryOrFailJobRequeuesUntilAttemptsAreSpent) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK(store->CreateSweep("flaky", "", MakeJobs(1, /*max_attempts=*/2), kT0).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store->ClaimJob("w1", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(JobState state,
+                       store->RetryOrFailJob(first->id, first->lease_token, "oom", kT0));
+  EXPECT_EQ(state, JobState::kQueued);
+  ASSERT_OK_AND_ASSIGN(JobRecord queued, store->GetJob(first->id));
+  EXPECT_EQ(queued.state, JobState::kQueued);
+  EXPECT_EQ(queued.error, "oom");
+  EXPECT_TRUE(queued.lease_token.empty());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> second, store->ClaimJob("w1", kT0, kLease));
+  EXPECT_EQ(second->attempt, 2);
+  ASSERT_OK_AND_ASSIGN(state, store->RetryOrFailJob(second->id, second->lease_token, "oom again",
+                                                    kT0 + absl::Seconds(1)));
+  EXPECT_EQ(state, JobState::kFailed);
+  ASSERT_OK_AND_ASSIGN(JobRecord failed, store->GetJob(first->id));
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error, "oom again");
+  EXPECT_EQ(failed.finished_at, kT0 + absl::Seconds(1));
+}
+
+TEST_F(SqliteStoreTest, FinishJobRequiresTerminalStateAndClearsLease) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  for (JobState bad : {JobState::kQueued, JobState::kRunning}) {
+    EXPECT_EQ(store_->FinishJob(job_.id, job_.lease_token, bad, "", kT0).code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  ASSERT_OK_AND_ASSIGN(JobRecord still, store_->GetJob(job_.id));
+  EXPECT_EQ(still.state, JobState::kRunning);
+  const absl::Time end = kT0 + absl::Minutes(5);
+  ASSERT_OK(store_->FinishJob(job_.id, job_.lease_token, JobState::kDiverged, "loss is nan", end));
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
+  EXPECT_EQ(job.state, JobState::kDiverged);
+  EXPECT_EQ(job.error, "loss is nan");
+  EXPECT_EQ(job.finished_at, end);
+  EXPECT_EQ(job.started_at, kT0);
+  EXPECT_EQ(job.worker_id, "w1");
+  EXPECT_TRUE(job.lease_token.empty());
+  EXPECT_EQ(job.lease_expires_at, absl::InfinitePast());
+  ASSERT_OK_AND_ASSIGN(auto changed, store_->ExpireLeases(end + absl::Hours(1)));
+  EXPECT_TRUE(changed.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation
+
+TEST_F(SqliteStoreTest, CancelJobFollowsTheJobsState) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("s", "", MakeJobs(4), kT0));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> running, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> done, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK(store->FinishJob(done->id, done->lease_token, JobState::kSucceeded, "", kT0));
+  const std::string queued_id = sweep.id + "-2";
+  const absl::Time t1 = kT0 + absl::Seconds(3);
+
+  ASSERT_OK(store->CancelJob(queued_id, t1));
+  ASSERT_OK_AND_ASSIGN(JobRecord queued, store->GetJob(queued_id));
+  EXPECT_EQ(queued.state, JobState::kCancelled);
+  EXPECT_EQ(queued.finished_at, t1);
+
+  ASSERT_OK(store->CancelJob(running->id, t1));
+  ASSERT_OK_AND_ASSIGN(JobRecord cancelling, store->GetJob(running->id));
+  EXPECT_EQ(cancelling.state, JobState::kRunning);
+  EXPECT_TRUE(cancelling.cancel_requested);
+  ASSERT_OK_AND_ASSIGN(bool cancel,
+                       store->RenewLease(running->id, running->lease_token, t1, kLease, 1));
+  EXPECT_TRUE(cancel);
+  // A cancelled job is not handed back to the queue.
+  EXPECT_EQ(store->ReleaseJob(running->id, running->lease_token).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  ASSERT_OK(store->CancelJob(done->id, t1));
+  ASSERT_OK_AND_ASSIGN(JobRecord succeeded, store->GetJob(done->id));
+  EXPECT_EQ(succeeded.state, JobState::kSucceeded);
+  EXPECT_FALSE(succeeded.cancel_requested);
+
+  // The worker vanishes: its expired lease ends the job as cancelled, not queued.
+  ASSERT_OK_AND_ASSIGN(auto changed, store->ExpireLeases(t1 + 2 * kLease));
+  EXPECT_THAT(changed, ElementsAre(running->id));
+  ASSERT_OK_AND_ASSIGN(JobRecord ended, store->GetJob(running->id));
+  EXPECT_EQ(ended.state, JobState::kCancelled);
+  // The untouched fourth job is the only one left to claim.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> next, store->ClaimJob("w", t1, kLease));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->id, sweep.id + "-3");
+}
+
+TEST_F(SqliteStoreTest, CancelSweepCancelsQueuedAndFlagsRunning) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
+  ASSERT_OK_AND_ASSIGN(SweepRecord b, store->CreateSweep("b", "", MakeJobs(2), kT0));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> running, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> done, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK(store->FinishJob(done->id, done->lease_token, JobState::kFailed, "x", kT0));
+  ASSERT_OK(store->CancelSweep(a.id, kT0));
+  ASSERT_OK_AND_ASSIGN(auto counts, store->CountJobs(a.id));
+  EXPECT_EQ(CountOf(counts, JobState::kCancelled), 1);
+  EXPECT_EQ(CountOf(counts, JobState::kRunning), 1);
+  EXPECT_EQ(CountOf(counts, JobState::kFailed), 1);
+  ASSERT_OK_AND_ASSIGN(JobRecord flagged, store->GetJob(running->id));
+  EXPECT_TRUE(flagged.cancel_requested);
+  ASSERT_OK_AND_ASSIGN(auto other, store->CountJobs(b.id));
+  EXPECT_EQ(CountOf(other, JobState::kQueued), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing and counting
+
+TEST_F(SqliteStoreTest, ListJobsPagesCoverEveryJobOnce) {
+  auto store = OpenOrDie(":memory:");
+  std::vector<std::string> expected;
+  std::vector<SweepRecord> sweeps;
+  for (int size : {7, 1, 12}) {
+    ASSERT_OK_AND_ASSIGN(SweepRecord s, store->CreateSweep("s", "", MakeJobs(size), kT0));
+    for (int i = 0; i < size; ++i) expected.push_back(absl::StrCat(s.id, "-", i));
+    sweeps.push_back(s);
+  }
+  for (int64_t page_size : {1, 3, 7, 20, 1000}) {
+    JobFilter filter;
+    filter.page_size = page_size;
+    std::vector<std::string> seen;
+    int pages = 0;
+    do {
+      ASSERT_OK_AND_ASSIGN(JobPage page, store->ListJobs(filter));
+      EXPECT_LE(static_cast<int64_t>(page.jobs.size()), page_size);
+      for (const JobRecord& job : page.jobs) seen.push_back(job.id);
+      filter.page_token = page.next_page_token;
+      ASSERT_LT(++pages, 100);
+    } while (!filter.page_token.empty());
+    EXPECT_EQ(seen, expected) << "page_size " << page_size;
+    EXPECT_EQ(pages, (20 + page_size - 1) / page_size) << "no empty trailing page";
+  }
+
+  // Filters: one sweep; one state.
+  for (int i = 0; i < 8; ++i) ASSERT_OK(store->ClaimJob("w", kT0, kLease).status());
+  JobFilter by_sweep;
+  by_sweep.sweep_id = sweeps[2].id;
+  by_sweep.page_size = 5;
+  by_sweep.state = JobState::kQueued;
+  std::vector<int64_t> indexes;
+  do {
+    ASSERT_OK_AND_ASSIGN(JobPage page, store->ListJobs(by_sweep));
+    for (const JobRecord& job : page.jobs) {
+      EXPECT_EQ(job.sweep_id, sweeps[2].id);
+      EXPECT_EQ(job.state, JobState::kQueued);
+      indexes.push_back(job.index);
+    }
+    by_sweep.page_token = page.next_page_token;
+  } while (!by_sweep.page_token.empty());
+  EXPECT_EQ(indexes.size(), 12u);
+  JobFilter running;
+  running.state = JobState::kRunning;
+  ASSERT_OK_AND_ASSIGN(JobPage page, store->ListJobs(running));
+  ASSERT_EQ(page.jobs.size(), 8u);
+  EXPECT_EQ(page.jobs.back().id, sweeps[1].id + "-0");
+
+  JobFilter bad;
+  bad.page_size = 0;
+  EXPECT_EQ(store->ListJobs(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.page_size = 1001;
+  EXPECT_EQ(store->ListJobs(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad.page_size = 10;
+  bad.page_token = "not a token";
+  EXPECT_EQ(store->ListJobs(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, CountJobsPerStateOverallAndPerSweep) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
+  ASSERT_OK_AND_ASSIGN(SweepRecord b, store->CreateSweep("b", "", MakeJobs(4), kT0));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK(store->FinishJob(job->id, job->lease_token, JobState::kSucceeded, "", kT0));
+  ASSERT_OK(store->ClaimJob("w", kT0, kLease).status());
+  ASSERT_OK(store->CancelJob(b.id + "-3", kT0));
+
+  ASSERT_OK_AND_ASSIGN(auto all, store->CountJobs(""));
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all[0].first, JobState::kQueued);
+  EXPECT_EQ(CountOf(all, JobState::kQueued), 4);
+  EXPECT_EQ(CountOf(all, JobState::kRunning), 1);
+  EXPECT_EQ(CountOf(all, JobState::kSucceeded), 1);
+  EXPECT_EQ(CountOf(all, JobState::kCancelled), 1);
+  EXPECT_EQ(CountOf(all, JobState::kFailed), 0);
+  ASSERT_OK_AND_ASSIGN(auto only_a, store->CountJobs(a.id));
+  EXPECT_EQ(CountOf(only_a, JobState::kQueued), 1);
+  EXPECT_EQ(CountOf(only_a, JobState::kCancelled), 0);
+}
+
+TEST_F(SqliteStoreTest, UpsertWorkerAndListWorkers) {
+  auto store = OpenOrDie(":memory:");
+  ASSERT_OK(store->UpsertWorker({"w2", "gpu-box", 4, kT0}));
+  ASSERT_OK(store->UpsertWorker({"w1", "laptop", 1, kT0}));
+  ASSERT_OK(store->UpsertWorker({"w2", "gpu-box-renamed", 8, kT0 + absl::Seconds(9)}));
+  ASSERT_OK_AND_ASSIGN(std::vector<WorkerRecord> workers, store->ListWorkers());
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_EQ(workers[0].id, "w1");
+  EXPECT_EQ(workers[1].id, "w2");
+  EXPECT_EQ(workers[1].name, "gpu-box-renamed");
+  EXPECT_EQ(workers[1].slots, 8);
+  EXPECT_EQ(workers[1].last_seen, kT0 + absl::Seconds(9));
+  EXPECT_EQ(store->UpsertWorker({"", "x", 1, kT0}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->UpsertWorker({"w3", "x", -1, kT0}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, TimesRoundTripExactly) {
+  auto store = OpenOrDie(":memory:");
+  const std::vector<absl::Time> times = {absl::InfinitePast(), absl::InfiniteFuture(),
+                                         absl::UnixEpoch(), absl::FromUnixMicros(-1),
+                                         absl::FromUnixMicros(1'700'000'000'123'457)};
+  for (size_t i = 0; i < times.size(); ++i) {
+    ASSERT_OK(store->UpsertWorker({absl::StrCat("w", i), "", 1, times[i]}));
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<WorkerRecord> workers, store->ListWorkers());
+  ASSERT_EQ(workers.size(), times.size());
+  for (size_t i = 0; i < times.size(); ++i) EXPECT_EQ(workers[i].last_seen, times[i]) << i;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files: concurrency, read-only access, durability
+
+TEST_F(SqliteStoreTest, ReadersSeeConsistentSnapshotsWhileWriting) {
+  constexpr int kSteps = 150;
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  SqliteStoreOptions read_only;
+  read_only.read_only = true;
+  auto observer = OpenOrDie(Path(), read_only);  // A second "process": `optbench query`.
+  ASSERT_NE(observer, nullptr);
+  ASSERT_OK(store->CreateSweep("s", "", MakeJobs(1), kT0).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+
+  std::atomic<bool> done{false};
+  auto check_snapshots = [&](SqliteStore* reader, int* reads) {
+    MetricQuery query;
+    query.job_ids = {job->id};
+    size_t last_size = 0;
+    while (true) {
+      const bool finished = done.load();
+      auto rows = reader->ReadMetrics(query);
+      ASSERT_TRUE(rows.ok()) << rows.status();
+      // Each AppendMetrics writes step k as two rows ("a" and "b", both k) in one transaction:
+      // a snapshot holds both or neither, and steps 0..n-1 without gaps.
+      ASSERT_EQ(rows->size() % 2, 0u);
+      ASSERT_GE(rows->size(), last_size);
+      last_size = rows->size();
+      for (size_t i = 0; i < rows->size(); ++i) {
+        const MetricRow& row = (*rows)[i];
+        ASSERT_EQ(row.step, static_cast<int64_t>(i / 2));
+        ASSERT_EQ(row.metric, i % 2 == 0 ? "a" : "b");
+        ASSERT_THAT(row.values, ElementsAre(static_cast<double>(row.step)));
+      }
+      ++*reads;
+      if (finished) break;
+    }
+    EXPECT_EQ(last_size, 2u * kSteps);
+  };
+  int pooled_reads = 0;
+  int observer_reads = 0;
+  std::thread pooled([&] { check_snapshots(store.get(), &pooled_reads); });
+  std::thread other([&] { check_snapshots(observer.get(), &observer_reads); });
+  for (int step = 0; step < kSteps; ++step) {
+    const double v = step;
+    ASSERT_OK(store->AppendMetrics(
+        job->id, job->lease_token,
+        {Row(job->id, step, "test", "a", {v}), Row(job->id, step, "test", "b", {v})}));
+  }
+  done = true;
+  pooled.join();
+  other.join();
+  EXPECT_GT(pooled_reads, 0);
+  EXPECT_GT(observer_reads, 0);
+}
+
+TEST_F(SqliteStoreTest, MoreReadersThanPooledConnectionsWaitTheirTurn) {
+  SqliteStoreOptions options;
+  options.read_connections = 2;
+  auto store = OpenOrDie(Path(), options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("s", "", MakeJobs(10), kT0));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto job = store->GetJob(absl::StrCat(sweep.id, "-", (t + i) % 10));
+        if (!job.ok() || job->sweep_id != sweep.id) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(SqliteStoreTest, ReadOnlyStoreRefusesWritesAndSeesOtherWriters) {
+  auto writer = OpenOrDie(Path());
+  ASSERT_OK_AND_ASSIGN(SweepRecord first, writer->CreateSweep("first", "", MakeJobs(2), kT0));
+  SqliteStoreOptions options;
+  options.read_only = true;
+  options.read_connections = 0;  // Raised to 1: a read-only store reads through its pool.
+  auto reader = OpenOrDie(Path(), options);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_TRUE(reader->read_only());
+
+  auto expect_read_only = [](const absl::Status& status) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("store is read-only"));
+  };
+  expect_read_only(reader->CreateSweep("x", "", MakeJobs(1), kT0).status());
+  expect_read_only(reader->ClaimJob("w", kT0, kLease).status());
+  expect_read_only(reader->CancelSweep(first.id, kT0));
+  expect_read_only(reader->ExpireLeases(kT0).status());
+  expect_read_only(reader->UpsertWorker({"w", "", 1, kT0}));
+  expect_read_only(reader->AppendMetrics(first.id + "-0", "t", {}));
+
+  ASSERT_OK_AND_ASSIGN(SweepRecord seen, reader->GetSweep(first.id));
+  EXPECT_EQ(seen.num_jobs, 2);
+  // Written after the read-only store opened: visible to its next read.
+  ASSERT_OK_AND_ASSIGN(SweepRecord second, writer->CreateSweep("second", "", MakeJobs(1), kT0));
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, reader->ListSweeps(10));
+  ASSERT_EQ(sweeps.size(), 2u);
+  EXPECT_EQ(sweeps[0].id, second.id);
+  // And after the writer is gone.
+  writer.reset();
+  ASSERT_OK_AND_ASSIGN(JobRecord job, reader->GetJob(second.id + "-0"));
+  EXPECT_EQ(job.state, JobState::kQueued);
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
+  std::string job_id;
+  std::string token;
+  {
+    auto store = OpenOrDie(Path());
+    ASSERT_OK(store->CreateSweep("s", "source text", MakeJobs(2), kT0).status());
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+    job_id = job->id;
+    token = job->lease_token;
+    ASSERT_OK(store->AppendMetrics(job_id, token, {Row(job_id, 3, "train", "loss", {0.25, 0.5})}));
+    ASSERT_OK(store->UpsertWorker({"w", "host", 2, kT0}));
+  }
+  auto store = OpenOrDie(Path());
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store->GetJob(job_id));
+  EXPECT_EQ(job.state, JobState::kRunning);
+  EXPECT_EQ(job.lease_token, token);
+  EXPECT_EQ(job.lease_expires_at, kT0 + kLease);
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, store->ListSweeps(5));
+  ASSERT_EQ(sweeps.size(), 1u);
+  EXPECT_EQ(sweeps[0].source, "source text");
+  MetricQuery query;
+  query.job_ids = {job_id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0].values, ElementsAre(0.25, 0.5));
+  ASSERT_OK_AND_ASSIGN(std::vector<WorkerRecord> workers, store->ListWorkers());
+  EXPECT_EQ(workers.size(), 1u);
+  // The lease is still honoured after the restart.
+  ASSERT_OK(store->FinishJob(job_id, token, JobState::kSucceeded, "", kT0));
+}
+
+TEST_F(SqliteStoreTest, CommittedDataSurvivesKillDashNine) {
+  const std::string path = Path();
+  pid_t child = fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    // The child commits and dies without closing anything (no checkpoint, no destructors).
+    auto store = SqliteStore::Open(path);
+    if (!store.ok()) _exit(1);
+    auto sweep = (*store)->CreateSweep("killed", "", MakeJobs(3), kT0);
+    if (!sweep.ok()) _exit(2);
+    auto job = (*store)->ClaimJob("w", kT0, kLease);
+    if (!job.ok() || !job->has_value()) _exit(3);
+    const std::string id = (*job)->id;
+    if (!(*store)
+             ->AppendMetrics(id, (*job)->lease_token, {Row(id, 1, "test", "loss", {7.0})})
+             .ok()) {
+      _exit(4);
+    }
+    kill(getpid(), SIGKILL);
+    _exit(5);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with " << WEXITSTATUS(wstatus);
+  ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<SweepRecord> sweeps, store->ListSweeps(5));
+  ASSERT_EQ(sweeps.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto counts, store->CountJobs(sweeps[0].id));
+  EXPECT_EQ(CountOf(counts, JobState::kRunning), 1);
+  EXPECT_EQ(CountOf(counts, JobState::kQueued), 2);
+  MetricQuery query;
+  query.job_ids = {sweeps[0].id + "-0"};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0].values, ElementsAre(7.0));
+}
+
+TEST_F(SqliteStoreTest, MemoryStoreReadsThroughTheWriter) {
+  SqliteStoreOptions options;
+  options.read_connections = 8;  // Ignored for ":memory:": a pool would see empty databases.
+  auto store = OpenOrDie(":memory:", options);
+  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("m", "", MakeJobs(1), kT0));
+  ASSERT_OK(store->GetSweep(sweep.id).status());
+}
+
+TEST(JobStateTest, NamesAndTerminalStates) {
+  EXPECT_STREQ(JobStateName(JobState::kQueued), "queued");
+  EXPECT_STREQ(JobStateName(JobState::kCancelled), "cancelled");
+  EXPECT_FALSE(IsTerminal(JobState::kQueued));
+  EXPECT_FALSE(IsTerminal(JobState::kRunning));
+  EXPECT_TRUE(IsTerminal(JobState::kSucceeded));
+  EXPECT_TRUE(IsTerminal(JobState::kFailed));
+  EXPECT_TRUE(IsTerminal(JobState::kDiverged));
+  EXPECT_TRUE(IsTerminal(JobState::kCancelled));
+}
+
+}  // namespace
+}  // namespace optbench::storage
