@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -18,8 +19,16 @@ namespace optbench::storage {
 //   QUEUED --claim--> RUNNING --finish--> SUCCEEDED | FAILED | DIVERGED | CANCELLED
 //   RUNNING --lease expired, attempts left--> QUEUED ; --none left--> FAILED
 //   QUEUED --cancel--> CANCELLED ; RUNNING --cancel--> (cancel_requested; worker finishes it)
-enum class JobState { kQueued = 1, kRunning = 2, kSucceeded = 3, kFailed = 4, kDiverged = 5,
-                      kCancelled = 6 };
+// A job whose cancellation was requested never returns to the queue: an expired lease makes it
+// CANCELLED, a failed attempt FAILED, and ReleaseJob refuses it (FailedPrecondition).
+enum class JobState {
+  kQueued = 1,
+  kRunning = 2,
+  kSucceeded = 3,
+  kFailed = 4,
+  kDiverged = 5,
+  kCancelled = 6
+};
 const char* JobStateName(JobState state);  // "queued", "running", ...
 bool IsTerminal(JobState state);
 
@@ -41,23 +50,23 @@ struct NewJob {
 };
 
 struct JobRecord {
-  std::string id;        // "<sweep_id>-<index>" ; stable, human-typeable.
+  std::string id;  // "<sweep_id>-<index>" ; stable, human-typeable.
   std::string sweep_id;
-  int64_t index = 0;     // Position in the sweep, 0-based.
+  int64_t index = 0;  // Position in the sweep, 0-based.
   std::string spec;
   std::string summary_json;
   JobState state = JobState::kQueued;
-  int32_t attempt = 0;   // Number of claims so far.
+  int32_t attempt = 0;  // Number of claims so far.
   int32_t max_attempts = 3;
-  std::string worker_id;     // Of the current or last claim; empty if never claimed.
-  std::string lease_token;   // Current lease (RUNNING only), else empty.
+  std::string worker_id;    // Of the current or last claim; empty if never claimed.
+  std::string lease_token;  // Current lease (RUNNING only), else empty.
   absl::Time lease_expires_at = absl::InfinitePast();
   int64_t progress_step = 0;
   int64_t total_steps = 0;
   bool cancel_requested = false;
-  std::string error;         // Failure / divergence text for terminal states.
+  std::string error;  // Failure / divergence text for terminal states.
   absl::Time created_at;
-  absl::Time started_at = absl::InfinitePast();   // Of the latest claim.
+  absl::Time started_at = absl::InfinitePast();  // Of the latest claim.
   absl::Time finished_at = absl::InfinitePast();
   // Set once by the worker at the start of a run (SetDatasetInfo); empty/0 until then.
   int64_t num_classes = 0;
@@ -66,15 +75,15 @@ struct JobRecord {
 };
 
 struct JobFilter {
-  std::string sweep_id;              // Empty = any.
-  std::optional<JobState> state;     // Unset = any.
-  int64_t page_size = 100;           // 1..1000.
-  std::string page_token;            // Opaque; from the previous page's next_page_token.
+  std::string sweep_id;           // Empty = any.
+  std::optional<JobState> state;  // Unset = any.
+  int64_t page_size = 100;        // 1..1000.
+  std::string page_token;         // Opaque; from the previous page's next_page_token.
 };
 
 struct JobPage {
-  std::vector<JobRecord> jobs;       // Ordered by (sweep creation, index).
-  std::string next_page_token;       // Empty when there are no more.
+  std::vector<JobRecord> jobs;  // Ordered by (sweep creation, index).
+  std::string next_page_token;  // Empty when there are no more.
 };
 
 // One stored metric: a scalar (values.size() == 1) or a packed per-class vector.
@@ -97,7 +106,7 @@ struct MetricQuery {
 
 struct WorkerRecord {
   std::string id;
-  std::string name;     // Host name / user-supplied label.
+  std::string name;  // Host name / user-supplied label.
   int32_t slots = 1;
   absl::Time last_seen;
 };
@@ -141,8 +150,7 @@ class Store {
   virtual absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
                                      const std::vector<MetricRow>& rows) = 0;
   virtual absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
-                                      int64_t num_classes,
-                                      const std::vector<int64_t>& train_counts,
+                                      int64_t num_classes, const std::vector<int64_t>& train_counts,
                                       const std::vector<int64_t>& test_counts) = 0;
   // Ends the run: `final_state` must be terminal (InvalidArgument otherwise). Clears the lease.
   virtual absl::Status FinishJob(const std::string& job_id, const std::string& token,
