@@ -1,0 +1,944 @@
+#include "sweep/sweep_file.h"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/charconv.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "sweep/sweep_values.h"
+#include "worker/engine/catalog.h"
+#include "yaml-cpp/eventhandler.h"
+#include "yaml-cpp/yaml.h"
+
+namespace optbench::sweep {
+namespace {
+
+using engine::ComponentKind;
+using engine::ComponentSpec;
+using engine::ParamSpec;
+using engine::ParamType;
+using engine::ParamValue;
+
+// Seeds stay exact through anything that stores numbers as doubles (JSON clients, plots).
+constexpr int64_t kMaxSeed = int64_t{1} << 53;
+// The largest integer that a double-typed scalar may stand for where an int is expected; the
+// engine uses the same bound.
+constexpr double kMaxIntegralDouble = 9.0e15;
+constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
+
+constexpr const char* kTrainerKeys[] = {"steps", "batch_size", "chunk_rows", "eval_every",
+                                        "eval_log_spaced"};
+
+// Where something is written: its field path ("optimizer[1].lr[0]") and its 1-based line.
+struct Origin {
+  std::string path;
+  int line = 1;
+};
+
+std::string Child(absl::string_view path, absl::string_view key) {
+  return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+}
+
+std::string Index(absl::string_view path, size_t i) { return absl::StrCat(path, "[", i, "]"); }
+
+// The 1-based line of `node`, or `fallback` when yaml-cpp has no mark for it. Null nodes carry
+// the mark of the next token, so callers use the line of their key instead.
+int LineOf(const YAML::Node& node, int fallback) {
+  if (!node.IsDefined() || node.IsNull()) return fallback;
+  const YAML::Mark mark = node.Mark();
+  return mark.is_null() ? fallback : mark.line + 1;
+}
+
+// For messages: "'text'", "a list", "a mapping", "nothing".
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("'", node.Scalar(), "'");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+// Builds errors "<source>:<line>: <path>: <message>".
+class Reporter {
+ public:
+  explicit Reporter(absl::string_view source)
+      : source_(source.empty() ? "<input>" : std::string(source)) {}
+
+  const std::string& source() const { return source_; }
+
+  absl::Status Error(int line, absl::string_view path, absl::string_view message) const {
+    if (path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(source_, ":", line, ": ", message));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", line, ": ", path, ": ", message));
+  }
+  absl::Status Error(const Origin& origin, absl::string_view message) const {
+    return Error(origin.line, origin.path, message);
+  }
+
+  // An engine error names its field the engine's way ("optimizer.beta1: <problem>"); this names
+  // the node in the file instead.
+  absl::Status Relocate(const absl::Status& engine_error, const Origin& origin) const {
+    absl::string_view message = engine_error.message();
+    const size_t colon = message.find(": ");
+    if (colon != absl::string_view::npos) message.remove_prefix(colon + 2);
+    return Error(origin, message);
+  }
+
+  absl::Status TooManyJobs(int line, absl::string_view what, int64_t max_jobs) const {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(source_, ":", line, ": ", what, ", more than max_jobs = ", max_jobs));
+  }
+
+ private:
+  std::string source_;
+};
+
+int64_t SaturatingMul(int64_t a, int64_t b) {
+  if (a == 0 || b == 0) return 0;
+  if (a > kSaturated / b) return kSaturated;
+  return a * b;
+}
+
+int64_t SaturatingAdd(int64_t a, int64_t b) { return a > kSaturated - b ? kSaturated : a + b; }
+
+std::string FormatCount(int64_t n) {
+  return n == kSaturated ? absl::StrCat("more than ", kSaturated - 1) : absl::StrCat(n);
+}
+
+// ---- values -------------------------------------------------------------------------------
+
+struct Value {
+  ParamValue value;
+  Origin origin;
+};
+
+absl::StatusOr<ParamValue> TypeScalar(const Reporter& reporter, const YAML::Node& node,
+                                      const Origin& origin) {
+  const std::string& tag = node.Tag();
+  if (tag == "?") return TypePlainScalar(node.Scalar());
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return ParamValue(node.Scalar());
+  std::string shown = tag;
+  if (absl::StartsWith(shown, "tag:yaml.org,2002:")) {
+    shown = absl::StrCat("!!", shown.substr(std::string("tag:yaml.org,2002:").size()));
+  }
+  return reporter.Error(origin, absl::StrCat("unsupported tag '", shown,
+                                             "'; leave the tag out, or quote the value for a "
+                                             "string"));
+}
+
+// A list of ints: the value of an int_list parameter.
+absl::StatusOr<ParamValue> ReadIntList(const Reporter& reporter, const YAML::Node& node,
+                                       const Origin& origin) {
+  std::vector<int64_t> ints;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node element = node[i];
+    const Origin at{Index(origin.path, i), LineOf(element, origin.line)};
+    if (!element.IsScalar()) {
+      return reporter.Error(at, absl::StrCat("expected an integer, got ", Describe(element)));
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(ParamValue typed, TypeScalar(reporter, element, at));
+    const int64_t* v = std::get_if<int64_t>(&typed);
+    if (v == nullptr) {
+      return reporter.Error(at, absl::StrCat("expected an integer, got ", Describe(element)));
+    }
+    ints.push_back(*v);
+  }
+  return ParamValue(std::move(ints));
+}
+
+// The values that the YAML value `node` of the field at `field` stands for: one for a scalar, one
+// per element for a list (a grid axis); for kIntList see sweep_file.h. An axis longer than
+// `max_axis` is ResourceExhausted (it alone would exceed the job cap).
+absl::StatusOr<std::vector<Value>> ReadValues(const Reporter& reporter, const YAML::Node& node,
+                                              ParamType type, const Origin& field,
+                                              int64_t max_axis) {
+  if (!node.IsDefined() || node.IsNull()) return reporter.Error(field, "missing value");
+  const Origin here{field.path, LineOf(node, field.line)};
+  if (node.IsMap()) {
+    return reporter.Error(here,
+                          "expected a value or a list of values (a grid axis), got a mapping");
+  }
+  std::vector<Value> values;
+  if (node.IsScalar()) {
+    OPTBENCH_ASSIGN_OR_RETURN(ParamValue typed, TypeScalar(reporter, node, here));
+    values.push_back({std::move(typed), here});
+    return values;
+  }
+  const size_t n = node.size();
+  if (type == ParamType::kIntList) {
+    size_t lists = 0;
+    for (size_t i = 0; i < n; ++i) lists += node[i].IsSequence() ? 1 : 0;
+    if (lists == 0) {
+      OPTBENCH_ASSIGN_OR_RETURN(ParamValue list, ReadIntList(reporter, node, here));
+      values.push_back({std::move(list), here});
+      return values;
+    }
+    if (lists != n) {
+      return reporter.Error(here,
+                            "mixes lists and scalars; an int_list value is a list of integers "
+                            "and a grid axis of them a list of such lists");
+    }
+  } else if (n == 0) {
+    return reporter.Error(here, "empty list; a grid axis needs at least one value");
+  }
+  if (static_cast<int64_t>(n) > max_axis) {
+    return reporter.TooManyJobs(
+        here.line, absl::StrCat(here.path, ": a grid axis of ", n, " values"), max_axis);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const YAML::Node element = node[i];
+    const Origin at{Index(here.path, i), LineOf(element, here.line)};
+    if (type == ParamType::kIntList) {
+      OPTBENCH_ASSIGN_OR_RETURN(ParamValue list, ReadIntList(reporter, element, at));
+      values.push_back({std::move(list), at});
+      continue;
+    }
+    if (!element.IsDefined() || element.IsNull()) return reporter.Error(at, "missing value");
+    if (element.IsSequence()) {
+      return reporter.Error(at,
+                            "expected a value, got a list (a list is a value only for int_list "
+                            "parameters)");
+    }
+    if (element.IsMap()) return reporter.Error(at, "expected a value, got a mapping");
+    OPTBENCH_ASSIGN_OR_RETURN(ParamValue typed, TypeScalar(reporter, element, at));
+    values.push_back({std::move(typed), at});
+  }
+  return values;
+}
+
+// An integer given as an int or as an integral double ("3.0"), as the engine accepts for ints.
+std::optional<int64_t> AsInt(const ParamValue& value) {
+  if (const int64_t* i = std::get_if<int64_t>(&value)) return *i;
+  if (const double* d = std::get_if<double>(&value)) {
+    if (std::isfinite(*d) && std::trunc(*d) == *d && std::fabs(*d) <= kMaxIntegralDouble) {
+      return static_cast<int64_t>(*d);
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- mappings -----------------------------------------------------------------------------
+
+struct Entry {
+  std::string key;
+  int line = 1;  // Of the key.
+  YAML::Node value;
+};
+
+// The entries of `map` in file order. yaml-cpp keeps duplicate keys without a word; they are
+// refused here.
+absl::StatusOr<std::vector<Entry>> ReadMapping(const Reporter& reporter, const YAML::Node& map,
+                                               absl::string_view path) {
+  std::vector<Entry> entries;
+  std::map<std::string, int> seen;
+  const int map_line = LineOf(map, 1);
+  for (const auto& pair : map) {
+    // Copies: yaml-cpp's iterators hand out temporaries, so a reference to `it->first` dangles.
+    const YAML::Node key = pair.first;
+    const int line = LineOf(key, map_line);
+    if (!key.IsScalar()) {
+      return reporter.Error(line, path, absl::StrCat("expected a plain key, got ", Describe(key)));
+    }
+    auto [first, inserted] = seen.emplace(key.Scalar(), line);
+    if (!inserted) {
+      return reporter.Error(line, Child(path, key.Scalar()),
+                            absl::StrCat("duplicate key; first at line ", first->second));
+    }
+    entries.push_back({key.Scalar(), line, pair.second});
+  }
+  return entries;
+}
+
+// ---- components ---------------------------------------------------------------------------
+
+// A field of a component alternative or of the trainer: one value, or several (an axis).
+struct Field {
+  std::string key;
+  std::vector<Value> values;
+};
+
+// One dataset, model or optimizer alternative as written.
+struct Alternative {
+  const ComponentSpec* spec = nullptr;
+  Origin origin;              // The mapping.
+  Origin name_origin;         // Its `name` value.
+  std::vector<Field> fields;  // File order; `name` excluded.
+};
+
+// "{name: adam, ...}" for messages; a scalar given where the mapping belongs becomes the name.
+std::string ExampleMapping(ComponentKind kind, const YAML::Node& given) {
+  if (given.IsScalar()) return absl::StrCat("{name: ", given.Scalar(), "}");
+  const std::vector<const ComponentSpec*> known = engine::ListComponents(kind);
+  return absl::StrCat("{name: ", known.empty() ? "..." : known.front()->name, ", ...}");
+}
+
+absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, ComponentKind kind,
+                                            const YAML::Node& node, const Origin& origin,
+                                            int64_t max_axis) {
+  const char* kind_name = engine::ComponentKindName(kind);
+  if (!node.IsMap()) {
+    return reporter.Error(origin,
+                          absl::StrCat("expected a mapping such as ", ExampleMapping(kind, node),
+                                       " or a list of them, got ", Describe(node)));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, node, origin.path));
+  Alternative alt;
+  alt.origin = origin;
+  alt.name_origin = {Child(origin.path, "name"), origin.line};
+  std::string name;
+  for (const Entry& entry : entries) {
+    if (entry.key != "name") continue;
+    alt.name_origin.line = entry.line;
+    if (entry.value.IsSequence() || entry.value.IsMap()) {
+      return reporter.Error(alt.name_origin, absl::StrCat("expected one ", kind_name, " name, got ",
+                                                          Describe(entry.value),
+                                                          "; alternatives are a list of mappings"));
+    }
+    if (entry.value.IsScalar()) name = entry.value.Scalar();
+  }
+  // An empty name gets the engine's "missing; known ..." message.
+  auto spec = engine::FindComponent(kind, name);
+  if (!spec.ok()) return reporter.Relocate(spec.status(), alt.name_origin);
+  alt.spec = *spec;
+
+  for (const Entry& entry : entries) {
+    if (entry.key == "name") continue;
+    const Origin field_origin{Child(origin.path, entry.key), entry.line};
+    const ParamSpec* decl = nullptr;
+    std::vector<std::string> known;
+    for (const ParamSpec& p : alt.spec->params) {
+      if (p.name == entry.key) decl = &p;
+      known.push_back(p.name);
+    }
+    if (decl == nullptr) {
+      return reporter.Error(
+          field_origin,
+          absl::StrCat("unknown parameter of ", kind_name, " '", alt.spec->name, "'; known: ",
+                       known.empty() ? std::string("(none)") : absl::StrJoin(known, ", ")));
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(
+        std::vector<Value> values,
+        ReadValues(reporter, entry.value, decl->type, field_origin, max_axis));
+    // Each value is checked where it is written, before any expansion.
+    for (Value& v : values) {
+      auto checked = engine::ValidateParams(*alt.spec, {{entry.key, v.value}});
+      if (!checked.ok()) return reporter.Relocate(checked.status(), v.origin);
+      v.value = checked->at(entry.key);
+    }
+    alt.fields.push_back({entry.key, std::move(values)});
+  }
+  return alt;
+}
+
+absl::StatusOr<std::vector<Alternative>> ReadAlternatives(const Reporter& reporter,
+                                                          ComponentKind kind,
+                                                          const YAML::Node& node, int key_line,
+                                                          int64_t max_axis) {
+  const std::string path = engine::ComponentKindName(kind);
+  if (!node.IsDefined() || node.IsNull()) {
+    return reporter.Error(key_line, path,
+                          absl::StrCat("missing value; expected a mapping such as ",
+                                       ExampleMapping(kind, node), " or a list of them"));
+  }
+  std::vector<Alternative> alts;
+  if (!node.IsSequence()) {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Alternative alt,
+        ReadAlternative(reporter, kind, node, {path, LineOf(node, key_line)}, max_axis));
+    alts.push_back(std::move(alt));
+    return alts;
+  }
+  if (node.size() == 0) {
+    return reporter.Error(LineOf(node, key_line), path,
+                          "empty list; give at least one alternative");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node element = node[i];
+    const Origin origin{Index(path, i), LineOf(element, LineOf(node, key_line))};
+    if (!element.IsDefined() || element.IsNull()) return reporter.Error(origin, "missing value");
+    OPTBENCH_ASSIGN_OR_RETURN(Alternative alt,
+                              ReadAlternative(reporter, kind, element, origin, max_axis));
+    alts.push_back(std::move(alt));
+  }
+  return alts;
+}
+
+absl::StatusOr<std::vector<Field>> ReadTrainer(const Reporter& reporter, const YAML::Node& node,
+                                               const Origin& origin, int64_t max_axis) {
+  if (!node.IsMap()) {
+    return reporter.Error(origin,
+                          absl::StrCat("expected a mapping such as {steps: 100, eval_every: 10}, "
+                                       "got ",
+                                       Describe(node)));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, node, origin.path));
+  std::vector<Field> fields;
+  for (const Entry& entry : entries) {
+    const Origin field_origin{Child(origin.path, entry.key), entry.line};
+    bool known = false;
+    for (const char* k : kTrainerKeys) known = known || entry.key == k;
+    if (!known) {
+      return reporter.Error(field_origin, absl::StrCat("unknown trainer setting; known: ",
+                                                       absl::StrJoin(kTrainerKeys, ", ")));
+    }
+    const bool is_bool = entry.key == "eval_log_spaced";
+    OPTBENCH_ASSIGN_OR_RETURN(
+        std::vector<Value> values,
+        ReadValues(reporter, entry.value, is_bool ? ParamType::kBool : ParamType::kInt,
+                   field_origin, max_axis));
+    for (Value& v : values) {
+      if (is_bool) {
+        if (!std::holds_alternative<bool>(v.value)) {
+          return reporter.Error(v.origin, absl::StrCat("expected true or false, got '",
+                                                       engine::FormatParamValue(v.value), "'"));
+        }
+        continue;
+      }
+      const std::optional<int64_t> i = AsInt(v.value);
+      if (!i.has_value()) {
+        return reporter.Error(v.origin, absl::StrCat("expected an integer, got '",
+                                                     engine::FormatParamValue(v.value), "'"));
+      }
+      v.value = *i;
+    }
+    fields.push_back({entry.key, std::move(values)});
+  }
+  return fields;
+}
+
+absl::StatusOr<std::vector<Value>> ReadSeeds(const Reporter& reporter, const YAML::Node& node,
+                                             const Origin& origin, int64_t max_axis) {
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Value> seeds,
+                            ReadValues(reporter, node, ParamType::kInt, origin, max_axis));
+  const std::string allowed = absl::StrCat("allowed integers in [0, ", kMaxSeed, "]");
+  for (Value& seed : seeds) {
+    const std::string shown = engine::FormatParamValue(seed.value);
+    int64_t v = 0;
+    if (const int64_t* i = std::get_if<int64_t>(&seed.value)) {
+      v = *i;
+    } else if (const double* d = std::get_if<double>(&seed.value)) {
+      if (!std::isfinite(*d) || std::trunc(*d) != *d) {
+        return reporter.Error(seed.origin, absl::StrCat(shown, " is not an integer; ", allowed));
+      }
+      if (*d < 0 || *d > static_cast<double>(kMaxSeed)) {
+        return reporter.Error(seed.origin, absl::StrCat(shown, " is out of range; ", allowed));
+      }
+      v = static_cast<int64_t>(*d);
+    } else {
+      return reporter.Error(seed.origin,
+                            absl::StrCat("expected an integer, got '", shown, "'; ", allowed));
+    }
+    if (v < 0 || v > kMaxSeed) {
+      return reporter.Error(seed.origin, absl::StrCat(v, " is out of range; ", allowed));
+    }
+    seed.value = v;
+  }
+  return seeds;
+}
+
+// ---- expansion ----------------------------------------------------------------------------
+
+int64_t CountSettings(const std::vector<Field>& fields) {
+  int64_t n = 1;
+  for (const Field& f : fields) n = SaturatingMul(n, static_cast<int64_t>(f.values.size()));
+  return n;
+}
+
+int64_t CountSettings(const std::vector<Alternative>& alts) {
+  int64_t n = 0;
+  for (const Alternative& alt : alts) n = SaturatingAdd(n, CountSettings(alt.fields));
+  return n;
+}
+
+// One concrete setting of a component or of the trainer: a value chosen for each field.
+struct Setting {
+  const Alternative* alt = nullptr;  // Null for the trainer.
+  const std::vector<Field>* fields = nullptr;
+  Origin origin;               // The alternative's mapping, or the trainer's.
+  std::vector<size_t> choice;  // choice[f] indexes (*fields)[f].values.
+};
+
+// Every combination of field values, the first field varying slowest.
+void AppendSettings(const Alternative* alt, const std::vector<Field>& fields, const Origin& origin,
+                    std::vector<Setting>& out) {
+  Setting setting{alt, &fields, origin, std::vector<size_t>(fields.size(), 0)};
+  while (true) {
+    out.push_back(setting);
+    size_t f = fields.size();
+    while (f > 0) {
+      --f;
+      if (++setting.choice[f] < fields[f].values.size()) break;
+      setting.choice[f] = 0;
+      if (f == 0) return;
+    }
+    if (fields.empty()) return;
+  }
+}
+
+std::vector<Setting> ExpandAlternatives(const std::vector<Alternative>& alts) {
+  std::vector<Setting> out;
+  for (const Alternative& alt : alts) AppendSettings(&alt, alt.fields, alt.origin, out);
+  return out;
+}
+
+engine::ComponentChoice ToChoice(const Setting& s) {
+  engine::ComponentChoice choice;
+  choice.name = s.alt->spec->name;
+  for (size_t f = 0; f < s.fields->size(); ++f) {
+    const Field& field = (*s.fields)[f];
+    choice.params[field.key] = field.values[s.choice[f]].value;
+  }
+  return choice;
+}
+
+engine::TrainerSpec ToTrainer(const Setting& s) {
+  engine::TrainerSpec t;
+  for (size_t f = 0; f < s.fields->size(); ++f) {
+    const Field& field = (*s.fields)[f];
+    const ParamValue& v = field.values[s.choice[f]].value;
+    if (field.key == "eval_log_spaced") {
+      t.eval_log_spaced = std::get<bool>(v);
+      continue;
+    }
+    const int64_t i = std::get<int64_t>(v);
+    if (field.key == "steps") t.steps = i;
+    if (field.key == "batch_size") t.batch_size = i;
+    if (field.key == "chunk_rows") t.chunk_rows = i;
+    if (field.key == "eval_every") t.eval_every = i;
+  }
+  return t;
+}
+
+// Where the field `key` ("lr", "name", "steps") of setting `s` is written; the setting's own
+// mapping when the file leaves the field to its default.
+Origin FindOrigin(const Setting& s, absl::string_view key) {
+  if (s.alt != nullptr && key == "name") return s.alt->name_origin;
+  for (size_t f = 0; f < s.fields->size(); ++f) {
+    const Field& field = (*s.fields)[f];
+    if (field.key == key) return field.values[s.choice[f]].origin;
+  }
+  return {Child(s.origin.path, key), s.origin.line};
+}
+
+// The nodes that make two settings of one dimension differ: the later one's first.
+std::pair<Origin, Origin> Difference(const Setting& later, const Setting& earlier) {
+  if (later.alt != earlier.alt) return {later.origin, earlier.origin};
+  for (size_t f = 0; f < later.choice.size(); ++f) {
+    if (later.choice[f] != earlier.choice[f]) {
+      const Field& field = (*later.fields)[f];
+      return {field.values[later.choice[f]].origin, field.values[earlier.choice[f]].origin};
+    }
+  }
+  return {later.origin, earlier.origin};
+}
+
+// Positions of one job in the settings of each dimension: dataset, model, optimizer, trainer.
+struct Coordinates {
+  size_t setting[4];
+  size_t seed;
+};
+
+// An engine::ValidateJobSpec error for the job at `c`, naming the node in the file that gave the
+// offending value. The engine names fields "<part>.<field>" ("optimizer.beta1").
+absl::Status LocateJobError(const Reporter& reporter, const std::vector<Setting> (&settings)[4],
+                            const Coordinates& c, const absl::Status& error, int root_line) {
+  const absl::string_view message = error.message();
+  const absl::string_view field = message.substr(0, message.find(": "));
+  const size_t dot = field.find('.');
+  const absl::string_view part = field.substr(0, dot);
+  int k = -1;
+  if (part == "dataset") k = 0;
+  if (part == "model") k = 1;
+  if (part == "optimizer") k = 2;
+  if (part == "trainer") k = 3;
+  if (k < 0 || dot == absl::string_view::npos || field.size() == message.size()) {
+    return reporter.Error(root_line, "", message);
+  }
+  return reporter.Relocate(error, FindOrigin(settings[k][c.setting[k]], field.substr(dot + 1)));
+}
+
+// The job at `later` equals the one at `earlier`: names the first node (in expansion order) where
+// their grid positions part.
+absl::Status DuplicateJobError(const Reporter& reporter, const std::vector<Setting> (&settings)[4],
+                               const std::vector<Value>& seeds, const Coordinates& later,
+                               const Coordinates& earlier) {
+  int k = 0;
+  while (k < 4 && later.setting[k] == earlier.setting[k]) ++k;
+  const std::pair<Origin, Origin> where =
+      k < 4 ? Difference(settings[k][later.setting[k]], settings[k][earlier.setting[k]])
+            : std::make_pair(seeds[later.seed].origin, seeds[earlier.seed].origin);
+  return reporter.Error(where.first,
+                        absl::StrCat("gives the same job as ", where.second.path, " (line ",
+                                     where.second.line, "); every job of a sweep must differ"));
+}
+
+using JobKey = std::tuple<std::string, engine::ParamMap, std::string, engine::ParamMap, std::string,
+                          engine::ParamMap, int64_t, int64_t, int64_t, int64_t, bool, uint64_t>;
+
+JobKey KeyOf(const engine::JobSpec& s) {
+  return {s.dataset.name,       s.dataset.params,          s.model.name,
+          s.model.params,       s.optimizer.name,          s.optimizer.params,
+          s.trainer.steps,      s.trainer.batch_size,      s.trainer.chunk_rows,
+          s.trainer.eval_every, s.trainer.eval_log_spaced, s.seed};
+}
+
+// Counts the documents of a YAML stream, ignoring their content. yaml-cpp 0.7's LoadAll never
+// returns on a stray ',' after a document ("{},"): it keeps adding null documents until memory
+// runs out (jbeder/yaml-cpp#1040, fixed upstream by #1319). So documents are counted here with a
+// bound and only the first is loaded.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  // 1-based line where the second document starts (1 if there is none).
+  int second_line() const { return second_line_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2 && !mark.is_null()) second_line_ = mark.line + 1;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  int documents_ = 0;
+  int second_line_ = 1;
+};
+
+std::string DefaultName(absl::string_view source) {
+  const size_t slash = source.find_last_of('/');
+  if (slash != absl::string_view::npos) source.remove_prefix(slash + 1);
+  const size_t dot = source.find_last_of('.');
+  if (dot != absl::string_view::npos && dot > 0) source = source.substr(0, dot);
+  return source.empty() ? "sweep" : std::string(source);
+}
+
+absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view text,
+                                    absl::string_view source_name, const ParseOptions& options) {
+  const std::string yaml(text);
+  {
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    int documents = 0;
+    while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+    if (documents > 1) {
+      return reporter.Error(counter.second_line(), "",
+                            "a second YAML document (or stray text after the first); a sweep "
+                            "file holds exactly one");
+    }
+  }
+  const YAML::Node root = YAML::Load(yaml);
+  if (!root.IsDefined() || root.IsNull()) {
+    return reporter.Error(1, "",
+                          "empty sweep file; expected a mapping with dataset, model and "
+                          "optimizer");
+  }
+  const int root_line = LineOf(root, 1);
+  if (!root.IsMap()) {
+    return reporter.Error(root_line, "",
+                          absl::StrCat("expected a mapping with dataset, model and optimizer at "
+                                       "the top level, got ",
+                                       Describe(root)));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, root, ""));
+
+  const int64_t max_axis = options.max_jobs;
+  SweepFile sweep;
+  sweep.name = DefaultName(source_name);
+  std::vector<Alternative> components[3];
+  bool given[3] = {false, false, false};
+  std::vector<Field> trainer;
+  Origin trainer_origin{"trainer", root_line};
+  std::vector<Value> seeds = {{ParamValue(int64_t{0}), {"seed", root_line}}};
+  for (const Entry& entry : entries) {
+    if (entry.key == "name") {
+      if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
+        return reporter.Error(
+            entry.line, "name",
+            absl::StrCat("expected a non-empty string, got ", Describe(entry.value)));
+      }
+      sweep.name = entry.value.Scalar();
+    } else if (entry.key == "dataset" || entry.key == "model" || entry.key == "optimizer") {
+      const ComponentKind kind = entry.key == "dataset" ? ComponentKind::kDataset
+                                 : entry.key == "model" ? ComponentKind::kModel
+                                                        : ComponentKind::kOptimizer;
+      const int k = static_cast<int>(kind);  // 0 dataset, 1 model, 2 optimizer, as declared.
+      OPTBENCH_ASSIGN_OR_RETURN(
+          components[k], ReadAlternatives(reporter, kind, entry.value, entry.line, max_axis));
+      given[k] = true;
+    } else if (entry.key == "trainer") {
+      trainer_origin.line = LineOf(entry.value, entry.line);
+      if (!entry.value.IsDefined() || entry.value.IsNull()) {
+        return reporter.Error(entry.line, "trainer", "missing value");
+      }
+      OPTBENCH_ASSIGN_OR_RETURN(trainer,
+                                ReadTrainer(reporter, entry.value, trainer_origin, max_axis));
+    } else if (entry.key == "seed") {
+      OPTBENCH_ASSIGN_OR_RETURN(seeds,
+                                ReadSeeds(reporter, entry.value, {"seed", entry.line}, max_axis));
+    } else {
+      return reporter.Error(entry.line, entry.key,
+                            "unknown top-level key; known: name, dataset, model, optimizer, "
+                            "trainer, seed");
+    }
+  }
+  for (ComponentKind kind :
+       {ComponentKind::kDataset, ComponentKind::kModel, ComponentKind::kOptimizer}) {
+    if (!given[static_cast<int>(kind)]) {
+      return reporter.Error(root_line, engine::ComponentKindName(kind),
+                            "missing; a sweep needs dataset, model and optimizer");
+    }
+  }
+
+  // The size of the grid, before building any of it.
+  const int64_t counts[5] = {CountSettings(components[0]), CountSettings(components[1]),
+                             CountSettings(components[2]), CountSettings(trainer),
+                             static_cast<int64_t>(seeds.size())};
+  int64_t total = 1;
+  for (int64_t c : counts) total = SaturatingMul(total, c);
+  if (total > options.max_jobs) {
+    return reporter.TooManyJobs(
+        root_line,
+        absl::StrCat("the sweep expands to ", FormatCount(total), " jobs (", FormatCount(counts[0]),
+                     " dataset x ", FormatCount(counts[1]), " model x ", FormatCount(counts[2]),
+                     " optimizer x ", FormatCount(counts[3]), " trainer settings x ", counts[4],
+                     " seeds)"),
+        options.max_jobs);
+  }
+
+  std::vector<Setting> settings[4];
+  for (int k = 0; k < 3; ++k) settings[k] = ExpandAlternatives(components[k]);
+  AppendSettings(nullptr, trainer, trainer_origin, settings[3]);
+  std::vector<engine::ComponentChoice> choices[3];
+  for (int k = 0; k < 3; ++k) {
+    for (const Setting& s : settings[k]) choices[k].push_back(ToChoice(s));
+  }
+
+  std::vector<engine::JobSpec> specs;
+  std::vector<Coordinates> coordinates;
+  std::map<JobKey, size_t> seen;
+  specs.reserve(static_cast<size_t>(total));
+  Coordinates c;
+  for (c.setting[0] = 0; c.setting[0] < settings[0].size(); ++c.setting[0]) {
+    for (c.setting[1] = 0; c.setting[1] < settings[1].size(); ++c.setting[1]) {
+      for (c.setting[2] = 0; c.setting[2] < settings[2].size(); ++c.setting[2]) {
+        for (c.setting[3] = 0; c.setting[3] < settings[3].size(); ++c.setting[3]) {
+          for (c.seed = 0; c.seed < seeds.size(); ++c.seed) {
+            engine::JobSpec spec;
+            spec.dataset = choices[0][c.setting[0]];
+            spec.model = choices[1][c.setting[1]];
+            spec.optimizer = choices[2][c.setting[2]];
+            spec.trainer = ToTrainer(settings[3][c.setting[3]]);
+            spec.seed = static_cast<uint64_t>(std::get<int64_t>(seeds[c.seed].value));
+            auto validated = engine::ValidateJobSpec(spec);
+            if (!validated.ok()) {
+              return LocateJobError(reporter, settings, c, validated.status(), root_line);
+            }
+            auto [first, inserted] = seen.emplace(KeyOf(*validated), specs.size());
+            if (!inserted) {
+              return DuplicateJobError(reporter, settings, seeds, c, coordinates[first->second]);
+            }
+            specs.push_back(*std::move(validated));
+            coordinates.push_back(c);
+          }
+        }
+      }
+    }
+  }
+
+  std::vector<JobLabels> labels = LabelJobs(specs);
+  sweep.jobs.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    sweep.jobs.push_back({std::move(specs[i]), std::move(labels[i])});
+  }
+  return sweep;
+}
+
+// Runs `parse`, turning whatever yaml-cpp throws into a status naming the line.
+template <typename Fn>
+auto CatchYaml(const Reporter& reporter, Fn parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const YAML::Exception& e) {
+    const int line = e.mark.is_null() ? 1 : e.mark.line + 1;
+    const std::string column =
+        e.mark.is_null() ? std::string() : absl::StrCat(" (column ", e.mark.column + 1, ")");
+    return reporter.Error(line, "", absl::StrCat("invalid YAML", column, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat(reporter.source(), ": unexpected error reading YAML: ", e.what()));
+  }
+}
+
+// Label keys of optimizer hyperparameters are bare ("lr") unless they clash with these.
+bool IsReservedLabel(absl::string_view key) {
+  return key == "dataset" || key == "model" || key == "optimizer" || key == "seed";
+}
+
+// Every labelable field of `s` as (label key, value text).
+std::vector<std::pair<std::string, std::string>> LabelFields(const engine::JobSpec& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.emplace_back("dataset", s.dataset.name);
+  for (const auto& [k, v] : s.dataset.params) {
+    out.emplace_back(absl::StrCat("dataset.", k), engine::FormatParamValue(v));
+  }
+  out.emplace_back("model", s.model.name);
+  for (const auto& [k, v] : s.model.params) {
+    out.emplace_back(absl::StrCat("model.", k), engine::FormatParamValue(v));
+  }
+  out.emplace_back("optimizer", s.optimizer.name);
+  for (const auto& [k, v] : s.optimizer.params) {
+    out.emplace_back(IsReservedLabel(k) ? absl::StrCat("optimizer.", k) : k,
+                     engine::FormatParamValue(v));
+  }
+  out.emplace_back("trainer.steps", absl::StrCat(s.trainer.steps));
+  out.emplace_back("trainer.batch_size", absl::StrCat(s.trainer.batch_size));
+  out.emplace_back("trainer.chunk_rows", absl::StrCat(s.trainer.chunk_rows));
+  out.emplace_back("trainer.eval_every", absl::StrCat(s.trainer.eval_every));
+  out.emplace_back("trainer.eval_log_spaced", s.trainer.eval_log_spaced ? "true" : "false");
+  out.emplace_back("seed", absl::StrCat(s.seed));
+  return out;
+}
+
+}  // namespace
+
+engine::ParamValue TypePlainScalar(absl::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  absl::string_view body = text;
+  bool negative = false;
+  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
+    negative = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  const double sign = negative ? -1.0 : 1.0;
+  for (absl::string_view inf : {".inf", ".Inf", ".INF", "inf", "Inf", "INF"}) {
+    if (body == inf) return sign * std::numeric_limits<double>::infinity();
+  }
+  if (body == ".nan" || body == ".NaN" || body == ".NAN" || body == "nan" || body == "NaN" ||
+      body == "NAN") {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  // [0-9]+ for an int; (.[0-9]+ | [0-9]+(.[0-9]*)?)([eE][-+]?[0-9]+)? for a double.
+  size_t i = 0;
+  auto digits = [&]() {
+    const size_t start = i;
+    while (i < body.size() && body[i] >= '0' && body[i] <= '9') ++i;
+    return i - start;
+  };
+  const size_t int_digits = digits();
+  bool is_double = false;
+  if (i < body.size() && body[i] == '.') {
+    ++i;
+    const size_t frac_digits = digits();
+    if (int_digits == 0 && frac_digits == 0) return std::string(text);
+    is_double = true;
+  } else if (int_digits == 0) {
+    return std::string(text);
+  }
+  if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
+    ++i;
+    if (i < body.size() && (body[i] == '+' || body[i] == '-')) ++i;
+    if (digits() == 0) return std::string(text);
+    is_double = true;
+  }
+  if (i != body.size()) return std::string(text);
+  if (!is_double) {
+    int64_t v;
+    // SimpleAtoi takes the sign itself; an int64 overflow falls through to a double.
+    if (absl::SimpleAtoi(text, &v)) return v;
+  }
+  double v = 0;
+  const absl::from_chars_result r = absl::from_chars(body.data(), body.data() + body.size(), v);
+  if (r.ec == std::errc::result_out_of_range) {
+    // from_chars gives the largest finite value on overflow and 0 (or tiny) on underflow.
+    v = std::fabs(v) > 1.0 ? std::numeric_limits<double>::infinity() : 0.0;
+  }
+  return sign * v;
+}
+
+absl::StatusOr<std::vector<engine::ParamValue>> ParseParamValues(absl::string_view yaml,
+                                                                 engine::ParamType type) {
+  const Reporter reporter("<input>");
+  return CatchYaml(reporter, [&]() -> absl::StatusOr<std::vector<engine::ParamValue>> {
+    const YAML::Node node = YAML::Load(std::string(yaml));
+    OPTBENCH_ASSIGN_OR_RETURN(
+        std::vector<Value> values,
+        ReadValues(reporter, node, type, {"value", 1}, std::numeric_limits<int64_t>::max()));
+    std::vector<engine::ParamValue> out;
+    for (Value& v : values) out.push_back(std::move(v.value));
+    return out;
+  });
+}
+
+absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view source_name,
+                                     const ParseOptions& options) {
+  const Reporter reporter(source_name);
+  return CatchYaml(reporter, [&]() { return ParseYaml(reporter, text, source_name, options); });
+}
+
+std::vector<JobLabels> LabelJobs(const std::vector<engine::JobSpec>& specs) {
+  std::vector<std::vector<std::pair<std::string, std::string>>> fields;
+  fields.reserve(specs.size());
+  std::map<std::string, std::set<std::string>> values;
+  for (const engine::JobSpec& spec : specs) {
+    fields.push_back(LabelFields(spec));
+    for (const auto& [key, value] : fields.back()) values[key].insert(value);
+  }
+  std::vector<JobLabels> labels(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (const auto& [key, value] : fields[i]) {
+      // A field that only some jobs have (beta1 of adam) varies only if it takes two values.
+      if (key == "optimizer" || key == "seed" || values[key].size() > 1) {
+        labels[i].emplace(key, value);
+      }
+    }
+  }
+  return labels;
+}
+
+std::string FormatLabels(const JobLabels& labels) {
+  std::vector<std::string> parts;
+  auto optimizer = labels.find("optimizer");
+  if (optimizer != labels.end()) parts.push_back(absl::StrCat("optimizer=", optimizer->second));
+  for (const auto& [key, value] : labels) {
+    if (key != "optimizer" && key != "seed") parts.push_back(absl::StrCat(key, "=", value));
+  }
+  auto seed = labels.find("seed");
+  if (seed != labels.end()) parts.push_back(absl::StrCat("seed=", seed->second));
+  return absl::StrJoin(parts, " ");
+}
+
+}  // namespace optbench::sweep

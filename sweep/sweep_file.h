@@ -1,0 +1,108 @@
+// Sweep files: a grid of training jobs (dataset x model x optimizer x hyperparameters x seed)
+// written in YAML or JSON, parsed, expanded and validated into engine::JobSpecs.
+//
+// Format (YAML; JSON is YAML too and goes through the same parser):
+//
+//   name: heavy_tail_linear          # optional; default: the source file's stem
+//   dataset: {name: heavy_tail_uniform, m: 8}
+//   model:   {name: linear, bias: true, init: zeros}
+//   trainer: {steps: 300, eval_every: 10, eval_log_spaced: true}   # optional
+//   seed: [0, 1, 2]                  # optional (default 0); an int or a list (a grid axis)
+//   optimizer:                       # a mapping, or a list of mappings = alternatives
+//     - {name: gd, lr: [0.1, 0.3]}   # a list-valued hyperparameter is a grid axis
+//     - {name: adam, lr: 1e-3, beta1: [0, 0.9]}
+//     - {name: sign_descent, lr: 1e-3}
+//
+// gives 2 (gd) + 2 (adam) + 1 (sign_descent) optimizer settings x 3 seeds = 15 jobs.
+//
+// Keys. Top level: name, dataset, model, optimizer (the last three required), trainer, seed.
+// `dataset`, `model`, `optimizer`: a mapping with `name` (a registered component, see
+// `optbench list`) and its hyperparameters, or a non-empty list of such mappings (alternatives).
+// `trainer`: a mapping with steps, batch_size, chunk_rows, eval_every, eval_log_spaced.
+// Omitted hyperparameters and trainer settings take their catalog defaults. A file holds exactly
+// one YAML document; anchors and aliases work (an aliased value reports its anchor's line).
+//
+// Grid axes. Inside a component and in `trainer`, a list value is a grid axis: one job per
+// element. Exception: for a parameter declared int_list, a list of ints is one value and a list of
+// lists is an axis (`hidden: [128, 64]` is one value, `hidden: [[128], [128, 64]]` two). An empty
+// list is an error (it would give zero jobs), except as an int_list value.
+//
+// Job order (deterministic): the jobs are the cartesian product of dataset settings, model
+// settings, optimizer settings, trainer settings and seeds, dataset outermost and seed innermost.
+// The settings of one component are its alternatives in file order, each expanded over its axes
+// in file order (the first axis varies slowest); trainer settings likewise.
+//
+// Scalars are typed by their text, as YAML 1.2's core schema does, never by the parameter:
+//   - quoted ('3', "3") or tagged !!str: a string;
+//   - [-+]?[0-9]+: an int64 (an integer too large for int64 becomes a double);
+//   - [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?: a double ("3.0", "1e-3", ".5", "1e3");
+//     also .inf, -.inf, .nan and inf, -inf, nan (lower, Title or UPPER case), which
+//     validation then rejects as not finite;
+//   - true/false (also True, TRUE, False, FALSE): a bool; yes/no/on/off are strings;
+//   - anything else: a string. Null (`~`, `null`, nothing) is an error.
+// Validation widens an int where a double is declared and accepts an integral double (3.0) where
+// an int is declared; seeds are integers in [0, 2^53].
+//
+// Errors are InvalidArgument "<source>:<line>: <field>: <problem and what is allowed>", e.g.
+//   sweep.yaml:7: optimizer[1].beta1[1]: 1.5 is out of range; allowed [0, 1)
+// where <field> names the node in the file (`optimizer[1]` = second alternative, `beta1[1]` =
+// second value of that axis) and <line> is where it is written (1-based). Two jobs that come out
+// identical after defaults are filled are an error too (every job of a sweep must differ).
+#ifndef OPTBENCH_SWEEP_SWEEP_FILE_H_
+#define OPTBENCH_SWEEP_SWEEP_FILE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "worker/engine/job_spec.h"
+
+namespace optbench::sweep {
+
+// Labels of a job: what tells it apart from the other jobs of its sweep, as "key" -> value text.
+// Always "optimizer" (its name) and "seed"; plus every field whose value differs between jobs
+// that have it: "dataset" and "model" (names), "dataset.<param>", "model.<param>", optimizer
+// hyperparameters by their bare name ("lr", "beta1"; "optimizer.<param>" should one ever clash
+// with dataset, model, optimizer or seed) and "trainer.<setting>". Values are formatted with
+// engine::FormatParamValue (doubles with engine::FormatDouble: "0.001", "1e-08").
+using JobLabels = std::map<std::string, std::string>;
+
+// One job of an expanded sweep.
+struct ExpandedJob {
+  engine::JobSpec spec;  // Validated by engine::ValidateJobSpec: every default filled in.
+  JobLabels labels;
+};
+
+// A parsed sweep: its name and its jobs in the documented order.
+struct SweepFile {
+  std::string name;
+  std::vector<ExpandedJob> jobs;
+};
+
+struct ParseOptions {
+  // The most jobs a sweep may expand to (>= 1). Checked before expanding.
+  int64_t max_jobs = 10000;
+};
+
+// Parses, expands and validates the sweep file `text`. `source_name` (a path or a label such as
+// "request") prefixes every error message; its stem ("dir/a.yaml" -> "a") is the default name.
+// Errors: InvalidArgument for malformed YAML/JSON and for anything the format or the catalog
+// refuses (see the top of this file); ResourceExhausted when the grid has more than
+// `options.max_jobs` jobs (the message gives the count, its factors and the cap). Never throws.
+absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view source_name,
+                                     const ParseOptions& options = {});
+
+// Labels for jobs submitted directly rather than from a file, by the same rule as ParseSweep:
+// result[i] labels specs[i]. Give validated specs, so that defaults count as values.
+std::vector<JobLabels> LabelJobs(const std::vector<engine::JobSpec>& specs);
+
+// One line for listings: "optimizer=adam beta1=0 lr=0.001 seed=2" (optimizer first, seed last,
+// the other labels in key order).
+std::string FormatLabels(const JobLabels& labels);
+
+}  // namespace optbench::sweep
+
+#endif  // OPTBENCH_SWEEP_SWEEP_FILE_H_
