@@ -1,0 +1,702 @@
+#include "client/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/format.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "grpcpp/create_channel.h"
+#include "optbench/v1/coordinator.grpc.pb.h"
+#include "server/coordinator.h"
+#include "server/coordinator_service.h"
+#include "server/query.h"
+#include "server/wire.h"
+#include "storage/sqlite_store.h"
+#include "worker/worker.h"
+
+namespace optbench::client {
+namespace {
+
+constexpr char kUsage[] = R"(optbench - optimizer benchmark service
+
+usage: optbench COMMAND [ARGS] [FLAGS]
+
+  run SWEEP_FILE        run a sweep on this machine: an embedded coordinator and workers
+                        over a local SQLite file, live progress, then a per-group table
+      --db PATH           database file (default ./optbench.db)
+      --workers N         jobs trained at once (default: number of cores)
+      --groups G          frequency groups in the final table (default 10)
+  submit SWEEP_FILE     send a sweep to a coordinator; prints the sweep id
+      --dry-run           validate and list the expanded jobs, create nothing
+      --name NAME         sweep name (default: the file's `name:` or its stem)
+  status                jobs per state, workers, recent sweeps
+  list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress
+      --state STATE       only jobs in this state (queued, running, succeeded, ...)
+  list optimizers|models|datasets
+                        registered components with hyperparameters, defaults, ranges
+  watch SWEEP_OR_JOB    progress until every job is done
+  cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
+  query SWEEP_OR_JOB    metric series
+      --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds
+      --split S           train (default) or test
+      --group-by G        frequency:N (default frequency:10), class, or none
+      --steps A:B         only steps A..B (either side may be empty)
+      --format F          table (default), csv or json
+      --db PATH           read a database file directly (read-only) instead of a coordinator
+
+Common flags:
+  --coordinator HOST:PORT   coordinator to talk to (default $OPTBENCH_COORDINATOR or
+                            127.0.0.1:7070)
+)";
+
+// ---- argument parsing -------------------------------------------------------------------------
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> flags;  // "--db" -> "x.db"; boolean flags -> "true".
+};
+
+const std::set<std::string>& BoolFlags() {
+  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress"};
+  return *flags;
+}
+
+absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& raw,
+                               const std::set<std::string>& allowed, const std::string& command) {
+  Args args;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const std::string& a = raw[i];
+    if (!absl::StartsWith(a, "--")) {
+      args.positional.push_back(a);
+      continue;
+    }
+    std::string name = a;
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    if (allowed.count(name) == 0) {
+      std::vector<std::string> known(allowed.begin(), allowed.end());
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name, " for '", command,
+                                                     "'; known: ", absl::StrJoin(known, " ")));
+    }
+    if (BoolFlags().count(name) != 0) {
+      args.flags[name] = has_value ? value : "true";
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= raw.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("flag ", name, " needs a value"));
+      }
+      value = raw[++i];
+    }
+    args.flags[name] = value;
+  }
+  return args;
+}
+
+std::string Flag(const Args& args, const std::string& name, const std::string& def = "") {
+  auto it = args.flags.find(name);
+  return it == args.flags.end() ? def : it->second;
+}
+
+bool BoolFlag(const Args& args, const std::string& name) {
+  const std::string v = Flag(args, name, "false");
+  return v == "true" || v == "1" || v == "yes";
+}
+
+std::string CoordinatorAddress(const Args& args) {
+  std::string def = "127.0.0.1:7070";
+  if (const char* env = std::getenv("OPTBENCH_COORDINATOR"); env != nullptr && *env != '\0') {
+    def = env;
+  }
+  return Flag(args, "--coordinator", def);
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ---- a backend: a remote coordinator, or a database file opened read-only ----------------------
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual v1::Coordinator::StubInterface* stub() = 0;
+};
+
+class RemoteBackend : public Backend {
+ public:
+  explicit RemoteBackend(const std::string& address) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(256 << 20);
+    stub_ = v1::Coordinator::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  }
+  v1::Coordinator::StubInterface* stub() override { return stub_.get(); }
+
+ private:
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(60)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  return context;
+}
+
+// Reports an RPC failure in the house format and returns the exit code.
+int Fail(std::ostream& err, const std::string& what, const absl::Status& status) {
+  err << "optbench " << what << ": " << status.message();
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    err << " (is a coordinator running there? see --coordinator)";
+  }
+  err << "\n";
+  return 1;
+}
+
+int FailGrpc(std::ostream& err, const std::string& what, const grpc::Status& status) {
+  return Fail(err, what, FromGrpcStatus(status));
+}
+
+// A target given on the command line is a sweep id or a job id; try the sweep first.
+struct Target {
+  std::string sweep_id;
+  std::string job_id;
+};
+
+absl::StatusOr<Target> ResolveTarget(v1::Coordinator::StubInterface* stub, const std::string& id) {
+  v1::GetSweepRequest sr;
+  sr.set_sweep_id(id);
+  v1::Sweep sweep;
+  grpc::Status s = stub->GetSweep(Context().get(), sr, &sweep);
+  if (s.ok()) return Target{id, ""};
+  if (s.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s);
+  v1::GetJobRequest jr;
+  jr.set_job_id(id);
+  v1::Job job;
+  s = stub->GetJob(Context().get(), jr, &job);
+  if (s.ok()) return Target{"", id};
+  if (s.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s);
+  return absl::NotFoundError(absl::StrCat("no sweep or job with id '", id, "'"));
+}
+
+absl::StatusOr<std::vector<v1::Job>> ListAllJobs(v1::Coordinator::StubInterface* stub,
+                                                 const std::string& sweep_id, v1::JobState state) {
+  std::vector<v1::Job> jobs;
+  v1::ListJobsRequest request;
+  request.set_sweep_id(sweep_id);
+  request.set_state(state);
+  request.set_page_size(1000);
+  while (true) {
+    v1::ListJobsResponse response;
+    grpc::Status s = stub->ListJobs(Context().get(), request, &response);
+    if (!s.ok()) return FromGrpcStatus(s);
+    for (auto& j : *response.mutable_jobs()) jobs.push_back(std::move(j));
+    if (response.next_page_token().empty()) return jobs;
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+// ---- progress display --------------------------------------------------------------------------
+
+// Draws the jobs of a watch event: on a terminal, a redrawn block of bars; otherwise one line
+// per state change.
+class Progress {
+ public:
+  Progress(std::ostream& out, bool tty) : out_(out), tty_(tty) {}
+
+  void Update(const v1::WatchEvent& event) {
+    if (tty_) {
+      Redraw(event);
+    } else {
+      Log(event);
+    }
+  }
+
+ private:
+  static std::string Bar(double fraction, int width) {
+    const int filled = static_cast<int>(fraction * width + 0.5);
+    return absl::StrCat(std::string(std::max(0, filled), '#'),
+                        std::string(std::max(0, width - filled), '.'));
+  }
+
+  void Redraw(const v1::WatchEvent& event) {
+    std::vector<std::string> lines;
+    int64_t done_steps = 0;
+    int64_t total_steps = 0;
+    int finished = 0;
+    std::map<std::string, int> states;
+    for (const v1::Job& j : event.jobs()) {
+      const bool terminal = j.state() >= v1::JOB_STATE_SUCCEEDED;
+      done_steps += terminal ? j.total_steps() : j.progress_step();
+      total_steps += j.total_steps();
+      finished += terminal ? 1 : 0;
+      states[StateName(j.state())]++;
+    }
+    std::vector<std::string> counts;
+    for (const auto& [name, n] : states) counts.push_back(absl::StrCat(n, " ", name));
+    const double fraction = total_steps > 0 ? double(done_steps) / total_steps : 0.0;
+    lines.push_back(absl::StrFormat("sweep [%s] %3.0f%%  %d/%d jobs done (%s)", Bar(fraction, 30),
+                                    100 * fraction, finished, event.jobs_size(),
+                                    absl::StrJoin(counts, ", ")));
+    int shown = 0;
+    for (const v1::Job& j : event.jobs()) {
+      if (j.state() != v1::JOB_STATE_RUNNING || shown >= 12) continue;
+      ++shown;
+      const double f = j.total_steps() > 0 ? double(j.progress_step()) / j.total_steps() : 0.0;
+      lines.push_back(absl::StrFormat("  %-28.28s [%s] %6d/%d", JobTitle(j), Bar(f, 20),
+                                      j.progress_step(), j.total_steps()));
+    }
+    if (drawn_ > 0) out_ << "\x1b[" << drawn_ << "A";
+    for (const std::string& line : lines) out_ << "\x1b[2K" << line << "\n";
+    out_ << "\x1b[J" << std::flush;
+    drawn_ = static_cast<int>(lines.size());
+  }
+
+  void Log(const v1::WatchEvent& event) {
+    for (const v1::Job& j : event.jobs()) {
+      auto [it, inserted] = last_state_.emplace(j.id(), j.state());
+      if (!inserted && it->second == j.state()) continue;
+      it->second = j.state();
+      if (j.state() == v1::JOB_STATE_QUEUED && inserted) continue;
+      out_ << "  " << j.id() << " " << StateName(j.state()) << "  (" << JobTitle(j) << ")";
+      if (!j.error().empty()) out_ << ": " << j.error();
+      out_ << "\n" << std::flush;
+    }
+  }
+
+  std::ostream& out_;
+  const bool tty_;
+  int drawn_ = 0;
+  std::map<std::string, v1::JobState> last_state_;
+};
+
+// Streams Watch events into `progress` until every job is terminal. Returns the last event.
+absl::StatusOr<v1::WatchEvent> WatchUntilDone(v1::Coordinator::StubInterface* stub,
+                                              const Target& target, Progress* progress) {
+  v1::WatchRequest request;
+  if (!target.sweep_id.empty()) {
+    request.set_sweep_id(target.sweep_id);
+  } else {
+    request.set_job_id(target.job_id);
+  }
+  grpc::ClientContext context;
+  auto reader = stub->Watch(&context, request);
+  v1::WatchEvent event;
+  v1::WatchEvent last;
+  while (reader->Read(&event)) {
+    progress->Update(event);
+    last = event;
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return FromGrpcStatus(s);
+  return last;
+}
+
+bool IsStdoutTty(std::ostream& out) { return &out == &std::cout && isatty(STDOUT_FILENO); }
+
+// ---- commands ----------------------------------------------------------------------------------
+
+absl::StatusOr<v1::GroupBy> ParseGroupBy(const std::string& text, int* groups) {
+  if (text == "class") return v1::GROUP_BY_CLASS;
+  if (text == "none") return v1::GROUP_BY_NONE;
+  if (text == "frequency") {
+    *groups = 10;
+    return v1::GROUP_BY_FREQUENCY;
+  }
+  if (absl::StartsWith(text, "frequency:")) {
+    if (!absl::SimpleAtoi(text.substr(10), groups) || *groups < 1 || *groups > 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--group-by: '", text, "': N in frequency:N must be 1..1000"));
+    }
+    return v1::GROUP_BY_FREQUENCY;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--group-by: '", text, "' is not one of frequency:N, frequency, class, none"));
+}
+
+absl::Status ParseSteps(const std::string& text, v1::QueryMetricsRequest* request) {
+  if (text.empty()) return absl::OkStatus();
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  int64_t lo = 0;
+  int64_t hi = 0;
+  if (parts.size() != 2 || (!parts[0].empty() && !absl::SimpleAtoi(parts[0], &lo)) ||
+      (!parts[1].empty() && !absl::SimpleAtoi(parts[1], &hi)) || lo < 0 || hi < 0 ||
+      (hi != 0 && hi < lo)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--steps: '", text, "' is not A:B with 0 <= A <= B (either may be empty)"));
+  }
+  request->set_min_step(lo);
+  request->set_max_step(hi);
+  return absl::OkStatus();
+}
+
+int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench query SWEEP_OR_JOB [--metric M] [--split S] [--group-by G] "
+           "[--steps A:B] [--format table|csv|json] [--db PATH | --coordinator ADDR]\n";
+    return 2;
+  }
+  v1::QueryMetricsRequest request;
+  request.set_metric(Flag(args, "--metric", "loss"));
+  const std::string split = Flag(args, "--split", "train");
+  if (split != "train" && split != "test") {
+    err << "optbench query: --split: '" << split << "' is not train or test\n";
+    return 2;
+  }
+  request.set_split(split == "test" ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
+  int groups = 10;
+  auto group_by = ParseGroupBy(Flag(args, "--group-by", "frequency:10"), &groups);
+  if (!group_by.ok()) {
+    err << "optbench query: " << group_by.status().message() << "\n";
+    return 2;
+  }
+  request.set_group_by(*group_by);
+  request.set_groups(groups);
+  if (absl::Status s = ParseSteps(Flag(args, "--steps"), &request); !s.ok()) {
+    err << "optbench query: " << s.message() << "\n";
+    return 2;
+  }
+  const std::string format = Flag(args, "--format", "table");
+  if (format != "table" && format != "csv" && format != "json") {
+    err << "optbench query: --format: '" << format << "' is not table, csv or json\n";
+    return 2;
+  }
+
+  absl::StatusOr<v1::QueryMetricsResponse> response;
+  const std::string db = Flag(args, "--db");
+  const std::string& id = args.positional[0];
+  if (!db.empty()) {
+    // Read-only, straight from the file: works while a coordinator writes to it (WAL).
+    storage::SqliteStoreOptions options;
+    options.read_only = true;
+    auto store = storage::SqliteStore::Open(db, options);
+    if (!store.ok()) return Fail(err, "query", store.status());
+    auto sweep = (*store)->GetSweep(id);
+    if (sweep.ok()) {
+      request.set_sweep_id(id);
+    } else {
+      request.set_job_id(id);
+    }
+    response = server::QueryMetrics(**store, request);
+  } else {
+    RemoteBackend backend(CoordinatorAddress(args));
+    auto target = ResolveTarget(backend.stub(), id);
+    if (!target.ok()) return Fail(err, "query", target.status());
+    if (!target->sweep_id.empty()) {
+      request.set_sweep_id(target->sweep_id);
+    } else {
+      request.set_job_id(target->job_id);
+    }
+    v1::QueryMetricsResponse r;
+    grpc::Status s = backend.stub()->QueryMetrics(Context().get(), request, &r);
+    if (s.ok()) {
+      response = std::move(r);
+    } else {
+      response = FromGrpcStatus(s);
+    }
+  }
+  if (!response.ok()) return Fail(err, "query", response.status());
+  if (format == "csv") {
+    out << QueryToCsv(*response);
+  } else if (format == "json") {
+    out << QueryToJson(*response);
+  } else {
+    out << QueryToTable(*response, 6);
+  }
+  return 0;
+}
+
+int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench submit SWEEP_FILE [--dry-run] [--name NAME] [--coordinator ADDR]\n";
+    return 2;
+  }
+  const std::string& path = args.positional[0];
+  auto text = ReadFile(path);
+  if (!text.ok()) return Fail(err, "submit", text.status());
+  v1::SubmitSweepRequest request;
+  request.set_sweep_text(*text);
+  request.set_source_name(path);
+  request.set_name(Flag(args, "--name"));
+  request.set_dry_run(BoolFlag(args, "--dry-run"));
+  v1::SubmitSweepResponse response;
+  absl::Status status;
+  if (request.dry_run()) {
+    // Expanded locally with the same code the coordinator runs: no coordinator needed.
+    auto expanded = server::ExpandSubmission(request, server::SubmitLimits());
+    if (!expanded.ok()) return Fail(err, "submit", expanded.status());
+    std::vector<v1::Job> jobs = expanded->jobs;
+    out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
+    out << JobsToTable(jobs);
+    return 0;
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  grpc::Status s = backend.stub()->SubmitSweep(Context().get(), request, &response);
+  if (!s.ok()) return FailGrpc(err, "submit", s);
+  out << response.sweep().id() << "\n";
+  err << "submitted sweep " << response.sweep().id() << " '" << response.sweep().name()
+      << "': " << response.jobs_size() << " jobs\n";
+  return 0;
+}
+
+int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
+  RemoteBackend backend(CoordinatorAddress(args));
+  v1::GetStatusResponse response;
+  grpc::Status s = backend.stub()->GetStatus(Context().get(), v1::GetStatusRequest(), &response);
+  if (!s.ok()) return FailGrpc(err, "status", s);
+  out << "coordinator " << CoordinatorAddress(args) << " (optbench " << response.version()
+      << ")\njobs:";
+  std::map<std::string, int64_t> counts(response.state_counts().begin(),
+                                        response.state_counts().end());
+  if (counts.empty()) out << " none";
+  for (const auto& [state, n] : counts) out << " " << n << " " << state;
+  out << "\nworkers: " << response.workers_size() << "\n";
+  for (const v1::WorkerInfo& w : response.workers()) {
+    out << "  " << w.id() << "  " << w.slots() << " slot(s), seen " << w.seconds_since_seen()
+        << " s ago\n";
+  }
+  out << "recent sweeps:\n";
+  for (const v1::Sweep& sw : response.recent_sweeps()) {
+    std::vector<std::string> parts;
+    for (const auto& [state, n] :
+         std::map<std::string, int64_t>(sw.state_counts().begin(), sw.state_counts().end())) {
+      parts.push_back(absl::StrCat(n, " ", state));
+    }
+    out << "  " << sw.id() << "  " << sw.name() << "  " << sw.num_jobs() << " jobs ("
+        << absl::StrJoin(parts, ", ") << ")\n";
+  }
+  return 0;
+}
+
+int CmdListComponents(const std::string& what, std::ostream& out, std::ostream& err) {
+  // Served from the catalog compiled into this binary: the same declarations the coordinator
+  // validates with, so no coordinator is needed.
+  auto components = server::ListComponentDeclarations(what.substr(0, what.size() - 1));
+  if (!components.ok()) return Fail(err, "list", components.status());
+  out << ComponentsToText(*components);
+  return 0;
+}
+
+int CmdList(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() == 1 &&
+      (args.positional[0] == "optimizers" || args.positional[0] == "models" ||
+       args.positional[0] == "datasets")) {
+    return CmdListComponents(args.positional[0], out, err);
+  }
+  if (args.positional.size() > 1) {
+    err << "usage: optbench list [SWEEP] [--state STATE] | optbench list "
+           "optimizers|models|datasets\n";
+    return 2;
+  }
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  if (const std::string s = Flag(args, "--state"); !s.empty()) {
+    std::string upper = "JOB_STATE_" + s;
+    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    if (!v1::JobState_Parse(upper, &state) || state == v1::JOB_STATE_UNSPECIFIED) {
+      err << "optbench list: --state: '" << s
+          << "' is not one of queued, running, succeeded, failed, diverged, cancelled\n";
+      return 2;
+    }
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  const std::string sweep = args.positional.empty() ? "" : args.positional[0];
+  auto jobs = ListAllJobs(backend.stub(), sweep, state);
+  if (!jobs.ok()) return Fail(err, "list", jobs.status());
+  out << JobsToTable(*jobs);
+  return 0;
+}
+
+int CmdWatch(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench watch SWEEP_OR_JOB [--coordinator ADDR]\n";
+    return 2;
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  auto target = ResolveTarget(backend.stub(), args.positional[0]);
+  if (!target.ok()) return Fail(err, "watch", target.status());
+  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"));
+  auto last = WatchUntilDone(backend.stub(), *target, &progress);
+  if (!last.ok()) return Fail(err, "watch", last.status());
+  for (const v1::Job& j : last->jobs()) {
+    if (j.state() == v1::JOB_STATE_FAILED) return 1;
+  }
+  return 0;
+}
+
+int CmdCancel(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench cancel SWEEP_OR_JOB [--coordinator ADDR]\n";
+    return 2;
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  auto target = ResolveTarget(backend.stub(), args.positional[0]);
+  if (!target.ok()) return Fail(err, "cancel", target.status());
+  v1::CancelRequest request;
+  if (!target->sweep_id.empty()) {
+    request.set_sweep_id(target->sweep_id);
+  } else {
+    request.set_job_id(target->job_id);
+  }
+  v1::CancelResponse response;
+  grpc::Status s = backend.stub()->Cancel(Context().get(), request, &response);
+  if (!s.ok()) return FailGrpc(err, "cancel", s);
+  out << "cancel requested for " << args.positional[0] << "\n";
+  return 0;
+}
+
+int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench run SWEEP_FILE [--db PATH] [--workers N] [--groups G]\n";
+    return 2;
+  }
+  const std::string& path = args.positional[0];
+  auto text = ReadFile(path);
+  if (!text.ok()) return Fail(err, "run", text.status());
+  int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (const std::string w = Flag(args, "--workers"); !w.empty()) {
+    if (!absl::SimpleAtoi(w, &workers) || workers < 1 || workers > 1024) {
+      err << "optbench run: --workers: '" << w << "' is not a number in 1..1024\n";
+      return 2;
+    }
+  }
+  int groups = 10;
+  if (const std::string g = Flag(args, "--groups"); !g.empty()) {
+    if (!absl::SimpleAtoi(g, &groups) || groups < 1 || groups > 1000) {
+      err << "optbench run: --groups: '" << g << "' is not a number in 1..1000\n";
+      return 2;
+    }
+  }
+
+  // The progress display is the interface here; service logs only for problems, unless asked.
+  if (std::getenv("OPTBENCH_LOG_LEVEL") == nullptr) SetLogLevel(LogLevel::kWarning);
+
+  // Validate before starting anything, so a typo costs nothing.
+  v1::SubmitSweepRequest submit;
+  submit.set_sweep_text(*text);
+  submit.set_source_name(path);
+  if (auto expanded = server::ExpandSubmission(submit, server::SubmitLimits()); !expanded.ok()) {
+    return Fail(err, "run", expanded.status());
+  }
+
+  // The embedded coordinator listens on loopback only, on a free port.
+  server::CoordinatorOptions copts;
+  copts.listen = "127.0.0.1:0";
+  copts.db_path = Flag(args, "--db", "optbench.db");
+  auto coordinator = server::Coordinator::Start(copts);
+  if (!coordinator.ok()) return Fail(err, "run", coordinator.status());
+  worker::WorkerOptions wopts;
+  wopts.coordinator = (*coordinator)->address();
+  wopts.slots = workers;
+  wopts.name = "embedded";
+  wopts.acquire_wait = absl::Seconds(2);
+  worker::Worker worker(wopts);
+  if (absl::Status s = worker.Start(); !s.ok()) return Fail(err, "run", s);
+
+  RemoteBackend backend((*coordinator)->address());
+  v1::SubmitSweepResponse submitted;
+  grpc::Status s = backend.stub()->SubmitSweep(Context().get(), submit, &submitted);
+  if (!s.ok()) return FailGrpc(err, "run", s);
+  const std::string sweep_id = submitted.sweep().id();
+  err << "sweep " << sweep_id << " '" << submitted.sweep().name() << "': " << submitted.jobs_size()
+      << " jobs on " << workers << " worker slot(s), database " << copts.db_path << "\n";
+
+  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"));
+  auto last = WatchUntilDone(backend.stub(), Target{sweep_id, ""}, &progress);
+  int code = 0;
+  if (!last.ok()) {
+    code = Fail(err, "run", last.status());
+  } else {
+    v1::QueryMetricsRequest q;
+    q.set_sweep_id(sweep_id);
+    q.set_metric("loss");
+    q.set_split(v1::SPLIT_TRAIN);
+    q.set_group_by(v1::GROUP_BY_FREQUENCY);
+    q.set_groups(groups);
+    v1::QueryMetricsResponse response;
+    s = backend.stub()->QueryMetrics(Context().get(), q, &response);
+    if (!s.ok()) {
+      code = FailGrpc(err, "run", s);
+    } else {
+      out << "\n" << QueryToTable(response, 4);
+    }
+    for (const v1::Job& j : last->jobs()) {
+      if (j.state() == v1::JOB_STATE_FAILED) {
+        err << "job " << j.id() << " failed: " << j.error() << "\n";
+        code = 1;
+      }
+    }
+    out << "\nsweep " << sweep_id << " stored in " << copts.db_path
+        << "; more with: optbench query " << sweep_id << " --db " << copts.db_path
+        << " [--group-by class] [--format csv]\n";
+  }
+  worker.Stop();
+  worker.Wait();
+  (*coordinator)->Shutdown();
+  return code;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream& err) {
+  if (raw.empty() || raw[0] == "help" || raw[0] == "--help" || raw[0] == "-h") {
+    (raw.empty() ? err : out) << kUsage;
+    return raw.empty() ? 2 : 0;
+  }
+  const std::string command = raw[0];
+  const std::vector<std::string> rest(raw.begin() + 1, raw.end());
+  struct Command {
+    std::set<std::string> flags;
+    int (*run)(const Args&, std::ostream&, std::ostream&);
+  };
+  const std::map<std::string, Command> commands = {
+      {"run", {{"--db", "--workers", "--groups", "--no-progress"}, CmdRun}},
+      {"submit", {{"--coordinator", "--dry-run", "--name"}, CmdSubmit}},
+      {"status", {{"--coordinator"}, CmdStatus}},
+      {"list", {{"--coordinator", "--state"}, CmdList}},
+      {"watch", {{"--coordinator", "--no-progress"}, CmdWatch}},
+      {"cancel", {{"--coordinator"}, CmdCancel}},
+      {"query",
+       {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
+        CmdQuery}},
+  };
+  auto it = commands.find(command);
+  if (it == commands.end()) {
+    err << "optbench: unknown command '" << command
+        << "'; known: run, submit, status, list, watch, cancel, query, help\n";
+    return 2;
+  }
+  auto args = ParseArgs(rest, it->second.flags, command);
+  if (!args.ok()) {
+    err << "optbench " << command << ": " << args.status().message() << "\n";
+    return 2;
+  }
+  return it->second.run(*args, out, err);
+}
+
+}  // namespace optbench::client

@@ -1,0 +1,240 @@
+#include "client/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "proto/convert.h"
+#include "worker/engine/params.h"
+
+namespace optbench::client {
+namespace {
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
+}
+
+std::string JsonString(const std::string& s) { return proto::JsonQuote(s); }
+
+std::string Number(double v) { return std::isfinite(v) ? engine::FormatDouble(v) : ""; }
+
+std::vector<const v1::Job*> JobsOf(const v1::QueryMetricsResponse& response) {
+  std::vector<const v1::Job*> jobs;
+  for (const v1::Series& s : response.series()) jobs.push_back(&s.job());
+  return jobs;
+}
+
+std::string SplitName(v1::Split split) { return split == v1::SPLIT_TEST ? "test" : "train"; }
+
+// Calls `row` for every (series, point, group) triple.
+template <typename F>
+void ForEachRow(const v1::QueryMetricsResponse& response, F row) {
+  for (const v1::Series& s : response.series()) {
+    for (const v1::SeriesPoint& p : s.points()) {
+      for (int g = 0; g < p.values_size(); ++g) {
+        const v1::ClassGroup* group = g < s.groups_size() ? &s.groups(g) : nullptr;
+        row(s, p, g, group, p.values(g));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  if (absl::StartsWith(name, "JOB_STATE_")) name = name.substr(10);
+  return absl::AsciiStrToLower(name);
+}
+
+std::vector<std::string> LabelKeys(const std::vector<const v1::Job*>& jobs) {
+  std::set<std::string> keys;
+  for (const v1::Job* job : jobs) {
+    for (const auto& [k, v] : job->labels()) keys.insert(k);
+  }
+  std::vector<std::string> out;
+  if (keys.erase("optimizer")) out.push_back("optimizer");
+  const bool seed = keys.erase("seed") > 0;
+  out.insert(out.end(), keys.begin(), keys.end());
+  if (seed) out.push_back("seed");
+  return out;
+}
+
+std::string JobTitle(const v1::Job& job) {
+  std::vector<std::string> parts;
+  for (const std::string& key : LabelKeys({&job})) {
+    auto it = job.labels().find(key);
+    if (it == job.labels().end()) continue;
+    parts.push_back(key == "optimizer" ? it->second : absl::StrCat(key, "=", it->second));
+  }
+  if (parts.empty()) return job.id();
+  return absl::StrJoin(parts, " ");
+}
+
+std::string QueryToCsv(const v1::QueryMetricsResponse& response) {
+  const std::vector<std::string> keys = LabelKeys(JobsOf(response));
+  std::string out = "job_id,sweep_id,state";
+  for (const std::string& k : keys) absl::StrAppend(&out, ",", CsvField(k));
+  absl::StrAppend(&out, ",step,split,metric,group,group_classes,group_train_examples,value\n");
+  ForEachRow(response, [&](const v1::Series& s, const v1::SeriesPoint& p, int g,
+                           const v1::ClassGroup* group, double value) {
+    absl::StrAppend(&out, CsvField(s.job().id()), ",", CsvField(s.job().sweep_id()), ",",
+                    StateName(s.job().state()));
+    for (const std::string& k : keys) {
+      auto it = s.job().labels().find(k);
+      absl::StrAppend(&out, ",", it == s.job().labels().end() ? "" : CsvField(it->second));
+    }
+    absl::StrAppend(&out, ",", p.step(), ",", SplitName(s.split()), ",", s.metric(), ",", g, ",",
+                    group ? group->num_classes() : 0, ",", group ? group->train_examples() : 0, ",",
+                    Number(value), "\n");
+  });
+  return out;
+}
+
+std::string QueryToJson(const v1::QueryMetricsResponse& response) {
+  std::vector<std::string> rows;
+  ForEachRow(response, [&](const v1::Series& s, const v1::SeriesPoint& p, int g,
+                           const v1::ClassGroup* group, double value) {
+    std::map<std::string, std::string> labels(s.job().labels().begin(), s.job().labels().end());
+    rows.push_back(absl::StrCat(
+        "{\"job_id\":", JsonString(s.job().id()), ",\"sweep_id\":", JsonString(s.job().sweep_id()),
+        ",\"state\":", JsonString(StateName(s.job().state())),
+        ",\"labels\":", proto::LabelsToJson(labels), ",\"step\":", p.step(),
+        ",\"split\":", JsonString(SplitName(s.split())), ",\"metric\":", JsonString(s.metric()),
+        ",\"group\":", g, ",\"group_classes\":", group ? group->num_classes() : 0,
+        ",\"group_train_examples\":", group ? group->train_examples() : 0,
+        ",\"value\":", std::isfinite(value) ? engine::FormatDouble(value) : "null", "}"));
+  });
+  if (rows.empty()) return "[]\n";
+  return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
+}
+
+std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps) {
+  // All steps present in any series, then a spread subset of them.
+  std::set<int64_t> step_set;
+  size_t width = 0;
+  int num_groups = 0;
+  for (const v1::Series& s : response.series()) {
+    width = std::max(width, JobTitle(s.job()).size());
+    num_groups = std::max(num_groups, s.groups_size());
+    for (const v1::SeriesPoint& p : s.points()) step_set.insert(p.step());
+  }
+  std::vector<int64_t> steps(step_set.begin(), step_set.end());
+  if (max_steps > 1 && static_cast<int>(steps.size()) > max_steps) {
+    std::vector<int64_t> picked;
+    for (int i = 0; i < max_steps; ++i) {
+      picked.push_back(steps[(steps.size() - 1) * i / (max_steps - 1)]);
+    }
+    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+    steps = picked;
+  }
+  if (steps.empty()) return "(no metrics yet)\n";
+  const bool grouped = num_groups > 1;
+  std::string out;
+  const std::string metric =
+      response.series_size() > 0
+          ? absl::StrCat(SplitName(response.series(0).split()), " ", response.series(0).metric())
+          : "";
+  for (int64_t step : steps) {
+    absl::StrAppend(&out, "step ", step, " - ", metric,
+                    grouped ? " by group (1 = most frequent classes)" : "", "\n");
+    absl::StrAppend(&out, absl::StrFormat("  %-*s", static_cast<int>(width), "job"));
+    for (int g = 0; g < std::max(1, num_groups); ++g) {
+      absl::StrAppend(&out, grouped ? absl::StrFormat(" %7d", g + 1) : "   value");
+    }
+    absl::StrAppend(&out, "\n");
+    for (const v1::Series& s : response.series()) {
+      absl::StrAppend(&out, absl::StrFormat("  %-*s", static_cast<int>(width), JobTitle(s.job())));
+      const v1::SeriesPoint* point = nullptr;
+      for (const v1::SeriesPoint& p : s.points()) {
+        if (p.step() == step) point = &p;
+      }
+      for (int g = 0; g < std::max(1, num_groups); ++g) {
+        if (point == nullptr || g >= point->values_size() || !std::isfinite(point->values(g))) {
+          absl::StrAppend(&out, "       -");
+        } else {
+          absl::StrAppend(&out, absl::StrFormat(" %7.3f", point->values(g)));
+        }
+      }
+      absl::StrAppend(&out, "\n");
+    }
+  }
+  return out;
+}
+
+std::string JobsToTable(const std::vector<v1::Job>& jobs) {
+  std::vector<const v1::Job*> ptrs;
+  for (const v1::Job& j : jobs) ptrs.push_back(&j);
+  const std::vector<std::string> keys = LabelKeys(ptrs);
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {"job", "state", "attempt", "worker", "progress"};
+  header.insert(header.end(), keys.begin(), keys.end());
+  rows.push_back(header);
+  for (const v1::Job& j : jobs) {
+    std::vector<std::string> row = {j.id(), StateName(j.state()),
+                                    absl::StrCat(j.attempt(), "/", j.max_attempts()),
+                                    j.worker_id().empty() ? "-" : j.worker_id(),
+                                    absl::StrCat(j.progress_step(), "/", j.total_steps())};
+    for (const std::string& k : keys) {
+      auto it = j.labels().find(k);
+      row.push_back(it == j.labels().end() ? "" : it->second);
+    }
+    rows.push_back(row);
+  }
+  std::vector<size_t> widths(header.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(widths[i]) + 2, row[i]));
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    absl::StrAppend(&out, "\n");
+  }
+  for (const v1::Job& j : jobs) {
+    if (!j.error().empty()) absl::StrAppend(&out, j.id(), ": ", j.error(), "\n");
+  }
+  return out;
+}
+
+std::string ComponentsToText(const std::vector<v1::ComponentDeclaration>& components) {
+  std::string out;
+  std::string kind;
+  for (const v1::ComponentDeclaration& c : components) {
+    if (c.kind() != kind) {
+      kind = c.kind();
+      absl::StrAppend(&out, out.empty() ? "" : "\n", kind, "s:\n");
+    }
+    absl::StrAppend(&out, "  ", c.name(), " - ", c.doc(), "\n");
+    for (const v1::ParamDeclaration& p : c.params()) {
+      std::string allowed;
+      if (p.choices_size() > 0) {
+        allowed = absl::StrCat("one of ", absl::StrJoin(p.choices(), ", "));
+      } else if (p.has_min() && p.has_max()) {
+        allowed = absl::StrCat(p.min_exclusive() ? "(" : "[", engine::FormatDouble(p.min()), ", ",
+                               engine::FormatDouble(p.max()), p.max_exclusive() ? ")" : "]");
+      } else if (p.has_min()) {
+        allowed = absl::StrCat(p.min_exclusive() ? "> " : ">= ", engine::FormatDouble(p.min()));
+      } else if (p.has_max()) {
+        allowed = absl::StrCat(p.max_exclusive() ? "< " : "<= ", engine::FormatDouble(p.max()));
+      }
+      const std::string def = engine::FormatParamValue(proto::FromProto(p.default_value()));
+      absl::StrAppend(
+          &out, absl::StrFormat("      %-16s %-8s default %-10s %-18s %s\n", p.name(), p.type(),
+                                def.empty() ? "\"\"" : def, allowed, p.doc()));
+    }
+  }
+  return out;
+}
+
+}  // namespace optbench::client

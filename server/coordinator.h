@@ -1,0 +1,68 @@
+// Coordinator: one running coordinator — the SQLite store, the scheduler, both gRPC services and
+// a lease reaper — assembled and served on one address. Used by optbench-coordinator and by the
+// embedded `optbench run`.
+#ifndef OPTBENCH_SERVER_COORDINATOR_H_
+#define OPTBENCH_SERVER_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/server.h"
+#include "server/coordinator_service.h"
+#include "server/scheduler.h"
+#include "server/worker_service.h"
+#include "storage/store.h"
+
+namespace optbench::server {
+
+struct CoordinatorOptions {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one.
+  std::string db_path = "optbench.db";
+  SchedulerOptions scheduler;
+  SubmitLimits limits;
+  absl::Duration reap_interval = absl::Seconds(1);
+  Clock* clock = nullptr;  // nullptr = the real clock.
+};
+
+// Owns everything it starts. Thread-safe after Start; Shutdown is idempotent and also run by the
+// destructor.
+class Coordinator {
+ public:
+  // Opens (creating or migrating) the database and starts serving. Errors: the store's (e.g.
+  // DataLoss for a corrupt file), Unavailable if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  ~Coordinator();
+
+  // The bound port (the real one when options.listen asked for port 0).
+  int port() const { return port_; }
+  // "127.0.0.1:PORT" style address clients can dial.
+  const std::string& address() const { return address_; }
+  Scheduler* scheduler() { return scheduler_.get(); }
+  storage::Store* store() { return store_.get(); }
+
+  // Stops accepting calls, ends long polls and watches, waits up to `grace` for calls in flight.
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
+  // Blocks until Shutdown has been called (from another thread or a signal handler thread).
+  void Wait();
+
+ private:
+  Coordinator() = default;
+
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<CoordinatorService> coordinator_service_;
+  std::unique_ptr<WorkerService> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread reaper_;
+  absl::Notification stop_;
+  absl::Notification stopped_;
+  int port_ = 0;
+  std::string address_;
+};
+
+}  // namespace optbench::server
+
+#endif  // OPTBENCH_SERVER_COORDINATOR_H_

@@ -1,0 +1,67 @@
+// optbench-coordinator: serves the Coordinator and WorkerService APIs over one SQLite file.
+//   optbench-coordinator --listen 127.0.0.1:7070 --db optbench.db
+// SIGINT / SIGTERM stop it cleanly; kill -9 loses nothing it acknowledged (SQLite WAL).
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/logging.h"
+#include "server/coordinator.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to serve on (host:port; port 0 = any)");
+ABSL_FLAG(std::string, db, "optbench.db", "SQLite database file (created if missing)");
+ABSL_FLAG(int, lease_seconds, 30, "a job whose worker is silent this long is requeued");
+ABSL_FLAG(int, heartbeat_seconds, 5, "how often workers heartbeat");
+ABSL_FLAG(int, max_attempts, 3, "attempts per job before it is FAILED");
+ABSL_FLAG(std::string, port_file, "", "write the bound port to this file once serving");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread; main waits for them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  optbench::server::CoordinatorOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  const int lease = absl::GetFlag(FLAGS_lease_seconds);
+  const int heartbeat = absl::GetFlag(FLAGS_heartbeat_seconds);
+  const int attempts = absl::GetFlag(FLAGS_max_attempts);
+  if (lease < 1 || heartbeat < 1 || heartbeat >= lease || attempts < 1 || attempts > 100) {
+    std::fprintf(stderr,
+                 "optbench-coordinator: need 1 <= --heartbeat_seconds (%d) < --lease_seconds "
+                 "(%d) and 1 <= --max_attempts (%d) <= 100\n",
+                 heartbeat, lease, attempts);
+    return 2;
+  }
+  options.scheduler.lease = absl::Seconds(lease);
+  options.scheduler.heartbeat = absl::Seconds(heartbeat);
+  options.scheduler.max_attempts = attempts;
+
+  auto coordinator = optbench::server::Coordinator::Start(options);
+  if (!coordinator.ok()) {
+    std::fprintf(stderr, "optbench-coordinator: %s\n", coordinator.status().ToString().c_str());
+    return 1;
+  }
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty()) {
+    // Written to a temporary name and renamed, so a reader never sees a partial file.
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << (*coordinator)->port() << "\n";
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  optbench::Log(optbench::LogLevel::kInfo, "coordinator", "signal %d: shutting down", sig);
+  (*coordinator)->Shutdown();
+  return 0;
+}

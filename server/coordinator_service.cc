@@ -1,0 +1,290 @@
+#include "server/coordinator_service.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
+#include "proto/convert.h"
+#include "server/query.h"
+#include "server/wire.h"
+#include "sweep/sweep_file.h"
+#include "worker/engine/catalog.h"
+
+namespace optbench::server {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::Store* store,
+                                                               const std::string& sweep_id) {
+  std::vector<storage::JobRecord> jobs;
+  storage::JobFilter filter;
+  filter.sweep_id = sweep_id;
+  filter.page_size = 1000;
+  while (true) {
+    auto page = store->ListJobs(filter);
+    if (!page.ok()) return page.status();
+    for (auto& job : page->jobs) jobs.push_back(std::move(job));
+    if (page->next_page_token.empty()) return jobs;
+    filter.page_token = page->next_page_token;
+  }
+}
+
+absl::StatusOr<v1::Sweep> LoadSweep(storage::Store* store, const std::string& sweep_id) {
+  auto sweep = store->GetSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  auto counts = store->CountJobs(sweep_id);
+  if (!counts.ok()) return counts.status();
+  return SweepToProto(*sweep, *counts);
+}
+
+}  // namespace
+
+absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
+                                                    const SubmitLimits& limits) {
+  ExpandedSubmission out;
+  std::vector<engine::JobSpec> specs;
+  std::vector<std::map<std::string, std::string>> labels;
+  if (!request.sweep_text().empty()) {
+    if (request.jobs_size() > 0) {
+      return absl::InvalidArgumentError("jobs: give either sweep_text or jobs, not both");
+    }
+    if (static_cast<int64_t>(request.sweep_text().size()) > limits.max_sweep_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("sweep_text: ", request.sweep_text().size(),
+                                                       " bytes is over the limit of ",
+                                                       limits.max_sweep_bytes));
+    }
+    sweep::ParseOptions options;
+    options.max_jobs = limits.max_jobs_per_sweep;
+    const std::string source = request.source_name().empty() ? "sweep" : request.source_name();
+    auto parsed = sweep::ParseSweep(request.sweep_text(), source, options);
+    if (!parsed.ok()) return parsed.status();
+    out.name = parsed->name;
+    for (sweep::ExpandedJob& job : parsed->jobs) {
+      specs.push_back(std::move(job.spec));
+      labels.push_back(std::move(job.labels));
+    }
+  } else {
+    if (request.jobs_size() == 0) {
+      return absl::InvalidArgumentError("sweep_text: empty, and no jobs given");
+    }
+    if (request.jobs_size() > limits.max_jobs_per_sweep) {
+      return absl::ResourceExhaustedError(absl::StrCat("jobs: ", request.jobs_size(),
+                                                       " jobs is over the limit of ",
+                                                       limits.max_jobs_per_sweep, " per sweep"));
+    }
+    for (int i = 0; i < request.jobs_size(); ++i) {
+      auto spec = proto::FromProto(request.jobs(i));
+      if (spec.ok()) spec = engine::ValidateJobSpec(*spec);
+      if (!spec.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].", spec.status().message()));
+      }
+      specs.push_back(*std::move(spec));
+    }
+    labels = sweep::LabelJobs(specs);
+  }
+  if (!request.name().empty()) out.name = request.name();
+  if (out.name.empty()) out.name = "sweep";
+  if (request.max_attempts() < 0 || request.max_attempts() > 100) {
+    return absl::InvalidArgumentError(absl::StrCat("max_attempts: ", request.max_attempts(),
+                                                   " is out of range; allowed [0, 100]"));
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    v1::JobSpec wire = proto::ToProto(specs[i]);
+    storage::NewJob job;
+    job.spec = wire.SerializeAsString();
+    job.summary_json = proto::LabelsToJson(labels[i]);
+    job.total_steps = specs[i].trainer.steps;
+    job.max_attempts = request.max_attempts();  // 0: the scheduler's default.
+    out.new_jobs.push_back(std::move(job));
+    v1::Job shown;
+    shown.set_index(static_cast<int64_t>(i));
+    *shown.mutable_spec() = std::move(wire);
+    shown.set_state(v1::JOB_STATE_QUEUED);
+    shown.set_total_steps(specs[i].trainer.steps);
+    for (const auto& [k, v] : labels[i]) (*shown.mutable_labels())[k] = v;
+    out.jobs.push_back(std::move(shown));
+  }
+  return out;
+}
+
+CoordinatorService::CoordinatorService(Scheduler* scheduler, SubmitLimits limits)
+    : scheduler_(scheduler), store_(scheduler->store()), limits_(limits) {}
+
+grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext*,
+                                             const v1::SubmitSweepRequest* request,
+                                             v1::SubmitSweepResponse* response) {
+  auto expanded = ExpandSubmission(*request, limits_);
+  if (!expanded.ok()) return ToGrpcStatus(expanded.status());
+  if (request->dry_run()) {
+    for (v1::Job& job : expanded->jobs) *response->add_jobs() = std::move(job);
+    return grpc::Status::OK;
+  }
+  auto sweep =
+      scheduler_->CreateSweep(expanded->name, request->sweep_text(), std::move(expanded->new_jobs));
+  if (!sweep.ok()) return ToGrpcStatus(sweep.status());
+  auto loaded = LoadSweep(store_, sweep->id);
+  if (!loaded.ok()) return ToGrpcStatus(loaded.status());
+  *response->mutable_sweep() = *std::move(loaded);
+  auto jobs = AllJobsOfSweep(store_, sweep->id);
+  if (!jobs.ok()) return ToGrpcStatus(jobs.status());
+  for (const storage::JobRecord& job : *jobs) *response->add_jobs() = JobToProto(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request,
+                                          v1::Sweep* response) {
+  auto sweep = LoadSweep(store_, request->sweep_id());
+  if (!sweep.ok()) return ToGrpcStatus(sweep.status());
+  *response = *std::move(sweep);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext*,
+                                            const v1::ListSweepsRequest* request,
+                                            v1::ListSweepsResponse* response) {
+  if (request->limit() < 0 || request->limit() > 1000) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("limit: ", request->limit(), " is out of range; allowed [0, 1000]")));
+  }
+  auto sweeps = store_->ListSweeps(request->limit() == 0 ? 50 : request->limit());
+  if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
+  for (const storage::SweepRecord& s : *sweeps) {
+    auto counts = store_->CountJobs(s.id);
+    if (!counts.ok()) return ToGrpcStatus(counts.status());
+    *response->add_sweeps() = SweepToProto(s, *counts);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                        v1::Job* response) {
+  auto job = store_->GetJob(request->job_id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  *response = JobToProto(*job);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                                          v1::ListJobsResponse* response) {
+  storage::JobFilter filter;
+  filter.sweep_id = request->sweep_id();
+  if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
+    filter.state = StateFromProto(request->state());
+    if (!filter.state.has_value()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("state: unknown job state ", static_cast<int>(request->state()))));
+    }
+  }
+  filter.page_size = request->page_size() == 0 ? 100 : request->page_size();
+  filter.page_token = request->page_token();
+  if (!filter.sweep_id.empty()) {
+    if (auto s = store_->GetSweep(filter.sweep_id); !s.ok()) return ToGrpcStatus(s.status());
+  }
+  auto page = store_->ListJobs(filter);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (const storage::JobRecord& job : page->jobs) *response->add_jobs() = JobToProto(job);
+  response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::Cancel(grpc::ServerContext*, const v1::CancelRequest* request,
+                                        v1::CancelResponse*) {
+  switch (request->target_case()) {
+    case v1::CancelRequest::kJobId:
+      return ToGrpcStatus(scheduler_->CancelJob(request->job_id()));
+    case v1::CancelRequest::kSweepId:
+      return ToGrpcStatus(scheduler_->CancelSweep(request->sweep_id()));
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError("target: set job_id or sweep_id"));
+  }
+}
+
+grpc::Status CoordinatorService::Watch(grpc::ServerContext* context,
+                                       const v1::WatchRequest* request,
+                                       grpc::ServerWriter<v1::WatchEvent>* writer) {
+  const bool is_job = request->target_case() == v1::WatchRequest::kJobId;
+  if (!is_job && request->target_case() != v1::WatchRequest::kSweepId) {
+    return ToGrpcStatus(absl::InvalidArgumentError("target: set job_id or sweep_id"));
+  }
+  std::string last_sent;
+  uint64_t version = scheduler_->version();
+  while (!context->IsCancelled() && !shutting_down_) {
+    absl::StatusOr<std::vector<storage::JobRecord>> jobs;
+    if (is_job) {
+      auto job = store_->GetJob(request->job_id());
+      if (!job.ok()) return ToGrpcStatus(job.status());
+      jobs = std::vector<storage::JobRecord>{*std::move(job)};
+    } else {
+      if (auto s = store_->GetSweep(request->sweep_id()); !s.ok()) return ToGrpcStatus(s.status());
+      jobs = AllJobsOfSweep(store_, request->sweep_id());
+    }
+    if (!jobs.ok()) return ToGrpcStatus(jobs.status());
+    v1::WatchEvent event;
+    bool all_done = true;
+    for (const storage::JobRecord& job : *jobs) {
+      all_done = all_done && storage::IsTerminal(job.state);
+      *event.add_jobs() = JobToProto(job);
+    }
+    std::string bytes = event.SerializeAsString();
+    if (bytes != last_sent) {
+      if (!writer->Write(event)) return grpc::Status::OK;  // Client went away.
+      last_sent = std::move(bytes);
+    }
+    if (all_done) return grpc::Status::OK;
+    // Wake on the next state change; the timeout bounds the reaction to a client cancel.
+    version = scheduler_->AwaitChange(version, absl::Milliseconds(500));
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
+}
+
+grpc::Status CoordinatorService::QueryMetrics(grpc::ServerContext*,
+                                              const v1::QueryMetricsRequest* request,
+                                              v1::QueryMetricsResponse* response) {
+  auto result = server::QueryMetrics(*store_, *request);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ListComponents(grpc::ServerContext*,
+                                                const v1::ListComponentsRequest* request,
+                                                v1::ListComponentsResponse* response) {
+  auto components = ListComponentDeclarations(request->kind());
+  if (!components.ok()) return ToGrpcStatus(components.status());
+  for (v1::ComponentDeclaration& c : *components) *response->add_components() = std::move(c);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                           v1::GetStatusResponse* response) {
+  auto counts = store_->CountJobs("");
+  if (!counts.ok()) return ToGrpcStatus(counts.status());
+  for (const auto& [state, n] : *counts) {
+    (*response->mutable_state_counts())[storage::JobStateName(state)] = n;
+  }
+  auto workers = store_->ListWorkers();
+  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  const absl::Time now = scheduler_->clock()->Now();
+  for (const storage::WorkerRecord& w : *workers) {
+    v1::WorkerInfo* info = response->add_workers();
+    info->set_id(w.id);
+    info->set_name(w.name);
+    info->set_slots(w.slots);
+    info->set_seconds_since_seen(absl::ToInt64Seconds(now - w.last_seen));
+  }
+  auto sweeps = store_->ListSweeps(10);
+  if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
+  for (const storage::SweepRecord& s : *sweeps) {
+    auto c = store_->CountJobs(s.id);
+    if (!c.ok()) return ToGrpcStatus(c.status());
+    *response->add_recent_sweeps() = SweepToProto(s, *c);
+  }
+  response->set_version(kVersion);
+  return grpc::Status::OK;
+}
+
+}  // namespace optbench::server

@@ -1,0 +1,68 @@
+// CoordinatorService: the client-facing gRPC API. Translates requests, delegates to the
+// Scheduler, the Store and the query logic, and maps statuses. Thread-safe (gRPC calls it from
+// many threads; all state lives in the scheduler and store).
+#ifndef OPTBENCH_SERVER_COORDINATOR_SERVICE_H_
+#define OPTBENCH_SERVER_COORDINATOR_SERVICE_H_
+
+#include <atomic>
+
+#include "optbench/v1/coordinator.grpc.pb.h"
+#include "server/scheduler.h"
+
+namespace optbench::server {
+
+struct SubmitLimits {
+  int64_t max_jobs_per_sweep = 10000;
+  int64_t max_sweep_bytes = 1 << 20;  // Sweep file text.
+};
+
+// Validates and expands a submission into NewJobs + the expanded v1::Jobs (for the response and
+// dry runs). Pure logic; exposed for tests.
+struct ExpandedSubmission {
+  std::string name;
+  std::vector<storage::NewJob> new_jobs;
+  std::vector<v1::Job> jobs;
+};
+absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
+                                                    const SubmitLimits& limits);
+
+class CoordinatorService final : public v1::Coordinator::Service {
+ public:
+  // Does not own `scheduler`.
+  CoordinatorService(Scheduler* scheduler, SubmitLimits limits);
+
+  // Makes running Watch streams return promptly (server shutdown).
+  void BeginShutdown() { shutting_down_ = true; }
+
+  grpc::Status SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+                           v1::SubmitSweepResponse* response) override;
+  grpc::Status GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                        v1::Sweep* response) override;
+  grpc::Status ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
+                          v1::ListSweepsResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                      v1::Job* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
+                      v1::CancelResponse* response) override;
+  grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
+                     grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  grpc::Status QueryMetrics(grpc::ServerContext* context, const v1::QueryMetricsRequest* request,
+                            v1::QueryMetricsResponse* response) override;
+  grpc::Status ListComponents(grpc::ServerContext* context,
+                              const v1::ListComponentsRequest* request,
+                              v1::ListComponentsResponse* response) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
+                         v1::GetStatusResponse* response) override;
+
+ private:
+  Scheduler* const scheduler_;
+  storage::Store* const store_;
+  const SubmitLimits limits_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace optbench::server
+
+#endif  // OPTBENCH_SERVER_COORDINATOR_SERVICE_H_

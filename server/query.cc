@@ -1,0 +1,158 @@
+#include "server/query.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/wire.h"
+#include "worker/engine/frequency_groups.h"
+
+namespace optbench::server {
+namespace {
+
+struct MetricDef {
+  const char* name;
+  const char* numerator;  // Stored per-class vector; nullptr for a scalar metric.
+  bool per_split_total;   // Denominator is the split size (p_mass) rather than class counts.
+};
+
+constexpr MetricDef kMetrics[] = {
+    {"loss", "loss_sum", false},      {"accuracy", "correct", false},
+    {"p_true", "p_true_sum", false},  {"p_mass", "p_mass", true},
+    {"grad_norm", nullptr, false},    {"lr", nullptr, false},
+    {"wall_seconds", nullptr, false},
+};
+
+absl::StatusOr<const MetricDef*> FindMetric(const std::string& name) {
+  std::vector<std::string> known;
+  for (const MetricDef& m : kMetrics) {
+    if (name == m.name) return &m;
+    known.push_back(m.name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("metric: unknown metric '", name, "'; known: ", absl::StrJoin(known, ", ")));
+}
+
+absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::Store& store,
+                                                            const v1::QueryMetricsRequest& r) {
+  std::vector<storage::JobRecord> jobs;
+  if (r.target_case() == v1::QueryMetricsRequest::kJobId) {
+    auto job = store.GetJob(r.job_id());
+    if (!job.ok()) return job.status();
+    jobs.push_back(*std::move(job));
+    return jobs;
+  }
+  if (r.target_case() != v1::QueryMetricsRequest::kSweepId) {
+    return absl::InvalidArgumentError("target: set job_id or sweep_id");
+  }
+  if (auto sweep = store.GetSweep(r.sweep_id()); !sweep.ok()) return sweep.status();
+  storage::JobFilter filter;
+  filter.sweep_id = r.sweep_id();
+  filter.page_size = 1000;
+  while (true) {
+    auto page = store.ListJobs(filter);
+    if (!page.ok()) return page.status();
+    for (auto& job : page->jobs) jobs.push_back(std::move(job));
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+  }
+  return jobs;
+}
+
+std::vector<std::vector<int64_t>> MakeGroups(v1::GroupBy group_by, int num_groups,
+                                             const std::vector<int64_t>& train_counts) {
+  const int64_t c = static_cast<int64_t>(train_counts.size());
+  std::vector<std::vector<int64_t>> groups;
+  if (group_by == v1::GROUP_BY_CLASS) {
+    for (int64_t k = 0; k < c; ++k) groups.push_back({k});
+  } else if (group_by == v1::GROUP_BY_NONE) {
+    groups.emplace_back();
+    for (int64_t k = 0; k < c; ++k) groups.back().push_back(k);
+  } else {
+    groups = engine::FrequencyGroups(train_counts, num_groups);
+  }
+  return groups;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
+                                                      const v1::QueryMetricsRequest& request) {
+  auto metric = FindMetric(request.metric().empty() ? "loss" : request.metric());
+  if (!metric.ok()) return metric.status();
+  const MetricDef& def = **metric;
+  const bool test = request.split() == v1::SPLIT_TEST;
+  const std::string split = test ? "test" : "train";
+  v1::GroupBy group_by =
+      request.group_by() == v1::GROUP_BY_UNSPECIFIED ? v1::GROUP_BY_FREQUENCY : request.group_by();
+  const int num_groups = request.groups() == 0 ? 10 : request.groups();
+  if (num_groups < 1 || num_groups > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("groups: ", request.groups(), " is out of range; allowed [1, 1000]"));
+  }
+  if (def.numerator == nullptr) group_by = v1::GROUP_BY_NONE;
+  const int64_t max_step =
+      request.max_step() == 0 ? std::numeric_limits<int64_t>::max() : request.max_step();
+
+  auto jobs = ResolveJobs(store, request);
+  if (!jobs.ok()) return jobs.status();
+
+  v1::QueryMetricsResponse response;
+  for (const storage::JobRecord& job : *jobs) {
+    v1::Series* series = response.add_series();
+    *series->mutable_job() = JobToProto(job);
+    series->set_metric(def.name);
+    series->set_split(test ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
+    const std::vector<int64_t>& counts = test ? job.test_class_counts : job.train_class_counts;
+    if (job.num_classes == 0 || (def.numerator != nullptr && counts.empty())) continue;
+
+    const auto groups = MakeGroups(group_by, num_groups, job.train_class_counts);
+    int64_t split_total = 0;
+    for (int64_t n : counts) split_total += n;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      v1::ClassGroup* group = series->add_groups();
+      group->set_index(static_cast<int32_t>(g));
+      group->set_num_classes(static_cast<int64_t>(groups[g].size()));
+      int64_t examples = 0;
+      for (int64_t k : groups[g]) examples += job.train_class_counts[k];
+      group->set_train_examples(examples);
+      if (group_by != v1::GROUP_BY_NONE) {
+        for (int64_t k : groups[g]) group->add_classes(k);
+      }
+    }
+
+    storage::MetricQuery q;
+    q.job_ids = {job.id};
+    q.split = def.numerator == nullptr ? "train" : split;
+    q.metrics = {def.numerator == nullptr ? def.name : def.numerator};
+    q.min_step = request.min_step();
+    q.max_step = max_step;
+    auto rows = store.ReadMetrics(q);
+    if (!rows.ok()) return rows.status();
+    for (const storage::MetricRow& row : *rows) {
+      v1::SeriesPoint* point = series->add_points();
+      point->set_step(row.step);
+      if (def.numerator == nullptr) {
+        point->add_values(row.values.empty() ? std::nan("") : row.values[0]);
+        continue;
+      }
+      for (const auto& classes : groups) {
+        double num = 0;
+        double den = 0;
+        for (int64_t k : classes) {
+          if (k < static_cast<int64_t>(row.values.size())) num += row.values[k];
+          den += static_cast<double>(counts[k]);
+        }
+        if (def.per_split_total) den = static_cast<double>(split_total);
+        point->add_values(den > 0 ? num / den : std::nan(""));
+      }
+    }
+  }
+  return response;
+}
+
+}  // namespace optbench::server

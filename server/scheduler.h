@@ -1,0 +1,95 @@
+// Scheduler: job leasing and the job lifecycle, as pure logic over a Store and a Clock (no
+// network), so expiry, requeue and attempt limits are testable with an injected clock.
+#ifndef OPTBENCH_SERVER_SCHEDULER_H_
+#define OPTBENCH_SERVER_SCHEDULER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "storage/store.h"
+
+namespace optbench::server {
+
+struct SchedulerOptions {
+  // A lease not renewed (heartbeat or metric batch) for this long expires and the job is
+  // requeued.
+  absl::Duration lease = absl::Seconds(30);
+  // How often workers are told to heartbeat (well inside the lease).
+  absl::Duration heartbeat = absl::Seconds(5);
+  // Longest AcquireJob long poll.
+  absl::Duration max_acquire_wait = absl::Seconds(20);
+  int32_t max_attempts = 3;
+};
+
+// Thread-safe. Does not own `store` or `clock`, which must outlive it.
+//
+// Every state change bumps a version counter; AwaitChange lets watchers and long-polling workers
+// sleep until something happened instead of polling the database.
+class Scheduler {
+ public:
+  Scheduler(storage::Store* store, Clock* clock, SchedulerOptions options);
+
+  const SchedulerOptions& options() const { return options_; }
+  storage::Store* store() const { return store_; }
+  Clock* clock() const { return clock_; }
+
+  // Creates the sweep with all its jobs QUEUED (all or nothing).
+  absl::StatusOr<storage::SweepRecord> CreateSweep(const std::string& name,
+                                                   const std::string& source,
+                                                   std::vector<storage::NewJob> jobs);
+
+  // Claims the oldest queued job for `worker_id`, waiting up to `wait` (capped by
+  // max_acquire_wait) for one to appear. nullopt if none came. Expired leases are reclaimed
+  // first, so a dead worker's job is handed to the next caller.
+  absl::StatusOr<std::optional<storage::JobRecord>> Acquire(const std::string& worker_id,
+                                                            absl::Duration wait);
+
+  // Lease-checked calls: FailedPrecondition for a stale lease (see storage::Store).
+  // Renews the lease; returns true if the job's cancellation was requested.
+  absl::StatusOr<bool> Heartbeat(const std::string& job_id, const std::string& token,
+                                 int64_t progress_step);
+  absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
+                              int64_t num_classes, const std::vector<int64_t>& train_counts,
+                              const std::vector<int64_t>& test_counts);
+  // Stores one evaluation's metrics (idempotent) and renews the lease. Returns cancel_requested.
+  absl::StatusOr<bool> ReportMetrics(const std::string& job_id, const std::string& token,
+                                     int64_t step, const std::vector<storage::MetricRow>& rows);
+  // Ends the attempt: `final_state` one of kSucceeded, kDiverged, kCancelled.
+  absl::Status Complete(const std::string& job_id, const std::string& token,
+                        storage::JobState final_state, const std::string& message);
+  // A failed attempt. `release` = graceful hand-back (preemption): requeued, attempt not counted.
+  // Otherwise requeued while attempts remain, else FAILED. Returns the job's new state.
+  absl::StatusOr<storage::JobState> Fail(const std::string& job_id, const std::string& token,
+                                         const std::string& error, bool release);
+
+  absl::Status CancelJob(const std::string& job_id);
+  absl::Status CancelSweep(const std::string& sweep_id);
+
+  // Requeues (or fails) jobs whose lease expired; returns their ids.
+  absl::StatusOr<std::vector<std::string>> ExpireLeases();
+
+  uint64_t version() const;
+  // Blocks until version() != `seen` or `timeout` (real time) passes; returns version().
+  uint64_t AwaitChange(uint64_t seen, absl::Duration timeout) const;
+
+ private:
+  void Bump();
+
+  storage::Store* const store_;
+  Clock* const clock_;
+  const SchedulerOptions options_;
+
+  mutable absl::Mutex mu_;
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace optbench::server
+
+#endif  // OPTBENCH_SERVER_SCHEDULER_H_

@@ -1,0 +1,211 @@
+#include "server/worker_service.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
+#include "server/wire.h"
+
+namespace optbench::server {
+namespace {
+
+constexpr int64_t kMaxVectorLength = 10'000'000;
+constexpr const char* kVectorMetrics[] = {"loss_sum", "correct", "p_true_sum", "p_mass"};
+constexpr const char* kScalarMetrics[] = {"loss", "accuracy", "grad_norm", "lr", "wall_seconds"};
+
+bool IsOneOf(const std::string& name, const char* const* begin, const char* const* end) {
+  for (auto it = begin; it != end; ++it) {
+    if (name == *it) return true;
+  }
+  return false;
+}
+
+absl::Status CheckLease(const std::string& job_id, const std::string& token) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id: empty");
+  if (token.empty()) return absl::InvalidArgumentError("lease_token: empty");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
+                                                                    const v1::MetricBatch& batch) {
+  if (batch.step() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics.step: ", batch.step(), " is negative"));
+  }
+  std::vector<storage::MetricRow> rows;
+  rows.reserve(batch.values_size());
+  for (int i = 0; i < batch.values_size(); ++i) {
+    const v1::MetricValue& v = batch.values(i);
+    const std::string where = absl::StrCat("metrics.values[", i, "]");
+    const bool vector = IsOneOf(v.metric(), std::begin(kVectorMetrics), std::end(kVectorMetrics));
+    const bool scalar = IsOneOf(v.metric(), std::begin(kScalarMetrics), std::end(kScalarMetrics));
+    if (!vector && !scalar) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".metric: unknown metric '", v.metric(),
+          "'; known: ", absl::StrJoin(std::begin(kVectorMetrics), std::end(kVectorMetrics), ", "),
+          ", ", absl::StrJoin(std::begin(kScalarMetrics), std::end(kScalarMetrics), ", ")));
+    }
+    if (v.split() != v1::SPLIT_TRAIN && v.split() != v1::SPLIT_TEST) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".split: must be train or test"));
+    }
+    if (scalar && v.values_size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".values: scalar metric '", v.metric(),
+                                                     "' needs exactly 1 value, got ",
+                                                     v.values_size()));
+    }
+    if (vector && (v.values_size() == 0 || v.values_size() > kMaxVectorLength)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".values: ", v.values_size(),
+                                                     " values; allowed 1..", kMaxVectorLength));
+    }
+    storage::MetricRow row;
+    row.job_id = job_id;
+    row.step = batch.step();
+    row.split = v.split() == v1::SPLIT_TRAIN ? "train" : "test";
+    row.metric = v.metric();
+    row.values.assign(v.values().begin(), v.values().end());
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+WorkerService::WorkerService(Scheduler* scheduler) : scheduler_(scheduler) {}
+
+grpc::Status WorkerService::RegisterWorker(grpc::ServerContext*,
+                                           const v1::RegisterWorkerRequest* request,
+                                           v1::RegisterWorkerResponse* response) {
+  if (request->worker_id().empty() || request->worker_id().size() > 256) {
+    return ToGrpcStatus(absl::InvalidArgumentError("worker_id: must be 1..256 characters"));
+  }
+  if (request->slots() < 1 || request->slots() > 4096) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("slots: ", request->slots(), " is out of range; allowed [1, 4096]")));
+  }
+  storage::WorkerRecord worker;
+  worker.id = request->worker_id();
+  worker.name = request->name();
+  worker.slots = request->slots();
+  worker.last_seen = scheduler_->clock()->Now();
+  if (absl::Status s = scheduler_->store()->UpsertWorker(worker); !s.ok()) return ToGrpcStatus(s);
+  response->set_lease_ms(absl::ToInt64Milliseconds(scheduler_->options().lease));
+  response->set_heartbeat_ms(absl::ToInt64Milliseconds(scheduler_->options().heartbeat));
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
+                                       const v1::AcquireJobRequest* request,
+                                       v1::AcquireJobResponse* response) {
+  if (request->worker_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("worker_id: empty"));
+  }
+  if (request->wait_ms() < 0) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError(absl::StrCat("wait_ms: ", request->wait_ms(), " is negative")));
+  }
+  // Bound the long poll by the client's own deadline so the answer is not lost.
+  absl::Duration wait = absl::Milliseconds(request->wait_ms());
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  if (deadline != absl::InfiniteFuture()) {
+    wait = std::min(wait, deadline - absl::Now() - absl::Milliseconds(200));
+  }
+  if (shutting_down_) wait = absl::ZeroDuration();
+  auto job = scheduler_->Acquire(request->worker_id(), std::max(wait, absl::ZeroDuration()));
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  if (!job->has_value()) return grpc::Status::OK;
+  *response->mutable_job() = JobToProto(**job);
+  response->set_lease_token((*job)->lease_token);
+  response->set_lease_ms(absl::ToInt64Milliseconds(scheduler_->options().lease));
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::Report(
+    grpc::ServerContext*, grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) {
+  v1::ReportRequest request;
+  while (stream->Read(&request)) {
+    if (absl::Status s = CheckLease(request.job_id(), request.lease_token()); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    absl::StatusOr<bool> cancel;
+    switch (request.payload_case()) {
+      case v1::ReportRequest::kHeartbeat:
+        cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(),
+                                       request.heartbeat().progress_step());
+        break;
+      case v1::ReportRequest::kDatasetInfo: {
+        const v1::DatasetInfo& info = request.dataset_info();
+        if (info.num_classes() < 1 || info.train_class_counts_size() != info.num_classes() ||
+            (info.test_class_counts_size() != 0 &&
+             info.test_class_counts_size() != info.num_classes())) {
+          return ToGrpcStatus(absl::InvalidArgumentError(
+              absl::StrCat("dataset_info: num_classes ", info.num_classes(), " does not match ",
+                           info.train_class_counts_size(), " train and ",
+                           info.test_class_counts_size(), " test class counts")));
+        }
+        absl::Status s = scheduler_->SetDatasetInfo(
+            request.job_id(), request.lease_token(), info.num_classes(),
+            {info.train_class_counts().begin(), info.train_class_counts().end()},
+            {info.test_class_counts().begin(), info.test_class_counts().end()});
+        if (!s.ok()) return ToGrpcStatus(s);
+        cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(), 0);
+        break;
+      }
+      case v1::ReportRequest::kMetrics: {
+        auto rows = MetricRowsFromBatch(request.job_id(), request.metrics());
+        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        cancel = scheduler_->ReportMetrics(request.job_id(), request.lease_token(),
+                                           request.metrics().step(), *rows);
+        break;
+      }
+      default:
+        return ToGrpcStatus(absl::InvalidArgumentError("payload: empty report"));
+    }
+    if (!cancel.ok()) return ToGrpcStatus(cancel.status());
+    v1::ReportResponse ack;
+    ack.set_acked_seq(request.seq());
+    ack.set_cancel_requested(*cancel);
+    if (!stream->Write(ack)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* request,
+                                        v1::CompleteJobResponse*) {
+  if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  storage::JobState state;
+  switch (request->outcome()) {
+    case v1::OUTCOME_SUCCEEDED:
+      state = storage::JobState::kSucceeded;
+      break;
+    case v1::OUTCOME_DIVERGED:
+      state = storage::JobState::kDiverged;
+      break;
+    case v1::OUTCOME_CANCELLED:
+      state = storage::JobState::kCancelled;
+      break;
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          "outcome: must be OUTCOME_SUCCEEDED, OUTCOME_DIVERGED or OUTCOME_CANCELLED"));
+  }
+  if (request->steps_done() > 0) {
+    auto hb =
+        scheduler_->Heartbeat(request->job_id(), request->lease_token(), request->steps_done());
+    if (!hb.ok()) return ToGrpcStatus(hb.status());
+  }
+  return ToGrpcStatus(
+      scheduler_->Complete(request->job_id(), request->lease_token(), state, request->message()));
+}
+
+grpc::Status WorkerService::FailJob(grpc::ServerContext*, const v1::FailJobRequest* request,
+                                    v1::FailJobResponse*) {
+  if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  auto state = scheduler_->Fail(request->job_id(), request->lease_token(),
+                                request->error().substr(0, 4096), request->release());
+  return ToGrpcStatus(state.status());
+}
+
+}  // namespace optbench::server

@@ -1,0 +1,46 @@
+// WorkerService: the worker-facing gRPC API (register, acquire with a lease, report stream,
+// complete/fail). Translates and delegates to the Scheduler. Thread-safe.
+#ifndef OPTBENCH_SERVER_WORKER_SERVICE_H_
+#define OPTBENCH_SERVER_WORKER_SERVICE_H_
+
+#include <atomic>
+#include <vector>
+
+#include "optbench/v1/worker.grpc.pb.h"
+#include "server/scheduler.h"
+
+namespace optbench::server {
+
+// Converts one reported batch into storage rows, validating metric names, splits and sizes.
+// InvalidArgument naming the bad field. Exposed for tests.
+absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
+                                                                    const v1::MetricBatch& batch);
+
+class WorkerService final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerService(Scheduler* scheduler);  // Does not own `scheduler`.
+
+  // Makes long polls return promptly (server shutdown).
+  void BeginShutdown() { shutting_down_ = true; }
+
+  grpc::Status RegisterWorker(grpc::ServerContext* context,
+                              const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override;
+  grpc::Status AcquireJob(grpc::ServerContext* context, const v1::AcquireJobRequest* request,
+                          v1::AcquireJobResponse* response) override;
+  grpc::Status Report(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) override;
+  grpc::Status CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
+                           v1::CompleteJobResponse* response) override;
+  grpc::Status FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
+                       v1::FailJobResponse* response) override;
+
+ private:
+  Scheduler* const scheduler_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace optbench::server
+
+#endif  // OPTBENCH_SERVER_WORKER_SERVICE_H_

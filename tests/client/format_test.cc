@@ -1,0 +1,86 @@
+#include "client/format.h"
+
+#include <cmath>
+
+#include "gtest/gtest.h"
+
+namespace optbench::client {
+namespace {
+
+v1::QueryMetricsResponse TwoJobs() {
+  v1::QueryMetricsResponse r;
+  for (int j = 0; j < 2; ++j) {
+    v1::Series* s = r.add_series();
+    s->mutable_job()->set_id(j == 0 ? "s-1-0" : "s-1-1");
+    s->mutable_job()->set_sweep_id("s-1");
+    s->mutable_job()->set_state(v1::JOB_STATE_SUCCEEDED);
+    (*s->mutable_job()->mutable_labels())["optimizer"] = j == 0 ? "gd" : "adam";
+    (*s->mutable_job()->mutable_labels())["seed"] = "0";
+    (*s->mutable_job()->mutable_labels())["lr"] = j == 0 ? "0.1" : "a,\"b\"";
+    s->set_metric("loss");
+    s->set_split(v1::SPLIT_TRAIN);
+    for (int g = 0; g < 2; ++g) {
+      v1::ClassGroup* group = s->add_groups();
+      group->set_index(g);
+      group->set_num_classes(g + 1);
+      group->set_train_examples(10);
+    }
+    v1::SeriesPoint* p = s->add_points();
+    p->set_step(5);
+    p->add_values(1.5);
+    p->add_values(std::nan(""));
+  }
+  return r;
+}
+
+TEST(FormatTest, LabelKeysPutOptimizerFirstAndSeedLast) {
+  v1::QueryMetricsResponse r = TwoJobs();
+  EXPECT_EQ(LabelKeys({&r.series(0).job(), &r.series(1).job()}),
+            (std::vector<std::string>{"optimizer", "lr", "seed"}));
+  EXPECT_EQ(JobTitle(r.series(0).job()), "gd lr=0.1 seed=0");
+}
+
+TEST(FormatTest, CsvQuotesFieldsAndLeavesNanEmpty) {
+  const std::string csv = QueryToCsv(TwoJobs());
+  EXPECT_EQ(csv,
+            "job_id,sweep_id,state,optimizer,lr,seed,step,split,metric,group,group_classes,"
+            "group_train_examples,value\n"
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,0,1,10,1.5\n"
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,1,2,10,\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,0,1,10,1.5\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,1,2,10,\n");
+}
+
+TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
+  const std::string json = QueryToJson(TwoJobs());
+  EXPECT_NE(json.find("\"value\":null"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"value\":1.5"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"lr\":\"a,\\\"b\\\"\""), std::string::npos) << json;
+  EXPECT_EQ(json.front(), '[');
+}
+
+TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {
+  const std::string table = QueryToTable(TwoJobs(), 4);
+  EXPECT_NE(table.find("step 5 - train loss by group"), std::string::npos) << table;
+  EXPECT_NE(table.find("gd lr=0.1 seed=0"), std::string::npos) << table;
+  EXPECT_NE(table.find("  1.500       -"), std::string::npos) << table;
+}
+
+TEST(FormatTest, TableSpreadsStepsKeepingFirstAndLast) {
+  v1::QueryMetricsResponse r;
+  v1::Series* s = r.add_series();
+  s->mutable_job()->set_id("j");
+  for (int step = 0; step <= 100; step += 10) {
+    v1::SeriesPoint* p = s->add_points();
+    p->set_step(step);
+    p->add_values(step);
+  }
+  const std::string table = QueryToTable(r, 3);
+  EXPECT_NE(table.find("step 0 "), std::string::npos);
+  EXPECT_NE(table.find("step 50 "), std::string::npos);
+  EXPECT_NE(table.find("step 100 "), std::string::npos);
+  EXPECT_EQ(table.find("step 10 "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace optbench::client

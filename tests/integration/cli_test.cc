@@ -1,0 +1,139 @@
+// The optbench command line as a user runs it: a real process, its exit code and its output.
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace optbench {
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result RunCli(const std::string& args) {
+  Result r;
+  const std::string command = absl::StrCat(OPTBENCH_CLI_BIN, " ", args, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/optbench_cli_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::string dir_;
+};
+
+constexpr char kTiny[] = R"(name: tiny
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer:
+  - {name: gd, lr: 0.5}
+  - {name: adam, lr: 0.01}
+)";
+
+TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
+  const std::string sweep = Write("tiny.yaml", kTiny);
+  const std::string db = dir_ + "/o.db";
+  Result run = RunCli(absl::StrCat("run ", sweep, " --db ", db, " --workers 2"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // The result table: one block per shown step, a row per optimizer, 10 group columns.
+  EXPECT_NE(run.output.find("step 20 - train loss by group"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("\n  gd "), std::string::npos) << run.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
+  const std::string id = m[1];
+
+  Result csv = RunCli(absl::StrCat("query ", id, " --db ", db, " --format csv"));
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  std::vector<std::string> lines = absl::StrSplit(csv.output, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0],
+            "job_id,sweep_id,state,optimizer,lr,seed,step,split,metric,group,group_classes,"
+            "group_train_examples,value");
+  // 2 jobs x 3 evaluations (0, 10, 20) x 10 groups.
+  EXPECT_EQ(lines.size(), 1u + 2 * 3 * 10);
+  EXPECT_NE(csv.output.find(absl::StrCat(id, "-0,", id, ",succeeded,gd,0.5,0,0,train,loss,0,")),
+            std::string::npos)
+      << csv.output.substr(0, 600);
+
+  Result per_class = RunCli(
+      absl::StrCat("query ", id, "-1 --db ", db, " --group-by class --steps 20:20 --format json"));
+  ASSERT_EQ(per_class.exit_code, 0) << per_class.output;
+  // m = 4: 15 classes, one evaluation selected.
+  EXPECT_EQ(std::count(per_class.output.begin(), per_class.output.end(), '{') -
+                std::count(per_class.output.begin(), per_class.output.end(), '}'),
+            0);
+  EXPECT_EQ(std::count(per_class.output.begin(), per_class.output.end(), '\n'), 2 + 15);
+}
+
+TEST_F(CliTest, DryRunListsTheExpandedJobs) {
+  const std::string sweep = Write("grid.yaml", absl::StrCat(kTiny, "seed: [0, 1, 2]\n"));
+  Result r = RunCli(absl::StrCat("submit ", sweep, " --dry-run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("6 jobs in sweep 'tiny'"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, BadSweepFileNamesFileLineAndField) {
+  const std::string sweep = Write("bad.yaml", R"(dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+optimizer:
+  - {name: adam, beta1: 1.5}
+)");
+  Result r = RunCli(absl::StrCat("submit ", sweep, " --dry-run"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad.yaml:4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("beta1"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, ListOptimizersShowsHyperparameters) {
+  Result r = RunCli("list optimizers");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* want : {"adam", "beta2", "0.999", "sign_descent", "normalized_gd", "momentum"}) {
+    EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  }
+}
+
+TEST_F(CliTest, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(RunCli("frobnicate").exit_code, 2);
+  Result r = RunCli("query x --group-by frequency:0 --db /nonexistent");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("frequency:0"), std::string::npos) << r.output;
+  EXPECT_EQ(RunCli("query x --colour red").exit_code, 2);
+}
+
+TEST_F(CliTest, StatusWithoutCoordinatorSaysSo) {
+  Result r = RunCli("status --coordinator 127.0.0.1:1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("coordinator"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace optbench

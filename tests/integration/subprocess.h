@@ -1,0 +1,95 @@
+// Subprocess: a child process for integration tests (posix_spawn), with its output in a log
+// file. The destructor kills it (SIGKILL) and reaps it, so a failing test leaves nothing behind.
+#ifndef OPTBENCH_TESTS_INTEGRATION_SUBPROCESS_H_
+#define OPTBENCH_TESTS_INTEGRATION_SUBPROCESS_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+extern char** environ;
+
+namespace optbench::testing {
+
+class Subprocess {
+ public:
+  Subprocess() = default;
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+  ~Subprocess() {
+    if (pid_ > 0) {
+      Kill(SIGKILL);
+      Wait();
+    }
+  }
+
+  // Starts `argv` with stdout and stderr appended to `log_path`. Returns false on spawn failure.
+  bool Start(const std::vector<std::string>& argv, const std::string& log_path) {
+    log_path_ = log_path;
+    std::vector<char*> cargv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    const int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+    return rc == 0;
+  }
+
+  void Kill(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
+  // Reaps the child; returns its wait status (or -1 if none).
+  int Wait() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  // Waits up to `timeout` for the child to exit; true if it did (status in *status).
+  bool WaitFor(absl::Duration timeout, int* status) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (waitpid(pid_, status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  }
+
+  bool running() const { return pid_ > 0; }
+
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+};
+
+}  // namespace optbench::testing
+
+#endif  // OPTBENCH_TESTS_INTEGRATION_SUBPROCESS_H_

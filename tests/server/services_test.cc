@@ -1,0 +1,328 @@
+// The two gRPC services end to end over an in-process channel: submit, lease, report, complete,
+// query, watch, and the error paths.
+#include <cmath>
+#include <memory>
+#include <thread>
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "optbench/v1/coordinator.grpc.pb.h"
+#include "optbench/v1/worker.grpc.pb.h"
+#include "server/coordinator_service.h"
+#include "server/scheduler.h"
+#include "server/worker_service.h"
+#include "storage/sqlite_store.h"
+
+namespace optbench::server {
+namespace {
+
+constexpr char kSweep[] = R"(name: tiny
+dataset: {name: heavy_tail_uniform, m: 3}
+model: {name: linear}
+trainer: {steps: 5, eval_every: 1}
+optimizer:
+  - {name: gd, lr: [0.1, 0.2]}
+  - {name: adam}
+)";
+
+class ServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::SqliteStore::Open(":memory:");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    SchedulerOptions options;
+    options.max_acquire_wait = absl::Milliseconds(100);
+    scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
+    SubmitLimits limits;
+    limits.max_jobs_per_sweep = 50;
+    coordinator_ = std::make_unique<CoordinatorService>(scheduler_.get(), limits);
+    worker_ = std::make_unique<WorkerService>(scheduler_.get());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(coordinator_.get());
+    builder.RegisterService(worker_.get());
+    server_ = builder.BuildAndStart();
+    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
+    client_ = v1::Coordinator::NewStub(channel);
+    workers_ = v1::WorkerService::NewStub(channel);
+  }
+
+  void TearDown() override {
+    coordinator_->BeginShutdown();
+    server_->Shutdown();
+  }
+
+  v1::SubmitSweepResponse Submit(const std::string& text, bool dry_run = false) {
+    grpc::ClientContext context;
+    v1::SubmitSweepRequest request;
+    request.set_sweep_text(text);
+    request.set_source_name("tiny.yaml");
+    request.set_dry_run(dry_run);
+    v1::SubmitSweepResponse response;
+    grpc::Status s = client_->SubmitSweep(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  v1::AcquireJobResponse Acquire() {
+    grpc::ClientContext context;
+    v1::AcquireJobRequest request;
+    request.set_worker_id("w1");
+    v1::AcquireJobResponse response;
+    EXPECT_TRUE(workers_->AcquireJob(&context, request, &response).ok());
+    return response;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<CoordinatorService> coordinator_;
+  std::unique_ptr<WorkerService> worker_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Coordinator::Stub> client_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+TEST_F(ServicesTest, SubmitExpandsValidatesAndLabels) {
+  v1::SubmitSweepResponse r = Submit(kSweep);
+  EXPECT_EQ(r.sweep().name(), "tiny");
+  EXPECT_EQ(r.sweep().num_jobs(), 3);
+  ASSERT_EQ(r.jobs_size(), 3);
+  EXPECT_EQ(r.jobs(0).labels().at("optimizer"), "gd");
+  EXPECT_EQ(r.jobs(0).labels().at("lr"), "0.1");
+  EXPECT_EQ(r.jobs(1).labels().at("lr"), "0.2");
+  EXPECT_EQ(r.jobs(2).labels().at("optimizer"), "adam");
+  // Defaults are filled into the stored spec.
+  EXPECT_DOUBLE_EQ(r.jobs(2).spec().optimizer().params().at("beta2").double_value(), 0.999);
+  EXPECT_EQ(r.jobs(0).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(r.jobs(0).total_steps(), 5);
+}
+
+TEST_F(ServicesTest, DryRunCreatesNothing) {
+  v1::SubmitSweepResponse r = Submit(kSweep, /*dry_run=*/true);
+  EXPECT_EQ(r.jobs_size(), 3);
+  EXPECT_TRUE(r.sweep().id().empty());
+  auto counts = store_->CountJobs("");
+  ASSERT_TRUE(counts.ok());
+  for (const auto& [state, n] : *counts) EXPECT_EQ(n, 0);
+}
+
+TEST_F(ServicesTest, BadSubmissionsNameTheProblemAndCreateNothing) {
+  struct Case {
+    std::string text;
+    grpc::StatusCode code;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {"dataset: {name: heavy_tail_uniform}\nmodel: {name: linear}\noptimizer: {name: adma}\n",
+       grpc::StatusCode::INVALID_ARGUMENT, "adma"},
+      {"dataset: {name: heavy_tail_uniform}\nmodel: {name: linear}\noptimizer: {name: gd, lr: "
+       "-1}\n",
+       grpc::StatusCode::INVALID_ARGUMENT, "lr"},
+      {"dataset: {name: heavy_tail_uniform}\nmodel: {name: linear}\noptimizer: {name: gd, lr: "
+       "[1,2,3,4,5,6,7,8]}\nseed: [1,2,3,4,5,6,7,8]\n",
+       grpc::StatusCode::RESOURCE_EXHAUSTED, "64"},
+      {"", grpc::StatusCode::INVALID_ARGUMENT, "empty"},
+  };
+  for (const Case& c : cases) {
+    grpc::ClientContext context;
+    v1::SubmitSweepRequest request;
+    request.set_sweep_text(c.text);
+    v1::SubmitSweepResponse response;
+    grpc::Status s = client_->SubmitSweep(&context, request, &response);
+    EXPECT_EQ(s.error_code(), c.code) << c.text << " -> " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.needle), std::string::npos) << s.error_message();
+  }
+  auto sweeps = store_->ListSweeps(10);
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_TRUE(sweeps->empty());
+}
+
+TEST_F(ServicesTest, ReportedMetricsAreQueryableByFrequencyGroup) {
+  v1::SubmitSweepResponse sweep = Submit(kSweep);
+  v1::AcquireJobResponse leased = Acquire();
+  ASSERT_TRUE(leased.has_job());
+  const std::string job_id = leased.job().id();
+
+  grpc::ClientContext context;
+  auto stream = workers_->Report(&context);
+  v1::ReportRequest info;
+  info.set_job_id(job_id);
+  info.set_lease_token(leased.lease_token());
+  info.set_seq(1);
+  v1::DatasetInfo* d = info.mutable_dataset_info();
+  d->set_num_classes(4);
+  for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
+  ASSERT_TRUE(stream->Write(info));
+  v1::ReportResponse ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.acked_seq(), 1);
+
+  // Per-class mean losses 0.5, 1, 2, 3 at step 2 (sums are mean * count).
+  v1::ReportRequest metrics;
+  metrics.set_job_id(job_id);
+  metrics.set_lease_token(leased.lease_token());
+  metrics.set_seq(2);
+  metrics.mutable_metrics()->set_step(2);
+  v1::MetricValue* v = metrics.mutable_metrics()->add_values();
+  v->set_metric("loss_sum");
+  v->set_split(v1::SPLIT_TRAIN);
+  for (double x : {2.0, 2.0, 2.0, 3.0}) v->add_values(x);
+  ASSERT_TRUE(stream->Write(metrics));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.acked_seq(), 2);
+  EXPECT_FALSE(ack.cancel_requested());
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::QueryMetricsRequest q;
+  q.set_job_id(job_id);
+  q.set_metric("loss");
+  q.set_group_by(v1::GROUP_BY_FREQUENCY);
+  q.set_groups(2);
+  v1::QueryMetricsResponse r;
+  grpc::ClientContext qc;
+  ASSERT_TRUE(client_->QueryMetrics(&qc, q, &r).ok());
+  ASSERT_EQ(r.series_size(), 1);
+  const v1::Series& s = r.series(0);
+  // Counts 4,2,1,1 (n = 8): the first group ends at the class where the cumulative share
+  // reaches 1/2, i.e. class 0 alone; the rest form group 2.
+  ASSERT_EQ(s.groups_size(), 2);
+  EXPECT_EQ(s.groups(0).num_classes(), 1);
+  EXPECT_EQ(s.groups(0).train_examples(), 4);
+  EXPECT_EQ(s.groups(1).num_classes(), 3);
+  ASSERT_EQ(s.points_size(), 1);
+  EXPECT_EQ(s.points(0).step(), 2);
+  EXPECT_DOUBLE_EQ(s.points(0).values(0), 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(s.points(0).values(1), (2.0 + 2.0 + 3.0) / 4.0);
+  EXPECT_EQ(s.job().labels().at("optimizer"), "gd");
+
+  // Per class.
+  q.set_group_by(v1::GROUP_BY_CLASS);
+  grpc::ClientContext qc2;
+  ASSERT_TRUE(client_->QueryMetrics(&qc2, q, &r).ok());
+  ASSERT_EQ(r.series(0).points(0).values_size(), 4);
+  EXPECT_DOUBLE_EQ(r.series(0).points(0).values(1), 1.0);
+  EXPECT_DOUBLE_EQ(r.series(0).points(0).values(3), 3.0);
+
+  // Whole sweep: one series per job, in order; jobs without metrics have no points.
+  v1::QueryMetricsRequest all;
+  all.set_sweep_id(sweep.sweep().id());
+  grpc::ClientContext qc3;
+  ASSERT_TRUE(client_->QueryMetrics(&qc3, all, &r).ok());
+  ASSERT_EQ(r.series_size(), 3);
+  EXPECT_EQ(r.series(0).points_size(), 1);
+  EXPECT_EQ(r.series(1).points_size(), 0);
+}
+
+TEST_F(ServicesTest, ReportWithStaleLeaseIsRefused) {
+  Submit(kSweep);
+  v1::AcquireJobResponse leased = Acquire();
+  grpc::ClientContext context;
+  auto stream = workers_->Report(&context);
+  v1::ReportRequest hb;
+  hb.set_job_id(leased.job().id());
+  hb.set_lease_token("not-the-token");
+  hb.set_seq(1);
+  hb.mutable_heartbeat()->set_progress_step(1);
+  stream->Write(hb);
+  v1::ReportResponse ack;
+  EXPECT_FALSE(stream->Read(&ack));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServicesTest, ReportWithUnknownMetricIsRefused) {
+  Submit(kSweep);
+  v1::AcquireJobResponse leased = Acquire();
+  grpc::ClientContext context;
+  auto stream = workers_->Report(&context);
+  v1::ReportRequest m;
+  m.set_job_id(leased.job().id());
+  m.set_lease_token(leased.lease_token());
+  m.mutable_metrics()->set_step(0);
+  v1::MetricValue* v = m.mutable_metrics()->add_values();
+  v->set_metric("losss");
+  v->set_split(v1::SPLIT_TRAIN);
+  v->add_values(1);
+  stream->Write(m);
+  v1::ReportResponse ack;
+  EXPECT_FALSE(stream->Read(&ack));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("losss"), std::string::npos);
+}
+
+TEST_F(ServicesTest, WatchStreamsUntilAllJobsAreDone) {
+  v1::SubmitSweepResponse sweep = Submit(kSweep);
+  std::thread finisher([this] {
+    for (int i = 0; i < 3; ++i) {
+      v1::AcquireJobResponse leased = Acquire();
+      grpc::ClientContext context;
+      v1::CompleteJobRequest done;
+      done.set_job_id(leased.job().id());
+      done.set_lease_token(leased.lease_token());
+      done.set_outcome(v1::OUTCOME_SUCCEEDED);
+      done.set_steps_done(5);
+      v1::CompleteJobResponse resp;
+      ASSERT_TRUE(workers_->CompleteJob(&context, done, &resp).ok());
+    }
+  });
+  grpc::ClientContext context;
+  v1::WatchRequest request;
+  request.set_sweep_id(sweep.sweep().id());
+  auto reader = client_->Watch(&context, request);
+  v1::WatchEvent event;
+  v1::WatchEvent last;
+  int events = 0;
+  while (reader->Read(&event)) {
+    last = event;
+    ++events;
+  }
+  finisher.join();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_GE(events, 1);
+  ASSERT_EQ(last.jobs_size(), 3);
+  for (const v1::Job& j : last.jobs()) {
+    EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_EQ(j.progress_step(), 5);
+  }
+}
+
+TEST_F(ServicesTest, UnknownIdsAreNotFound) {
+  grpc::ClientContext c1;
+  v1::GetJobRequest jr;
+  jr.set_job_id("s-nope-0");
+  v1::Job job;
+  EXPECT_EQ(client_->GetJob(&c1, jr, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c2;
+  v1::CancelRequest cr;
+  cr.set_sweep_id("s-nope");
+  v1::CancelResponse cresp;
+  EXPECT_EQ(client_->Cancel(&c2, cr, &cresp).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c3;
+  v1::QueryMetricsRequest q;
+  q.set_sweep_id("s-nope");
+  v1::QueryMetricsResponse qr;
+  EXPECT_EQ(client_->QueryMetrics(&c3, q, &qr).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServicesTest, ListComponentsCoversTheCatalog) {
+  grpc::ClientContext context;
+  v1::ListComponentsRequest request;
+  request.set_kind("optimizer");
+  v1::ListComponentsResponse response;
+  ASSERT_TRUE(client_->ListComponents(&context, request, &response).ok());
+  std::vector<std::string> names;
+  for (const auto& c : response.components()) names.push_back(c.name());
+  for (const char* want : {"adam", "gd", "normalized_gd", "sign_descent"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  }
+  grpc::ClientContext bad;
+  request.set_kind("optimiser");
+  EXPECT_EQ(client_->ListComponents(&bad, request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace optbench::server

@@ -1,0 +1,183 @@
+#include "worker/reporter.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace optbench::worker {
+
+Reporter::Reporter(v1::WorkerService::Stub* stub, std::string job_id, std::string lease_token,
+                   Options options)
+    : stub_(stub), job_id_(std::move(job_id)), token_(std::move(lease_token)), options_(options) {}
+
+Reporter::~Reporter() { (void)Finish(absl::ZeroDuration()); }
+
+void Reporter::Start() {
+  {
+    absl::MutexLock lock(&write_mu_);
+    OpenStream();
+  }
+  reader_ = std::thread([this] { ReaderLoop(); });
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+void Reporter::OpenStream() {
+  context_ = std::make_unique<grpc::ClientContext>();
+  stream_ = stub_->Report(context_.get());
+}
+
+bool Reporter::WriteLocked(const v1::ReportRequest& request) {
+  // A failed write means the stream broke; the reader sees the same and reconnects, resending
+  // every unacknowledged message, so the failure needs no handling here.
+  return stream_ != nullptr && stream_->Write(request);
+}
+
+absl::Status Reporter::status() const {
+  absl::MutexLock lock(&mu_);
+  return fatal_;
+}
+
+void Reporter::SetFatal(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (fatal_.ok()) fatal_ = std::move(status);
+}
+
+absl::Status Reporter::Send(v1::ReportRequest request) {
+  {
+    // Wait for room without holding write_mu_: the reader needs it to reconnect, and the acks
+    // that make room may only come after a reconnect. Only the training thread calls Send, so
+    // the room cannot be taken by someone else in between.
+    absl::MutexLock lock(&mu_);
+    auto room = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return !fatal_.ok() || static_cast<int>(unacked_.size()) < options_.window;
+    };
+    mu_.Await(absl::Condition(&room));
+    if (!fatal_.ok()) return fatal_;
+  }
+  // Sequence numbers are assigned and written under write_mu_, so the stream carries them in
+  // increasing order and an ack for seq s covers every message before it.
+  absl::MutexLock write_lock(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    request.set_job_id(job_id_);
+    request.set_lease_token(token_);
+    request.set_seq(next_seq_++);
+    unacked_.push_back(request);
+  }
+  WriteLocked(request);
+  return absl::OkStatus();
+}
+
+void Reporter::ReaderLoop() {
+  absl::Time broken_since = absl::InfiniteFuture();
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>* stream;
+    {
+      absl::MutexLock lock(&write_mu_);
+      stream = stream_.get();
+    }
+    v1::ReportResponse ack;
+    while (stream->Read(&ack)) {
+      broken_since = absl::InfiniteFuture();
+      backoff = absl::Milliseconds(100);
+      if (ack.cancel_requested()) cancel_.store(true);
+      absl::MutexLock lock(&mu_);
+      while (!unacked_.empty() && unacked_.front().seq() <= ack.acked_seq()) unacked_.pop_front();
+    }
+    grpc::Status status = stream->Finish();
+    {
+      absl::MutexLock lock(&mu_);
+      if (closing_ && unacked_.empty() && status.ok()) break;
+      if (done_) break;
+    }
+    const grpc::StatusCode code = status.error_code();
+    if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::OK &&
+        code != grpc::StatusCode::CANCELLED && code != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        code != grpc::StatusCode::INTERNAL) {
+      // The coordinator refused the report (stale lease, bad data): not retryable.
+      SetFatal(FromGrpcStatus(status));
+      break;
+    }
+    const absl::Time now = absl::Now();
+    if (broken_since == absl::InfiniteFuture()) broken_since = now;
+    if (now - broken_since > options_.reconnect_for) {
+      SetFatal(absl::UnavailableError(
+          absl::StrCat("report stream for job ", job_id_, " lost: ", status.error_message())));
+      break;
+    }
+    Log(LogLevel::kWarning, "worker", "report stream for job %s broke (%s); reconnecting", job_id_,
+        status.error_message());
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+    absl::MutexLock write_lock(&write_mu_);
+    OpenStream();
+    std::deque<v1::ReportRequest> resend;
+    {
+      absl::MutexLock lock(&mu_);
+      resend = unacked_;
+    }
+    for (const v1::ReportRequest& r : resend) {
+      if (!WriteLocked(r)) break;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  done_ = true;
+}
+
+void Reporter::HeartbeatLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closing_ || done_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.heartbeat)) return;
+      if (!fatal_.ok()) return;
+    }
+    absl::MutexLock write_lock(&write_mu_);
+    v1::ReportRequest hb;
+    hb.set_job_id(job_id_);
+    hb.set_lease_token(token_);
+    hb.mutable_heartbeat()->set_progress_step(progress_.load());
+    {
+      absl::MutexLock lock(&mu_);
+      hb.set_seq(next_seq_++);
+    }
+    WriteLocked(hb);
+  }
+}
+
+absl::Status Reporter::Finish(absl::Duration timeout) {
+  if (!reader_.joinable()) return status();
+  {
+    absl::MutexLock lock(&mu_);
+    auto flushed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return unacked_.empty() || !fatal_.ok() || done_;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&flushed), timeout) && fatal_.ok()) {
+      fatal_ = absl::DeadlineExceededError(
+          absl::StrCat("job ", job_id_, ": ", unacked_.size(), " reports not acknowledged"));
+    }
+    closing_ = true;
+  }
+  heartbeat_.join();
+  {
+    absl::MutexLock write_lock(&write_mu_);
+    bool failed;
+    {
+      absl::MutexLock lock(&mu_);
+      failed = !fatal_.ok();
+      done_ = done_ || failed;
+    }
+    if (failed) {
+      context_->TryCancel();
+    } else if (stream_ != nullptr) {
+      stream_->WritesDone();
+    }
+  }
+  reader_.join();
+  return status();
+}
+
+}  // namespace optbench::worker

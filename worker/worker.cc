@@ -1,0 +1,301 @@
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "grpcpp/create_channel.h"
+#include "proto/convert.h"
+#include "worker/engine/catalog.h"
+#include "worker/engine/run_job.h"
+#include "worker/reporter.h"
+
+namespace optbench::worker {
+namespace {
+
+constexpr int kMaxMessageBytes = 64 << 20;
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "worker";
+  return buf;
+}
+
+v1::Split SplitToProto(engine::Split split) {
+  return split == engine::Split::kTrain ? v1::SPLIT_TRAIN : v1::SPLIT_TEST;
+}
+
+void AddValue(v1::MetricBatch* batch, const char* metric, v1::Split split,
+              const std::vector<double>& values) {
+  v1::MetricValue* v = batch->add_values();
+  v->set_metric(metric);
+  v->set_split(split);
+  v->mutable_values()->Add(values.begin(), values.end());
+}
+
+void AddScalar(v1::MetricBatch* batch, const char* metric, v1::Split split, double value) {
+  v1::MetricValue* v = batch->add_values();
+  v->set_metric(metric);
+  v->set_split(split);
+  v->add_values(value);
+}
+
+// Streams the engine's output through the Reporter.
+class ReportingSink : public engine::MetricSink {
+ public:
+  explicit ReportingSink(Reporter* reporter) : reporter_(reporter) {}
+
+  void OnDatasetInfo(const engine::DatasetInfo& info) override {
+    v1::ReportRequest r;
+    v1::DatasetInfo* d = r.mutable_dataset_info();
+    d->set_num_classes(info.num_classes);
+    d->set_num_features(info.num_features);
+    d->mutable_train_class_counts()->Add(info.train_class_counts.begin(),
+                                         info.train_class_counts.end());
+    d->mutable_test_class_counts()->Add(info.test_class_counts.begin(),
+                                        info.test_class_counts.end());
+    // An error here surfaces at the first evaluation, which returns status().
+    (void)reporter_->Send(std::move(r));
+  }
+
+  absl::Status OnEvaluation(const engine::Evaluation& eval) override {
+    v1::ReportRequest r;
+    v1::MetricBatch* batch = r.mutable_metrics();
+    batch->set_step(eval.step);
+    for (const engine::SplitMetrics& m : eval.splits) {
+      const v1::Split split = SplitToProto(m.split);
+      AddValue(batch, "loss_sum", split, m.loss_sum);
+      AddValue(batch, "correct", split, m.correct);
+      AddValue(batch, "p_true_sum", split, m.p_true_sum);
+      AddValue(batch, "p_mass", split, m.p_mass);
+      AddScalar(batch, "loss", split, m.loss);
+      AddScalar(batch, "accuracy", split, m.accuracy);
+    }
+    AddScalar(batch, "grad_norm", v1::SPLIT_TRAIN, eval.grad_norm);
+    AddScalar(batch, "lr", v1::SPLIT_TRAIN, eval.learning_rate);
+    AddScalar(batch, "wall_seconds", v1::SPLIT_TRAIN, eval.wall_seconds);
+    reporter_->SetProgress(eval.step);
+    return reporter_->Send(std::move(r));
+  }
+
+  void OnStep(int64_t step) override { reporter_->SetProgress(step); }
+
+ private:
+  Reporter* const reporter_;
+};
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options) : options_(std::move(options)) {
+  if (options_.name.empty()) options_.name = HostName();
+  if (options_.worker_id.empty()) {
+    std::random_device rd;
+    options_.worker_id =
+        absl::StrFormat("%s-%d-%04x", options_.name, static_cast<int>(getpid()), rd() & 0xffff);
+  }
+}
+
+Worker::~Worker() {
+  Stop();
+  Wait();
+}
+
+absl::Status Worker::Start(absl::Duration connect_timeout) {
+  if (options_.slots < 1 || options_.slots > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slots: ", options_.slots, " is out of range; allowed [1, 1024]"));
+  }
+  if (options_.coordinator.empty()) {
+    return absl::InvalidArgumentError("coordinator: empty address (want HOST:PORT)");
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  channel_ = grpc::CreateCustomChannel(options_.coordinator, creds, args);
+  stub_ = v1::WorkerService::NewStub(channel_);
+
+  v1::RegisterWorkerRequest request;
+  request.set_worker_id(options_.worker_id);
+  request.set_name(options_.name);
+  request.set_slots(options_.slots);
+  const absl::Time give_up = absl::Now() + connect_timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.set_wait_for_ready(true);
+    v1::RegisterWorkerResponse response;
+    grpc::Status status = stub_->RegisterWorker(&context, request, &response);
+    if (status.ok()) {
+      heartbeat_ = absl::Milliseconds(std::max<int64_t>(100, response.heartbeat_ms()));
+      break;
+    }
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return FromGrpcStatus(status);
+    }
+    if (absl::Now() + backoff > give_up || stopping_) {
+      return absl::UnavailableError(absl::StrCat("coordinator ", options_.coordinator,
+                                                 " did not answer: ", status.error_message()));
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+  Log(LogLevel::kInfo, "worker", "%s registered with %s, %d slot(s)", options_.worker_id,
+      options_.coordinator, options_.slots);
+  for (int i = 0; i < options_.slots; ++i) slots_.emplace_back([this, i] { SlotLoop(i); });
+  return absl::OkStatus();
+}
+
+void Worker::Stop() {
+  stopping_ = true;
+  absl::MutexLock lock(&mu_);
+  for (grpc::ClientContext* c : polls_) c->TryCancel();
+}
+
+void Worker::Wait() {
+  for (std::thread& t : slots_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Worker::SlotLoop(int slot) {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (!stopping_) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMilliseconds(options_.acquire_wait + absl::Seconds(5)));
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+      polls_.push_back(&context);
+    }
+    v1::AcquireJobRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_wait_ms(absl::ToInt64Milliseconds(options_.acquire_wait));
+    v1::AcquireJobResponse response;
+    grpc::Status status = stub_->AcquireJob(&context, request, &response);
+    {
+      absl::MutexLock lock(&mu_);
+      polls_.erase(std::find(polls_.begin(), polls_.end(), &context));
+    }
+    if (!status.ok()) {
+      if (stopping_) break;
+      Log(LogLevel::kWarning, "worker", "slot %d: acquire failed (%s); retrying", slot,
+          status.error_message());
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+      continue;
+    }
+    backoff = absl::Milliseconds(100);
+    if (!response.has_job()) continue;
+    RunLeasedJob(response.job(), response.lease_token());
+  }
+}
+
+void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
+  Log(LogLevel::kInfo, "worker", "job %s: attempt %d starts", job.id(), job.attempt());
+  auto finish_rpc = [&](auto call) {
+    // Completion must reach the coordinator even across a brief restart: retry while
+    // unavailable, for about one lease.
+    absl::Duration backoff = absl::Milliseconds(100);
+    for (int i = 0; i < 20; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Status s = call(&context);
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(3));
+    }
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator unreachable");
+  };
+  auto fail = [&](const std::string& error, bool release) {
+    v1::FailJobRequest r;
+    r.set_job_id(job.id());
+    r.set_lease_token(token);
+    r.set_error(error);
+    r.set_release(release);
+    v1::FailJobResponse resp;
+    grpc::Status s =
+        finish_rpc([&](grpc::ClientContext* c) { return stub_->FailJob(c, r, &resp); });
+    if (!s.ok()) {
+      Log(LogLevel::kWarning, "worker", "job %s: fail report lost: %s", job.id(),
+          s.error_message());
+    }
+  };
+
+  auto spec = proto::FromProto(job.spec());
+  if (spec.ok()) spec = engine::ValidateJobSpec(*spec);
+  if (!spec.ok()) {
+    fail(absl::StrCat("invalid job spec: ", spec.status().message()), false);
+    return;
+  }
+
+  Reporter::Options ropts;
+  ropts.heartbeat = heartbeat_;
+  ropts.window = options_.report_window;
+  Reporter reporter(stub_.get(), job.id(), token, ropts);
+  reporter.Start();
+  ReportingSink sink(&reporter);
+  auto should_stop = [&]() {
+    return stopping_.load() || reporter.cancel_requested() || !reporter.status().ok();
+  };
+  absl::StatusOr<engine::RunResult> result = engine::RunJob(*spec, &sink, should_stop);
+  absl::Status reported = reporter.Finish(absl::Minutes(2));
+
+  if (!reported.ok()) {
+    // Lease lost (the job moved on) or the coordinator refused the data: nothing to complete.
+    Log(LogLevel::kWarning, "worker", "job %s: abandoned: %s", job.id(), reported.ToString());
+    if (reported.code() != absl::StatusCode::kFailedPrecondition) {
+      fail(absl::StrCat("reporting failed: ", reported.message()), false);
+    }
+    return;
+  }
+  if (!result.ok()) {
+    Log(LogLevel::kWarning, "worker", "job %s: failed: %s", job.id(), result.status().ToString());
+    fail(std::string(result.status().message()), false);
+    return;
+  }
+  if (result->outcome == engine::RunOutcome::kCancelled && !reporter.cancel_requested()) {
+    // Stopped by our own shutdown: hand the job back without spending an attempt.
+    fail("worker shutting down", true);
+    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(), result->steps_done);
+    return;
+  }
+  v1::CompleteJobRequest r;
+  r.set_job_id(job.id());
+  r.set_lease_token(token);
+  r.set_steps_done(result->steps_done);
+  r.set_message(result->message);
+  switch (result->outcome) {
+    case engine::RunOutcome::kCompleted:
+      r.set_outcome(v1::OUTCOME_SUCCEEDED);
+      break;
+    case engine::RunOutcome::kDiverged:
+      r.set_outcome(v1::OUTCOME_DIVERGED);
+      break;
+    case engine::RunOutcome::kCancelled:
+      r.set_outcome(v1::OUTCOME_CANCELLED);
+      break;
+  }
+  v1::CompleteJobResponse resp;
+  grpc::Status s =
+      finish_rpc([&](grpc::ClientContext* c) { return stub_->CompleteJob(c, r, &resp); });
+  if (!s.ok()) {
+    Log(LogLevel::kWarning, "worker", "job %s: completion refused: %s", job.id(),
+        s.error_message());
+    return;
+  }
+  jobs_finished_++;
+  Log(LogLevel::kInfo, "worker", "job %s: %s after %d steps", job.id(),
+      v1::Outcome_Name(r.outcome()), result->steps_done);
+}
+
+}  // namespace optbench::worker

@@ -1,0 +1,55 @@
+// optbench-worker: pulls jobs from a coordinator and trains them.
+//   optbench-worker --coordinator HOST:PORT --slots K
+// SIGTERM / SIGINT: graceful — running jobs are handed back to the queue (their attempt does not
+// count) and the process exits.
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/logging.h"
+#include "worker/worker.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "coordinator address HOST:PORT");
+ABSL_FLAG(int, slots, 1, "jobs to run at once (one core each)");
+ABSL_FLAG(std::string, worker_id, "", "stable id (default: host-pid-random)");
+ABSL_FLAG(std::string, name, "", "display name (default: host name)");
+ABSL_FLAG(int, connect_timeout_seconds, 60, "give up if the coordinator never answers");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
+  absl::ParseCommandLine(argc, argv);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  optbench::worker::WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.slots = absl::GetFlag(FLAGS_slots);
+  options.worker_id = absl::GetFlag(FLAGS_worker_id);
+  options.name = absl::GetFlag(FLAGS_name);
+  optbench::worker::Worker worker(options);
+
+  std::thread signal_thread([&worker, signals]() {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    optbench::Log(optbench::LogLevel::kInfo, "worker", "signal %d: handing back jobs, exiting",
+                  sig);
+    worker.Stop();
+  });
+  signal_thread.detach();
+
+  absl::Status s = worker.Start(absl::Seconds(absl::GetFlag(FLAGS_connect_timeout_seconds)));
+  if (!s.ok()) {
+    std::fprintf(stderr, "optbench-worker: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  worker.Wait();
+  return 0;
+}
