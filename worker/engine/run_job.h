@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker/engine/job_spec.h"
+#include "worker/engine/precision.h"
 
 namespace optbench::engine {
 
@@ -65,13 +66,27 @@ struct RunResult {
   std::string message;  // Why it diverged, etc.
 };
 
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
 // Runs `spec` (which must have passed ValidateJobSpec). `should_stop` is polled between steps;
 // when it returns true the run ends with kCancelled. Errors: InvalidArgument for a spec that
 // cannot be built (e.g. a csv file that does not parse, with file and line), ResourceExhausted if
 // memory cannot be allocated, or the sink's status.
 // Deterministic: the same spec gives bit-identical metrics (wall_seconds aside) on one machine.
+// `should_stop` may be empty. kDiverged: the step whose loss or gradient is not finite is not
+// sent as an evaluation; RunResult.message names the step and the last evaluation sent.
 absl::StatusOr<RunResult> RunJob(const JobSpec& spec, MetricSink* sink,
                                  const std::function<bool()>& should_stop);
+
+// An estimate of the engine's peak heap use for `spec`, in bytes: the data set's features and
+// labels, model parameters and gradients, optimizer state, and the trainer's buffers, at the
+// engine's precision (the process's own baseline is not included). Exact in the sizes it counts
+// for synthetic data sets; for csv it scans the files (rows, columns and, when num_classes is 0,
+// the labels) without loading them. InvalidArgument as ValidateJobSpec, or for csv files that
+// cannot be read or parsed.
+absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec);
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
 
 }  // namespace optbench::engine
 

@@ -1,0 +1,155 @@
+#include "worker/engine/loss/softmax_cross_entropy.h"
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/engine/random.h"
+
+namespace optbench::engine {
+namespace {
+
+static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
+
+// The per-class statistics recomputed with plain loops in double, straight from the definitions
+// of ALGORITHMS.md 6.1 (no shared code with the engine).
+ClassStats Reference(const Matrix& logits, const std::vector<int32_t>& labels) {
+  const int c = static_cast<int>(logits.cols());
+  ClassStats s;
+  s.count.assign(c, 0);
+  s.loss_sum.assign(c, 0);
+  s.correct.assign(c, 0);
+  s.p_true_sum.assign(c, 0);
+  s.p_mass.assign(c, 0);
+  for (int i = 0; i < logits.rows(); ++i) {
+    double max = -INFINITY;
+    int argmax = 0;
+    for (int j = 0; j < c; ++j) {
+      if (logits(i, j) > max) {
+        max = logits(i, j);
+        argmax = j;
+      }
+    }
+    double z = 0;
+    for (int j = 0; j < c; ++j) z += std::exp(logits(i, j) - max);
+    const int y = labels[i];
+    s.count[y] += 1;
+    s.loss_sum[y] += -(logits(i, y) - max - std::log(z));
+    s.correct[y] += argmax == y;
+    s.p_true_sum[y] += std::exp(logits(i, y) - max) / z;
+    for (int j = 0; j < c; ++j) s.p_mass[j] += std::exp(logits(i, j) - max) / z;
+  }
+  return s;
+}
+
+void ExpectStatsNear(const ClassStats& a, const ClassStats& b) {
+  ASSERT_EQ(a.count.size(), b.count.size());
+  for (size_t k = 0; k < a.count.size(); ++k) {
+    EXPECT_EQ(a.count[k], b.count[k]) << k;
+    EXPECT_EQ(a.correct[k], b.correct[k]) << k;
+    EXPECT_NEAR(a.loss_sum[k], b.loss_sum[k], 1e-12 * (1 + std::fabs(b.loss_sum[k]))) << k;
+    EXPECT_NEAR(a.p_true_sum[k], b.p_true_sum[k], 1e-12) << k;
+    EXPECT_NEAR(a.p_mass[k], b.p_mass[k], 1e-12) << k;
+  }
+}
+
+struct Batch {
+  Matrix logits;
+  std::vector<int32_t> labels;
+};
+
+// Random logits of scale 3 for 50 examples of 6 classes; class 5 never appears as a label.
+Batch MakeBatch() {
+  Batch b;
+  Rng rng(5);
+  b.logits.resize(50, 6);
+  for (Eigen::Index i = 0; i < b.logits.size(); ++i) b.logits.data()[i] = 3 * rng.Normal();
+  for (int i = 0; i < 50; ++i) b.labels.push_back(static_cast<int32_t>(rng.UniformInt(5)));
+  return b;
+}
+
+TEST(SoftmaxCrossEntropyTest, PerClassStatisticsMatchAnIndependentComputation) {
+  const Batch b = MakeBatch();
+  const ClassStats expected = Reference(b.logits, b.labels);
+  Matrix work = b.logits;
+  ClassStats stats;
+  stats.Reset(6);
+  const double total = SoftmaxCrossEntropy(work, b.labels.data(), 0.0, &stats);
+  ExpectStatsNear(stats, expected);
+  EXPECT_NEAR(total, expected.TotalLoss(), 1e-12);
+  EXPECT_EQ(stats.count[5], 0);
+  EXPECT_GT(stats.p_mass[5], 0.0);  // Absent class still receives probability mass.
+  double mass = 0;
+  for (double m : stats.p_mass) mass += m;
+  EXPECT_NEAR(mass, 50.0, 1e-12);  // Every example's probabilities sum to one.
+}
+
+TEST(SoftmaxCrossEntropyTest, WritesTheScaledGradientOfTheLoss) {
+  const Batch b = MakeBatch();
+  Matrix work = b.logits;
+  SoftmaxCrossEntropy(work, b.labels.data(), 0.02, nullptr);
+  for (int i = 0; i < 50; ++i) {
+    double z = 0;
+    for (int j = 0; j < 6; ++j) z += std::exp(b.logits(i, j));
+    for (int j = 0; j < 6; ++j) {
+      const double expected = 0.02 * (std::exp(b.logits(i, j)) / z - (b.labels[i] == j));
+      EXPECT_NEAR(work(i, j), expected, 1e-15) << i << "," << j;
+    }
+  }
+}
+
+TEST(SoftmaxCrossEntropyTest, ChunkedAccumulationEqualsUnchunked) {
+  const Batch b = MakeBatch();
+  ClassStats whole, chunked;
+  whole.Reset(6);
+  chunked.Reset(6);
+  Matrix work = b.logits;
+  SoftmaxCrossEntropy(work, b.labels.data(), 0.0, &whole);
+  for (int start = 0; start < 50; start += 16) {
+    const int rows = std::min(16, 50 - start);
+    Matrix chunk = b.logits.middleRows(start, rows);
+    SoftmaxCrossEntropy(chunk, b.labels.data() + start, 0.0, &chunked);
+  }
+  ExpectStatsNear(chunked, whole);
+}
+
+TEST(SoftmaxCrossEntropyTest, TiesGoToTheLowestIndex) {
+  Matrix logits(3, 3);
+  logits << 1, 1, 0,  // Tie between 0 and 1: argmax 0, correct for label 0.
+      0, 2, 2,        // Tie between 1 and 2: argmax 1, wrong for label 2.
+      0, 0, 0;        // All equal: argmax 0, wrong for label 1.
+  const std::vector<int32_t> labels = {0, 2, 1};
+  ClassStats stats;
+  stats.Reset(3);
+  SoftmaxCrossEntropy(logits, labels.data(), 0.0, &stats);
+  EXPECT_EQ(stats.correct, (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_NEAR(stats.loss_sum[1], std::log(3.0), 1e-15);
+}
+
+TEST(SoftmaxCrossEntropyTest, IsStableForExtremeLogits) {
+  Matrix logits(2, 3);
+  logits << 1000, 0, -1000,  // A naive exp overflows.
+      -800, -800, -801;      // A naive exp underflows to 0/0.
+  const std::vector<int32_t> labels = {1, 2};
+  ClassStats stats;
+  stats.Reset(3);
+  const double total = SoftmaxCrossEntropy(logits, labels.data(), 1.0, &stats);
+  EXPECT_NEAR(stats.loss_sum[1], 1000.0, 1e-9);
+  const double expected2 = std::log(2 + std::exp(-1.0)) + 1.0;
+  EXPECT_NEAR(stats.loss_sum[2], expected2, 1e-12);
+  EXPECT_NEAR(total, 1000.0 + expected2, 1e-9);
+  EXPECT_TRUE(logits.allFinite());
+}
+
+TEST(SoftmaxCrossEntropyTest, NonFiniteLogitsGiveANonFiniteLoss) {
+  Matrix logits(1, 2);
+  logits << std::nan(""), 0;
+  const int32_t label = 1;
+  EXPECT_FALSE(std::isfinite(SoftmaxCrossEntropy(logits, &label, 1.0, nullptr)));
+  logits << INFINITY, 0;
+  EXPECT_FALSE(std::isfinite(SoftmaxCrossEntropy(logits, &label, 1.0, nullptr)));
+}
+
+}  // namespace
+}  // namespace optbench::engine

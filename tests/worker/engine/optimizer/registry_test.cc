@@ -1,0 +1,47 @@
+#include "worker/engine/optimizer/registry.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/worker/engine/optimizer/test_util.h"
+#include "worker/engine/catalog.h"
+
+namespace optbench::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(MakeOptimizerTest, EveryDeclaredOptimizerBuildsAndSteps) {
+  for (const ComponentSpec* spec : ListComponents(ComponentKind::kOptimizer)) {
+    absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(spec->name, {});
+    ASSERT_TRUE(opt.ok()) << spec->name << ": " << opt.status();
+    TestParam p("w", Column({1.0, 1.0}));
+    p.grad = Column({1.0, -1.0});
+    (*opt)->Step({p.slot()}, 0.1);
+    EXPECT_LT(p.value(0, 0), 1.0) << spec->name;
+    EXPECT_GT(p.value(1, 0), 1.0) << spec->name;
+    EXPECT_TRUE(OptimizerStateTensorsPerSlot(spec->name, {}).ok()) << spec->name;
+  }
+}
+
+TEST(MakeOptimizerTest, ParametersReachTheOptimizer) {
+  absl::StatusOr<std::unique_ptr<Optimizer>> gd = MakeOptimizer("gd", {{"momentum", 0.5}});
+  ASSERT_TRUE(gd.ok()) << gd.status();
+  TestParam p("w", Column({0.0}));
+  p.grad(0, 0) = 1.0;
+  (*gd)->Step({p.slot()}, 1.0);
+  (*gd)->Step({p.slot()}, 1.0);
+  EXPECT_DOUBLE_EQ(p.value(0, 0), -1.0 - 1.5);  // b2 = 0.5 * 1 + 1.
+  EXPECT_EQ(*OptimizerStateTensorsPerSlot("gd", {{"momentum", 0.5}}), 1);
+  EXPECT_EQ(*OptimizerStateTensorsPerSlot("gd", {}), 0);
+  EXPECT_EQ(*OptimizerStateTensorsPerSlot("adam", {}), 2);
+  EXPECT_EQ(*OptimizerStateTensorsPerSlot("adam", {{"beta1", 0.0}}), 1);
+}
+
+TEST(MakeOptimizerTest, RejectsUnknownNamesAndBadParameters) {
+  EXPECT_THAT(MakeOptimizer("sgd", {}).status().message(), HasSubstr("unknown optimizer 'sgd'"));
+  EXPECT_THAT(MakeOptimizer("adam", {{"beta2", 1.0}}).status().message(),
+              HasSubstr("optimizer.beta2: 1 is out of range"));
+}
+
+}  // namespace
+}  // namespace optbench::engine

@@ -1,0 +1,60 @@
+#include "worker/engine/model/linear.h"
+
+#include <cmath>
+
+#include "common/check.h"
+#include "worker/engine/random.h"
+
+namespace optbench::engine {
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
+LinearModel::LinearModel(int64_t num_features, int64_t num_classes, bool bias, LinearInit init,
+                         uint64_t seed)
+    : weight_(Matrix::Zero(num_classes, num_features)),
+      weight_grad_(Matrix::Zero(num_classes, num_features)),
+      bias_(Matrix::Zero(bias ? num_classes : 0, 1)),
+      bias_grad_(Matrix::Zero(bias ? num_classes : 0, 1)),
+      has_bias_(bias) {
+  OPTBENCH_CHECK(num_features >= 1 && num_classes >= 1);
+  if (init == LinearInit::kUniform) {
+    Rng rng(seed, RngStream::kInit);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(num_features));
+    auto draw = [&]() { return static_cast<Real>((2.0 * rng.Uniform() - 1.0) * bound); };
+    for (Eigen::Index i = 0; i < weight_.size(); ++i) weight_.data()[i] = draw();
+    for (Eigen::Index i = 0; i < bias_.size(); ++i) bias_.data()[i] = draw();
+  }
+}
+
+void LinearModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
+  OPTBENCH_CHECK(x.cols() == weight_.cols() && logits.rows() == x.rows() &&
+                 logits.cols() == weight_.rows());
+  logits.noalias() = x * weight_.transpose();
+  if (has_bias_) logits.rowwise() += bias_.col(0).transpose();
+  x_data_ = x.data();
+  x_rows_ = x.rows();
+  x_stride_ = x.outerStride();
+}
+
+void LinearModel::Backward(const ConstMatrixRef& dlogits) {
+  OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == x_rows_ &&
+                 dlogits.cols() == weight_.rows());
+  const Eigen::Map<const Matrix, 0, Eigen::OuterStride<>> x(x_data_, x_rows_, weight_.cols(),
+                                                            Eigen::OuterStride<>(x_stride_));
+  weight_grad_.noalias() += dlogits.transpose() * x;
+  if (has_bias_) bias_grad_.col(0).transpose() += dlogits.colwise().sum();
+  x_data_ = nullptr;
+}
+
+std::vector<ParamSlot> LinearModel::Params() {
+  std::vector<ParamSlot> slots = {{"weight", &weight_, &weight_grad_}};
+  if (has_bias_) slots.push_back({"bias", &bias_, &bias_grad_});
+  return slots;
+}
+
+void LinearModel::ZeroGrad() {
+  weight_grad_.setZero();
+  bias_grad_.setZero();
+}
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
+}  // namespace optbench::engine

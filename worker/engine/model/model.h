@@ -1,0 +1,55 @@
+// Model: the interface every trainable model implements (linear now; mlp, cnn, transformer
+// later). A model maps a chunk of examples to logits and back-propagates the loss gradient.
+#ifndef OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
+#define OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "worker/engine/tensor.h"
+
+namespace optbench::engine {
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
+// One parameter tensor and its gradient, as optimizers see it. `id` is stable across runs and
+// builds ("weight", "bias", later "layer1.weight"): optimizer state and checkpoints are keyed by
+// it, never by address. `value` and `grad` have the same shape; a 1-D parameter of length n is
+// n x 1. The pointers are owned by the model and stay valid for its lifetime.
+struct ParamSlot {
+  std::string id;
+  Matrix* value = nullptr;
+  Matrix* grad = nullptr;
+};
+
+// A model over examples of num_inputs() features producing num_outputs() logits (one per
+// class). Usage per chunk: Forward(x, logits), compute dL/dlogits in place, Backward(dlogits);
+// gradients accumulate across chunks until ZeroGrad(). Single-threaded: not thread-safe.
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual int64_t num_inputs() const = 0;
+  virtual int64_t num_outputs() const = 0;
+
+  // logits (r x num_outputs) = f(x) for a chunk x (r x num_inputs, examples are rows), r >= 1.
+  // `x` must stay alive and unchanged until the matching Backward (the model may keep a view of
+  // it instead of a copy). `logits` must not alias `x`.
+  virtual void Forward(const ConstMatrixRef& x, MatrixRef logits) = 0;
+
+  // Adds the gradient of sum_ij dlogits_ij * logits_ij with respect to every parameter to its
+  // slot's grad, for the chunk of the last Forward. dlogits is r x num_outputs (same r).
+  // Precondition: a Forward since the last Backward.
+  virtual void Backward(const ConstMatrixRef& dlogits) = 0;
+
+  // All parameters, in a fixed order. The vector may be cached: ids and pointers never change.
+  virtual std::vector<ParamSlot> Params() = 0;
+
+  // Sets every gradient to zero.
+  virtual void ZeroGrad() = 0;
+};
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
+}  // namespace optbench::engine
+
+#endif  // OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_

@@ -1,0 +1,41 @@
+// Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1; ALGORITHMS.md
+// 0.2; arithmetic as torch.optim.Adam, which paper 1 uses via fKunstner/class-imbalance-sgd-adam
+// optimizers/Adam.py):
+//   m_t = beta1 m_{t-1} + (1 - beta1) g_t,      v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,
+//   theta <- theta - (lr / bc1) m_t / (sqrt(v_t) / sqrt(bc2) + eps),
+// with bc1 = 1 - beta1^t and bc2 = 1 - beta2^t (both 1 without bias correction). This equals
+// theta - lr m_hat / (sqrt(v_hat) + eps); eps is outside the square root. beta1 = 0 is "Adam
+// without momentum" (RMSProp with bias correction).
+#ifndef OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAM_H_
+#define OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAM_H_
+
+#include "worker/engine/optimizer/optimizer.h"
+
+namespace optbench::engine {
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
+struct AdamOptions {
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  bool bias_correction = true;
+};
+
+// State per slot: "exp_avg" (m; not kept when beta1 = 0, where m_t = g_t) and "exp_avg_sq" (v).
+// Not thread-safe.
+class Adam : public Optimizer {
+ public:
+  // Preconditions: 0 <= beta1 < 1, 0 <= beta2 < 1, eps > 0.
+  explicit Adam(const AdamOptions& options);
+
+ protected:
+  void Update(const std::vector<ParamSlot>& slots, double lr) override;
+
+ private:
+  AdamOptions options_;
+};
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
+}  // namespace optbench::engine
+
+#endif  // OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAM_H_

@@ -1,0 +1,142 @@
+#include "worker/engine/run_job.h"
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "worker/engine/catalog.h"
+#include "worker/engine/dataset/csv.h"
+#include "worker/engine/dataset/heavy_tail_uniform.h"
+#include "worker/engine/dataset/registry.h"
+#include "worker/engine/dataset/zipf_gaussian.h"
+#include "worker/engine/model/registry.h"
+#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/trainer.h"
+
+namespace optbench::engine {
+inline namespace OPTBENCH_ENGINE_PRECISION {
+namespace {
+
+SplitMetrics ToSplitMetrics(Split split, const ClassStats& stats) {
+  SplitMetrics m;
+  m.split = split;
+  m.loss_sum = stats.loss_sum;
+  m.correct.assign(stats.correct.begin(), stats.correct.end());
+  m.p_true_sum = stats.p_true_sum;
+  m.p_mass = stats.p_mass;
+  const double n = static_cast<double>(stats.TotalCount());
+  m.loss = stats.TotalLoss() / n;
+  m.accuracy = static_cast<double>(stats.TotalCorrect()) / n;
+  return m;
+}
+
+absl::Status CheckBatchSize(const TrainerSpec& trainer, int64_t train_size) {
+  if (trainer.batch_size > train_size) {
+    return absl::InvalidArgumentError(absl::StrCat("trainer.batch_size: ", trainer.batch_size,
+                                                   " exceeds the ", train_size,
+                                                   " examples of the train split"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
+                                       const std::function<bool()>& should_stop) {
+  OPTBENCH_ASSIGN_OR_RETURN(const Dataset data,
+                            MakeDataset(spec.dataset.name, spec.dataset.params));
+  OPTBENCH_RETURN_IF_ERROR(CheckBatchSize(spec.trainer, data.train().size()));
+  OPTBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
+                            MakeModel(spec.model.name, spec.model.params, data.num_features(),
+                                      data.num_classes(), spec.seed));
+  OPTBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer,
+                            MakeOptimizer(spec.optimizer.name, spec.optimizer.params));
+  const double lr = GetDouble(spec.optimizer.params, "lr");
+  Trainer trainer(spec.trainer, lr, &data, model.get(), optimizer.get(), spec.seed);
+
+  DatasetInfo info;
+  info.num_classes = data.num_classes();
+  info.num_features = data.num_features();
+  info.train_class_counts = data.train().class_counts;
+  if (data.has_test()) info.test_class_counts = data.test().class_counts;
+  sink->OnDatasetInfo(info);
+
+  TrainerCallbacks callbacks;
+  callbacks.on_evaluation = [sink](const TrainerEvaluation& e) {
+    Evaluation eval;
+    eval.step = e.step;
+    eval.splits.push_back(ToSplitMetrics(Split::kTrain, *e.train));
+    if (e.test != nullptr) eval.splits.push_back(ToSplitMetrics(Split::kTest, *e.test));
+    eval.grad_norm = e.grad_norm;
+    eval.learning_rate = e.learning_rate;
+    eval.wall_seconds = e.wall_seconds;
+    return sink->OnEvaluation(eval);
+  };
+  callbacks.on_step = [sink](int64_t step) { sink->OnStep(step); };
+  callbacks.should_stop = should_stop;
+  return trainer.Run(callbacks);
+}
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunJob(const JobSpec& spec, MetricSink* sink,
+                                 const std::function<bool()>& should_stop) {
+  OPTBENCH_ASSIGN_OR_RETURN(const JobSpec validated, ValidateJobSpec(spec));
+  try {
+    return RunValidated(validated, sink, should_stop);
+  } catch (const std::bad_alloc&) {
+    // Eigen and the standard containers report allocation failure by throwing; no exception
+    // crosses the engine's boundary.
+    absl::StatusOr<int64_t> estimate = EstimatePeakMemoryBytes(validated);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory building or training the job",
+                     estimate.ok() ? absl::StrCat(" (estimated peak ", *estimate, " bytes)") : ""));
+  }
+}
+
+absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
+  OPTBENCH_ASSIGN_OR_RETURN(const JobSpec v, ValidateJobSpec(spec));
+  int64_t train_rows = 0, test_rows = 0, features = 0, classes = 0;
+  const ParamMap& dp = v.dataset.params;
+  if (v.dataset.name == "heavy_tail_uniform") {
+    const HeavyTailUniformShape s = HeavyTailUniformShapeFor(GetInt(dp, "m"));
+    train_rows = s.num_examples;
+    features = s.num_features;
+    classes = s.num_classes;
+  } else if (v.dataset.name == "zipf_gaussian") {
+    const ZipfGaussianOptions o = ZipfGaussianOptionsFromParams(dp);
+    for (int64_t n : ZipfTrainCounts(o)) train_rows += n;
+    for (int64_t n : ZipfTestCounts(o)) test_rows += n;
+    features = classes = o.classes;
+  } else if (v.dataset.name == "csv") {
+    OPTBENCH_ASSIGN_OR_RETURN(const CsvShape s, ScanCsvShape(CsvOptionsFromParams(dp)));
+    train_rows = s.train_rows;
+    test_rows = s.test_rows;
+    features = s.num_features;
+    classes = s.num_classes;
+  } else {
+    return absl::InternalError(
+        absl::StrCat("no memory estimate for dataset '", v.dataset.name, "'"));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(const int64_t params,
+                            ModelParameterCount(v.model.name, v.model.params, features, classes));
+  OPTBENCH_ASSIGN_OR_RETURN(const int64_t state_per_param,
+                            OptimizerStateTensorsPerSlot(v.optimizer.name, v.optimizer.params));
+  constexpr int64_t kReal = sizeof(Real);
+  const int64_t rows = train_rows + test_rows;
+  const int64_t batch = v.trainer.batch_size;
+  const int64_t longest = std::max(train_rows, test_rows);
+  int64_t bytes = rows * features * kReal + rows * int64_t{sizeof(int32_t)};  // Data set.
+  bytes += (2 + state_per_param) * params * kReal;  // Values, gradients, optimizer state.
+  bytes += std::min(v.trainer.chunk_rows, longest) * classes * kReal;  // Logits chunk.
+  bytes += batch * (features * kReal + int64_t{sizeof(int32_t)});      // Gathered batch.
+  if (batch > 0) bytes += train_rows * int64_t{sizeof(int64_t)};       // Sampler order.
+  // Per-class statistics (5 vectors per split) and one Evaluation (4 per split), in float64.
+  bytes += 2 * (5 + 4) * classes * int64_t{sizeof(double)};
+  return bytes;
+}
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
+}  // namespace optbench::engine
