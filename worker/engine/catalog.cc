@@ -131,6 +131,9 @@ std::vector<ComponentSpec> BuildCatalog() {
                "paper 1 normalized GD: u = g / ||g|| (norm over all parameters) fed to "
                "heavy-ball momentum",
                {Lr(0.1), Momentum()}});
+  // ---- optimizers: elementwise (adamw, adagrad, rmsprop, signum, lion, adafactor, ...) ------
+  // ---- optimizers: matrix-aware (muon, adamuon, shampoo, soap, splus, spa) -----------------
+  // ---- models and datasets of the seed papers (mlp, cnn, fashion_mnist, ...) ---------------
   std::sort(c.begin(), c.end(), [](const ComponentSpec& a, const ComponentSpec& b) {
     return std::tie(a.kind, a.name) < std::tie(b.kind, b.name);
   });

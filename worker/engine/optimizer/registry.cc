@@ -26,6 +26,8 @@ absl::StatusOr<int64_t> OptimizerStateTensorsPerSlot(const std::string& name,
     return GetDouble(p, "momentum") > 0 ? 1 : 0;
   }
   if (name == "adam") return GetDouble(p, "beta1") > 0 ? 2 : 1;
+  // ---- elementwise optimizers ----
+  // ---- matrix-aware optimizers ----
   return NoBuilder(name);
 }
 
@@ -49,6 +51,8 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const std::string& name
     options.bias_correction = GetBool(p, "bias_correction");
     return std::make_unique<Adam>(options);
   }
+  // ---- elementwise optimizers ----
+  // ---- matrix-aware optimizers ----
   return NoBuilder(name);
 }
 
