@@ -46,8 +46,8 @@ void LinearModel::Backward(const ConstMatrixRef& dlogits) {
 }
 
 std::vector<ParamSlot> LinearModel::Params() {
-  std::vector<ParamSlot> slots = {{"weight", &weight_, &weight_grad_}};
-  if (has_bias_) slots.push_back({"bias", &bias_, &bias_grad_});
+  std::vector<ParamSlot> slots = {{"weight", &weight_, &weight_grad_, ParamRole::kOutputHead}};
+  if (has_bias_) slots.push_back({"bias", &bias_, &bias_grad_, ParamRole::kVector});
   return slots;
 }
 
