@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/format.h"
+#include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "grpcpp/create_channel.h"
@@ -61,10 +62,23 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --format F          table (default), csv or json
       --db PATH           read a database file directly (read-only) instead of a coordinator
 
-Common flags:
+Common flags (every command that talks to a coordinator):
   --coordinator HOST:PORT   coordinator to talk to (default $OPTBENCH_COORDINATOR or
                             127.0.0.1:7070)
+  --token_file FILE         bearer token (default $OPTBENCH_TOKEN)
+  --tls_ca FILE             PEM CA of the coordinator's certificate (enables TLS)
+  --tls_cert FILE --tls_key FILE   client certificate for mutual TLS
 )";
+
+// How remote calls are made: set once per command from the common flags.
+struct CallConfig {
+  std::string token;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+CallConfig& Calls() {
+  static CallConfig* config = new CallConfig{"", grpc::InsecureChannelCredentials()};
+  return *config;
+}
 
 // ---- argument parsing -------------------------------------------------------------------------
 
@@ -154,8 +168,7 @@ class RemoteBackend : public Backend {
   explicit RemoteBackend(const std::string& address) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);
-    stub_ = v1::Coordinator::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::Coordinator::NewStub(grpc::CreateCustomChannel(address, Calls().credentials, args));
   }
   v1::Coordinator::StubInterface* stub() override { return stub_.get(); }
 
@@ -166,6 +179,7 @@ class RemoteBackend : public Backend {
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(60)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  if (!Calls().token.empty()) context->AddMetadata("authorization", "Bearer " + Calls().token);
   return context;
 }
 
@@ -306,6 +320,7 @@ absl::StatusOr<v1::WatchEvent> WatchUntilDone(v1::Coordinator::StubInterface* st
     request.set_job_id(target.job_id);
   }
   grpc::ClientContext context;
+  if (!Calls().token.empty()) context.AddMetadata("authorization", "Bearer " + Calls().token);
   auto reader = stub->Watch(&context, request);
   v1::WatchEvent event;
   v1::WatchEvent last;
@@ -691,11 +706,24 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
         << "'; known: run, submit, status, list, watch, cancel, query, help\n";
     return 2;
   }
-  auto args = ParseArgs(rest, it->second.flags, command);
+  std::set<std::string> flags = it->second.flags;
+  if (flags.count("--coordinator") != 0) {
+    flags.insert({"--token_file", "--tls_ca", "--tls_cert", "--tls_key"});
+  }
+  auto args = ParseArgs(rest, flags, command);
   if (!args.ok()) {
     err << "optbench " << command << ": " << args.status().message() << "\n";
     return 2;
   }
+  auto token = LoadClientToken(Flag(*args, "--token_file"));
+  auto credentials = MakeChannelCredentials(
+      {Flag(*args, "--tls_ca"), Flag(*args, "--tls_cert"), Flag(*args, "--tls_key")});
+  if (!token.ok() || !credentials.ok()) {
+    err << "optbench " << command << ": "
+        << (token.ok() ? credentials.status() : token.status()).message() << "\n";
+    return 2;
+  }
+  Calls() = CallConfig{*token, *credentials};
   return it->second.run(*args, out, err);
 }
 

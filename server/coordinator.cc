@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -29,17 +30,65 @@ std::string HostOf(const std::string& listen) {
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> c(new Coordinator());
+  const std::string host = HostOf(options.listen);
+  const bool tls = !options.tls_cert_path.empty() || !options.tls_key_path.empty();
+  if (!options.auth_tokens_path.empty()) {
+    auto auth = Authenticator::FromFile(options.auth_tokens_path);
+    if (!auth.ok()) return auth.status();
+    c->auth_ = std::make_unique<Authenticator>(*std::move(auth));
+  }
+  if (!IsLoopbackHost(host)) {
+    if (c->auth_ == nullptr && !options.insecure) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to listen on non-loopback address '", options.listen,
+          "' without authentication: give --auth_tokens FILE (or --insecure to accept that "
+          "anyone who can reach the port can submit, read and run jobs)"));
+    }
+    if (!tls) {
+      Log(LogLevel::kWarning, "coordinator",
+          "WARNING: serving %s without TLS: tokens and results cross the network in clear text "
+          "(give --tls_cert and --tls_key)",
+          options.listen);
+    }
+    if (c->auth_ == nullptr) {
+      Log(LogLevel::kWarning, "coordinator",
+          "WARNING: --insecure: serving %s without authentication", options.listen);
+    }
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    if (options.tls_cert_path.empty() || options.tls_key_path.empty()) {
+      return absl::InvalidArgumentError("tls: give both --tls_cert and --tls_key");
+    }
+    auto cert = ReadTextFile(options.tls_cert_path);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadTextFile(options.tls_key_path);
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions ssl(
+        options.tls_client_ca_path.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!options.tls_client_ca_path.empty()) {
+      auto ca = ReadTextFile(options.tls_client_ca_path);
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+    }
+    credentials = grpc::SslServerCredentials(ssl);
+  } else if (!options.tls_client_ca_path.empty()) {
+    return absl::InvalidArgumentError("tls: --tls_client_ca needs --tls_cert and --tls_key");
+  }
   auto store = storage::SqliteStore::Open(options.db_path);
   if (!store.ok()) return store.status();
   c->store_ = *std::move(store);
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   c->scheduler_ = std::make_unique<Scheduler>(c->store_.get(), clock, options.scheduler);
   c->coordinator_service_ =
-      std::make_unique<CoordinatorService>(c->scheduler_.get(), options.limits);
-  c->worker_service_ = std::make_unique<WorkerService>(c->scheduler_.get());
+      std::make_unique<CoordinatorService>(c->scheduler_.get(), options.limits, c->auth_.get());
+  c->worker_service_ = std::make_unique<WorkerService>(c->scheduler_.get(), c->auth_.get());
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &c->port_);
+  builder.AddListeningPort(options.listen, credentials, &c->port_);
   builder.RegisterService(c->coordinator_service_.get());
   builder.RegisterService(c->worker_service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -49,11 +98,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
     return absl::UnavailableError(
         absl::StrCat("cannot listen on '", options.listen, "' (address in use or not local?)"));
   }
-  std::string host = HostOf(options.listen);
-  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  c->address_ = absl::StrContains(host, ':') ? absl::StrCat("[", host, "]:", c->port_)
-                                             : absl::StrCat(host, ":", c->port_);
+  std::string dial = host;
+  if (dial.empty() || dial == "0.0.0.0") dial = "127.0.0.1";
+  if (dial == "::") dial = "::1";
+  c->address_ = absl::StrContains(dial, ':') ? absl::StrCat("[", dial, "]:", c->port_)
+                                             : absl::StrCat(dial, ":", c->port_);
 
   // The reaper returns expired leases to the queue even when no worker is polling.
   Coordinator* self = c.get();
@@ -72,9 +121,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
 void Coordinator::Shutdown(absl::Duration grace) {
   if (stop_.HasBeenNotified()) return;
   stop_.Notify();
-  coordinator_service_->BeginShutdown();
-  worker_service_->BeginShutdown();
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  // Also reached from the destructor of a Coordinator whose Start failed half way.
+  if (coordinator_service_ != nullptr) coordinator_service_->BeginShutdown();
+  if (worker_service_ != nullptr) worker_service_->BeginShutdown();
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  }
   if (reaper_.joinable()) reaper_.join();
   stopped_.Notify();
 }

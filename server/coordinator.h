@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "grpcpp/server.h"
+#include "server/auth.h"
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
@@ -25,6 +26,14 @@ struct CoordinatorOptions {
   SubmitLimits limits;
   absl::Duration reap_interval = absl::Seconds(1);
   Clock* clock = nullptr;  // nullptr = the real clock.
+
+  // Security. Without a tokens file every caller may do everything, so a coordinator refuses to
+  // listen on a non-loopback address without one unless `insecure` is set.
+  std::string auth_tokens_path;  // See server/auth.h for the format.
+  bool insecure = false;
+  std::string tls_cert_path;  // PEM server certificate chain; with tls_key_path = TLS on.
+  std::string tls_key_path;
+  std::string tls_client_ca_path;  // If set, clients must present a certificate signed by it.
 };
 
 // Owns everything it starts. Thread-safe after Start; Shutdown is idempotent and also run by the
@@ -51,6 +60,7 @@ class Coordinator {
  private:
   Coordinator() = default;
 
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CoordinatorService> coordinator_service_;

@@ -3,6 +3,7 @@
 // SIGINT / SIGTERM stop it cleanly; kill -9 loses nothing it acknowledged (SQLite WAL).
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -18,6 +19,15 @@ ABSL_FLAG(int, lease_seconds, 30, "a job whose worker is silent this long is req
 ABSL_FLAG(int, heartbeat_seconds, 5, "how often workers heartbeat");
 ABSL_FLAG(int, max_attempts, 3, "attempts per job before it is FAILED");
 ABSL_FLAG(std::string, port_file, "", "write the bound port to this file once serving");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "tokens file: '<token> <role>[,<role>] [<name>]' per line; roles worker, submit, read, "
+          "admin (default $OPTBENCH_AUTH_TOKENS)");
+ABSL_FLAG(bool, insecure, false,
+          "allow a non-loopback --listen without --auth_tokens (anyone reaching the port can "
+          "do anything)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain (enables TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "require client certificates signed by this PEM CA");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
@@ -33,6 +43,15 @@ int main(int argc, char** argv) {
   optbench::server::CoordinatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.db_path = absl::GetFlag(FLAGS_db);
+  options.auth_tokens_path = absl::GetFlag(FLAGS_auth_tokens);
+  if (const char* env = std::getenv("OPTBENCH_AUTH_TOKENS");
+      options.auth_tokens_path.empty() && env != nullptr) {
+    options.auth_tokens_path = env;
+  }
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
   const int lease = absl::GetFlag(FLAGS_lease_seconds);
   const int heartbeat = absl::GetFlag(FLAGS_heartbeat_seconds);
   const int attempts = absl::GetFlag(FLAGS_max_attempts);

@@ -111,12 +111,19 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
   return out;
 }
 
-CoordinatorService::CoordinatorService(Scheduler* scheduler, SubmitLimits limits)
-    : scheduler_(scheduler), store_(scheduler->store()), limits_(limits) {}
+CoordinatorService::CoordinatorService(Scheduler* scheduler, SubmitLimits limits,
+                                       const Authenticator* auth)
+    : scheduler_(scheduler), auth_(auth), store_(scheduler->store()), limits_(limits) {}
 
-grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext*,
+grpc::Status CoordinatorService::Authorize(const grpc::ServerContext* context, Role role) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(auth_->Check(*context, role));
+}
+
+grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
                                              const v1::SubmitSweepRequest* request,
                                              v1::SubmitSweepResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
   auto expanded = ExpandSubmission(*request, limits_);
   if (!expanded.ok()) return ToGrpcStatus(expanded.status());
   if (request->dry_run()) {
@@ -135,17 +142,19 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request,
-                                          v1::Sweep* response) {
+grpc::Status CoordinatorService::GetSweep(grpc::ServerContext* context,
+                                          const v1::GetSweepRequest* request, v1::Sweep* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   auto sweep = LoadSweep(store_, request->sweep_id());
   if (!sweep.ok()) return ToGrpcStatus(sweep.status());
   *response = *std::move(sweep);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* context,
                                             const v1::ListSweepsRequest* request,
                                             v1::ListSweepsResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   if (request->limit() < 0 || request->limit() > 1000) {
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("limit: ", request->limit(), " is out of range; allowed [0, 1000]")));
@@ -160,16 +169,19 @@ grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
-                                        v1::Job* response) {
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
+                                        const v1::GetJobRequest* request, v1::Job* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   auto job = store_->GetJob(request->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = JobToProto(*job);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
+                                          const v1::ListJobsRequest* request,
                                           v1::ListJobsResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   storage::JobFilter filter;
   filter.sweep_id = request->sweep_id();
   if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
@@ -191,8 +203,9 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJo
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::Cancel(grpc::ServerContext*, const v1::CancelRequest* request,
-                                        v1::CancelResponse*) {
+grpc::Status CoordinatorService::Cancel(grpc::ServerContext* context,
+                                        const v1::CancelRequest* request, v1::CancelResponse*) {
+  if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
   switch (request->target_case()) {
     case v1::CancelRequest::kJobId:
       return ToGrpcStatus(scheduler_->CancelJob(request->job_id()));
@@ -206,6 +219,7 @@ grpc::Status CoordinatorService::Cancel(grpc::ServerContext*, const v1::CancelRe
 grpc::Status CoordinatorService::Watch(grpc::ServerContext* context,
                                        const v1::WatchRequest* request,
                                        grpc::ServerWriter<v1::WatchEvent>* writer) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   const bool is_job = request->target_case() == v1::WatchRequest::kJobId;
   if (!is_job && request->target_case() != v1::WatchRequest::kSweepId) {
     return ToGrpcStatus(absl::InvalidArgumentError("target: set job_id or sweep_id"));
@@ -241,26 +255,30 @@ grpc::Status CoordinatorService::Watch(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch ended");
 }
 
-grpc::Status CoordinatorService::QueryMetrics(grpc::ServerContext*,
+grpc::Status CoordinatorService::QueryMetrics(grpc::ServerContext* context,
                                               const v1::QueryMetricsRequest* request,
                                               v1::QueryMetricsResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   auto result = server::QueryMetrics(*store_, *request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListComponents(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListComponents(grpc::ServerContext* context,
                                                 const v1::ListComponentsRequest* request,
                                                 v1::ListComponentsResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   auto components = ListComponentDeclarations(request->kind());
   if (!components.ok()) return ToGrpcStatus(components.status());
   for (v1::ComponentDeclaration& c : *components) *response->add_components() = std::move(c);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status CoordinatorService::GetStatus(grpc::ServerContext* context,
+                                           const v1::GetStatusRequest*,
                                            v1::GetStatusResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
   auto counts = store_->CountJobs("");
   if (!counts.ok()) return ToGrpcStatus(counts.status());
   for (const auto& [state, n] : *counts) {

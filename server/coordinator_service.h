@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "optbench/v1/coordinator.grpc.pb.h"
+#include "server/auth.h"
 #include "server/scheduler.h"
 
 namespace optbench::server {
@@ -28,8 +29,10 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
 
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
-  // Does not own `scheduler`.
-  CoordinatorService(Scheduler* scheduler, SubmitLimits limits);
+  // Does not own `scheduler` or `auth`. `auth` null = no authentication (loopback use); else
+  // SubmitSweep and Cancel need the submit role and every other call the read role.
+  CoordinatorService(Scheduler* scheduler, SubmitLimits limits,
+                     const Authenticator* auth = nullptr);
 
   // Makes running Watch streams return promptly (server shutdown).
   void BeginShutdown() { shutting_down_ = true; }
@@ -57,7 +60,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
                          v1::GetStatusResponse* response) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context, Role role) const;
+
   Scheduler* const scheduler_;
+  const Authenticator* const auth_;
   storage::Store* const store_;
   const SubmitLimits limits_;
   std::atomic<bool> shutting_down_{false};

@@ -70,11 +70,18 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::s
   return rows;
 }
 
-WorkerService::WorkerService(Scheduler* scheduler) : scheduler_(scheduler) {}
+WorkerService::WorkerService(Scheduler* scheduler, const Authenticator* auth)
+    : scheduler_(scheduler), auth_(auth) {}
 
-grpc::Status WorkerService::RegisterWorker(grpc::ServerContext*,
+grpc::Status WorkerService::Authorize(const grpc::ServerContext* context) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(auth_->Check(*context, Role::kWorker));
+}
+
+grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* context,
                                            const v1::RegisterWorkerRequest* request,
                                            v1::RegisterWorkerResponse* response) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
   if (request->worker_id().empty() || request->worker_id().size() > 256) {
     return ToGrpcStatus(absl::InvalidArgumentError("worker_id: must be 1..256 characters"));
   }
@@ -96,6 +103,7 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext*,
 grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
                                        const v1::AcquireJobRequest* request,
                                        v1::AcquireJobResponse* response) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
   if (request->worker_id().empty()) {
     return ToGrpcStatus(absl::InvalidArgumentError("worker_id: empty"));
   }
@@ -120,7 +128,9 @@ grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
 }
 
 grpc::Status WorkerService::Report(
-    grpc::ServerContext*, grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) {
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
   v1::ReportRequest request;
   while (stream->Read(&request)) {
     if (absl::Status s = CheckLease(request.job_id(), request.lease_token()); !s.ok()) {
@@ -169,8 +179,10 @@ grpc::Status WorkerService::Report(
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerService::CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* request,
+grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context,
+                                        const v1::CompleteJobRequest* request,
                                         v1::CompleteJobResponse*) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
   if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
     return ToGrpcStatus(s);
   }
@@ -198,8 +210,9 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext*, const v1::Complete
       scheduler_->Complete(request->job_id(), request->lease_token(), state, request->message()));
 }
 
-grpc::Status WorkerService::FailJob(grpc::ServerContext*, const v1::FailJobRequest* request,
+grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
                                     v1::FailJobResponse*) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
   if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
     return ToGrpcStatus(s);
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "optbench/v1/worker.grpc.pb.h"
+#include "server/auth.h"
 #include "server/scheduler.h"
 
 namespace optbench::server {
@@ -18,7 +19,9 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::s
 
 class WorkerService final : public v1::WorkerService::Service {
  public:
-  explicit WorkerService(Scheduler* scheduler);  // Does not own `scheduler`.
+  // Does not own `scheduler` or `auth`. `auth` null = no authentication; else every call needs
+  // the worker role.
+  explicit WorkerService(Scheduler* scheduler, const Authenticator* auth = nullptr);
 
   // Makes long polls return promptly (server shutdown).
   void BeginShutdown() { shutting_down_ = true; }
@@ -37,7 +40,10 @@ class WorkerService final : public v1::WorkerService::Service {
                        v1::FailJobResponse* response) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+
   Scheduler* const scheduler_;
+  const Authenticator* const auth_;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -25,6 +25,7 @@ void Reporter::Start() {
 
 void Reporter::OpenStream() {
   context_ = std::make_unique<grpc::ClientContext>();
+  if (!options_.token.empty()) context_->AddMetadata("authorization", "Bearer " + options_.token);
   stream_ = stub_->Report(context_.get());
 }
 

@@ -29,6 +29,7 @@ class Reporter {
     int window = 8;
     // Give up reconnecting after this long (the lease will have expired by then anyway).
     absl::Duration reconnect_for = absl::Seconds(60);
+    std::string token;  // Bearer token sent with the stream; empty = none.
   };
 
   Reporter(v1::WorkerService::Stub* stub, std::string job_id, std::string lease_token,

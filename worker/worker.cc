@@ -131,6 +131,7 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     context.set_wait_for_ready(true);
+    Authorize(&context);
     v1::RegisterWorkerResponse response;
     grpc::Status status = stub_->RegisterWorker(&context, request, &response);
     if (status.ok()) {
@@ -154,6 +155,10 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   return absl::OkStatus();
 }
 
+void Worker::Authorize(grpc::ClientContext* context) const {
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
+}
+
 void Worker::Stop() {
   stopping_ = true;
   absl::MutexLock lock(&mu_);
@@ -172,6 +177,7 @@ void Worker::SlotLoop(int slot) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(options_.acquire_wait + absl::Seconds(5)));
+    Authorize(&context);
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
@@ -209,6 +215,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     for (int i = 0; i < 20; ++i) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      Authorize(&context);
       grpc::Status s = call(&context);
       if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
       absl::SleepFor(backoff);
@@ -241,6 +248,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   Reporter::Options ropts;
   ropts.heartbeat = heartbeat_;
   ropts.window = options_.report_window;
+  ropts.token = options_.token;
   Reporter reporter(stub_.get(), job.id(), token, ropts);
   reporter.Start();
   ReportingSink sink(&reporter);

@@ -27,6 +27,8 @@ struct WorkerOptions {
   int report_window = 8;  // Unacknowledged metric batches per job before training waits.
   // Null = insecure (plaintext) channel.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Bearer token with the worker role, sent on every call; empty = none.
+  std::string token;
 };
 
 // Thread-safe. Start() launches the slot threads; Stop() ends them.
@@ -50,6 +52,8 @@ class Worker {
 
  private:
   void SlotLoop(int slot);
+  // Applies the token (if any) to a call.
+  void Authorize(grpc::ClientContext* context) const;
   void RunLeasedJob(const v1::Job& job, const std::string& token);
 
   WorkerOptions options_;

@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "worker/worker.h"
 
@@ -18,6 +19,12 @@ ABSL_FLAG(int, slots, 1, "jobs to run at once (one core each)");
 ABSL_FLAG(std::string, worker_id, "", "stable id (default: host-pid-random)");
 ABSL_FLAG(std::string, name, "", "display name (default: host name)");
 ABSL_FLAG(int, connect_timeout_seconds, 60, "give up if the coordinator never answers");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding a token with the worker role "
+          "(default $OPTBENCH_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
@@ -34,6 +41,19 @@ int main(int argc, char** argv) {
   options.slots = absl::GetFlag(FLAGS_slots);
   options.worker_id = absl::GetFlag(FLAGS_worker_id);
   options.name = absl::GetFlag(FLAGS_name);
+  auto token = optbench::LoadClientToken(absl::GetFlag(FLAGS_token_file));
+  if (!token.ok()) {
+    std::fprintf(stderr, "optbench-worker: %s\n", token.status().ToString().c_str());
+    return 2;
+  }
+  options.token = *token;
+  auto credentials = optbench::MakeChannelCredentials(
+      {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)});
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "optbench-worker: %s\n", credentials.status().ToString().c_str());
+    return 2;
+  }
+  options.credentials = *credentials;
   optbench::worker::Worker worker(options);
 
   std::thread signal_thread([&worker, signals]() {

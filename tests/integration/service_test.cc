@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -53,7 +54,10 @@ class ServiceTest : public ::testing::Test {
     }
   }
 
-  void StartCoordinator(const std::vector<std::string>& extra = {}) {
+  void StartCoordinator(const std::vector<std::string>& extra = {},
+                        std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+                        const std::string& token = "") {
+    token_ = token;
     const std::string port_file = dir_ + "/port";
     std::vector<std::string> argv = {OPTBENCH_COORDINATOR_BIN, "--listen=127.0.0.1:0",
                                      "--db=" + dir_ + "/optbench.db", "--port_file=" + port_file};
@@ -67,20 +71,26 @@ class ServiceTest : public ::testing::Test {
     }
     ASSERT_GT(port, 0) << coordinator_->Log();
     address_ = absl::StrCat("127.0.0.1:", port);
-    stub_ =
-        v1::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ = v1::Coordinator::NewStub(grpc::CreateChannel(
+        address_, credentials ? credentials : grpc::InsecureChannelCredentials()));
   }
 
-  Subprocess* StartWorker(const std::string& id) {
+  void Authorize(grpc::ClientContext* context) {
+    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+  }
+
+  Subprocess* StartWorker(const std::string& id, const std::vector<std::string>& extra = {}) {
     workers_.push_back(std::make_unique<Subprocess>());
-    EXPECT_TRUE(workers_.back()->Start(
-        {OPTBENCH_WORKER_BIN, "--coordinator=" + address_, "--slots=1", "--worker_id=" + id},
-        dir_ + "/" + id + ".log"));
+    std::vector<std::string> argv = {OPTBENCH_WORKER_BIN, "--coordinator=" + address_, "--slots=1",
+                                     "--worker_id=" + id};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(workers_.back()->Start(argv, dir_ + "/" + id + ".log"));
     return workers_.back().get();
   }
 
   v1::SubmitSweepResponse Submit(const std::string& text) {
     grpc::ClientContext context;
+    Authorize(&context);
     v1::SubmitSweepRequest request;
     request.set_sweep_text(text);
     v1::SubmitSweepResponse response;
@@ -92,6 +102,7 @@ class ServiceTest : public ::testing::Test {
   v1::Job GetJob(const std::string& id) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Authorize(&context);
     v1::GetJobRequest request;
     request.set_job_id(id);
     v1::Job job;
@@ -103,6 +114,7 @@ class ServiceTest : public ::testing::Test {
   std::vector<v1::Job> WaitForSweep(const std::string& sweep_id, absl::Duration timeout) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoSeconds(timeout));
+    Authorize(&context);
     v1::WatchRequest request;
     request.set_sweep_id(sweep_id);
     auto reader = stub_->Watch(&context, request);
@@ -118,6 +130,7 @@ class ServiceTest : public ::testing::Test {
   std::map<int64_t, std::vector<double>> QueryPerClass(const std::string& job_id,
                                                        const std::string& metric) {
     grpc::ClientContext context;
+    Authorize(&context);
     v1::QueryMetricsRequest request;
     request.set_job_id(job_id);
     request.set_metric(metric);
@@ -173,7 +186,45 @@ class ServiceTest : public ::testing::Test {
     }
   }
 
+  // Writes a test CA and a certificate for 127.0.0.1 signed by it: <name>.pem / <name>.key.
+  void MakeCertificates() {
+    const std::string ext = dir_ + "/san.ext";
+    std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    const std::string quiet = " >/dev/null 2>&1";
+    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    auto run = [&](const std::string& cmd) {
+      ASSERT_EQ(std::system((cmd + quiet).c_str()), 0) << cmd;
+    };
+    run("cd " + dir_ + " && openssl req -x509" + key +
+        " -keyout ca.key -out ca.pem -days 2 -subj /CN=optbench-test-ca");
+    for (const char* name : {"server", "client"}) {
+      const std::string n = name;
+      run("cd " + dir_ + " && openssl req" + key + " -keyout " + n + ".key -out " + n +
+          ".csr -subj /CN=" + n);
+      run("cd " + dir_ + " && openssl x509 -req -in " + n +
+          ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out " + n +
+          ".pem");
+    }
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(bool with_client_cert) {
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    };
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = read(dir_ + "/ca.pem");
+    if (with_client_cert) {
+      ssl.pem_cert_chain = read(dir_ + "/client.pem");
+      ssl.pem_private_key = read(dir_ + "/client.key");
+    }
+    return grpc::SslCredentials(ssl);
+  }
+
   std::string dir_;
+  std::string token_;
   std::string address_;
   std::unique_ptr<Subprocess> coordinator_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
@@ -245,6 +296,81 @@ optimizer: {name: adam, lr: 0.001}
   EXPECT_EQ(jobs[0].worker_id(), "rescuer");
   // Every evaluation exactly once, with the values of an undisturbed run.
   ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+}
+
+constexpr char kSmallSweep[] = R"(
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: [{name: adam, lr: 0.01}, {name: gd, lr: 0.5}]
+)";
+
+TEST_F(ServiceTest, TlsAndTokensEndToEnd) {
+  MakeCertificates();
+  std::ofstream(dir_ + "/tokens") << "worker-token-for-tests worker w\n"
+                                  << "client-token-for-tests submit,read me\n";
+  std::ofstream(dir_ + "/worker.token") << "worker-token-for-tests\n";
+  StartCoordinator({"--tls_cert=" + dir_ + "/server.pem", "--tls_key=" + dir_ + "/server.key",
+                    "--auth_tokens=" + dir_ + "/tokens"},
+                   TlsCredentials(false), "client-token-for-tests");
+  StartWorker("tls-worker",
+              {"--tls_ca=" + dir_ + "/ca.pem", "--token_file=" + dir_ + "/worker.token"});
+  v1::SubmitSweepResponse sweep = Submit(kSmallSweep);
+  ASSERT_EQ(sweep.jobs_size(), 2);
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const v1::Job& job : jobs) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    ExpectSameSeries(QueryPerClass(job.id(), "loss"), TrainInProcess(job.spec()));
+  }
+  // A plaintext client cannot talk to the TLS port; a TLS client without a token is refused.
+  auto plain =
+      v1::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext c1;
+  c1.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStatusResponse status;
+  EXPECT_EQ(plain->GetStatus(&c1, v1::GetStatusRequest(), &status).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  grpc::ClientContext c2;
+  EXPECT_EQ(stub_->GetStatus(&c2, v1::GetStatusRequest(), &status).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // Tokens never reach the logs.
+  for (const std::string& log : {coordinator_->Log(), workers_[0]->Log()}) {
+    EXPECT_EQ(log.find("token-for-tests"), std::string::npos) << log;
+  }
+}
+
+TEST_F(ServiceTest, MutualTlsRequiresAClientCertificate) {
+  MakeCertificates();
+  StartCoordinator({"--tls_cert=" + dir_ + "/server.pem", "--tls_key=" + dir_ + "/server.key",
+                    "--tls_client_ca=" + dir_ + "/ca.pem"},
+                   TlsCredentials(true));
+  StartWorker("mtls-worker", {"--tls_ca=" + dir_ + "/ca.pem", "--tls_cert=" + dir_ + "/client.pem",
+                              "--tls_key=" + dir_ + "/client.key"});
+  v1::SubmitSweepResponse sweep = Submit(kSmallSweep);
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const v1::Job& job : jobs) EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  auto no_cert = v1::Coordinator::NewStub(grpc::CreateChannel(address_, TlsCredentials(false)));
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStatusResponse status;
+  EXPECT_EQ(no_cert->GetStatus(&c, v1::GetStatusRequest(), &status).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServiceTest, NonLoopbackListenWithoutAuthIsRefused) {
+  // Refused before anything is bound.
+  Subprocess coordinator;
+  ASSERT_TRUE(
+      coordinator.Start({OPTBENCH_COORDINATOR_BIN, "--listen=0.0.0.0:0", "--db=" + dir_ + "/x.db"},
+                        dir_ + "/refused.log"));
+  int status = 0;
+  ASSERT_TRUE(coordinator.WaitFor(absl::Seconds(30), &status));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_NE(coordinator.Log().find("refusing to listen on non-loopback address"), std::string::npos)
+      << coordinator.Log();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.db"));
 }
 
 }  // namespace

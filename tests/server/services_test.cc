@@ -324,5 +324,189 @@ TEST_F(ServicesTest, ListComponentsCoversTheCatalog) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Every RPC with authentication on: no token is UNAUTHENTICATED, a token without the RPC's role
+// is PERMISSION_DENIED, the right role gets past authentication.
+class AuthServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::SqliteStore::Open(":memory:");
+    ASSERT_TRUE(store.ok());
+    store_ = *std::move(store);
+    auto auth = Authenticator::Parse(
+        "worker-token-0000000 worker w\nsubmit-token-0000000 submit s\n"
+        "read-token-000000000 read r\n",
+        "tokens");
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    auth_ = std::make_unique<Authenticator>(*std::move(auth));
+    SchedulerOptions options;
+    options.max_acquire_wait = absl::ZeroDuration();
+    scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
+    coordinator_ =
+        std::make_unique<CoordinatorService>(scheduler_.get(), SubmitLimits(), auth_.get());
+    worker_ = std::make_unique<WorkerService>(scheduler_.get(), auth_.get());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(coordinator_.get());
+    builder.RegisterService(worker_.get());
+    server_ = builder.BuildAndStart();
+    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
+    client_ = v1::Coordinator::NewStub(channel);
+    workers_ = v1::WorkerService::NewStub(channel);
+  }
+  void TearDown() override {
+    coordinator_->BeginShutdown();
+    server_->Shutdown();
+  }
+
+  // Calls RPC number `i` with `token` (empty = none) and returns its code; sets *name.
+  grpc::StatusCode Call(int i, const std::string& token, std::string* name) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+    switch (i) {
+      case 0: {
+        *name = "SubmitSweep";
+        v1::SubmitSweepRequest r;
+        r.set_sweep_text(kSweep);
+        v1::SubmitSweepResponse out;
+        return client_->SubmitSweep(&c, r, &out).error_code();
+      }
+      case 1: {
+        *name = "Cancel";
+        v1::CancelRequest r;
+        r.set_sweep_id("s-00000000");
+        v1::CancelResponse out;
+        return client_->Cancel(&c, r, &out).error_code();
+      }
+      case 2: {
+        *name = "GetSweep";
+        v1::GetSweepRequest r;
+        v1::Sweep out;
+        return client_->GetSweep(&c, r, &out).error_code();
+      }
+      case 3: {
+        *name = "ListSweeps";
+        v1::ListSweepsResponse out;
+        return client_->ListSweeps(&c, v1::ListSweepsRequest(), &out).error_code();
+      }
+      case 4: {
+        *name = "GetJob";
+        v1::Job out;
+        return client_->GetJob(&c, v1::GetJobRequest(), &out).error_code();
+      }
+      case 5: {
+        *name = "ListJobs";
+        v1::ListJobsResponse out;
+        return client_->ListJobs(&c, v1::ListJobsRequest(), &out).error_code();
+      }
+      case 6: {
+        *name = "Watch";
+        v1::WatchRequest r;
+        r.set_job_id("s-00000000-0");
+        auto reader = client_->Watch(&c, r);
+        v1::WatchEvent e;
+        while (reader->Read(&e)) {
+        }
+        return reader->Finish().error_code();
+      }
+      case 7: {
+        *name = "QueryMetrics";
+        v1::QueryMetricsRequest r;
+        r.set_job_id("s-00000000-0");
+        v1::QueryMetricsResponse out;
+        return client_->QueryMetrics(&c, r, &out).error_code();
+      }
+      case 8: {
+        *name = "ListComponents";
+        v1::ListComponentsResponse out;
+        return client_->ListComponents(&c, v1::ListComponentsRequest(), &out).error_code();
+      }
+      case 9: {
+        *name = "GetStatus";
+        v1::GetStatusResponse out;
+        return client_->GetStatus(&c, v1::GetStatusRequest(), &out).error_code();
+      }
+      case 10: {
+        *name = "RegisterWorker";
+        v1::RegisterWorkerRequest r;
+        r.set_worker_id("w");
+        r.set_slots(1);
+        v1::RegisterWorkerResponse out;
+        return workers_->RegisterWorker(&c, r, &out).error_code();
+      }
+      case 11: {
+        *name = "AcquireJob";
+        v1::AcquireJobRequest r;
+        r.set_worker_id("w");
+        v1::AcquireJobResponse out;
+        return workers_->AcquireJob(&c, r, &out).error_code();
+      }
+      case 12: {
+        *name = "Report";
+        auto stream = workers_->Report(&c);
+        v1::ReportRequest r;
+        r.set_job_id("s-00000000-0");
+        r.set_lease_token("t");
+        r.mutable_heartbeat();
+        stream->Write(r);
+        stream->WritesDone();
+        v1::ReportResponse ack;
+        while (stream->Read(&ack)) {
+        }
+        return stream->Finish().error_code();
+      }
+      case 13: {
+        *name = "CompleteJob";
+        v1::CompleteJobRequest r;
+        r.set_job_id("s-00000000-0");
+        r.set_lease_token("t");
+        r.set_outcome(v1::OUTCOME_SUCCEEDED);
+        v1::CompleteJobResponse out;
+        return workers_->CompleteJob(&c, r, &out).error_code();
+      }
+      default: {
+        *name = "FailJob";
+        v1::FailJobRequest r;
+        r.set_job_id("s-00000000-0");
+        r.set_lease_token("t");
+        v1::FailJobResponse out;
+        return workers_->FailJob(&c, r, &out).error_code();
+      }
+    }
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<CoordinatorService> coordinator_;
+  std::unique_ptr<WorkerService> worker_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Coordinator::Stub> client_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
+  constexpr int kRpcs = 15;
+  const std::string worker = "worker-token-0000000";
+  const std::string submit = "submit-token-0000000";
+  const std::string read = "read-token-000000000";
+  for (int i = 0; i < kRpcs; ++i) {
+    std::string name;
+    const std::string right = i <= 1 ? submit : (i <= 9 ? read : worker);
+    const std::string wrong = i <= 1 ? read : (i <= 9 ? worker : submit);
+    EXPECT_EQ(Call(i, "", &name), grpc::StatusCode::UNAUTHENTICATED) << name;
+    EXPECT_EQ(Call(i, "not-a-valid-token-at-all", &name), grpc::StatusCode::UNAUTHENTICATED)
+        << name;
+    EXPECT_EQ(Call(i, wrong, &name), grpc::StatusCode::PERMISSION_DENIED) << name;
+    const grpc::StatusCode ok = Call(i, right, &name);
+    EXPECT_NE(ok, grpc::StatusCode::UNAUTHENTICATED) << name;
+    EXPECT_NE(ok, grpc::StatusCode::PERMISSION_DENIED) << name;
+  }
+  // Nothing was created by the refused submissions; the accepted one created one sweep.
+  auto sweeps = store_->ListSweeps(10);
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_EQ(sweeps->size(), 1u);
+}
+
 }  // namespace
 }  // namespace optbench::server
