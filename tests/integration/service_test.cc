@@ -1,7 +1,11 @@
 // Real processes over real gRPC on loopback: optbench-coordinator and optbench-worker binaries,
 // a SQLite file in a temp dir. Checks that what comes back equals the same training done
 // in-process, and that a worker killed with SIGKILL mid-job costs nothing but time.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -54,12 +58,28 @@ class ServiceTest : public ::testing::Test {
     }
   }
 
+  // A port that was free a moment ago (for restarting a coordinator on the same address).
+  static int FreePort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }
+
   void StartCoordinator(const std::vector<std::string>& extra = {},
                         std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
                         const std::string& token = "") {
     token_ = token;
     const std::string port_file = dir_ + "/port";
-    std::vector<std::string> argv = {OPTBENCH_COORDINATOR_BIN, "--listen=127.0.0.1:0",
+    std::filesystem::remove(port_file);
+    std::vector<std::string> argv = {OPTBENCH_COORDINATOR_BIN,
+                                     "--listen=127.0.0.1:" + std::to_string(listen_port_),
                                      "--db=" + dir_ + "/optbench.db", "--port_file=" + port_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
     coordinator_ = std::make_unique<Subprocess>();
@@ -223,6 +243,7 @@ class ServiceTest : public ::testing::Test {
     return grpc::SslCredentials(ssl);
   }
 
+  int listen_port_ = 0;
   std::string dir_;
   std::string token_;
   std::string address_;
@@ -296,6 +317,86 @@ optimizer: {name: adam, lr: 0.001}
   EXPECT_EQ(jobs[0].worker_id(), "rescuer");
   // Every evaluation exactly once, with the values of an undisturbed run.
   ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+}
+
+TEST_F(ServiceTest, SigtermHandsTheJobBackWithoutSpendingAnAttempt) {
+  StartCoordinator({"--lease_seconds=30", "--heartbeat_seconds=1"});
+  Subprocess* preempted = StartWorker("preempted");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 7}
+model: {name: linear}
+trainer: {steps: 400, eval_every: 10}
+optimizer: {name: sign_descent, lr: 0.0001}
+)");
+  const std::string job_id = sweep.jobs(0).id();
+  v1::Job job;
+  for (int i = 0; i < 3000; ++i) {
+    job = GetJob(job_id);
+    if (job.progress_step() >= 20) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GE(job.progress_step(), 20) << preempted->Log();
+  ASSERT_LT(job.progress_step(), 400) << "finished before the signal; make the job longer";
+  preempted->Kill(SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(preempted->WaitFor(absl::Seconds(30), &status)) << preempted->Log();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << preempted->Log();
+  // Handed back at once (not after the 30 s lease), with the attempt not counted.
+  job = GetJob(job_id);
+  EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job.attempt(), 0);
+  StartWorker("successor");
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(120));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << jobs[0].error();
+  EXPECT_EQ(jobs[0].attempt(), 1);
+  EXPECT_EQ(jobs[0].worker_id(), "successor");
+  ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+}
+
+TEST_F(ServiceTest, CoordinatorKilledMidSweepRestartsAndLosesNothing) {
+  listen_port_ = FreePort();
+  StartCoordinator({"--lease_seconds=20", "--heartbeat_seconds=1"});
+  StartWorker("wa");
+  StartWorker("wb");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 7}
+model: {name: linear}
+trainer: {steps: 150, eval_every: 10}
+optimizer: {name: adam, lr: [0.001, 0.003, 0.01]}
+)");
+  ASSERT_EQ(sweep.jobs_size(), 3);
+  // Kill it without warning while the first jobs are running.
+  v1::Job job;
+  for (int i = 0; i < 3000; ++i) {
+    job = GetJob(sweep.jobs(0).id());
+    if (job.progress_step() >= 20) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING);
+  coordinator_->Kill(SIGKILL);
+  coordinator_->Wait();
+  absl::SleepFor(absl::Seconds(1));
+  // Same address, same database: workers re-attach to their leases and resend what was not
+  // acknowledged.
+  StartCoordinator({"--lease_seconds=20", "--heartbeat_seconds=1"});
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(180));
+  ASSERT_EQ(jobs.size(), 3u);
+  for (const v1::Job& j : jobs) {
+    EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED) << j.id() << ": " << j.error();
+    // Re-attached to the lease (restart well inside it), not requeued.
+    EXPECT_EQ(j.attempt(), 1) << j.id();
+    ExpectSameSeries(QueryPerClass(j.id(), "loss"), TrainInProcess(j.spec()));
+  }
+  EXPECT_NE(workers_[0]->Log().find("reconnecting"), std::string::npos) << workers_[0]->Log();
+  coordinator_.reset();
+  const std::string check = absl::StrCat("sqlite3 ", dir_, "/optbench.db 'PRAGMA integrity_check'");
+  FILE* pipe = popen(check.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[64] = {0};
+  ASSERT_NE(fgets(buf, sizeof(buf), pipe), nullptr);
+  pclose(pipe);
+  EXPECT_EQ(std::string(buf), "ok\n");
 }
 
 constexpr char kSmallSweep[] = R"(
