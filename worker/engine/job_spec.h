@@ -23,6 +23,11 @@ struct TrainerSpec {
   int64_t eval_every = 10;    // Evaluate every K steps (and at step 0 and the last step), >= 1.
   // Also evaluate at steps 1..5, 10, 20, 30, 40, 50, 100 (the paper-1 early schedule).
   bool eval_log_spaced = false;
+  // Learning-rate schedule (schedule.h): "constant", "cosine" (linear warmup, then cosine decay to
+  // min_lr_ratio * lr) or "linear" (linear warmup, then linear decay to 0). "" = "constant".
+  std::string schedule = "constant";
+  int64_t warmup_steps = 0;   // Linear warmup steps, 0..steps.
+  double min_lr_ratio = 0.0;  // Cosine floor as a fraction of lr, [0, 1]; only for "cosine".
 };
 
 struct JobSpec {

@@ -9,8 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/dataset/barcoded_fashion_mnist.h"
 #include "worker/engine/dataset/csv.h"
+#include "worker/engine/dataset/fashion_mnist.h"
 #include "worker/engine/dataset/heavy_tail_uniform.h"
+#include "worker/engine/dataset/npy.h"
 #include "worker/engine/dataset/registry.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
 #include "worker/engine/model/registry.h"
@@ -70,6 +73,9 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
     eval.splits.push_back(ToSplitMetrics(Split::kTrain, *e.train));
     if (e.test != nullptr) eval.splits.push_back(ToSplitMetrics(Split::kTest, *e.test));
     eval.grad_norm = e.grad_norm;
+    if (e.head_grad_norm != nullptr) eval.head_grad_norm = *e.head_grad_norm;
+    if (e.head_gn_trace != nullptr) eval.head_gn_trace = *e.head_gn_trace;
+    if (e.head_weight_norm != nullptr) eval.head_weight_norm = *e.head_weight_norm;
     eval.learning_rate = e.learning_rate;
     eval.wall_seconds = e.wall_seconds;
     return sink->OnEvaluation(eval);
@@ -99,6 +105,7 @@ absl::StatusOr<RunResult> RunJob(const JobSpec& spec, MetricSink* sink,
 absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
   OPTBENCH_ASSIGN_OR_RETURN(const JobSpec v, ValidateJobSpec(spec));
   int64_t train_rows = 0, test_rows = 0, features = 0, classes = 0;
+  int64_t raw_bytes = 0;  // File contents held while building the features.
   const ParamMap& dp = v.dataset.params;
   if (v.dataset.name == "heavy_tail_uniform") {
     const HeavyTailUniformShape s = HeavyTailUniformShapeFor(GetInt(dp, "m"));
@@ -116,12 +123,42 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
     test_rows = s.test_rows;
     features = s.num_features;
     classes = s.num_classes;
+  } else if (v.dataset.name == "npy") {
+    OPTBENCH_ASSIGN_OR_RETURN(const NpyShape s, ScanNpyShape(NpyOptionsFromParams(dp)));
+    train_rows = s.train_rows;
+    test_rows = s.test_rows;
+    features = s.num_features;
+    classes = s.num_classes;
+  } else if (v.dataset.name == "fashion_mnist" || v.dataset.name == "barcoded_fashion_mnist") {
+    // From the IDX headers; the raw bytes of both splits are held while the features are built.
+    // fashion_mnist's zipf subsample is not counted (an upper bound).
+    const bool barcoded = v.dataset.name == "barcoded_fashion_mnist";
+    const std::string path =
+        barcoded ? BarcodedOptionsFromParams(dp).path : FashionMnistOptionsFromParams(dp).path;
+    OPTBENCH_ASSIGN_OR_RETURN(const FashionMnistFileShape s, ReadFashionMnistShape(path));
+    features = s.pixels;
+    raw_bytes = (s.train_rows + s.test_rows) * (s.pixels + 1);
+    if (barcoded) {
+      const BarcodedShape b =
+          BarcodedShapeFor(BarcodedOptionsFromParams(dp), s.train_rows, s.test_rows);
+      train_rows = b.train_rows;
+      test_rows = b.test_rows;
+      classes = b.num_classes;
+    } else {
+      const int64_t cap = FashionMnistOptionsFromParams(dp).max_train;
+      train_rows = cap > 0 ? std::min(cap, s.train_rows) : s.train_rows;
+      test_rows = s.test_rows;
+      classes = kFashionMnistClasses;
+    }
   } else {
     return absl::InternalError(
         absl::StrCat("no memory estimate for dataset '", v.dataset.name, "'"));
   }
   OPTBENCH_ASSIGN_OR_RETURN(const int64_t params,
                             ModelParameterCount(v.model.name, v.model.params, features, classes));
+  OPTBENCH_ASSIGN_OR_RETURN(
+      const int64_t buffer_per_row,
+      ModelBufferRealsPerRow(v.model.name, v.model.params, features, classes));
   OPTBENCH_ASSIGN_OR_RETURN(const int64_t state_per_param,
                             OptimizerStateTensorsPerSlot(v.optimizer.name, v.optimizer.params));
   constexpr int64_t kReal = sizeof(Real);
@@ -133,8 +170,11 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
   bytes += std::min(v.trainer.chunk_rows, longest) * classes * kReal;  // Logits chunk.
   bytes += batch * (features * kReal + int64_t{sizeof(int32_t)});      // Gathered batch.
   if (batch > 0) bytes += train_rows * int64_t{sizeof(int64_t)};       // Sampler order.
+  // The model's activation buffers for one chunk, and file bytes held while loading.
+  bytes += std::min(v.trainer.chunk_rows, longest) * buffer_per_row * kReal + raw_bytes;
   // Per-class statistics (5 vectors per split) and one Evaluation (4 per split), in float64.
   bytes += 2 * (5 + 4) * classes * int64_t{sizeof(double)};
+  bytes += 2 * 4 * classes * int64_t{sizeof(double)};  // Head statistics, trainer and Evaluation.
   return bytes;
 }
 

@@ -45,6 +45,15 @@ struct Evaluation {
                          // the current minibatch gradient in mini-batch mode) at this step.
   double learning_rate = 0;
   double wall_seconds = 0;  // Since training started (excludes dataset loading).
+  // Class-row statistics of the output layer W (classes x h; row k belongs to class k),
+  // ALGORITHMS.md 6.2, length num_classes; empty when the model has no output head.
+  std::vector<double> head_grad_norm;    // ||row k of the gradient of W||_2 (the same gradient
+                                         // as grad_norm: full batch, or the mini-batch).
+  std::vector<double> head_gn_trace;     // (1/n) sum_i p_ik (1 - p_ik) ||h_i||^2 over the n train
+                                         // examples, h_i the input of W: the trace of the
+                                         // Gauss-Newton block of row k. Empty if the model does
+                                         // not expose h_i.
+  std::vector<double> head_weight_norm;  // ||row k of W||_2.
 };
 
 // Receives the run's output. Called from the training thread only.

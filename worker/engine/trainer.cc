@@ -12,7 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "worker/engine/model/head_stats.h"
 #include "worker/engine/params.h"
+#include "worker/engine/schedule.h"
 
 namespace optbench::engine {
 
@@ -104,6 +106,14 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
   }
   train_stats_.Reset(data->num_classes());
   if (data->has_test()) test_stats_.Reset(data->num_classes());
+  head_ = FindOutputHead(slots_);
+  if (head_ >= 0) {
+    const size_t c = static_cast<size_t>(data->num_classes());
+    head_grad_norm_.resize(c);
+    head_gn_trace_.resize(c);
+    head_weight_norm_.resize(c);
+    softmax_row_.resize(c);
+  }
 }
 
 double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backward, Real grad_scale,
@@ -114,6 +124,12 @@ double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backwa
     const Eigen::Index rows = std::min<Eigen::Index>(logits_.rows(), n - start);
     auto logits = logits_.topRows(rows);
     model_->Forward(x.middleRows(start, rows), logits);
+    if (head_ >= 0 && stats == &train_stats_) {
+      if (const std::optional<ConstMatrixRef> h = model_->HeadInput()) {
+        AddGaussNewtonTrace(logits, *h, head_gn_trace_.data(), &softmax_row_);
+        gn_trace_seen_ = true;
+      }
+    }
     loss += SoftmaxCrossEntropy(logits, labels + start, grad_scale, stats);
     if (backward) model_->Backward(logits);
   }
@@ -168,7 +184,11 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
                        absl::StrCat("cancelled after ", step, " of ", spec_.steps, " steps")};
     }
     const bool evaluate = IsEvaluationStep(spec_, step);
-    if (evaluate) train_stats_.Reset(num_classes);
+    if (evaluate) {
+      train_stats_.Reset(num_classes);
+      std::fill(head_gn_trace_.begin(), head_gn_trace_.end(), 0.0);
+      gn_trace_seen_ = false;
+    }
     double train_eval_loss = 0;  // Finite unless a forward-only train pass says otherwise.
     double loss;
     if (full_batch) {
@@ -205,14 +225,24 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
       eval.train = &train_stats_;
       eval.test = data_->has_test() ? &test_stats_ : nullptr;
       eval.grad_norm = grad_norm;
-      eval.learning_rate = lr_;
+      if (head_ >= 0) {
+        RowNorms(*slots_[head_].grad, &head_grad_norm_);
+        RowNorms(*slots_[head_].value, &head_weight_norm_);
+        const double n = static_cast<double>(data_->train().size());
+        for (double& t : head_gn_trace_) t /= n;
+        eval.head_grad_norm = &head_grad_norm_;
+        eval.head_gn_trace = gn_trace_seen_ ? &head_gn_trace_ : nullptr;
+        eval.head_weight_norm = &head_weight_norm_;
+      }
+      // The step size of the update taken from these parameters (the last one's at the end).
+      eval.learning_rate = ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps));
       eval.wall_seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (absl::Status s = callbacks.on_evaluation(eval); !s.ok()) return s;
       last_reported = step;
     }
     if (step == spec_.steps) break;
-    optimizer_->Step(slots_, lr_);
+    optimizer_->Step(slots_, ScheduledLearningRate(spec_, lr_, step + 1));
     if (callbacks.on_step) callbacks.on_step(step + 1);
   }
   return RunResult{RunOutcome::kCompleted, spec_.steps, ""};

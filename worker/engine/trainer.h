@@ -56,6 +56,13 @@ struct TrainerEvaluation {
   const ClassStats* train = nullptr;
   const ClassStats* test = nullptr;  // Null when the data set has no test split.
   double grad_norm = 0;              // ||gradient||_2 over all parameters (see Evaluation).
+  // Class-row statistics of the output head (Evaluation::head_*), length num_classes; null when
+  // the model has no kOutputHead slot (head_gn_trace also when it does not expose HeadInput).
+  const std::vector<double>* head_grad_norm = nullptr;
+  const std::vector<double>* head_gn_trace = nullptr;
+  const std::vector<double>* head_weight_norm = nullptr;
+  // Scheduled step size (schedule.h) of the step taken from these parameters: step + 1, or
+  // spec.steps at the last evaluation.
   double learning_rate = 0;
   double wall_seconds = 0;  // Since Run started.
 };
@@ -88,6 +95,7 @@ struct TrainerCallbacks {
 // denormal probabilities otherwise slow every GEMM down many times over once a model fits.
 class Trainer {
  public:
+  // `lr` is the base step size; step t uses ScheduledLearningRate(spec, lr, t) (schedule.h).
   // Preconditions (checked): `spec` passed ValidateJobSpec; batch_size <= the train split's size;
   // the model maps data->num_features() inputs to data->num_classes() outputs; lr > 0.
   // Throws std::bad_alloc if the buffers do not fit.
@@ -130,6 +138,10 @@ class Trainer {
   Matrix batch_x_;  // batch_size x features (mini-batch mode).
   std::vector<int32_t> batch_labels_;
   ClassStats train_stats_, test_stats_;
+  // Output-head statistics, gathered by passes that fill train_stats_ (ALGORITHMS.md 6.2).
+  int head_ = -1;  // Index of the kOutputHead slot in slots_, or -1.
+  bool gn_trace_seen_ = false;
+  std::vector<double> head_grad_norm_, head_gn_trace_, head_weight_norm_, softmax_row_;
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -1,5 +1,6 @@
 #include "worker/engine/catalog.h"
 
+#include <algorithm>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -40,8 +41,9 @@ TEST(CatalogTest, ValidSpecGetsDefaults) {
 TEST(CatalogTest, UnknownOrMissingComponentNamesTheField) {
   JobSpec spec = ValidSpec();
   spec.optimizer.name = "adma";
-  EXPECT_THAT(ErrorOf(spec), HasSubstr("optimizer.name: unknown optimizer 'adma'; known: adam, "
-                                       "gd, normalized_gd, sign_descent"));
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("optimizer.name: unknown optimizer 'adma'; known: "));
+  EXPECT_THAT(ErrorOf(spec), HasSubstr(" adam, "));  // Every known name is listed.
+  EXPECT_THAT(ErrorOf(spec), HasSubstr(" sgd, "));
   spec = ValidSpec();
   spec.dataset.name = "";
   EXPECT_THAT(ErrorOf(spec), HasSubstr("dataset.name: missing"));
@@ -90,7 +92,11 @@ TEST(CatalogTest, ListsComponentsSortedByName) {
   for (const ComponentSpec* spec : ListComponents(ComponentKind::kOptimizer)) {
     names.push_back(spec->name);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"adam", "gd", "normalized_gd", "sign_descent"}));
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (const char* name : {"adam", "gd", "normalized_gd", "sign_descent", "sgd", "adamw", "adagrad",
+                           "rmsprop", "scaled_sign", "signum", "lion", "adafactor"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/dataset/barcoded_fashion_mnist.h"
 #include "worker/engine/dataset/csv.h"
+#include "worker/engine/dataset/fashion_mnist.h"
 #include "worker/engine/dataset/heavy_tail_uniform.h"
+#include "worker/engine/dataset/npy.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
 
 namespace optbench::engine {
@@ -26,6 +29,11 @@ absl::StatusOr<Dataset> MakeDataset(const std::string& name, const ParamMap& par
     }
     return LoadCsvDataset(options);
   }
+  if (name == "fashion_mnist") return LoadFashionMnist(FashionMnistOptionsFromParams(p));
+  if (name == "barcoded_fashion_mnist") {
+    return LoadBarcodedFashionMnist(BarcodedOptionsFromParams(p));
+  }
+  if (name == "npy") return LoadNpyDataset(NpyOptionsFromParams(p));
   return absl::InternalError(absl::StrCat("dataset '", name, "' is declared but has no builder"));
 }
 

@@ -56,5 +56,11 @@ void LinearModel::ZeroGrad() {
   bias_grad_.setZero();
 }
 
+std::optional<ConstMatrixRef> LinearModel::HeadInput() const {
+  if (x_data_ == nullptr) return std::nullopt;
+  return ConstMatrixRef(Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>(
+      x_data_, x_rows_, weight_.cols(), Eigen::OuterStride<>(x_stride_)));
+}
+
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -5,6 +5,7 @@
 #define OPTBENCH_WORKER_ENGINE_MODEL_LINEAR_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "worker/engine/model/model.h"
@@ -31,6 +32,7 @@ class LinearModel : public Model {
   void Backward(const ConstMatrixRef& dlogits) override;
   std::vector<ParamSlot> Params() override;
   void ZeroGrad() override;
+  std::optional<ConstMatrixRef> HeadInput() const override;
 
   const Matrix& weight() const { return weight_; }
   const Matrix& bias() const { return bias_; }  // 0 x 1 when the model has no bias.

@@ -1,9 +1,10 @@
-// Model: the interface every trainable model implements (linear now; mlp, cnn, transformer
+// Model: the interface every trainable model implements (linear, mlp, cnn; transformers
 // later). A model maps a chunk of examples to logits and back-propagates the loss gradient.
 #ifndef OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 #define OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ class Model {
 
   // Sets every gradient to zero.
   virtual void ZeroGrad() = 0;
+
+  // The input of the output head (the kOutputHead slot, classes x h) for the chunk of the last
+  // Forward: r x h, row i = the last hidden features h_i of example i (x itself for a linear
+  // model). Used for the class-row statistics of ALGORITHMS.md 6.2. Valid between a Forward and
+  // the next Forward or Backward. nullopt otherwise, and for a model that does not expose it (the
+  // default).
+  virtual std::optional<ConstMatrixRef> HeadInput() const { return std::nullopt; }
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

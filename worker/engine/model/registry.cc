@@ -3,15 +3,74 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/model/cnn.h"
 #include "worker/engine/model/linear.h"
+#include "worker/engine/model/mlp.h"
 
 namespace optbench::engine {
+namespace {
+
+absl::StatusOr<ParamMap> Validated(const std::string& name, const ParamMap& params) {
+  OPTBENCH_ASSIGN_OR_RETURN(const ComponentSpec* spec, FindComponent(ComponentKind::kModel, name));
+  return ValidateParams(*spec, params);
+}
+
+// The CNN's options; InvalidArgument unless the data set's rows are height·width·in_channels
+// pixels.
+absl::StatusOr<CnnOptions> CnnOptionsFor(const ParamMap& p, int64_t num_features,
+                                         int64_t num_classes) {
+  CnnOptions o;
+  o.height = GetInt(p, "height");
+  o.width = GetInt(p, "width");
+  o.in_channels = GetInt(p, "in_channels");
+  o.channels1 = GetInt(p, "channels1");
+  o.channels2 = GetInt(p, "channels2");
+  o.num_classes = num_classes;
+  o.bias = GetBool(p, "bias");
+  if (o.height * o.width * o.in_channels != num_features) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.height: the cnn expects images of height x width x in_channels = ", o.height, " x ",
+        o.width, " x ", o.in_channels, " = ", o.height * o.width * o.in_channels,
+        " features, but the data set has ", num_features));
+  }
+  return o;
+}
+
+}  // namespace
 
 absl::StatusOr<int64_t> ModelParameterCount(const std::string& name, const ParamMap& params,
                                             int64_t num_features, int64_t num_classes) {
-  OPTBENCH_ASSIGN_OR_RETURN(const ComponentSpec* spec, FindComponent(ComponentKind::kModel, name));
-  OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, ValidateParams(*spec, params));
-  if (name == "linear") return num_classes * (num_features + (GetBool(p, "bias") ? 1 : 0));
+  OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, Validated(name, params));
+  const int64_t bias = GetBool(p, "bias") ? 1 : 0;
+  if (name == "linear") return num_classes * (num_features + bias);
+  if (name == "mlp") {
+    int64_t count = 0, in = num_features;
+    for (int64_t h : GetIntList(p, "hidden")) {
+      count += h * (in + bias);
+      in = h;
+    }
+    return count + num_classes * (in + bias);
+  }
+  if (name == "cnn") {
+    OPTBENCH_ASSIGN_OR_RETURN(const CnnOptions o, CnnOptionsFor(p, num_features, num_classes));
+    return CnnShapeFor(o).num_params;
+  }
+  return absl::InternalError(absl::StrCat("model '", name, "' is declared but has no builder"));
+}
+
+absl::StatusOr<int64_t> ModelBufferRealsPerRow(const std::string& name, const ParamMap& params,
+                                               int64_t num_features, int64_t num_classes) {
+  OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, Validated(name, params));
+  if (name == "linear") return 0;
+  if (name == "mlp") {
+    int64_t reals = 0;
+    for (int64_t h : GetIntList(p, "hidden")) reals += 2 * h;  // Activations and their deltas.
+    return reals;
+  }
+  if (name == "cnn") {
+    OPTBENCH_ASSIGN_OR_RETURN(const CnnOptions o, CnnOptionsFor(p, num_features, num_classes));
+    return CnnShapeFor(o).buffer_reals_per_row;
+  }
   return absl::InternalError(absl::StrCat("model '", name, "' is declared but has no builder"));
 }
 
@@ -20,13 +79,29 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 absl::StatusOr<std::unique_ptr<Model>> MakeModel(const std::string& name, const ParamMap& params,
                                                  int64_t num_features, int64_t num_classes,
                                                  uint64_t seed) {
-  OPTBENCH_ASSIGN_OR_RETURN(const ComponentSpec* spec, FindComponent(ComponentKind::kModel, name));
-  OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, ValidateParams(*spec, params));
+  OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, Validated(name, params));
   if (name == "linear") {
     const LinearInit init =
         GetString(p, "init") == "uniform" ? LinearInit::kUniform : LinearInit::kZeros;
     return std::unique_ptr<Model>(
         new LinearModel(num_features, num_classes, GetBool(p, "bias"), init, seed));
+  }
+  const DenseInit dense_init = name == "linear" || GetString(p, "init") == "kaiming_uniform"
+                                   ? DenseInit::kKaimingUniform
+                                   : DenseInit::kXavierUniform;
+  if (name == "mlp") {
+    MlpOptions o;
+    o.num_inputs = num_features;
+    o.hidden = GetIntList(p, "hidden");
+    o.num_classes = num_classes;
+    o.bias = GetBool(p, "bias");
+    o.init = dense_init;
+    o.zero_head = GetBool(p, "zero_head");
+    return std::unique_ptr<Model>(new MlpModel(o, seed));
+  }
+  if (name == "cnn") {
+    OPTBENCH_ASSIGN_OR_RETURN(const CnnOptions o, CnnOptionsFor(p, num_features, num_classes));
+    return std::unique_ptr<Model>(new CnnModel(o, dense_init, GetBool(p, "zero_head"), seed));
   }
   return absl::InternalError(absl::StrCat("model '", name, "' is declared but has no builder"));
 }

@@ -18,6 +18,12 @@ namespace optbench::engine {
 absl::StatusOr<int64_t> ModelParameterCount(const std::string& name, const ParamMap& params,
                                             int64_t num_features, int64_t num_classes);
 
+// Work-buffer entries (Reals) the model keeps per row of a chunk (hidden activations and their
+// gradients), for memory estimates; 0 for the linear model. InvalidArgument as
+// ModelParameterCount.
+absl::StatusOr<int64_t> ModelBufferRealsPerRow(const std::string& name, const ParamMap& params,
+                                               int64_t num_features, int64_t num_classes);
+
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // Builds model `name` from `params` (validated here against the catalog, defaults filled) with

@@ -11,6 +11,35 @@ Adam::Adam(const AdamOptions& options) : options_(options) {
   OPTBENCH_CHECK(options.beta1 >= 0 && options.beta1 < 1);
   OPTBENCH_CHECK(options.beta2 >= 0 && options.beta2 < 1);
   OPTBENCH_CHECK(options.eps > 0);
+  OPTBENCH_CHECK(options.weight_decay >= 0);
+}
+
+template <typename Grad>
+void Adam::UpdateSlot(const ParamSlot& slot, const Grad& g, Real step_size, Real bc2_sqrt) {
+  // 1 - beta is formed in double, then rounded once (as PyTorch passes it as a Python float).
+  const Real beta1 = static_cast<Real>(options_.beta1);
+  const Real one_minus_beta1 = static_cast<Real>(1.0 - options_.beta1);
+  const Real beta2 = static_cast<Real>(options_.beta2);
+  const Real one_minus_beta2 = static_cast<Real>(1.0 - options_.beta2);
+  const Real eps = static_cast<Real>(options_.eps);
+  Matrix& v = StateTensor(slot, "exp_avg_sq");
+  v.array() = beta2 * v.array() + one_minus_beta2 * g.square();
+  const Matrix* second = &v;
+  if (options_.amsgrad) {
+    Matrix& v_max = StateTensor(slot, "max_exp_avg_sq");
+    v_max = v_max.cwiseMax(v);
+    second = &v_max;
+  }
+  const auto denom = second->array().sqrt() / bc2_sqrt + eps;
+  if (options_.beta1 == 0) {
+    // g may read theta (coupled decay): the update is coefficient-wise, so each coordinate of
+    // theta is read before it is written.
+    slot.value->array() -= step_size * (g / denom);
+  } else {
+    Matrix& m = StateTensor(slot, "exp_avg");
+    m.array() = beta1 * m.array() + one_minus_beta1 * g;
+    slot.value->array() -= step_size * (m.array() / denom);
+  }
 }
 
 void Adam::Update(const std::vector<ParamSlot>& slots, double lr) {
@@ -19,23 +48,16 @@ void Adam::Update(const std::vector<ParamSlot>& slots, double lr) {
   const double bc2 = options_.bias_correction ? 1.0 - std::pow(options_.beta2, t) : 1.0;
   const Real step_size = static_cast<Real>(lr / bc1);
   const Real bc2_sqrt = static_cast<Real>(std::sqrt(bc2));
-  // 1 - beta is formed in double, then rounded once (as PyTorch passes it as a Python float).
-  const Real beta1 = static_cast<Real>(options_.beta1);
-  const Real one_minus_beta1 = static_cast<Real>(1.0 - options_.beta1);
-  const Real beta2 = static_cast<Real>(options_.beta2);
-  const Real one_minus_beta2 = static_cast<Real>(1.0 - options_.beta2);
-  const Real eps = static_cast<Real>(options_.eps);
+  const Real lambda = static_cast<Real>(options_.weight_decay);
   for (const ParamSlot& slot : slots) {
-    const auto g = slot.grad->array();
-    Matrix& v = StateTensor(slot, "exp_avg_sq");
-    v.array() = beta2 * v.array() + one_minus_beta2 * g.square();
-    const auto denom = v.array().sqrt() / bc2_sqrt + eps;
-    if (options_.beta1 == 0) {
-      slot.value->array() -= step_size * (g / denom);
+    if (options_.weight_decay == 0) {
+      UpdateSlot(slot, slot.grad->array(), step_size, bc2_sqrt);
+    } else if (options_.decoupled_weight_decay) {
+      // torch.optim.AdamW: theta <- theta (1 - lr lambda), with 1 - lr lambda formed in double.
+      *slot.value *= static_cast<Real>(1.0 - lr * options_.weight_decay);
+      UpdateSlot(slot, slot.grad->array(), step_size, bc2_sqrt);
     } else {
-      Matrix& m = StateTensor(slot, "exp_avg");
-      m.array() = beta1 * m.array() + one_minus_beta1 * g;
-      slot.value->array() -= step_size * (m.array() / denom);
+      UpdateSlot(slot, slot.grad->array() + lambda * slot.value->array(), step_size, bc2_sqrt);
     }
   }
 }

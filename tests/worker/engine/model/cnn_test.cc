@@ -1,0 +1,200 @@
+#include "worker/engine/model/cnn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/engine/loss/softmax_cross_entropy.h"
+#include "worker/engine/random.h"
+
+namespace optbench::engine {
+namespace {
+
+static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
+
+// Small but complete: two input channels, a non-square image with odd sizes (the pools round
+// down), 3 and 4 channels, 3 classes, 5 examples.
+CnnOptions SmallOptions() {
+  CnnOptions o;
+  o.height = 9;
+  o.width = 6;
+  o.in_channels = 2;
+  o.channels1 = 3;
+  o.channels2 = 4;
+  o.num_classes = 3;
+  return o;
+}
+const std::vector<int32_t> kLabels = {0, 1, 2, 0, 1};
+
+Matrix Inputs(const CnnOptions& o, int64_t rows) {
+  Rng rng(11);
+  Matrix x(rows, o.height * o.width * o.in_channels);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 2 * rng.Uniform() - 1;
+  return x;
+}
+
+double MeanLoss(Model* model, const Matrix& x) {
+  Matrix logits(x.rows(), model->num_outputs());
+  model->Forward(x, logits);
+  return SoftmaxCrossEntropy(logits, kLabels.data(), 0.0, nullptr) / static_cast<double>(x.rows());
+}
+
+// Direct (loop) convolution, ReLU, max pool: an independent reference for one stage.
+// image: in x h x w (flat), kernel: out x (in·5·5) in (in, kh, kw) order.
+std::vector<double> ReferenceStage(const std::vector<double>& image, int64_t in, int64_t h,
+                                   int64_t w, const Matrix& kernel, const Matrix& bias) {
+  const int64_t out = kernel.rows();
+  std::vector<double> conv(static_cast<size_t>(out * h * w));
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        double s = bias.size() > 0 ? bias(o, 0) : 0.0;
+        for (int64_t c = 0; c < in; ++c) {
+          for (int64_t i = 0; i < 5; ++i) {
+            for (int64_t j = 0; j < 5; ++j) {
+              const int64_t sy = y + i - 2, sx = x + j - 2;
+              if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;
+              s += kernel(o, (c * 5 + i) * 5 + j) * image[(c * h + sy) * w + sx];
+            }
+          }
+        }
+        conv[(o * h + y) * w + x] = std::max(s, 0.0);
+      }
+    }
+  }
+  const int64_t ph = h / 2, pw = w / 2;
+  std::vector<double> pooled(static_cast<size_t>(out * ph * pw));
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t y = 0; y < ph; ++y) {
+      for (int64_t x = 0; x < pw; ++x) {
+        double m = -std::numeric_limits<double>::infinity();
+        for (int64_t dy = 0; dy < 2; ++dy) {
+          for (int64_t dx = 0; dx < 2; ++dx) {
+            m = std::max(m, conv[(o * h + 2 * y + dy) * w + 2 * x + dx]);
+          }
+        }
+        pooled[(o * ph + y) * pw + x] = m;
+      }
+    }
+  }
+  return pooled;
+}
+
+TEST(CnnModelTest, ForwardMatchesDirectConvolution) {
+  const CnnOptions o = SmallOptions();
+  CnnModel model(o, DenseInit::kKaimingUniform, false, 4);
+  const Matrix x = Inputs(o, 5);
+  Matrix logits(5, o.num_classes);
+  model.Forward(x, logits);
+  std::vector<ParamSlot> p = model.Params();
+  ASSERT_EQ(p.size(), 6u);
+  for (int64_t e = 0; e < 5; ++e) {
+    std::vector<double> image(x.row(e).data(), x.row(e).data() + x.cols());
+    const std::vector<double> p1 =
+        ReferenceStage(image, o.in_channels, o.height, o.width, *p[0].value, *p[1].value);
+    const std::vector<double> p2 =
+        ReferenceStage(p1, o.channels1, o.height / 2, o.width / 2, *p[2].value, *p[3].value);
+    ASSERT_EQ(static_cast<int64_t>(p2.size()), p[4].value->cols());  // 4 · 2 · 1.
+    for (int64_t k = 0; k < o.num_classes; ++k) {
+      double z = (*p[5].value)(k, 0);
+      for (size_t j = 0; j < p2.size(); ++j) z += (*p[4].value)(k, j) * p2[j];
+      EXPECT_NEAR(logits(e, k), z, 1e-13) << e << "," << k;
+    }
+    ASSERT_TRUE(model.HeadInput().has_value());
+    for (size_t j = 0; j < p2.size(); ++j) EXPECT_NEAR((*model.HeadInput())(e, j), p2[j], 1e-14);
+  }
+}
+
+void CheckGradient(const CnnOptions& o, DenseInit init) {
+  CnnModel model(o, init, false, 5);
+  const Matrix x = Inputs(o, 5);
+  model.ZeroGrad();
+  Matrix logits(5, o.num_classes);
+  model.Forward(x, logits);
+  SoftmaxCrossEntropy(logits, kLabels.data(), 1.0 / 5, nullptr);
+  model.Backward(logits);
+  const double h = 1e-6;
+  int64_t checked = 0;
+  for (const ParamSlot& slot : model.Params()) {
+    // Every entry must carry some gradient signal somewhere (a dead network passes trivially).
+    EXPECT_GT(slot.grad->norm(), 0.0) << slot.id;
+    for (Eigen::Index i = 0; i < slot.value->size(); ++i, ++checked) {
+      const double saved = slot.value->data()[i];
+      slot.value->data()[i] = saved + h;
+      const double plus = MeanLoss(&model, x);
+      slot.value->data()[i] = saved - h;
+      const double minus = MeanLoss(&model, x);
+      slot.value->data()[i] = saved;
+      const double numeric = (plus - minus) / (2 * h);
+      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-8 + 1e-6 * std::fabs(numeric))
+          << slot.id << "[" << i << "]";
+    }
+  }
+  EXPECT_EQ(checked, CnnShapeFor(o).num_params);
+}
+
+TEST(CnnModelTest, GradientMatchesFiniteDifferences) {
+  CheckGradient(SmallOptions(), DenseInit::kKaimingUniform);
+}
+
+TEST(CnnModelTest, GradientMatchesFiniteDifferencesWithoutBiasXavier) {
+  CnnOptions o = SmallOptions();
+  o.bias = false;
+  o.height = 8;
+  o.width = 8;
+  o.in_channels = 1;
+  CheckGradient(o, DenseInit::kXavierUniform);
+}
+
+TEST(CnnModelTest, PapersShapeAndSlots) {
+  const CnnOptions paper;  // 28 x 28 x 1, 32 and 100 channels, 10 classes.
+  const CnnShape s = CnnShapeFor(paper);
+  EXPECT_EQ(s.flat, 4900);
+  EXPECT_EQ(s.num_params, 32 * 26 + 100 * 801 + 10 * 4901);
+  CnnOptions tiny = paper;
+  tiny.channels1 = 2;
+  tiny.channels2 = 3;
+  CnnModel model(tiny, DenseInit::kKaimingUniform, true, 1);
+  const std::vector<ParamSlot> slots = model.Params();
+  ASSERT_EQ(slots.size(), 6u);
+  EXPECT_EQ(slots[0].id, "conv1.weight");
+  EXPECT_EQ(slots[0].role, ParamRole::kHiddenMatrix);
+  EXPECT_EQ(slots[0].value->rows(), 2);
+  EXPECT_EQ(slots[0].value->cols(), 25);
+  EXPECT_EQ(slots[2].id, "conv2.weight");
+  EXPECT_EQ(slots[2].value->cols(), 50);
+  EXPECT_EQ(slots[3].role, ParamRole::kVector);
+  EXPECT_EQ(slots[4].id, "head.weight");
+  EXPECT_EQ(slots[4].role, ParamRole::kOutputHead);
+  EXPECT_EQ(slots[4].value->cols(), 3 * 7 * 7);
+  EXPECT_TRUE(slots[4].value->isZero(0));  // zero_head.
+  EXPECT_EQ(model.num_inputs(), 784);
+}
+
+TEST(CnnModelTest, GradientsAccumulateOverChunks) {
+  const CnnOptions o = SmallOptions();
+  CnnModel model(o, DenseInit::kKaimingUniform, false, 3);
+  const Matrix x = Inputs(o, 5);
+  auto gradient = [&](Eigen::Index chunk) {
+    model.ZeroGrad();
+    for (Eigen::Index start = 0; start < 5; start += chunk) {
+      const Eigen::Index rows = std::min<Eigen::Index>(chunk, 5 - start);
+      Matrix logits(rows, o.num_classes);
+      model.Forward(x.middleRows(start, rows), logits);
+      SoftmaxCrossEntropy(logits, kLabels.data() + start, 1.0 / 5, nullptr);
+      model.Backward(logits);
+    }
+    std::vector<Matrix> grads;
+    for (const ParamSlot& slot : model.Params()) grads.push_back(*slot.grad);
+    return grads;
+  };
+  const std::vector<Matrix> whole = gradient(5);
+  const std::vector<Matrix> chunked = gradient(2);
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_TRUE(whole[i].isApprox(chunked[i], 1e-13));
+}
+
+}  // namespace
+}  // namespace optbench::engine

@@ -1,0 +1,121 @@
+#include "worker/engine/model/head_stats.h"
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "worker/engine/dataset/registry.h"
+#include "worker/engine/model/registry.h"
+#include "worker/engine/random.h"
+#include "worker/engine/run_job.h"
+
+namespace optbench::engine {
+namespace {
+
+static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
+
+TEST(HeadStatsTest, GaussNewtonTraceMatchesTheFormula) {
+  Rng rng(2);
+  Matrix logits(4, 3), h(4, 5);
+  for (Eigen::Index i = 0; i < logits.size(); ++i) logits.data()[i] = 6 * rng.Uniform() - 3;
+  for (Eigen::Index i = 0; i < h.size(); ++i) h.data()[i] = rng.Normal();
+  std::vector<double> trace(3, 1.0), row;
+  AddGaussNewtonTrace(logits, h, trace.data(), &row);
+  for (int k = 0; k < 3; ++k) {
+    double expected = 1.0;  // It adds to what is there.
+    for (int i = 0; i < 4; ++i) {
+      double sum = 0;
+      for (int j = 0; j < 3; ++j) sum += std::exp(logits(i, j));
+      const double p = std::exp(logits(i, k)) / sum;
+      expected += p * (1 - p) * h.row(i).squaredNorm();
+    }
+    EXPECT_NEAR(trace[k], expected, 1e-12);
+  }
+}
+
+class RecordingSink : public MetricSink {
+ public:
+  void OnDatasetInfo(const DatasetInfo&) override {}
+  absl::Status OnEvaluation(const Evaluation& eval) override {
+    evals.push_back(eval);
+    return absl::OkStatus();
+  }
+  std::vector<Evaluation> evals;
+};
+
+JobSpec Spec(int64_t batch_size) {
+  JobSpec spec;
+  spec.dataset = {"zipf_gaussian",
+                  {{"classes", int64_t{5}}, {"min_samples", int64_t{2}}, {"noise", 0.5}}};
+  spec.model = {"mlp", {{"hidden", std::vector<int64_t>{4}}}};
+  spec.optimizer = {"gd", {{"lr", 0.5}}};
+  spec.trainer.steps = 1;
+  spec.trainer.batch_size = batch_size;
+  spec.trainer.chunk_rows = 3;  // Several chunks, the last one shorter.
+  spec.seed = 9;
+  return spec;
+}
+
+// The statistics at step 0, recomputed from the initial model example by example: h_i =
+// relu(W0 x_i + b0), p_i = softmax(W1 h_i + b1), grad row k = (1/n) sum_i (p_ik - y_ik) h_i.
+TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) {
+  const JobSpec spec = Spec(0);
+  RecordingSink sink;
+  ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());
+  ASSERT_EQ(sink.evals.size(), 2u);
+  const Evaluation& e = sink.evals[0];
+  absl::StatusOr<Dataset> data = MakeDataset(spec.dataset.name, spec.dataset.params);
+  ASSERT_TRUE(data.ok());
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      MakeModel(spec.model.name, spec.model.params, data->num_features(), 5, spec.seed);
+  ASSERT_TRUE(model.ok());
+  const std::vector<ParamSlot> p = (*model)->Params();
+  const Matrix &w0 = *p[0].value, &b0 = *p[1].value, &w1 = *p[2].value, &b1 = *p[3].value;
+  const DataSplit& train = data->train();
+  const double n = static_cast<double>(train.size());
+  Matrix grad = Matrix::Zero(5, 4);
+  std::vector<double> trace(5, 0.0);
+  for (int64_t i = 0; i < train.size(); ++i) {
+    Vector h = (w0 * train.features.row(i).transpose() + b0.col(0)).cwiseMax(0.0);
+    Vector z = w1 * h + b1.col(0);
+    Vector prob = (z.array() - z.maxCoeff()).exp();
+    prob /= prob.sum();
+    for (int k = 0; k < 5; ++k) {
+      grad.row(k) += (prob(k) - (train.labels[i] == k ? 1.0 : 0.0)) / n * h.transpose();
+      trace[k] += prob(k) * (1 - prob(k)) * h.squaredNorm() / n;
+    }
+  }
+  ASSERT_EQ(e.head_grad_norm.size(), 5u);
+  ASSERT_EQ(e.head_gn_trace.size(), 5u);
+  ASSERT_EQ(e.head_weight_norm.size(), 5u);
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_NEAR(e.head_grad_norm[k], grad.row(k).norm(), 1e-12) << k;
+    EXPECT_NEAR(e.head_gn_trace[k], trace[k], 1e-12) << k;
+    EXPECT_NEAR(e.head_weight_norm[k], w1.row(k).norm(), 1e-12) << k;
+  }
+  // After one step the weights moved, so the reported weight norms changed.
+  EXPECT_NE(sink.evals[1].head_weight_norm, e.head_weight_norm);
+
+  // Mini-batch mode: the trace still covers the whole train split; the gradient is the batch's.
+  RecordingSink mini;
+  ASSERT_TRUE(RunJob(Spec(4), &mini, nullptr).ok());
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_NEAR(mini.evals[0].head_gn_trace[k], trace[k], 1e-12) << k;
+    EXPECT_NEAR(mini.evals[0].head_weight_norm[k], w1.row(k).norm(), 1e-12) << k;
+  }
+  EXPECT_NE(mini.evals[0].head_grad_norm, e.head_grad_norm);
+}
+
+TEST(HeadStatsTest, LinearModelHeadIsItsWeight) {
+  JobSpec spec = Spec(0);
+  spec.model = {"linear", {{"init", std::string("uniform")}}};
+  RecordingSink sink;
+  ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());
+  ASSERT_EQ(sink.evals[0].head_gn_trace.size(), 5u);
+  // h_i = x_i, so the trace is positive for every class.
+  for (double t : sink.evals[0].head_gn_trace) EXPECT_GT(t, 0.0);
+}
+
+}  // namespace
+}  // namespace optbench::engine

@@ -1,0 +1,66 @@
+#include "worker/engine/model/registry.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "worker/engine/catalog.h"
+
+namespace optbench::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+int64_t SlotEntries(Model* model) {
+  int64_t n = 0;
+  for (const ParamSlot& slot : model->Params()) n += slot.value->size();
+  return n;
+}
+
+TEST(MakeModelTest, EveryDeclaredModelBuildsAndCountsItsParameters) {
+  for (const ComponentSpec* spec : ListComponents(ComponentKind::kModel)) {
+    ParamMap params;
+    if (spec->name == "cnn") params = {{"channels1", int64_t{2}}, {"channels2", int64_t{3}}};
+    absl::StatusOr<std::unique_ptr<Model>> model = MakeModel(spec->name, params, 784, 7, 1);
+    ASSERT_TRUE(model.ok()) << spec->name << ": " << model.status();
+    absl::StatusOr<int64_t> count = ModelParameterCount(spec->name, params, 784, 7);
+    ASSERT_TRUE(count.ok()) << count.status();
+    EXPECT_EQ(*count, SlotEntries(model->get())) << spec->name;
+    EXPECT_TRUE(ModelBufferRealsPerRow(spec->name, params, 784, 7).ok()) << spec->name;
+  }
+}
+
+TEST(MakeModelTest, MlpFromParameters) {
+  const ParamMap params = {{"hidden", std::vector<int64_t>{5, 3}}, {"bias", false}};
+  absl::StatusOr<std::unique_ptr<Model>> model = MakeModel("mlp", params, 4, 2, 0);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(SlotEntries(model->get()), 4 * 5 + 5 * 3 + 3 * 2);
+  EXPECT_EQ(*ModelBufferRealsPerRow("mlp", params, 4, 2), 2 * (5 + 3));
+  absl::StatusOr<std::unique_ptr<Model>> linear =
+      MakeModel("mlp", {{"hidden", std::vector<int64_t>{}}}, 4, 2, 0);
+  ASSERT_TRUE(linear.ok());
+  EXPECT_EQ(SlotEntries(linear->get()), 4 * 2 + 2);
+  EXPECT_THAT(MakeModel("mlp", {{"hidden", std::vector<int64_t>{0}}}, 4, 2, 0).status().message(),
+              HasSubstr("hidden"));
+  EXPECT_THAT(MakeModel("mlp", {{"init", std::string("orthogonal")}}, 4, 2, 0).status().message(),
+              HasSubstr("init"));
+}
+
+TEST(MakeModelTest, CnnNeedsImagesOfItsSize) {
+  const ParamMap params = {{"channels1", int64_t{2}},
+                           {"channels2", int64_t{3}},
+                           {"height", int64_t{8}},
+                           {"width", int64_t{6}},
+                           {"in_channels", int64_t{2}}};
+  EXPECT_TRUE(MakeModel("cnn", params, 96, 3, 0).ok());
+  absl::Status wrong = MakeModel("cnn", params, 784, 3, 0).status();
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong.message(), HasSubstr("8 x 6 x 2 = 96 features, but the data set has 784"));
+  EXPECT_EQ(ModelParameterCount("cnn", params, 784, 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace optbench::engine

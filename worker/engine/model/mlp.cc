@@ -1,0 +1,143 @@
+#include "worker/engine/model/mlp.h"
+
+#include <cmath>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/check.h"
+
+namespace optbench::engine {
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
+void InitDense(DenseInit init, Rng* rng, Matrix* weight, Matrix* bias) {
+  const double fan_out = static_cast<double>(weight->rows());
+  const double fan_in = static_cast<double>(weight->cols());
+  const double weight_bound = init == DenseInit::kKaimingUniform
+                                  ? 1.0 / std::sqrt(fan_in)
+                                  : std::sqrt(6.0 / (fan_in + fan_out));
+  for (Eigen::Index i = 0; i < weight->size(); ++i) {
+    weight->data()[i] = static_cast<Real>((2.0 * rng->Uniform() - 1.0) * weight_bound);
+  }
+  if (init == DenseInit::kXavierUniform) {
+    bias->setZero();
+    return;
+  }
+  const double bias_bound = 1.0 / std::sqrt(fan_in);
+  for (Eigen::Index i = 0; i < bias->size(); ++i) {
+    bias->data()[i] = static_cast<Real>((2.0 * rng->Uniform() - 1.0) * bias_bound);
+  }
+}
+
+MlpModel::MlpModel(const MlpOptions& options, uint64_t seed) : has_bias_(options.bias) {
+  OPTBENCH_CHECK(options.num_inputs >= 1 && options.num_classes >= 1);
+  std::vector<int64_t> widths = {options.num_inputs};
+  for (int64_t h : options.hidden) {
+    OPTBENCH_CHECK(h >= 1);
+    widths.push_back(h);
+  }
+  widths.push_back(options.num_classes);
+  Rng rng(seed, RngStream::kInit);
+  const size_t layers = widths.size() - 1;
+  for (size_t l = 0; l < layers; ++l) {
+    const int64_t in = widths[l], out = widths[l + 1];
+    weights_.push_back(Matrix::Zero(out, in));
+    weight_grads_.push_back(Matrix::Zero(out, in));
+    biases_.push_back(Matrix::Zero(has_bias_ ? out : 0, 1));
+    bias_grads_.push_back(Matrix::Zero(has_bias_ ? out : 0, 1));
+    InitDense(options.init, &rng, &weights_.back(), &biases_.back());
+  }
+  if (options.zero_head) {
+    weights_.back().setZero();
+    biases_.back().setZero();
+  }
+  activations_.resize(layers - 1);
+  deltas_.resize(layers - 1);
+}
+
+void MlpModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
+  OPTBENCH_CHECK(x.cols() == num_inputs() && logits.rows() == x.rows() &&
+                 logits.cols() == num_outputs());
+  rows_ = x.rows();
+  const size_t hidden = activations_.size();
+  for (size_t l = 0; l < hidden; ++l) {
+    Matrix& a = activations_[l];
+    if (a.rows() < rows_) {
+      // Grows once to the largest chunk; later chunks (the same size or a shorter last one)
+      // reuse the buffers.
+      a.resize(rows_, weights_[l].rows());
+      deltas_[l].resize(rows_, weights_[l].rows());
+    }
+    auto out = a.topRows(rows_);
+    if (l == 0) {
+      out.noalias() = x * weights_[0].transpose();
+    } else {
+      out.noalias() = activations_[l - 1].topRows(rows_) * weights_[l].transpose();
+    }
+    if (has_bias_) out.rowwise() += biases_[l].col(0).transpose();
+    out = out.cwiseMax(Real{0});
+  }
+  if (hidden == 0) {
+    logits.noalias() = x * weights_.back().transpose();
+  } else {
+    logits.noalias() = activations_.back().topRows(rows_) * weights_.back().transpose();
+  }
+  if (has_bias_) logits.rowwise() += biases_.back().col(0).transpose();
+  x_data_ = x.data();
+  x_stride_ = x.outerStride();
+}
+
+void MlpModel::Backward(const ConstMatrixRef& dlogits) {
+  OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == rows_ && dlogits.cols() == num_outputs());
+  const Eigen::Map<const Matrix, 0, Eigen::OuterStride<>> x(x_data_, rows_, num_inputs(),
+                                                            Eigen::OuterStride<>(x_stride_));
+  // Walks the layers backwards; `delta` is dL/d(output of layer l), r x out_l.
+  for (size_t l = weights_.size(); l-- > 0;) {
+    const bool last = l + 1 == weights_.size();
+    const ConstMatrixRef delta = last ? dlogits : ConstMatrixRef(deltas_[l].topRows(rows_));
+    if (l == 0) {
+      weight_grads_[0].noalias() += delta.transpose() * x;
+    } else {
+      weight_grads_[l].noalias() += delta.transpose() * activations_[l - 1].topRows(rows_);
+    }
+    if (has_bias_) bias_grads_[l].col(0).transpose() += delta.colwise().sum();
+    if (l == 0) break;
+    // Into the hidden layer below: dL/da = delta W_l, then through the ReLU (a > 0 exactly
+    // where the pre-activation was > 0).
+    auto below = deltas_[l - 1].topRows(rows_);
+    below.noalias() = delta * weights_[l];
+    below = (activations_[l - 1].topRows(rows_).array() > Real{0}).select(below, Real{0});
+  }
+  x_data_ = nullptr;
+}
+
+std::vector<ParamSlot> MlpModel::Params() {
+  std::vector<ParamSlot> slots;
+  for (size_t l = 0; l < weights_.size(); ++l) {
+    const bool head = l + 1 == weights_.size();
+    slots.push_back({absl::StrCat("layer", l, ".weight"), &weights_[l], &weight_grads_[l],
+                     head ? ParamRole::kOutputHead : ParamRole::kHiddenMatrix});
+    if (has_bias_) {
+      slots.push_back(
+          {absl::StrCat("layer", l, ".bias"), &biases_[l], &bias_grads_[l], ParamRole::kVector});
+    }
+  }
+  return slots;
+}
+
+void MlpModel::ZeroGrad() {
+  for (Matrix& g : weight_grads_) g.setZero();
+  for (Matrix& g : bias_grads_) g.setZero();
+}
+
+std::optional<ConstMatrixRef> MlpModel::HeadInput() const {
+  if (rows_ == 0) return std::nullopt;
+  if (activations_.empty()) {
+    if (x_data_ == nullptr) return std::nullopt;
+    return ConstMatrixRef(Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>(
+        x_data_, rows_, num_inputs(), Eigen::OuterStride<>(x_stride_)));
+  }
+  return ConstMatrixRef(activations_.back().topRows(rows_));
+}
+
+}  // namespace OPTBENCH_ENGINE_PRECISION
+}  // namespace optbench::engine
