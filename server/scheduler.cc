@@ -107,9 +107,13 @@ absl::Status Scheduler::Complete(const std::string& job_id, const std::string& t
 }
 
 absl::StatusOr<JobState> Scheduler::Fail(const std::string& job_id, const std::string& token,
-                                         const std::string& error, bool release) {
+                                         const std::string& error, bool release, bool permanent) {
   absl::StatusOr<JobState> state;
-  if (release) {
+  if (permanent && !release) {
+    absl::Status s = store_->FinishJob(job_id, token, JobState::kFailed, error, clock_->Now());
+    if (!s.ok()) return s;
+    state = JobState::kFailed;
+  } else if (release) {
     absl::Status s = store_->ReleaseJob(job_id, token);
     if (!s.ok()) return s;
     state = JobState::kQueued;

@@ -65,9 +65,11 @@ class Scheduler {
   absl::Status Complete(const std::string& job_id, const std::string& token,
                         storage::JobState final_state, const std::string& message);
   // A failed attempt. `release` = graceful hand-back (preemption): requeued, attempt not counted.
-  // Otherwise requeued while attempts remain, else FAILED. Returns the job's new state.
+  // `permanent` = retrying cannot help: FAILED at once. Otherwise requeued while attempts remain,
+  // else FAILED. Returns the job's new state.
   absl::StatusOr<storage::JobState> Fail(const std::string& job_id, const std::string& token,
-                                         const std::string& error, bool release);
+                                         const std::string& error, bool release,
+                                         bool permanent = false);
 
   absl::Status CancelJob(const std::string& job_id);
   absl::Status CancelSweep(const std::string& sweep_id);

@@ -216,8 +216,9 @@ grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::Fail
   if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
     return ToGrpcStatus(s);
   }
-  auto state = scheduler_->Fail(request->job_id(), request->lease_token(),
-                                request->error().substr(0, 4096), request->release());
+  auto state =
+      scheduler_->Fail(request->job_id(), request->lease_token(), request->error().substr(0, 4096),
+                       request->release(), request->permanent());
   return ToGrpcStatus(state.status());
 }
 

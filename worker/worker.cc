@@ -223,12 +223,13 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     }
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator unreachable");
   };
-  auto fail = [&](const std::string& error, bool release) {
+  auto fail = [&](const std::string& error, bool release, bool permanent = false) {
     v1::FailJobRequest r;
     r.set_job_id(job.id());
     r.set_lease_token(token);
     r.set_error(error);
     r.set_release(release);
+    r.set_permanent(permanent);
     v1::FailJobResponse resp;
     grpc::Status s =
         finish_rpc([&](grpc::ClientContext* c) { return stub_->FailJob(c, r, &resp); });
@@ -241,7 +242,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   auto spec = proto::FromProto(job.spec());
   if (spec.ok()) spec = engine::ValidateJobSpec(*spec);
   if (!spec.ok()) {
-    fail(absl::StrCat("invalid job spec: ", spec.status().message()), false);
+    fail(absl::StrCat("invalid job spec: ", spec.status().message()), false, /*permanent=*/true);
     return;
   }
 
@@ -268,7 +269,9 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   }
   if (!result.ok()) {
     Log(LogLevel::kWarning, "worker", "job %s: failed: %s", job.id(), result.status().ToString());
-    fail(std::string(result.status().message()), false);
+    // A spec that cannot be built (bad data file, bad shape) fails the same way every time.
+    fail(std::string(result.status().message()), false,
+         result.status().code() == absl::StatusCode::kInvalidArgument);
     return;
   }
   if (result->outcome == engine::RunOutcome::kCancelled && !reporter.cancel_requested()) {

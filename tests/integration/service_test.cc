@@ -399,6 +399,28 @@ optimizer: {name: adam, lr: [0.001, 0.003, 0.01]}
   EXPECT_EQ(std::string(buf), "ok\n");
 }
 
+TEST_F(ServiceTest, MalformedDataFileFailsTheJobOnceWithFileAndLine) {
+  StartCoordinator();
+  StartWorker("w");
+  std::ofstream(dir_ + "/bad.csv") << "x1,x2,label\n0.5,1.0,0\n0.25,oops,1\n";
+  v1::SubmitSweepResponse sweep = Submit(absl::StrCat(R"(
+dataset: {name: csv, train_path: ")",
+                                                      dir_, R"(/bad.csv"}
+model: {name: linear}
+trainer: {steps: 5}
+optimizer: {name: gd}
+)"));
+  ASSERT_EQ(sweep.jobs_size(), 1);
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(jobs[0].attempt(), 1);  // Not retried: it would fail the same way.
+  EXPECT_NE(jobs[0].error().find("bad.csv:3"), std::string::npos) << jobs[0].error();
+  EXPECT_NE(jobs[0].error().find("oops"), std::string::npos) << jobs[0].error();
+  // The worker is still alive and serving.
+  EXPECT_TRUE(workers_[0]->Alive()) << workers_[0]->Log();
+}
+
 constexpr char kSmallSweep[] = R"(
 dataset: {name: heavy_tail_uniform, m: 4}
 model: {name: linear}

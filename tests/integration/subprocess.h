@@ -76,7 +76,16 @@ class Subprocess {
     return false;
   }
 
-  bool running() const { return pid_ > 0; }
+  // True while the child has not exited (reaps it if it has).
+  bool Alive() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
 
   std::string Log() const {
     std::ifstream in(log_path_);

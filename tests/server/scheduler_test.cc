@@ -125,6 +125,19 @@ TEST_F(SchedulerTest, FailRequeuesUntilAttemptsExhausted) {
   EXPECT_EQ(job->error, "boom 2");
 }
 
+TEST_F(SchedulerTest, PermanentFailureEndsTheJobAtOnce) {
+  Submit(1);
+  storage::JobRecord a = Acquire("w");
+  auto state = scheduler_->Fail(a.id, a.lease_token, "bad.csv:3: not a number", false,
+                                /*permanent=*/true);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, JobState::kFailed);
+  auto job = store_->GetJob(a.id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->attempt, 1);
+  EXPECT_EQ(job->error, "bad.csv:3: not a number");
+}
+
 TEST_F(SchedulerTest, ReleaseDoesNotSpendAnAttempt) {
   Submit(1);
   for (int i = 0; i < 5; ++i) {
