@@ -487,8 +487,10 @@ int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
   if (!s.ok()) return FailGrpc(err, "status", s);
   out << "coordinator " << CoordinatorAddress(args) << " (optbench " << response.version()
       << ")\njobs:";
-  std::map<std::string, int64_t> counts(response.state_counts().begin(),
-                                        response.state_counts().end());
+  std::map<std::string, int64_t> counts;
+  for (const auto& [state, n] : response.state_counts()) {
+    if (n > 0) counts[state] = n;
+  }
   if (counts.empty()) out << " none";
   for (const auto& [state, n] : counts) out << " " << n << " " << state;
   out << "\nworkers: " << response.workers_size() << "\n";
