@@ -81,6 +81,9 @@ absl::StatusOr<engine::JobSpec> FromProto(const v1::JobSpec& spec) {
   out.trainer.chunk_rows = spec.trainer().chunk_rows();
   out.trainer.eval_every = spec.trainer().eval_every();
   out.trainer.eval_log_spaced = spec.trainer().eval_log_spaced();
+  out.trainer.schedule = spec.trainer().schedule();
+  out.trainer.warmup_steps = spec.trainer().warmup_steps();
+  out.trainer.min_lr_ratio = spec.trainer().min_lr_ratio();
   out.seed = spec.seed();
   return out;
 }
@@ -96,6 +99,9 @@ v1::JobSpec ToProto(const engine::JobSpec& spec) {
   t->set_chunk_rows(spec.trainer.chunk_rows);
   t->set_eval_every(spec.trainer.eval_every);
   t->set_eval_log_spaced(spec.trainer.eval_log_spaced);
+  t->set_schedule(spec.trainer.schedule);
+  t->set_warmup_steps(spec.trainer.warmup_steps);
+  t->set_min_lr_ratio(spec.trainer.min_lr_ratio);
   out.set_seed(spec.seed);
   return out;
 }

@@ -43,8 +43,17 @@ constexpr int64_t kMaxSeed = int64_t{1} << 53;
 constexpr double kMaxIntegralDouble = 9.0e15;
 constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
 
-constexpr const char* kTrainerKeys[] = {"steps", "batch_size", "chunk_rows", "eval_every",
-                                        "eval_log_spaced"};
+constexpr const char* kTrainerKeys[] = {"steps",        "batch_size",      "chunk_rows",
+                                        "eval_every",   "eval_log_spaced", "schedule",
+                                        "warmup_steps", "min_lr_ratio"};
+
+// The value type of a trainer setting.
+ParamType TrainerKeyType(absl::string_view key) {
+  if (key == "eval_log_spaced") return ParamType::kBool;
+  if (key == "schedule") return ParamType::kString;
+  if (key == "min_lr_ratio") return ParamType::kDouble;
+  return ParamType::kInt;
+}
 
 // Where something is written: its field path ("optimizer[1].lr[0]") and its 1-based line.
 struct Origin {
@@ -406,15 +415,29 @@ absl::StatusOr<std::vector<Field>> ReadTrainer(const Reporter& reporter, const Y
       return reporter.Error(field_origin, absl::StrCat("unknown trainer setting; known: ",
                                                        absl::StrJoin(kTrainerKeys, ", ")));
     }
-    const bool is_bool = entry.key == "eval_log_spaced";
-    OPTBENCH_ASSIGN_OR_RETURN(
-        std::vector<Value> values,
-        ReadValues(reporter, entry.value, is_bool ? ParamType::kBool : ParamType::kInt,
-                   field_origin, max_axis));
+    const ParamType type = TrainerKeyType(entry.key);
+    OPTBENCH_ASSIGN_OR_RETURN(std::vector<Value> values,
+                              ReadValues(reporter, entry.value, type, field_origin, max_axis));
     for (Value& v : values) {
-      if (is_bool) {
+      if (type == ParamType::kBool) {
         if (!std::holds_alternative<bool>(v.value)) {
           return reporter.Error(v.origin, absl::StrCat("expected true or false, got '",
+                                                       engine::FormatParamValue(v.value), "'"));
+        }
+        continue;
+      }
+      if (type == ParamType::kString) {
+        if (!std::holds_alternative<std::string>(v.value)) {
+          return reporter.Error(v.origin, absl::StrCat("expected a name, got '",
+                                                       engine::FormatParamValue(v.value), "'"));
+        }
+        continue;
+      }
+      if (type == ParamType::kDouble) {
+        if (const int64_t* i = std::get_if<int64_t>(&v.value)) {
+          v.value = static_cast<double>(*i);
+        } else if (!std::holds_alternative<double>(v.value)) {
+          return reporter.Error(v.origin, absl::StrCat("expected a number, got '",
                                                        engine::FormatParamValue(v.value), "'"));
         }
         continue;
@@ -525,11 +548,20 @@ engine::TrainerSpec ToTrainer(const Setting& s) {
       t.eval_log_spaced = std::get<bool>(v);
       continue;
     }
+    if (field.key == "schedule") {
+      t.schedule = std::get<std::string>(v);
+      continue;
+    }
+    if (field.key == "min_lr_ratio") {
+      t.min_lr_ratio = std::get<double>(v);
+      continue;
+    }
     const int64_t i = std::get<int64_t>(v);
     if (field.key == "steps") t.steps = i;
     if (field.key == "batch_size") t.batch_size = i;
     if (field.key == "chunk_rows") t.chunk_rows = i;
     if (field.key == "eval_every") t.eval_every = i;
+    if (field.key == "warmup_steps") t.warmup_steps = i;
   }
   return t;
 }
@@ -598,13 +630,15 @@ absl::Status DuplicateJobError(const Reporter& reporter, const std::vector<Setti
 }
 
 using JobKey = std::tuple<std::string, engine::ParamMap, std::string, engine::ParamMap, std::string,
-                          engine::ParamMap, int64_t, int64_t, int64_t, int64_t, bool, uint64_t>;
+                          engine::ParamMap, int64_t, int64_t, int64_t, int64_t, bool, std::string,
+                          int64_t, double, uint64_t>;
 
 JobKey KeyOf(const engine::JobSpec& s) {
-  return {s.dataset.name,       s.dataset.params,          s.model.name,
-          s.model.params,       s.optimizer.name,          s.optimizer.params,
-          s.trainer.steps,      s.trainer.batch_size,      s.trainer.chunk_rows,
-          s.trainer.eval_every, s.trainer.eval_log_spaced, s.seed};
+  return {s.dataset.name,         s.dataset.params,          s.model.name,
+          s.model.params,         s.optimizer.name,          s.optimizer.params,
+          s.trainer.steps,        s.trainer.batch_size,      s.trainer.chunk_rows,
+          s.trainer.eval_every,   s.trainer.eval_log_spaced, s.trainer.schedule,
+          s.trainer.warmup_steps, s.trainer.min_lr_ratio,    s.seed};
 }
 
 // Counts the documents of a YAML stream, ignoring their content. yaml-cpp 0.7's LoadAll never
@@ -828,6 +862,9 @@ std::vector<std::pair<std::string, std::string>> LabelFields(const engine::JobSp
   out.emplace_back("trainer.chunk_rows", absl::StrCat(s.trainer.chunk_rows));
   out.emplace_back("trainer.eval_every", absl::StrCat(s.trainer.eval_every));
   out.emplace_back("trainer.eval_log_spaced", s.trainer.eval_log_spaced ? "true" : "false");
+  out.emplace_back("trainer.schedule", s.trainer.schedule);
+  out.emplace_back("trainer.warmup_steps", absl::StrCat(s.trainer.warmup_steps));
+  out.emplace_back("trainer.min_lr_ratio", engine::FormatDouble(s.trainer.min_lr_ratio));
   out.emplace_back("seed", absl::StrCat(s.seed));
   return out;
 }

@@ -18,7 +18,8 @@
 // Keys. Top level: name, dataset, model, optimizer (the last three required), trainer, seed.
 // `dataset`, `model`, `optimizer`: a mapping with `name` (a registered component, see
 // `optbench list`) and its hyperparameters, or a non-empty list of such mappings (alternatives).
-// `trainer`: a mapping with steps, batch_size, chunk_rows, eval_every, eval_log_spaced.
+// `trainer`: a mapping with steps, batch_size, chunk_rows, eval_every, eval_log_spaced, schedule
+// (constant | cosine | linear), warmup_steps, min_lr_ratio (cosine floor).
 // Omitted hyperparameters and trainer settings take their catalog defaults. A file holds exactly
 // one YAML document; anchors and aliases work (an aliased value reports its anchor's line).
 //
