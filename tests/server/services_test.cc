@@ -1,6 +1,7 @@
 // The two gRPC services end to end over an in-process channel: submit, lease, report, complete,
 // query, watch, and the error paths.
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -287,6 +288,216 @@ TEST_F(ServicesTest, WatchStreamsUntilAllJobsAreDone) {
     EXPECT_EQ(j.state(), v1::JOB_STATE_SUCCEEDED);
     EXPECT_EQ(j.progress_step(), 5);
   }
+}
+
+// Every RPC's bad inputs: the most specific code and a message naming the field or value.
+TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
+  struct Case {
+    std::string what;
+    std::function<grpc::Status(grpc::ClientContext*)> call;
+    grpc::StatusCode code;
+    std::string needle;
+  };
+  auto submit = [this](v1::SubmitSweepRequest r) {
+    return [this, r](grpc::ClientContext* c) {
+      v1::SubmitSweepResponse out;
+      return client_->SubmitSweep(c, r, &out);
+    };
+  };
+  v1::SubmitSweepRequest both;
+  both.set_sweep_text(kSweep);
+  both.add_jobs();
+  v1::SubmitSweepRequest nan_lr;
+  {
+    v1::JobSpec* j = nan_lr.add_jobs();
+    j->mutable_dataset()->set_name("heavy_tail_uniform");
+    j->mutable_model()->set_name("linear");
+    j->mutable_optimizer()->set_name("gd");
+    (*j->mutable_optimizer()->mutable_params())["lr"].set_double_value(std::nan(""));
+    j->mutable_trainer()->set_steps(5);
+  }
+  v1::SubmitSweepRequest untyped = nan_lr;
+  (*untyped.mutable_jobs(0)->mutable_optimizer()->mutable_params())["lr"].Clear();
+  v1::SubmitSweepRequest negative_steps = nan_lr;
+  (*negative_steps.mutable_jobs(0)->mutable_optimizer()->mutable_params())["lr"].set_double_value(
+      0.1);
+  negative_steps.mutable_jobs(0)->mutable_trainer()->set_steps(-3);
+  v1::SubmitSweepRequest huge_classes;
+  huge_classes.set_sweep_text(
+      "dataset: {name: zipf_gaussian, classes: 100000000}\nmodel: {name: linear}\n"
+      "optimizer: {name: gd}\n");
+  v1::SubmitSweepRequest attempts;
+  attempts.set_sweep_text(kSweep);
+  attempts.set_max_attempts(-1);
+  v1::SubmitSweepRequest too_many;
+  for (int i = 0; i < 51; ++i) too_many.add_jobs()->CopyFrom(negative_steps.jobs(0));
+  v1::SubmitSweepRequest oversized;
+  oversized.set_sweep_text(std::string(2 << 20, '#'));
+
+  const std::vector<Case> cases = {
+      {"submit: text and jobs", submit(both), grpc::StatusCode::INVALID_ARGUMENT, "jobs"},
+      {"submit: NaN lr", submit(nan_lr), grpc::StatusCode::INVALID_ARGUMENT,
+       "jobs[0].optimizer.lr"},
+      {"submit: untyped value", submit(untyped), grpc::StatusCode::INVALID_ARGUMENT,
+       "optimizer.lr"},
+      {"submit: negative steps", submit(negative_steps), grpc::StatusCode::INVALID_ARGUMENT,
+       "trainer.steps"},
+      {"submit: huge class count", submit(huge_classes), grpc::StatusCode::INVALID_ARGUMENT,
+       "classes"},
+      {"submit: max_attempts", submit(attempts), grpc::StatusCode::INVALID_ARGUMENT,
+       "max_attempts"},
+      {"submit: too many jobs", submit(too_many), grpc::StatusCode::RESOURCE_EXHAUSTED, "51"},
+      {"submit: oversized text", submit(oversized), grpc::StatusCode::RESOURCE_EXHAUSTED,
+       "sweep_text"},
+      {"list sweeps: limit",
+       [this](grpc::ClientContext* c) {
+         v1::ListSweepsRequest r;
+         r.set_limit(-1);
+         v1::ListSweepsResponse out;
+         return client_->ListSweeps(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "limit"},
+      {"list jobs: page size",
+       [this](grpc::ClientContext* c) {
+         v1::ListJobsRequest r;
+         r.set_page_size(5000);
+         v1::ListJobsResponse out;
+         return client_->ListJobs(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "page_size"},
+      {"list jobs: bad page token",
+       [this](grpc::ClientContext* c) {
+         v1::ListJobsRequest r;
+         r.set_page_token("garbage");
+         v1::ListJobsResponse out;
+         return client_->ListJobs(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "page"},
+      {"cancel: no target",
+       [this](grpc::ClientContext* c) {
+         v1::CancelResponse out;
+         return client_->Cancel(c, v1::CancelRequest(), &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "target"},
+      {"watch: no target",
+       [this](grpc::ClientContext* c) {
+         auto reader = client_->Watch(c, v1::WatchRequest());
+         v1::WatchEvent e;
+         while (reader->Read(&e)) {
+         }
+         return reader->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "target"},
+      {"query: unknown metric",
+       [this](grpc::ClientContext* c) {
+         v1::QueryMetricsRequest r;
+         r.set_job_id("x");
+         r.set_metric("los");
+         v1::QueryMetricsResponse out;
+         return client_->QueryMetrics(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "los"},
+      {"query: group count",
+       [this](grpc::ClientContext* c) {
+         v1::QueryMetricsRequest r;
+         r.set_job_id("x");
+         r.set_groups(-2);
+         v1::QueryMetricsResponse out;
+         return client_->QueryMetrics(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "groups"},
+      {"list components: kind",
+       [this](grpc::ClientContext* c) {
+         v1::ListComponentsRequest r;
+         r.set_kind("optimisers");
+         v1::ListComponentsResponse out;
+         return client_->ListComponents(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "optimisers"},
+      {"register: no id",
+       [this](grpc::ClientContext* c) {
+         v1::RegisterWorkerRequest r;
+         r.set_slots(1);
+         v1::RegisterWorkerResponse out;
+         return workers_->RegisterWorker(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "worker_id"},
+      {"register: slots",
+       [this](grpc::ClientContext* c) {
+         v1::RegisterWorkerRequest r;
+         r.set_worker_id("w");
+         r.set_slots(0);
+         v1::RegisterWorkerResponse out;
+         return workers_->RegisterWorker(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "slots"},
+      {"acquire: negative wait",
+       [this](grpc::ClientContext* c) {
+         v1::AcquireJobRequest r;
+         r.set_worker_id("w");
+         r.set_wait_ms(-1);
+         v1::AcquireJobResponse out;
+         return workers_->AcquireJob(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "wait_ms"},
+      {"report: empty payload",
+       [this](grpc::ClientContext* c) {
+         auto stream = workers_->Report(c);
+         v1::ReportRequest r;
+         r.set_job_id("j");
+         r.set_lease_token("t");
+         stream->Write(r);
+         stream->WritesDone();
+         v1::ReportResponse ack;
+         while (stream->Read(&ack)) {
+         }
+         return stream->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "payload"},
+      {"report: no lease token",
+       [this](grpc::ClientContext* c) {
+         auto stream = workers_->Report(c);
+         v1::ReportRequest r;
+         r.set_job_id("j");
+         r.mutable_heartbeat();
+         stream->Write(r);
+         stream->WritesDone();
+         v1::ReportResponse ack;
+         while (stream->Read(&ack)) {
+         }
+         return stream->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "lease_token"},
+      {"complete: no outcome",
+       [this](grpc::ClientContext* c) {
+         v1::CompleteJobRequest r;
+         r.set_job_id("j");
+         r.set_lease_token("t");
+         v1::CompleteJobResponse out;
+         return workers_->CompleteJob(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "outcome"},
+      {"fail: no job",
+       [this](grpc::ClientContext* c) {
+         v1::FailJobRequest r;
+         r.set_lease_token("t");
+         v1::FailJobResponse out;
+         return workers_->FailJob(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "job_id"},
+  };
+  for (const Case& c : cases) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = c.call(&context);
+    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.needle), std::string::npos)
+        << c.what << ": " << s.error_message();
+  }
+  // Nothing was half-created.
+  auto sweeps = store_->ListSweeps(10);
+  ASSERT_TRUE(sweeps.ok());
+  EXPECT_TRUE(sweeps->empty());
 }
 
 TEST_F(ServicesTest, UnknownIdsAreNotFound) {
