@@ -18,8 +18,10 @@ namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // Everything an optimizer carries between steps: the number of steps taken and named tensors
-// per slot id ("weight" -> {"exp_avg": ..., "exp_avg_sq": ...}). Each tensor has its slot's
-// shape. Restoring a checkpoint = assigning a saved OptimizerState.
+// per slot id ("weight" -> {"exp_avg": ..., "exp_avg_sq": ...}). Tensors have the slot's shape
+// or, for factored statistics, their own (Shampoo/SOAP factors are rows x rows and cols x cols;
+// Adafactor keeps row and column vectors). Restoring a checkpoint = assigning a saved
+// OptimizerState (state_io.h serializes any shape).
 struct OptimizerState {
   int64_t step = 0;
   std::map<std::string, std::map<std::string, Matrix, std::less<>>, std::less<>> tensors;
