@@ -73,6 +73,11 @@ absl::StatusOr<engine::JobSpec> FromProto(const v1::JobSpec& spec) {
   if (!model.ok()) return model.status();
   auto optimizer = ComponentFromProto(spec.optimizer(), "optimizer");
   if (!optimizer.ok()) return optimizer.status();
+  if (spec.has_aux_optimizer()) {
+    auto aux = ComponentFromProto(spec.aux_optimizer(), "aux_optimizer");
+    if (!aux.ok()) return aux.status();
+    out.aux_optimizer = *std::move(aux);
+  }
   out.dataset = *std::move(dataset);
   out.model = *std::move(model);
   out.optimizer = *std::move(optimizer);
@@ -93,6 +98,9 @@ v1::JobSpec ToProto(const engine::JobSpec& spec) {
   *out.mutable_dataset() = ComponentToProto(spec.dataset);
   *out.mutable_model() = ComponentToProto(spec.model);
   *out.mutable_optimizer() = ComponentToProto(spec.optimizer);
+  if (spec.aux_optimizer.has_value()) {
+    *out.mutable_aux_optimizer() = ComponentToProto(*spec.aux_optimizer);
+  }
   v1::TrainerSpec* t = out.mutable_trainer();
   t->set_steps(spec.trainer.steps);
   t->set_batch_size(spec.trainer.batch_size);

@@ -364,11 +364,14 @@ absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, ComponentK
   return alt;
 }
 
+// `key` is the file's key for the component ("optimizer", "aux_optimizer"), the root of the
+// field paths in messages; empty = the kind's name.
 absl::StatusOr<std::vector<Alternative>> ReadAlternatives(const Reporter& reporter,
                                                           ComponentKind kind,
                                                           const YAML::Node& node, int key_line,
-                                                          int64_t max_axis) {
-  const std::string path = engine::ComponentKindName(kind);
+                                                          int64_t max_axis,
+                                                          const std::string& key = "") {
+  const std::string path = key.empty() ? std::string(engine::ComponentKindName(kind)) : key;
   if (!node.IsDefined() || node.IsNull()) {
     return reporter.Error(key_line, path,
                           absl::StrCat("missing value; expected a mapping such as ",
@@ -598,7 +601,8 @@ struct Coordinates {
 // An engine::ValidateJobSpec error for the job at `c`, naming the node in the file that gave the
 // offending value. The engine names fields "<part>.<field>" ("optimizer.beta1").
 absl::Status LocateJobError(const Reporter& reporter, const std::vector<Setting> (&settings)[4],
-                            const Coordinates& c, const absl::Status& error, int root_line) {
+                            const Setting* aux, const Coordinates& c, const absl::Status& error,
+                            int root_line) {
   const absl::string_view message = error.message();
   const absl::string_view field = message.substr(0, message.find(": "));
   const size_t dot = field.find('.');
@@ -608,6 +612,9 @@ absl::Status LocateJobError(const Reporter& reporter, const std::vector<Setting>
   if (part == "model") k = 1;
   if (part == "optimizer") k = 2;
   if (part == "trainer") k = 3;
+  if (part == "aux_optimizer" && aux != nullptr && dot != absl::string_view::npos) {
+    return reporter.Relocate(error, FindOrigin(*aux, field.substr(dot + 1)));
+  }
   if (k < 0 || dot == absl::string_view::npos || field.size() == message.size()) {
     return reporter.Error(root_line, "", message);
   }
@@ -713,6 +720,9 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
   sweep.name = DefaultName(source_name);
   std::vector<Alternative> components[3];
   bool given[3] = {false, false, false};
+  std::vector<Alternative> aux_alternatives;  // Owns what aux_setting points into.
+  std::optional<Setting> aux_setting;
+  std::optional<engine::ComponentChoice> aux_choice;
   std::vector<Field> trainer;
   Origin trainer_origin{"trainer", root_line};
   std::vector<Value> seeds = {{ParamValue(int64_t{0}), {"seed", root_line}}};
@@ -732,6 +742,19 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
       OPTBENCH_ASSIGN_OR_RETURN(
           components[k], ReadAlternatives(reporter, kind, entry.value, entry.line, max_axis));
       given[k] = true;
+    } else if (entry.key == "aux_optimizer") {
+      OPTBENCH_ASSIGN_OR_RETURN(aux_alternatives,
+                                ReadAlternatives(reporter, ComponentKind::kOptimizer, entry.value,
+                                                 entry.line, max_axis, "aux_optimizer"));
+      std::vector<Setting> aux_settings = ExpandAlternatives(aux_alternatives);
+      if (aux_settings.size() != 1) {
+        return reporter.Error(entry.line, "aux_optimizer",
+                              absl::StrCat("expected one setting (no alternatives or grid axes), "
+                                           "got ",
+                                           aux_settings.size()));
+      }
+      aux_setting = aux_settings[0];
+      aux_choice = ToChoice(*aux_setting);
     } else if (entry.key == "trainer") {
       trainer_origin.line = LineOf(entry.value, entry.line);
       if (!entry.value.IsDefined() || entry.value.IsNull()) {
@@ -745,7 +768,7 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
     } else {
       return reporter.Error(entry.line, entry.key,
                             "unknown top-level key; known: name, dataset, model, optimizer, "
-                            "trainer, seed");
+                            "aux_optimizer, trainer, seed");
     }
   }
   for (ComponentKind kind :
@@ -794,11 +817,13 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
             spec.dataset = choices[0][c.setting[0]];
             spec.model = choices[1][c.setting[1]];
             spec.optimizer = choices[2][c.setting[2]];
+            spec.aux_optimizer = aux_choice;
             spec.trainer = ToTrainer(settings[3][c.setting[3]]);
             spec.seed = static_cast<uint64_t>(std::get<int64_t>(seeds[c.seed].value));
             auto validated = engine::ValidateJobSpec(spec);
             if (!validated.ok()) {
-              return LocateJobError(reporter, settings, c, validated.status(), root_line);
+              return LocateJobError(reporter, settings, aux_setting ? &*aux_setting : nullptr, c,
+                                    validated.status(), root_line);
             }
             auto [first, inserted] = seen.emplace(KeyOf(*validated), specs.size());
             if (!inserted) {
@@ -856,6 +881,12 @@ std::vector<std::pair<std::string, std::string>> LabelFields(const engine::JobSp
   for (const auto& [k, v] : s.optimizer.params) {
     out.emplace_back(IsReservedLabel(k) ? absl::StrCat("optimizer.", k) : k,
                      engine::FormatParamValue(v));
+  }
+  if (s.aux_optimizer.has_value()) {
+    out.emplace_back("aux_optimizer", s.aux_optimizer->name);
+    for (const auto& [k, v] : s.aux_optimizer->params) {
+      out.emplace_back(absl::StrCat("aux_optimizer.", k), engine::FormatParamValue(v));
+    }
   }
   out.emplace_back("trainer.steps", absl::StrCat(s.trainer.steps));
   out.emplace_back("trainer.batch_size", absl::StrCat(s.trainer.batch_size));

@@ -15,7 +15,10 @@
 //
 // gives 2 (gd) + 2 (adam) + 1 (sign_descent) optimizer settings x 3 seeds = 15 jobs.
 //
-// Keys. Top level: name, dataset, model, optimizer (the last three required), trainer, seed.
+// Keys. Top level: name, dataset, model, optimizer (the last three required), aux_optimizer,
+// trainer, seed. `aux_optimizer` (one mapping, no alternatives or axes) turns on paper 2's
+// parameter groups: `optimizer` trains the hidden matrices, it trains everything else
+// (embeddings, output head, biases) at its own lr; e.g. {name: paper2_adam, lr: 0.01}.
 // `dataset`, `model`, `optimizer`: a mapping with `name` (a registered component, see
 // `optbench list`) and its hyperparameters, or a non-empty list of such mappings (alternatives).
 // `trainer`: a mapping with steps, batch_size, chunk_rows, eval_every, eval_log_spaced, schedule

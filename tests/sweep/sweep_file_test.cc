@@ -239,6 +239,31 @@ TEST(SweepFileTest, LearningRateScheduleSettings) {
   EXPECT_NE(bad.status().message().find("trainer.warmup_steps"), std::string::npos) << bad.status();
 }
 
+TEST(SweepFileTest, AuxOptimizerAppliesToEveryJob) {
+  const SweepFile sweep =
+      ParseOk(absl::StrCat(kHeader, "optimizer: {name: muon, lr: [0.01, 0.02]}\n",
+                           "aux_optimizer: {name: paper2_adam, lr: 0.01}\n"));
+  ASSERT_EQ(sweep.jobs.size(), 2u);
+  for (const ExpandedJob& job : sweep.jobs) {
+    ASSERT_TRUE(job.spec.aux_optimizer.has_value());
+    EXPECT_EQ(job.spec.aux_optimizer->name, "paper2_adam");
+    EXPECT_EQ(GetDouble(job.spec.aux_optimizer->params, "lr"), 0.01);
+  }
+  // An error inside it names its line and field.
+  auto bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: muon}\n",
+                                     "aux_optimizer:\n  name: adam\n  beta1: 2\n"),
+                        "s.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "s.yaml:6: aux_optimizer.beta1: 2 is out of range; allowed [0, 1)");
+  // One setting only.
+  bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: muon}\n",
+                                "aux_optimizer: {name: adam, lr: [0.1, 0.2]}\n"),
+                   "s.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("one setting"), std::string::npos) << bad.status();
+}
+
 TEST(SweepFileTest, NameDefaultsToTheSourceStem) {
   const std::string text = absl::StrCat(kHeader, "optimizer: {name: gd}\n");
   auto sweep = ParseSweep(text, "examples/paper1/fig2.v2.yaml");
@@ -325,7 +350,7 @@ std::vector<ErrorCase> ErrorCases() {
   return {
       {"unknown top-level key", h + "optimizer: {name: gd}\noptimiser: {name: gd}\n",
        "sweep.yaml:4: optimiser: unknown top-level key; known: name, dataset, model, optimizer, "
-       "trainer, seed"},
+       "aux_optimizer, trainer, seed"},
       {"missing optimizer", h,
        "sweep.yaml:1: optimizer: missing; a sweep needs dataset, model and optimizer"},
       {"missing component name", h + "optimizer:\n  - {name: gd}\n  - {lr: 0.1}\n",

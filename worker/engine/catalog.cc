@@ -209,6 +209,12 @@ std::vector<ComponentSpec> BuildCatalog() {
                 Bool("relative_step", true, "step rho_t = min(lr, 1/sqrt(t)) instead of lr"),
                 Bool("scale_parameter", true, "multiply the step by max(eps2, RMS(theta))")}});
   // ---- optimizers: matrix-aware (muon, adamuon, shampoo, soap, splus, spa) -----------------
+  c.push_back({K::kOptimizer,
+               "paper2_adam",
+               "paper 2's fixed auxiliary Adam (kvfrans/matrix-whitening): betas (0.9, 0.99), "
+               "eps 1e-8, decoupled weight decay 0.001 * lr on matrices only; use as "
+               "aux_optimizer",
+               {Lr(0.01)}});
   // Matrix rules apply to every slot whose role is not kVector (GroupedOptimizer routes by role).
   c.push_back(
       {K::kOptimizer,
@@ -229,24 +235,23 @@ std::vector<ComponentSpec> BuildCatalog() {
         Double("weight_decay", 0.0, 0.0, 1e6, "decoupled: theta *= 1 - lr wd"),
         String("variant", "reference", {"reference", "paper"},
                "reference: X = M/(||M||+1e-7); paper: X = (M/(1-beta^t))/(||.||+1e-8)")}});
-  c.push_back({K::kOptimizer,
-               "adamuon",
-               "AdaMuon as paper 2 (kvfrans/matrix-whitening adamuon.py; ALGORITHMS 2.4.7): "
-               "bias-corrected Muon O, then O / (sqrt(v_hat) + eps) with v an EMA of O^2 (full or "
-               "rank-1); vector slots get Adam (beta1, beta2, eps) [service default]",
-               {Lr(3.12e-4),
-                Double("beta1", 0.9, 0.0, 1.0, "momentum EMA", false, true),
-                Double("beta2", 0.95, 0.0, 1.0, "variance EMA of the orthogonalized update", false,
-                       true),
-                Double("eps", 1e-8, 0.0, 1.0, "added to sqrt(v_hat)", true),
-                String("ns_coefficients", "schedule", {"fixed", "schedule"},
-                       "Newton-Schulz (a,b,c): paper 2's 5-step schedule (code default) or the "
-                       "fixed triple; float32 in the product"),
-                Int("ns_steps", 5, 1, 50, "Newton-Schulz iterations"),
-                Double("weight_decay", 0.0, 0.0, 1e6, "decoupled: theta *= 1 - lr wd"),
-                String("variance", "full", {"full", "rank1", "rank1_code"},
-                       "full v; rank-1 r c^T/mean(r); rank1_code = the code's rank-1 times "
-                       "rows/cols")}});
+  c.push_back(
+      {K::kOptimizer,
+       "adamuon",
+       "AdaMuon as paper 2 (kvfrans/matrix-whitening adamuon.py; ALGORITHMS 2.4.7): "
+       "bias-corrected Muon O, then O / (sqrt(v_hat) + eps) with v an EMA of O^2 (full or "
+       "rank-1); vector slots get Adam (beta1, beta2, eps) [service default]",
+       {Lr(3.12e-4), Double("beta1", 0.9, 0.0, 1.0, "momentum EMA", false, true),
+        Double("beta2", 0.95, 0.0, 1.0, "variance EMA of the orthogonalized update", false, true),
+        Double("eps", 1e-8, 0.0, 1.0, "added to sqrt(v_hat)", true),
+        String("ns_coefficients", "schedule", {"fixed", "schedule"},
+               "Newton-Schulz (a,b,c): paper 2's 5-step schedule (code default) or the "
+               "fixed triple; float32 in the product"),
+        Int("ns_steps", 5, 1, 50, "Newton-Schulz iterations"),
+        Double("weight_decay", 0.0, 0.0, 1e6, "decoupled: theta *= 1 - lr wd"),
+        String("variance", "full", {"full", "rank1", "rank1_code"},
+               "full v; rank-1 r c^T/mean(r); rank1_code = the code's rank-1 times "
+               "rows/cols")}});
   c.push_back({K::kOptimizer,
                "soap",
                "SOAP (nikhilvyas/SOAP soap.py; ALGORITHMS 0.9, paper 2 eq. 2.4.5): Adam in the "
@@ -273,8 +278,7 @@ std::vector<ComponentSpec> BuildCatalog() {
                "SPlus as paper 2 (kvfrans/matrix-whitening splus.py; ALGORITHMS 2.4.6): sign of "
                "the momentum in the eigenbasis of Shampoo's factors, times 2/(rows+cols); vector "
                "slots: sign(m_hat) unrotated, unscaled [service default; the code refuses them]",
-               {Lr(0.1),
-                Double("beta1", 0.99, 0.0, 1.0, "momentum EMA", false, true),
+               {Lr(0.1), Double("beta1", 0.99, 0.0, 1.0, "momentum EMA", false, true),
                 Double("beta2", 0.968, 0.0, 1.0, "factor EMA", false, true),
                 Double("lookahead", 0.0, 0.0, 1.0, "lambda: sign of (1-lambda) m + lambda g"),
                 Double("eps", 1e-30, 0.0, 1.0, "added to the factors' diagonal before eigh"),
@@ -287,8 +291,7 @@ std::vector<ComponentSpec> BuildCatalog() {
                "SPA, paper 2's didactic method (kvfrans/matrix-whitening spa.py; ALGORITHMS "
                "2.4.8): S = Q_L sign(Q_L^T m Q_R) Q_R^T, then S / (sqrt(v_hat) + eps); first "
                "update zeroed; vector slots unrotated, as the code",
-               {Lr(1e-3),
-                Double("beta1", 0.9, 0.0, 1.0, "momentum EMA", false, true),
+               {Lr(1e-3), Double("beta1", 0.9, 0.0, 1.0, "momentum EMA", false, true),
                 Double("beta2", 0.999, 0.0, 1.0, "variance and factor EMA", false, true),
                 Double("eps", 1e-16, 0.0, 1.0, "added to sqrt(v_hat)", true),
                 Double("weight_decay", 0.0, 0.0, 1e6, "decoupled: theta -= lr wd theta"),
@@ -478,6 +481,17 @@ absl::StatusOr<JobSpec> ValidateJobSpec(const JobSpec& spec) {
       return absl::InvalidArgumentError(
           "optimizer.nesterov: true requires momentum > 0 (as torch.optim.SGD)");
     }
+  }
+  if (out.aux_optimizer.has_value()) {
+    auto aux = FindComponent(ComponentKind::kOptimizer, out.aux_optimizer->name);
+    if (!aux.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("aux_", aux.status().message()));
+    }
+    auto params = ValidateParams(**aux, out.aux_optimizer->params);
+    if (!params.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("aux_", params.status().message()));
+    }
+    out.aux_optimizer->params = *std::move(params);
   }
   if (out.dataset.name == "csv" && GetString(out.dataset.params, "train_path").empty()) {
     return absl::InvalidArgumentError(

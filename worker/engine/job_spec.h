@@ -4,6 +4,7 @@
 #define OPTBENCH_WORKER_ENGINE_JOB_SPEC_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "worker/engine/params.h"
@@ -34,6 +35,10 @@ struct JobSpec {
   ComponentChoice dataset;
   ComponentChoice model;
   ComponentChoice optimizer;
+  // Parameter groups (paper 2, ALGORITHMS.md 2.2): when set, `optimizer` trains only the hidden
+  // matrices and this one everything else (embeddings, output head, biases), each with its own
+  // "lr" (the trainer's schedule scales both). "paper2_adam" is paper 2's fixed auxiliary Adam.
+  std::optional<ComponentChoice> aux_optimizer;
   TrainerSpec trainer;
   uint64_t seed = 0;
 };

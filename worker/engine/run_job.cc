@@ -17,6 +17,7 @@
 #include "worker/engine/dataset/registry.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
 #include "worker/engine/model/registry.h"
+#include "worker/engine/optimizer/grouped.h"
 #include "worker/engine/optimizer/registry.h"
 #include "worker/engine/trainer.h"
 
@@ -54,9 +55,20 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
   OPTBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                             MakeModel(spec.model.name, spec.model.params, data.num_features(),
                                       data.num_classes(), spec.seed));
-  OPTBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer,
-                            MakeOptimizer(spec.optimizer.name, spec.optimizer.params));
   const double lr = GetDouble(spec.optimizer.params, "lr");
+  std::unique_ptr<Optimizer> optimizer;
+  if (spec.aux_optimizer.has_value()) {
+    // Parameter groups: the trainer's step size is the main group's; the aux group runs at its
+    // own lr through the scale (so a schedule scales both alike).
+    const ComponentChoice& aux = *spec.aux_optimizer;
+    const bool paper2 = aux.name == "paper2_adam";
+    OPTBENCH_ASSIGN_OR_RETURN(
+        optimizer, MakeGroupedOptimizer(spec.optimizer.name, spec.optimizer.params,
+                                        paper2 ? "" : aux.name, paper2 ? ParamMap() : aux.params,
+                                        1.0, GetDouble(aux.params, "lr") / lr));
+  } else {
+    OPTBENCH_ASSIGN_OR_RETURN(optimizer, MakeOptimizer(spec.optimizer.name, spec.optimizer.params));
+  }
   Trainer trainer(spec.trainer, lr, &data, model.get(), optimizer.get(), spec.seed);
 
   DatasetInfo info;
@@ -159,8 +171,15 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
   OPTBENCH_ASSIGN_OR_RETURN(
       const int64_t buffer_per_row,
       ModelBufferRealsPerRow(v.model.name, v.model.params, features, classes));
-  OPTBENCH_ASSIGN_OR_RETURN(const int64_t state_per_param,
+  OPTBENCH_ASSIGN_OR_RETURN(int64_t state_per_param,
                             OptimizerStateTensorsPerSlot(v.optimizer.name, v.optimizer.params));
+  if (v.aux_optimizer.has_value()) {
+    // Each parameter is in one group; the larger state bounds both.
+    OPTBENCH_ASSIGN_OR_RETURN(
+        const int64_t aux_state,
+        OptimizerStateTensorsPerSlot(v.aux_optimizer->name, v.aux_optimizer->params));
+    state_per_param = std::max(state_per_param, aux_state);
+  }
   constexpr int64_t kReal = sizeof(Real);
   const int64_t rows = train_rows + test_rows;
   const int64_t batch = v.trainer.batch_size;

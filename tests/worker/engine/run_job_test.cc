@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {
@@ -124,6 +125,48 @@ TEST(RunJobTest, RunsAreBitIdentical) {
     EXPECT_EQ(a.evals[0].splits[1].split, Split::kTest);
     EXPECT_FALSE(a.info.test_class_counts.empty());
   }
+}
+
+// Parameter groups: routing every slot between two identical Adams at the same lr must equal one
+// Adam over all slots, bit for bit (Adam is per coordinate); a different aux lr must matter.
+TEST(RunJobTest, AuxOptimizerGroupsMatchASingleOptimizerWhenIdentical) {
+  JobSpec spec = ZipfSpec();
+  spec.model.name = "mlp";
+  spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
+  auto single = ValidateJobSpec(spec);
+  ASSERT_TRUE(single.ok()) << single.status();
+  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", 0.01}}};
+  auto grouped = ValidateJobSpec(spec);
+  ASSERT_TRUE(grouped.ok()) << grouped.status();
+  RecordingSink a, b, c;
+  ASSERT_TRUE(RunJob(*single, &a, nullptr).ok());
+  ASSERT_TRUE(RunJob(*grouped, &b, nullptr).ok());
+  ExpectSameMetrics(a.evals, b.evals);
+  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", 0.001}}};
+  auto slower_aux = ValidateJobSpec(spec);
+  ASSERT_TRUE(slower_aux.ok());
+  ASSERT_TRUE(RunJob(*slower_aux, &c, nullptr).ok());
+  EXPECT_NE(a.evals.back().splits[0].loss_sum, c.evals.back().splits[0].loss_sum);
+}
+
+TEST(RunJobTest, MuonWithPaper2AuxAdamTrains) {
+  JobSpec spec = ZipfSpec();
+  spec.model.name = "mlp";
+  spec.model.params = {{"hidden", std::vector<int64_t>{8}}};
+  spec.optimizer = ComponentChoice{"muon", {{"lr", 0.02}}};
+  spec.aux_optimizer = ComponentChoice{"paper2_adam", {}};
+  auto valid = ValidateJobSpec(spec);
+  ASSERT_TRUE(valid.ok()) << valid.status();
+  RecordingSink sink;
+  auto result = RunJob(*valid, &sink, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, RunOutcome::kCompleted);
+  EXPECT_LT(sink.evals.back().splits[0].loss, sink.evals.front().splits[0].loss);
+  // Validation names the aux group's fields.
+  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", -1.0}}};
+  EXPECT_NE(ValidateJobSpec(spec).status().message().find("aux_optimizer.lr"), std::string::npos);
+  spec.aux_optimizer = ComponentChoice{"adma", {}};
+  EXPECT_NE(ValidateJobSpec(spec).status().message().find("aux_optimizer.name"), std::string::npos);
 }
 
 TEST(RunJobTest, SeedChangesInitAndBatches) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/engine/optimizer/adamuon.h"
+#include "worker/engine/optimizer/grouped.h"
 #include "worker/engine/optimizer/muon.h"
 #include "worker/engine/optimizer/shampoo.h"
 #include "worker/engine/optimizer/soap.h"
@@ -33,6 +34,7 @@ std::optional<int64_t> MatrixOptimizerStateTensorsPerSlot(const std::string& nam
   if (name == "adamuon") return GetString(validated, "variance") == "full" ? 2 : 1;
   if (name == "soap" || name == "shampoo" || name == "spa") return 6;
   if (name == "splus") return 5;
+  if (name == "paper2_adam") return 2;
   return std::nullopt;
 }
 
@@ -41,6 +43,7 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeMatrixOptimizer(const std::string& name,
                                                                const ParamMap& given,
                                                                const ParamMap& p) {
+  if (name == "paper2_adam") return std::make_unique<Paper2AuxAdam>();
   if (name == "muon") {
     MuonOptions o;
     o.momentum = GetDouble(p, "momentum");
