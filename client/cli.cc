@@ -55,7 +55,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   watch SWEEP_OR_JOB    progress until every job is done
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
   query SWEEP_OR_JOB    metric series
-      --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds
+      --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds,
+                          head_grad_norm, head_gn_trace, head_weight_norm (output-layer rows)
       --split S           train (default) or test
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)

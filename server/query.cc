@@ -14,17 +14,29 @@
 namespace optbench::server {
 namespace {
 
+enum class Denominator {
+  kClassCounts,  // Examples of the group's classes in the split (loss, accuracy, p_true).
+  kSplitSize,    // All examples of the split (p_mass).
+  kClasses,      // The number of classes in the group: a mean of per-class values (head_*).
+};
+
 struct MetricDef {
   const char* name;
   const char* numerator;  // Stored per-class vector; nullptr for a scalar metric.
-  bool per_split_total;   // Denominator is the split size (p_mass) rather than class counts.
+  Denominator denominator;
 };
 
 constexpr MetricDef kMetrics[] = {
-    {"loss", "loss_sum", false},      {"accuracy", "correct", false},
-    {"p_true", "p_true_sum", false},  {"p_mass", "p_mass", true},
-    {"grad_norm", nullptr, false},    {"lr", nullptr, false},
-    {"wall_seconds", nullptr, false},
+    {"loss", "loss_sum", Denominator::kClassCounts},
+    {"accuracy", "correct", Denominator::kClassCounts},
+    {"p_true", "p_true_sum", Denominator::kClassCounts},
+    {"p_mass", "p_mass", Denominator::kSplitSize},
+    {"head_grad_norm", "head_grad_norm", Denominator::kClasses},
+    {"head_gn_trace", "head_gn_trace", Denominator::kClasses},
+    {"head_weight_norm", "head_weight_norm", Denominator::kClasses},
+    {"grad_norm", nullptr, Denominator::kClassCounts},
+    {"lr", nullptr, Denominator::kClassCounts},
+    {"wall_seconds", nullptr, Denominator::kClassCounts},
 };
 
 absl::StatusOr<const MetricDef*> FindMetric(const std::string& name) {
@@ -106,8 +118,13 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
     v1::Series* series = response.add_series();
     *series->mutable_job() = JobToProto(job);
     series->set_metric(def.name);
-    series->set_split(test ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
-    const std::vector<int64_t>& counts = test ? job.test_class_counts : job.train_class_counts;
+    series->set_split(test && def.numerator != nullptr && def.denominator != Denominator::kClasses
+                          ? v1::SPLIT_TEST
+                          : v1::SPLIT_TRAIN);
+    // Scalars and the output-layer statistics are recorded for the train split only.
+    const bool train_only = def.numerator == nullptr || def.denominator == Denominator::kClasses;
+    const std::vector<int64_t>& counts =
+        test && !train_only ? job.test_class_counts : job.train_class_counts;
     if (job.num_classes == 0 || (def.numerator != nullptr && counts.empty())) continue;
 
     const auto groups = MakeGroups(group_by, num_groups, job.train_class_counts);
@@ -127,7 +144,7 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
 
     storage::MetricQuery q;
     q.job_ids = {job.id};
-    q.split = def.numerator == nullptr ? "train" : split;
+    q.split = train_only ? "train" : split;
     q.metrics = {def.numerator == nullptr ? def.name : def.numerator};
     q.min_step = request.min_step();
     q.max_step = max_step;
@@ -147,7 +164,8 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
           if (k < static_cast<int64_t>(row.values.size())) num += row.values[k];
           den += static_cast<double>(counts[k]);
         }
-        if (def.per_split_total) den = static_cast<double>(split_total);
+        if (def.denominator == Denominator::kSplitSize) den = static_cast<double>(split_total);
+        if (def.denominator == Denominator::kClasses) den = static_cast<double>(classes.size());
         point->add_values(den > 0 ? num / den : std::nan(""));
       }
     }

@@ -15,6 +15,9 @@ namespace optbench::server {
 //   accuracy  = correct / examples
 //   p_true    = sum of true-class probability / examples
 //   p_mass    = sum over all examples of predicted probability of the class(es) / split size
+//   head_grad_norm, head_gn_trace, head_weight_norm: the output layer's class-row statistics
+//             (ALGORITHMS.md 6.2: gradient norm, Gauss-Newton trace, weight norm of row k);
+//             a group's value is the mean over its classes.
 //   grad_norm, lr, wall_seconds: one value per step (grouping does not apply).
 // A group value is the ratio of the sums over its classes (the mean over the group's examples,
 // as in the paper), never a mean of per-class means. A class without examples in the split has

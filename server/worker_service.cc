@@ -11,7 +11,9 @@ namespace optbench::server {
 namespace {
 
 constexpr int64_t kMaxVectorLength = 10'000'000;
-constexpr const char* kVectorMetrics[] = {"loss_sum", "correct", "p_true_sum", "p_mass"};
+constexpr const char* kVectorMetrics[] = {"loss_sum",        "correct",        "p_true_sum",
+                                          "p_mass",          "head_grad_norm", "head_gn_trace",
+                                          "head_weight_norm"};
 constexpr const char* kScalarMetrics[] = {"loss", "accuracy", "grad_norm", "lr", "wall_seconds"};
 
 bool IsOneOf(const std::string& name, const char* const* begin, const char* const* end) {

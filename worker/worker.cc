@@ -77,6 +77,12 @@ class ReportingSink : public engine::MetricSink {
       AddScalar(batch, "loss", split, m.loss);
       AddScalar(batch, "accuracy", split, m.accuracy);
     }
+    // Output-layer class-row statistics (ALGORITHMS.md 6.2), when the model has an output head.
+    if (!eval.head_grad_norm.empty()) {
+      AddValue(batch, "head_grad_norm", v1::SPLIT_TRAIN, eval.head_grad_norm);
+      AddValue(batch, "head_gn_trace", v1::SPLIT_TRAIN, eval.head_gn_trace);
+      AddValue(batch, "head_weight_norm", v1::SPLIT_TRAIN, eval.head_weight_norm);
+    }
     AddScalar(batch, "grad_norm", v1::SPLIT_TRAIN, eval.grad_norm);
     AddScalar(batch, "lr", v1::SPLIT_TRAIN, eval.learning_rate);
     AddScalar(batch, "wall_seconds", v1::SPLIT_TRAIN, eval.wall_seconds);

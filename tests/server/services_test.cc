@@ -199,6 +199,34 @@ TEST_F(ServicesTest, ReportedMetricsAreQueryableByFrequencyGroup) {
   EXPECT_DOUBLE_EQ(s.points(0).values(1), (2.0 + 2.0 + 3.0) / 4.0);
   EXPECT_EQ(s.job().labels().at("optimizer"), "gd");
 
+  // Output-layer statistics are per-class values, so a group's value is their mean.
+  {
+    grpc::ClientContext c;
+    auto s2 = workers_->Report(&c);
+    v1::ReportRequest head;
+    head.set_job_id(job_id);
+    head.set_lease_token(leased.lease_token());
+    head.set_seq(3);
+    head.mutable_metrics()->set_step(2);
+    v1::MetricValue* h = head.mutable_metrics()->add_values();
+    h->set_metric("head_grad_norm");
+    h->set_split(v1::SPLIT_TRAIN);
+    for (double x : {8.0, 1.0, 2.0, 6.0}) h->add_values(x);
+    ASSERT_TRUE(s2->Write(head));
+    v1::ReportResponse a;
+    ASSERT_TRUE(s2->Read(&a));
+    s2->WritesDone();
+    ASSERT_TRUE(s2->Finish().ok());
+    v1::QueryMetricsRequest hq = q;
+    hq.set_metric("head_grad_norm");
+    v1::QueryMetricsResponse hr;
+    grpc::ClientContext hc;
+    ASSERT_TRUE(client_->QueryMetrics(&hc, hq, &hr).ok());
+    ASSERT_EQ(hr.series(0).points_size(), 1);
+    EXPECT_DOUBLE_EQ(hr.series(0).points(0).values(0), 8.0);
+    EXPECT_DOUBLE_EQ(hr.series(0).points(0).values(1), (1.0 + 2.0 + 6.0) / 3.0);
+  }
+
   // Per class.
   q.set_group_by(v1::GROUP_BY_CLASS);
   grpc::ClientContext qc2;
