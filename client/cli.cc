@@ -25,11 +25,13 @@
 #include "common/logging.h"
 #include "grpcpp/create_channel.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
+#include "proto/convert.h"
 #include "server/coordinator.h"
 #include "server/coordinator_service.h"
 #include "server/query.h"
 #include "server/wire.h"
 #include "storage/sqlite_store.h"
+#include "worker/engine/run_job.h"
 #include "worker/worker.h"
 
 namespace optbench::client {
@@ -470,6 +472,19 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
     std::vector<v1::Job> jobs = expanded->jobs;
     out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
     out << JobsToTable(jobs);
+    // Estimated peak memory of each job, so a sweep can be sized before it is submitted.
+    int64_t largest = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      auto spec = proto::FromProto(jobs[i].spec());
+      absl::StatusOr<int64_t> bytes =
+          spec.ok() ? engine::EstimatePeakMemoryBytes(*spec) : spec.status();
+      if (!bytes.ok()) {
+        err << "job " << i << ": cannot estimate memory: " << bytes.status().message() << "\n";
+        continue;
+      }
+      largest = std::max(largest, *bytes);
+    }
+    out << "estimated peak memory per job: up to " << (largest >> 20) << " MiB\n";
     return 0;
   }
   RemoteBackend backend(CoordinatorAddress(args));

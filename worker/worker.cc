@@ -252,6 +252,18 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     return;
   }
 
+  if (options_.max_memory_bytes > 0) {
+    auto estimate = engine::EstimatePeakMemoryBytes(*spec);
+    if (estimate.ok() && *estimate > options_.max_memory_bytes) {
+      // Retrying elsewhere could fit, but a worker cannot know; the message says what to change.
+      fail(absl::StrCat("job needs about ", *estimate >> 20, " MiB, over this worker's limit of ",
+                        options_.max_memory_bytes >> 20,
+                        " MiB (--max_memory_mb); run it on a larger worker or shrink it"),
+           false, /*permanent=*/true);
+      return;
+    }
+  }
+
   Reporter::Options ropts;
   ropts.heartbeat = heartbeat_;
   ropts.window = options_.report_window;

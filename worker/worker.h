@@ -29,6 +29,9 @@ struct WorkerOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Bearer token with the worker role, sent on every call; empty = none.
   std::string token;
+  // Jobs whose estimated peak memory exceeds this are refused with a clear error before they
+  // start (instead of the worker being killed half way). 0 = no limit.
+  int64_t max_memory_bytes = 0;
 };
 
 // Thread-safe. Start() launches the slot threads; Stop() ends them.

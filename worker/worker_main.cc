@@ -22,6 +22,8 @@ ABSL_FLAG(int, connect_timeout_seconds, 60, "give up if the coordinator never an
 ABSL_FLAG(std::string, token_file, "",
           "file holding a token with the worker role "
           "(default $OPTBENCH_TOKEN)");
+ABSL_FLAG(int64_t, max_memory_mb, 0,
+          "refuse jobs whose estimated peak memory is above this (0 = no limit)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   options.slots = absl::GetFlag(FLAGS_slots);
   options.worker_id = absl::GetFlag(FLAGS_worker_id);
   options.name = absl::GetFlag(FLAGS_name);
+  options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_mb) << 20;
   auto token = optbench::LoadClientToken(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) {
     std::fprintf(stderr, "optbench-worker: %s\n", token.status().ToString().c_str());

@@ -99,6 +99,8 @@ TEST_F(CliTest, DryRunListsTheExpandedJobs) {
   Result r = RunCli(absl::StrCat("submit ", sweep, " --dry-run"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("6 jobs in sweep 'tiny'"), std::string::npos) << r.output;
+  // D1 m = 4: 64 x 80 features; the estimate is stated before anything runs.
+  EXPECT_NE(r.output.find("estimated peak memory per job: up to "), std::string::npos) << r.output;
 }
 
 TEST_F(CliTest, BadSweepFileNamesFileLineAndField) {

@@ -421,6 +421,24 @@ optimizer: {name: gd}
   EXPECT_TRUE(workers_[0]->Alive()) << workers_[0]->Log();
 }
 
+TEST_F(ServiceTest, WorkerRefusesAJobOverItsMemoryLimit) {
+  StartCoordinator();
+  StartWorker("small", {"--max_memory_mb=1"});
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 8}
+model: {name: linear}
+trainer: {steps: 5}
+optimizer: {name: adam}
+)");
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(jobs[0].attempt(), 1);
+  EXPECT_NE(jobs[0].error().find("over this worker's limit of 1 MiB"), std::string::npos)
+      << jobs[0].error();
+  EXPECT_TRUE(workers_[0]->Alive()) << workers_[0]->Log();
+}
+
 constexpr char kSmallSweep[] = R"(
 dataset: {name: heavy_tail_uniform, m: 4}
 model: {name: linear}
