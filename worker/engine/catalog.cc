@@ -321,6 +321,16 @@ std::vector<ComponentSpec> BuildCatalog() {
                "mean(sqrt(diag R))")}});
   // ---- models and datasets of the seed papers (mlp, cnn, fashion_mnist, ...) ---------------
   c.push_back({K::kDataset,
+               "noisy_patches",
+               "paper 3 (ALGORITHMS 3.1): binary, X = [y mu, xi] as 2d features, mu = mu_norm e_1, "
+               "xi with s N(0, sigma_p^2) coordinates off e_1, sigma_p = mu_norm / (snr sqrt(s))",
+               {Int("d", 2000, 2, 1000000, "patch dimension"),
+                Int("n_train", 32, 2, 10000000, "training examples, balanced over y = -1, +1"),
+                Int("n_test", 1000, 0, 10000000, "test examples (0 = no test split)"),
+                Double("mu_norm", 1.0, 0.0, 1e6, "signal strength ||mu||", true),
+                Int("s", 40, 1, 1000000, "non-zero noise coordinates per example (<= d - 1)"),
+                Double("snr", 1.0, 0.0, 1e6, "||mu|| / (sigma_p sqrt(s))", true), DataSeed()}});
+  c.push_back({K::kDataset,
                "fashion_mnist",
                "Fashion-MNIST from its IDX files (Debian package dataset-fashion-mnist): 60,000 "
                "train and 10,000 test 28x28 images, 10 classes, 784 features in pixel order",
@@ -492,6 +502,12 @@ absl::StatusOr<JobSpec> ValidateJobSpec(const JobSpec& spec) {
       return absl::InvalidArgumentError(absl::StrCat("aux_", params.status().message()));
     }
     out.aux_optimizer->params = *std::move(params);
+  }
+  if (out.dataset.name == "noisy_patches" &&
+      GetInt(out.dataset.params, "s") >= GetInt(out.dataset.params, "d")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset.s: ", GetInt(out.dataset.params, "s"),
+        " noise coordinates do not fit in d - 1 = ", GetInt(out.dataset.params, "d") - 1));
   }
   if (out.dataset.name == "csv" && GetString(out.dataset.params, "train_path").empty()) {
     return absl::InvalidArgumentError(

@@ -13,6 +13,7 @@
 #include "worker/engine/dataset/csv.h"
 #include "worker/engine/dataset/fashion_mnist.h"
 #include "worker/engine/dataset/heavy_tail_uniform.h"
+#include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/dataset/npy.h"
 #include "worker/engine/dataset/registry.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
@@ -129,6 +130,12 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
     for (int64_t n : ZipfTrainCounts(o)) train_rows += n;
     for (int64_t n : ZipfTestCounts(o)) test_rows += n;
     features = classes = o.classes;
+  } else if (v.dataset.name == "noisy_patches") {
+    const NoisyPatchesOptions o = NoisyPatchesOptionsFromParams(dp);
+    train_rows = o.n_train;
+    test_rows = o.n_test;
+    features = 2 * o.d;
+    classes = 2;
   } else if (v.dataset.name == "csv") {
     OPTBENCH_ASSIGN_OR_RETURN(const CsvShape s, ScanCsvShape(CsvOptionsFromParams(dp)));
     train_rows = s.train_rows;

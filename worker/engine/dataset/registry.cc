@@ -7,6 +7,7 @@
 #include "worker/engine/dataset/csv.h"
 #include "worker/engine/dataset/fashion_mnist.h"
 #include "worker/engine/dataset/heavy_tail_uniform.h"
+#include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/dataset/npy.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
 
@@ -21,6 +22,7 @@ absl::StatusOr<Dataset> MakeDataset(const std::string& name, const ParamMap& par
     return MakeHeavyTailUniform(GetInt(p, "m"), static_cast<uint64_t>(GetInt(p, "data_seed")));
   }
   if (name == "zipf_gaussian") return MakeZipfGaussian(ZipfGaussianOptionsFromParams(p));
+  if (name == "noisy_patches") return MakeNoisyPatches(NoisyPatchesOptionsFromParams(p));
   if (name == "csv") {
     const CsvOptions options = CsvOptionsFromParams(p);
     if (options.train_path.empty()) {
