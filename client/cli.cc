@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -362,15 +363,14 @@ absl::Status ParseSteps(const std::string& text, v1::QueryMetricsRequest* reques
   if (text.empty()) return absl::OkStatus();
   std::vector<std::string> parts = absl::StrSplit(text, ':');
   int64_t lo = 0;
-  int64_t hi = 0;
+  int64_t hi = std::numeric_limits<int64_t>::max();
   if (parts.size() != 2 || (!parts[0].empty() && !absl::SimpleAtoi(parts[0], &lo)) ||
-      (!parts[1].empty() && !absl::SimpleAtoi(parts[1], &hi)) || lo < 0 || hi < 0 ||
-      (hi != 0 && hi < lo)) {
+      (!parts[1].empty() && !absl::SimpleAtoi(parts[1], &hi)) || lo < 0 || hi < lo) {
     return absl::InvalidArgumentError(
         absl::StrCat("--steps: '", text, "' is not A:B with 0 <= A <= B (either may be empty)"));
   }
   request->set_min_step(lo);
-  request->set_max_step(hi);
+  if (!parts[1].empty()) request->set_max_step(hi);
   return absl::OkStatus();
 }
 

@@ -93,6 +93,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   builder.RegisterService(c->worker_service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Accept the workers' keepalive pings (every 20 s, also between calls).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   c->server_ = builder.BuildAndStart();
   if (c->server_ == nullptr || c->port_ == 0) {
     return absl::UnavailableError(
@@ -119,16 +122,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
 }
 
 void Coordinator::Shutdown(absl::Duration grace) {
-  if (stop_.HasBeenNotified()) return;
-  stop_.Notify();
-  // Also reached from the destructor of a Coordinator whose Start failed half way.
-  if (coordinator_service_ != nullptr) coordinator_service_->BeginShutdown();
-  if (worker_service_ != nullptr) worker_service_->BeginShutdown();
-  if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
-  }
-  if (reaper_.joinable()) reaper_.join();
-  stopped_.Notify();
+  // Once, even when called from several threads (a signal handler thread and the destructor).
+  std::call_once(shutdown_once_, [this, grace] {
+    stop_.Notify();
+    // Also reached from the destructor of a Coordinator whose Start failed half way.
+    if (coordinator_service_ != nullptr) coordinator_service_->BeginShutdown();
+    if (worker_service_ != nullptr) worker_service_->BeginShutdown();
+    if (server_ != nullptr) {
+      server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    }
+    if (reaper_.joinable()) reaper_.join();
+    stopped_.Notify();
+  });
 }
 
 void Coordinator::Wait() { stopped_.WaitForNotification(); }

@@ -5,6 +5,7 @@
 #define OPTBENCH_SERVER_COORDINATOR_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -67,6 +68,7 @@ class Coordinator {
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread reaper_;
+  std::once_flag shutdown_once_;
   absl::Notification stop_;
   absl::Notification stopped_;
   int port_ = 0;

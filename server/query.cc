@@ -108,7 +108,7 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
   }
   if (def.numerator == nullptr) group_by = v1::GROUP_BY_NONE;
   const int64_t max_step =
-      request.max_step() == 0 ? std::numeric_limits<int64_t>::max() : request.max_step();
+      request.has_max_step() ? request.max_step() : std::numeric_limits<int64_t>::max();
 
   auto jobs = ResolveJobs(store, request);
   if (!jobs.ok()) return jobs.status();

@@ -46,8 +46,8 @@ absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(const std::string& n
   return sweep;
 }
 
-absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(const std::string& worker_id,
-                                                            absl::Duration wait) {
+absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
+    const std::string& worker_id, absl::Duration wait, const std::function<bool()>& abandoned) {
   // The deadline is real time (it bounds an RPC); lease arithmetic uses the injected clock.
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_acquire_wait);
   while (true) {
@@ -62,7 +62,7 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(const std::string& w
       return job;
     }
     const absl::Time now = absl::Now();
-    if (now >= deadline) return std::optional<JobRecord>();
+    if (now >= deadline || (abandoned && abandoned())) return std::optional<JobRecord>();
     // Wake on any change (a submit, a requeue) or at least once a second to reap leases.
     AwaitChange(seen, std::min(deadline - now, absl::Seconds(1)));
   }

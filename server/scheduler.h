@@ -4,6 +4,7 @@
 #define OPTBENCH_SERVER_SCHEDULER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,8 +49,11 @@ class Scheduler {
   // Claims the oldest queued job for `worker_id`, waiting up to `wait` (capped by
   // max_acquire_wait) for one to appear. nullopt if none came. Expired leases are reclaimed
   // first, so a dead worker's job is handed to the next caller.
-  absl::StatusOr<std::optional<storage::JobRecord>> Acquire(const std::string& worker_id,
-                                                            absl::Duration wait);
+  // `abandoned` (optional) is polled while waiting: when it returns true (the caller went away,
+  // the server is stopping) the wait ends with nullopt, so no job is claimed for nobody.
+  absl::StatusOr<std::optional<storage::JobRecord>> Acquire(
+      const std::string& worker_id, absl::Duration wait,
+      const std::function<bool()>& abandoned = nullptr);
 
   // Lease-checked calls: FailedPrecondition for a stale lease (see storage::Store).
   // Renews the lease; returns true if the job's cancellation was requested.

@@ -120,9 +120,16 @@ grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
     wait = std::min(wait, deadline - absl::Now() - absl::Milliseconds(200));
   }
   if (shutting_down_) wait = absl::ZeroDuration();
-  auto job = scheduler_->Acquire(request->worker_id(), std::max(wait, absl::ZeroDuration()));
+  auto abandoned = [this, context] { return shutting_down_.load() || context->IsCancelled(); };
+  auto job =
+      scheduler_->Acquire(request->worker_id(), std::max(wait, absl::ZeroDuration()), abandoned);
   if (!job.ok()) return ToGrpcStatus(job.status());
   if (!job->has_value()) return grpc::Status::OK;
+  if (context->IsCancelled()) {
+    // Nobody will read the answer: hand the job straight back without spending an attempt.
+    (void)scheduler_->Fail((*job)->id, (*job)->lease_token, "acquirer went away", true);
+    return grpc::Status(grpc::StatusCode::CANCELLED, "acquire cancelled");
+  }
   *response->mutable_job() = JobToProto(**job);
   response->set_lease_token((*job)->lease_token);
   response->set_lease_ms(absl::ToInt64Milliseconds(scheduler_->options().lease));

@@ -24,6 +24,8 @@ void Reporter::Start() {
 }
 
 void Reporter::OpenStream() {
+  // The old stream goes before its context: gRPC requires the context to outlive the stream.
+  stream_.reset();
   context_ = std::make_unique<grpc::ClientContext>();
   if (!options_.token.empty()) context_->AddMetadata("authorization", "Bearer " + options_.token);
   stream_ = stub_->Report(context_.get());
@@ -89,10 +91,13 @@ void Reporter::ReaderLoop() {
       while (!unacked_.empty() && unacked_.front().seq() <= ack.acked_seq()) unacked_.pop_front();
     }
     grpc::Status status = stream->Finish();
+    // Finish() may have run meanwhile: everything acknowledged and closing, or given up.
+    auto finished = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_ || (closing_ && unacked_.empty());
+    };
     {
       absl::MutexLock lock(&mu_);
-      if (closing_ && unacked_.empty() && status.ok()) break;
-      if (done_) break;
+      if (finished()) break;
     }
     const grpc::StatusCode code = status.error_code();
     if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::OK &&
@@ -114,15 +119,22 @@ void Reporter::ReaderLoop() {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(5));
     absl::MutexLock write_lock(&write_mu_);
-    OpenStream();
     std::deque<v1::ReportRequest> resend;
+    bool closing;
     {
+      // Checked again under write_mu_: Finish() closes the stream under it, so either it sees
+      // the new stream or this sees that it ran.
       absl::MutexLock lock(&mu_);
+      if (finished()) break;
       resend = unacked_;
+      closing = closing_;
     }
+    OpenStream();
     for (const v1::ReportRequest& r : resend) {
       if (!WriteLocked(r)) break;
     }
+    // Finish() already closed the old stream for writing; close the new one the same way.
+    if (closing) stream_->WritesDone();
   }
   absl::MutexLock lock(&mu_);
   done_ = true;

@@ -84,6 +84,13 @@ TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
             std::string::npos)
       << csv.output.substr(0, 600);
 
+  // Only step 0 (an explicit upper bound of 0 is a bound, not "no limit").
+  Result first = RunCli(absl::StrCat("query ", id, " --db ", db, " --format csv --steps 0:0"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  std::vector<std::string> first_lines = absl::StrSplit(first.output, '\n', absl::SkipEmpty());
+  EXPECT_EQ(first_lines.size(), 1u + 2 * 10);
+  EXPECT_EQ(RunCli(absl::StrCat("query ", id, " --db ", db, " --steps 5:3")).exit_code, 2);
+
   Result per_class = RunCli(
       absl::StrCat("query ", id, "-1 --db ", db, " --group-by class --steps 20:20 --format json"));
   ASSERT_EQ(per_class.exit_code, 0) << per_class.output;

@@ -1,5 +1,6 @@
 #include "server/scheduler.h"
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -181,6 +182,24 @@ TEST_F(SchedulerTest, LongPollWakesOnSubmit) {
   EXPECT_TRUE(job->has_value());
   // Woken by the submit, not by the 10 s timeout.
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(SchedulerTest, AbandonedLongPollClaimsNothing) {
+  std::atomic<bool> gone{false};
+  std::thread leaver([&gone] {
+    absl::SleepFor(absl::Milliseconds(100));
+    gone = true;
+  });
+  auto job = scheduler_->Acquire("w", absl::Seconds(10), [&gone] { return gone.load(); });
+  leaver.join();
+  ASSERT_TRUE(job.ok());
+  EXPECT_FALSE(job->has_value());
+  // A job submitted now is still queued for the next caller, not leased to the one that left.
+  const std::string sweep = Submit(1);
+  auto again = scheduler_->Acquire("w2", absl::ZeroDuration());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->has_value());
+  EXPECT_EQ((*again)->attempt, 1);
 }
 
 TEST_F(SchedulerTest, VersionBumpsOnChanges) {
