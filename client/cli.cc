@@ -159,22 +159,17 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// ---- a backend: a remote coordinator, or a database file opened read-only ----------------------
+// ---- talking to a coordinator ------------------------------------------------------------------
 
-class Backend {
- public:
-  virtual ~Backend() = default;
-  virtual v1::Coordinator::StubInterface* stub() = 0;
-};
-
-class RemoteBackend : public Backend {
+// A channel and stub to the coordinator named by --coordinator, with the common TLS flags.
+class RemoteBackend {
  public:
   explicit RemoteBackend(const std::string& address) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);
     stub_ = v1::Coordinator::NewStub(grpc::CreateCustomChannel(address, Calls().credentials, args));
   }
-  v1::Coordinator::StubInterface* stub() override { return stub_.get(); }
+  v1::Coordinator::StubInterface* stub() { return stub_.get(); }
 
  private:
   std::unique_ptr<v1::Coordinator::Stub> stub_;

@@ -18,21 +18,6 @@ namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::Store* store,
-                                                               const std::string& sweep_id) {
-  std::vector<storage::JobRecord> jobs;
-  storage::JobFilter filter;
-  filter.sweep_id = sweep_id;
-  filter.page_size = 1000;
-  while (true) {
-    auto page = store->ListJobs(filter);
-    if (!page.ok()) return page.status();
-    for (auto& job : page->jobs) jobs.push_back(std::move(job));
-    if (page->next_page_token.empty()) return jobs;
-    filter.page_token = page->next_page_token;
-  }
-}
-
 absl::StatusOr<v1::Sweep> LoadSweep(storage::Store* store, const std::string& sweep_id) {
   auto sweep = store->GetSweep(sweep_id);
   if (!sweep.ok()) return sweep.status();
@@ -136,7 +121,7 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
   auto loaded = LoadSweep(store_, sweep->id);
   if (!loaded.ok()) return ToGrpcStatus(loaded.status());
   *response->mutable_sweep() = *std::move(loaded);
-  auto jobs = AllJobsOfSweep(store_, sweep->id);
+  auto jobs = AllJobsOfSweep(*store_, sweep->id);
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
   for (const storage::JobRecord& job : *jobs) *response->add_jobs() = JobToProto(job);
   return grpc::Status::OK;
@@ -234,7 +219,7 @@ grpc::Status CoordinatorService::Watch(grpc::ServerContext* context,
       jobs = std::vector<storage::JobRecord>{*std::move(job)};
     } else {
       if (auto s = store_->GetSweep(request->sweep_id()); !s.ok()) return ToGrpcStatus(s.status());
-      jobs = AllJobsOfSweep(store_, request->sweep_id());
+      jobs = AllJobsOfSweep(*store_, request->sweep_id());
     }
     if (!jobs.ok()) return ToGrpcStatus(jobs.status());
     v1::WatchEvent event;

@@ -62,17 +62,7 @@ absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::Store& stor
     return absl::InvalidArgumentError("target: set job_id or sweep_id");
   }
   if (auto sweep = store.GetSweep(r.sweep_id()); !sweep.ok()) return sweep.status();
-  storage::JobFilter filter;
-  filter.sweep_id = r.sweep_id();
-  filter.page_size = 1000;
-  while (true) {
-    auto page = store.ListJobs(filter);
-    if (!page.ok()) return page.status();
-    for (auto& job : page->jobs) jobs.push_back(std::move(job));
-    if (page->next_page_token.empty()) break;
-    filter.page_token = page->next_page_token;
-  }
-  return jobs;
+  return AllJobsOfSweep(store, r.sweep_id());
 }
 
 std::vector<std::vector<int64_t>> MakeGroups(v1::GroupBy group_by, int num_groups,

@@ -112,6 +112,21 @@ v1::ComponentDeclaration ComponentToProto(const engine::ComponentSpec& spec) {
   return out;
 }
 
+absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::Store& store,
+                                                               const std::string& sweep_id) {
+  std::vector<storage::JobRecord> jobs;
+  storage::JobFilter filter;
+  filter.sweep_id = sweep_id;
+  filter.page_size = 1000;
+  while (true) {
+    auto page = store.ListJobs(filter);
+    if (!page.ok()) return page.status();
+    for (auto& job : page->jobs) jobs.push_back(std::move(job));
+    if (page->next_page_token.empty()) return jobs;
+    filter.page_token = page->next_page_token;
+  }
+}
+
 absl::StatusOr<std::vector<v1::ComponentDeclaration>> ListComponentDeclarations(
     const std::string& kind) {
   const std::pair<const char*, engine::ComponentKind> kinds[] = {

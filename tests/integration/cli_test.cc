@@ -141,7 +141,7 @@ TEST_F(CliTest, UsageErrorsExitWithTwo) {
 TEST_F(CliTest, StatusWithoutCoordinatorSaysSo) {
   Result r = RunCli("status --coordinator 127.0.0.1:1");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("coordinator"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is a coordinator running there?"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -50,6 +50,21 @@ absl::StatusOr<int64_t> OptimizerStateTensorsPerSlot(const std::string& name,
 }
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
+namespace {
+
+// adam and adamw declare the same hyperparameters; only the decay rule differs.
+AdamOptions AdamOptionsFromParams(const ParamMap& p) {
+  AdamOptions options;
+  options.beta1 = GetDouble(p, "beta1");
+  options.beta2 = GetDouble(p, "beta2");
+  options.eps = GetDouble(p, "eps");
+  options.bias_correction = GetBool(p, "bias_correction");
+  options.weight_decay = GetDouble(p, "weight_decay");
+  options.amsgrad = GetBool(p, "amsgrad");
+  return options;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const std::string& name,
                                                          const ParamMap& params) {
@@ -71,27 +86,9 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const std::string& name
   if (name == "normalized_gd") {
     return std::make_unique<NormalizedGradientDescent>(GetDouble(p, "momentum"));
   }
-  if (name == "adam") {
-    AdamOptions options;
-    options.beta1 = GetDouble(p, "beta1");
-    options.beta2 = GetDouble(p, "beta2");
-    options.eps = GetDouble(p, "eps");
-    options.bias_correction = GetBool(p, "bias_correction");
-    options.weight_decay = GetDouble(p, "weight_decay");
-    options.amsgrad = GetBool(p, "amsgrad");
-    return std::make_unique<Adam>(options);
-  }
+  if (name == "adam") return std::make_unique<Adam>(AdamOptionsFromParams(p));
   // ---- elementwise optimizers ----
-  if (name == "adamw") {
-    AdamOptions options;
-    options.beta1 = GetDouble(p, "beta1");
-    options.beta2 = GetDouble(p, "beta2");
-    options.eps = GetDouble(p, "eps");
-    options.bias_correction = GetBool(p, "bias_correction");
-    options.weight_decay = GetDouble(p, "weight_decay");
-    options.amsgrad = GetBool(p, "amsgrad");
-    return std::make_unique<AdamW>(options);
-  }
+  if (name == "adamw") return std::make_unique<AdamW>(AdamOptionsFromParams(p));
   if (name == "adagrad") {
     AdagradOptions options;
     options.lr_decay = GetDouble(p, "lr_decay");
