@@ -25,6 +25,15 @@ struct DatasetInfo {
   std::vector<int64_t> test_class_counts;   // Length num_classes; empty if no test split.
 };
 
+// A statistic a model reports at each evaluation beside the per-class core (paper 3's attention
+// diagnostics, ALGORITHMS.md 3.5). `name` is [a-z0-9_]+, unique per split; `values` has one entry
+// (a scalar) or num_classes entries (per class: a mean over the class's examples). Sent on the
+// wire as metric "diag.<name>".
+struct Diagnostic {
+  std::string name;
+  std::vector<double> values;
+};
+
 // Per-class metrics of one split at one evaluation step (ALGORITHMS.md section 6.1). Vectors
 // have length num_classes; sums are in float64 regardless of the engine precision.
 struct SplitMetrics {
@@ -35,6 +44,7 @@ struct SplitMetrics {
   std::vector<double> p_mass;      // Sum over all examples of predicted probability of class k.
   double loss = 0;                 // Mean loss over the split.
   double accuracy = 0;             // Fraction correct over the split.
+  std::vector<Diagnostic> diagnostics;  // Model::Diagnostics of this split (empty for most).
 };
 
 // One evaluation. `step` = number of optimizer steps taken before it (0 = initial parameters).
@@ -54,6 +64,8 @@ struct Evaluation {
                                          // Gauss-Newton block of row k. Empty if the model does
                                          // not expose h_i.
   std::vector<double> head_weight_norm;  // ||row k of W||_2.
+  std::vector<double> head_bias_grad;    // |dL/db_k| for the output layer's bias b (the same
+                                         // gradient); empty when the head has no bias.
 };
 
 // Receives the run's output. Called from the training thread only.

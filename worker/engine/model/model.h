@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
+#include "worker/engine/run_job.h"
 #include "worker/engine/tensor.h"
 
 namespace optbench::engine {
@@ -65,6 +67,14 @@ class Model {
   // the next Forward or Backward. nullopt otherwise, and for a model that does not expose it (the
   // default).
   virtual std::optional<ConstMatrixRef> HeadInput() const { return std::nullopt; }
+
+  // Model-specific statistics of a split at the current parameters (run_job.h Diagnostic), e.g.
+  // paper 3's attention matrix and signal/noise alignments (ALGORITHMS.md 3.5). x: the split's
+  // features (n x num_inputs), labels: its n labels in [0, num_classes). Appends to `out`; the
+  // default reports nothing. May run its own forward passes (it is called at evaluation steps
+  // only, after the trainer's passes), so it invalidates HeadInput and a pending Backward.
+  virtual void Diagnostics(const ConstMatrixRef& /*x*/, absl::Span<const int32_t> /*labels*/,
+                           int64_t /*num_classes*/, std::vector<Diagnostic>* /*out*/) {}
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
