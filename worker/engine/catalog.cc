@@ -330,6 +330,14 @@ std::vector<ComponentSpec> BuildCatalog() {
                 Double("mu_norm", 1.0, 0.0, 1e6, "signal strength ||mu||", true),
                 Int("s", 40, 1, 1000000, "non-zero noise coordinates per example (<= d - 1)"),
                 Double("snr", 1.0, 0.0, 1e6, "||mu|| / (sigma_p sqrt(s))", true), DataSeed()}});
+  c.push_back({K::kModel,
+               "attention2",
+               "paper 3 (ALGORITHMS 3.2): softmax attention over the two patches [x1, x2] of a row "
+               "with trainable W_Q, W_K, readout f = sum_l <v, z_l> with v = mean row of W_V+ "
+               "minus that of W_V-, logistic loss; binary data with 2d features",
+               {Int("m_k", 10, 1, 100000, "rows of W_Q and W_K (paper 3 service default 10)"),
+                Int("m_v", 10, 1, 100000, "rows of W_V+ and W_V- (service default 10)"),
+                Double("sigma0", 0.01, 0.0, 1e6, "initial weights ~ N(0, sigma0^2)")}});
   c.push_back({K::kDataset,
                "fashion_mnist",
                "Fashion-MNIST from its IDX files (Debian package dataset-fashion-mnist): 60,000 "
@@ -371,6 +379,25 @@ std::vector<ComponentSpec> BuildCatalog() {
                 String("test_labels_path", "", {}, "path of optional test labels .npy"),
                 Int("num_classes", 0, 0, 10000000,
                     "number of classes; 0 = one more than the largest label seen")}});
+  c.push_back(
+      {K::kDataset,
+       "text",
+       "next-token prediction on real text (paper 1 D5 stand-in): word tokens (lower-cased, "
+       "punctuation split off, fortune '%' lines -> <eos>), a row = `context` token ids, label = "
+       "the next token id; classes = the vocabulary, ids by decreasing train frequency",
+       {String("path", "", {},
+               "corpus file, or directory of files (sorted; *.dat, *.u8, .* skipped); \"\" = "
+               "Debian's fortunes package, /usr/share/games/fortunes"),
+        Int("vocab_size", 2000, 2, 1000000,
+            "vocabulary cap: the vocab_size - 1 most frequent train words plus <unk>"),
+        Int("context", 16, 1, 100000, "tokens per row (paper 1: sequence length 35)"),
+        Int("stride", 1, 1, 1000000, "token offset between candidate windows"),
+        Double("test_fraction", 0.1, 0.0, 1.0,
+               "the stream's last fraction is the test part (contiguous split)", true, true),
+        Int("max_train_examples", 20000, 0, 1000000000,
+            "keep at most this many train windows, evenly spread over the corpus; 0 = all"),
+        Int("max_test_examples", 2000, 0, 1000000000,
+            "keep at most this many test windows, evenly spread; 0 = all")}});
   {
     ParamSpec hidden;
     hidden.name = "hidden";
@@ -401,6 +428,28 @@ std::vector<ComponentSpec> BuildCatalog() {
           Int("height", 28, 4, 4096, "image height"), Int("width", 28, 4, 4096, "image width"),
           Int("in_channels", 1, 1, 4096, "input channels"),
           Bool("bias", true, "learn bias vectors"), dense_init, zero_head}});
+    c.push_back(
+        {K::kModel,
+         "transformer",
+         "decoder-only LM over contexts of token ids (dataset text): embedding + positional "
+         "encoding, pre-norm blocks (causal multi-head attention, GELU MLP), final LN, head on "
+         "the last position; last_layer_only = paper 1's frozen-features variant",
+         {Int("d_model", 64, 1, 65536, "embedding / residual width d (divisible by heads)"),
+          Int("heads", 2, 1, 4096, "attention heads; d_head = d_model / heads"),
+          Int("layers", 2, 1, 1000, "number of blocks L"),
+          Int("mlp_width", 256, 1, 1000000, "hidden width of each block's MLP"),
+          String("positional", "learned", {"learned", "sinusoidal"},
+                 "positional encoding: a learned T x d table or fixed sin/cos"),
+          Bool("last_layer_only", false,
+               "paper 1: no MLP, no layer norm; embeddings and attention frozen at unit-scale "
+               "random init; only head.weight/head.bias trained"),
+          zero_head,
+          Double("init_std", 0.02, 0.0, 10.0,
+                 "GPT-2 init: weights and embeddings N(0, init_std^2), biases 0 (with "
+                 "last_layer_only: the head only)",
+                 /*min_exclusive=*/true),
+          Bool("scale_residual", true,
+               "GPT-2: attn.o and mlp.proj weights init_std / sqrt(2 layers)")}});
   }
   std::sort(c.begin(), c.end(), [](const ComponentSpec& a, const ComponentSpec& b) {
     return std::tie(a.kind, a.name) < std::tie(b.kind, b.name);
@@ -475,6 +524,9 @@ absl::StatusOr<JobSpec> ValidateJobSpec(const JobSpec& spec) {
                      "'; allowed: ", absl::StrJoin(ScheduleNames(), ", ")));
   }
   if (auto s = CheckTrainerField("warmup_steps", t.warmup_steps, 0, t.steps); !s.ok()) return s;
+  if (auto s = CheckTrainerField("checkpoint_every", t.checkpoint_every, 0, t.steps); !s.ok()) {
+    return s;
+  }
   if (!(t.min_lr_ratio >= 0 && t.min_lr_ratio <= 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("trainer.min_lr_ratio: ", FormatDouble(t.min_lr_ratio),
@@ -508,6 +560,37 @@ absl::StatusOr<JobSpec> ValidateJobSpec(const JobSpec& spec) {
     return absl::InvalidArgumentError(absl::StrCat(
         "dataset.s: ", GetInt(out.dataset.params, "s"),
         " noise coordinates do not fit in d - 1 = ", GetInt(out.dataset.params, "d") - 1));
+  }
+  if (out.model.name == "attention2") {
+    // attention2 reads a row as two patches and emits one logistic score: 2 classes, an even
+    // number of features. Data sets whose shape their parameters fix are checked here; files
+    // (csv, npy) when the model is built.
+    const std::string& data = out.dataset.name;
+    const bool more_classes =
+        data == "heavy_tail_uniform" || data == "fashion_mnist" ||
+        data == "barcoded_fashion_mnist" || data == "text" ||
+        (data == "zipf_gaussian" && GetInt(out.dataset.params, "classes") != 2);
+    if (more_classes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model.name: attention2 needs a binary data set whose rows are two patches (2 classes, "
+          "an even number of features, e.g. noisy_patches); dataset '",
+          data, "' has more than 2 classes"));
+    }
+  }
+  if (out.model.name == "transformer") {
+    // Rows must be token ids below the class count, which only `text` guarantees; the model
+    // treats anything else as a broken precondition.
+    if (out.dataset.name != "text") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model.name: transformer needs contexts of token ids from dataset 'text'; "
+                       "dataset '", out.dataset.name, "' does not provide them"));
+    }
+    const int64_t d_model = GetInt(out.model.params, "d_model");
+    const int64_t heads = GetInt(out.model.params, "heads");
+    if (d_model % heads != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("model.heads: d_model ", d_model,
+                                                     " is not divisible by heads ", heads));
+    }
   }
   if (out.dataset.name == "csv" && GetString(out.dataset.params, "train_path").empty()) {
     return absl::InvalidArgumentError(

@@ -9,6 +9,7 @@
 #include "worker/engine/dataset/heavy_tail_uniform.h"
 #include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/dataset/npy.h"
+#include "worker/engine/dataset/text.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
 
 namespace optbench::engine {
@@ -36,6 +37,7 @@ absl::StatusOr<Dataset> MakeDataset(const std::string& name, const ParamMap& par
     return LoadBarcodedFashionMnist(BarcodedOptionsFromParams(p));
   }
   if (name == "npy") return LoadNpyDataset(NpyOptionsFromParams(p));
+  if (name == "text") return LoadText(TextOptionsFromParams(p));
   return absl::InternalError(absl::StrCat("dataset '", name, "' is declared but has no builder"));
 }
 

@@ -1,6 +1,7 @@
 #include "worker/engine/model/cnn.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/check.h"
 #include "worker/engine/random.h"
@@ -28,7 +29,27 @@ CnnShape CnnShapeFor(const CnnOptions& o) {
   const int64_t pooled1 = o.channels1 * s.pooled1_height * s.pooled1_width;
   // pooled1, pooled2, dpooled2, and the two argmax arrays (int32, counted as one Real each).
   s.buffer_reals_per_row = 2 * pooled1 + 3 * s.flat;
+  const int64_t plane1 = o.height * o.width;
+  const int64_t plane2 = s.pooled1_height * s.pooled1_width;
+  const int64_t col = std::max(o.in_channels * plane1, o.channels1 * plane2) * kKernel * kKernel;
+  const int64_t conv = std::max(o.channels1 * plane1, o.channels2 * plane2);
+  // Plus the zero-bordered copy of one input image per stage.
+  s.block_reals = kCnnBlockRows * (2 * col + conv + pooled1) +
+                  o.in_channels * (o.height + 2 * kPad) * (o.width + 2 * kPad) +
+                  o.channels1 * (s.pooled1_height + 2 * kPad) * (s.pooled1_width + 2 * kPad);
   return s;
+}
+
+CnnOptions CnnOptionsFromParams(const ParamMap& params, int64_t num_classes) {
+  CnnOptions o;
+  o.height = GetInt(params, "height");
+  o.width = GetInt(params, "width");
+  o.in_channels = GetInt(params, "in_channels");
+  o.channels1 = GetInt(params, "channels1");
+  o.channels2 = GetInt(params, "channels2");
+  o.num_classes = num_classes;
+  o.bias = GetBool(params, "bias");
+  return o;
 }
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -49,10 +70,7 @@ CnnModel::CnnModel(const CnnOptions& options, DenseInit init, bool zero_head, ui
     s.kernel_grad = Matrix::Zero(out, in * kKernel * kKernel);
     s.bias = Matrix::Zero(out * b, 1);
     s.bias_grad = Matrix::Zero(out * b, 1);
-    s.col.resize(in * kKernel * kKernel, h * w);
-    s.dcol.resize(in * kKernel * kKernel, h * w);
-    s.conv.resize(out, h * w);
-    s.dconv.resize(out, h * w);
+    s.padded.assign(static_cast<size_t>(in * (h + 2 * kPad) * (w + 2 * kPad)), Real{0});
     return s;
   };
   stage1_ = make_stage(options.in_channels, options.channels1, options.height, options.width);
@@ -62,7 +80,15 @@ CnnModel::CnnModel(const CnnOptions& options, DenseInit init, bool zero_head, ui
   head_grad_ = Matrix::Zero(options.num_classes, shape.flat);
   head_bias_ = Matrix::Zero(options.num_classes * b, 1);
   head_bias_grad_ = Matrix::Zero(options.num_classes * b, 1);
-  dpooled1_.resize(options.channels1, shape.pooled1_height * shape.pooled1_width);
+  const int64_t col_per_row =
+      std::max(stage1_.in_channels * stage1_.plane(), stage2_.in_channels * stage2_.plane()) *
+      kKernel * kKernel;
+  const int64_t conv_per_row =
+      std::max(stage1_.out_channels * stage1_.plane(), stage2_.out_channels * stage2_.plane());
+  col_.resize(static_cast<size_t>(kCnnBlockRows * col_per_row));
+  dcol_.resize(static_cast<size_t>(kCnnBlockRows * col_per_row));
+  conv_.resize(static_cast<size_t>(kCnnBlockRows * conv_per_row));
+  dpooled1_.resize(kCnnBlockRows, stage1_.pooled_size());
   Rng rng(seed, RngStream::kInit);
   InitDense(init, &rng, &stage1_.kernel, &stage1_.bias);
   InitDense(init, &rng, &stage2_.kernel, &stage2_.bias);
@@ -73,99 +99,129 @@ CnnModel::CnnModel(const CnnOptions& options, DenseInit init, bool zero_head, ui
   }
 }
 
-void CnnModel::Im2Col(const Stage& s, const Real* image, Matrix* col) {
-  const int64_t h = s.height, w = s.width;
-  for (int64_t c = 0; c < s.in_channels; ++c) {
-    const Real* plane = image + c * h * w;
-    for (int64_t i = 0; i < kKernel; ++i) {
-      for (int64_t j = 0; j < kKernel; ++j) {
-        Real* dst = col->row((c * kKernel + i) * kKernel + j).data();
-        // Output x reads input x + j - kPad, in range for x in [x0, x1).
-        const int64_t x0 = std::max<int64_t>(0, kPad - j);
-        const int64_t x1 = std::min<int64_t>(w, w + kPad - j);
-        for (int64_t y = 0; y < h; ++y, dst += w) {
-          const int64_t sy = y + i - kPad;
-          if (sy < 0 || sy >= h) {
-            std::fill(dst, dst + w, Real{0});
-            continue;
+void CnnModel::Im2Col(Stage* s, const Real* images, Eigen::Index stride, int64_t n, MatrixMap col) {
+  const int64_t h = s->height, w = s->width, plane = s->plane();
+  const int64_t pw = w + 2 * kPad, pplane = (h + 2 * kPad) * pw;
+  Real* padded = s->padded.data();
+  Real* dst = col.data();
+  for (int64_t e = 0; e < n; ++e) {
+    // Copy the image into the interior of a zero-bordered buffer: every window then reads 5
+    // contiguous values with no bounds checks (the border is zeroed once, at construction).
+    const Real* image = images + e * stride;
+    for (int64_t c = 0; c < s->in_channels; ++c) {
+      for (int64_t y = 0; y < h; ++y) {
+        std::copy(image + c * plane + y * w, image + c * plane + (y + 1) * w,
+                  padded + c * pplane + (y + kPad) * pw + kPad);
+      }
+    }
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        // Row (e, y, x) holds the 5x5 window centred on (y, x) of every input channel.
+        for (int64_t c = 0; c < s->in_channels; ++c) {
+          const Real* src = padded + c * pplane + y * pw + x;
+          for (int64_t i = 0; i < kKernel; ++i, src += pw, dst += kKernel) {
+            // A constant-size memcpy compiles to two moves; a 5-step loop does not vectorize.
+            std::memcpy(dst, src, kKernel * sizeof(Real));
           }
-          const Real* src = plane + sy * w + (j - kPad);
-          std::fill(dst, dst + x0, Real{0});
-          std::copy(src + x0, src + x1, dst + x0);
-          std::fill(dst + x1, dst + w, Real{0});
         }
       }
     }
   }
 }
 
-void CnnModel::Col2ImAdd(const Stage& s, const Matrix& col, Real* image) {
-  const int64_t h = s.height, w = s.width;
-  for (int64_t c = 0; c < s.in_channels; ++c) {
-    Real* plane = image + c * h * w;
-    for (int64_t i = 0; i < kKernel; ++i) {
-      for (int64_t j = 0; j < kKernel; ++j) {
-        const Real* src = col.row((c * kKernel + i) * kKernel + j).data();
-        const int64_t x0 = std::max<int64_t>(0, kPad - j);
-        const int64_t x1 = std::min<int64_t>(w, w + kPad - j);
-        for (int64_t y = 0; y < h; ++y, src += w) {
-          const int64_t sy = y + i - kPad;
-          if (sy < 0 || sy >= h) continue;
-          Real* dst = plane + sy * w + (j - kPad);
-          for (int64_t x = x0; x < x1; ++x) dst[x] += src[x];
+void CnnModel::Col2Im(Stage* s, const MatrixMap& col, int64_t n, Real* images,
+                      Eigen::Index stride) {
+  const int64_t h = s->height, w = s->width, plane = s->plane();
+  const int64_t pw = w + 2 * kPad, pplane = (h + 2 * kPad) * pw;
+  Real* padded = s->padded.data();
+  const Real* src = col.data();
+  for (int64_t e = 0; e < n; ++e) {
+    std::fill(padded, padded + s->in_channels * pplane, Real{0});
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        for (int64_t c = 0; c < s->in_channels; ++c) {
+          Real* dst = padded + c * pplane + y * pw + x;
+          for (int64_t i = 0; i < kKernel; ++i, dst += pw, src += kKernel) {
+            Eigen::Map<Eigen::Array<Real, kKernel, 1>>(dst) +=
+                Eigen::Map<const Eigen::Array<Real, kKernel, 1>>(src);
+          }
         }
       }
     }
+    // The border collected the gradient of the zero padding: dropped.
+    Real* image = images + e * stride;
+    for (int64_t c = 0; c < s->in_channels; ++c) {
+      for (int64_t y = 0; y < h; ++y) {
+        const Real* row = padded + c * pplane + (y + kPad) * pw + kPad;
+        std::copy(row, row + w, image + c * plane + y * w);
+      }
+    }
   }
+  // Leave the border zero for Im2Col.
+  std::fill(padded, padded + s->in_channels * pplane, Real{0});
 }
 
-void CnnModel::StageForward(Stage* s, const Real* image, Real* pooled, int32_t* argmax) {
-  Im2Col(*s, image, &s->col);
-  s->conv.noalias() = s->kernel * s->col;
-  if (options_.bias) s->conv.colwise() += s->bias.col(0);
+void CnnModel::StageForward(const Stage& s, int64_t n, Real* pooled, int32_t* argmax,
+                            Eigen::Index stride) {
+  MatrixMap conv = Conv(s, n);
+  conv.noalias() = Col(s, n) * s.kernel.transpose();
+  if (options_.bias) conv.rowwise() += s.bias.col(0).transpose();
   // pool(relu(z)) = relu(pool(z)), and the first maximum of z in a window is the first maximum
   // of relu(z) whenever that maximum is positive (otherwise the gradient is 0 either way).
-  const int64_t w = s->width, ph = s->pooled_height, pw = s->pooled_width;
-  const int64_t plane = s->height * w;
-  for (int64_t c = 0; c < s->out_channels; ++c) {
-    const Real* z = s->conv.row(c).data();
-    for (int64_t py = 0; py < ph; ++py) {
-      for (int64_t px = 0; px < pw; ++px) {
-        int64_t best = (2 * py) * w + 2 * px;
-        const int64_t candidates[3] = {best + 1, best + w, best + w + 1};
-        for (int64_t k : candidates) {
-          if (z[k] > z[best]) best = k;
+  const int64_t w = s.width, ph = s.pooled_height, pw = s.pooled_width, plane = s.plane();
+  const int64_t out = s.out_channels;
+  for (int64_t e = 0; e < n; ++e) {
+    const Real* z_image = conv.data() + e * plane * out;
+    for (int64_t c = 0; c < out; ++c) {
+      const Real* z = z_image + c;  // Pixel k of channel c is z[k · out].
+      Real* pooled_c = pooled + e * stride + c * ph * pw;
+      int32_t* argmax_c = argmax + e * stride + c * ph * pw;
+      for (int64_t py = 0; py < ph; ++py) {
+        for (int64_t px = 0; px < pw; ++px) {
+          int64_t best = (2 * py) * w + 2 * px;
+          const int64_t candidates[3] = {best + 1, best + w, best + w + 1};
+          for (int64_t k : candidates) {
+            if (z[k * out] > z[best * out]) best = k;
+          }
+          pooled_c[py * pw + px] = std::max(z[best * out], Real{0});
+          argmax_c[py * pw + px] = static_cast<int32_t>(best);
         }
-        const int64_t out = (c * ph + py) * pw + px;
-        pooled[out] = std::max(z[best], Real{0});
-        argmax[out] = static_cast<int32_t>(c * plane + best);
       }
     }
   }
 }
 
-void CnnModel::StageBackward(Stage* s, const Real* image, const Real* pooled, const int32_t* argmax,
-                             const Real* dpooled, Real* dimage) {
-  s->dconv.setZero();
-  const int64_t pooled_size = s->out_channels * s->pooled_height * s->pooled_width;
-  Real* dz = s->dconv.data();
-  for (int64_t k = 0; k < pooled_size; ++k) {
-    if (pooled[k] > Real{0}) dz[argmax[k]] = dpooled[k];  // Windows do not overlap.
+void CnnModel::StageBackward(Stage* s, int64_t n, const Real* pooled, const int32_t* argmax,
+                             const Real* dpooled, Eigen::Index stride, Real* dimages,
+                             Eigen::Index dstride) {
+  // dL/dz is nonzero only at each window's maximum where the pooled value is positive: at most a
+  // quarter of the convolution outputs. Both gradients are therefore sums over those outputs of
+  // one im2col row times a kernel row, instead of two dense GEMMs that are >= 75% zeros.
+  const MatrixMap col = Col(*s, n);
+  MatrixMap dcol = Dcol(*s, n);
+  if (dimages != nullptr) dcol.setZero();
+  const int64_t pooled_plane = s->pooled_height * s->pooled_width, plane = s->plane();
+  for (int64_t e = 0; e < n; ++e) {
+    for (int64_t c = 0; c < s->out_channels; ++c) {
+      const int64_t offset = e * stride + c * pooled_plane;
+      for (int64_t k = offset; k < offset + pooled_plane; ++k) {
+        if (!(pooled[k] > Real{0}) || dpooled[k] == Real{0}) continue;
+        const Real g = dpooled[k];
+        const Eigen::Index row = e * plane + argmax[k];
+        s->kernel_grad.row(c) += g * col.row(row);
+        if (options_.bias) s->bias_grad(c, 0) += g;
+        if (dimages != nullptr) dcol.row(row) += g * s->kernel.row(c);
+      }
+    }
   }
-  if (options_.bias) s->bias_grad.col(0) += s->dconv.rowwise().sum();
-  Im2Col(*s, image, &s->col);  // Recomputed: storing it per example would cost in·25·h·w.
-  s->kernel_grad.noalias() += s->dconv * s->col.transpose();
-  if (dimage == nullptr) return;
-  s->dcol.noalias() = s->kernel.transpose() * s->dconv;
-  std::fill(dimage, dimage + s->in_channels * s->height * s->width, Real{0});
-  Col2ImAdd(*s, s->dcol, dimage);
+  if (dimages != nullptr) Col2Im(s, dcol, n, dimages, dstride);
 }
 
 void CnnModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   OPTBENCH_CHECK(x.cols() == num_inputs() && logits.rows() == x.rows() &&
                  logits.cols() == num_outputs());
   rows_ = x.rows();
-  const int64_t size1 = stage1_.out_channels * stage1_.pooled_height * stage1_.pooled_width;
+  const int64_t size1 = stage1_.pooled_size();
   const int64_t size2 = head_.cols();
   if (pooled1_.rows() < rows_) {
     // Grows once to the largest chunk; later chunks reuse the buffers.
@@ -175,9 +231,12 @@ void CnnModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     argmax1_.resize(static_cast<size_t>(rows_ * size1));
     argmax2_.resize(static_cast<size_t>(rows_ * size2));
   }
-  for (Eigen::Index e = 0; e < rows_; ++e) {
-    StageForward(&stage1_, x.row(e).data(), pooled1_.row(e).data(), &argmax1_[e * size1]);
-    StageForward(&stage2_, pooled1_.row(e).data(), pooled2_.row(e).data(), &argmax2_[e * size2]);
+  for (Eigen::Index e0 = 0; e0 < rows_; e0 += kCnnBlockRows) {
+    const int64_t n = std::min<int64_t>(kCnnBlockRows, rows_ - e0);
+    Im2Col(&stage1_, x.row(e0).data(), x.outerStride(), n, Col(stage1_, n));
+    StageForward(stage1_, n, pooled1_.row(e0).data(), &argmax1_[e0 * size1], size1);
+    Im2Col(&stage2_, pooled1_.row(e0).data(), size1, n, Col(stage2_, n));
+    StageForward(stage2_, n, pooled2_.row(e0).data(), &argmax2_[e0 * size2], size2);
   }
   logits.noalias() = pooled2_.topRows(rows_) * head_.transpose();
   if (options_.bias) logits.rowwise() += head_bias_.col(0).transpose();
@@ -187,16 +246,21 @@ void CnnModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
 
 void CnnModel::Backward(const ConstMatrixRef& dlogits) {
   OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == rows_ && dlogits.cols() == num_outputs());
-  const int64_t size1 = stage1_.out_channels * stage1_.pooled_height * stage1_.pooled_width;
+  const int64_t size1 = stage1_.pooled_size();
   const int64_t size2 = head_.cols();
   head_grad_.noalias() += dlogits.transpose() * pooled2_.topRows(rows_);
   if (options_.bias) head_bias_grad_.col(0).transpose() += dlogits.colwise().sum();
   dpooled2_.topRows(rows_).noalias() = dlogits * head_;
-  for (Eigen::Index e = 0; e < rows_; ++e) {
-    StageBackward(&stage2_, pooled1_.row(e).data(), pooled2_.row(e).data(), &argmax2_[e * size2],
-                  dpooled2_.row(e).data(), dpooled1_.data());
-    StageBackward(&stage1_, x_data_ + e * x_stride_, pooled1_.row(e).data(), &argmax1_[e * size1],
-                  dpooled1_.data(), nullptr);
+  for (Eigen::Index e0 = 0; e0 < rows_; e0 += kCnnBlockRows) {
+    const int64_t n = std::min<int64_t>(kCnnBlockRows, rows_ - e0);
+    // The im2col matrices are recomputed: keeping them from the forward would cost
+    // in·25·h·w Reals per example of the chunk for each stage.
+    Im2Col(&stage2_, pooled1_.row(e0).data(), size1, n, Col(stage2_, n));
+    StageBackward(&stage2_, n, pooled2_.row(e0).data(), &argmax2_[e0 * size2],
+                  dpooled2_.row(e0).data(), size2, dpooled1_.data(), size1);
+    Im2Col(&stage1_, x_data_ + e0 * x_stride_, x_stride_, n, Col(stage1_, n));
+    StageBackward(&stage1_, n, pooled1_.row(e0).data(), &argmax1_[e0 * size1], dpooled1_.data(),
+                  size1, nullptr, 0);
   }
   x_data_ = nullptr;
 }

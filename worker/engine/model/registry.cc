@@ -3,9 +3,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/model/attention2.h"
 #include "worker/engine/model/cnn.h"
 #include "worker/engine/model/linear.h"
 #include "worker/engine/model/mlp.h"
+#include "worker/engine/model/transformer.h"
 
 namespace optbench::engine {
 namespace {
@@ -36,11 +38,38 @@ absl::StatusOr<CnnOptions> CnnOptionsFor(const ParamMap& p, int64_t num_features
   return o;
 }
 
+// attention2's options; InvalidArgument unless the data set is binary with rows of two patches.
+absl::StatusOr<Attention2Options> Attention2OptionsFor(const ParamMap& p, int64_t num_features,
+                                                       int64_t num_classes) {
+  if (num_classes != 2 || num_features % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.name: attention2 needs a binary data set whose rows are two patches [x1, x2] (2 "
+        "classes, an even number of features), but the data set has ",
+        num_classes, " classes and ", num_features, " features"));
+  }
+  Attention2Options o;
+  o.d = num_features / 2;
+  o.m_k = GetInt(p, "m_k");
+  o.m_v = GetInt(p, "m_v");
+  o.sigma0 = GetDouble(p, "sigma0");
+  return o;
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> ModelParameterCount(const std::string& name, const ParamMap& params,
                                             int64_t num_features, int64_t num_classes) {
   OPTBENCH_ASSIGN_OR_RETURN(const ParamMap p, Validated(name, params));
+  if (name == "attention2") {
+    OPTBENCH_ASSIGN_OR_RETURN(const Attention2Options o,
+                              Attention2OptionsFor(p, num_features, num_classes));
+    return 2 * (o.m_k + o.m_v) * o.d;
+  }
+  if (name == "transformer") {
+    OPTBENCH_ASSIGN_OR_RETURN(const TransformerOptions o,
+                              TransformerOptionsFromParams(p, num_features, num_classes));
+    return TransformerParameterCount(o);
+  }
   const int64_t bias = GetBool(p, "bias") ? 1 : 0;
   if (name == "linear") return num_classes * (num_features + bias);
   if (name == "mlp") {
@@ -71,6 +100,16 @@ absl::StatusOr<int64_t> ModelBufferRealsPerRow(const std::string& name, const Pa
     OPTBENCH_ASSIGN_OR_RETURN(const CnnOptions o, CnnOptionsFor(p, num_features, num_classes));
     return CnnShapeFor(o).buffer_reals_per_row;
   }
+  if (name == "attention2") {
+    OPTBENCH_ASSIGN_OR_RETURN(const Attention2Options o,
+                              Attention2OptionsFor(p, num_features, num_classes));
+    return Attention2BufferRealsPerRow(o);
+  }
+  if (name == "transformer") {
+    OPTBENCH_ASSIGN_OR_RETURN(const TransformerOptions o,
+                              TransformerOptionsFromParams(p, num_features, num_classes));
+    return TransformerBufferRealsPerRow(o);
+  }
   return absl::InternalError(absl::StrCat("model '", name, "' is declared but has no builder"));
 }
 
@@ -85,6 +124,16 @@ absl::StatusOr<std::unique_ptr<Model>> MakeModel(const std::string& name, const 
         GetString(p, "init") == "uniform" ? LinearInit::kUniform : LinearInit::kZeros;
     return std::unique_ptr<Model>(
         new LinearModel(num_features, num_classes, GetBool(p, "bias"), init, seed));
+  }
+  if (name == "attention2") {
+    OPTBENCH_ASSIGN_OR_RETURN(const Attention2Options o,
+                              Attention2OptionsFor(p, num_features, num_classes));
+    return std::unique_ptr<Model>(new Attention2Model(o, seed));
+  }
+  if (name == "transformer") {
+    OPTBENCH_ASSIGN_OR_RETURN(const TransformerOptions o,
+                              TransformerOptionsFromParams(p, num_features, num_classes));
+    return std::unique_ptr<Model>(new TransformerModel(o, seed));
   }
   const DenseInit dense_init = name == "linear" || GetString(p, "init") == "kaiming_uniform"
                                    ? DenseInit::kKaimingUniform

@@ -196,5 +196,51 @@ TEST(CnnModelTest, GradientsAccumulateOverChunks) {
   for (size_t i = 0; i < whole.size(); ++i) EXPECT_TRUE(whole[i].isApprox(chunked[i], 1e-13));
 }
 
+// A chunk of several im2col blocks with a partial last one (2 · kCnnBlockRows + 3 rows) must give
+// the logits and gradients of the same examples run one at a time (a block of 1): catches a block
+// offset or stride mix-up in the batched im2col, pooling, scatter or col2im.
+TEST(CnnModelTest, BlocksOfAChunkMatchOneExampleAtATime) {
+  const CnnOptions o = SmallOptions();
+  const int64_t rows = 2 * kCnnBlockRows + 3;
+  CnnModel model(o, DenseInit::kKaimingUniform, false, 7);
+  const Matrix x = Inputs(o, rows);
+  std::vector<int32_t> labels(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) labels[i] = static_cast<int32_t>((i * 7) % o.num_classes);
+  auto run = [&](Eigen::Index chunk, Matrix* all_logits) {
+    model.ZeroGrad();
+    for (Eigen::Index start = 0; start < rows; start += chunk) {
+      const Eigen::Index r = std::min<Eigen::Index>(chunk, rows - start);
+      Matrix logits(r, o.num_classes);
+      model.Forward(x.middleRows(start, r), logits);
+      all_logits->middleRows(start, r) = logits;
+      SoftmaxCrossEntropy(logits, labels.data() + start, 1.0 / rows, nullptr);
+      model.Backward(logits);
+    }
+    std::vector<Matrix> grads;
+    for (const ParamSlot& slot : model.Params()) grads.push_back(*slot.grad);
+    return grads;
+  };
+  Matrix logits_whole(rows, o.num_classes), logits_single(rows, o.num_classes);
+  const std::vector<Matrix> whole = run(rows, &logits_whole);
+  const std::vector<Matrix> single = run(1, &logits_single);
+  EXPECT_LT((logits_whole - logits_single).cwiseAbs().maxCoeff(), 1e-14);
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_GT(whole[i].norm(), 0.0) << i;
+    EXPECT_TRUE(whole[i].isApprox(single[i], 1e-13)) << i;
+  }
+}
+
+// The memory the header promises: chunk buffers per row and the fixed im2col block, for the
+// paper's widths (hand-computed from the shapes in cnn.h).
+TEST(CnnModelTest, BufferSizesForThePapersWidths) {
+  const CnnShape s = CnnShapeFor(CnnOptions());
+  EXPECT_EQ(s.buffer_reals_per_row, 2 * 32 * 14 * 14 + 3 * 4900);
+  // Per block: im2col and its gradient, the second layer's (32·25·14·14 each) dominating the
+  // first's (25·28·28); the first layer's output (32·28·28) dominating the second's (100·14·14);
+  // dL/d(pooled1). Plus one zero-bordered input image per stage (32·32 and 32·18·18).
+  EXPECT_EQ(s.block_reals, kCnnBlockRows * (2 * 32 * 25 * 14 * 14 + 32 * 28 * 28 + 32 * 14 * 14) +
+                               32 * 32 + 32 * 18 * 18);
+}
+
 }  // namespace
 }  // namespace optbench::engine
