@@ -89,6 +89,7 @@ absl::StatusOr<engine::JobSpec> FromProto(const v1::JobSpec& spec) {
   out.trainer.schedule = spec.trainer().schedule();
   out.trainer.warmup_steps = spec.trainer().warmup_steps();
   out.trainer.min_lr_ratio = spec.trainer().min_lr_ratio();
+  out.trainer.checkpoint_every = spec.trainer().checkpoint_every();
   out.seed = spec.seed();
   return out;
 }
@@ -110,6 +111,7 @@ v1::JobSpec ToProto(const engine::JobSpec& spec) {
   t->set_schedule(spec.trainer.schedule);
   t->set_warmup_steps(spec.trainer.warmup_steps);
   t->set_min_lr_ratio(spec.trainer.min_lr_ratio);
+  t->set_checkpoint_every(spec.trainer.checkpoint_every);
   out.set_seed(spec.seed);
   return out;
 }

@@ -18,12 +18,14 @@ enum class Denominator {
   kClassCounts,  // Examples of the group's classes in the split (loss, accuracy, p_true).
   kSplitSize,    // All examples of the split (p_mass).
   kClasses,      // The number of classes in the group: a mean of per-class values (head_*).
+  kClassWeighted,  // Per-class means (model diagnostics): weighted by the classes' examples.
 };
 
 struct MetricDef {
   const char* name;
   const char* numerator;  // Stored per-class vector; nullptr for a scalar metric.
   Denominator denominator;
+  bool train_only = false;  // Recorded for the train split only (scalars, head_*).
 };
 
 constexpr MetricDef kMetrics[] = {
@@ -31,22 +33,28 @@ constexpr MetricDef kMetrics[] = {
     {"accuracy", "correct", Denominator::kClassCounts},
     {"p_true", "p_true_sum", Denominator::kClassCounts},
     {"p_mass", "p_mass", Denominator::kSplitSize},
-    {"head_grad_norm", "head_grad_norm", Denominator::kClasses},
-    {"head_gn_trace", "head_gn_trace", Denominator::kClasses},
-    {"head_weight_norm", "head_weight_norm", Denominator::kClasses},
-    {"grad_norm", nullptr, Denominator::kClassCounts},
-    {"lr", nullptr, Denominator::kClassCounts},
-    {"wall_seconds", nullptr, Denominator::kClassCounts},
+    {"head_grad_norm", "head_grad_norm", Denominator::kClasses, true},
+    {"head_gn_trace", "head_gn_trace", Denominator::kClasses, true},
+    {"head_weight_norm", "head_weight_norm", Denominator::kClasses, true},
+    {"head_bias_grad", "head_bias_grad", Denominator::kClasses, true},
+    {"grad_norm", nullptr, Denominator::kClassCounts, true},
+    {"lr", nullptr, Denominator::kClassCounts, true},
+    {"wall_seconds", nullptr, Denominator::kClassCounts, true},
 };
 
-absl::StatusOr<const MetricDef*> FindMetric(const std::string& name) {
+// `name` must outlive the result (a diagnostic's def points into it).
+absl::StatusOr<MetricDef> FindMetric(const std::string& name) {
   std::vector<std::string> known;
   for (const MetricDef& m : kMetrics) {
-    if (name == m.name) return &m;
+    if (name == m.name) return m;
     known.push_back(m.name);
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("metric: unknown metric '", name, "'; known: ", absl::StrJoin(known, ", ")));
+  // Model diagnostics are stored under their own name, per split; whether one is a scalar or a
+  // per-class vector shows in its rows.
+  if (IsDiagnosticMetric(name)) return MetricDef{name.c_str(), name.c_str(), Denominator::kClassWeighted};
+  return absl::InvalidArgumentError(absl::StrCat("metric: unknown metric '", name,
+                                                 "'; known: ", absl::StrJoin(known, ", "),
+                                                 ", diag.<name> (model diagnostics)"));
 }
 
 absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::Store& store,
@@ -84,9 +92,10 @@ std::vector<std::vector<int64_t>> MakeGroups(v1::GroupBy group_by, int num_group
 
 absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
                                                       const v1::QueryMetricsRequest& request) {
-  auto metric = FindMetric(request.metric().empty() ? "loss" : request.metric());
+  const std::string metric_name = request.metric().empty() ? "loss" : request.metric();
+  auto metric = FindMetric(metric_name);
   if (!metric.ok()) return metric.status();
-  const MetricDef& def = **metric;
+  const MetricDef& def = *metric;
   const bool test = request.split() == v1::SPLIT_TEST;
   const std::string split = test ? "test" : "train";
   v1::GroupBy group_by =
@@ -96,7 +105,6 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
     return absl::InvalidArgumentError(
         absl::StrCat("groups: ", request.groups(), " is out of range; allowed [1, 1000]"));
   }
-  if (def.numerator == nullptr) group_by = v1::GROUP_BY_NONE;
   const int64_t max_step =
       request.has_max_step() ? request.max_step() : std::numeric_limits<int64_t>::max();
 
@@ -108,29 +116,11 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
     v1::Series* series = response.add_series();
     *series->mutable_job() = JobToProto(job);
     series->set_metric(def.name);
-    series->set_split(test && def.numerator != nullptr && def.denominator != Denominator::kClasses
-                          ? v1::SPLIT_TEST
-                          : v1::SPLIT_TRAIN);
-    // Scalars and the output-layer statistics are recorded for the train split only.
-    const bool train_only = def.numerator == nullptr || def.denominator == Denominator::kClasses;
+    const bool train_only = def.train_only;
+    series->set_split(test && !train_only ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
     const std::vector<int64_t>& counts =
         test && !train_only ? job.test_class_counts : job.train_class_counts;
     if (job.num_classes == 0 || (def.numerator != nullptr && counts.empty())) continue;
-
-    const auto groups = MakeGroups(group_by, num_groups, job.train_class_counts);
-    int64_t split_total = 0;
-    for (int64_t n : counts) split_total += n;
-    for (size_t g = 0; g < groups.size(); ++g) {
-      v1::ClassGroup* group = series->add_groups();
-      group->set_index(static_cast<int32_t>(g));
-      group->set_num_classes(static_cast<int64_t>(groups[g].size()));
-      int64_t examples = 0;
-      for (int64_t k : groups[g]) examples += job.train_class_counts[k];
-      group->set_train_examples(examples);
-      if (group_by != v1::GROUP_BY_NONE) {
-        for (int64_t k : groups[g]) group->add_classes(k);
-      }
-    }
 
     storage::MetricQuery q;
     q.job_ids = {job.id};
@@ -140,10 +130,33 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
     q.max_step = max_step;
     auto rows = store.ReadMetrics(q);
     if (!rows.ok()) return rows.status();
+    // A diagnostic with one value per step is a scalar (unless the job has one class anyway).
+    bool scalar = def.numerator == nullptr;
+    if (def.denominator == Denominator::kClassWeighted && job.num_classes > 1) {
+      scalar = !rows->empty();
+      for (const storage::MetricRow& row : *rows) scalar = scalar && row.values.size() == 1;
+    }
+    const v1::GroupBy job_group_by = scalar ? v1::GROUP_BY_NONE : group_by;
+
+    const auto groups = MakeGroups(job_group_by, num_groups, job.train_class_counts);
+    int64_t split_total = 0;
+    for (int64_t n : counts) split_total += n;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      v1::ClassGroup* group = series->add_groups();
+      group->set_index(static_cast<int32_t>(g));
+      group->set_num_classes(static_cast<int64_t>(groups[g].size()));
+      int64_t examples = 0;
+      for (int64_t k : groups[g]) examples += job.train_class_counts[k];
+      group->set_train_examples(examples);
+      if (job_group_by != v1::GROUP_BY_NONE) {
+        for (int64_t k : groups[g]) group->add_classes(k);
+      }
+    }
+
     for (const storage::MetricRow& row : *rows) {
       v1::SeriesPoint* point = series->add_points();
       point->set_step(row.step);
-      if (def.numerator == nullptr) {
+      if (scalar) {
         point->add_values(row.values.empty() ? std::nan("") : row.values[0]);
         continue;
       }
@@ -151,7 +164,13 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
         double num = 0;
         double den = 0;
         for (int64_t k : classes) {
-          if (k < static_cast<int64_t>(row.values.size())) num += row.values[k];
+          const double value = k < static_cast<int64_t>(row.values.size()) ? row.values[k] : 0;
+          if (def.denominator == Denominator::kClassWeighted) {
+            // A class without examples in the split has no mean: it weighs nothing.
+            num += counts[k] > 0 ? value * static_cast<double>(counts[k]) : 0;
+          } else {
+            num += value;
+          }
           den += static_cast<double>(counts[k]);
         }
         if (def.denominator == Denominator::kSplitSize) den = static_cast<double>(split_total);

@@ -6,6 +6,17 @@
 #include "worker/engine/catalog.h"
 
 namespace optbench::server {
+
+bool IsDiagnosticMetric(std::string_view metric) {
+  constexpr std::string_view kPrefix = "diag.";
+  if (metric.substr(0, kPrefix.size()) != kPrefix) return false;
+  const std::string_view name = metric.substr(kPrefix.size());
+  if (name.empty() || name.size() > kMaxDiagnosticName) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
 namespace {
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {

@@ -4,6 +4,7 @@
 #define OPTBENCH_SERVER_WIRE_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -12,6 +13,11 @@
 #include "worker/engine/params.h"
 
 namespace optbench::server {
+
+// True for a model-diagnostic metric name (engine Diagnostic on the wire): "diag.<name>" with
+// <name> 1..64 characters of [a-z0-9_].
+bool IsDiagnosticMetric(std::string_view metric);
+inline constexpr size_t kMaxDiagnosticName = 64;
 
 v1::JobState StateToProto(storage::JobState state);
 // nullopt for JOB_STATE_UNSPECIFIED.

@@ -11,9 +11,11 @@ namespace optbench::server {
 namespace {
 
 constexpr int64_t kMaxVectorLength = 10'000'000;
-constexpr const char* kVectorMetrics[] = {"loss_sum",        "correct",        "p_true_sum",
-                                          "p_mass",          "head_grad_norm", "head_gn_trace",
-                                          "head_weight_norm"};
+// A job's newest checkpoints kept: the older one is the fallback when the newest is corrupt.
+constexpr int kCheckpointsKept = 2;
+constexpr const char* kVectorMetrics[] = {"loss_sum",         "correct",        "p_true_sum",
+                                          "p_mass",           "head_grad_norm", "head_gn_trace",
+                                          "head_weight_norm", "head_bias_grad"};
 constexpr const char* kScalarMetrics[] = {"loss", "accuracy", "grad_norm", "lr", "wall_seconds"};
 
 bool IsOneOf(const std::string& name, const char* const* begin, const char* const* end) {
@@ -41,13 +43,15 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::s
   for (int i = 0; i < batch.values_size(); ++i) {
     const v1::MetricValue& v = batch.values(i);
     const std::string where = absl::StrCat("metrics.values[", i, "]");
-    const bool vector = IsOneOf(v.metric(), std::begin(kVectorMetrics), std::end(kVectorMetrics));
+    const bool vector = IsOneOf(v.metric(), std::begin(kVectorMetrics), std::end(kVectorMetrics)) ||
+                        IsDiagnosticMetric(v.metric());
     const bool scalar = IsOneOf(v.metric(), std::begin(kScalarMetrics), std::end(kScalarMetrics));
     if (!vector && !scalar) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ".metric: unknown metric '", v.metric(),
           "'; known: ", absl::StrJoin(std::begin(kVectorMetrics), std::end(kVectorMetrics), ", "),
-          ", ", absl::StrJoin(std::begin(kScalarMetrics), std::end(kScalarMetrics), ", ")));
+          ", ", absl::StrJoin(std::begin(kScalarMetrics), std::end(kScalarMetrics), ", "),
+          " and diag.<name> ([a-z0-9_], up to ", kMaxDiagnosticName, " characters)"));
     }
     if (v.split() != v1::SPLIT_TRAIN && v.split() != v1::SPLIT_TEST) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".split: must be train or test"));
@@ -176,6 +180,20 @@ grpc::Status WorkerService::Report(
                                            request.metrics().step(), *rows);
         break;
       }
+      case v1::ReportRequest::kCheckpoint: {
+        const v1::Checkpoint& checkpoint = request.checkpoint();
+        if (checkpoint.step() < 0 || checkpoint.data().empty()) {
+          return ToGrpcStatus(absl::InvalidArgumentError(
+              absl::StrCat("checkpoint: step ", checkpoint.step(), " with ",
+                           checkpoint.data().size(), " bytes; want step >= 0 and data")));
+        }
+        absl::Status s = scheduler_->store()->SaveCheckpoint(
+            request.job_id(), request.lease_token(), checkpoint.step(), checkpoint.data(),
+            kCheckpointsKept);
+        if (!s.ok()) return ToGrpcStatus(s);
+        cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(), checkpoint.step());
+        break;
+      }
       default:
         return ToGrpcStatus(absl::InvalidArgumentError("payload: empty report"));
     }
@@ -229,6 +247,28 @@ grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::Fail
       scheduler_->Fail(request->job_id(), request->lease_token(), request->error().substr(0, 4096),
                        request->release(), request->permanent());
   return ToGrpcStatus(state.status());
+}
+
+grpc::Status WorkerService::LoadCheckpoint(grpc::ServerContext* context,
+                                           const v1::LoadCheckpointRequest* request,
+                                           v1::LoadCheckpointResponse* response) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
+  if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  if (request->before_step() < 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("before_step: ", request->before_step(), " is negative")));
+  }
+  auto found = scheduler_->store()->LoadCheckpoint(
+      request->job_id(), request->lease_token(),
+      request->before_step() == 0 ? INT64_MAX : request->before_step());
+  if (!found.ok()) return ToGrpcStatus(found.status());
+  if (found->has_value()) {
+    response->mutable_checkpoint()->set_step((*found)->step);
+    *response->mutable_checkpoint()->mutable_data() = std::move((*found)->data);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace optbench::server

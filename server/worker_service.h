@@ -38,6 +38,9 @@ class WorkerService final : public v1::WorkerService::Service {
                            v1::CompleteJobResponse* response) override;
   grpc::Status FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
                        v1::FailJobResponse* response) override;
+  grpc::Status LoadCheckpoint(grpc::ServerContext* context,
+                              const v1::LoadCheckpointRequest* request,
+                              v1::LoadCheckpointResponse* response) override;
 
  private:
   grpc::Status Authorize(const grpc::ServerContext* context) const;

@@ -67,6 +67,20 @@ CREATE TABLE workers (
 ) WITHOUT ROWID;
 CREATE INDEX jobs_by_state ON jobs (state, sweep_seq, idx);
 )sql"},
+    {3, "training checkpoints, dropped when their job ends", R"sql(
+CREATE TABLE checkpoints (
+  job_id TEXT NOT NULL REFERENCES jobs(id),
+  step   INTEGER NOT NULL,
+  data   BLOB NOT NULL,
+  PRIMARY KEY (job_id, step)
+);
+-- States 3..6 are terminal (storage/store.h JobState): a finished job never resumes.
+CREATE TRIGGER checkpoints_drop_on_finish AFTER UPDATE OF state ON jobs
+  WHEN NEW.state BETWEEN 3 AND 6
+BEGIN
+  DELETE FROM checkpoints WHERE job_id = NEW.id;
+END;
+)sql"},
 };
 
 absl::StatusOr<int> ReadIntPragma(Connection& conn, const char* pragma) {

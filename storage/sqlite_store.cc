@@ -845,6 +845,60 @@ absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, absl::Time no
 // ---------------------------------------------------------------------------------------------
 // Metrics and workers
 
+absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, const std::string& token,
+                                         int64_t step, const std::string& data, int keep) {
+  if (step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("checkpoint step must be >= 0, got %d (job %s)", step, job_id));
+  }
+  if (data.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("checkpoint of job %s at step %d is empty", job_id, step));
+  }
+  if (keep < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("checkpoints to keep must be >= 1, got %d",
+                                                      keep));
+  }
+  return Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement upsert,
+        conn.Prepare("INSERT INTO checkpoints (job_id, step, data) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (job_id, step) DO UPDATE SET data = excluded.data"));
+    upsert.BindText(1, job_id);
+    upsert.BindInt64(2, step);
+    upsert.BindBlob(3, data);
+    OPTBENCH_RETURN_IF_ERROR(upsert.Run());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement prune,
+        conn.Prepare("DELETE FROM checkpoints WHERE job_id = ?1 AND step NOT IN "
+                     "(SELECT step FROM checkpoints WHERE job_id = ?1 ORDER BY step DESC "
+                     "LIMIT ?2)"));
+    prune.BindText(1, job_id);
+    prune.BindInt64(2, keep);
+    return prune.Run();
+  });
+}
+
+absl::StatusOr<std::optional<CheckpointRecord>> SqliteStore::LoadCheckpoint(
+    const std::string& job_id, const std::string& token, int64_t before_step) {
+  std::optional<CheckpointRecord> found;
+  // Lease-checked like the writes, so it runs on the writer connection: a stale worker must not
+  // read the checkpoint of the job's next attempt either.
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement stmt, conn.Prepare("SELECT step, data FROM checkpoints WHERE job_id = ?1 AND "
+                                     "step < ?2 ORDER BY step DESC LIMIT 1"));
+    stmt.BindText(1, job_id);
+    stmt.BindInt64(2, before_step);
+    OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) found = CheckpointRecord{stmt.ColumnInt64(0), stmt.ColumnBlob(1)};
+    return absl::OkStatus();
+  }));
+  return found;
+}
+
 absl::StatusOr<std::vector<MetricRow>> SqliteStore::ReadMetrics(const MetricQuery& query) {
   if (query.job_ids.empty()) return absl::InvalidArgumentError("metric query names no jobs");
   if (query.min_step > query.max_step) {

@@ -104,6 +104,13 @@ struct MetricQuery {
   int64_t max_step = INT64_MAX;
 };
 
+// A training checkpoint as a worker uploaded it: opaque bytes in the engine's format (which
+// carries its own checksum; the store never parses them), taken after `step` optimizer steps.
+struct CheckpointRecord {
+  int64_t step = 0;
+  std::string data;
+};
+
 struct WorkerRecord {
   std::string id;
   std::string name;  // Host name / user-supplied label.
@@ -178,6 +185,15 @@ class Store {
   virtual absl::Status CancelSweep(const std::string& sweep_id, absl::Time now) = 0;
 
   virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
+
+  // Checkpoints (lease-checked). SaveCheckpoint stores `data` as the job's checkpoint at `step`
+  // (replacing one at the same step) and drops all but the newest `keep` (>= 1) of the job, in
+  // one transaction. LoadCheckpoint returns the newest checkpoint with step < before_step, or
+  // nullopt. A job's checkpoints are deleted when it reaches a terminal state.
+  virtual absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token,
+                                      int64_t step, const std::string& data, int keep) = 0;
+  virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
+      const std::string& job_id, const std::string& token, int64_t before_step) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;

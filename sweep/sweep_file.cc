@@ -45,7 +45,7 @@ constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
 
 constexpr const char* kTrainerKeys[] = {"steps",        "batch_size",      "chunk_rows",
                                         "eval_every",   "eval_log_spaced", "schedule",
-                                        "warmup_steps", "min_lr_ratio"};
+                                        "warmup_steps", "min_lr_ratio",    "checkpoint_every"};
 
 // The value type of a trainer setting.
 ParamType TrainerKeyType(absl::string_view key) {
@@ -563,6 +563,7 @@ engine::TrainerSpec ToTrainer(const Setting& s) {
     if (field.key == "steps") t.steps = i;
     if (field.key == "batch_size") t.batch_size = i;
     if (field.key == "chunk_rows") t.chunk_rows = i;
+    if (field.key == "checkpoint_every") t.checkpoint_every = i;
     if (field.key == "eval_every") t.eval_every = i;
     if (field.key == "warmup_steps") t.warmup_steps = i;
   }
@@ -638,14 +639,15 @@ absl::Status DuplicateJobError(const Reporter& reporter, const std::vector<Setti
 
 using JobKey = std::tuple<std::string, engine::ParamMap, std::string, engine::ParamMap, std::string,
                           engine::ParamMap, int64_t, int64_t, int64_t, int64_t, bool, std::string,
-                          int64_t, double, uint64_t>;
+                          int64_t, double, int64_t, uint64_t>;
 
 JobKey KeyOf(const engine::JobSpec& s) {
   return {s.dataset.name,         s.dataset.params,          s.model.name,
           s.model.params,         s.optimizer.name,          s.optimizer.params,
           s.trainer.steps,        s.trainer.batch_size,      s.trainer.chunk_rows,
           s.trainer.eval_every,   s.trainer.eval_log_spaced, s.trainer.schedule,
-          s.trainer.warmup_steps, s.trainer.min_lr_ratio,    s.seed};
+          s.trainer.warmup_steps, s.trainer.min_lr_ratio,    s.trainer.checkpoint_every,
+          s.seed};
 }
 
 // Counts the documents of a YAML stream, ignoring their content. yaml-cpp 0.7's LoadAll never
@@ -896,6 +898,7 @@ std::vector<std::pair<std::string, std::string>> LabelFields(const engine::JobSp
   out.emplace_back("trainer.schedule", s.trainer.schedule);
   out.emplace_back("trainer.warmup_steps", absl::StrCat(s.trainer.warmup_steps));
   out.emplace_back("trainer.min_lr_ratio", engine::FormatDouble(s.trainer.min_lr_ratio));
+  out.emplace_back("trainer.checkpoint_every", absl::StrCat(s.trainer.checkpoint_every));
   out.emplace_back("seed", absl::StrCat(s.seed));
   return out;
 }

@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -10,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "proto/convert.h"
 #include "worker/engine/catalog.h"
@@ -46,10 +50,66 @@ void AddScalar(v1::MetricBatch* batch, const char* metric, v1::Split split, doub
   v->add_values(value);
 }
 
-// Streams the engine's output through the Reporter.
+// Streams the engine's output through the Reporter; checkpoints go on the same stream (so the
+// coordinator stores one only after every metric batch before it) and come back by
+// LoadCheckpoint.
 class ReportingSink : public engine::MetricSink {
  public:
-  explicit ReportingSink(Reporter* reporter) : reporter_(reporter) {}
+  using Loader = std::function<absl::StatusOr<std::optional<v1::Checkpoint>>(int64_t before)>;
+
+  ReportingSink(Reporter* reporter, std::string job_id, int64_t checkpoint_every,
+                absl::Duration checkpoint_interval, std::function<bool()> preempted,
+                Loader loader)
+      : reporter_(reporter),
+        job_id_(std::move(job_id)),
+        checkpoint_every_(checkpoint_every),
+        checkpoint_interval_(checkpoint_interval),
+        preempted_(std::move(preempted)),
+        loader_(std::move(loader)),
+        last_checkpoint_(absl::Now()) {}
+
+  bool CheckpointDue(int64_t step, bool stopping) override {
+    if (stopping) return preempted_();
+    if (checkpoint_every_ > 0) return step % checkpoint_every_ == 0;
+    return checkpoint_interval_ > absl::ZeroDuration() &&
+           absl::Now() - last_checkpoint_ >= checkpoint_interval_;
+  }
+
+  absl::Status OnCheckpoint(int64_t step, std::string bytes) override {
+    last_checkpoint_ = absl::Now();
+    if (bytes.size() > kMaxCheckpointBytes) {
+      // Too big for one message: training goes on; a retry would start over.
+      if (!warned_size_) {
+        Log(LogLevel::kWarning, "worker", "job %s: a checkpoint is %d MiB, over the %d MiB limit; "
+            "not checkpointing", job_id_, bytes.size() >> 20, kMaxCheckpointBytes >> 20);
+        warned_size_ = true;
+      }
+      return absl::OkStatus();
+    }
+    v1::ReportRequest r;
+    r.mutable_checkpoint()->set_step(step);
+    *r.mutable_checkpoint()->mutable_data() = std::move(bytes);
+    return reporter_->Send(std::move(r));
+  }
+
+  absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(int64_t before_step) override {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        std::optional<v1::Checkpoint> found,
+        loader_(before_step == std::numeric_limits<int64_t>::max() ? 0 : before_step));
+    if (!found.has_value()) return std::optional<StoredCheckpoint>();
+    return StoredCheckpoint{found->step(), std::move(*found->mutable_data())};
+  }
+
+  void OnCheckpointRejected(int64_t step, const absl::Status& why) override {
+    Log(LogLevel::kWarning, "worker", "job %s: discarding the checkpoint at step %d: %s", job_id_,
+        step, why.ToString());
+  }
+
+  void OnResumed(int64_t step) override {
+    Log(LogLevel::kInfo, "worker", "job %s: resuming from the checkpoint at step %d", job_id_,
+        step);
+    reporter_->SetProgress(step);
+  }
 
   void OnDatasetInfo(const engine::DatasetInfo& info) override {
     v1::ReportRequest r;
@@ -83,6 +143,14 @@ class ReportingSink : public engine::MetricSink {
       AddValue(batch, "head_gn_trace", v1::SPLIT_TRAIN, eval.head_gn_trace);
       AddValue(batch, "head_weight_norm", v1::SPLIT_TRAIN, eval.head_weight_norm);
     }
+    if (!eval.head_bias_grad.empty()) {
+      AddValue(batch, "head_bias_grad", v1::SPLIT_TRAIN, eval.head_bias_grad);
+    }
+    for (const engine::SplitMetrics& m : eval.splits) {
+      for (const engine::Diagnostic& d : m.diagnostics) {
+        AddValue(batch, absl::StrCat("diag.", d.name).c_str(), SplitToProto(m.split), d.values);
+      }
+    }
     AddScalar(batch, "grad_norm", v1::SPLIT_TRAIN, eval.grad_norm);
     AddScalar(batch, "lr", v1::SPLIT_TRAIN, eval.learning_rate);
     AddScalar(batch, "wall_seconds", v1::SPLIT_TRAIN, eval.wall_seconds);
@@ -93,7 +161,17 @@ class ReportingSink : public engine::MetricSink {
   void OnStep(int64_t step) override { reporter_->SetProgress(step); }
 
  private:
+  // Under the channel's message limit, with room for the rest of the request.
+  static constexpr size_t kMaxCheckpointBytes = kMaxMessageBytes - (1 << 20);
+
   Reporter* const reporter_;
+  const std::string job_id_;
+  const int64_t checkpoint_every_;
+  const absl::Duration checkpoint_interval_;
+  const std::function<bool()> preempted_;
+  const Loader loader_;
+  absl::Time last_checkpoint_;
+  bool warned_size_ = false;
 };
 
 }  // namespace
@@ -274,7 +352,23 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   ropts.token = options_.token;
   Reporter reporter(stub_.get(), job.id(), token, ropts);
   reporter.Start();
-  ReportingSink sink(&reporter);
+  auto load_checkpoint =
+      [&](int64_t before) -> absl::StatusOr<std::optional<v1::Checkpoint>> {
+    v1::LoadCheckpointRequest r;
+    r.set_job_id(job.id());
+    r.set_lease_token(token);
+    r.set_before_step(before);
+    v1::LoadCheckpointResponse resp;
+    grpc::Status s =
+        finish_rpc([&](grpc::ClientContext* c) { return stub_->LoadCheckpoint(c, r, &resp); });
+    if (!s.ok()) return FromGrpcStatus(s);
+    if (!resp.has_checkpoint()) return std::optional<v1::Checkpoint>();
+    return std::optional<v1::Checkpoint>(std::move(*resp.mutable_checkpoint()));
+  };
+  ReportingSink sink(
+      &reporter, job.id(), spec->trainer.checkpoint_every, options_.checkpoint_interval,
+      [&] { return stopping_.load() && !reporter.cancel_requested() && reporter.status().ok(); },
+      load_checkpoint);
   auto should_stop = [&]() {
     return stopping_.load() || reporter.cancel_requested() || !reporter.status().ok();
   };
@@ -301,7 +395,8 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   if (result->outcome == engine::RunOutcome::kCancelled && !reporter.cancel_requested()) {
     // Stopped by our own shutdown: hand the job back without spending an attempt.
     fail("worker shutting down", true);
-    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(), result->steps_done);
+    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(),
+        result->steps_done);
     return;
   }
   v1::CompleteJobRequest r;

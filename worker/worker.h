@@ -32,6 +32,11 @@ struct WorkerOptions {
   // Jobs whose estimated peak memory exceeds this are refused with a clear error before they
   // start (instead of the worker being killed half way). 0 = no limit.
   int64_t max_memory_bytes = 0;
+  // Checkpoint policy for jobs whose trainer.checkpoint_every is 0: a checkpoint after every
+  // this much training time (so short jobs never pay for one); zero = never. A job with
+  // checkpoint_every = K checkpoints every K steps. Either way a preempted job (Stop) saves one
+  // before handing the job back.
+  absl::Duration checkpoint_interval = absl::Minutes(5);
 };
 
 // Thread-safe. Start() launches the slot threads; Stop() ends them.

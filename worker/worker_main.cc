@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, token_file, "",
           "(default $OPTBENCH_TOKEN)");
 ABSL_FLAG(int64_t, max_memory_mb, 0,
           "refuse jobs whose estimated peak memory is above this (0 = no limit)");
+ABSL_FLAG(double, checkpoint_minutes, 5,
+          "checkpoint jobs without trainer.checkpoint_every after this much training time; 0 = "
+          "never (a preempted job checkpoints regardless)");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
@@ -44,6 +47,13 @@ int main(int argc, char** argv) {
   options.worker_id = absl::GetFlag(FLAGS_worker_id);
   options.name = absl::GetFlag(FLAGS_name);
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_mb) << 20;
+  const double checkpoint_minutes = absl::GetFlag(FLAGS_checkpoint_minutes);
+  if (!(checkpoint_minutes >= 0 && checkpoint_minutes <= 1e6)) {
+    std::fprintf(stderr, "optbench-worker: --checkpoint_minutes=%g is out of range; allowed [0, 1e6]\n",
+                 checkpoint_minutes);
+    return 2;
+  }
+  options.checkpoint_interval = absl::Seconds(60 * checkpoint_minutes);
   auto token = optbench::LoadClientToken(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) {
     std::fprintf(stderr, "optbench-worker: %s\n", token.status().ToString().c_str());

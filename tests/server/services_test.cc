@@ -282,6 +282,115 @@ TEST_F(ServicesTest, ReportWithUnknownMetricIsRefused) {
   EXPECT_NE(s.error_message().find("losss"), std::string::npos);
 }
 
+// Checkpoints go up the report stream (stored in order with the metrics) and come back by
+// LoadCheckpoint, newest first, older ones on request; a stale lease gets neither.
+TEST_F(ServicesTest, CheckpointsRoundTripThroughTheReportStream) {
+  Submit(kSweep);
+  v1::AcquireJobResponse leased = Acquire();
+  const std::string& id = leased.job().id();
+  {
+    grpc::ClientContext context;
+    auto stream = workers_->Report(&context);
+    for (int64_t step : {10, 20, 30}) {
+      v1::ReportRequest r;
+      r.set_job_id(id);
+      r.set_lease_token(leased.lease_token());
+      r.set_seq(step);
+      r.mutable_checkpoint()->set_step(step);
+      r.mutable_checkpoint()->set_data(std::string("bytes\0of step ", 14) + std::to_string(step));
+      ASSERT_TRUE(stream->Write(r));
+      v1::ReportResponse ack;
+      ASSERT_TRUE(stream->Read(&ack));
+      EXPECT_EQ(ack.acked_seq(), step);
+    }
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  auto load = [&](const std::string& token, int64_t before, v1::LoadCheckpointResponse* out) {
+    grpc::ClientContext context;
+    v1::LoadCheckpointRequest r;
+    r.set_job_id(id);
+    r.set_lease_token(token);
+    r.set_before_step(before);
+    return workers_->LoadCheckpoint(&context, r, out);
+  };
+  v1::LoadCheckpointResponse newest, older, none;
+  ASSERT_TRUE(load(leased.lease_token(), 0, &newest).ok());
+  EXPECT_EQ(newest.checkpoint().step(), 30);
+  EXPECT_EQ(newest.checkpoint().data(), std::string("bytes\0of step 30", 16));
+  ASSERT_TRUE(load(leased.lease_token(), 30, &older).ok());
+  EXPECT_EQ(older.checkpoint().step(), 20);
+  // Only the newest two are kept.
+  ASSERT_TRUE(load(leased.lease_token(), 20, &none).ok());
+  EXPECT_FALSE(none.has_checkpoint());
+  v1::LoadCheckpointResponse stale;
+  EXPECT_EQ(load("not-the-token", 0, &stale).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(load(leased.lease_token(), -1, &stale).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Model diagnostics travel as diag.<name>, per split, a scalar or one value per class; queries
+// weight per-class means by the classes' examples.
+TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
+  v1::SubmitSweepResponse sweep = Submit(kSweep);
+  v1::AcquireJobResponse leased = Acquire();
+  const std::string& id = leased.job().id();
+  grpc::ClientContext context;
+  auto stream = workers_->Report(&context);
+  v1::ReportRequest info;
+  info.set_job_id(id);
+  info.set_lease_token(leased.lease_token());
+  info.set_seq(1);
+  info.mutable_dataset_info()->set_num_classes(2);
+  info.mutable_dataset_info()->add_train_class_counts(3);
+  info.mutable_dataset_info()->add_train_class_counts(1);
+  ASSERT_TRUE(stream->Write(info));
+  v1::ReportResponse ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  v1::ReportRequest m = info;
+  m.clear_dataset_info();
+  m.set_seq(2);
+  m.mutable_metrics()->set_step(0);
+  v1::MetricValue* per_class = m.mutable_metrics()->add_values();
+  per_class->set_metric("diag.attn_21");
+  per_class->set_split(v1::SPLIT_TRAIN);
+  per_class->add_values(0.5);
+  per_class->add_values(0.1);
+  v1::MetricValue* scalar = m.mutable_metrics()->add_values();
+  scalar->set_metric("diag.value_signal");
+  scalar->set_split(v1::SPLIT_TRAIN);
+  scalar->add_values(-2.0);
+  ASSERT_TRUE(stream->Write(m));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.acked_seq(), 2);
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::QueryMetricsRequest q;
+  q.set_job_id(id);
+  q.set_metric("diag.attn_21");
+  q.set_group_by(v1::GROUP_BY_NONE);
+  v1::QueryMetricsResponse r;
+  grpc::ClientContext qc;
+  ASSERT_TRUE(client_->QueryMetrics(&qc, q, &r).ok());
+  ASSERT_EQ(r.series(0).points_size(), 1);
+  EXPECT_DOUBLE_EQ(r.series(0).points(0).values(0), (3 * 0.5 + 1 * 0.1) / 4);
+  q.set_metric("diag.value_signal");
+  q.set_group_by(v1::GROUP_BY_CLASS);  // A scalar has no classes: one value.
+  grpc::ClientContext qc2;
+  ASSERT_TRUE(client_->QueryMetrics(&qc2, q, &r).ok());
+  ASSERT_EQ(r.series(0).points(0).values_size(), 1);
+  EXPECT_DOUBLE_EQ(r.series(0).points(0).values(0), -2.0);
+  q.set_metric("diag.no_such");
+  grpc::ClientContext qc3;
+  ASSERT_TRUE(client_->QueryMetrics(&qc3, q, &r).ok());
+  EXPECT_EQ(r.series(0).points_size(), 0);
+  q.set_metric("diag.Bad-Name");
+  grpc::ClientContext qc4;
+  EXPECT_EQ(client_->QueryMetrics(&qc4, q, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  (void)sweep;
+}
+
 TEST_F(ServicesTest, WatchStreamsUntilAllJobsAreDone) {
   v1::SubmitSweepResponse sweep = Submit(kSweep);
   std::thread finisher([this] {
@@ -505,6 +614,57 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
          return workers_->CompleteJob(c, r, &out);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "outcome"},
+      {"report: diagnostic with a bad name",
+       [this](grpc::ClientContext* c) {
+         auto stream = workers_->Report(c);
+         v1::ReportRequest r;
+         r.set_job_id("j");
+         r.set_lease_token("t");
+         v1::MetricValue* v = r.mutable_metrics()->add_values();
+         v->set_metric("diag.Attention");
+         v->set_split(v1::SPLIT_TRAIN);
+         v->add_values(1);
+         stream->Write(r);
+         stream->WritesDone();
+         v1::ReportResponse ack;
+         while (stream->Read(&ack)) {
+         }
+         return stream->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "diag.Attention"},
+      {"report: checkpoint without data",
+       [this](grpc::ClientContext* c) {
+         auto stream = workers_->Report(c);
+         v1::ReportRequest r;
+         r.set_job_id("j");
+         r.set_lease_token("t");
+         r.mutable_checkpoint()->set_step(3);
+         stream->Write(r);
+         stream->WritesDone();
+         v1::ReportResponse ack;
+         while (stream->Read(&ack)) {
+         }
+         return stream->Finish();
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "checkpoint"},
+      {"load checkpoint: no job",
+       [this](grpc::ClientContext* c) {
+         v1::LoadCheckpointRequest r;
+         r.set_lease_token("t");
+         v1::LoadCheckpointResponse out;
+         return workers_->LoadCheckpoint(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "job_id"},
+      {"load checkpoint: negative before_step",
+       [this](grpc::ClientContext* c) {
+         v1::LoadCheckpointRequest r;
+         r.set_job_id("j");
+         r.set_lease_token("t");
+         r.set_before_step(-5);
+         v1::LoadCheckpointResponse out;
+         return workers_->LoadCheckpoint(c, r, &out);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "before_step"},
       {"fail: no job",
        [this](grpc::ClientContext* c) {
          v1::FailJobRequest r;
@@ -702,6 +862,14 @@ class AuthServicesTest : public ::testing::Test {
         v1::CompleteJobResponse out;
         return workers_->CompleteJob(&c, r, &out).error_code();
       }
+      case 14: {
+        *name = "LoadCheckpoint";
+        v1::LoadCheckpointRequest r;
+        r.set_job_id("s-00000000-0");
+        r.set_lease_token("t");
+        v1::LoadCheckpointResponse out;
+        return workers_->LoadCheckpoint(&c, r, &out).error_code();
+      }
       default: {
         *name = "FailJob";
         v1::FailJobRequest r;
@@ -725,7 +893,7 @@ class AuthServicesTest : public ::testing::Test {
 };
 
 TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
-  constexpr int kRpcs = 15;
+  constexpr int kRpcs = 16;
   const std::string worker = "worker-token-0000000";
   const std::string submit = "submit-token-0000000";
   const std::string read = "read-token-000000000";

@@ -742,6 +742,79 @@ TEST_F(SqliteStoreTest, RenewLeasePostponesExpiry) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(SqliteStoreTest, CheckpointsKeepTheNewestAndLoadBeforeAStep) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const std::string& token = job_.lease_token;
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> none,
+                       store_->LoadCheckpoint(job_.id, token, INT64_MAX));
+  EXPECT_FALSE(none.has_value());
+  // Bytes are stored exactly, NULs and high bytes included.
+  const std::string blob10("\x00\xff" "ten", 5);
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 10, blob10, /*keep=*/2));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty", 2));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty again", 2));  // Replaces.
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> latest,
+                       store_->LoadCheckpoint(job_.id, token, INT64_MAX));
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->step, 20);
+  EXPECT_EQ(latest->data, "twenty again");
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> older,
+                       store_->LoadCheckpoint(job_.id, token, 20));
+  ASSERT_TRUE(older.has_value());
+  EXPECT_EQ(older->step, 10);
+  EXPECT_EQ(older->data, blob10);
+  // A third checkpoint pushes out the oldest (keep = 2).
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 30, "thirty", 2));
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> before20,
+                       store_->LoadCheckpoint(job_.id, token, 20));
+  EXPECT_FALSE(before20.has_value());
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> before30,
+                       store_->LoadCheckpoint(job_.id, token, 30));
+  ASSERT_TRUE(before30.has_value());
+  EXPECT_EQ(before30->step, 20);
+}
+
+TEST_F(SqliteStoreTest, CheckpointsAreLeaseCheckedAndSurviveARequeueButNotTheEnd) {
+  // A file, so that a raw connection can count the rows at the end.
+  store_ = OpenOrDie(Path());
+  ASSERT_NE(store_, nullptr);
+  ASSERT_OK(store_->CreateSweep("sweep", "", MakeJobs(2), kT0).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store_->ClaimJob("w1", kT0, kLease));
+  ASSERT_TRUE(first.has_value());
+  job_ = *first;
+  const std::string old_token = job_.lease_token;
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, old_token, 5, "five", 2));
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, -1, "x", 2).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 6, "", 2).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 6, "x", 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  // The lease lapses and another worker claims the job: the old token can neither write nor read
+  // checkpoints; the new attempt reads the one the first attempt left.
+  const absl::Time later = kT0 + kLease + absl::Seconds(1);
+  ASSERT_OK(store_->ExpireLeases(later).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, store_->ClaimJob("w2", later, kLease));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 9, "stale", 2).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->LoadCheckpoint(job_.id, old_token, INT64_MAX).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> resumed,
+                       store_->LoadCheckpoint(job_.id, again->lease_token, INT64_MAX));
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->step, 5);
+  EXPECT_EQ(resumed->data, "five");
+  // Finishing drops the job's checkpoints (a second job's are untouched).
+  ASSERT_OK(store_->FinishJob(job_.id, again->lease_token, JobState::kSucceeded, "", later));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, store_->ClaimJob("w2", later, kLease));
+  ASSERT_TRUE(other.has_value());
+  ASSERT_OK(store_->SaveCheckpoint(other->id, other->lease_token, 3, "three", 2));
+  RawDb raw(Path());
+  EXPECT_EQ(raw.QueryText("SELECT group_concat(job_id || ':' || step) FROM checkpoints"),
+            other->id + ":3");
+}
+
 TEST_F(SqliteStoreTest, ReleaseJobDoesNotSpendAnAttempt) {
   auto store = OpenOrDie(":memory:");
   ASSERT_OK(store->CreateSweep("one-shot", "", MakeJobs(1, /*max_attempts=*/1), kT0).status());

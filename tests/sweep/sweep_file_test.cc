@@ -239,6 +239,26 @@ TEST(SweepFileTest, LearningRateScheduleSettings) {
   EXPECT_NE(bad.status().message().find("trainer.warmup_steps"), std::string::npos) << bad.status();
 }
 
+TEST(SweepFileTest, CheckpointEveryIsATrainerSettingUpToTheSteps) {
+  const SweepFile sweep = ParseOk(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
+                                               "trainer: {steps: 100, checkpoint_every: 25}\n"));
+  ASSERT_EQ(sweep.jobs.size(), 1u);
+  EXPECT_EQ(sweep.jobs[0].spec.trainer.checkpoint_every, 25);
+  EXPECT_EQ(ParseOk(absl::StrCat(kHeader, "optimizer: {name: adam}\n"))
+                .jobs[0]
+                .spec.trainer.checkpoint_every,
+            0);  // The worker's time-based policy.
+  for (const char* bad_value : {"101", "-1"}) {
+    auto bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
+                                       "trainer: {steps: 100, checkpoint_every: ", bad_value, "}\n"),
+                          "s.yaml");
+    ASSERT_FALSE(bad.ok()) << bad_value;
+    EXPECT_NE(bad.status().message().find(absl::StrCat("trainer.checkpoint_every: ", bad_value)),
+              std::string::npos)
+        << bad.status();
+  }
+}
+
 TEST(SweepFileTest, AuxOptimizerAppliesToEveryJob) {
   const SweepFile sweep =
       ParseOk(absl::StrCat(kHeader, "optimizer: {name: muon, lr: [0.01, 0.02]}\n",
@@ -437,7 +457,8 @@ std::vector<ErrorCase> ErrorCases() {
        "list"},
       {"unknown trainer setting", h + "optimizer: {name: gd}\ntrainer:\n  steps: 5\n  epochs: 3\n",
        "sweep.yaml:6: trainer.epochs: unknown trainer setting; known: steps, batch_size, "
-       "chunk_rows, eval_every, eval_log_spaced, schedule, warmup_steps, min_lr_ratio"},
+       "chunk_rows, eval_every, eval_log_spaced, schedule, warmup_steps, min_lr_ratio, "
+       "checkpoint_every"},
       {"trainer int", h + "optimizer: {name: gd}\ntrainer: {steps: 1.5}\n",
        "sweep.yaml:4: trainer.steps: expected an integer, got '1.5'"},
       {"trainer bool", h + "optimizer: {name: gd}\ntrainer: {eval_log_spaced: yes}\n",

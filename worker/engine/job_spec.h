@@ -29,6 +29,9 @@ struct TrainerSpec {
   std::string schedule = "constant";
   int64_t warmup_steps = 0;   // Linear warmup steps, 0..steps.
   double min_lr_ratio = 0.0;  // Cosine floor as a fraction of lr, [0, 1]; only for "cosine".
+  // Checkpoint every K steps, 0..steps; 0 = the worker's time-based policy (the engine only
+  // carries it: the MetricSink decides, run_job.h).
+  int64_t checkpoint_every = 0;
 };
 
 struct JobSpec {

@@ -1,6 +1,7 @@
 #include "worker/engine/run_job.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/checkpoint.h"
 #include "worker/engine/dataset/barcoded_fashion_mnist.h"
 #include "worker/engine/dataset/csv.h"
 #include "worker/engine/dataset/fashion_mnist.h"
@@ -16,8 +18,11 @@
 #include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/dataset/npy.h"
 #include "worker/engine/dataset/registry.h"
+#include "worker/engine/dataset/text.h"
 #include "worker/engine/dataset/zipf_gaussian.h"
+#include "worker/engine/model/cnn.h"
 #include "worker/engine/model/registry.h"
+#include "worker/engine/model/transformer.h"
 #include "worker/engine/optimizer/grouped.h"
 #include "worker/engine/optimizer/registry.h"
 #include "worker/engine/trainer.h"
@@ -48,6 +53,40 @@ absl::Status CheckBatchSize(const TrainerSpec& trainer, int64_t train_size) {
   return absl::OkStatus();
 }
 
+// Restores the newest usable checkpoint the sink has into the model, optimizer and trainer;
+// returns its step (0 when there is none).
+absl::StatusOr<int64_t> ResumeFromCheckpoint(const JobSpec& spec,
+                                             const std::vector<ParamSlot>& params,
+                                             Optimizer* optimizer, Trainer* trainer,
+                                             MetricSink* sink) {
+  int64_t before = std::numeric_limits<int64_t>::max();
+  while (true) {
+    OPTBENCH_ASSIGN_OR_RETURN(std::optional<MetricSink::StoredCheckpoint> stored,
+                              sink->LoadCheckpoint(before));
+    if (!stored.has_value()) return 0;
+    absl::StatusOr<ParsedCheckpoint> restored = ParseCheckpoint(stored->bytes, params);
+    if (restored.ok() && restored->step != stored->step) {
+      restored = absl::DataLossError(absl::StrCat("checkpoint stored as step ", stored->step,
+                                                  " holds step ", restored->step));
+    }
+    if (restored.ok() && restored->step > spec.trainer.steps) {
+      restored = absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint of step ", restored->step, " is past the job's ", spec.trainer.steps,
+          " steps"));
+    }
+    if (restored.ok()) {
+      const int64_t step = restored->step;
+      const double wall_seconds = restored->wall_seconds;
+      ApplyCheckpoint(*std::move(restored), params, optimizer);
+      trainer->Resume(step, wall_seconds);
+      sink->OnResumed(step);
+      return step;
+    }
+    sink->OnCheckpointRejected(stored->step, restored.status());
+    before = stored->step;
+  }
+}
+
 absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
                                        const std::function<bool()>& should_stop) {
   OPTBENCH_ASSIGN_OR_RETURN(const Dataset data,
@@ -71,6 +110,9 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
     OPTBENCH_ASSIGN_OR_RETURN(optimizer, MakeOptimizer(spec.optimizer.name, spec.optimizer.params));
   }
   Trainer trainer(spec.trainer, lr, &data, model.get(), optimizer.get(), spec.seed);
+  const std::vector<ParamSlot> params = model->Params();
+  OPTBENCH_ASSIGN_OR_RETURN(const int64_t resumed_from,
+                            ResumeFromCheckpoint(spec, params, optimizer.get(), &trainer, sink));
 
   DatasetInfo info;
   info.num_classes = data.num_classes();
@@ -85,17 +127,29 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
     eval.step = e.step;
     eval.splits.push_back(ToSplitMetrics(Split::kTrain, *e.train));
     if (e.test != nullptr) eval.splits.push_back(ToSplitMetrics(Split::kTest, *e.test));
+    if (e.train_diagnostics != nullptr) eval.splits[0].diagnostics = *e.train_diagnostics;
+    if (e.test_diagnostics != nullptr && e.test != nullptr) {
+      eval.splits[1].diagnostics = *e.test_diagnostics;
+    }
     eval.grad_norm = e.grad_norm;
     if (e.head_grad_norm != nullptr) eval.head_grad_norm = *e.head_grad_norm;
     if (e.head_gn_trace != nullptr) eval.head_gn_trace = *e.head_gn_trace;
     if (e.head_weight_norm != nullptr) eval.head_weight_norm = *e.head_weight_norm;
+    if (e.head_bias_grad != nullptr) eval.head_bias_grad = *e.head_bias_grad;
     eval.learning_rate = e.learning_rate;
     eval.wall_seconds = e.wall_seconds;
     return sink->OnEvaluation(eval);
   };
   callbacks.on_step = [sink](int64_t step) { sink->OnStep(step); };
   callbacks.should_stop = should_stop;
-  return trainer.Run(callbacks);
+  callbacks.at_step = [&](int64_t step, double wall_seconds, bool stopping) -> absl::Status {
+    if (!sink->CheckpointDue(step, stopping)) return absl::OkStatus();
+    return sink->OnCheckpoint(step,
+                              SaveCheckpoint(step, wall_seconds, params, optimizer->state()));
+  };
+  absl::StatusOr<RunResult> result = trainer.Run(callbacks);
+  if (result.ok()) result->resumed_from = resumed_from;
+  return result;
 }
 
 }  // namespace
@@ -148,6 +202,16 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
     test_rows = s.test_rows;
     features = s.num_features;
     classes = s.num_classes;
+  } else if (v.dataset.name == "text") {
+    // Rows from the caps (bounded by the corpus size); while loading, the text of a file, the
+    // int32 token stream and the word dictionary (~100 bytes per distinct word, taken as one per
+    // 16 corpus bytes: the fortunes corpus has one per ~75) are held.
+    OPTBENCH_ASSIGN_OR_RETURN(const TextShapeBound s, BoundTextShape(TextOptionsFromParams(dp)));
+    train_rows = s.train_rows;
+    test_rows = s.test_rows;
+    features = GetInt(dp, "context");
+    classes = s.num_classes;
+    raw_bytes = s.corpus_bytes + 4 * s.max_tokens + 100 * (s.corpus_bytes / 16);
   } else if (v.dataset.name == "fashion_mnist" || v.dataset.name == "barcoded_fashion_mnist") {
     // From the IDX headers; the raw bytes of both splits are held while the features are built.
     // fashion_mnist's zipf subsample is not counted (an upper bound).
@@ -198,6 +262,20 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
   if (batch > 0) bytes += train_rows * int64_t{sizeof(int64_t)};       // Sampler order.
   // The model's activation buffers for one chunk, and file bytes held while loading.
   bytes += std::min(v.trainer.chunk_rows, longest) * buffer_per_row * kReal + raw_bytes;
+  if (v.model.name == "cnn") {
+    // The CNN's im2col buffers cover a fixed block of examples, not the chunk (cnn.h).
+    bytes += CnnShapeFor(CnnOptionsFromParams(v.model.params, classes)).block_reals * kReal;
+  }
+  if (v.model.name == "transformer") {
+    // Frozen tensors (last_layer_only's embeddings and attention, a sinusoidal table): values
+    // only, no gradient or optimizer state.
+    OPTBENCH_ASSIGN_OR_RETURN(const TransformerOptions o,
+                              TransformerOptionsFromParams(v.model.params, features, classes));
+    // The last_layer_only feature cache: every row of both splits in full-batch mode; fresh
+    // mini-batches fill it to its cap.
+    const int64_t cached_rows = batch > 0 ? std::numeric_limits<int64_t>::max() : rows;
+    bytes += (TransformerFrozenReals(o) + TransformerFeatureCacheReals(o, cached_rows)) * kReal;
+  }
   // Per-class statistics (5 vectors per split) and one Evaluation (4 per split), in float64.
   bytes += 2 * (5 + 4) * classes * int64_t{sizeof(double)};
   bytes += 2 * 4 * classes * int64_t{sizeof(double)};  // Head statistics, trainer and Evaluation.

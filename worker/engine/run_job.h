@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,31 @@ class MetricSink {
   virtual absl::Status OnEvaluation(const Evaluation& eval) = 0;
   // Progress after each optimizer step (cheap; may be rate-limited by the sink).
   virtual void OnStep(int64_t /*step*/) {}
+
+  // Checkpoints (checkpoint.h). Asked before each step t > the step the run started from:
+  // whether to save the state after t steps; `stopping` when the run is about to end because
+  // should_stop said so (a graceful preemption saves its progress). The default never does.
+  virtual bool CheckpointDue(int64_t /*step*/, bool /*stopping*/) { return false; }
+  // The bytes of the checkpoint after `step` steps. A non-OK status stops training and RunJob
+  // returns it.
+  virtual absl::Status OnCheckpoint(int64_t /*step*/, std::string /*bytes*/) {
+    return absl::OkStatus();
+  }
+  // Resuming: before training, RunJob asks for the newest stored checkpoint with step <
+  // before_step (first INT64_MAX) and tries it; one that cannot be restored (corrupt: DataLoss;
+  // another model or precision: FailedPrecondition) goes to OnCheckpointRejected and RunJob asks
+  // for the next older one, down to none (step 0). An error status fails the run. Default: none.
+  struct StoredCheckpoint {
+    int64_t step = 0;
+    std::string bytes;
+  };
+  virtual absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(
+      int64_t /*before_step*/) {
+    return std::optional<StoredCheckpoint>();
+  }
+  virtual void OnCheckpointRejected(int64_t /*step*/, const absl::Status& /*why*/) {}
+  // Training continues from the checkpoint after `step` steps.
+  virtual void OnResumed(int64_t /*step*/) {}
 };
 
 enum class RunOutcome { kCompleted, kDiverged, kCancelled };
@@ -84,7 +110,8 @@ enum class RunOutcome { kCompleted, kDiverged, kCancelled };
 struct RunResult {
   RunOutcome outcome = RunOutcome::kCompleted;
   int64_t steps_done = 0;
-  std::string message;  // Why it diverged, etc.
+  std::string message;       // Why it diverged, etc.
+  int64_t resumed_from = 0;  // The checkpoint's step this run started from (0 = the start).
 };
 
 inline namespace OPTBENCH_ENGINE_PRECISION {

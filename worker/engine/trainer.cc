@@ -113,6 +113,27 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
     head_gn_trace_.resize(c);
     head_weight_norm_.resize(c);
     softmax_row_.resize(c);
+    std::string bias_id = slots_[head_].id;
+    if (const size_t at = bias_id.rfind("weight"); at != std::string::npos) {
+      bias_id.replace(at, 6, "bias");
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].id == bias_id && slots_[i].value->rows() == data->num_classes() &&
+            slots_[i].value->cols() == 1) {
+          head_bias_ = static_cast<int>(i);
+          head_bias_grad_.resize(c);
+        }
+      }
+    }
+  }
+}
+
+void Trainer::Resume(int64_t step, double wall_seconds) {
+  OPTBENCH_CHECK(step >= 0 && step <= spec_.steps);
+  start_step_ = step;
+  start_wall_seconds_ = wall_seconds;
+  // Step t drew batch t (steps 0..t-1 are done): replay their draws.
+  if (sampler_.has_value()) {
+    for (int64_t t = 0; t < step; ++t) sampler_->Next(spec_.batch_size);
   }
 }
 
@@ -178,8 +199,16 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
   const int64_t num_classes = data_->num_classes();
   const bool full_batch = spec_.batch_size == 0;
   int64_t last_reported = -1;
-  for (int64_t step = 0;; ++step) {
-    if (callbacks.should_stop && callbacks.should_stop()) {
+  auto elapsed = [&] {
+    return start_wall_seconds_ +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (int64_t step = start_step_;; ++step) {
+    const bool stop = callbacks.should_stop && callbacks.should_stop();
+    if (callbacks.at_step && step > start_step_) {
+      if (absl::Status s = callbacks.at_step(step, elapsed(), stop); !s.ok()) return s;
+    }
+    if (stop) {
       return RunResult{RunOutcome::kCancelled, step,
                        absl::StrCat("cancelled after ", step, " of ", spec_.steps, " steps")};
     }
@@ -233,11 +262,29 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
         eval.head_grad_norm = &head_grad_norm_;
         eval.head_gn_trace = gn_trace_seen_ ? &head_gn_trace_ : nullptr;
         eval.head_weight_norm = &head_weight_norm_;
+        if (head_bias_ >= 0) {
+          const Matrix& g = *slots_[head_bias_].grad;
+          for (size_t k = 0; k < head_bias_grad_.size(); ++k) {
+            head_bias_grad_[k] = std::abs(static_cast<double>(g(static_cast<Eigen::Index>(k), 0)));
+          }
+          eval.head_bias_grad = &head_bias_grad_;
+        }
+      }
+      // After the trainer's own passes (Diagnostics may run forward passes of its own); the
+      // gradients it leaves untouched are those of the step below.
+      const DataSplit& train = data_->train();
+      train_diagnostics_.clear();
+      model_->Diagnostics(train.features, train.labels, num_classes, &train_diagnostics_);
+      eval.train_diagnostics = &train_diagnostics_;
+      if (data_->has_test()) {
+        const DataSplit& test = data_->test();
+        test_diagnostics_.clear();
+        model_->Diagnostics(test.features, test.labels, num_classes, &test_diagnostics_);
+        eval.test_diagnostics = &test_diagnostics_;
       }
       // The step size of the update taken from these parameters (the last one's at the end).
       eval.learning_rate = ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps));
-      eval.wall_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      eval.wall_seconds = elapsed();
       if (absl::Status s = callbacks.on_evaluation(eval); !s.ok()) return s;
       last_reported = step;
     }

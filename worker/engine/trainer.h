@@ -61,6 +61,13 @@ struct TrainerEvaluation {
   const std::vector<double>* head_grad_norm = nullptr;
   const std::vector<double>* head_gn_trace = nullptr;
   const std::vector<double>* head_weight_norm = nullptr;
+  // |dL/db_k| of the output head's bias (the kVector slot whose id is the head weight's with
+  // "weight" replaced by "bias"); null when there is none.
+  const std::vector<double>* head_bias_grad = nullptr;
+  // Model::Diagnostics of the train and test splits at these parameters; test_diagnostics is null
+  // when the data set has no test split.
+  const std::vector<Diagnostic>* train_diagnostics = nullptr;
+  const std::vector<Diagnostic>* test_diagnostics = nullptr;
   // Scheduled step size (schedule.h) of the step taken from these parameters: step + 1, or
   // spec.steps at the last evaluation.
   double learning_rate = 0;
@@ -72,6 +79,11 @@ struct TrainerCallbacks {
   std::function<absl::Status(const TrainerEvaluation&)> on_evaluation;
   std::function<void(int64_t step)> on_step;  // Optional: after each optimizer step.
   std::function<bool()> should_stop;          // Optional: polled before each step.
+  // Optional: called before each step t > the start step (Resume), with the wall seconds so far
+  // and whether should_stop just said to stop; a checkpoint of the state after t steps may be
+  // taken here (the parameters and optimizer state are exactly those). A non-OK status stops
+  // training and Run returns it.
+  std::function<absl::Status(int64_t step, double wall_seconds, bool stopping)> at_step;
 };
 
 // Runs one job's loop. Holds pointers to the data, model and optimizer (not owned; they must
@@ -102,7 +114,13 @@ class Trainer {
   Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model* model,
           Optimizer* optimizer, uint64_t seed);
 
-  // Trains. Returns the outcome, or the status of a failed on_evaluation.
+  // Continue from a checkpoint: the model and optimizer already hold the state after `step`
+  // steps (checkpoint.h); Run then starts at `step` and reports wall time from `wall_seconds`.
+  // The mini-batch sampler is advanced by the `step` batches drawn so far, so the run goes on
+  // bit-identically. Preconditions: 0 <= step <= spec.steps; before Run.
+  void Resume(int64_t step, double wall_seconds);
+
+  // Trains. Returns the outcome, or the status of a failed callback.
   absl::StatusOr<RunResult> Run(const TrainerCallbacks& callbacks);
 
   // Building blocks of Run, public for tests.
@@ -139,9 +157,14 @@ class Trainer {
   std::vector<int32_t> batch_labels_;
   ClassStats train_stats_, test_stats_;
   // Output-head statistics, gathered by passes that fill train_stats_ (ALGORITHMS.md 6.2).
-  int head_ = -1;  // Index of the kOutputHead slot in slots_, or -1.
+  int head_ = -1;       // Index of the kOutputHead slot in slots_, or -1.
+  int head_bias_ = -1;  // Index of its bias slot, or -1.
+  int64_t start_step_ = 0;
+  double start_wall_seconds_ = 0;
+  std::vector<double> head_bias_grad_;
   bool gn_trace_seen_ = false;
   std::vector<double> head_grad_norm_, head_gn_trace_, head_weight_norm_, softmax_row_;
+  std::vector<Diagnostic> train_diagnostics_, test_diagnostics_;  // Of the current evaluation.
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

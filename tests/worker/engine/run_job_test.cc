@@ -1,7 +1,11 @@
 #include "worker/engine/run_job.h"
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -212,6 +216,173 @@ TEST(RunJobTest, CancelledWhenAskedToStop) {
   EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
   EXPECT_EQ(result->steps_done, 4);
   ASSERT_EQ(sink.evals.size(), 1u);
+}
+
+// Checkpoints: a sink that saves every `every` steps (and, if asked, when stopped), and hands
+// stored checkpoints back newest first, like the worker does through the coordinator.
+class CheckpointingSink : public RecordingSink {
+ public:
+  bool CheckpointDue(int64_t step, bool stopping) override {
+    return stopping ? save_on_stop : (every > 0 && step % every == 0);
+  }
+  absl::Status OnCheckpoint(int64_t step, std::string bytes) override {
+    saved[step] = std::move(bytes);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(int64_t before_step) override {
+    ++loads;
+    auto it = stored.lower_bound(before_step);
+    if (it == stored.begin()) return std::optional<StoredCheckpoint>();
+    --it;
+    return StoredCheckpoint{it->first, it->second};
+  }
+  void OnCheckpointRejected(int64_t step, const absl::Status& why) override {
+    rejected.emplace_back(step, why);
+  }
+  void OnResumed(int64_t step) override { resumed = step; }
+
+  int64_t every = 0;
+  bool save_on_stop = false;
+  std::map<int64_t, std::string> saved;   // What this run saved.
+  std::map<int64_t, std::string> stored;  // What it may resume from.
+  std::vector<std::pair<int64_t, absl::Status>> rejected;
+  int64_t resumed = -1;
+  int loads = 0;
+};
+
+// The evaluations of `run` from step `from` on must equal the undisturbed run's, bit for bit.
+void ExpectSameFrom(const std::vector<Evaluation>& undisturbed,
+                    const std::vector<Evaluation>& resumed, int64_t from) {
+  std::vector<Evaluation> tail;
+  for (const Evaluation& e : undisturbed) {
+    if (e.step >= from) tail.push_back(e);
+  }
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.front().step, from);
+  ExpectSameMetrics(tail, resumed);
+}
+
+TEST(RunJobTest, ResumingFromACheckpointContinuesBitIdentically) {
+  struct Case {
+    const char* optimizer;
+    int64_t batch_size;
+  };
+  // Full batch and mini-batch (the sampler is replayed), element-wise and matrix optimizers with
+  // state (moments, factors, step counts).
+  for (const Case& c : {Case{"adam", 0}, Case{"adam", 16}, Case{"sgd", 16}, Case{"soap", 16},
+                        Case{"muon", 0}}) {
+    SCOPED_TRACE(c.optimizer);
+    JobSpec spec = ZipfSpec();
+    spec.model.name = "mlp";
+    spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
+    spec.optimizer.name = c.optimizer;
+    spec.optimizer.params = {{"lr", 0.01}};
+    spec.trainer.batch_size = c.batch_size;
+    spec.trainer.eval_every = 1;
+
+    CheckpointingSink undisturbed;
+    undisturbed.every = 4;
+    ASSERT_TRUE(RunJob(spec, &undisturbed, nullptr).ok());
+    ASSERT_EQ(undisturbed.saved.size(), 5u);  // Steps 4, 8, 12, 16, 20.
+    EXPECT_EQ(undisturbed.resumed, -1);
+
+    // A worker stopped at step 11 (after the checkpoint at 8) is retried: it resumes at 8.
+    CheckpointingSink first;
+    first.every = 4;
+    int polls = 0;
+    absl::StatusOr<RunResult> stopped = RunJob(spec, &first, [&] { return ++polls > 11; });
+    ASSERT_TRUE(stopped.ok());
+    EXPECT_EQ(stopped->outcome, RunOutcome::kCancelled);
+    EXPECT_EQ(stopped->steps_done, 11);
+    ASSERT_EQ(first.saved.size(), 2u);
+    // Each checkpoint is byte-identical to the undisturbed run's at the same step, wall time
+    // aside (bytes 16..23 of the header).
+    std::string a = first.saved.at(8), b = undisturbed.saved.at(8);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(a.substr(24, a.size() - 32), b.substr(24, b.size() - 32));
+
+    CheckpointingSink second;
+    second.stored = first.saved;
+    absl::StatusOr<RunResult> resumed = RunJob(spec, &second, nullptr);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_EQ(resumed->outcome, RunOutcome::kCompleted);
+    EXPECT_EQ(resumed->resumed_from, 8);
+    EXPECT_EQ(second.resumed, 8);
+    EXPECT_TRUE(second.rejected.empty());
+    ExpectSameFrom(undisturbed.evals, second.evals, 8);
+    // Wall time goes on from the checkpoint's (header bytes 16..23), taken after evaluation 7.
+    double saved_wall = 0;
+    std::memcpy(&saved_wall, first.saved.at(8).data() + 16, sizeof(saved_wall));
+    EXPECT_GE(saved_wall, first.evals[7].wall_seconds);
+    EXPECT_GE(second.evals.front().wall_seconds, saved_wall);
+  }
+}
+
+TEST(RunJobTest, CorruptCheckpointIsRejectedAndAnOlderOneUsed) {
+  JobSpec spec = ZipfSpec();
+  spec.trainer.eval_every = 1;
+  CheckpointingSink undisturbed;
+  undisturbed.every = 5;
+  ASSERT_TRUE(RunJob(spec, &undisturbed, nullptr).ok());
+  ASSERT_TRUE(undisturbed.saved.count(10) && undisturbed.saved.count(15));
+
+  CheckpointingSink retry;
+  retry.stored = {{10, undisturbed.saved.at(10)}, {15, undisturbed.saved.at(15)}};
+  retry.stored[15][retry.stored[15].size() / 2] ^= 0x01;  // One bit flipped in the newest.
+  absl::StatusOr<RunResult> result = RunJob(spec, &retry, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(retry.rejected.size(), 1u);
+  EXPECT_EQ(retry.rejected[0].first, 15);
+  EXPECT_EQ(retry.rejected[0].second.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(retry.rejected[0].second.message()), HasSubstr("checksum mismatch"));
+  EXPECT_EQ(result->resumed_from, 10);
+  ExpectSameFrom(undisturbed.evals, retry.evals, 10);
+
+  // Both corrupt (the older one truncated): rejected in turn, the run starts over from step 0
+  // and still gives the undisturbed results.
+  CheckpointingSink worst;
+  worst.stored = retry.stored;
+  worst.stored[10].resize(worst.stored[10].size() - 3);
+  result = RunJob(spec, &worst, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(worst.rejected.size(), 2u);
+  EXPECT_EQ(worst.rejected[1].first, 10);
+  EXPECT_EQ(worst.rejected[1].second.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(result->resumed_from, 0);
+  EXPECT_EQ(worst.resumed, -1);
+  ExpectSameMetrics(undisturbed.evals, worst.evals);
+}
+
+TEST(RunJobTest, CheckpointOfAnotherModelIsRefusedWithoutTouchingTheRun) {
+  JobSpec spec = ZipfSpec();
+  spec.model.name = "mlp";
+  spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
+  CheckpointingSink other;
+  other.every = 5;
+  ASSERT_TRUE(RunJob(spec, &other, nullptr).ok());
+
+  spec.model.params = {{"hidden", std::vector<int64_t>{7}}};
+  CheckpointingSink plain, retry;
+  ASSERT_TRUE(RunJob(spec, &plain, nullptr).ok());
+  retry.stored = other.saved;
+  absl::StatusOr<RunResult> result = RunJob(spec, &retry, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(retry.rejected.size(), other.saved.size());
+  EXPECT_EQ(retry.rejected[0].second.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(retry.rejected[0].second.message()), HasSubstr("layer0.weight"));
+  ExpectSameMetrics(plain.evals, retry.evals);
+}
+
+TEST(RunJobTest, StopSavesACheckpointWhenTheSinkWantsOne) {
+  JobSpec spec = ZipfSpec();
+  CheckpointingSink sink;
+  sink.save_on_stop = true;
+  int polls = 0;
+  absl::StatusOr<RunResult> result = RunJob(spec, &sink, [&] { return ++polls > 7; });
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
+  ASSERT_EQ(sink.saved.size(), 1u);
+  EXPECT_EQ(sink.saved.begin()->first, 7);
 }
 
 TEST(RunJobTest, DivergenceInFloat32) {

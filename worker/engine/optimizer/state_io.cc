@@ -17,15 +17,6 @@ constexpr size_t kChecksumBytes = 8;
 using RealBits = std::conditional_t<sizeof(Real) == 8, uint64_t, uint32_t>;
 static_assert(sizeof(RealBits) == sizeof(Real));
 
-uint64_t Fnv1a64(std::string_view bytes) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
-}
-
 template <typename U>
 void PutLittleEndian(U value, std::string* out) {
   for (size_t i = 0; i < sizeof(U); ++i) {
@@ -84,6 +75,15 @@ class Reader {
 };
 
 }  // namespace
+
+uint64_t Fnv1a64(std::string_view bytes) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
 
 std::string SaveOptimizerState(const OptimizerState& state) {
   std::string out(kMagic, sizeof(kMagic));

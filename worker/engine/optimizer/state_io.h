@@ -11,6 +11,7 @@
 #ifndef OPTBENCH_WORKER_ENGINE_OPTIMIZER_STATE_IO_H_
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_STATE_IO_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
+
+// FNV-1a 64 (Fowler, Noll, Vo) of `bytes`: the checksum of this format and of checkpoints.
+uint64_t Fnv1a64(std::string_view bytes);
 
 // The bytes of `state`, tagged with this engine's precision. Never fails.
 std::string SaveOptimizerState(const OptimizerState& state);

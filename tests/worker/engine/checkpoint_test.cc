@@ -1,0 +1,95 @@
+#include "worker/engine/checkpoint.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "worker/engine/model/mlp.h"
+#include "worker/engine/optimizer/registry.h"
+
+namespace optbench::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A small MLP and an Adam that has taken two steps on made-up gradients: every parameter and
+// every optimizer tensor holds something non-trivial.
+struct Trained {
+  explicit Trained(uint64_t seed, int64_t hidden = 3)
+      : model(MlpOptions{4, {hidden}, 3, true, DenseInit::kKaimingUniform, false}, seed) {
+    auto made = MakeOptimizer("adam", {{"lr", 0.1}});
+    EXPECT_TRUE(made.ok()) << made.status();
+    optimizer = *std::move(made);
+    for (int step = 0; step < 2; ++step) {
+      for (const ParamSlot& slot : model.Params()) slot.grad->setConstant(0.5 - step);
+      optimizer->Step(model.Params(), 0.1);
+    }
+  }
+  MlpModel model;
+  std::unique_ptr<Optimizer> optimizer;
+};
+
+TEST(CheckpointTest, RoundTripsParametersAndOptimizerStateExactly) {
+  Trained a(1);
+  const std::string bytes = SaveCheckpoint(2, 12.5, a.model.Params(), a.optimizer->state());
+  Trained b(2);  // Other values everywhere.
+  ASSERT_NE(*b.model.Params()[0].value, *a.model.Params()[0].value);
+  absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, b.model.Params());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->step, 2);
+  EXPECT_EQ(parsed->wall_seconds, 12.5);
+  ApplyCheckpoint(*std::move(parsed), b.model.Params(), b.optimizer.get());
+  const std::vector<ParamSlot> pa = a.model.Params(), pb = b.model.Params();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(*pa[i].value, *pb[i].value) << pa[i].id;
+  EXPECT_EQ(b.optimizer->state().step, 2);
+  ASSERT_EQ(b.optimizer->state().tensors.size(), a.optimizer->state().tensors.size());
+  for (const auto& [id, tensors] : a.optimizer->state().tensors) {
+    for (const auto& [name, m] : tensors) {
+      EXPECT_EQ(b.optimizer->state().tensors.at(id).at(name), m) << id << "/" << name;
+    }
+  }
+  // The same state saves to the same bytes.
+  EXPECT_EQ(SaveCheckpoint(2, 12.5, pb, b.optimizer->state()), bytes);
+}
+
+TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsAnError) {
+  Trained a(1);
+  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state());
+  Trained b(2);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string bad = bytes;
+    bad[i] ^= 0x40;
+    absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bad, b.model.Params());
+    ASSERT_FALSE(parsed.ok()) << "byte " << i;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << "byte " << i;
+  }
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    absl::StatusOr<ParsedCheckpoint> parsed =
+        ParseCheckpoint(std::string_view(bytes).substr(0, n), b.model.Params());
+    ASSERT_FALSE(parsed.ok()) << "length " << n;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << "length " << n;
+  }
+  EXPECT_FALSE(ParseCheckpoint(bytes + "x", b.model.Params()).ok());
+}
+
+TEST(CheckpointTest, ACheckpointOfAnotherModelIsFailedPreconditionNamingTheParameter) {
+  Trained a(1, /*hidden=*/3);
+  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state());
+  Trained wider(1, /*hidden=*/5);
+  absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, wider.model.Params());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("'layer0.weight' is 3 x 4"));
+
+  MlpModel no_bias(MlpOptions{4, {3}, 3, false, DenseInit::kKaimingUniform, false}, 1);
+  parsed = ParseCheckpoint(bytes, no_bias.Params());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("4 parameter tensors"));
+}
+
+}  // namespace
+}  // namespace optbench::engine
