@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -21,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "client/format.h"
+#include "client/plot.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -59,12 +63,23 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
   query SWEEP_OR_JOB    metric series
       --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds,
-                          head_grad_norm, head_gn_trace, head_weight_norm (output-layer rows)
+                          head_grad_norm, head_gn_trace, head_weight_norm, head_bias_grad
+                          (output-layer rows), diag.NAME (model diagnostics, e.g. attention2's)
       --split S           train (default) or test
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)
       --format F          table (default), csv or json
       --db PATH           read a database file directly (read-only) instead of a coordinator
+  plot SWEEP_OR_JOB     SVG figure: a panel per job, a line per frequency group, shared y axis
+      --groups G          frequency groups (default 10)
+      --metric M, --split S, --steps A:B, --db PATH   as for query
+      --log-y             logarithmic y axis
+      --reference R       dashed line at y = R: a number, or log-c (log of the class count,
+                          the loss of a uniform prediction)
+      --title T           figure title (default: the id)
+      --columns N         panels per row (default up to 3)
+      --width W, --height H   figure size in pixels (default from the number of panels)
+      --out FILE          write the SVG there (default: standard output)
 
 Common flags (every command that talks to a coordinator):
   --coordinator HOST:PORT   coordinator to talk to (default $OPTBENCH_COORDINATOR or
@@ -92,7 +107,7 @@ struct Args {
 };
 
 const std::set<std::string>& BoolFlags() {
-  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress"};
+  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress", "--log-y"};
   return *flags;
 }
 
@@ -369,6 +384,50 @@ absl::Status ParseSteps(const std::string& text, v1::QueryMetricsRequest* reques
   return absl::OkStatus();
 }
 
+// The flags `query` and `plot` share: --metric, --split and --steps.
+absl::Status ParseSeriesFlags(const Args& args, v1::QueryMetricsRequest* request) {
+  request->set_metric(Flag(args, "--metric", "loss"));
+  const std::string split = Flag(args, "--split", "train");
+  if (split != "train" && split != "test") {
+    return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
+  }
+  request->set_split(split == "test" ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
+  return ParseSteps(Flag(args, "--steps"), request);
+}
+
+// Runs `request` for the sweep or job `id`: on the database file named by --db, or else on the
+// coordinator.
+absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const std::string& id,
+                                                      v1::QueryMetricsRequest request) {
+  const std::string db = Flag(args, "--db");
+  if (!db.empty()) {
+    // Read-only, straight from the file: works while a coordinator writes to it (WAL).
+    storage::SqliteStoreOptions options;
+    options.read_only = true;
+    auto store = storage::SqliteStore::Open(db, options);
+    if (!store.ok()) return store.status();
+    auto sweep = (*store)->GetSweep(id);
+    if (sweep.ok()) {
+      request.set_sweep_id(id);
+    } else {
+      request.set_job_id(id);
+    }
+    return server::QueryMetrics(**store, request);
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  auto target = ResolveTarget(backend.stub(), id);
+  if (!target.ok()) return target.status();
+  if (!target->sweep_id.empty()) {
+    request.set_sweep_id(target->sweep_id);
+  } else {
+    request.set_job_id(target->job_id);
+  }
+  v1::QueryMetricsResponse response;
+  grpc::Status s = backend.stub()->QueryMetrics(Context().get(), request, &response);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return response;
+}
+
 int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench query SWEEP_OR_JOB [--metric M] [--split S] [--group-by G] "
@@ -376,13 +435,10 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     return 2;
   }
   v1::QueryMetricsRequest request;
-  request.set_metric(Flag(args, "--metric", "loss"));
-  const std::string split = Flag(args, "--split", "train");
-  if (split != "train" && split != "test") {
-    err << "optbench query: --split: '" << split << "' is not train or test\n";
+  if (absl::Status s = ParseSeriesFlags(args, &request); !s.ok()) {
+    err << "optbench query: " << s.message() << "\n";
     return 2;
   }
-  request.set_split(split == "test" ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
   int groups = 10;
   auto group_by = ParseGroupBy(Flag(args, "--group-by", "frequency:10"), &groups);
   if (!group_by.ok()) {
@@ -391,49 +447,13 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   }
   request.set_group_by(*group_by);
   request.set_groups(groups);
-  if (absl::Status s = ParseSteps(Flag(args, "--steps"), &request); !s.ok()) {
-    err << "optbench query: " << s.message() << "\n";
-    return 2;
-  }
   const std::string format = Flag(args, "--format", "table");
   if (format != "table" && format != "csv" && format != "json") {
     err << "optbench query: --format: '" << format << "' is not table, csv or json\n";
     return 2;
   }
 
-  absl::StatusOr<v1::QueryMetricsResponse> response;
-  const std::string db = Flag(args, "--db");
-  const std::string& id = args.positional[0];
-  if (!db.empty()) {
-    // Read-only, straight from the file: works while a coordinator writes to it (WAL).
-    storage::SqliteStoreOptions options;
-    options.read_only = true;
-    auto store = storage::SqliteStore::Open(db, options);
-    if (!store.ok()) return Fail(err, "query", store.status());
-    auto sweep = (*store)->GetSweep(id);
-    if (sweep.ok()) {
-      request.set_sweep_id(id);
-    } else {
-      request.set_job_id(id);
-    }
-    response = server::QueryMetrics(**store, request);
-  } else {
-    RemoteBackend backend(CoordinatorAddress(args));
-    auto target = ResolveTarget(backend.stub(), id);
-    if (!target.ok()) return Fail(err, "query", target.status());
-    if (!target->sweep_id.empty()) {
-      request.set_sweep_id(target->sweep_id);
-    } else {
-      request.set_job_id(target->job_id);
-    }
-    v1::QueryMetricsResponse r;
-    grpc::Status s = backend.stub()->QueryMetrics(Context().get(), request, &r);
-    if (s.ok()) {
-      response = std::move(r);
-    } else {
-      response = FromGrpcStatus(s);
-    }
-  }
+  auto response = FetchMetrics(args, args.positional[0], request);
   if (!response.ok()) return Fail(err, "query", response.status());
   if (format == "csv") {
     out << QueryToCsv(*response);
@@ -442,6 +462,85 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   } else {
     out << QueryToTable(*response, 6);
   }
+  return 0;
+}
+
+int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench plot SWEEP_OR_JOB [--groups G] [--metric M] [--split S] [--steps A:B] "
+           "[--log-y] [--reference log-c|Y] [--title T] [--out FILE.svg] "
+           "[--db PATH | --coordinator ADDR]\n";
+    return 2;
+  }
+  auto usage_error = [&err](absl::string_view message) {
+    err << "optbench plot: " << message << "\n";
+    return 2;
+  };
+  v1::QueryMetricsRequest request;
+  if (absl::Status s = ParseSeriesFlags(args, &request); !s.ok()) return usage_error(s.message());
+  int groups = 10;
+  if (const std::string g = Flag(args, "--groups"); !g.empty()) {
+    if (!absl::SimpleAtoi(g, &groups) || groups < 1 || groups > 1000) {
+      return usage_error(absl::StrCat("--groups: '", g, "' is not a number in 1..1000"));
+    }
+  }
+  request.set_group_by(v1::GROUP_BY_FREQUENCY);
+  request.set_groups(groups);
+  PlotOptions options;
+  options.log_y = BoolFlag(args, "--log-y");
+  options.title = Flag(args, "--title", args.positional[0]);
+  for (const auto& [flag, field] :
+       {std::pair{"--width", &options.width}, std::pair{"--height", &options.height},
+        std::pair{"--columns", &options.columns}}) {
+    if (const std::string v = Flag(args, flag); !v.empty() && !absl::SimpleAtoi(v, field)) {
+      return usage_error(absl::StrCat(flag, ": '", v, "' is not a whole number"));
+    }
+  }
+  const std::string reference = Flag(args, "--reference");
+  double reference_y = 0;
+  if (!reference.empty() && reference != "log-c") {
+    if (!absl::SimpleAtod(reference, &reference_y) || !std::isfinite(reference_y)) {
+      return usage_error(absl::StrCat("--reference: '", reference, "' is not a number or log-c"));
+    }
+    options.reference_y = reference_y;
+  }
+
+  auto response = FetchMetrics(args, args.positional[0], request);
+  if (!response.ok()) return Fail(err, "plot", response.status());
+  if (reference == "log-c") {
+    // Frequency groups partition all classes, so their sizes add up to c.
+    int64_t classes = 0;
+    if (response->series_size() > 0) {
+      for (const v1::ClassGroup& g : response->series(0).groups()) classes += g.num_classes();
+    }
+    if (classes < 1) {
+      return Fail(err, "plot",
+                  absl::FailedPreconditionError("--reference log-c: the jobs report no classes"));
+    }
+    options.reference_y = std::log(static_cast<double>(classes));
+    options.reference_label = absl::StrCat("log ", classes);
+  }
+  auto svg = QueryToSvg(*response, options);
+  if (!svg.ok()) {
+    if (svg.status().code() == absl::StatusCode::kInvalidArgument) {
+      return usage_error(svg.status().message());
+    }
+    return Fail(err, "plot", svg.status());
+  }
+  const std::string path = Flag(args, "--out");
+  if (path.empty()) {
+    out << *svg;
+    return 0;
+  }
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << *svg;
+  file.close();
+  if (!file) {
+    return Fail(err, "plot",
+                absl::InvalidArgumentError(
+                    absl::StrCat("--out: cannot write '", path, "': ", std::strerror(errno))));
+  }
+  err << "wrote " << path << ": " << response->series_size() << " panel(s)\n";
   return 0;
 }
 
@@ -712,11 +811,15 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"query",
        {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
         CmdQuery}},
+      {"plot",
+       {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",
+         "--reference", "--title", "--columns", "--width", "--height", "--out"},
+        CmdPlot}},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {
     err << "optbench: unknown command '" << command
-        << "'; known: run, submit, status, list, watch, cancel, query, help\n";
+        << "'; known: run, submit, status, list, watch, cancel, query, plot, help\n";
     return 2;
   }
   std::set<std::string> flags = it->second.flags;

@@ -1,0 +1,456 @@
+#include "client/plot.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace optbench::client {
+namespace {
+
+// ---- a small XML reader, strict enough to reject what a browser would -------------------------
+
+struct Element {
+  std::string name;
+  std::map<std::string, std::string> attrs;  // values with entities decoded
+  std::string text;                          // character data directly inside, decoded
+};
+
+// Decodes the five predefined entities; false on a bare '&' or an unknown entity.
+bool Decode(const std::string& raw, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '<') return false;
+    if (raw[i] != '&') {
+      *out += raw[i];
+      continue;
+    }
+    const size_t semi = raw.find(';', i);
+    if (semi == std::string::npos) return false;
+    static const std::map<std::string, char> kEntities = {
+        {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+    auto it = kEntities.find(raw.substr(i + 1, semi - i - 1));
+    if (it == kEntities.end()) return false;
+    *out += it->second;
+    i = semi;
+  }
+  return true;
+}
+
+// Parses `xml` into its elements in document order. Fails the test (and returns false) on an
+// unbalanced or malformed tag, a duplicate attribute, an unquoted value or a raw '&' / '<'.
+bool ParseXml(const std::string& xml, std::vector<Element>* elements) {
+  std::vector<size_t> open;  // indices into *elements
+  size_t i = 0;
+  while (i < xml.size()) {
+    if (xml[i] != '<') {
+      const size_t next = std::min(xml.find('<', i), xml.size());
+      std::string text;
+      if (!Decode(xml.substr(i, next - i), &text)) {
+        ADD_FAILURE() << "bad character data at " << i;
+        return false;
+      }
+      if (!open.empty()) (*elements)[open.back()].text += text;
+      i = next;
+      continue;
+    }
+    if (xml.compare(i, 2, "</") == 0) {
+      const size_t end = xml.find('>', i);
+      const std::string name = xml.substr(i + 2, end - i - 2);
+      if (end == std::string::npos || open.empty() || (*elements)[open.back()].name != name) {
+        ADD_FAILURE() << "unbalanced </" << name << "> at " << i;
+        return false;
+      }
+      open.pop_back();
+      i = end + 1;
+      continue;
+    }
+    Element e;
+    size_t j = i + 1;
+    while (j < xml.size() && (std::isalnum(static_cast<unsigned char>(xml[j])) || xml[j] == '-'))
+      ++j;
+    e.name = xml.substr(i + 1, j - i - 1);
+    if (e.name.empty()) {
+      ADD_FAILURE() << "bad tag at " << i;
+      return false;
+    }
+    bool self_closing = false;
+    while (true) {
+      while (j < xml.size() && std::isspace(static_cast<unsigned char>(xml[j]))) ++j;
+      if (j >= xml.size()) {
+        ADD_FAILURE() << "unterminated <" << e.name << ">";
+        return false;
+      }
+      if (xml.compare(j, 2, "/>") == 0) {
+        self_closing = true;
+        j += 2;
+        break;
+      }
+      if (xml[j] == '>') {
+        ++j;
+        break;
+      }
+      const size_t eq = xml.find('=', j);
+      if (eq == std::string::npos || eq + 1 >= xml.size() || xml[eq + 1] != '"') {
+        ADD_FAILURE() << "unquoted attribute in <" << e.name << "> at " << j;
+        return false;
+      }
+      const std::string key = xml.substr(j, eq - j);
+      const size_t close = xml.find('"', eq + 2);
+      std::string value;
+      if (close == std::string::npos || !Decode(xml.substr(eq + 2, close - eq - 2), &value) ||
+          !e.attrs.emplace(key, value).second) {
+        ADD_FAILURE() << "bad attribute '" << key << "' in <" << e.name << ">";
+        return false;
+      }
+      j = close + 1;
+    }
+    elements->push_back(e);
+    if (!self_closing) open.push_back(elements->size() - 1);
+    i = j;
+  }
+  if (!open.empty()) {
+    ADD_FAILURE() << "<" << (*elements)[open.back()].name << "> never closed";
+    return false;
+  }
+  return true;
+}
+
+struct Svg {
+  std::vector<Element> elements;
+
+  // Elements named `name` whose attribute `key` equals `value` (any when key is empty).
+  std::vector<const Element*> Find(const std::string& name, const std::string& key = "",
+                                   const std::string& value = "") const {
+    std::vector<const Element*> found;
+    for (const Element& e : elements) {
+      if (e.name != name) continue;
+      auto it = e.attrs.find(key);
+      if (!key.empty() && (it == e.attrs.end() || it->second != value)) continue;
+      found.push_back(&e);
+    }
+    return found;
+  }
+  // Line runs of panel p, group g, in document order.
+  std::vector<const Element*> Runs(int panel, int group) const {
+    std::vector<const Element*> runs;
+    for (const Element* e : Find("polyline", "data-panel", std::to_string(panel))) {
+      if (e->attrs.at("data-group") == std::to_string(group)) runs.push_back(e);
+    }
+    return runs;
+  }
+};
+
+struct Box {
+  double x, y, w, h;
+};
+
+double Num(const Element& e, const std::string& key) {
+  double v = NAN;
+  EXPECT_TRUE(absl::SimpleAtod(e.attrs.at(key), &v)) << key << "=" << e.attrs.at(key);
+  return v;
+}
+
+Box PlotBox(const Svg& svg, int panel) {
+  auto boxes = svg.Find("rect", "data-box", std::to_string(panel));
+  EXPECT_EQ(boxes.size(), 1u) << "panel " << panel;
+  if (boxes.empty()) return {};
+  return {Num(*boxes[0], "x"), Num(*boxes[0], "y"), Num(*boxes[0], "width"),
+          Num(*boxes[0], "height")};
+}
+
+std::vector<std::pair<double, double>> Points(const Element& polyline) {
+  std::vector<std::pair<double, double>> points;
+  for (absl::string_view pair : absl::StrSplit(polyline.attrs.at("points"), ' ')) {
+    std::vector<std::string> xy = absl::StrSplit(pair, ',');
+    double x = NAN, y = NAN;
+    EXPECT_EQ(xy.size(), 2u) << pair;
+    if (xy.size() == 2) {
+      EXPECT_TRUE(absl::SimpleAtod(xy[0], &x) && absl::SimpleAtod(xy[1], &y)) << pair;
+    }
+    points.emplace_back(x, y);
+  }
+  return points;
+}
+
+Svg Render(const v1::QueryMetricsResponse& response, const PlotOptions& options = {}) {
+  Svg svg;
+  auto text = QueryToSvg(response, options);
+  EXPECT_TRUE(text.ok()) << text.status();
+  if (text.ok()) {
+    EXPECT_TRUE(ParseXml(*text, &svg.elements)) << *text;
+  }
+  return svg;
+}
+
+// One series per entry of `values` (values[job][step][group]); steps 0, 10, 20, ...
+v1::QueryMetricsResponse Response(const std::vector<std::vector<std::vector<double>>>& values) {
+  v1::QueryMetricsResponse r;
+  for (size_t j = 0; j < values.size(); ++j) {
+    v1::Series* s = r.add_series();
+    s->mutable_job()->set_id("s-1-" + std::to_string(j));
+    (*s->mutable_job()->mutable_labels())["optimizer"] = j == 0 ? "gd" : "adam";
+    (*s->mutable_job()->mutable_labels())["lr"] = std::to_string(j + 1);
+    s->set_metric("loss");
+    s->set_split(v1::SPLIT_TRAIN);
+    const size_t groups = values[j].empty() ? 0 : values[j][0].size();
+    for (size_t g = 0; g < groups; ++g) {
+      s->add_groups()->set_num_classes(static_cast<int64_t>(g + 1));
+    }
+    for (size_t t = 0; t < values[j].size(); ++t) {
+      v1::SeriesPoint* p = s->add_points();
+      p->set_step(static_cast<int64_t>(10 * t));
+      for (double v : values[j][t]) p->add_values(v);
+    }
+  }
+  return r;
+}
+
+constexpr double kPx = 0.006;  // coordinates carry two decimals
+
+// ---- tests -------------------------------------------------------------------------------------
+
+TEST(PlotTest, OnePolylinePerPanelAndGroupWithAPointPerStep) {
+  // 4 jobs x 3 groups x 5 steps.
+  std::vector<std::vector<std::vector<double>>> values(4);
+  for (int j = 0; j < 4; ++j) {
+    for (int t = 0; t < 5; ++t) values[j].push_back({1.0 + j + t, 2.0 + j, 3.0 - 0.1 * t});
+  }
+  Svg svg = Render(Response(values));
+  ASSERT_FALSE(svg.elements.empty());
+  EXPECT_EQ(svg.elements[0].name, "svg");
+  EXPECT_EQ(svg.Find("polyline").size(), 4u * 3);
+  for (int j = 0; j < 4; ++j) {
+    for (int g = 0; g < 3; ++g) {
+      auto runs = svg.Runs(j, g);
+      ASSERT_EQ(runs.size(), 1u) << j << " " << g;
+      EXPECT_EQ(Points(*runs[0]).size(), 5u);
+    }
+  }
+  // Panel titles come from the job labels.
+  bool found = false;
+  for (const Element* t : svg.Find("text")) found |= t->text == "adam lr=3";
+  EXPECT_TRUE(found);
+  // Three panels per row: panel 3 sits under panel 0.
+  const Box b0 = PlotBox(svg, 0), b2 = PlotBox(svg, 2), b3 = PlotBox(svg, 3);
+  EXPECT_NEAR(b3.x, b0.x, kPx);
+  EXPECT_GT(b3.y, b0.y + b0.h);
+  EXPECT_NEAR(b2.y, b0.y, kPx);
+  EXPECT_GT(b2.x, b0.x + b0.w);
+}
+
+TEST(PlotTest, DataExtremesMapToThePlotBoxEdgesWithTheYRangeShared) {
+  // Panel 0 spans 1..2, panel 1 spans 2..5: the shared range is 1..5 over steps 0..20.
+  v1::QueryMetricsResponse r = Response({{{1.5}, {1.0}, {2.0}}, {{5.0}, {2.0}, {3.0}}});
+  Svg svg = Render(r);
+  const Box b0 = PlotBox(svg, 0), b1 = PlotBox(svg, 1);
+  auto p0 = Points(*svg.Runs(0, 0).at(0));
+  auto p1 = Points(*svg.Runs(1, 0).at(0));
+  ASSERT_EQ(p0.size(), 3u);
+  ASSERT_EQ(p1.size(), 3u);
+  // First and last step at the left and right edges, in both panels.
+  EXPECT_NEAR(p0[0].first, b0.x, kPx);
+  EXPECT_NEAR(p0[2].first, b0.x + b0.w, kPx);
+  EXPECT_NEAR(p1[0].first, b1.x, kPx);
+  EXPECT_NEAR(p1[2].first, b1.x + b1.w, kPx);
+  EXPECT_NEAR(p0[1].first, b0.x + b0.w / 2, kPx);
+  // The global minimum (panel 0) at the bottom edge, the global maximum (panel 1) at the top.
+  EXPECT_NEAR(p0[1].second, b0.y + b0.h, kPx);
+  EXPECT_NEAR(p1[0].second, b1.y, kPx);
+  // The same value sits at the same height in both panels: 2.0 is a quarter of the way up.
+  EXPECT_NEAR(p0[2].second, b0.y + 0.75 * b0.h, kPx);
+  EXPECT_NEAR(p1[1].second, b1.y + 0.75 * b1.h, kPx);
+  // 1.5 linearly: an eighth of the way up.
+  EXPECT_NEAR(p0[0].second, b0.y + 0.875 * b0.h, kPx);
+}
+
+TEST(PlotTest, LogAxisMapsDecadesEvenly) {
+  PlotOptions options;
+  options.log_y = true;
+  Svg svg = Render(Response({{{0.01}, {0.1}, {1.0}, {10.0}}}), options);
+  const Box b = PlotBox(svg, 0);
+  auto p = Points(*svg.Runs(0, 0).at(0));
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_NEAR(p[0].second, b.y + b.h, kPx);
+  EXPECT_NEAR(p[3].second, b.y, kPx);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(p[i].second - p[i + 1].second, b.h / 3, 2 * kPx) << i;
+  // The decade ticks are labelled and drawn at the heights of the data at those values.
+  std::map<std::string, double> label_y;
+  for (const Element* t : svg.Find("text")) {
+    if (t->attrs.count("text-anchor") && t->attrs.at("text-anchor") == "end") {
+      label_y[t->text] = Num(*t, "y");
+    }
+  }
+  ASSERT_EQ(label_y.size(), 4u);
+  EXPECT_NEAR(label_y.at("0.01"), p[0].second, kPx);
+  EXPECT_NEAR(label_y.at("0.1"), p[1].second, kPx);
+  EXPECT_NEAR(label_y.at("1"), p[2].second, kPx);
+  EXPECT_NEAR(label_y.at("10"), p[3].second, kPx);
+}
+
+TEST(PlotTest, NanInfinityAndMissingValuesBreakTheLine) {
+  // Group 0: 1, 2, NaN, 3, 4, inf, 5 -> runs of 2 and 2 points and a lone point.
+  // Group 1 lacks a value at step 30 (a shorter values list): runs of 3 and 3.
+  v1::QueryMetricsResponse r =
+      Response({{{1, 9}, {2, 9}, {NAN, 8}, {3}, {4, 7}, {INFINITY, 6}, {5, 5}}});
+  Svg svg = Render(r);
+  auto runs = svg.Runs(0, 0);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(Points(*runs[0]).size(), 2u);
+  EXPECT_EQ(Points(*runs[1]).size(), 2u);
+  auto lone = svg.Find("circle", "data-panel", "0");
+  ASSERT_EQ(lone.size(), 1u);
+  EXPECT_EQ(lone[0]->attrs.at("data-group"), "0");
+  const Box b = PlotBox(svg, 0);
+  EXPECT_NEAR(Num(*lone[0], "cx"), b.x + b.w, kPx);  // step 60, the last
+  auto runs1 = svg.Runs(0, 1);
+  ASSERT_EQ(runs1.size(), 2u);
+  EXPECT_EQ(Points(*runs1[0]).size(), 3u);
+  EXPECT_EQ(Points(*runs1[1]).size(), 3u);
+  // Nothing is drawn outside the box (a NaN drawn as 0 would sit below it: the range is 1..9).
+  for (const Element* e : svg.Find("polyline")) {
+    for (auto [x, y] : Points(*e)) {
+      EXPECT_LE(y, b.y + b.h + kPx);
+      EXPECT_GE(y, b.y - kPx);
+    }
+  }
+  // The break leaves the gap: the second run starts at step 30, not at step 20.
+  EXPECT_NEAR(Points(*runs[1])[0].first, b.x + b.w / 2, kPx);
+}
+
+TEST(PlotTest, LogAxisSkipsValuesThatAreNotPositive) {
+  PlotOptions options;
+  options.log_y = true;
+  Svg svg = Render(Response({{{1}, {0}, {0.5}, {0.25}, {-1}, {0.1}}}), options);
+  auto runs = svg.Runs(0, 0);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(Points(*runs[0]).size(), 2u);
+  EXPECT_EQ(svg.Find("circle").size(), 2u);  // steps 0 and 50
+}
+
+TEST(PlotTest, TitlesEscapeXmlSpecialCharacters) {
+  v1::QueryMetricsResponse r = Response({{{1}, {2}}});
+  (*r.mutable_series(0)->mutable_job()->mutable_labels())["lr"] = "a&b<c\"d'e>";
+  PlotOptions options;
+  options.title = "x & y < \"z\"";
+  options.reference_y = 1.5;
+  options.reference_label = "<ref>";
+  auto text = QueryToSvg(r, options);
+  ASSERT_TRUE(text.ok()) << text.status();
+  Svg svg;
+  ASSERT_TRUE(ParseXml(*text, &svg.elements)) << *text;  // a raw & or < fails here
+  std::vector<std::string> texts;
+  for (const Element* t : svg.Find("text")) texts.push_back(t->text);
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "gd lr=a&b<c\"d'e>"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "x & y < \"z\""), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "<ref> = 1.5"), texts.end());
+}
+
+TEST(PlotTest, ReferenceLineIsInEveryPanelAndInsideTheRange) {
+  PlotOptions options;
+  options.reference_y = 5.0;  // above every value: it becomes the top of the range
+  Svg svg = Render(Response({{{1}, {2}}, {{3}, {4}}}), options);
+  for (int panel = 0; panel < 2; ++panel) {
+    auto lines = svg.Find("line", "data-reference", std::to_string(panel));
+    ASSERT_EQ(lines.size(), 1u);
+    const Box b = PlotBox(svg, panel);
+    EXPECT_NEAR(Num(*lines[0], "y1"), b.y, kPx);
+    EXPECT_NEAR(Num(*lines[0], "y2"), b.y, kPx);
+    EXPECT_NE(lines[0]->attrs.count("stroke-dasharray"), 0u);
+  }
+  // The minimum 1 stays at the bottom edge of panel 0.
+  const Box b0 = PlotBox(svg, 0);
+  EXPECT_NEAR(Points(*svg.Runs(0, 0).at(0))[0].second, b0.y + b0.h, kPx);
+}
+
+double Luminance(const std::string& hex) {
+  int rgb[3];
+  for (int c = 0; c < 3; ++c) rgb[c] = std::stoi(hex.substr(1 + 2 * c, 2), nullptr, 16);
+  return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+}
+
+TEST(PlotTest, GroupColoursGetLighterFromFrequentToRare) {
+  std::vector<double> point(10);
+  for (int g = 0; g < 10; ++g) point[g] = g + 1;
+  Svg svg = Render(Response({{point, point}}));
+  double previous = -1;
+  for (int g = 0; g < 10; ++g) {
+    auto runs = svg.Runs(0, g);
+    ASSERT_EQ(runs.size(), 1u);
+    const std::string colour = runs[0]->attrs.at("stroke");
+    ASSERT_EQ(colour.size(), 7u) << colour;
+    EXPECT_GT(Luminance(colour), previous + 5) << "group " << g << " " << colour;
+    previous = Luminance(colour);
+  }
+}
+
+TEST(PlotTest, SameInputGivesTheSameBytes) {
+  v1::QueryMetricsResponse r = Response({{{1.0 / 3}, {2.0 / 7}}, {{std::sqrt(2.0)}, {NAN}}});
+  auto a = QueryToSvg(r, {});
+  auto b = QueryToSvg(r, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  // Fixed formatting: every coordinate pair has exactly two decimals.
+  Svg svg;
+  ASSERT_TRUE(ParseXml(*a, &svg.elements));
+  for (const Element* e : svg.Find("polyline")) {
+    for (absl::string_view pair : absl::StrSplit(e->attrs.at("points"), ' ')) {
+      for (absl::string_view v : absl::StrSplit(pair, ',')) {
+        ASSERT_GE(v.size(), 4u);
+        EXPECT_EQ(v[v.size() - 3], '.') << v;
+      }
+    }
+  }
+}
+
+TEST(PlotTest, BadOptionsAndEmptyDataAreErrorsNamingTheValue) {
+  const v1::QueryMetricsResponse r = Response({{{1}, {2}}});
+  PlotOptions small;
+  small.width = 150;
+  auto s = QueryToSvg(r, small);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("150"), std::string::npos) << s.status();
+
+  PlotOptions narrow;  // in range, but three columns of panels do not fit in it
+  narrow.width = 300;
+  s = QueryToSvg(Response({{{1}}, {{1}}, {{1}}}), narrow);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("300"), std::string::npos) << s.status();
+
+  PlotOptions bad_reference;
+  bad_reference.log_y = true;
+  bad_reference.reference_y = -2;
+  s = QueryToSvg(r, bad_reference);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("-2"), std::string::npos) << s.status();
+
+  s = QueryToSvg(Response({{{NAN}, {INFINITY}}}), {});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("train loss"), std::string::npos) << s.status();
+
+  PlotOptions log;
+  log.log_y = true;
+  s = QueryToSvg(Response({{{0}, {-1}}}), log);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+
+  s = QueryToSvg(v1::QueryMetricsResponse(), {});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(PlotTest, OneValueStillGetsARange) {
+  Svg svg = Render(Response({{{2.0}}}));
+  auto lone = svg.Find("circle");
+  ASSERT_EQ(lone.size(), 1u);
+  const Box b = PlotBox(svg, 0);
+  EXPECT_NEAR(Num(*lone[0], "cx"), b.x + b.w / 2, kPx);
+  EXPECT_NEAR(Num(*lone[0], "cy"), b.y + b.h / 2, kPx);
+}
+
+}  // namespace
+}  // namespace optbench::client
