@@ -1,13 +1,9 @@
 // Real processes over real gRPC on loopback: optbench-coordinator and optbench-worker binaries,
 // a SQLite file in a temp dir. Checks that what comes back equals the same training done
 // in-process, and that a worker killed with SIGKILL mid-job costs nothing but time.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -20,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
+#include "tests/integration/service_fixture.h"
 #include "tests/integration/subprocess.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/run_job.h"
@@ -29,228 +26,28 @@ namespace {
 
 using testing::Subprocess;
 
-// Runs a spec in this process and keeps every evaluation.
-class CaptureSink : public engine::MetricSink {
- public:
-  void OnDatasetInfo(const engine::DatasetInfo& info) override { info_ = info; }
-  absl::Status OnEvaluation(const engine::Evaluation& eval) override {
-    evals_.push_back(eval);
-    return absl::OkStatus();
-  }
-  engine::DatasetInfo info_;
-  std::vector<engine::Evaluation> evals_;
-};
+using ServiceTest = testing::ServiceFixture;
 
-class ServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/optbench_it_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    for (auto& w : workers_) w.reset();
-    coordinator_.reset();
-    if (HasFailure()) {
-      std::cerr << "test files kept in " << dir_ << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
-    }
-  }
+// Runs `sql` on the database file with the sqlite3 shell (a separate process, as an operator
+// would) and returns its output without the trailing newline.
+std::string SqliteShell(const std::string& db, const std::string& sql) {
+  const std::string command = absl::StrCat("sqlite3 -bail '", db, "' \"", sql, "\" 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  std::string out;
+  char buf[256];
+  while (fgets(buf, sizeof(buf), pipe) != nullptr) out += buf;
+  pclose(pipe);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
 
-  // A port that was free a moment ago (for restarting a coordinator on the same address).
-  static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
-
-  void StartCoordinator(const std::vector<std::string>& extra = {},
-                        std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
-                        const std::string& token = "") {
-    token_ = token;
-    const std::string port_file = dir_ + "/port";
-    std::filesystem::remove(port_file);
-    std::vector<std::string> argv = {OPTBENCH_COORDINATOR_BIN,
-                                     "--listen=127.0.0.1:" + std::to_string(listen_port_),
-                                     "--db=" + dir_ + "/optbench.db", "--port_file=" + port_file};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    coordinator_ = std::make_unique<Subprocess>();
-    ASSERT_TRUE(coordinator_->Start(argv, dir_ + "/coordinator.log"));
-    int port = 0;
-    for (int i = 0; i < 500 && port == 0; ++i) {
-      std::ifstream in(port_file);
-      if (!(in >> port)) absl::SleepFor(absl::Milliseconds(20));
-    }
-    ASSERT_GT(port, 0) << coordinator_->Log();
-    address_ = absl::StrCat("127.0.0.1:", port);
-    stub_ = v1::Coordinator::NewStub(grpc::CreateChannel(
-        address_, credentials ? credentials : grpc::InsecureChannelCredentials()));
-  }
-
-  void Authorize(grpc::ClientContext* context) {
-    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
-  }
-
-  Subprocess* StartWorker(const std::string& id, const std::vector<std::string>& extra = {}) {
-    workers_.push_back(std::make_unique<Subprocess>());
-    std::vector<std::string> argv = {OPTBENCH_WORKER_BIN, "--coordinator=" + address_, "--slots=1",
-                                     "--worker_id=" + id};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    EXPECT_TRUE(workers_.back()->Start(argv, dir_ + "/" + id + ".log"));
-    return workers_.back().get();
-  }
-
-  v1::SubmitSweepResponse Submit(const std::string& text) {
-    grpc::ClientContext context;
-    Authorize(&context);
-    v1::SubmitSweepRequest request;
-    request.set_sweep_text(text);
-    v1::SubmitSweepResponse response;
-    grpc::Status s = stub_->SubmitSweep(&context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response;
-  }
-
-  v1::Job GetJob(const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    Authorize(&context);
-    v1::GetJobRequest request;
-    request.set_job_id(id);
-    v1::Job job;
-    EXPECT_TRUE(stub_->GetJob(&context, request, &job).ok());
-    return job;
-  }
-
-  // Watches the sweep to the end (bounded by `timeout`); returns the final jobs.
-  std::vector<v1::Job> WaitForSweep(const std::string& sweep_id, absl::Duration timeout) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoSeconds(timeout));
-    Authorize(&context);
-    v1::WatchRequest request;
-    request.set_sweep_id(sweep_id);
-    auto reader = stub_->Watch(&context, request);
-    v1::WatchEvent event;
-    v1::WatchEvent last;
-    while (reader->Read(&event)) last = event;
-    grpc::Status s = reader->Finish();
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {last.jobs().begin(), last.jobs().end()};
-  }
-
-  // Per-class loss of every evaluation, from the coordinator.
-  std::map<int64_t, std::vector<double>> QueryPerClass(const std::string& job_id,
-                                                       const std::string& metric) {
-    grpc::ClientContext context;
-    Authorize(&context);
-    v1::QueryMetricsRequest request;
-    request.set_job_id(job_id);
-    request.set_metric(metric);
-    request.set_group_by(v1::GROUP_BY_CLASS);
-    v1::QueryMetricsResponse response;
-    grpc::Status s = stub_->QueryMetrics(&context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    std::map<int64_t, std::vector<double>> out;
-    for (const v1::SeriesPoint& p : response.series(0).points()) {
-      EXPECT_EQ(out.count(p.step()), 0u) << "duplicate step " << p.step();
-      out[p.step()] = {p.values().begin(), p.values().end()};
-    }
-    return out;
-  }
-
-  // The same job trained here, as per-class loss by step.
-  static std::map<int64_t, std::vector<double>> TrainInProcess(const v1::JobSpec& wire) {
-    auto spec = proto::FromProto(wire);
-    EXPECT_TRUE(spec.ok());
-    auto valid = engine::ValidateJobSpec(*spec);
-    EXPECT_TRUE(valid.ok()) << valid.status();
-    CaptureSink sink;
-    auto result = engine::RunJob(*valid, &sink, [] { return false; });
-    EXPECT_TRUE(result.ok()) << result.status();
-    std::map<int64_t, std::vector<double>> out;
-    for (const engine::Evaluation& e : sink.evals_) {
-      const engine::SplitMetrics& train = e.splits[0];
-      std::vector<double> loss(train.loss_sum.size());
-      for (size_t k = 0; k < loss.size(); ++k) {
-        const double n = static_cast<double>(sink.info_.train_class_counts[k]);
-        loss[k] = n > 0 ? train.loss_sum[k] / n : std::nan("");
-      }
-      out[e.step] = loss;
-    }
-    return out;
-  }
-
-  static void ExpectSameSeries(const std::map<int64_t, std::vector<double>>& got,
-                               const std::map<int64_t, std::vector<double>>& want) {
-    ASSERT_EQ(got.size(), want.size());
-    for (const auto& [step, values] : want) {
-      auto it = got.find(step);
-      ASSERT_NE(it, got.end()) << "missing step " << step;
-      ASSERT_EQ(it->second.size(), values.size());
-      for (size_t k = 0; k < values.size(); ++k) {
-        if (std::isnan(values[k])) {
-          EXPECT_TRUE(std::isnan(it->second[k]));
-        } else {
-          // Bit-identical: the engine is deterministic and the values travel as doubles.
-          EXPECT_EQ(it->second[k], values[k]) << "step " << step << " class " << k;
-        }
-      }
-    }
-  }
-
-  // Writes a test CA and a certificate for 127.0.0.1 signed by it: <name>.pem / <name>.key.
-  void MakeCertificates() {
-    const std::string ext = dir_ + "/san.ext";
-    std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-    const std::string quiet = " >/dev/null 2>&1";
-    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    auto run = [&](const std::string& cmd) {
-      ASSERT_EQ(std::system((cmd + quiet).c_str()), 0) << cmd;
-    };
-    run("cd " + dir_ + " && openssl req -x509" + key +
-        " -keyout ca.key -out ca.pem -days 2 -subj /CN=optbench-test-ca");
-    for (const char* name : {"server", "client"}) {
-      const std::string n = name;
-      run("cd " + dir_ + " && openssl req" + key + " -keyout " + n + ".key -out " + n +
-          ".csr -subj /CN=" + n);
-      run("cd " + dir_ + " && openssl x509 -req -in " + n +
-          ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out " + n +
-          ".pem");
-    }
-  }
-
-  std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(bool with_client_cert) {
-    auto read = [](const std::string& path) {
-      std::ifstream in(path);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      return ss.str();
-    };
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = read(dir_ + "/ca.pem");
-    if (with_client_cert) {
-      ssl.pem_cert_chain = read(dir_ + "/client.pem");
-      ssl.pem_private_key = read(dir_ + "/client.key");
-    }
-    return grpc::SslCredentials(ssl);
-  }
-
-  int listen_port_ = 0;
-  std::string dir_;
-  std::string token_;
-  std::string address_;
-  std::unique_ptr<Subprocess> coordinator_;
-  std::vector<std::unique_ptr<Subprocess>> workers_;
-  std::unique_ptr<v1::Coordinator::Stub> stub_;
-};
+// The number after `prefix` in the log (-1 if absent).
+int64_t NumberAfter(const std::string& log, const std::string& prefix) {
+  const size_t at = log.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::atoll(log.c_str() + at + prefix.size());
+}
 
 TEST_F(ServiceTest, TwoWorkersRunASweepAndMetricsMatchInProcessTraining) {
   StartCoordinator();
@@ -336,6 +133,8 @@ optimizer: {name: sign_descent, lr: 0.0001}
     absl::SleepFor(absl::Milliseconds(10));
   }
   ASSERT_GE(job.progress_step(), 20) << preempted->Log();
+  // The job has no checkpoint_every and the worker's time policy (5 minutes) never fires: the
+  // only checkpoint is the one taken on the way out.
   ASSERT_LT(job.progress_step(), 400) << "finished before the signal; make the job longer";
   preempted->Kill(SIGTERM);
   int status = 0;
@@ -352,6 +151,69 @@ optimizer: {name: sign_descent, lr: 0.0001}
   EXPECT_EQ(jobs[0].attempt(), 1);
   EXPECT_EQ(jobs[0].worker_id(), "successor");
   ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+  // The successor went on from where the preempted worker stopped instead of from step 0.
+  const int64_t handed_back = NumberAfter(preempted->Log(), "handed back at step ");
+  EXPECT_GE(handed_back, 20) << preempted->Log();
+  EXPECT_EQ(NumberAfter(workers_.back()->Log(), "resuming from the checkpoint at step "),
+            handed_back)
+      << workers_.back()->Log();
+}
+
+TEST_F(ServiceTest, KilledWorkerResumesFromTheNewestCheckpointThatIsNotCorrupt) {
+  StartCoordinator({"--lease_seconds=2", "--heartbeat_seconds=1"});
+  Subprocess* doomed = StartWorker("doomed");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 7}
+model: {name: mlp, hidden: [16]}
+trainer: {steps: 600, eval_every: 10, batch_size: 64, checkpoint_every: 25}
+optimizer: {name: adam, lr: 0.001}
+)");
+  ASSERT_EQ(sweep.jobs_size(), 1);
+  const std::string job_id = sweep.jobs(0).id();
+  const std::string db = dir_ + "/optbench.db";
+  const std::string steps_sql =
+      absl::StrCat("SELECT group_concat(step) FROM (SELECT step FROM checkpoints WHERE job_id = '",
+                   job_id, "' ORDER BY step)");
+  // Two checkpoints stored (the coordinator keeps the newest two), then kill -9.
+  std::string stored;
+  for (int i = 0; i < 6000; ++i) {
+    stored = SqliteShell(db, steps_sql);
+    if (stored.find(',') != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  doomed->Kill(SIGKILL);
+  doomed->Wait();
+  v1::Job job = GetJob(job_id);
+  ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING) << "finished before the kill; make it longer";
+  stored = SqliteShell(db, steps_sql);
+  const size_t comma = stored.find(',');
+  ASSERT_NE(comma, std::string::npos) << stored << "\n" << doomed->Log();
+  const int64_t older = std::atoll(stored.c_str());
+  const int64_t newest = std::atoll(stored.c_str() + comma + 1);
+  ASSERT_EQ(newest - older, 25) << stored;
+  // Flip one byte in the middle of the newest, as a bad disk would.
+  ASSERT_EQ(SqliteShell(db, absl::StrCat("UPDATE checkpoints SET data = substr(data, 1, 99) || "
+                                         "(CASE WHEN substr(data, 100, 1) = x'00' THEN x'01' "
+                                         "ELSE x'00' END) || substr(data, 101) WHERE job_id = '",
+                                         job_id, "' AND step = ", newest)),
+            "");
+
+  Subprocess* rescuer = StartWorker("rescuer");
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(180));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << jobs[0].error();
+  EXPECT_EQ(jobs[0].attempt(), 2);
+  const std::string log = rescuer->Log();
+  EXPECT_NE(log.find(absl::StrCat("discarding the checkpoint at step ", newest,
+                                  ": DATA_LOSS: checkpoint: checksum mismatch")),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(NumberAfter(log, "resuming from the checkpoint at step "), older) << log;
+  // Every evaluation exactly once, equal to an undisturbed run; the finished job's checkpoints
+  // are gone and the file is sound.
+  ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+  EXPECT_EQ(SqliteShell(db, "SELECT count(*) FROM checkpoints"), "0");
+  EXPECT_EQ(SqliteShell(db, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(ServiceTest, CoordinatorKilledMidSweepRestartsAndLosesNothing) {
@@ -390,13 +252,7 @@ optimizer: {name: adam, lr: [0.001, 0.003, 0.01]}
   }
   EXPECT_NE(workers_[0]->Log().find("reconnecting"), std::string::npos) << workers_[0]->Log();
   coordinator_.reset();
-  const std::string check = absl::StrCat("sqlite3 ", dir_, "/optbench.db 'PRAGMA integrity_check'");
-  FILE* pipe = popen(check.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buf[64] = {0};
-  ASSERT_NE(fgets(buf, sizeof(buf), pipe), nullptr);
-  pclose(pipe);
-  EXPECT_EQ(std::string(buf), "ok\n");
+  EXPECT_EQ(SqliteShell(dir_ + "/optbench.db", "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(ServiceTest, MalformedDataFileFailsTheJobOnceWithFileAndLine) {

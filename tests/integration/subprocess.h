@@ -87,6 +87,9 @@ class Subprocess {
     return true;
   }
 
+  // The child's process id (for /proc), or -1 once it has been reaped.
+  pid_t pid() const { return pid_; }
+
   std::string Log() const {
     std::ifstream in(log_path_);
     std::stringstream ss;
