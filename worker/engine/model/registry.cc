@@ -21,14 +21,7 @@ absl::StatusOr<ParamMap> Validated(const std::string& name, const ParamMap& para
 // pixels.
 absl::StatusOr<CnnOptions> CnnOptionsFor(const ParamMap& p, int64_t num_features,
                                          int64_t num_classes) {
-  CnnOptions o;
-  o.height = GetInt(p, "height");
-  o.width = GetInt(p, "width");
-  o.in_channels = GetInt(p, "in_channels");
-  o.channels1 = GetInt(p, "channels1");
-  o.channels2 = GetInt(p, "channels2");
-  o.num_classes = num_classes;
-  o.bias = GetBool(p, "bias");
+  const CnnOptions o = CnnOptionsFromParams(p, num_classes);
   if (o.height * o.width * o.in_channels != num_features) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model.height: the cnn expects images of height x width x in_channels = ", o.height, " x ",

@@ -15,6 +15,7 @@
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
@@ -381,15 +382,7 @@ TEST(Attention2ModelTest, CatalogRejectsDataSetsWithMoreClasses) {
   EXPECT_TRUE(EstimatePeakMemoryBytes(PatchesSpec("adam", 0.1, 5)).ok());
 }
 
-class RecordingSink : public MetricSink {
- public:
-  void OnDatasetInfo(const DatasetInfo&) override {}
-  absl::Status OnEvaluation(const Evaluation& eval) override {
-    evals.push_back(eval);
-    return absl::OkStatus();
-  }
-  std::vector<Evaluation> evals;
-};
+using RecordingSink = testing::EvaluationRecorder;
 
 TEST(Attention2ModelTest, RunJobReportsDiagnosticsPerSplit) {
   const JobSpec spec = PatchesSpec("sign_descent", 0.01, 5);

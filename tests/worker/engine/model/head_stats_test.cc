@@ -8,6 +8,7 @@
 #include "worker/engine/dataset/registry.h"
 #include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
@@ -34,15 +35,7 @@ TEST(HeadStatsTest, GaussNewtonTraceMatchesTheFormula) {
   }
 }
 
-class RecordingSink : public MetricSink {
- public:
-  void OnDatasetInfo(const DatasetInfo&) override {}
-  absl::Status OnEvaluation(const Evaluation& eval) override {
-    evals.push_back(eval);
-    return absl::OkStatus();
-  }
-  std::vector<Evaluation> evals;
-};
+using RecordingSink = testing::EvaluationRecorder;
 
 JobSpec Spec(int64_t batch_size) {
   JobSpec spec;
