@@ -63,7 +63,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
   query SWEEP_OR_JOB    metric series
       --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds,
-                          head_grad_norm, head_gn_trace, head_weight_norm, head_bias_grad
+                          head_grad_norm, head_gn_trace, head_weight_norm, head_bias_grad,
+                          head_update_norm, head_eff_lr
                           (output-layer rows), diag.NAME (model diagnostics, e.g. attention2's)
       --split S           train (default) or test
       --group-by G        frequency:N (default frequency:10), class, or none

@@ -37,6 +37,8 @@ constexpr MetricDef kMetrics[] = {
     {"head_gn_trace", "head_gn_trace", Denominator::kClasses, true},
     {"head_weight_norm", "head_weight_norm", Denominator::kClasses, true},
     {"head_bias_grad", "head_bias_grad", Denominator::kClasses, true},
+    {"head_update_norm", "head_update_norm", Denominator::kClasses, true},
+    {"head_eff_lr", "head_eff_lr", Denominator::kClasses, true},
     {"grad_norm", nullptr, Denominator::kClassCounts, true},
     {"lr", nullptr, Denominator::kClassCounts, true},
     {"wall_seconds", nullptr, Denominator::kClassCounts, true},

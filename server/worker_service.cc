@@ -13,9 +13,9 @@ namespace {
 constexpr int64_t kMaxVectorLength = 10'000'000;
 // A job's newest checkpoints kept: the older one is the fallback when the newest is corrupt.
 constexpr int kCheckpointsKept = 2;
-constexpr const char* kVectorMetrics[] = {"loss_sum",         "correct",        "p_true_sum",
-                                          "p_mass",           "head_grad_norm", "head_gn_trace",
-                                          "head_weight_norm", "head_bias_grad"};
+constexpr const char* kVectorMetrics[] = {
+    "loss_sum",      "correct",          "p_true_sum",     "p_mass",           "head_grad_norm",
+    "head_gn_trace", "head_weight_norm", "head_bias_grad", "head_update_norm", "head_eff_lr"};
 constexpr const char* kScalarMetrics[] = {"loss", "accuracy", "grad_norm", "lr", "wall_seconds"};
 
 bool IsOneOf(const std::string& name, const char* const* begin, const char* const* end) {

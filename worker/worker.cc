@@ -143,8 +143,11 @@ class ReportingSink : public engine::MetricSink {
       AddValue(batch, "head_gn_trace", v1::SPLIT_TRAIN, eval.head_gn_trace);
       AddValue(batch, "head_weight_norm", v1::SPLIT_TRAIN, eval.head_weight_norm);
     }
-    if (!eval.head_bias_grad.empty()) {
-      AddValue(batch, "head_bias_grad", v1::SPLIT_TRAIN, eval.head_bias_grad);
+    for (const auto& [name, values] :
+         {std::pair{"head_bias_grad", &eval.head_bias_grad},
+          std::pair{"head_update_norm", &eval.head_update_norm},
+          std::pair{"head_eff_lr", &eval.head_eff_lr}}) {
+      if (!values->empty()) AddValue(batch, name, v1::SPLIT_TRAIN, *values);
     }
     for (const engine::SplitMetrics& m : eval.splits) {
       for (const engine::Diagnostic& d : m.diagnostics) {

@@ -136,6 +136,8 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
     if (e.head_gn_trace != nullptr) eval.head_gn_trace = *e.head_gn_trace;
     if (e.head_weight_norm != nullptr) eval.head_weight_norm = *e.head_weight_norm;
     if (e.head_bias_grad != nullptr) eval.head_bias_grad = *e.head_bias_grad;
+    if (e.head_update_norm != nullptr) eval.head_update_norm = *e.head_update_norm;
+    if (e.head_eff_lr != nullptr) eval.head_eff_lr = *e.head_eff_lr;
     eval.learning_rate = e.learning_rate;
     eval.wall_seconds = e.wall_seconds;
     return sink->OnEvaluation(eval);

@@ -67,6 +67,11 @@ struct Evaluation {
   std::vector<double> head_weight_norm;  // ||row k of W||_2.
   std::vector<double> head_bias_grad;    // |dL/db_k| for the output layer's bias b (the same
                                          // gradient); empty when the head has no bias.
+  std::vector<double> head_update_norm;  // ||row k of W_t - W_{t-1}||_2: the last step's update;
+                                         // empty at the run's first evaluation.
+  std::vector<double> head_eff_lr;       // Mean over row k of the optimizer's per-coordinate
+                                         // step size (Optimizer::EffectiveStepSizes at
+                                         // learning_rate); empty for rules without one.
 };
 
 // Receives the run's output. Called from the training thread only.

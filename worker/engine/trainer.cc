@@ -269,6 +269,22 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
           }
           eval.head_bias_grad = &head_bias_grad_;
         }
+        if (head_before_step_ == step) {
+          head_scratch_ = *slots_[head_].value - head_before_;
+          RowNorms(head_scratch_, &head_update_norm_);
+          eval.head_update_norm = &head_update_norm_;
+        }
+        if (optimizer_->EffectiveStepSizes(
+                slots_[head_].id,
+                ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps)),
+                &head_scratch_)) {
+          head_eff_lr_.resize(static_cast<size_t>(head_scratch_.rows()));
+          for (Eigen::Index k = 0; k < head_scratch_.rows(); ++k) {
+            head_eff_lr_[static_cast<size_t>(k)] =
+                head_scratch_.row(k).template cast<double>().mean();
+          }
+          eval.head_eff_lr = &head_eff_lr_;
+        }
       }
       // After the trainer's own passes (Diagnostics may run forward passes of its own); the
       // gradients it leaves untouched are those of the step below.
@@ -289,6 +305,10 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
       last_reported = step;
     }
     if (step == spec_.steps) break;
+    if (head_ >= 0 && IsEvaluationStep(spec_, step + 1)) {
+      head_before_ = *slots_[head_].value;
+      head_before_step_ = step + 1;
+    }
     optimizer_->Step(slots_, ScheduledLearningRate(spec_, lr_, step + 1));
     if (callbacks.on_step) callbacks.on_step(step + 1);
   }

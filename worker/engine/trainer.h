@@ -64,6 +64,10 @@ struct TrainerEvaluation {
   // |dL/db_k| of the output head's bias (the kVector slot whose id is the head weight's with
   // "weight" replaced by "bias"); null when there is none.
   const std::vector<double>* head_bias_grad = nullptr;
+  // ||row k of W_step - W_{step-1}|| (null at the first evaluation of a run) and the row mean
+  // of the optimizer's per-coordinate step sizes at learning_rate (null when it has none).
+  const std::vector<double>* head_update_norm = nullptr;
+  const std::vector<double>* head_eff_lr = nullptr;
   // Model::Diagnostics of the train and test splits at these parameters; test_diagnostics is null
   // when the data set has no test split.
   const std::vector<Diagnostic>* train_diagnostics = nullptr;
@@ -161,7 +165,10 @@ class Trainer {
   int head_bias_ = -1;  // Index of its bias slot, or -1.
   int64_t start_step_ = 0;
   double start_wall_seconds_ = 0;
-  std::vector<double> head_bias_grad_;
+  std::vector<double> head_bias_grad_, head_update_norm_, head_eff_lr_;
+  // The head weight before the last step, kept when an evaluation follows it; its step + 1.
+  Matrix head_before_, head_scratch_;
+  int64_t head_before_step_ = -1;
   bool gn_trace_seen_ = false;
   std::vector<double> head_grad_norm_, head_gn_trace_, head_weight_norm_, softmax_row_;
   std::vector<Diagnostic> train_diagnostics_, test_diagnostics_;  // Of the current evaluation.

@@ -42,6 +42,20 @@ void Adam::UpdateSlot(const ParamSlot& slot, const Grad& g, Real step_size, Real
   }
 }
 
+bool Adam::EffectiveStepSizes(std::string_view id, double lr, Matrix* out) const {
+  if (state().step == 0) return false;
+  auto slot = state().tensors.find(id);
+  if (slot == state().tensors.end()) return false;
+  auto v = slot->second.find(options_.amsgrad ? "max_exp_avg_sq" : "exp_avg_sq");
+  if (v == slot->second.end()) return false;
+  const double t = static_cast<double>(state().step);
+  const double bc2 = options_.bias_correction ? 1.0 - std::pow(options_.beta2, t) : 1.0;
+  out->resize(v->second.rows(), v->second.cols());
+  out->array() = static_cast<Real>(lr) / ((v->second.array() / static_cast<Real>(bc2)).sqrt() +
+                                          static_cast<Real>(options_.eps));
+  return true;
+}
+
 void Adam::Update(const std::vector<ParamSlot>& slots, double lr) {
   const double t = static_cast<double>(state().step);
   const double bc1 = options_.bias_correction ? 1.0 - std::pow(options_.beta1, t) : 1.0;

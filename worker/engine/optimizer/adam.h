@@ -34,6 +34,10 @@ class Adam : public Optimizer {
   // Preconditions (checked): 0 <= beta1 < 1, 0 <= beta2 < 1, eps > 0, weight_decay >= 0.
   explicit Adam(const AdamOptions& options);
 
+  // lr / (sqrt(v_t / bc2) + eps) with v_t the second moment after state().step steps (its running
+  // maximum with AMSGrad): the factor the next update applies to the bias-corrected momentum.
+  bool EffectiveStepSizes(std::string_view id, double lr, Matrix* out) const override;
+
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;
 

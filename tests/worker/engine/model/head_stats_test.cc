@@ -68,6 +68,7 @@ TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) 
   const DataSplit& train = data->train();
   const double n = static_cast<double>(train.size());
   Matrix grad = Matrix::Zero(5, 4);
+  Vector bias_grad = Vector::Zero(5);
   std::vector<double> trace(5, 0.0);
   for (int64_t i = 0; i < train.size(); ++i) {
     Vector h = (w0 * train.features.row(i).transpose() + b0.col(0)).cwiseMax(0.0);
@@ -76,6 +77,7 @@ TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) 
     prob /= prob.sum();
     for (int k = 0; k < 5; ++k) {
       grad.row(k) += (prob(k) - (train.labels[i] == k ? 1.0 : 0.0)) / n * h.transpose();
+      bias_grad(k) += (prob(k) - (train.labels[i] == k ? 1.0 : 0.0)) / n;
       trace[k] += prob(k) * (1 - prob(k)) * h.squaredNorm() / n;
     }
   }
@@ -86,9 +88,34 @@ TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) 
     EXPECT_NEAR(e.head_grad_norm[k], grad.row(k).norm(), 1e-12) << k;
     EXPECT_NEAR(e.head_gn_trace[k], trace[k], 1e-12) << k;
     EXPECT_NEAR(e.head_weight_norm[k], w1.row(k).norm(), 1e-12) << k;
+    EXPECT_NEAR(e.head_bias_grad.at(k), std::abs(bias_grad(k)), 1e-12) << k;
   }
   // After one step the weights moved, so the reported weight norms changed.
   EXPECT_NE(sink.evals[1].head_weight_norm, e.head_weight_norm);
+  // The update of that step: GD moved row k by lr * its gradient. No update before the first
+  // step, and GD has no per-coordinate step size.
+  EXPECT_TRUE(e.head_update_norm.empty());
+  ASSERT_EQ(sink.evals[1].head_update_norm.size(), 5u);
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_NEAR(sink.evals[1].head_update_norm[k], 0.5 * grad.row(k).norm(), 1e-12) << k;
+  }
+  EXPECT_TRUE(sink.evals[1].head_eff_lr.empty());
+
+  // Adam's first step: v_hat = g^2, so each coordinate's step size is lr / (|g| + eps) and the
+  // update is lr g / (|g| + eps) (m_hat = g).
+  JobSpec adam_spec = spec;
+  adam_spec.optimizer = {"adam", {{"lr", 0.1}}};
+  RecordingSink adam;
+  ASSERT_TRUE(RunJob(adam_spec, &adam, nullptr).ok());
+  EXPECT_TRUE(adam.evals[0].head_eff_lr.empty());  // No second moment yet.
+  ASSERT_EQ(adam.evals[1].head_eff_lr.size(), 5u);
+  for (int k = 0; k < 5; ++k) {
+    const Eigen::ArrayXd g = grad.row(k).transpose().array();
+    const double eff = (0.1 / (g.abs() + 1e-8)).mean();
+    EXPECT_NEAR(adam.evals[1].head_eff_lr[k], eff, 1e-9 * eff) << k;
+    const double update = (0.1 * g / (g.abs() + 1e-8)).matrix().norm();
+    EXPECT_NEAR(adam.evals[1].head_update_norm[k], update, 1e-9 * update + 1e-15) << k;
+  }
 
   // Mini-batch mode: the trace still covers the whole train split; the gradient is the batch's.
   RecordingSink mini;
