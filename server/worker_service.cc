@@ -182,10 +182,10 @@ grpc::Status WorkerService::Report(
       }
       case v1::ReportRequest::kCheckpoint: {
         const v1::Checkpoint& checkpoint = request.checkpoint();
-        if (checkpoint.step() < 0 || checkpoint.data().empty()) {
+        if (checkpoint.step() < 1 || checkpoint.data().empty()) {
           return ToGrpcStatus(absl::InvalidArgumentError(
               absl::StrCat("checkpoint: step ", checkpoint.step(), " with ",
-                           checkpoint.data().size(), " bytes; want step >= 0 and data")));
+                           checkpoint.data().size(), " bytes; want step >= 1 and data")));
         }
         absl::Status s = scheduler_->store()->SaveCheckpoint(
             request.job_id(), request.lease_token(), checkpoint.step(), checkpoint.data(),

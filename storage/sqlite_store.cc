@@ -157,6 +157,7 @@ struct LeaseCheck {
   bool cancel_requested = false;
   int64_t attempt = 0;
   int64_t max_attempts = 0;
+  int64_t num_classes = 0;  // 0 until SetDatasetInfo.
 };
 
 // NotFound for an unknown job; FailedPrecondition unless the job is RUNNING under `token`. Runs
@@ -165,8 +166,8 @@ absl::StatusOr<LeaseCheck> CheckLease(Connection& conn, const std::string& job_i
                                       const std::string& token) {
   OPTBENCH_ASSIGN_OR_RETURN(
       Statement stmt,
-      conn.Prepare("SELECT state, lease_token, attempt, cancel_requested, max_attempts FROM jobs "
-                   "WHERE id = ?1"));
+      conn.Prepare("SELECT state, lease_token, attempt, cancel_requested, max_attempts, "
+                   "num_classes FROM jobs WHERE id = ?1"));
   stmt.BindText(1, job_id);
   OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
@@ -186,6 +187,7 @@ absl::StatusOr<LeaseCheck> CheckLease(Connection& conn, const std::string& job_i
   check.cancel_requested = stmt.ColumnInt64(3) != 0;
   check.attempt = stmt.ColumnInt64(2);
   check.max_attempts = stmt.ColumnInt64(4);
+  check.num_classes = stmt.ColumnInt64(5);
   return check;
 }
 
@@ -626,7 +628,17 @@ absl::Status SqliteStore::AppendMetrics(const std::string& job_id, const std::st
     OPTBENCH_RETURN_IF_ERROR(ValidateRow(job_id, rows[i], i));
   }
   return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck lease, CheckLease(conn, job_id, token));
+    // A per-class vector has one value per class of the job (once its data set is known).
+    if (lease.num_classes > 0) {
+      for (const MetricRow& row : rows) {
+        if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != lease.num_classes) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "metric %s/%s at step %d of job %s has %d values; the job has %d classes", row.split,
+              row.metric, row.step, job_id, row.values.size(), lease.num_classes));
+        }
+      }
+    }
     // Idempotent: a retried batch (or a retried attempt of a deterministic job) rewrites the
     // same keys.
     OPTBENCH_ASSIGN_OR_RETURN(
@@ -847,17 +859,17 @@ absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, absl::Time no
 
 absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, const std::string& token,
                                          int64_t step, const std::string& data, int keep) {
-  if (step < 0) {
+  if (step < 1) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("checkpoint step must be >= 0, got %d (job %s)", step, job_id));
+        absl::StrFormat("checkpoint step must be >= 1, got %d (job %s)", step, job_id));
   }
   if (data.empty()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("checkpoint of job %s at step %d is empty", job_id, step));
   }
   if (keep < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat("checkpoints to keep must be >= 1, got %d",
-                                                      keep));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("checkpoints to keep must be >= 1, got %d", keep));
   }
   return Write([&](Connection& conn) -> absl::Status {
     OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());

@@ -133,7 +133,7 @@ class SqliteStore final : public Store {
   // DataLoss for a stored vector whose size is not a multiple of 8 bytes.
   absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) override;
 
-  // InvalidArgument for step < 0, empty data or keep < 1.
+  // InvalidArgument for step < 1 (step 0 is the start: nothing to keep), empty data or keep < 1.
   absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token, int64_t step,
                               const std::string& data, int keep) override;
   absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(const std::string& job_id,

@@ -153,7 +153,9 @@ class Store {
   virtual absl::StatusOr<bool> RenewLease(const std::string& job_id, const std::string& token,
                                           absl::Time now, absl::Duration lease,
                                           int64_t progress_step) = 0;
-  // Upserts rows (all for `job_id`) in one transaction.
+  // Upserts rows (all for `job_id`) in one transaction. Once the job's num_classes is set
+  // (SetDatasetInfo), a row of more than one value must have exactly num_classes
+  // (InvalidArgument, nothing written).
   virtual absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
                                      const std::vector<MetricRow>& rows) = 0;
   virtual absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,

@@ -58,8 +58,7 @@ class ReportingSink : public engine::MetricSink {
   using Loader = std::function<absl::StatusOr<std::optional<v1::Checkpoint>>(int64_t before)>;
 
   ReportingSink(Reporter* reporter, std::string job_id, int64_t checkpoint_every,
-                absl::Duration checkpoint_interval, std::function<bool()> preempted,
-                Loader loader)
+                absl::Duration checkpoint_interval, std::function<bool()> preempted, Loader loader)
       : reporter_(reporter),
         job_id_(std::move(job_id)),
         checkpoint_every_(checkpoint_every),
@@ -80,8 +79,10 @@ class ReportingSink : public engine::MetricSink {
     if (bytes.size() > kMaxCheckpointBytes) {
       // Too big for one message: training goes on; a retry would start over.
       if (!warned_size_) {
-        Log(LogLevel::kWarning, "worker", "job %s: a checkpoint is %d MiB, over the %d MiB limit; "
-            "not checkpointing", job_id_, bytes.size() >> 20, kMaxCheckpointBytes >> 20);
+        Log(LogLevel::kWarning, "worker",
+            "job %s: a checkpoint is %d MiB, over the %d MiB limit; "
+            "not checkpointing",
+            job_id_, bytes.size() >> 20, kMaxCheckpointBytes >> 20);
         warned_size_ = true;
       }
       return absl::OkStatus();
@@ -143,10 +144,9 @@ class ReportingSink : public engine::MetricSink {
       AddValue(batch, "head_gn_trace", v1::SPLIT_TRAIN, eval.head_gn_trace);
       AddValue(batch, "head_weight_norm", v1::SPLIT_TRAIN, eval.head_weight_norm);
     }
-    for (const auto& [name, values] :
-         {std::pair{"head_bias_grad", &eval.head_bias_grad},
-          std::pair{"head_update_norm", &eval.head_update_norm},
-          std::pair{"head_eff_lr", &eval.head_eff_lr}}) {
+    for (const auto& [name, values] : {std::pair{"head_bias_grad", &eval.head_bias_grad},
+                                       std::pair{"head_update_norm", &eval.head_update_norm},
+                                       std::pair{"head_eff_lr", &eval.head_eff_lr}}) {
       if (!values->empty()) AddValue(batch, name, v1::SPLIT_TRAIN, *values);
     }
     for (const engine::SplitMetrics& m : eval.splits) {
@@ -355,15 +355,19 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   ropts.token = options_.token;
   Reporter reporter(stub_.get(), job.id(), token, ropts);
   reporter.Start();
-  auto load_checkpoint =
-      [&](int64_t before) -> absl::StatusOr<std::optional<v1::Checkpoint>> {
+  auto load_checkpoint = [&](int64_t before) -> absl::StatusOr<std::optional<v1::Checkpoint>> {
     v1::LoadCheckpointRequest r;
     r.set_job_id(job.id());
     r.set_lease_token(token);
     r.set_before_step(before);
     v1::LoadCheckpointResponse resp;
-    grpc::Status s =
-        finish_rpc([&](grpc::ClientContext* c) { return stub_->LoadCheckpoint(c, r, &resp); });
+    grpc::Status s = finish_rpc([&](grpc::ClientContext* c) {
+      // Up to 63 MiB: give a slow link time (finish_rpc's deadline is for small calls).
+      c->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+      return stub_->LoadCheckpoint(c, r, &resp);
+    });
+    // A coordinator from before checkpoints: start from step 0.
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) return std::optional<v1::Checkpoint>();
     if (!s.ok()) return FromGrpcStatus(s);
     if (!resp.has_checkpoint()) return std::optional<v1::Checkpoint>();
     return std::optional<v1::Checkpoint>(std::move(*resp.mutable_checkpoint()));
@@ -398,8 +402,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   if (result->outcome == engine::RunOutcome::kCancelled && !reporter.cancel_requested()) {
     // Stopped by our own shutdown: hand the job back without spending an attempt.
     fail("worker shutting down", true);
-    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(),
-        result->steps_done);
+    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(), result->steps_done);
     return;
   }
   v1::CompleteJobRequest r;

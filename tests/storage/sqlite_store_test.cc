@@ -578,6 +578,29 @@ TEST_F(SqliteStoreTest, AppendMetricsRejectsBadRowsAndWritesNothing) {
   EXPECT_TRUE(rows.empty());
 }
 
+TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  // Before the data set is known nothing can be checked.
+  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
+                                  {Row(job_.id, 0, "train", "loss_sum", {1, 2, 3, 4})}));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, job_.lease_token, 3, {1, 1, 1}, {}));
+  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
+                                  {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}),
+                                   Row(job_.id, 1, "train", "loss", {2})}));
+  absl::Status status =
+      store_->AppendMetrics(job_.id, job_.lease_token,
+                            {Row(job_.id, 2, "train", "loss", {2}),
+                             Row(job_.id, 2, "train", "p_mass", {1, 2, 3, 4, 5})});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("train/p_mass at step 2"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("5 values; the job has 3 classes"));
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  query.min_step = 2;
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  EXPECT_TRUE(rows.empty());  // The whole batch was refused.
+}
+
 TEST_F(SqliteStoreTest, ReadMetricsFiltersAndOrders) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, store_->ClaimJob("w2", kT0, kLease));
@@ -785,6 +808,8 @@ TEST_F(SqliteStoreTest, CheckpointsAreLeaseCheckedAndSurviveARequeueButNotTheEnd
   const std::string old_token = job_.lease_token;
   ASSERT_OK(store_->SaveCheckpoint(job_.id, old_token, 5, "five", 2));
   EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, -1, "x", 2).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 0, "x", 2).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 6, "", 2).code(),
             absl::StatusCode::kInvalidArgument);

@@ -50,12 +50,13 @@ absl::StatusOr<std::string_view> TakePart(const char* what, std::string_view* re
 }  // namespace
 
 std::string SaveCheckpoint(int64_t step, double wall_seconds, const std::vector<ParamSlot>& params,
-                           const OptimizerState& optimizer) {
+                           const OptimizerState& optimizer, const OptimizerState& trainer) {
   OptimizerState values;  // The parameters in state_io's container: id -> {"value": tensor}.
   values.step = step;
   for (const ParamSlot& slot : params) values.tensors[slot.id].emplace(kValue, *slot.value);
   const std::string model_blob = SaveOptimizerState(values);
   const std::string optimizer_blob = SaveOptimizerState(optimizer);
+  const std::string trainer_blob = SaveOptimizerState(trainer);
 
   std::string out(kMagic, sizeof(kMagic));
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((kVersion >> (8 * i)) & 0xff));
@@ -67,6 +68,8 @@ std::string SaveCheckpoint(int64_t step, double wall_seconds, const std::vector<
   out += model_blob;
   PutU64(optimizer_blob.size(), &out);
   out += optimizer_blob;
+  PutU64(trainer_blob.size(), &out);
+  out += trainer_blob;
   PutU64(Fnv1a64(out), &out);
   return out;
 }
@@ -92,9 +95,8 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
     version |= static_cast<uint32_t>(static_cast<unsigned char>(body[4 + i])) << (8 * i);
   }
   if (version != kVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("checkpoint: version ", version,
-                                                      " is not supported; this build reads ",
-                                                      kVersion));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint: version ", version, " is not supported; this build reads ", kVersion));
   }
   ParsedCheckpoint restored;
   const uint64_t step = GetU64(body.substr(8));
@@ -109,10 +111,17 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
   OPTBENCH_ASSIGN_OR_RETURN(const std::string_view model_blob, TakePart("parameters", &rest));
   OPTBENCH_ASSIGN_OR_RETURN(const std::string_view optimizer_blob,
                             TakePart("optimizer state", &rest));
+  OPTBENCH_ASSIGN_OR_RETURN(const std::string_view trainer_blob, TakePart("trainer state", &rest));
   if (!rest.empty()) {
     return absl::DataLossError(
-        absl::StrCat("checkpoint: ", rest.size(), " unexpected bytes after the optimizer state"));
+        absl::StrCat("checkpoint: ", rest.size(), " unexpected bytes after the trainer state"));
   }
+  absl::StatusOr<OptimizerState> trainer = LoadOptimizerState(trainer_blob);
+  if (!trainer.ok()) {
+    return absl::Status(trainer.status().code(),
+                        absl::StrCat("checkpoint trainer state: ", trainer.status().message()));
+  }
+  restored.trainer = *std::move(trainer);
   absl::StatusOr<OptimizerState> values = LoadOptimizerState(model_blob);
   if (!values.ok()) {
     return absl::Status(values.status().code(),
@@ -129,9 +138,9 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
   }
   // Every parameter of this model, with its shape, and nothing else.
   if (values->tensors.size() != params.size()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("checkpoint holds ", values->tensors.size(), " parameter tensors; this model has ",
-                     params.size()));
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint holds ", values->tensors.size(),
+                                                      " parameter tensors; this model has ",
+                                                      params.size()));
   }
   restored.values.reserve(params.size());
   for (const ParamSlot& slot : params) {
@@ -151,6 +160,32 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
                        "; this model's is ", slot.value->rows(), " x ", slot.value->cols()));
     }
     restored.values.push_back(std::move(*m));
+  }
+  // The optimizer state must belong to these slots and this step, and every tensor be built from
+  // the slot's dimensions: otherwise the optimizer's first step would abort on a shape check.
+  if (state->step != restored.step) {
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint optimizer state is of step ",
+                                                      state->step, ", not ", restored.step));
+  }
+  for (const auto& [id, tensors] : state->tensors) {
+    const ParamSlot* slot = nullptr;
+    for (const ParamSlot& p : params) {
+      if (p.id == id) slot = &p;
+    }
+    if (slot == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint optimizer state is for slot '", id, "', not in this model"));
+    }
+    const Eigen::Index r = slot->value->rows(), c = slot->value->cols();
+    for (const auto& [name, m] : tensors) {
+      for (const Eigen::Index dim : {m.rows(), m.cols()}) {
+        if (dim != r && dim != c && dim != 1) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("checkpoint optimizer tensor '", id, "/", name, "' is ", m.rows(), " x ",
+                           m.cols(), "; slot '", id, "' is ", r, " x ", c));
+        }
+      }
+    }
   }
   restored.optimizer = *std::move(state);
   return restored;

@@ -7,6 +7,7 @@
 //   "OBCK" | u32 version = 1 | i64 step | f64 wall_seconds |
 //   u64 n, n bytes: the parameters as a state_io blob (slot id -> {"value": tensor}, step = t) |
 //   u64 m, m bytes: the optimizer's state_io blob |
+//   u64 k, k bytes: the trainer's own state (Trainer::SaveState) as a state_io blob |
 //   u64 checksum: FNV-1a 64 over every byte before it.
 // Both inner blobs carry their own checksum and precision tag (state_io.h), so a float32
 // checkpoint never silently resumes a float64 run.
@@ -27,7 +28,7 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // The bytes of a checkpoint after `step` optimizer steps. Never fails.
 std::string SaveCheckpoint(int64_t step, double wall_seconds, const std::vector<ParamSlot>& params,
-                           const OptimizerState& optimizer);
+                           const OptimizerState& optimizer, const OptimizerState& trainer);
 
 // A checkpoint read back and checked against a model, not yet applied.
 struct ParsedCheckpoint {
@@ -35,12 +36,15 @@ struct ParsedCheckpoint {
   double wall_seconds = 0;
   std::vector<Matrix> values;  // One per parameter slot, in the model's Params() order.
   OptimizerState optimizer;
+  OptimizerState trainer;  // For Trainer::Resume.
 };
 
 // Verifies `bytes` completely against the model's `params` (ids and shapes; the values are not
 // touched). Errors: DataLoss for corrupt or truncated bytes (checksum mismatch, bad magic,
 // malformed parts), naming the problem; FailedPrecondition for a well-formed checkpoint that
-// does not fit — another version or precision, or a model whose parameters differ (named).
+// does not fit — another version or precision, a model whose parameters differ (named), or an
+// optimizer state for other slots or steps, or with a tensor whose dimensions are not the
+// slot's rows, columns or 1 (what an optimizer's state tensors are built from).
 absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
                                                  const std::vector<ParamSlot>& params);
 

@@ -64,21 +64,30 @@ absl::StatusOr<int64_t> ResumeFromCheckpoint(const JobSpec& spec,
     OPTBENCH_ASSIGN_OR_RETURN(std::optional<MetricSink::StoredCheckpoint> stored,
                               sink->LoadCheckpoint(before));
     if (!stored.has_value()) return 0;
+    if (stored->step >= before || stored->step < 1) {
+      // Not what was asked for: rejecting it and asking again could loop forever.
+      sink->OnCheckpointRejected(
+          stored->step, absl::FailedPreconditionError(
+                            absl::StrCat("asked for a checkpoint before step ", before,
+                                         ", got step ", stored->step, "; starting from step 0")));
+      return 0;
+    }
     absl::StatusOr<ParsedCheckpoint> restored = ParseCheckpoint(stored->bytes, params);
     if (restored.ok() && restored->step != stored->step) {
-      restored = absl::DataLossError(absl::StrCat("checkpoint stored as step ", stored->step,
-                                                  " holds step ", restored->step));
+      restored = absl::DataLossError(
+          absl::StrCat("checkpoint stored as step ", stored->step, " holds step ", restored->step));
     }
     if (restored.ok() && restored->step > spec.trainer.steps) {
-      restored = absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint of step ", restored->step, " is past the job's ", spec.trainer.steps,
-          " steps"));
+      restored = absl::FailedPreconditionError(absl::StrCat("checkpoint of step ", restored->step,
+                                                            " is past the job's ",
+                                                            spec.trainer.steps, " steps"));
     }
     if (restored.ok()) {
       const int64_t step = restored->step;
       const double wall_seconds = restored->wall_seconds;
+      const OptimizerState trainer_state = std::move(restored->trainer);
       ApplyCheckpoint(*std::move(restored), params, optimizer);
-      trainer->Resume(step, wall_seconds);
+      trainer->Resume(step, wall_seconds, trainer_state);
       sink->OnResumed(step);
       return step;
     }
@@ -146,8 +155,8 @@ absl::StatusOr<RunResult> RunValidated(const JobSpec& spec, MetricSink* sink,
   callbacks.should_stop = should_stop;
   callbacks.at_step = [&](int64_t step, double wall_seconds, bool stopping) -> absl::Status {
     if (!sink->CheckpointDue(step, stopping)) return absl::OkStatus();
-    return sink->OnCheckpoint(step,
-                              SaveCheckpoint(step, wall_seconds, params, optimizer->state()));
+    return sink->OnCheckpoint(step, SaveCheckpoint(step, wall_seconds, params, optimizer->state(),
+                                                   trainer.SaveState(step)));
   };
   absl::StatusOr<RunResult> result = trainer.Run(callbacks);
   if (result.ok()) result->resumed_from = resumed_from;
@@ -253,20 +262,38 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
         OptimizerStateTensorsPerSlot(v.aux_optimizer->name, v.aux_optimizer->params));
     state_per_param = std::max(state_per_param, aux_state);
   }
+  // Sizes come from user parameters: every product and sum saturates at INT64_MAX instead of
+  // overflowing (a job that large is refused by any memory limit).
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  auto mul = [](std::initializer_list<int64_t> factors) {
+    int64_t out = 1;
+    for (int64_t f : factors) {
+      if (__builtin_mul_overflow(out, f, &out)) return kMax;
+    }
+    return out;
+  };
+  int64_t bytes = 0;
+  auto add = [&bytes](int64_t term) {
+    if (__builtin_add_overflow(bytes, term, &bytes)) bytes = kMax;
+  };
   constexpr int64_t kReal = sizeof(Real);
   const int64_t rows = train_rows + test_rows;
   const int64_t batch = v.trainer.batch_size;
   const int64_t longest = std::max(train_rows, test_rows);
-  int64_t bytes = rows * features * kReal + rows * int64_t{sizeof(int32_t)};  // Data set.
-  bytes += (2 + state_per_param) * params * kReal;  // Values, gradients, optimizer state.
-  bytes += std::min(v.trainer.chunk_rows, longest) * classes * kReal;  // Logits chunk.
-  bytes += batch * (features * kReal + int64_t{sizeof(int32_t)});      // Gathered batch.
-  if (batch > 0) bytes += train_rows * int64_t{sizeof(int64_t)};       // Sampler order.
+  const int64_t chunk = std::min(v.trainer.chunk_rows, longest);
+  add(mul({rows, features, kReal}));  // Data set: features and labels.
+  add(mul({rows, int64_t{sizeof(int32_t)}}));
+  add(mul({2 + state_per_param, params, kReal}));  // Values, gradients, optimizer state.
+  add(mul({chunk, classes, kReal}));               // Logits chunk.
+  add(mul({batch, features, kReal}));              // Gathered batch.
+  add(mul({batch, int64_t{sizeof(int32_t)}}));
+  if (batch > 0) add(mul({train_rows, int64_t{sizeof(int64_t)}}));  // Sampler order.
   // The model's activation buffers for one chunk, and file bytes held while loading.
-  bytes += std::min(v.trainer.chunk_rows, longest) * buffer_per_row * kReal + raw_bytes;
+  add(mul({chunk, buffer_per_row, kReal}));
+  add(raw_bytes);
   if (v.model.name == "cnn") {
     // The CNN's im2col buffers cover a fixed block of examples, not the chunk (cnn.h).
-    bytes += CnnShapeFor(CnnOptionsFromParams(v.model.params, classes)).block_reals * kReal;
+    add(mul({CnnShapeFor(CnnOptionsFromParams(v.model.params, classes)).block_reals, kReal}));
   }
   if (v.model.name == "transformer") {
     // Frozen tensors (last_layer_only's embeddings and attention, a sinusoidal table): values
@@ -275,12 +302,14 @@ absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const JobSpec& spec) {
                               TransformerOptionsFromParams(v.model.params, features, classes));
     // The last_layer_only feature cache: every row of both splits in full-batch mode; fresh
     // mini-batches fill it to its cap.
-    const int64_t cached_rows = batch > 0 ? std::numeric_limits<int64_t>::max() : rows;
-    bytes += (TransformerFrozenReals(o) + TransformerFeatureCacheReals(o, cached_rows)) * kReal;
+    const int64_t cached_rows = batch > 0 ? kMax : rows;
+    add(mul({TransformerFrozenReals(o), kReal}));
+    add(mul({TransformerFeatureCacheReals(o, cached_rows), kReal}));
   }
-  // Per-class statistics (5 vectors per split) and one Evaluation (4 per split), in float64.
-  bytes += 2 * (5 + 4) * classes * int64_t{sizeof(double)};
-  bytes += 2 * 4 * classes * int64_t{sizeof(double)};  // Head statistics, trainer and Evaluation.
+  // Per-class statistics (5 vectors per split) and one Evaluation (4 per split), in float64;
+  // head statistics in the trainer and the Evaluation.
+  add(mul({2 * (5 + 4), classes, int64_t{sizeof(double)}}));
+  add(mul({2 * 7, classes, int64_t{sizeof(double)}}));
   return bytes;
 }
 

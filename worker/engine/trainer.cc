@@ -127,10 +127,28 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
   }
 }
 
-void Trainer::Resume(int64_t step, double wall_seconds) {
+OptimizerState Trainer::SaveState(int64_t step) const {
+  OptimizerState state;
+  state.step = step;
+  if (head_ >= 0 && head_before_step_ == step)
+    state.tensors["head"].emplace("before", head_before_);
+  return state;
+}
+
+void Trainer::Resume(int64_t step, double wall_seconds, const OptimizerState& state) {
   OPTBENCH_CHECK(step >= 0 && step <= spec_.steps);
   start_step_ = step;
   start_wall_seconds_ = wall_seconds;
+  if (head_ >= 0 && state.step == step) {
+    if (auto head = state.tensors.find("head"); head != state.tensors.end()) {
+      if (auto before = head->second.find("before");
+          before != head->second.end() && before->second.rows() == slots_[head_].value->rows() &&
+          before->second.cols() == slots_[head_].value->cols()) {
+        head_before_ = before->second;
+        head_before_step_ = step;
+      }
+    }
+  }
   // Step t drew batch t (steps 0..t-1 are done): replay their draws.
   if (sampler_.has_value()) {
     for (int64_t t = 0; t < step; ++t) sampler_->Next(spec_.batch_size);
@@ -198,7 +216,7 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t num_classes = data_->num_classes();
   const bool full_batch = spec_.batch_size == 0;
-  int64_t last_reported = -1;
+  int64_t last_reported = start_step_ > 0 ? start_step_ - 1 : -1;  // Before a resume: earlier.
   auto elapsed = [&] {
     return start_wall_seconds_ +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -275,8 +293,7 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
           eval.head_update_norm = &head_update_norm_;
         }
         if (optimizer_->EffectiveStepSizes(
-                slots_[head_].id,
-                ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps)),
+                slots_[head_], ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps)),
                 &head_scratch_)) {
           head_eff_lr_.resize(static_cast<size_t>(head_scratch_.rows()));
           for (Eigen::Index k = 0; k < head_scratch_.rows(); ++k) {

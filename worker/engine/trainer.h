@@ -122,7 +122,14 @@ class Trainer {
   // steps (checkpoint.h); Run then starts at `step` and reports wall time from `wall_seconds`.
   // The mini-batch sampler is advanced by the `step` batches drawn so far, so the run goes on
   // bit-identically. Preconditions: 0 <= step <= spec.steps; before Run.
-  void Resume(int64_t step, double wall_seconds);
+  // `state` is the SaveState(step) of the run that saved the checkpoint (the head weight before
+  // the last step, for head_update_norm at `step`); an empty or unfitting one is ignored.
+  void Resume(int64_t step, double wall_seconds, const OptimizerState& state);
+
+  // What a checkpoint after `step` steps needs beside the parameters and the optimizer state:
+  // the output head before step `step` was taken, when an evaluation at `step` will report the
+  // update. Call between steps (from TrainerCallbacks::at_step).
+  OptimizerState SaveState(int64_t step) const;
 
   // Trains. Returns the outcome, or the status of a failed callback.
   absl::StatusOr<RunResult> Run(const TrainerCallbacks& callbacks);

@@ -1,5 +1,6 @@
 #include "worker/engine/checkpoint.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +34,7 @@ struct Trained {
 
 TEST(CheckpointTest, RoundTripsParametersAndOptimizerStateExactly) {
   Trained a(1);
-  const std::string bytes = SaveCheckpoint(2, 12.5, a.model.Params(), a.optimizer->state());
+  const std::string bytes = SaveCheckpoint(2, 12.5, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained b(2);  // Other values everywhere.
   ASSERT_NE(*b.model.Params()[0].value, *a.model.Params()[0].value);
   absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, b.model.Params());
@@ -52,12 +53,12 @@ TEST(CheckpointTest, RoundTripsParametersAndOptimizerStateExactly) {
     }
   }
   // The same state saves to the same bytes.
-  EXPECT_EQ(SaveCheckpoint(2, 12.5, pb, b.optimizer->state()), bytes);
+  EXPECT_EQ(SaveCheckpoint(2, 12.5, pb, b.optimizer->state(), OptimizerState()), bytes);
 }
 
 TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsAnError) {
   Trained a(1);
-  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state());
+  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained b(2);
   for (size_t i = 0; i < bytes.size(); ++i) {
     std::string bad = bytes;
@@ -77,7 +78,7 @@ TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsAnError) {
 
 TEST(CheckpointTest, ACheckpointOfAnotherModelIsFailedPreconditionNamingTheParameter) {
   Trained a(1, /*hidden=*/3);
-  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state());
+  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained wider(1, /*hidden=*/5);
   absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, wider.model.Params());
   ASSERT_FALSE(parsed.ok());
@@ -89,6 +90,47 @@ TEST(CheckpointTest, ACheckpointOfAnotherModelIsFailedPreconditionNamingTheParam
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("4 parameter tensors"));
+}
+
+// Checksums pass, but the optimizer state cannot be this run's: refused before anything is
+// applied (the optimizer's first step would otherwise abort on a shape check).
+TEST(CheckpointTest, AnOptimizerStateThatDoesNotFitIsFailedPrecondition) {
+  Trained a(1);
+  Trained b(2);
+  struct Case {
+    const char* what;
+    std::function<void(OptimizerState*)> spoil;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"step", [](OptimizerState* s) { s->step = 3; }, "of step 3, not 2"},
+      {"slot", [](OptimizerState* s) { s->tensors["no.such.slot"]["exp_avg"] = Matrix(1, 1); },
+       "slot 'no.such.slot'"},
+      {"shape",
+       [](OptimizerState* s) { s->tensors.at("layer0.weight").at("exp_avg") = Matrix(7, 2); },
+       "'layer0.weight/exp_avg' is 7 x 2"},
+  };
+  for (const Case& c : cases) {
+    OptimizerState state = a.optimizer->state();
+    c.spoil(&state);
+    const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), state, OptimizerState());
+    absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, b.model.Params());
+    ASSERT_FALSE(parsed.ok()) << c.what;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kFailedPrecondition) << c.what;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.needle)) << c.what;
+  }
+}
+
+TEST(CheckpointTest, TrainerStateRoundTrips) {
+  Trained a(1);
+  OptimizerState trainer;
+  trainer.step = 2;
+  trainer.tensors["head"]["before"] = Matrix::Constant(3, 3, 0.25);
+  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), trainer);
+  absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, a.model.Params());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->trainer.step, 2);
+  EXPECT_EQ(parsed->trainer.tensors.at("head").at("before"), Matrix::Constant(3, 3, 0.25));
 }
 
 }  // namespace

@@ -83,7 +83,19 @@ void ExpectSameMetrics(const std::vector<Evaluation>& a, const std::vector<Evalu
       EXPECT_EQ(a[i].splits[s].correct, b[i].splits[s].correct);
       EXPECT_EQ(a[i].splits[s].p_true_sum, b[i].splits[s].p_true_sum);
       EXPECT_EQ(a[i].splits[s].p_mass, b[i].splits[s].p_mass);
+      ASSERT_EQ(a[i].splits[s].diagnostics.size(), b[i].splits[s].diagnostics.size());
+      for (size_t d = 0; d < a[i].splits[s].diagnostics.size(); ++d) {
+        EXPECT_EQ(a[i].splits[s].diagnostics[d].name, b[i].splits[s].diagnostics[d].name);
+        EXPECT_EQ(a[i].splits[s].diagnostics[d].values, b[i].splits[s].diagnostics[d].values);
+      }
     }
+    EXPECT_EQ(a[i].learning_rate, b[i].learning_rate) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_grad_norm, b[i].head_grad_norm) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_gn_trace, b[i].head_gn_trace) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_weight_norm, b[i].head_weight_norm) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_bias_grad, b[i].head_bias_grad) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_update_norm, b[i].head_update_norm) << "step " << a[i].step;
+    EXPECT_EQ(a[i].head_eff_lr, b[i].head_eff_lr) << "step " << a[i].step;
   }
 }
 
@@ -373,16 +385,55 @@ TEST(RunJobTest, CheckpointOfAnotherModelIsRefusedWithoutTouchingTheRun) {
   ExpectSameMetrics(plain.evals, retry.evals);
 }
 
-TEST(RunJobTest, StopSavesACheckpointWhenTheSinkWantsOne) {
-  JobSpec spec = ZipfSpec();
-  CheckpointingSink sink;
-  sink.save_on_stop = true;
-  int polls = 0;
-  absl::StatusOr<RunResult> result = RunJob(spec, &sink, [&] { return ++polls > 7; });
-  ASSERT_TRUE(result.ok());
-  EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
-  ASSERT_EQ(sink.saved.size(), 1u);
-  EXPECT_EQ(sink.saved.begin()->first, 7);
+// Preemption: the checkpoint is taken before the evaluation of the step it stops at, so the
+// resumed run evaluates that step itself — with every statistic, the update norm of the step
+// before included (the head before it travels in the checkpoint).
+TEST(RunJobTest, StopSavesACheckpointThatResumesWithEveryStatistic) {
+  for (const char* optimizer : {"adam", "gd"}) {
+    SCOPED_TRACE(optimizer);
+    JobSpec spec = ZipfSpec();
+    spec.model.name = "mlp";
+    spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
+    spec.optimizer.name = optimizer;
+    spec.trainer.eval_every = 1;
+    CheckpointingSink undisturbed;
+    ASSERT_TRUE(RunJob(spec, &undisturbed, nullptr).ok());
+    ASSERT_FALSE(undisturbed.evals[7].head_update_norm.empty());
+
+    CheckpointingSink sink;
+    sink.save_on_stop = true;
+    int polls = 0;
+    absl::StatusOr<RunResult> result = RunJob(spec, &sink, [&] { return ++polls > 7; });
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
+    ASSERT_EQ(sink.saved.size(), 1u);
+    EXPECT_EQ(sink.saved.begin()->first, 7);
+    EXPECT_EQ(sink.evals.back().step, 6);  // Step 7 was not evaluated before the stop.
+
+    CheckpointingSink resumed;
+    resumed.stored = sink.saved;
+    ASSERT_TRUE(RunJob(spec, &resumed, nullptr).ok());
+    EXPECT_EQ(resumed.resumed, 7);
+    ExpectSameFrom(undisturbed.evals, resumed.evals, 7);
+  }
+}
+
+// A store that hands back something other than what was asked for cannot loop the worker.
+TEST(RunJobTest, ACheckpointNotBeforeTheAskedStepEndsTheSearch) {
+  class Stubborn : public CheckpointingSink {
+   public:
+    absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(int64_t) override {
+      ++loads;
+      return StoredCheckpoint{5, "corrupt"};
+    }
+  };
+  Stubborn sink;
+  absl::StatusOr<RunResult> result = RunJob(ZipfSpec(), &sink, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->resumed_from, 0);
+  EXPECT_EQ(sink.loads, 2);  // The corrupt one, then the same again: give up, start over.
+  ASSERT_EQ(sink.rejected.size(), 2u);
+  EXPECT_EQ(sink.rejected[1].second.code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(RunJobTest, DivergenceInFloat32) {

@@ -42,17 +42,25 @@ void Adam::UpdateSlot(const ParamSlot& slot, const Grad& g, Real step_size, Real
   }
 }
 
-bool Adam::EffectiveStepSizes(std::string_view id, double lr, Matrix* out) const {
-  if (state().step == 0) return false;
-  auto slot = state().tensors.find(id);
-  if (slot == state().tensors.end()) return false;
-  auto v = slot->second.find(options_.amsgrad ? "max_exp_avg_sq" : "exp_avg_sq");
+bool Adam::EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot, double lr,
+                                  Matrix* out) const {
+  return AdamEffectiveStepSizes(state, slot.id, options_.amsgrad ? "max_exp_avg_sq" : "exp_avg_sq",
+                                options_.beta2, options_.bias_correction, options_.eps, lr, out);
+}
+
+bool AdamEffectiveStepSizes(const OptimizerState& state, std::string_view id,
+                            std::string_view second_moment, double beta2, bool bias_correction,
+                            double eps, double lr, Matrix* out) {
+  if (state.step == 0) return false;
+  auto slot = state.tensors.find(id);
+  if (slot == state.tensors.end()) return false;
+  auto v = slot->second.find(second_moment);
   if (v == slot->second.end()) return false;
-  const double t = static_cast<double>(state().step);
-  const double bc2 = options_.bias_correction ? 1.0 - std::pow(options_.beta2, t) : 1.0;
+  const double t = static_cast<double>(state.step);
+  const double bc2 = bias_correction ? 1.0 - std::pow(beta2, t) : 1.0;
   out->resize(v->second.rows(), v->second.cols());
-  out->array() = static_cast<Real>(lr) / ((v->second.array() / static_cast<Real>(bc2)).sqrt() +
-                                          static_cast<Real>(options_.eps));
+  out->array() = static_cast<Real>(lr) /
+                 ((v->second.array() / static_cast<Real>(bc2)).sqrt() + static_cast<Real>(eps));
   return true;
 }
 

@@ -12,10 +12,19 @@
 #ifndef OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAM_H_
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAM_H_
 
+#include <string_view>
+
 #include "worker/engine/optimizer/optimizer.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
+
+// Adam's per-coordinate step size lr / (sqrt(v / bc2) + eps) from the tensor `second_moment` of
+// `id` in `state`, bc2 = 1 - beta2^state.step (1 without bias correction). False when there is
+// no such tensor or no step yet. Shared by Adam and paper 2's auxiliary Adam.
+bool AdamEffectiveStepSizes(const OptimizerState& state, std::string_view id,
+                            std::string_view second_moment, double beta2, bool bias_correction,
+                            double eps, double lr, Matrix* out);
 
 struct AdamOptions {
   double beta1 = 0.9;
@@ -34,9 +43,10 @@ class Adam : public Optimizer {
   // Preconditions (checked): 0 <= beta1 < 1, 0 <= beta2 < 1, eps > 0, weight_decay >= 0.
   explicit Adam(const AdamOptions& options);
 
-  // lr / (sqrt(v_t / bc2) + eps) with v_t the second moment after state().step steps (its running
+  // lr / (sqrt(v_t / bc2) + eps) with v_t the second moment after state.step steps (its running
   // maximum with AMSGrad): the factor the next update applies to the bias-corrected momentum.
-  bool EffectiveStepSizes(std::string_view id, double lr, Matrix* out) const override;
+  bool EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot, double lr,
+                              Matrix* out) const override;
 
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;

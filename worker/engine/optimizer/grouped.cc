@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "worker/engine/optimizer/adam.h"
 #include "worker/engine/optimizer/matrix_functions.h"
 #include "worker/engine/optimizer/registry.h"
 
@@ -51,6 +52,19 @@ void GroupedOptimizer::Update(const std::vector<ParamSlot>& slots, double lr) {
   aux_->Step(aux_slots_, lr * aux_lr_scale_);
   MoveSlotTensors(main_slots_, main_->mutable_state(), own);
   MoveSlotTensors(aux_slots_, aux_->mutable_state(), own);
+}
+
+bool GroupedOptimizer::EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot,
+                                              double lr, Matrix* out) const {
+  return slot.role == ParamRole::kHiddenMatrix
+             ? main_->EffectiveStepSizesFrom(state, slot, lr * main_lr_scale_, out)
+             : aux_->EffectiveStepSizesFrom(state, slot, lr * aux_lr_scale_, out);
+}
+
+bool Paper2AuxAdam::EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot,
+                                           double lr, Matrix* out) const {
+  return AdamEffectiveStepSizes(state, slot.id, "exp_avg_sq", kBeta2, /*bias_correction=*/true,
+                                kEps, lr, out);
 }
 
 void Paper2AuxAdam::Update(const std::vector<ParamSlot>& slots, double lr) {

@@ -27,6 +27,10 @@ class GroupedOptimizer : public Optimizer {
   GroupedOptimizer(std::unique_ptr<Optimizer> main, double main_lr_scale,
                    std::unique_ptr<Optimizer> aux, double aux_lr_scale);
 
+  // The owning group's rule, from this optimizer's state, at that group's step size.
+  bool EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot, double lr,
+                              Matrix* out) const override;
+
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;
 
@@ -44,6 +48,9 @@ class GroupedOptimizer : public Optimizer {
 class Paper2AuxAdam : public Optimizer {
  public:
   static constexpr double kBeta1 = 0.9, kBeta2 = 0.99, kEps = 1e-8, kWeightDecay = 0.001;
+
+  bool EffectiveStepSizesFrom(const OptimizerState& state, const ParamSlot& slot, double lr,
+                              Matrix* out) const override;
 
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;

@@ -46,10 +46,15 @@ class Optimizer {
   OptimizerState* mutable_state() { return &state_; }
 
   // For optimizers with a per-coordinate step size (Adam's lr / (sqrt(v_hat) + eps)): writes the
-  // step size each coordinate of slot `id` would get from the current state at step size `lr`
-  // into `out` (the slot's shape) and returns true. False when the rule has none, or no state
-  // for the slot yet (before the first step). The class-row statistic eff_lr (ALGORITHMS.md 6.2).
-  virtual bool EffectiveStepSizes(std::string_view /*id*/, double /*lr*/, Matrix* /*out*/) const {
+  // step size each coordinate of `slot` would get from the current state at step size `lr` into
+  // `out` (the slot's shape) and returns true. False when the rule has none, or no state for the
+  // slot yet (before the first step). The class-row statistic eff_lr (ALGORITHMS.md 6.2).
+  bool EffectiveStepSizes(const ParamSlot& slot, double lr, Matrix* out) const {
+    return EffectiveStepSizesFrom(state_, slot, lr, out);
+  }
+  // The same from `state` (this rule's layout; a parameter-group optimizer passes its own).
+  virtual bool EffectiveStepSizesFrom(const OptimizerState& /*state*/, const ParamSlot& /*slot*/,
+                                      double /*lr*/, Matrix* /*out*/) const {
     return false;
   }
 
