@@ -15,9 +15,9 @@ namespace optbench::server {
 namespace {
 
 enum class Denominator {
-  kClassCounts,  // Examples of the group's classes in the split (loss, accuracy, p_true).
-  kSplitSize,    // All examples of the split (p_mass).
-  kClasses,      // The number of classes in the group: a mean of per-class values (head_*).
+  kClassCounts,    // Examples of the group's classes in the split (loss, accuracy, p_true).
+  kSplitSize,      // All examples of the split (p_mass).
+  kClasses,        // The number of classes in the group: a mean of per-class values (head_*).
   kClassWeighted,  // Per-class means (model diagnostics): weighted by the classes' examples.
 };
 
@@ -53,7 +53,8 @@ absl::StatusOr<MetricDef> FindMetric(const std::string& name) {
   }
   // Model diagnostics are stored under their own name, per split; whether one is a scalar or a
   // per-class vector shows in its rows.
-  if (IsDiagnosticMetric(name)) return MetricDef{name.c_str(), name.c_str(), Denominator::kClassWeighted};
+  if (IsDiagnosticMetric(name))
+    return MetricDef{name.c_str(), name.c_str(), Denominator::kClassWeighted};
   return absl::InvalidArgumentError(absl::StrCat("metric: unknown metric '", name,
                                                  "'; known: ", absl::StrJoin(known, ", "),
                                                  ", diag.<name> (model diagnostics)"));

@@ -194,8 +194,9 @@ class Store {
   // nullopt. A job's checkpoints are deleted when it reaches a terminal state.
   virtual absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token,
                                       int64_t step, const std::string& data, int keep) = 0;
-  virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
-      const std::string& job_id, const std::string& token, int64_t before_step) = 0;
+  virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(const std::string& job_id,
+                                                                         const std::string& token,
+                                                                         int64_t before_step) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;

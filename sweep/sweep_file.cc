@@ -642,11 +642,21 @@ using JobKey = std::tuple<std::string, engine::ParamMap, std::string, engine::Pa
                           int64_t, double, int64_t, uint64_t>;
 
 JobKey KeyOf(const engine::JobSpec& s) {
-  return {s.dataset.name,         s.dataset.params,          s.model.name,
-          s.model.params,         s.optimizer.name,          s.optimizer.params,
-          s.trainer.steps,        s.trainer.batch_size,      s.trainer.chunk_rows,
-          s.trainer.eval_every,   s.trainer.eval_log_spaced, s.trainer.schedule,
-          s.trainer.warmup_steps, s.trainer.min_lr_ratio,    s.trainer.checkpoint_every,
+  return {s.dataset.name,
+          s.dataset.params,
+          s.model.name,
+          s.model.params,
+          s.optimizer.name,
+          s.optimizer.params,
+          s.trainer.steps,
+          s.trainer.batch_size,
+          s.trainer.chunk_rows,
+          s.trainer.eval_every,
+          s.trainer.eval_log_spaced,
+          s.trainer.schedule,
+          s.trainer.warmup_steps,
+          s.trainer.min_lr_ratio,
+          s.trainer.checkpoint_every,
           s.seed};
 }
 

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_mb) << 20;
   const double checkpoint_minutes = absl::GetFlag(FLAGS_checkpoint_minutes);
   if (!(checkpoint_minutes >= 0 && checkpoint_minutes <= 1e6)) {
-    std::fprintf(stderr, "optbench-worker: --checkpoint_minutes=%g is out of range; allowed [0, 1e6]\n",
+    std::fprintf(stderr,
+                 "optbench-worker: --checkpoint_minutes=%g is out of range; allowed [0, 1e6]\n",
                  checkpoint_minutes);
     return 2;
   }

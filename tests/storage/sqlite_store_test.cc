@@ -584,13 +584,12 @@ TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown)
   ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
                                   {Row(job_.id, 0, "train", "loss_sum", {1, 2, 3, 4})}));
   ASSERT_OK(store_->SetDatasetInfo(job_.id, job_.lease_token, 3, {1, 1, 1}, {}));
-  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
-                                  {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}),
-                                   Row(job_.id, 1, "train", "loss", {2})}));
-  absl::Status status =
-      store_->AppendMetrics(job_.id, job_.lease_token,
-                            {Row(job_.id, 2, "train", "loss", {2}),
-                             Row(job_.id, 2, "train", "p_mass", {1, 2, 3, 4, 5})});
+  ASSERT_OK(store_->AppendMetrics(
+      job_.id, job_.lease_token,
+      {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}), Row(job_.id, 1, "train", "loss", {2})}));
+  absl::Status status = store_->AppendMetrics(
+      job_.id, job_.lease_token,
+      {Row(job_.id, 2, "train", "loss", {2}), Row(job_.id, 2, "train", "p_mass", {1, 2, 3, 4, 5})});
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("train/p_mass at step 2"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("5 values; the job has 3 classes"));
@@ -772,7 +771,10 @@ TEST_F(SqliteStoreTest, CheckpointsKeepTheNewestAndLoadBeforeAStep) {
                        store_->LoadCheckpoint(job_.id, token, INT64_MAX));
   EXPECT_FALSE(none.has_value());
   // Bytes are stored exactly, NULs and high bytes included.
-  const std::string blob10("\x00\xff" "ten", 5);
+  const std::string blob10(
+      "\x00\xff"
+      "ten",
+      5);
   ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 10, blob10, /*keep=*/2));
   ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty", 2));
   ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty again", 2));  // Replaces.

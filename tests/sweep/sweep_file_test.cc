@@ -249,9 +249,10 @@ TEST(SweepFileTest, CheckpointEveryIsATrainerSettingUpToTheSteps) {
                 .spec.trainer.checkpoint_every,
             0);  // The worker's time-based policy.
   for (const char* bad_value : {"101", "-1"}) {
-    auto bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
-                                       "trainer: {steps: 100, checkpoint_every: ", bad_value, "}\n"),
-                          "s.yaml");
+    auto bad =
+        ParseSweep(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
+                                "trainer: {steps: 100, checkpoint_every: ", bad_value, "}\n"),
+                   "s.yaml");
     ASSERT_FALSE(bad.ok()) << bad_value;
     EXPECT_NE(bad.status().message().find(absl::StrCat("trainer.checkpoint_every: ", bad_value)),
               std::string::npos)

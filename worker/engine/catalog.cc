@@ -583,13 +583,14 @@ absl::StatusOr<JobSpec> ValidateJobSpec(const JobSpec& spec) {
     if (out.dataset.name != "text") {
       return absl::InvalidArgumentError(
           absl::StrCat("model.name: transformer needs contexts of token ids from dataset 'text'; "
-                       "dataset '", out.dataset.name, "' does not provide them"));
+                       "dataset '",
+                       out.dataset.name, "' does not provide them"));
     }
     const int64_t d_model = GetInt(out.model.params, "d_model");
     const int64_t heads = GetInt(out.model.params, "heads");
     if (d_model % heads != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("model.heads: d_model ", d_model,
-                                                     " is not divisible by heads ", heads));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model.heads: d_model ", d_model, " is not divisible by heads ", heads));
     }
   }
   if (out.dataset.name == "csv" && GetString(out.dataset.params, "train_path").empty()) {

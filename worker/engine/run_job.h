@@ -101,8 +101,7 @@ class MetricSink {
     int64_t step = 0;
     std::string bytes;
   };
-  virtual absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(
-      int64_t /*before_step*/) {
+  virtual absl::StatusOr<std::optional<StoredCheckpoint>> LoadCheckpoint(int64_t /*before_step*/) {
     return std::optional<StoredCheckpoint>();
   }
   virtual void OnCheckpointRejected(int64_t /*step*/, const absl::Status& /*why*/) {}

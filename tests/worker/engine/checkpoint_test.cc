@@ -34,7 +34,8 @@ struct Trained {
 
 TEST(CheckpointTest, RoundTripsParametersAndOptimizerStateExactly) {
   Trained a(1);
-  const std::string bytes = SaveCheckpoint(2, 12.5, a.model.Params(), a.optimizer->state(), OptimizerState());
+  const std::string bytes =
+      SaveCheckpoint(2, 12.5, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained b(2);  // Other values everywhere.
   ASSERT_NE(*b.model.Params()[0].value, *a.model.Params()[0].value);
   absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, b.model.Params());
@@ -58,7 +59,8 @@ TEST(CheckpointTest, RoundTripsParametersAndOptimizerStateExactly) {
 
 TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsAnError) {
   Trained a(1);
-  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
+  const std::string bytes =
+      SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained b(2);
   for (size_t i = 0; i < bytes.size(); ++i) {
     std::string bad = bytes;
@@ -78,7 +80,8 @@ TEST(CheckpointTest, EveryFlippedByteAndEveryTruncationIsAnError) {
 
 TEST(CheckpointTest, ACheckpointOfAnotherModelIsFailedPreconditionNamingTheParameter) {
   Trained a(1, /*hidden=*/3);
-  const std::string bytes = SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
+  const std::string bytes =
+      SaveCheckpoint(2, 1.0, a.model.Params(), a.optimizer->state(), OptimizerState());
   Trained wider(1, /*hidden=*/5);
   absl::StatusOr<ParsedCheckpoint> parsed = ParseCheckpoint(bytes, wider.model.Params());
   ASSERT_FALSE(parsed.ok());

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -281,8 +281,8 @@ TEST(RunJobTest, ResumingFromACheckpointContinuesBitIdentically) {
   };
   // Full batch and mini-batch (the sampler is replayed), element-wise and matrix optimizers with
   // state (moments, factors, step counts).
-  for (const Case& c : {Case{"adam", 0}, Case{"adam", 16}, Case{"sgd", 16}, Case{"soap", 16},
-                        Case{"muon", 0}}) {
+  for (const Case& c :
+       {Case{"adam", 0}, Case{"adam", 16}, Case{"sgd", 16}, Case{"soap", 16}, Case{"muon", 0}}) {
     SCOPED_TRACE(c.optimizer);
     JobSpec spec = ZipfSpec();
     spec.model.name = "mlp";

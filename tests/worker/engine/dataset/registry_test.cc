@@ -24,11 +24,11 @@ TEST(MakeDatasetTest, EveryDeclaredDatasetHasABuilder) {
     // csv and npy need files, the Fashion-MNIST sets the Debian package's; everything else
     // builds with (small) defaults. Never "no builder".
     EXPECT_NE(data.status().code(), absl::StatusCode::kInternal) << spec->name;
-    const bool needs_files = spec->name == "csv" || spec->name == "npy" ||
-                             (spec->name.find("fashion_mnist") != std::string::npos &&
-                              !std::filesystem::exists(kDebianFashionMnistPath)) ||
-                             (spec->name == "text" &&
-                              !std::filesystem::exists("/usr/share/games/fortunes"));
+    const bool needs_files =
+        spec->name == "csv" || spec->name == "npy" ||
+        (spec->name.find("fashion_mnist") != std::string::npos &&
+         !std::filesystem::exists(kDebianFashionMnistPath)) ||
+        (spec->name == "text" && !std::filesystem::exists("/usr/share/games/fortunes"));
     if (!needs_files) {
       EXPECT_TRUE(data.ok()) << spec->name << ": " << data.status();
     }

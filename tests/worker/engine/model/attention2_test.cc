@@ -10,12 +10,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
-#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {

@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/dataset/registry.h"
 #include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
-#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
