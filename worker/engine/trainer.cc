@@ -223,7 +223,9 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
   };
   for (int64_t step = start_step_;; ++step) {
     const bool stop = callbacks.should_stop && callbacks.should_stop();
-    if (callbacks.at_step && step > start_step_) {
+    // No checkpoint just before the final evaluation unless stopping there: the job is all but
+    // done, and its checkpoints are dropped when it ends.
+    if (callbacks.at_step && step > start_step_ && (step < spec_.steps || stop)) {
       if (absl::Status s = callbacks.at_step(step, elapsed(), stop); !s.ok()) return s;
     }
     if (stop) {

@@ -83,7 +83,8 @@ struct TrainerCallbacks {
   std::function<absl::Status(const TrainerEvaluation&)> on_evaluation;
   std::function<void(int64_t step)> on_step;  // Optional: after each optimizer step.
   std::function<bool()> should_stop;          // Optional: polled before each step.
-  // Optional: called before each step t > the start step (Resume), with the wall seconds so far
+  // Optional: called before each step t > the start step (Resume), t < steps unless stopping,
+  // with the wall seconds so far
   // and whether should_stop just said to stop; a checkpoint of the state after t steps may be
   // taken here (the parameters and optimizer state are exactly those). A non-OK status stops
   // training and Run returns it.
