@@ -52,9 +52,12 @@ absl::Status Reporter::Send(v1::ReportRequest request) {
     // Wait for room without holding write_mu_: the reader needs it to reconnect, and the acks
     // that make room may only come after a reconnect. Only the training thread calls Send, so
     // the room cannot be taken by someone else in between.
+    const int64_t bytes = static_cast<int64_t>(request.ByteSizeLong());
     absl::MutexLock lock(&mu_);
-    auto room = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return !fatal_.ok() || static_cast<int>(unacked_.size()) < options_.window;
+    auto room = [this, bytes]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return !fatal_.ok() ||
+             (static_cast<int>(unacked_.size()) < options_.window &&
+              (unacked_.empty() || unacked_bytes_ + bytes <= options_.max_unacked_bytes));
     };
     mu_.Await(absl::Condition(&room));
     if (!fatal_.ok()) return fatal_;
@@ -67,6 +70,7 @@ absl::Status Reporter::Send(v1::ReportRequest request) {
     request.set_job_id(job_id_);
     request.set_lease_token(token_);
     request.set_seq(next_seq_++);
+    unacked_bytes_ += static_cast<int64_t>(request.ByteSizeLong());
     unacked_.push_back(request);
   }
   WriteLocked(request);
@@ -88,7 +92,10 @@ void Reporter::ReaderLoop() {
       backoff = absl::Milliseconds(100);
       if (ack.cancel_requested()) cancel_.store(true);
       absl::MutexLock lock(&mu_);
-      while (!unacked_.empty() && unacked_.front().seq() <= ack.acked_seq()) unacked_.pop_front();
+      while (!unacked_.empty() && unacked_.front().seq() <= ack.acked_seq()) {
+        unacked_bytes_ -= static_cast<int64_t>(unacked_.front().ByteSizeLong());
+        unacked_.pop_front();
+      }
     }
     grpc::Status status = stream->Finish();
     // Finish() may have run meanwhile: everything acknowledged and closing, or given up.

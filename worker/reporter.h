@@ -27,6 +27,9 @@ class Reporter {
     // At most this many unacknowledged messages; Send blocks beyond it (back-pressure: a slow
     // coordinator slows training down instead of growing memory).
     int window = 8;
+    // And at most this many bytes of them (checkpoints are large): Send blocks until the new
+    // message fits, except that one message alone is always let through.
+    int64_t max_unacked_bytes = 128 << 20;
     // Give up reconnecting after this long (the lease will have expired by then anyway).
     absl::Duration reconnect_for = absl::Seconds(60);
     std::string token;  // Bearer token sent with the stream; empty = none.
@@ -72,6 +75,7 @@ class Reporter {
 
   mutable absl::Mutex mu_;
   std::deque<v1::ReportRequest> unacked_ ABSL_GUARDED_BY(mu_);
+  int64_t unacked_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // Serialized sizes of unacked_.
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;

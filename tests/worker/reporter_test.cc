@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -59,9 +60,43 @@ class BreakingService final : public v1::WorkerService::Service {
   std::vector<int64_t> seen_ ABSL_GUARDED_BY(mu_);
 };
 
+// Reads every message but acknowledges only while open (a coordinator stuck on a slow disk).
+class GatedService final : public v1::WorkerService::Service {
+ public:
+  grpc::Status Report(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) override {
+    v1::ReportRequest r;
+    while (stream->Read(&r)) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++received_;
+        mu_.Await(absl::Condition(&open_));
+      }
+      v1::ReportResponse ack;
+      ack.set_acked_seq(r.seq());
+      stream->Write(ack);
+    }
+    return grpc::Status::OK;
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  int received() {
+    absl::MutexLock lock(&mu_);
+    return received_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  int received_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class ReporterTest : public ::testing::Test {
  protected:
-  void Serve(BreakingService* service) {
+  void Serve(grpc::Service* service) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -124,6 +159,37 @@ TEST_F(ReporterTest, UnacknowledgedReportsAreResentOnANewStream) {
     EXPECT_NE(std::find(seen.begin(), seen.end(), seq), seen.end()) << seq;
   }
   EXPECT_GE(std::count(seen.begin(), seen.end(), int64_t{2}), 2);
+}
+
+// Back-pressure by bytes: a large unacknowledged message (a checkpoint) holds the next one back
+// even with the message window far from full; one message alone always goes through.
+TEST_F(ReporterTest, SendWaitsWhileUnacknowledgedBytesWouldExceedTheBound) {
+  GatedService service;
+  Serve(&service);
+  Reporter::Options options;
+  options.heartbeat = absl::Seconds(60);
+  options.max_unacked_bytes = 10'000;
+  Reporter reporter(stub_.get(), "job", "token", options);
+  reporter.Start();
+  auto checkpoint = [](int64_t step) {
+    v1::ReportRequest r;
+    r.mutable_checkpoint()->set_step(step);
+    r.mutable_checkpoint()->set_data(std::string(8'000, 'x'));
+    return r;
+  };
+  ASSERT_TRUE(reporter.Send(checkpoint(1)).ok());  // Alone: let through.
+  auto second = std::async(std::launch::async, [&] { return reporter.Send(checkpoint(2)); });
+  // The server holds the first unacknowledged: the second stays in Send (it never reaches the
+  // server) however long we wait.
+  for (int i = 0; i < 50 && service.received() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(service.received(), 1);
+  EXPECT_EQ(second.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  EXPECT_EQ(service.received(), 1);
+  service.Open();
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_TRUE(FinishWithin(&reporter, absl::Seconds(30)).ok());
+  EXPECT_EQ(service.received(), 2);
 }
 
 }  // namespace
