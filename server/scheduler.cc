@@ -85,8 +85,10 @@ absl::Status Scheduler::SetDatasetInfo(const std::string& job_id, const std::str
 absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const std::string& token,
                                               int64_t step,
                                               const std::vector<storage::MetricRow>& rows) {
-  if (absl::Status s = store_->AppendMetrics(job_id, token, rows); !s.ok()) return s;
-  return Heartbeat(job_id, token, step);
+  auto cancel =
+      store_->AppendMetricsAndRenewLease(job_id, token, rows, clock_->Now(), options_.lease, step);
+  if (cancel.ok()) Bump();
+  return cancel;
 }
 
 absl::Status Scheduler::Complete(const std::string& job_id, const std::string& token,

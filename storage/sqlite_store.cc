@@ -602,22 +602,63 @@ absl::StatusOr<std::optional<JobRecord>> SqliteStore::ClaimJob(const std::string
   return claimed;
 }
 
+namespace {
+
+// The lease renewal of RenewLease, inside the caller's transaction (after CheckLease).
+absl::Status RenewInTransaction(Connection& conn, const std::string& job_id, absl::Time now,
+                                absl::Duration lease, int64_t progress_step) {
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement update,
+      conn.Prepare("UPDATE jobs SET lease_expires_at = ?1, progress_step = ?2 WHERE id = ?3"));
+  update.BindTime(1, now + lease);
+  update.BindInt64(2, progress_step);
+  update.BindText(3, job_id);
+  return update.Run();
+}
+
+// The upserts of AppendMetrics, inside the caller's transaction; `lease` is its CheckLease.
+absl::Status AppendInTransaction(Connection& conn, const std::string& job_id,
+                                 const LeaseCheck& lease, const std::vector<MetricRow>& rows) {
+  // A per-class vector has one value per class of the job (once its data set is known).
+  if (lease.num_classes > 0) {
+    for (const MetricRow& row : rows) {
+      if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != lease.num_classes) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "metric %s/%s at step %d of job %s has %d values; the job has %d classes", row.split,
+            row.metric, row.step, job_id, row.values.size(), lease.num_classes));
+      }
+    }
+  }
+  // Idempotent: a retried batch (or a retried attempt of a deterministic job) rewrites the
+  // same keys.
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement upsert,
+      conn.Prepare("INSERT INTO metrics (job_id, step, split, metric, vals) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT (job_id, step, split, metric) DO UPDATE SET vals = excluded.vals"));
+  for (const MetricRow& row : rows) {
+    upsert.BindText(1, job_id);
+    upsert.BindInt64(2, row.step);
+    upsert.BindText(3, row.split);
+    upsert.BindText(4, row.metric);
+    upsert.BindBlob(5, Pack(row.values));
+    OPTBENCH_RETURN_IF_ERROR(upsert.Run());
+    OPTBENCH_RETURN_IF_ERROR(upsert.Reset());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<bool> SqliteStore::RenewLease(const std::string& job_id, const std::string& token,
                                              absl::Time now, absl::Duration lease,
                                              int64_t progress_step) {
   OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
   bool cancel_requested = false;
   OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement update,
-        conn.Prepare("UPDATE jobs SET lease_expires_at = ?1, progress_step = ?2 WHERE id = ?3"));
-    update.BindTime(1, now + lease);
-    update.BindInt64(2, progress_step);
-    update.BindText(3, job_id);
-    OPTBENCH_RETURN_IF_ERROR(update.Run());
+    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck check, CheckLease(conn, job_id, token));
     cancel_requested = check.cancel_requested;
-    return absl::OkStatus();
+    return RenewInTransaction(conn, job_id, now, lease, progress_step);
   }));
   return cancel_requested;
 }
@@ -629,35 +670,27 @@ absl::Status SqliteStore::AppendMetrics(const std::string& job_id, const std::st
   }
   return Write([&](Connection& conn) -> absl::Status {
     OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck lease, CheckLease(conn, job_id, token));
-    // A per-class vector has one value per class of the job (once its data set is known).
-    if (lease.num_classes > 0) {
-      for (const MetricRow& row : rows) {
-        if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != lease.num_classes) {
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "metric %s/%s at step %d of job %s has %d values; the job has %d classes", row.split,
-              row.metric, row.step, job_id, row.values.size(), lease.num_classes));
-        }
-      }
-    }
-    // Idempotent: a retried batch (or a retried attempt of a deterministic job) rewrites the
-    // same keys.
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement upsert,
-        conn.Prepare(
-            "INSERT INTO metrics (job_id, step, split, metric, vals) "
-            "VALUES (?1, ?2, ?3, ?4, ?5) "
-            "ON CONFLICT (job_id, step, split, metric) DO UPDATE SET vals = excluded.vals"));
-    for (const MetricRow& row : rows) {
-      upsert.BindText(1, job_id);
-      upsert.BindInt64(2, row.step);
-      upsert.BindText(3, row.split);
-      upsert.BindText(4, row.metric);
-      upsert.BindBlob(5, Pack(row.values));
-      OPTBENCH_RETURN_IF_ERROR(upsert.Run());
-      OPTBENCH_RETURN_IF_ERROR(upsert.Reset());
-    }
-    return absl::OkStatus();
+    return AppendInTransaction(conn, job_id, lease, rows);
   });
+}
+
+absl::StatusOr<bool> SqliteStore::AppendMetricsAndRenewLease(const std::string& job_id,
+                                                             const std::string& token,
+                                                             const std::vector<MetricRow>& rows,
+                                                             absl::Time now, absl::Duration lease,
+                                                             int64_t progress_step) {
+  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    OPTBENCH_RETURN_IF_ERROR(ValidateRow(job_id, rows[i], i));
+  }
+  bool cancel_requested = false;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck check, CheckLease(conn, job_id, token));
+    cancel_requested = check.cancel_requested;
+    OPTBENCH_RETURN_IF_ERROR(AppendInTransaction(conn, job_id, check, rows));
+    return RenewInTransaction(conn, job_id, now, lease, progress_step);
+  }));
+  return cancel_requested;
 }
 
 absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, const std::string& token,

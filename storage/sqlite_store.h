@@ -111,6 +111,11 @@ class SqliteStore final : public Store {
   // InvalidArgument for a row of another job, an empty split or metric, no values, or step < 0.
   absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
                              const std::vector<MetricRow>& rows) override;
+  absl::StatusOr<bool> AppendMetricsAndRenewLease(const std::string& job_id,
+                                                  const std::string& token,
+                                                  const std::vector<MetricRow>& rows,
+                                                  absl::Time now, absl::Duration lease,
+                                                  int64_t progress_step) override;
   // InvalidArgument unless num_classes >= 1, each count vector is empty or num_classes long, and
   // counts are >= 0. Writing again (a retried attempt) replaces the values.
   absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,

@@ -158,6 +158,13 @@ class Store {
   // (InvalidArgument, nothing written).
   virtual absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
                                      const std::vector<MetricRow>& rows) = 0;
+  // AppendMetrics and RenewLease in one transaction (one write per metric batch instead of two):
+  // both happen or neither. Returns the job's cancel_requested.
+  virtual absl::StatusOr<bool> AppendMetricsAndRenewLease(const std::string& job_id,
+                                                          const std::string& token,
+                                                          const std::vector<MetricRow>& rows,
+                                                          absl::Time now, absl::Duration lease,
+                                                          int64_t progress_step) = 0;
   virtual absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
                                       int64_t num_classes, const std::vector<int64_t>& train_counts,
                                       const std::vector<int64_t>& test_counts) = 0;

@@ -578,6 +578,55 @@ TEST_F(SqliteStoreTest, AppendMetricsRejectsBadRowsAndWritesNothing) {
   EXPECT_TRUE(rows.empty());
 }
 
+// One transaction for a metric batch and its lease renewal: both or neither.
+TEST_F(SqliteStoreTest, AppendMetricsAndRenewLeaseIsAllOrNothing) {
+  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  const absl::Time later = kT0 + absl::Seconds(3);
+  ASSERT_OK_AND_ASSIGN(
+      bool cancel,
+      store_->AppendMetricsAndRenewLease(
+          job_.id, job_.lease_token, {Row(job_.id, 4, "train", "loss", {0.5})}, later, kLease, 4));
+  EXPECT_FALSE(cancel);
+  ASSERT_OK_AND_ASSIGN(JobRecord renewed, store_->GetJob(job_.id));
+  EXPECT_EQ(renewed.lease_expires_at, later + kLease);
+  EXPECT_EQ(renewed.progress_step, 4);
+  MetricQuery query;
+  query.job_ids = {job_.id};
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].values, std::vector<double>{0.5});
+
+  // A bad row: nothing written, the lease not renewed.
+  const absl::Time even_later = later + absl::Seconds(3);
+  EXPECT_EQ(store_
+                ->AppendMetricsAndRenewLease(job_.id, job_.lease_token,
+                                             {Row(job_.id, 5, "train", "loss", {0.4}),
+                                              Row(job_.id, -5, "train", "loss", {0.4})},
+                                             even_later, kLease, 5)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(JobRecord unchanged, store_->GetJob(job_.id));
+  EXPECT_EQ(unchanged.lease_expires_at, later + kLease);
+  EXPECT_EQ(unchanged.progress_step, 4);
+  // A stale lease: refused, nothing written; cancellation comes back with the next batch.
+  EXPECT_EQ(store_
+                ->AppendMetricsAndRenewLease(job_.id, "not-the-token",
+                                             {Row(job_.id, 5, "train", "loss", {0.4})}, even_later,
+                                             kLease, 5)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_OK(store_->CancelJob(job_.id, even_later));
+  ASSERT_OK_AND_ASSIGN(cancel,
+                       store_->AppendMetricsAndRenewLease(job_.id, job_.lease_token,
+                                                          {Row(job_.id, 6, "train", "loss", {0.3})},
+                                                          even_later, kLease, 6));
+  EXPECT_TRUE(cancel);
+  ASSERT_OK_AND_ASSIGN(rows, store_->ReadMetrics(query));
+  EXPECT_EQ(rows.size(), 2u);  // Steps 4 and 6.
+}
+
 TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   // Before the data set is known nothing can be checked.
