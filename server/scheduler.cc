@@ -19,9 +19,15 @@ uint64_t Scheduler::version() const {
   return version_;
 }
 
-void Scheduler::Bump() {
+uint64_t Scheduler::state_version() const {
+  absl::MutexLock lock(&mu_);
+  return state_version_;
+}
+
+void Scheduler::Bump(bool state_change) {
   absl::MutexLock lock(&mu_);
   ++version_;
+  if (state_change) ++state_version_;
 }
 
 uint64_t Scheduler::AwaitChange(uint64_t seen, absl::Duration timeout) const {
@@ -29,6 +35,13 @@ uint64_t Scheduler::AwaitChange(uint64_t seen, absl::Duration timeout) const {
   auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return version_ != seen; };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
   return version_;
+}
+
+uint64_t Scheduler::AwaitStateChange(uint64_t seen, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return state_version_ != seen; };
+  mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  return state_version_;
 }
 
 absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(const std::string& name,
@@ -51,7 +64,7 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
   // The deadline is real time (it bounds an RPC); lease arithmetic uses the injected clock.
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_acquire_wait);
   while (true) {
-    const uint64_t seen = version();
+    const uint64_t seen = state_version();
     if (auto expired = ExpireLeases(); !expired.ok()) return expired.status();
     auto job = store_->ClaimJob(worker_id, clock_->Now(), options_.lease);
     if (!job.ok()) return job.status();
@@ -64,14 +77,14 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
     const absl::Time now = absl::Now();
     if (now >= deadline || (abandoned && abandoned())) return std::optional<JobRecord>();
     // Wake on any change (a submit, a requeue) or at least once a second to reap leases.
-    AwaitChange(seen, std::min(deadline - now, absl::Seconds(1)));
+    AwaitStateChange(seen, std::min(deadline - now, absl::Seconds(1)));
   }
 }
 
 absl::StatusOr<bool> Scheduler::Heartbeat(const std::string& job_id, const std::string& token,
                                           int64_t progress_step) {
   auto cancel = store_->RenewLease(job_id, token, clock_->Now(), options_.lease, progress_step);
-  if (cancel.ok()) Bump();
+  if (cancel.ok()) Bump(/*state_change=*/false);
   return cancel;
 }
 
@@ -87,7 +100,7 @@ absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const s
                                               const std::vector<storage::MetricRow>& rows) {
   auto cancel =
       store_->AppendMetricsAndRenewLease(job_id, token, rows, clock_->Now(), options_.lease, step);
-  if (cancel.ok()) Bump();
+  if (cancel.ok()) Bump(/*state_change=*/false);
   return cancel;
 }
 

@@ -81,12 +81,18 @@ class Scheduler {
   // Requeues (or fails) jobs whose lease expired; returns their ids.
   absl::StatusOr<std::vector<std::string>> ExpireLeases();
 
+  // Every change bumps version() (what Watch follows: states and progress); a change of a job's
+  // state (submitted, leased, requeued, finished, cancelled: what an idle acquirer waits for)
+  // also bumps state_version(). Heartbeats and metric batches bump only version(), so hundreds
+  // of busy workers do not wake every idle long poll.
   uint64_t version() const;
-  // Blocks until version() != `seen` or `timeout` (real time) passes; returns version().
+  uint64_t state_version() const;
+  // Block until version() (state_version()) != `seen` or `timeout` (real time) passes; return it.
   uint64_t AwaitChange(uint64_t seen, absl::Duration timeout) const;
+  uint64_t AwaitStateChange(uint64_t seen, absl::Duration timeout) const;
 
  private:
-  void Bump();
+  void Bump(bool state_change = true);
 
   storage::Store* const store_;
   Clock* const clock_;
@@ -94,6 +100,7 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace optbench::server

@@ -211,7 +211,18 @@ TEST_F(SchedulerTest, VersionBumpsOnChanges) {
   EXPECT_GT(scheduler_->version(), v1);
   EXPECT_EQ(scheduler_->AwaitChange(scheduler_->version(), absl::Milliseconds(10)),
             scheduler_->version());
-  (void)a;
+  // Progress (heartbeats, metric batches) is a change for watchers, not for idle acquirers.
+  const uint64_t state = scheduler_->state_version();
+  const uint64_t any = scheduler_->version();
+  ASSERT_TRUE(scheduler_->Heartbeat(a.id, a.lease_token, 3).ok());
+  ASSERT_TRUE(
+      scheduler_->ReportMetrics(a.id, a.lease_token, 4, {{a.id, 4, "train", "loss", {1.0}}}).ok());
+  EXPECT_EQ(scheduler_->version(), any + 2);
+  EXPECT_EQ(scheduler_->state_version(), state);
+  EXPECT_EQ(scheduler_->AwaitStateChange(state, absl::Milliseconds(10)), state);
+  // Finishing the job is a state change.
+  ASSERT_TRUE(scheduler_->Complete(a.id, a.lease_token, storage::JobState::kSucceeded, "").ok());
+  EXPECT_GT(scheduler_->state_version(), state);
 }
 
 }  // namespace
