@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "server/coordinator.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to serve on (host:port; port 0 = any)");
@@ -33,12 +34,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
   absl::ParseCommandLine(argc, argv);
 
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts: main waits for the stop signals with sigwait.
+  const sigset_t signals = optbench::BlockStopSignals();
 
   optbench::server::CoordinatorOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);

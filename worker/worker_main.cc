@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "common/grpc_channel.h"
 #include "common/logging.h"
+#include "common/signals.h"
 #include "worker/worker.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "coordinator address HOST:PORT");
@@ -35,11 +36,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
   absl::ParseCommandLine(argc, argv);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts: a signal thread waits for the stop signals with sigwait.
+  const sigset_t signals = optbench::BlockStopSignals();
 
   optbench::worker::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);

@@ -94,12 +94,7 @@ optimizer: {name: adam, lr: 0.001}
   ASSERT_EQ(sweep.jobs_size(), 1);
   const std::string job_id = sweep.jobs(0).id();
   // Wait until it is well under way, then kill the worker without warning.
-  v1::Job job;
-  for (int i = 0; i < 3000; ++i) {
-    job = GetJob(job_id);
-    if (job.progress_step() >= 20) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  v1::Job job = WaitForProgress(job_id, 20, absl::Seconds(30));
   ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING);
   ASSERT_GE(job.progress_step(), 20) << doomed->Log();
   ASSERT_LT(job.progress_step(), 400) << "job finished before the kill; make it longer";
@@ -126,12 +121,7 @@ trainer: {steps: 400, eval_every: 10}
 optimizer: {name: sign_descent, lr: 0.0001}
 )");
   const std::string job_id = sweep.jobs(0).id();
-  v1::Job job;
-  for (int i = 0; i < 3000; ++i) {
-    job = GetJob(job_id);
-    if (job.progress_step() >= 20) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  v1::Job job = WaitForProgress(job_id, 20, absl::Seconds(30));
   ASSERT_GE(job.progress_step(), 20) << preempted->Log();
   // The job has no checkpoint_every and the worker's time policy (5 minutes) never fires: the
   // only checkpoint is the one taken on the way out.
@@ -229,12 +219,7 @@ optimizer: {name: adam, lr: [0.001, 0.003, 0.01]}
 )");
   ASSERT_EQ(sweep.jobs_size(), 3);
   // Kill it without warning while the first jobs are running.
-  v1::Job job;
-  for (int i = 0; i < 3000; ++i) {
-    job = GetJob(sweep.jobs(0).id());
-    if (job.progress_step() >= 20) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  v1::Job job = WaitForProgress(sweep.jobs(0).id(), 20, absl::Seconds(30));
   ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING);
   coordinator_->Kill(SIGKILL);
   coordinator_->Wait();

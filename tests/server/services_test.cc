@@ -435,6 +435,33 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
     grpc::StatusCode code;
     std::string needle;
   };
+  // One report on a fresh stream, read to the end: the stream's final status.
+  auto report = [this](v1::ReportRequest r) {
+    return [this, r](grpc::ClientContext* c) {
+      auto stream = workers_->Report(c);
+      stream->Write(r);
+      stream->WritesDone();
+      v1::ReportResponse ack;
+      while (stream->Read(&ack)) {
+      }
+      return stream->Finish();
+    };
+  };
+  v1::ReportRequest empty_report;
+  empty_report.set_job_id("j");
+  empty_report.set_lease_token("t");
+  v1::ReportRequest no_token;
+  no_token.set_job_id("j");
+  no_token.mutable_heartbeat();
+  v1::ReportRequest bad_diagnostic = empty_report;
+  {
+    v1::MetricValue* v = bad_diagnostic.mutable_metrics()->add_values();
+    v->set_metric("diag.Attention");
+    v->set_split(v1::SPLIT_TRAIN);
+    v->add_values(1);
+  }
+  v1::ReportRequest empty_checkpoint = empty_report;
+  empty_checkpoint.mutable_checkpoint()->set_step(3);
   auto submit = [this](v1::SubmitSweepRequest r) {
     return [this, r](grpc::ClientContext* c) {
       v1::SubmitSweepResponse out;
@@ -577,34 +604,10 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
          return workers_->AcquireJob(c, r, &out);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "wait_ms"},
-      {"report: empty payload",
-       [this](grpc::ClientContext* c) {
-         auto stream = workers_->Report(c);
-         v1::ReportRequest r;
-         r.set_job_id("j");
-         r.set_lease_token("t");
-         stream->Write(r);
-         stream->WritesDone();
-         v1::ReportResponse ack;
-         while (stream->Read(&ack)) {
-         }
-         return stream->Finish();
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "payload"},
-      {"report: no lease token",
-       [this](grpc::ClientContext* c) {
-         auto stream = workers_->Report(c);
-         v1::ReportRequest r;
-         r.set_job_id("j");
-         r.mutable_heartbeat();
-         stream->Write(r);
-         stream->WritesDone();
-         v1::ReportResponse ack;
-         while (stream->Read(&ack)) {
-         }
-         return stream->Finish();
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "lease_token"},
+      {"report: empty payload", report(empty_report), grpc::StatusCode::INVALID_ARGUMENT,
+       "payload"},
+      {"report: no lease token", report(no_token), grpc::StatusCode::INVALID_ARGUMENT,
+       "lease_token"},
       {"complete: no outcome",
        [this](grpc::ClientContext* c) {
          v1::CompleteJobRequest r;
@@ -614,38 +617,9 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
          return workers_->CompleteJob(c, r, &out);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "outcome"},
-      {"report: diagnostic with a bad name",
-       [this](grpc::ClientContext* c) {
-         auto stream = workers_->Report(c);
-         v1::ReportRequest r;
-         r.set_job_id("j");
-         r.set_lease_token("t");
-         v1::MetricValue* v = r.mutable_metrics()->add_values();
-         v->set_metric("diag.Attention");
-         v->set_split(v1::SPLIT_TRAIN);
-         v->add_values(1);
-         stream->Write(r);
-         stream->WritesDone();
-         v1::ReportResponse ack;
-         while (stream->Read(&ack)) {
-         }
-         return stream->Finish();
-       },
+      {"report: diagnostic with a bad name", report(bad_diagnostic),
        grpc::StatusCode::INVALID_ARGUMENT, "diag.Attention"},
-      {"report: checkpoint without data",
-       [this](grpc::ClientContext* c) {
-         auto stream = workers_->Report(c);
-         v1::ReportRequest r;
-         r.set_job_id("j");
-         r.set_lease_token("t");
-         r.mutable_checkpoint()->set_step(3);
-         stream->Write(r);
-         stream->WritesDone();
-         v1::ReportResponse ack;
-         while (stream->Read(&ack)) {
-         }
-         return stream->Finish();
-       },
+      {"report: checkpoint without data", report(empty_checkpoint),
        grpc::StatusCode::INVALID_ARGUMENT, "checkpoint"},
       {"load checkpoint: no job",
        [this](grpc::ClientContext* c) {
