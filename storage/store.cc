@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include <tuple>
+
 namespace optbench::storage {
 
 const char* JobStateName(JobState state) {
@@ -23,6 +25,30 @@ const char* JobStateName(JobState state) {
 bool IsTerminal(JobState state) {
   return state == JobState::kSucceeded || state == JobState::kFailed ||
          state == JobState::kDiverged || state == JobState::kCancelled;
+}
+
+namespace {
+
+// The lifecycle fields of a JobRecord or a JobUpdate (they share the names), as references.
+template <typename Job>
+auto LifecycleFields(Job& job) {
+  return std::tie(job.state, job.attempt, job.worker_id, job.lease_token, job.lease_expires_at,
+                  job.progress_step, job.cancel_requested, job.error, job.started_at,
+                  job.finished_at);
+}
+
+}  // namespace
+
+JobUpdate JobUpdate::Of(const JobRecord& job) {
+  JobUpdate update;
+  LifecycleFields(update) = LifecycleFields(job);
+  return update;
+}
+
+void JobUpdate::ApplyTo(JobRecord* job) const { LifecycleFields(*job) = LifecycleFields(*this); }
+
+bool operator==(const JobUpdate& a, const JobUpdate& b) {
+  return LifecycleFields(a) == LifecycleFields(b);
 }
 
 }  // namespace optbench::storage

@@ -4,6 +4,7 @@
 #define OPTBENCH_STORAGE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -117,6 +118,38 @@ struct WorkerRecord {
   int32_t slots = 1;
   absl::Time last_seen;
 };
+
+// The fields of a job that its lifecycle changes, as a JobDecision returns them: all their new
+// values (start from JobUpdate::Of(job) and change what the event changes). An update never
+// changes the rest of a job (spec, max_attempts, dataset info).
+struct JobUpdate {
+  JobState state = JobState::kQueued;
+  int32_t attempt = 0;
+  std::string worker_id;
+  std::string lease_token;
+  absl::Time lease_expires_at = absl::InfinitePast();
+  int64_t progress_step = 0;
+  bool cancel_requested = false;
+  std::string error;
+  absl::Time started_at = absl::InfinitePast();
+  absl::Time finished_at = absl::InfinitePast();
+
+  // The values `job` has now: the update that changes nothing.
+  static JobUpdate Of(const JobRecord& job);
+  // Sets these values in `*job` (what the store writes, in memory).
+  void ApplyTo(JobRecord* job) const;
+  friend bool operator==(const JobUpdate& a, const JobUpdate& b);
+  friend bool operator!=(const JobUpdate& a, const JobUpdate& b) { return !(a == b); }
+};
+
+// A caller's decision about one job, made on the job as stored inside the write transaction that
+// applies it: the job's new lifecycle fields, or an error that aborts the write (nothing is
+// written and the store returns the error). The store knows no lifecycle rule; the real decisions
+// are in server/job_lifecycle.h. The record a decision sees carries every field except the
+// per-class counts (train/test_class_counts are empty; num_classes is set): they can be large and
+// no decision needs them. It runs under the store's write lock: it must be quick and must not
+// call the store.
+using JobDecision = std::function<absl::StatusOr<JobUpdate>(const JobRecord& job)>;
 
 // Lease-checked writes (AppendMetrics, RenewLease, SetDatasetInfo, FinishJob) fail with
 // FailedPrecondition ("stale lease for job X") unless the job is RUNNING with exactly `token`:
