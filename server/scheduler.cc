@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "absl/random/distributions.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 
 namespace optbench::server {
 
@@ -61,108 +64,152 @@ absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(const std::string& n
 
 absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
     const std::string& worker_id, absl::Duration wait, const std::function<bool()>& abandoned) {
+  OPTBENCH_RETURN_IF_ERROR(ValidateClaim(worker_id, options_.lease));
+  // The oldest queued job; the store holds its write lock from the read to the write, so two
+  // acquirers never claim the same job.
+  storage::JobSelection oldest_queued;
+  oldest_queued.states = {JobState::kQueued};
+  oldest_queued.limit = 1;
   // The deadline is real time (it bounds an RPC); lease arithmetic uses the injected clock.
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_acquire_wait);
   while (true) {
     const uint64_t seen = state_version();
     if (auto expired = ExpireLeases(); !expired.ok()) return expired.status();
-    auto job = store_->ClaimJob(worker_id, clock_->Now(), options_.lease);
-    if (!job.ok()) return job.status();
-    if (job->has_value()) {
-      Log(LogLevel::kInfo, "scheduler", "job %s (attempt %d) leased to %s", (*job)->id,
-          (*job)->attempt, worker_id);
+    const absl::Time now = clock_->Now();
+    auto claimed = store_->UpdateJobs(oldest_queued, [&](const JobRecord& job) {
+      return Claim(job, worker_id, NewLeaseToken(), now, options_.lease);
+    });
+    if (!claimed.ok()) return claimed.status();
+    if (!claimed->empty()) {
+      JobRecord& job = claimed->front();
+      Log(LogLevel::kInfo, "scheduler", "job %s (attempt %d) leased to %s", job.id, job.attempt,
+          worker_id);
       Bump();
-      return job;
+      return std::make_optional(std::move(job));
     }
-    const absl::Time now = absl::Now();
-    if (now >= deadline || (abandoned && abandoned())) return std::optional<JobRecord>();
+    const absl::Time real_now = absl::Now();
+    if (real_now >= deadline || (abandoned && abandoned())) return std::optional<JobRecord>();
     // Wake on any change (a submit, a requeue) or at least once a second to reap leases.
-    AwaitStateChange(seen, std::min(deadline - now, absl::Seconds(1)));
+    AwaitStateChange(seen, std::min(deadline - real_now, absl::Seconds(1)));
   }
 }
 
 absl::StatusOr<bool> Scheduler::Heartbeat(const std::string& job_id, const std::string& token,
                                           int64_t progress_step) {
-  auto cancel = store_->RenewLease(job_id, token, clock_->Now(), options_.lease, progress_step);
-  if (cancel.ok()) Bump(/*state_change=*/false);
-  return cancel;
+  const absl::Time now = clock_->Now();
+  auto updated = store_->UpdateJob(job_id, [&](const JobRecord& job) {
+    return RenewLease(job, token, now, options_.lease, progress_step);
+  });
+  if (!updated.ok()) return updated.status();
+  Bump(/*state_change=*/false);
+  return updated->cancel_requested;
 }
 
 absl::Status Scheduler::SetDatasetInfo(const std::string& job_id, const std::string& token,
                                        int64_t num_classes,
                                        const std::vector<int64_t>& train_counts,
                                        const std::vector<int64_t>& test_counts) {
-  return store_->SetDatasetInfo(job_id, token, num_classes, train_counts, test_counts);
+  return store_->SetDatasetInfo(job_id, num_classes, train_counts, test_counts,
+                                [&](const JobRecord& job) { return HoldLease(job, token); });
 }
 
 absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const std::string& token,
                                               int64_t step,
                                               const std::vector<storage::MetricRow>& rows) {
-  auto cancel =
-      store_->AppendMetricsAndRenewLease(job_id, token, rows, clock_->Now(), options_.lease, step);
-  if (cancel.ok()) Bump(/*state_change=*/false);
-  return cancel;
+  // One transaction for the batch and the lease renewal it implies: both or neither.
+  const absl::Time now = clock_->Now();
+  auto updated = store_->AppendMetrics(job_id, rows, [&](const JobRecord& job) {
+    return RenewLease(job, token, now, options_.lease, step);
+  });
+  if (!updated.ok()) return updated.status();
+  Bump(/*state_change=*/false);
+  return updated->cancel_requested;
+}
+
+absl::Status Scheduler::SaveCheckpoint(const std::string& job_id, const std::string& token,
+                                       int64_t step, const std::string& data, int keep) {
+  return store_->SaveCheckpoint(job_id, step, data, keep,
+                                [&](const JobRecord& job) { return HoldLease(job, token); });
+}
+
+absl::StatusOr<std::optional<storage::CheckpointRecord>> Scheduler::LoadCheckpoint(
+    const std::string& job_id, const std::string& token, int64_t before_step) {
+  return store_->LoadCheckpoint(job_id, before_step,
+                                [&](const JobRecord& job) { return HoldLease(job, token); });
 }
 
 absl::Status Scheduler::Complete(const std::string& job_id, const std::string& token,
                                  JobState final_state, const std::string& message) {
-  if (final_state != JobState::kSucceeded && final_state != JobState::kDiverged &&
-      final_state != JobState::kCancelled) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outcome: ", storage::JobStateName(final_state),
-                     " is not a completion; allowed succeeded, diverged, cancelled"));
-  }
-  absl::Status s = store_->FinishJob(job_id, token, final_state, message, clock_->Now());
-  if (s.ok()) {
-    Log(LogLevel::kInfo, "scheduler", "job %s %s%s%s", job_id, storage::JobStateName(final_state),
-        message.empty() ? "" : ": ", message);
-    Bump();
-  }
-  return s;
+  OPTBENCH_RETURN_IF_ERROR(ValidateCompletion(final_state));
+  const absl::Time now = clock_->Now();
+  auto updated = store_->UpdateJob(job_id, [&](const JobRecord& job) {
+    return server::Complete(job, token, final_state, message, now);
+  });
+  if (!updated.ok()) return updated.status();
+  Log(LogLevel::kInfo, "scheduler", "job %s %s%s%s", job_id, storage::JobStateName(final_state),
+      message.empty() ? "" : ": ", message);
+  Bump();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobState> Scheduler::Fail(const std::string& job_id, const std::string& token,
-                                         const std::string& error, bool release, bool permanent) {
-  absl::StatusOr<JobState> state;
-  if (permanent && !release) {
-    absl::Status s = store_->FinishJob(job_id, token, JobState::kFailed, error, clock_->Now());
-    if (!s.ok()) return s;
-    state = JobState::kFailed;
-  } else if (release) {
-    absl::Status s = store_->ReleaseJob(job_id, token);
-    if (!s.ok()) return s;
-    state = JobState::kQueued;
-  } else {
-    state = store_->RetryOrFailJob(job_id, token, error, clock_->Now());
-    if (!state.ok()) return state.status();
-  }
+                                         const std::string& error, AttemptOutcome outcome) {
+  const absl::Time now = clock_->Now();
+  auto updated = store_->UpdateJob(
+      job_id, [&](const JobRecord& job) { return server::Fail(job, token, outcome, error, now); });
+  if (!updated.ok()) return updated.status();
   Log(LogLevel::kWarning, "scheduler", "job %s %s (%s): %s", job_id,
-      release ? "handed back" : "attempt failed", storage::JobStateName(*state), error);
+      outcome == AttemptOutcome::kPreempted ? "handed back" : "attempt failed",
+      storage::JobStateName(updated->state), error);
   Bump();
-  return state;
+  return updated->state;
 }
 
 absl::Status Scheduler::CancelJob(const std::string& job_id) {
-  absl::Status s = store_->CancelJob(job_id, clock_->Now());
-  if (s.ok()) Bump();
-  return s;
+  const absl::Time now = clock_->Now();
+  auto updated =
+      store_->UpdateJob(job_id, [&](const JobRecord& job) { return server::Cancel(job, now); });
+  if (!updated.ok()) return updated.status();
+  Bump();
+  return absl::OkStatus();
 }
 
 absl::Status Scheduler::CancelSweep(const std::string& sweep_id) {
-  absl::Status s = store_->CancelSweep(sweep_id, clock_->Now());
-  if (s.ok()) Bump();
-  return s;
+  // Terminal jobs are left alone anyway; not selecting them spares reading them.
+  storage::JobSelection live;
+  live.sweep_id = sweep_id;
+  live.states = {JobState::kQueued, JobState::kRunning};
+  const absl::Time now = clock_->Now();
+  auto changed =
+      store_->UpdateJobs(live, [&](const JobRecord& job) { return server::Cancel(job, now); });
+  if (!changed.ok()) return changed.status();
+  Bump();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> Scheduler::ExpireLeases() {
-  auto expired = store_->ExpireLeases(clock_->Now());
-  if (expired.ok() && !expired->empty()) {
-    for (const std::string& id : *expired) {
-      Log(LogLevel::kWarning, "scheduler", "lease of job %s expired; requeued or failed", id);
-    }
-    Bump();
+  const absl::Time now = clock_->Now();
+  storage::JobSelection expired;
+  expired.states = {JobState::kRunning};
+  expired.lease_expires_before = now;
+  auto changed =
+      store_->UpdateJobs(expired, [&](const JobRecord& job) { return ExpireLease(job, now); });
+  if (!changed.ok()) return changed.status();
+  std::vector<std::string> ids;
+  for (const JobRecord& job : *changed) {
+    Log(LogLevel::kWarning, "scheduler", "lease of job %s expired; now %s", job.id,
+        storage::JobStateName(job.state));
+    ids.push_back(job.id);
   }
-  return expired;
+  if (!ids.empty()) Bump();
+  return ids;
+}
+
+std::string Scheduler::NewLeaseToken() {
+  // A generator per call: seeded from the process-wide entropy pool, and no lock to share.
+  absl::BitGen bitgen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen),
+                         absl::Uniform<uint64_t>(bitgen));
 }
 
 }  // namespace optbench::server

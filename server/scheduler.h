@@ -1,5 +1,6 @@
-// Scheduler: job leasing and the job lifecycle, as pure logic over a Store and a Clock (no
-// network), so expiry, requeue and attempt limits are testable with an injected clock.
+// Scheduler: job leasing and the job lifecycle (server/job_lifecycle.h) applied through a Store
+// with a Clock (no network), so expiry, requeue and attempt limits are testable with an injected
+// clock.
 #ifndef OPTBENCH_SERVER_SCHEDULER_H_
 #define OPTBENCH_SERVER_SCHEDULER_H_
 
@@ -7,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -14,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/job_lifecycle.h"
 #include "storage/store.h"
 
 namespace optbench::server {
@@ -30,6 +33,9 @@ struct SchedulerOptions {
 };
 
 // Thread-safe. Does not own `store` or `clock`, which must outlive it.
+//
+// Every change of a job goes through a job_lifecycle.h rule, applied by the store in the
+// transaction that read the job.
 //
 // Every state change bumps a version counter; AwaitChange lets watchers and long-polling workers
 // sleep until something happened instead of polling the database.
@@ -48,14 +54,17 @@ class Scheduler {
 
   // Claims the oldest queued job for `worker_id`, waiting up to `wait` (capped by
   // max_acquire_wait) for one to appear. nullopt if none came. Expired leases are reclaimed
-  // first, so a dead worker's job is handed to the next caller.
+  // first, so a dead worker's job is handed to the next caller. The lease token is 128-bit
+  // random, as 32 lowercase hex digits. The job comes without its per-class counts (see
+  // storage::JobDecision). InvalidArgument for an empty worker_id.
   // `abandoned` (optional) is polled while waiting: when it returns true (the caller went away,
   // the server is stopping) the wait ends with nullopt, so no job is claimed for nobody.
   absl::StatusOr<std::optional<storage::JobRecord>> Acquire(
       const std::string& worker_id, absl::Duration wait,
       const std::function<bool()>& abandoned = nullptr);
 
-  // Lease-checked calls: FailedPrecondition for a stale lease (see storage::Store).
+  // Lease-checked calls: FailedPrecondition for a stale lease (job_lifecycle.h CheckLease),
+  // NotFound for an unknown job.
   // Renews the lease; returns true if the job's cancellation was requested.
   absl::StatusOr<bool> Heartbeat(const std::string& job_id, const std::string& token,
                                  int64_t progress_step);
@@ -65,20 +74,29 @@ class Scheduler {
   // Stores one evaluation's metrics (idempotent) and renews the lease. Returns cancel_requested.
   absl::StatusOr<bool> ReportMetrics(const std::string& job_id, const std::string& token,
                                      int64_t step, const std::vector<storage::MetricRow>& rows);
-  // Ends the attempt: `final_state` one of kSucceeded, kDiverged, kCancelled.
+  // Stores a checkpoint of the job at `step`, keeping the newest `keep` (storage::Store).
+  absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token, int64_t step,
+                              const std::string& data, int keep);
+  // The newest checkpoint of the job with step < before_step, or nullopt.
+  absl::StatusOr<std::optional<storage::CheckpointRecord>> LoadCheckpoint(const std::string& job_id,
+                                                                          const std::string& token,
+                                                                          int64_t before_step);
+  // Ends the attempt: `final_state` one of kSucceeded, kDiverged, kCancelled (InvalidArgument
+  // otherwise, checked first).
   absl::Status Complete(const std::string& job_id, const std::string& token,
                         storage::JobState final_state, const std::string& message);
-  // A failed attempt. `release` = graceful hand-back (preemption): requeued, attempt not counted.
-  // `permanent` = retrying cannot help: FAILED at once. Otherwise requeued while attempts remain,
-  // else FAILED. Returns the job's new state.
+  // Ends an attempt that did not complete, as `outcome` says (job_lifecycle.h AttemptOutcome).
+  // Returns the job's new state (kQueued or kFailed). FailedPrecondition also for a preemption
+  // of a job whose cancellation was requested.
   absl::StatusOr<storage::JobState> Fail(const std::string& job_id, const std::string& token,
-                                         const std::string& error, bool release,
-                                         bool permanent = false);
+                                         const std::string& error, AttemptOutcome outcome);
 
+  // Cancels one job, or every job of a sweep (job_lifecycle.h Cancel). NotFound for an unknown
+  // id.
   absl::Status CancelJob(const std::string& job_id);
   absl::Status CancelSweep(const std::string& sweep_id);
 
-  // Requeues (or fails) jobs whose lease expired; returns their ids.
+  // Requeues (or fails, or cancels) jobs whose lease expired; returns their ids.
   absl::StatusOr<std::vector<std::string>> ExpireLeases();
 
   // Every change bumps version() (what Watch follows: states and progress); a change of a job's
@@ -93,6 +111,7 @@ class Scheduler {
 
  private:
   void Bump(bool state_change = true);
+  static std::string NewLeaseToken();
 
   storage::Store* const store_;
   Clock* const clock_;

@@ -33,6 +33,12 @@ absl::Status CheckLease(const std::string& job_id, const std::string& token) {
 
 }  // namespace
 
+AttemptOutcome AttemptOutcomeFromWire(const v1::FailJobRequest& request) {
+  // A hand-back wins over `permanent`: the worker is stopping, not judging the job.
+  if (request.release()) return AttemptOutcome::kPreempted;
+  return request.permanent() ? AttemptOutcome::kPermanent : AttemptOutcome::kRetry;
+}
+
 absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
                                                                     const v1::MetricBatch& batch) {
   if (batch.step() < 0) {
@@ -131,7 +137,8 @@ grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
   if (!job->has_value()) return grpc::Status::OK;
   if (context->IsCancelled()) {
     // Nobody will read the answer: hand the job straight back without spending an attempt.
-    (void)scheduler_->Fail((*job)->id, (*job)->lease_token, "acquirer went away", true);
+    (void)scheduler_->Fail((*job)->id, (*job)->lease_token, "acquirer went away",
+                           AttemptOutcome::kPreempted);
     return grpc::Status(grpc::StatusCode::CANCELLED, "acquire cancelled");
   }
   *response->mutable_job() = JobToProto(**job);
@@ -187,9 +194,9 @@ grpc::Status WorkerService::Report(
               absl::StrCat("checkpoint: step ", checkpoint.step(), " with ",
                            checkpoint.data().size(), " bytes; want step >= 1 and data")));
         }
-        absl::Status s = scheduler_->store()->SaveCheckpoint(
-            request.job_id(), request.lease_token(), checkpoint.step(), checkpoint.data(),
-            kCheckpointsKept);
+        absl::Status s =
+            scheduler_->SaveCheckpoint(request.job_id(), request.lease_token(), checkpoint.step(),
+                                       checkpoint.data(), kCheckpointsKept);
         if (!s.ok()) return ToGrpcStatus(s);
         cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(), checkpoint.step());
         break;
@@ -243,9 +250,8 @@ grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::Fail
   if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
     return ToGrpcStatus(s);
   }
-  auto state =
-      scheduler_->Fail(request->job_id(), request->lease_token(), request->error().substr(0, 4096),
-                       request->release(), request->permanent());
+  auto state = scheduler_->Fail(request->job_id(), request->lease_token(),
+                                request->error().substr(0, 4096), AttemptOutcomeFromWire(*request));
   return ToGrpcStatus(state.status());
 }
 
@@ -260,9 +266,9 @@ grpc::Status WorkerService::LoadCheckpoint(grpc::ServerContext* context,
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("before_step: ", request->before_step(), " is negative")));
   }
-  auto found = scheduler_->store()->LoadCheckpoint(
-      request->job_id(), request->lease_token(),
-      request->before_step() == 0 ? INT64_MAX : request->before_step());
+  auto found =
+      scheduler_->LoadCheckpoint(request->job_id(), request->lease_token(),
+                                 request->before_step() == 0 ? INT64_MAX : request->before_step());
   if (!found.ok()) return ToGrpcStatus(found.status());
   if (found->has_value()) {
     response->mutable_checkpoint()->set_step((*found)->step);

@@ -8,6 +8,7 @@
 
 #include "optbench/v1/worker.grpc.pb.h"
 #include "server/auth.h"
+#include "server/job_lifecycle.h"
 #include "server/scheduler.h"
 
 namespace optbench::server {
@@ -16,6 +17,10 @@ namespace optbench::server {
 // InvalidArgument naming the bad field. Exposed for tests.
 absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
                                                                     const v1::MetricBatch& batch);
+
+// The outcome a FailJob request asks for: `release` (a hand-back) is kPreempted, whatever
+// `permanent` says; else `permanent` is kPermanent; else kRetry.
+AttemptOutcome AttemptOutcomeFromWire(const v1::FailJobRequest& request);
 
 class WorkerService final : public v1::WorkerService::Service {
  public:

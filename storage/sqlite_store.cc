@@ -68,13 +68,19 @@ absl::StatusOr<std::vector<T>> Unpack(const std::string& bytes, absl::string_vie
   return values;
 }
 
-// Job columns, in the order ReadJob expects; sweeps are joined for the sweep's public id.
-constexpr char kSelectJob[] =
-    "SELECT j.id, s.id, j.idx, j.spec, j.summary_json, j.state, j.attempt, j.max_attempts, "
-    "j.worker_id, j.lease_token, j.lease_expires_at, j.progress_step, j.total_steps, "
-    "j.cancel_requested, j.error, j.created_at, j.started_at, j.finished_at, j.num_classes, "
-    "j.train_class_counts, j.test_class_counts, j.sweep_seq "
-    "FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ";
+// Job columns, in the order ReadJob expects; sweeps are joined for the sweep's public id. The
+// per-class counts can be large (8 bytes per class each), so the reads behind a job decision
+// select empty blobs in their place.
+enum class ClassCounts { kRead, kSkip };
+
+std::string SelectJob(ClassCounts counts) {
+  return absl::StrCat(
+      "SELECT j.id, s.id, j.idx, j.spec, j.summary_json, j.state, j.attempt, j.max_attempts, "
+      "j.worker_id, j.lease_token, j.lease_expires_at, j.progress_step, j.total_steps, "
+      "j.cancel_requested, j.error, j.created_at, j.started_at, j.finished_at, j.num_classes, ",
+      counts == ClassCounts::kRead ? "j.train_class_counts, j.test_class_counts" : "x'', x''",
+      ", j.sweep_seq FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ");
+}
 constexpr int kSweepSeqColumn = 21;
 
 absl::StatusOr<JobState> StateFromInt(int64_t value, absl::string_view job_id) {
@@ -116,9 +122,10 @@ absl::StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   return job;
 }
 
-absl::StatusOr<JobRecord> LoadJob(Connection& conn, const std::string& job_id) {
+absl::StatusOr<JobRecord> LoadJob(Connection& conn, const std::string& job_id,
+                                  ClassCounts counts = ClassCounts::kRead) {
   OPTBENCH_ASSIGN_OR_RETURN(Statement stmt,
-                            conn.Prepare(absl::StrCat(kSelectJob, "WHERE j.id = ?1")));
+                            conn.Prepare(absl::StrCat(SelectJob(counts), "WHERE j.id = ?1")));
   stmt.BindText(1, job_id);
   OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
@@ -152,51 +159,40 @@ absl::StatusOr<StoredSweep> LoadSweep(Connection& conn, const std::string& sweep
   return ReadSweep(stmt);
 }
 
-// The state of a job as a lease-checked write sees it.
-struct LeaseCheck {
-  bool cancel_requested = false;
-  int64_t attempt = 0;
-  int64_t max_attempts = 0;
-  int64_t num_classes = 0;  // 0 until SetDatasetInfo.
-};
-
-// NotFound for an unknown job; FailedPrecondition unless the job is RUNNING under `token`. Runs
-// inside the caller's write transaction, so the check and the write are one atomic step.
-absl::StatusOr<LeaseCheck> CheckLease(Connection& conn, const std::string& job_id,
-                                      const std::string& token) {
+// Asks `decide` about `*job` (as stored, without class counts) and writes its answer if it changes
+// anything, then reads the job back into *job (so its times carry the stored resolution). Returns
+// whether it wrote. Runs inside the caller's write transaction: the decision and its write are
+// one atomic step.
+absl::StatusOr<bool> ApplyDecision(Connection& conn, JobRecord* job, const JobDecision& decide) {
+  OPTBENCH_ASSIGN_OR_RETURN(const JobUpdate update, decide(*job));
+  if (update == JobUpdate::Of(*job)) return false;
   OPTBENCH_ASSIGN_OR_RETURN(
-      Statement stmt,
-      conn.Prepare("SELECT state, lease_token, attempt, cancel_requested, max_attempts, "
-                   "num_classes FROM jobs WHERE id = ?1"));
-  stmt.BindText(1, job_id);
-  OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
-  OPTBENCH_ASSIGN_OR_RETURN(JobState state, StateFromInt(stmt.ColumnInt64(0), job_id));
-  if (state != JobState::kRunning) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("stale lease for job %s: the job moved on and is now %s (attempt %d)",
-                        job_id, JobStateName(state), stmt.ColumnInt64(2)));
-  }
-  if (token.empty() || stmt.ColumnText(1) != token) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "stale lease for job %s: the job moved on and is running under another lease (attempt "
-        "%d)",
-        job_id, stmt.ColumnInt64(2)));
-  }
-  LeaseCheck check;
-  check.cancel_requested = stmt.ColumnInt64(3) != 0;
-  check.attempt = stmt.ColumnInt64(2);
-  check.max_attempts = stmt.ColumnInt64(4);
-  check.num_classes = stmt.ColumnInt64(5);
-  return check;
+      Statement write,
+      conn.Prepare("UPDATE jobs SET state = ?1, attempt = ?2, worker_id = ?3, lease_token = ?4, "
+                   "lease_expires_at = ?5, progress_step = ?6, cancel_requested = ?7, error = ?8, "
+                   "started_at = ?9, finished_at = ?10 WHERE id = ?11"));
+  write.BindInt64(1, static_cast<int64_t>(update.state));
+  write.BindInt64(2, update.attempt);
+  write.BindText(3, update.worker_id);
+  write.BindText(4, update.lease_token);
+  write.BindTime(5, update.lease_expires_at);
+  write.BindInt64(6, update.progress_step);
+  write.BindInt64(7, update.cancel_requested ? 1 : 0);
+  write.BindText(8, update.error);
+  write.BindTime(9, update.started_at);
+  write.BindTime(10, update.finished_at);
+  write.BindText(11, job->id);
+  OPTBENCH_RETURN_IF_ERROR(write.Run());
+  OPTBENCH_ASSIGN_OR_RETURN(*job, LoadJob(conn, job->id, ClassCounts::kSkip));
+  return true;
 }
 
-absl::Status ValidateLease(absl::Duration lease) {
-  if (lease <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("lease duration must be positive, got ", absl::FormatDuration(lease)));
-  }
-  return absl::OkStatus();
+// ApplyDecision for the job with id `job_id` (NotFound); returns the job as it is afterwards.
+absl::StatusOr<JobRecord> DecideAbout(Connection& conn, const std::string& job_id,
+                                      const JobDecision& decide) {
+  OPTBENCH_ASSIGN_OR_RETURN(JobRecord job, LoadJob(conn, job_id, ClassCounts::kSkip));
+  OPTBENCH_RETURN_IF_ERROR(ApplyDecision(conn, &job, decide).status());
+  return job;
 }
 
 // Page tokens encode the (sweep seq, index) of the last job returned; opaque to callers.
@@ -382,11 +378,6 @@ std::string SqliteStore::NewSweepId() {
   return absl::StrFormat("s-%08x", absl::Uniform<uint32_t>(bitgen_));
 }
 
-std::string SqliteStore::NewLeaseToken() {
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen_),
-                         absl::Uniform<uint64_t>(bitgen_));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sweeps
 
@@ -510,7 +501,8 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter) {
   }
   JobPage page;
   OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
-    std::string sql = absl::StrCat(kSelectJob, "WHERE (j.sweep_seq, j.idx) > (?1, ?2)");
+    std::string sql =
+        absl::StrCat(SelectJob(ClassCounts::kRead), "WHERE (j.sweep_seq, j.idx) > (?1, ?2)");
     if (!filter.sweep_id.empty()) absl::StrAppend(&sql, " AND j.sweep_seq = ?3");
     if (filter.state.has_value()) absl::StrAppend(&sql, " AND j.state = ?4");
     absl::StrAppend(&sql, " ORDER BY j.sweep_seq, j.idx LIMIT ?5");
@@ -568,64 +560,79 @@ absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> SqliteStore::CountJobs
   return counts;
 }
 
-absl::StatusOr<std::optional<JobRecord>> SqliteStore::ClaimJob(const std::string& worker_id,
-                                                               absl::Time now,
-                                                               absl::Duration lease) {
-  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
-  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
-  std::optional<JobRecord> claimed;
-  // BEGIN IMMEDIATE (in Write) holds the write lock from the SELECT to the UPDATE, so no other
-  // connection or process can claim the same job in between.
+absl::StatusOr<JobRecord> SqliteStore::UpdateJob(const std::string& job_id,
+                                                 const JobDecision& decide) {
+  JobRecord job;
   OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement next,
-        conn.Prepare("SELECT id FROM jobs WHERE state = ?1 ORDER BY sweep_seq, idx LIMIT 1"));
-    next.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
-    OPTBENCH_ASSIGN_OR_RETURN(bool found, next.Step());
-    if (!found) return absl::OkStatus();
-    const std::string job_id = next.ColumnText(0);
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement update,
-        conn.Prepare("UPDATE jobs SET state = ?1, attempt = attempt + 1, worker_id = ?2, "
-                     "lease_token = ?3, lease_expires_at = ?4, started_at = ?5, "
-                     "progress_step = 0 WHERE id = ?6"));
-    update.BindInt64(1, static_cast<int64_t>(JobState::kRunning));
-    update.BindText(2, worker_id);
-    update.BindText(3, NewLeaseToken());
-    update.BindTime(4, now + lease);
-    update.BindTime(5, now);
-    update.BindText(6, job_id);
-    OPTBENCH_RETURN_IF_ERROR(update.Run());
-    OPTBENCH_ASSIGN_OR_RETURN(claimed, LoadJob(conn, job_id));
+    OPTBENCH_ASSIGN_OR_RETURN(job, DecideAbout(conn, job_id, decide));
     return absl::OkStatus();
   }));
-  return claimed;
+  return job;
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteStore::UpdateJobs(const JobSelection& selection,
+                                                               const JobDecision& decide) {
+  if (selection.limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("job selection limit must be >= 0, got %d", selection.limit));
+  }
+  std::string sql = absl::StrCat(SelectJob(ClassCounts::kSkip), "WHERE 1");
+  if (!selection.sweep_id.empty()) absl::StrAppend(&sql, " AND j.sweep_seq = ?1");
+  if (!selection.states.empty()) {
+    std::vector<int> states;
+    for (JobState state : selection.states) states.push_back(static_cast<int>(state));
+    absl::StrAppend(&sql, " AND j.state IN (", absl::StrJoin(states, ", "), ")");
+  }
+  if (selection.lease_expires_before.has_value()) {
+    absl::StrAppend(&sql, " AND j.lease_expires_at < ?2");
+  }
+  absl::StrAppend(&sql, " ORDER BY j.sweep_seq, j.idx");
+  if (selection.limit > 0) absl::StrAppend(&sql, " LIMIT ?3");
+
+  std::vector<JobRecord> changed;
+  // BEGIN IMMEDIATE (in Write) holds the write lock from the SELECT to the last UPDATE, so no other
+  // connection or process can change a selected job in between (two claims of one job).
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Statement select, conn.Prepare(sql));
+    if (!selection.sweep_id.empty()) {
+      OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, selection.sweep_id));
+      select.BindInt64(1, sweep.seq);
+    }
+    if (selection.lease_expires_before.has_value()) {
+      select.BindTime(2, *selection.lease_expires_before);
+    }
+    if (selection.limit > 0) select.BindInt64(3, selection.limit);
+    // Updating rows while a SELECT over the same table is open is well defined in SQLite, but
+    // reading all jobs first keeps the reasoning simple.
+    std::vector<JobRecord> jobs;
+    while (true) {
+      OPTBENCH_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      OPTBENCH_ASSIGN_OR_RETURN(JobRecord job, ReadJob(select));
+      jobs.push_back(std::move(job));
+    }
+    for (JobRecord& job : jobs) {
+      OPTBENCH_ASSIGN_OR_RETURN(const bool wrote, ApplyDecision(conn, &job, decide));
+      if (wrote) changed.push_back(std::move(job));
+    }
+    return absl::OkStatus();
+  }));
+  return changed;
 }
 
 namespace {
 
-// The lease renewal of RenewLease, inside the caller's transaction (after CheckLease).
-absl::Status RenewInTransaction(Connection& conn, const std::string& job_id, absl::Time now,
-                                absl::Duration lease, int64_t progress_step) {
-  OPTBENCH_ASSIGN_OR_RETURN(
-      Statement update,
-      conn.Prepare("UPDATE jobs SET lease_expires_at = ?1, progress_step = ?2 WHERE id = ?3"));
-  update.BindTime(1, now + lease);
-  update.BindInt64(2, progress_step);
-  update.BindText(3, job_id);
-  return update.Run();
-}
-
-// The upserts of AppendMetrics, inside the caller's transaction; `lease` is its CheckLease.
-absl::Status AppendInTransaction(Connection& conn, const std::string& job_id,
-                                 const LeaseCheck& lease, const std::vector<MetricRow>& rows) {
+// The upserts of AppendMetrics, inside the caller's transaction, for `job` as stored.
+absl::Status AppendInTransaction(Connection& conn, const JobRecord& job,
+                                 const std::vector<MetricRow>& rows) {
+  const std::string& job_id = job.id;
   // A per-class vector has one value per class of the job (once its data set is known).
-  if (lease.num_classes > 0) {
+  if (job.num_classes > 0) {
     for (const MetricRow& row : rows) {
-      if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != lease.num_classes) {
+      if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != job.num_classes) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "metric %s/%s at step %d of job %s has %d values; the job has %d classes", row.split,
-            row.metric, row.step, job_id, row.values.size(), lease.num_classes));
+            row.metric, row.step, job_id, row.values.size(), job.num_classes));
       }
     }
   }
@@ -650,53 +657,24 @@ absl::Status AppendInTransaction(Connection& conn, const std::string& job_id,
 
 }  // namespace
 
-absl::StatusOr<bool> SqliteStore::RenewLease(const std::string& job_id, const std::string& token,
-                                             absl::Time now, absl::Duration lease,
-                                             int64_t progress_step) {
-  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
-  bool cancel_requested = false;
-  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck check, CheckLease(conn, job_id, token));
-    cancel_requested = check.cancel_requested;
-    return RenewInTransaction(conn, job_id, now, lease, progress_step);
-  }));
-  return cancel_requested;
-}
-
-absl::Status SqliteStore::AppendMetrics(const std::string& job_id, const std::string& token,
-                                        const std::vector<MetricRow>& rows) {
+absl::StatusOr<JobRecord> SqliteStore::AppendMetrics(const std::string& job_id,
+                                                     const std::vector<MetricRow>& rows,
+                                                     const JobDecision& decide) {
   for (size_t i = 0; i < rows.size(); ++i) {
     OPTBENCH_RETURN_IF_ERROR(ValidateRow(job_id, rows[i], i));
   }
-  return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck lease, CheckLease(conn, job_id, token));
-    return AppendInTransaction(conn, job_id, lease, rows);
-  });
-}
-
-absl::StatusOr<bool> SqliteStore::AppendMetricsAndRenewLease(const std::string& job_id,
-                                                             const std::string& token,
-                                                             const std::vector<MetricRow>& rows,
-                                                             absl::Time now, absl::Duration lease,
-                                                             int64_t progress_step) {
-  OPTBENCH_RETURN_IF_ERROR(ValidateLease(lease));
-  for (size_t i = 0; i < rows.size(); ++i) {
-    OPTBENCH_RETURN_IF_ERROR(ValidateRow(job_id, rows[i], i));
-  }
-  bool cancel_requested = false;
+  JobRecord job;
   OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(const LeaseCheck check, CheckLease(conn, job_id, token));
-    cancel_requested = check.cancel_requested;
-    OPTBENCH_RETURN_IF_ERROR(AppendInTransaction(conn, job_id, check, rows));
-    return RenewInTransaction(conn, job_id, now, lease, progress_step);
+    OPTBENCH_ASSIGN_OR_RETURN(job, DecideAbout(conn, job_id, decide));
+    return AppendInTransaction(conn, job, rows);
   }));
-  return cancel_requested;
+  return job;
 }
 
-absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, const std::string& token,
-                                         int64_t num_classes,
+absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, int64_t num_classes,
                                          const std::vector<int64_t>& train_counts,
-                                         const std::vector<int64_t>& test_counts) {
+                                         const std::vector<int64_t>& test_counts,
+                                         const JobDecision& decide) {
   if (num_classes < 1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("num_classes must be >= 1, got %d", num_classes));
@@ -704,7 +682,7 @@ absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, const std::s
   OPTBENCH_RETURN_IF_ERROR(ValidateCounts(train_counts, num_classes, "train"));
   OPTBENCH_RETURN_IF_ERROR(ValidateCounts(test_counts, num_classes, "test"));
   return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_RETURN_IF_ERROR(DecideAbout(conn, job_id, decide).status());
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement update, conn.Prepare("UPDATE jobs SET num_classes = ?1, train_class_counts = ?2, "
                                        "test_class_counts = ?3 WHERE id = ?4"));
@@ -716,182 +694,12 @@ absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, const std::s
   });
 }
 
-absl::Status SqliteStore::FinishJob(const std::string& job_id, const std::string& token,
-                                    JobState final_state, const std::string& error,
-                                    absl::Time now) {
-  if (!IsTerminal(final_state)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "final state of job %s must be terminal, got %s", job_id, JobStateName(final_state)));
-  }
-  return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement update,
-        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
-                     "lease_expires_at = NULL WHERE id = ?4"));
-    update.BindInt64(1, static_cast<int64_t>(final_state));
-    update.BindText(2, error);
-    update.BindTime(3, now);
-    update.BindText(4, job_id);
-    return update.Run();
-  });
-}
-
-absl::Status SqliteStore::ReleaseJob(const std::string& job_id, const std::string& token) {
-  return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
-    if (check.cancel_requested) {
-      // Requeueing would run a job the user cancelled.
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "job %s has a pending cancel request; finish it as cancelled instead of releasing it",
-          job_id));
-    }
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement update,
-        conn.Prepare("UPDATE jobs SET state = ?1, attempt = attempt - 1, lease_token = '', "
-                     "lease_expires_at = NULL WHERE id = ?2"));
-    update.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
-    update.BindText(2, job_id);
-    return update.Run();
-  });
-}
-
-absl::StatusOr<JobState> SqliteStore::RetryOrFailJob(const std::string& job_id,
-                                                     const std::string& token,
-                                                     const std::string& error, absl::Time now) {
-  JobState new_state = JobState::kFailed;
-  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(LeaseCheck check, CheckLease(conn, job_id, token));
-    // A job the user asked to cancel is not run again.
-    new_state = (!check.cancel_requested && check.attempt < check.max_attempts) ? JobState::kQueued
-                                                                                : JobState::kFailed;
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement update,
-        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
-                     "lease_expires_at = NULL WHERE id = ?4"));
-    update.BindInt64(1, static_cast<int64_t>(new_state));
-    update.BindText(2, error);
-    update.BindTime(3, new_state == JobState::kFailed ? now : absl::InfinitePast());
-    update.BindText(4, job_id);
-    return update.Run();
-  }));
-  return new_state;
-}
-
-absl::StatusOr<std::vector<std::string>> SqliteStore::ExpireLeases(absl::Time now) {
-  std::vector<std::string> changed;
-  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement expired,
-        conn.Prepare("SELECT id, attempt, max_attempts, cancel_requested, worker_id FROM jobs "
-                     "WHERE state = ?1 AND lease_expires_at < ?2 ORDER BY sweep_seq, idx"));
-    expired.BindInt64(1, static_cast<int64_t>(JobState::kRunning));
-    expired.BindTime(2, now);
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement requeue,
-        conn.Prepare("UPDATE jobs SET state = ?1, lease_token = '', lease_expires_at = NULL "
-                     "WHERE id = ?2"));
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement end,
-        conn.Prepare("UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_token = '', "
-                     "lease_expires_at = NULL WHERE id = ?4"));
-    // Updating rows while a SELECT over the same table is open is well defined in SQLite, but
-    // reading all ids first keeps the reasoning simple.
-    struct Expired {
-      std::string id;
-      int64_t attempt;
-      int64_t max_attempts;
-      bool cancel_requested;
-      std::string worker_id;
-    };
-    std::vector<Expired> jobs;
-    while (true) {
-      OPTBENCH_ASSIGN_OR_RETURN(bool row, expired.Step());
-      if (!row) break;
-      jobs.push_back({expired.ColumnText(0), expired.ColumnInt64(1), expired.ColumnInt64(2),
-                      expired.ColumnInt64(3) != 0, expired.ColumnText(4)});
-    }
-    for (const Expired& job : jobs) {
-      if (!job.cancel_requested && job.attempt < job.max_attempts) {
-        requeue.BindInt64(1, static_cast<int64_t>(JobState::kQueued));
-        requeue.BindText(2, job.id);
-        OPTBENCH_RETURN_IF_ERROR(requeue.Run());
-        OPTBENCH_RETURN_IF_ERROR(requeue.Reset());
-      } else {
-        // A job whose cancel was requested never goes back to the queue.
-        const JobState state = job.cancel_requested ? JobState::kCancelled : JobState::kFailed;
-        const std::string error =
-            job.cancel_requested
-                ? absl::StrFormat("cancelled; the lease of worker %s expired before it stopped",
-                                  job.worker_id)
-                : absl::StrFormat(
-                      "lease of worker %s expired on attempt %d of %d; no attempts left",
-                      job.worker_id, job.attempt, job.max_attempts);
-        end.BindInt64(1, static_cast<int64_t>(state));
-        end.BindText(2, error);
-        end.BindTime(3, now);
-        end.BindText(4, job.id);
-        OPTBENCH_RETURN_IF_ERROR(end.Run());
-        OPTBENCH_RETURN_IF_ERROR(end.Reset());
-      }
-      changed.push_back(job.id);
-    }
-    return absl::OkStatus();
-  }));
-  return changed;
-}
-
-absl::Status SqliteStore::CancelJob(const std::string& job_id, absl::Time now) {
-  return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT state FROM jobs WHERE id = ?1"));
-    stmt.BindText(1, job_id);
-    OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return absl::NotFoundError(absl::StrFormat("job %s not found", job_id));
-    OPTBENCH_ASSIGN_OR_RETURN(JobState state, StateFromInt(stmt.ColumnInt64(0), job_id));
-    if (state == JobState::kQueued) {
-      OPTBENCH_ASSIGN_OR_RETURN(
-          Statement update,
-          conn.Prepare("UPDATE jobs SET state = ?1, finished_at = ?2 WHERE id = ?3"));
-      update.BindInt64(1, static_cast<int64_t>(JobState::kCancelled));
-      update.BindTime(2, now);
-      update.BindText(3, job_id);
-      return update.Run();
-    }
-    if (state == JobState::kRunning) {
-      OPTBENCH_ASSIGN_OR_RETURN(Statement update,
-                                conn.Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1"));
-      update.BindText(1, job_id);
-      return update.Run();
-    }
-    return absl::OkStatus();  // Terminal: left alone.
-  });
-}
-
-absl::Status SqliteStore::CancelSweep(const std::string& sweep_id, absl::Time now) {
-  return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, sweep_id));
-    OPTBENCH_ASSIGN_OR_RETURN(Statement queued,
-                              conn.Prepare("UPDATE jobs SET state = ?1, finished_at = ?2 "
-                                           "WHERE sweep_seq = ?3 AND state = ?4"));
-    queued.BindInt64(1, static_cast<int64_t>(JobState::kCancelled));
-    queued.BindTime(2, now);
-    queued.BindInt64(3, sweep.seq);
-    queued.BindInt64(4, static_cast<int64_t>(JobState::kQueued));
-    OPTBENCH_RETURN_IF_ERROR(queued.Run());
-    OPTBENCH_ASSIGN_OR_RETURN(
-        Statement running,
-        conn.Prepare("UPDATE jobs SET cancel_requested = 1 WHERE sweep_seq = ?1 AND state = ?2"));
-    running.BindInt64(1, sweep.seq);
-    running.BindInt64(2, static_cast<int64_t>(JobState::kRunning));
-    return running.Run();
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
-// Metrics and workers
+// Checkpoints, metrics and workers
 
-absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, const std::string& token,
-                                         int64_t step, const std::string& data, int keep) {
+absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, int64_t step,
+                                         const std::string& data, int keep,
+                                         const JobDecision& decide) {
   if (step < 1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("checkpoint step must be >= 1, got %d (job %s)", step, job_id));
@@ -905,7 +713,7 @@ absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, const std::s
         absl::StrFormat("checkpoints to keep must be >= 1, got %d", keep));
   }
   return Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_RETURN_IF_ERROR(DecideAbout(conn, job_id, decide).status());
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement upsert,
         conn.Prepare("INSERT INTO checkpoints (job_id, step, data) VALUES (?1, ?2, ?3) "
@@ -926,12 +734,12 @@ absl::Status SqliteStore::SaveCheckpoint(const std::string& job_id, const std::s
 }
 
 absl::StatusOr<std::optional<CheckpointRecord>> SqliteStore::LoadCheckpoint(
-    const std::string& job_id, const std::string& token, int64_t before_step) {
+    const std::string& job_id, int64_t before_step, const JobDecision& decide) {
   std::optional<CheckpointRecord> found;
-  // Lease-checked like the writes, so it runs on the writer connection: a stale worker must not
-  // read the checkpoint of the job's next attempt either.
+  // Guarded by a decision like the writes, so it runs on the writer connection: a stale worker
+  // must not read the checkpoint of the job's next attempt either.
   OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
-    OPTBENCH_RETURN_IF_ERROR(CheckLease(conn, job_id, token).status());
+    OPTBENCH_RETURN_IF_ERROR(DecideAbout(conn, job_id, decide).status());
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement stmt, conn.Prepare("SELECT step, data FROM checkpoints WHERE job_id = ?1 AND "
                                      "step < ?2 ORDER BY step DESC LIMIT 1"));

@@ -59,10 +59,9 @@ struct SqliteStoreOptions {
 // truncated), absl::InfinitePast() round-trips exactly; metric values round-trip bit-exactly (NaN
 // payloads, infinities, denormals, -0.0).
 //
-// Beyond store.h: a job with cancel_requested never goes back to the queue. ExpireLeases makes it
-// CANCELLED, RetryOrFailJob makes it FAILED, and ReleaseJob refuses it (FailedPrecondition: finish
-// it as cancelled). A lease-checked write (RenewLease, AppendMetrics, SetDatasetInfo, FinishJob,
-// ReleaseJob, RetryOrFailJob) on an unknown job is NotFound.
+// Beyond store.h: a job decision runs on the writer connection under its lock, after the job's row
+// was read in the same BEGIN IMMEDIATE transaction that writes the decision, so no other
+// connection or process can change the job in between (two claimers never take the same job).
 class SqliteStore final : public Store {
  public:
   // Opens (creating it unless read_only) the database at `path`, or a private in-memory database
@@ -101,37 +100,21 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> CountJobs(
       const std::string& sweep_id) override;
 
-  // Lease tokens are 128-bit random, as 32 lowercase hex digits. The claim resets progress_step.
-  // InvalidArgument for an empty worker_id or lease <= 0.
-  absl::StatusOr<std::optional<JobRecord>> ClaimJob(const std::string& worker_id, absl::Time now,
-                                                    absl::Duration lease) override;
-  absl::StatusOr<bool> RenewLease(const std::string& job_id, const std::string& token,
-                                  absl::Time now, absl::Duration lease,
-                                  int64_t progress_step) override;
+  absl::StatusOr<JobRecord> UpdateJob(const std::string& job_id,
+                                      const JobDecision& decide) override;
+  // InvalidArgument for selection.limit < 0.
+  absl::StatusOr<std::vector<JobRecord>> UpdateJobs(const JobSelection& selection,
+                                                    const JobDecision& decide) override;
   // InvalidArgument for a row of another job, an empty split or metric, no values, or step < 0.
-  absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
-                             const std::vector<MetricRow>& rows) override;
-  absl::StatusOr<bool> AppendMetricsAndRenewLease(const std::string& job_id,
-                                                  const std::string& token,
-                                                  const std::vector<MetricRow>& rows,
-                                                  absl::Time now, absl::Duration lease,
-                                                  int64_t progress_step) override;
+  absl::StatusOr<JobRecord> AppendMetrics(const std::string& job_id,
+                                          const std::vector<MetricRow>& rows,
+                                          const JobDecision& decide) override;
   // InvalidArgument unless num_classes >= 1, each count vector is empty or num_classes long, and
   // counts are >= 0. Writing again (a retried attempt) replaces the values.
-  absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
-                              int64_t num_classes, const std::vector<int64_t>& train_counts,
-                              const std::vector<int64_t>& test_counts) override;
-  absl::Status FinishJob(const std::string& job_id, const std::string& token, JobState final_state,
-                         const std::string& error, absl::Time now) override;
-  absl::Status ReleaseJob(const std::string& job_id, const std::string& token) override;
-  // A job with cancel_requested is never requeued: it becomes FAILED with `error`.
-  absl::StatusOr<JobState> RetryOrFailJob(const std::string& job_id, const std::string& token,
-                                          const std::string& error, absl::Time now) override;
-  // Expired means lease_expires_at < now. Ids are in claim order (sweep creation, index).
-  absl::StatusOr<std::vector<std::string>> ExpireLeases(absl::Time now) override;
-
-  absl::Status CancelJob(const std::string& job_id, absl::Time now) override;
-  absl::Status CancelSweep(const std::string& sweep_id, absl::Time now) override;
+  absl::Status SetDatasetInfo(const std::string& job_id, int64_t num_classes,
+                              const std::vector<int64_t>& train_counts,
+                              const std::vector<int64_t>& test_counts,
+                              const JobDecision& decide) override;
 
   // InvalidArgument for no job ids or min_step > max_step. Rows come ordered by job (in the order
   // of query.job_ids, duplicates ignored), then step, split, metric. Unknown job ids have no rows.
@@ -139,11 +122,12 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) override;
 
   // InvalidArgument for step < 1 (step 0 is the start: nothing to keep), empty data or keep < 1.
-  absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token, int64_t step,
-                              const std::string& data, int keep) override;
-  absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(const std::string& job_id,
-                                                                 const std::string& token,
-                                                                 int64_t before_step) override;
+  absl::Status SaveCheckpoint(const std::string& job_id, int64_t step, const std::string& data,
+                              int keep, const JobDecision& decide) override;
+  // Runs on the writer connection, like the writes: the decision (a lease check) and the read see
+  // the same state of the job.
+  absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
+      const std::string& job_id, int64_t before_step, const JobDecision& decide) override;
 
   // InvalidArgument for an empty id or slots < 0. Ordered by id.
   absl::Status UpsertWorker(const WorkerRecord& worker) override;
@@ -167,7 +151,6 @@ class SqliteStore final : public Store {
 
   // Random ids; only called inside a Write() body, so under writer_mu_.
   std::string NewSweepId();
-  std::string NewLeaseToken();
 
   const std::string path_;
   const SqliteStoreOptions options_;

@@ -1,5 +1,6 @@
 // Store: the coordinator's durable state (sweeps, jobs, leases, workers, metrics). The interface
-// is what the scheduler and services program against; sqlite_store.h is the implementation.
+// is what the scheduler programs against; sqlite_store.h is the implementation. The store knows
+// no lifecycle rule: a job changes by its caller's decision (JobDecision; server/job_lifecycle.h).
 #ifndef OPTBENCH_STORAGE_STORE_H_
 #define OPTBENCH_STORAGE_STORE_H_
 
@@ -16,12 +17,8 @@
 
 namespace optbench::storage {
 
-// Job lifecycle. Terminal: kSucceeded, kFailed, kDiverged, kCancelled.
-//   QUEUED --claim--> RUNNING --finish--> SUCCEEDED | FAILED | DIVERGED | CANCELLED
-//   RUNNING --lease expired, attempts left--> QUEUED ; --none left--> FAILED
-//   QUEUED --cancel--> CANCELLED ; RUNNING --cancel--> (cancel_requested; worker finishes it)
-// A job whose cancellation was requested never returns to the queue: an expired lease makes it
-// CANCELLED, a failed attempt FAILED, and ReleaseJob refuses it (FailedPrecondition).
+// The states of a job. Terminal: kSucceeded, kFailed, kDiverged, kCancelled (a job's checkpoints
+// are deleted when it reaches one). Which transitions happen when is server/job_lifecycle.h's.
 enum class JobState {
   kQueued = 1,
   kRunning = 2,
@@ -151,11 +148,22 @@ struct JobUpdate {
 // call the store.
 using JobDecision = std::function<absl::StatusOr<JobUpdate>(const JobRecord& job)>;
 
-// Lease-checked writes (AppendMetrics, RenewLease, SetDatasetInfo, FinishJob) fail with
-// FailedPrecondition ("stale lease for job X") unless the job is RUNNING with exactly `token`:
-// a worker whose lease expired and was requeued cannot write into the job's new attempt.
+// The jobs Store::UpdateJobs visits: those that meet every condition given, in claim order (sweep
+// creation, then index).
+struct JobSelection {
+  std::string sweep_id;          // Empty = every sweep.
+  std::vector<JobState> states;  // Empty = any state.
+  // Set: only jobs holding a lease that expires strictly before this time.
+  std::optional<absl::Time> lease_expires_before;
+  int64_t limit = 0;  // The first `limit` matching jobs (>= 0); 0 = all of them.
+};
+
+// Jobs change only by JobDecisions: UpdateJob and UpdateJobs apply one to jobs, and the writes a
+// running job's worker makes (metrics, dataset info, checkpoints) take one too (in practice the
+// lease check, or a lease renewal, of server/job_lifecycle.h), applied in the same transaction
+// as the data: a refused decision writes nothing. A decision that changes nothing writes nothing.
 // All methods are thread-safe. Errors from the database itself are Internal or Unavailable
-// (busy), DataLoss for a corrupt file.
+// (busy), DataLoss for a corrupt file; NotFound for an unknown job.
 class Store {
  public:
   virtual ~Store() = default;
@@ -176,67 +184,39 @@ class Store {
   virtual absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> CountJobs(
       const std::string& sweep_id) = 0;
 
-  // Atomically claims the oldest QUEUED job (by sweep creation, then index) for `worker_id`:
-  // state RUNNING, attempt + 1, a fresh random lease token, expiry now + lease. Returns nullopt
-  // when nothing is queued.
-  virtual absl::StatusOr<std::optional<JobRecord>> ClaimJob(const std::string& worker_id,
-                                                            absl::Time now,
-                                                            absl::Duration lease) = 0;
-  // Extends the lease to now + lease and records progress. Returns the job's cancel_requested.
-  virtual absl::StatusOr<bool> RenewLease(const std::string& job_id, const std::string& token,
-                                          absl::Time now, absl::Duration lease,
-                                          int64_t progress_step) = 0;
-  // Upserts rows (all for `job_id`) in one transaction. Once the job's num_classes is set
-  // (SetDatasetInfo), a row of more than one value must have exactly num_classes
-  // (InvalidArgument, nothing written).
-  virtual absl::Status AppendMetrics(const std::string& job_id, const std::string& token,
-                                     const std::vector<MetricRow>& rows) = 0;
-  // AppendMetrics and RenewLease in one transaction (one write per metric batch instead of two):
-  // both happen or neither. Returns the job's cancel_requested.
-  virtual absl::StatusOr<bool> AppendMetricsAndRenewLease(const std::string& job_id,
-                                                          const std::string& token,
-                                                          const std::vector<MetricRow>& rows,
-                                                          absl::Time now, absl::Duration lease,
-                                                          int64_t progress_step) = 0;
-  virtual absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
-                                      int64_t num_classes, const std::vector<int64_t>& train_counts,
-                                      const std::vector<int64_t>& test_counts) = 0;
-  // Ends the run: `final_state` must be terminal (InvalidArgument otherwise). Clears the lease.
-  virtual absl::Status FinishJob(const std::string& job_id, const std::string& token,
-                                 JobState final_state, const std::string& error,
-                                 absl::Time now) = 0;
-  // Hands a RUNNING job back to the queue without spending an attempt (graceful preemption):
-  // attempt - 1, state QUEUED, lease cleared.
-  virtual absl::Status ReleaseJob(const std::string& job_id, const std::string& token) = 0;
-  // A failed attempt (the worker reported an error): back to QUEUED with `error` recorded if
-  // attempt < max_attempts, else FAILED with `error`. Lease cleared either way. Returns the new
-  // state (kQueued or kFailed).
-  virtual absl::StatusOr<JobState> RetryOrFailJob(const std::string& job_id,
-                                                  const std::string& token,
-                                                  const std::string& error, absl::Time now) = 0;
+  // Applies `decide` to the job in one write transaction. Returns the job as it is afterwards
+  // (without per-class counts, as a decision sees it), or the decision's error.
+  virtual absl::StatusOr<JobRecord> UpdateJob(const std::string& job_id,
+                                              const JobDecision& decide) = 0;
+  // Applies `decide` to every selected job, all in one write transaction (the first refusal rolls
+  // back every change and is returned). Returns the jobs it changed, as they are afterwards, in
+  // claim order. NotFound for an unknown selection.sweep_id.
+  virtual absl::StatusOr<std::vector<JobRecord>> UpdateJobs(const JobSelection& selection,
+                                                            const JobDecision& decide) = 0;
 
-  // For every RUNNING job whose lease expired before `now`: back to QUEUED if attempt <
-  // max_attempts, else FAILED with an error saying the attempts are exhausted. Returns the ids of
-  // the jobs it changed.
-  virtual absl::StatusOr<std::vector<std::string>> ExpireLeases(absl::Time now) = 0;
+  // Upserts rows (all for `job_id`) and applies `decide` in one transaction: both or neither.
+  // Once the job's num_classes is set (SetDatasetInfo), a row of more than one value must have
+  // exactly num_classes (InvalidArgument, nothing written). Returns the job as UpdateJob does.
+  virtual absl::StatusOr<JobRecord> AppendMetrics(const std::string& job_id,
+                                                  const std::vector<MetricRow>& rows,
+                                                  const JobDecision& decide) = 0;
+  // Records the job's class count and per-class example counts, in one transaction with `decide`.
+  virtual absl::Status SetDatasetInfo(const std::string& job_id, int64_t num_classes,
+                                      const std::vector<int64_t>& train_counts,
+                                      const std::vector<int64_t>& test_counts,
+                                      const JobDecision& decide) = 0;
 
-  // Cancels one job (QUEUED -> CANCELLED at once; RUNNING -> cancel_requested). Terminal jobs
-  // are left alone. NotFound for an unknown id.
-  virtual absl::Status CancelJob(const std::string& job_id, absl::Time now) = 0;
-  // The same for every job of a sweep. NotFound for an unknown sweep.
-  virtual absl::Status CancelSweep(const std::string& sweep_id, absl::Time now) = 0;
+  // Checkpoints. SaveCheckpoint stores `data` as the job's checkpoint at `step` (replacing one at
+  // the same step) and drops all but the newest `keep` (>= 1) of the job, in one transaction with
+  // `decide`. LoadCheckpoint returns the newest checkpoint with step < before_step, or nullopt,
+  // after `decide` allowed it. A job's checkpoints are deleted when it reaches a terminal state.
+  virtual absl::Status SaveCheckpoint(const std::string& job_id, int64_t step,
+                                      const std::string& data, int keep,
+                                      const JobDecision& decide) = 0;
+  virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
+      const std::string& job_id, int64_t before_step, const JobDecision& decide) = 0;
 
   virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
-
-  // Checkpoints (lease-checked). SaveCheckpoint stores `data` as the job's checkpoint at `step`
-  // (replacing one at the same step) and drops all but the newest `keep` (>= 1) of the job, in
-  // one transaction. LoadCheckpoint returns the newest checkpoint with step < before_step, or
-  // nullopt. A job's checkpoints are deleted when it reaches a terminal state.
-  virtual absl::Status SaveCheckpoint(const std::string& job_id, const std::string& token,
-                                      int64_t step, const std::string& data, int keep) = 0;
-  virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(const std::string& job_id,
-                                                                         const std::string& token,
-                                                                         int64_t before_step) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;

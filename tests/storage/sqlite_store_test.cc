@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -29,32 +30,97 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace optbench::storage {
 namespace {
 
+using ::optbench::testing::IsOk;
+using ::optbench::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
-
-#define OPTBENCH_TEST_CONCAT_INNER_(a, b) a##b
-#define OPTBENCH_TEST_CONCAT_(a, b) OPTBENCH_TEST_CONCAT_INNER_(a, b)
-
-#define ASSERT_OK(expr)                             \
-  do {                                              \
-    const ::absl::Status assert_ok_s_ = (expr);     \
-    ASSERT_TRUE(assert_ok_s_.ok()) << assert_ok_s_; \
-  } while (0)
-
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(OPTBENCH_TEST_CONCAT_(statusor_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                               \
-  ASSERT_TRUE(statusor.ok()) << statusor.status();       \
-  lhs = std::move(statusor).value()
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000) + absl::Microseconds(123'456);
 const absl::Duration kLease = absl::Seconds(30);
+
+// Stand-ins for the lifecycle's decisions (server/job_lifecycle.h, tested there and through the
+// Scheduler). The store knows no rule; these make the changes its tests need, so that the store's
+// own mechanics (selection, atomicity, what it writes) are tested alone.
+
+// Refuses with FailedPrecondition unless the job is RUNNING under `token` (empty `token`: never
+// refuses), then applies `change`.
+JobDecision Holding(
+    const std::string& token, std::function<void(JobUpdate&)> change = [](JobUpdate&) {}) {
+  return [token, change](const JobRecord& job) -> absl::StatusOr<JobUpdate> {
+    if (!token.empty() && (job.state != JobState::kRunning || job.lease_token != token)) {
+      return absl::FailedPreconditionError(absl::StrCat("test: not holding job ", job.id));
+    }
+    JobUpdate update = JobUpdate::Of(job);
+    change(update);
+    return update;
+  };
+}
+
+// RUNNING under a new lease of `worker`, from `now` for kLease; attempt + 1.
+JobDecision ClaimFor(const std::string& worker, absl::Time now) {
+  return Holding("", [worker, now](JobUpdate& u) {
+    u.state = JobState::kRunning;
+    u.attempt += 1;
+    u.worker_id = worker;
+    u.lease_token = absl::StrCat(worker, "-lease-", u.attempt, "-", absl::ToUnixMicros(now));
+    u.lease_expires_at = now + kLease;
+    u.started_at = now;
+    u.progress_step = 0;
+  });
+}
+
+// Holding `token`: the lease extended to `expires`, progress recorded.
+JobDecision Renewing(const std::string& token, absl::Time expires, int64_t progress) {
+  return Holding(token, [expires, progress](JobUpdate& u) {
+    u.lease_expires_at = expires;
+    u.progress_step = progress;
+  });
+}
+
+// Holding `token` (if any): `state` at `now`, the lease cleared.
+JobDecision Ending(const std::string& token, JobState state, absl::Time now,
+                   const std::string& error = "") {
+  return Holding(token, [state, now, error](JobUpdate& u) {
+    u.state = state;
+    u.error = error;
+    u.finished_at = now;
+    u.lease_token.clear();
+    u.lease_expires_at = absl::InfinitePast();
+  });
+}
+
+// Back to the queue, the lease cleared.
+JobDecision Requeueing() {
+  return Holding("", [](JobUpdate& u) {
+    u.state = JobState::kQueued;
+    u.lease_token.clear();
+    u.lease_expires_at = absl::InfinitePast();
+  });
+}
+
+JobSelection Queued(int64_t limit = 0) {
+  JobSelection selection;
+  selection.states = {JobState::kQueued};
+  selection.limit = limit;
+  return selection;
+}
+
+// The first queued job in claim order, claimed for `worker`; nullopt when none is queued.
+absl::StatusOr<std::optional<JobRecord>> Claim(Store& store, const std::string& worker,
+                                               absl::Time now) {
+  absl::StatusOr<std::vector<JobRecord>> claimed =
+      store.UpdateJobs(Queued(/*limit=*/1), ClaimFor(worker, now));
+  if (!claimed.ok()) return claimed.status();
+  if (claimed->empty()) return std::nullopt;
+  return claimed->front();
+}
 
 // The schema of version 1 exactly as it shipped, frozen here so the upgrade path from real
 // version-1 files stays tested after storage/sqlite_schema.cc moves on.
@@ -188,7 +254,7 @@ class SqliteStoreTest : public ::testing::Test {
     store_ = OpenOrDie(":memory:");
     ASSERT_NE(store_, nullptr);
     ASSERT_OK_AND_ASSIGN(sweep_, store_->CreateSweep("sweep", "", MakeJobs(2), kT0));
-    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store_->ClaimJob("w1", kT0, kLease));
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store_, "w1", kT0));
     ASSERT_TRUE(job.has_value());
     job_ = *job;
   }
@@ -249,7 +315,7 @@ TEST_F(SqliteStoreTest, UpgradesVersion1Database) {
   // Version 2 added the workers table and the claim index.
   WorkerRecord worker{"w1", "host", 2, kT0};
   ASSERT_OK(store->UpsertWorker(worker));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> claimed, store->ClaimJob("w1", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> claimed, Claim(*store, "w1", kT0));
   ASSERT_TRUE(claimed.has_value());
   EXPECT_EQ(claimed->id, "s-0000abcd-0");
   // New sweeps order after the old one.
@@ -383,14 +449,26 @@ TEST_F(SqliteStoreTest, UnknownIdsAreNotFound) {
   auto store = OpenOrDie(":memory:");
   EXPECT_EQ(store->GetSweep("s-00000000").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->GetJob("s-00000000-0").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->CancelJob("s-00000000-0", kT0).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->CancelSweep("s-00000000", kT0).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->CountJobs("s-00000000").status().code(), absl::StatusCode::kNotFound);
   JobFilter filter;
   filter.sweep_id = "s-00000000";
   EXPECT_EQ(store->ListJobs(filter).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->RenewLease("s-00000000-0", "t", kT0, kLease, 0).status().code(),
-            absl::StatusCode::kNotFound);
+  // Every method that decides about a job: NotFound before any decision is asked.
+  const std::string job = "s-00000000-0";
+  const JobDecision never = [](const JobRecord&) -> absl::StatusOr<JobUpdate> {
+    ADD_FAILURE() << "decision asked about an unknown job";
+    return absl::InternalError("unreachable");
+  };
+  const auto not_found = StatusIs(absl::StatusCode::kNotFound, "job s-00000000-0 not found");
+  EXPECT_THAT(store->UpdateJob(job, never), not_found);
+  EXPECT_THAT(store->AppendMetrics(job, {}, never), not_found);
+  EXPECT_THAT(store->SetDatasetInfo(job, 1, {}, {}, never), not_found);
+  EXPECT_THAT(store->SaveCheckpoint(job, 1, "x", 1, never), not_found);
+  EXPECT_THAT(store->LoadCheckpoint(job, 1, never), not_found);
+  JobSelection unknown_sweep;
+  unknown_sweep.sweep_id = "s-00000000";
+  EXPECT_THAT(store->UpdateJobs(unknown_sweep, never),
+              StatusIs(absl::StatusCode::kNotFound, "sweep s-00000000 not found"));
 }
 
 TEST_F(SqliteStoreTest, ListSweepsNewestFirstUpToLimit) {
@@ -411,34 +489,60 @@ TEST_F(SqliteStoreTest, ListSweepsNewestFirstUpToLimit) {
   EXPECT_EQ(store->ListSweeps(0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, ClaimJobTakesOldestSweepThenIndex) {
+// Claiming is UpdateJobs over the first queued job: jobs come in claim order, oldest sweep first.
+TEST_F(SqliteStoreTest, UpdateJobsVisitsJobsOldestSweepThenIndex) {
   auto store = OpenOrDie(":memory:");
   ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
   // A later sweep with an earlier clock reading still comes second.
   ASSERT_OK_AND_ASSIGN(SweepRecord b,
                        store->CreateSweep("b", "", MakeJobs(2), kT0 - absl::Hours(1)));
   std::vector<std::string> order;
-  std::set<std::string> tokens;
   for (int i = 0; i < 5; ++i) {
     const absl::Time now = kT0 + absl::Seconds(i);
-    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w1", now, kLease));
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w1", now));
     ASSERT_TRUE(job.has_value());
+    // What the decision wrote, read back.
     EXPECT_EQ(job->state, JobState::kRunning);
     EXPECT_EQ(job->attempt, 1);
     EXPECT_EQ(job->worker_id, "w1");
-    EXPECT_THAT(job->lease_token, MatchesRegex("[0-9a-f]{32}"));
+    EXPECT_EQ(job->lease_token, absl::StrCat("w1-lease-1-", absl::ToUnixMicros(now)));
     EXPECT_EQ(job->lease_expires_at, now + kLease);
     EXPECT_EQ(job->started_at, now);
-    tokens.insert(job->lease_token);
     order.push_back(job->id);
   }
   EXPECT_THAT(order, ElementsAre(a.id + "-0", a.id + "-1", a.id + "-2", b.id + "-0", b.id + "-1"));
-  EXPECT_EQ(tokens.size(), 5u);
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> none, store->ClaimJob("w1", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> none, Claim(*store, "w1", kT0));
   EXPECT_FALSE(none.has_value());
-  EXPECT_EQ(store->ClaimJob("", kT0, kLease).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->ClaimJob("w1", kT0, absl::ZeroDuration()).status().code(),
-            absl::StatusCode::kInvalidArgument);
+
+  // Every job, or one sweep's, or some states', in the same order; limit takes the first ones.
+  std::vector<std::string> seen;
+  auto record = [&seen](const JobRecord& job) -> absl::StatusOr<JobUpdate> {
+    seen.push_back(job.id);
+    return JobUpdate::Of(job);
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> changed, store->UpdateJobs({}, record));
+  EXPECT_THAT(changed, IsEmpty());  // Nothing changed, nothing returned.
+  EXPECT_EQ(seen, order);
+  seen.clear();
+  JobSelection of_b;
+  of_b.sweep_id = b.id;
+  ASSERT_OK(store->UpdateJobs(of_b, record));
+  EXPECT_THAT(seen, ElementsAre(b.id + "-0", b.id + "-1"));
+  seen.clear();
+  ASSERT_OK(store->UpdateJobs(Queued(), record));
+  EXPECT_THAT(seen, IsEmpty());  // Every job is running.
+  JobSelection live;
+  live.states = {JobState::kQueued, JobState::kRunning};
+  ASSERT_OK(store->UpdateJobs(live, record));
+  EXPECT_EQ(seen, order);
+  seen.clear();
+  JobSelection two;
+  two.limit = 2;
+  ASSERT_OK(store->UpdateJobs(two, record));
+  EXPECT_THAT(seen, ElementsAre(a.id + "-0", a.id + "-1"));
+  two.limit = -1;
+  EXPECT_THAT(store->UpdateJobs(two, record), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       "job selection limit must be >= 0, got -1"));
 }
 
 TEST_F(SqliteStoreTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
@@ -459,7 +563,7 @@ TEST_F(SqliteStoreTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
     threads.emplace_back([&, store, t] {
       const std::string worker = absl::StrCat("w", t);
       while (true) {
-        auto job = store->ClaimJob(worker, kT0, kLease);
+        auto job = Claim(*store, worker, kT0);
         if (!job.ok()) {
           ++errors;
           ADD_FAILURE() << job.status();
@@ -490,13 +594,15 @@ TEST_F(SqliteStoreTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
 
 TEST_F(SqliteStoreTest, AppendMetricsUpsertIsIdempotent) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
-  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
+  ASSERT_OK(store_->AppendMetrics(job_.id,
                                   {Row(job_.id, 10, "test", "loss", {1.0, 2.0, 3.0}),
-                                   Row(job_.id, 10, "test", "accuracy", {0.5})}));
+                                   Row(job_.id, 10, "test", "accuracy", {0.5})},
+                                  Holding(job_.lease_token)));
   // The same key again (and twice in one batch): one row, the last value.
-  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
-                                  {Row(job_.id, 10, "test", "loss", {9.0}),
-                                   Row(job_.id, 10, "test", "loss", {4.0, 5.0, 6.0})}));
+  ASSERT_OK(store_->AppendMetrics(
+      job_.id,
+      {Row(job_.id, 10, "test", "loss", {9.0}), Row(job_.id, 10, "test", "loss", {4.0, 5.0, 6.0})},
+      Holding(job_.lease_token)));
   MetricQuery query;
   query.job_ids = {job_.id};
   ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
@@ -531,8 +637,9 @@ TEST_F(SqliteStoreTest, PackedValuesRoundTripBitExactly) {
   std::vector<double> wide(50'000);
   for (double& v : wide) v = FromBits(rng());  // Arbitrary bit patterns, NaNs included.
   ASSERT_OK(store_->AppendMetrics(
-      job_.id, job_.lease_token,
-      {Row(job_.id, 0, "train", "special", special), Row(job_.id, 0, "train", "wide", wide)}));
+      job_.id,
+      {Row(job_.id, 0, "train", "special", special), Row(job_.id, 0, "train", "wide", wide)},
+      Holding(job_.lease_token)));
   MetricQuery query;
   query.job_ids = {job_.id};
   ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
@@ -551,9 +658,10 @@ TEST_F(SqliteStoreTest, PackedValuesAreLittleEndianFloat64) {
   // Pins the on-disk format other tools (Python, sqlite3 CLI) rely on.
   auto store = OpenOrDie(Path());
   ASSERT_OK(store->CreateSweep("s", "", MakeJobs(1), kT0).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK(store->AppendMetrics(job.value().id, job.value().lease_token,
-                                 {Row(job.value().id, 1, "test", "loss", {1.0, -2.0})}));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w", kT0));
+  ASSERT_OK(store->AppendMetrics(job.value().id,
+                                 {Row(job.value().id, 1, "test", "loss", {1.0, -2.0})},
+                                 Holding(job.value().lease_token)));
   store.reset();
   EXPECT_EQ(RawDb(Path()).QueryText("SELECT hex(vals) FROM metrics"),
             "000000000000F03F00000000000000C0");
@@ -569,8 +677,8 @@ TEST_F(SqliteStoreTest, AppendMetricsRejectsBadRowsAndWritesNothing) {
       {Row(job_.id, 1, "test", "loss", {1.0}), Row(job_.id, -1, "test", "loss", {1.0})},
   };
   for (const auto& batch : bad_batches) {
-    absl::Status status = store_->AppendMetrics(job_.id, job_.lease_token, batch);
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(store_->AppendMetrics(job_.id, batch, Holding(job_.lease_token)),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   }
   MetricQuery query;
   query.job_ids = {job_.id};
@@ -578,18 +686,19 @@ TEST_F(SqliteStoreTest, AppendMetricsRejectsBadRowsAndWritesNothing) {
   EXPECT_TRUE(rows.empty());
 }
 
-// One transaction for a metric batch and its lease renewal: both or neither.
-TEST_F(SqliteStoreTest, AppendMetricsAndRenewLeaseIsAllOrNothing) {
+// One transaction for a metric batch and its decision (the scheduler's lease renewal): both or
+// neither.
+TEST_F(SqliteStoreTest, AppendMetricsAndItsDecisionAreAllOrNothing) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   const absl::Time later = kT0 + absl::Seconds(3);
-  ASSERT_OK_AND_ASSIGN(
-      bool cancel,
-      store_->AppendMetricsAndRenewLease(
-          job_.id, job_.lease_token, {Row(job_.id, 4, "train", "loss", {0.5})}, later, kLease, 4));
-  EXPECT_FALSE(cancel);
-  ASSERT_OK_AND_ASSIGN(JobRecord renewed, store_->GetJob(job_.id));
-  EXPECT_EQ(renewed.lease_expires_at, later + kLease);
-  EXPECT_EQ(renewed.progress_step, 4);
+  ASSERT_OK_AND_ASSIGN(JobRecord renewed,
+                       store_->AppendMetrics(job_.id, {Row(job_.id, 4, "train", "loss", {0.5})},
+                                             Renewing(job_.lease_token, later + kLease, 4)));
+  EXPECT_FALSE(renewed.cancel_requested);
+  EXPECT_EQ(renewed.lease_expires_at, later + kLease);  // Returned as written...
+  ASSERT_OK_AND_ASSIGN(JobRecord stored, store_->GetJob(job_.id));
+  EXPECT_EQ(stored.lease_expires_at, later + kLease);  // ...and stored.
+  EXPECT_EQ(stored.progress_step, 4);
   MetricQuery query;
   query.job_ids = {job_.id};
   ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
@@ -598,31 +707,30 @@ TEST_F(SqliteStoreTest, AppendMetricsAndRenewLeaseIsAllOrNothing) {
 
   // A bad row: nothing written, the lease not renewed.
   const absl::Time even_later = later + absl::Seconds(3);
-  EXPECT_EQ(store_
-                ->AppendMetricsAndRenewLease(job_.id, job_.lease_token,
-                                             {Row(job_.id, 5, "train", "loss", {0.4}),
-                                              Row(job_.id, -5, "train", "loss", {0.4})},
-                                             even_later, kLease, 5)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store_->AppendMetrics(job_.id,
+                                    {Row(job_.id, 5, "train", "loss", {0.4}),
+                                     Row(job_.id, -5, "train", "loss", {0.4})},
+                                    Renewing(job_.lease_token, even_later + kLease, 5)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // A row found bad only inside the transaction (too many classes), after the decision was
+  // written: rolled back with it.
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {}, {}, Holding(job_.lease_token)));
+  EXPECT_THAT(store_->AppendMetrics(job_.id, {Row(job_.id, 5, "train", "loss_sum", {1, 2, 3})},
+                                    Renewing(job_.lease_token, even_later + kLease, 5)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the job has 2 classes")));
   ASSERT_OK_AND_ASSIGN(JobRecord unchanged, store_->GetJob(job_.id));
   EXPECT_EQ(unchanged.lease_expires_at, later + kLease);
   EXPECT_EQ(unchanged.progress_step, 4);
-  // A stale lease: refused, nothing written; cancellation comes back with the next batch.
-  EXPECT_EQ(store_
-                ->AppendMetricsAndRenewLease(job_.id, "not-the-token",
-                                             {Row(job_.id, 5, "train", "loss", {0.4})}, even_later,
-                                             kLease, 5)
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
-  ASSERT_OK(store_->CancelJob(job_.id, even_later));
-  ASSERT_OK_AND_ASSIGN(cancel,
-                       store_->AppendMetricsAndRenewLease(job_.id, job_.lease_token,
-                                                          {Row(job_.id, 6, "train", "loss", {0.3})},
-                                                          even_later, kLease, 6));
-  EXPECT_TRUE(cancel);
+  // A refused decision: its error, nothing written; a cancellation comes back with the next batch.
+  EXPECT_THAT(store_->AppendMetrics(job_.id, {Row(job_.id, 5, "train", "loss", {0.4})},
+                                    Renewing("not-the-token", even_later + kLease, 5)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "test: not holding job " + job_.id));
+  ASSERT_OK(
+      store_->UpdateJob(job_.id, Holding("", [](JobUpdate& u) { u.cancel_requested = true; })));
+  ASSERT_OK_AND_ASSIGN(JobRecord cancelling,
+                       store_->AppendMetrics(job_.id, {Row(job_.id, 6, "train", "loss", {0.3})},
+                                             Renewing(job_.lease_token, even_later + kLease, 6)));
+  EXPECT_TRUE(cancelling.cancel_requested);
   ASSERT_OK_AND_ASSIGN(rows, store_->ReadMetrics(query));
   EXPECT_EQ(rows.size(), 2u);  // Steps 4 and 6.
 }
@@ -630,18 +738,20 @@ TEST_F(SqliteStoreTest, AppendMetricsAndRenewLeaseIsAllOrNothing) {
 TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   // Before the data set is known nothing can be checked.
-  ASSERT_OK(store_->AppendMetrics(job_.id, job_.lease_token,
-                                  {Row(job_.id, 0, "train", "loss_sum", {1, 2, 3, 4})}));
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, job_.lease_token, 3, {1, 1, 1}, {}));
+  ASSERT_OK(store_->AppendMetrics(job_.id, {Row(job_.id, 0, "train", "loss_sum", {1, 2, 3, 4})},
+                                  Holding(job_.lease_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 3, {1, 1, 1}, {}, Holding(job_.lease_token)));
   ASSERT_OK(store_->AppendMetrics(
-      job_.id, job_.lease_token,
-      {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}), Row(job_.id, 1, "train", "loss", {2})}));
-  absl::Status status = store_->AppendMetrics(
-      job_.id, job_.lease_token,
-      {Row(job_.id, 2, "train", "loss", {2}), Row(job_.id, 2, "train", "p_mass", {1, 2, 3, 4, 5})});
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("train/p_mass at step 2"));
-  EXPECT_THAT(std::string(status.message()), HasSubstr("5 values; the job has 3 classes"));
+      job_.id,
+      {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}), Row(job_.id, 1, "train", "loss", {2})},
+      Holding(job_.lease_token)));
+  EXPECT_THAT(store_->AppendMetrics(job_.id,
+                                    {Row(job_.id, 2, "train", "loss", {2}),
+                                     Row(job_.id, 2, "train", "p_mass", {1, 2, 3, 4, 5})},
+                                    Holding(job_.lease_token)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("train/p_mass at step 2"),
+                                        HasSubstr("5 values; the job has 3 classes"))));
   MetricQuery query;
   query.job_ids = {job_.id};
   query.min_step = 2;
@@ -651,7 +761,7 @@ TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown)
 
 TEST_F(SqliteStoreTest, ReadMetricsFiltersAndOrders) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, store_->ClaimJob("w2", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, Claim(*store_, "w2", kT0));
   ASSERT_TRUE(other.has_value());
   for (const JobRecord* job : {&job_, &*other}) {
     std::vector<MetricRow> rows;
@@ -663,7 +773,7 @@ TEST_F(SqliteStoreTest, ReadMetricsFiltersAndOrders) {
         }
       }
     }
-    ASSERT_OK(store_->AppendMetrics(job->id, job->lease_token, rows));
+    ASSERT_OK(store_->AppendMetrics(job->id, rows, Holding(job->lease_token)));
   }
 
   MetricQuery query;
@@ -708,315 +818,270 @@ TEST_F(SqliteStoreTest, SetDatasetInfoRoundTrips) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   const std::vector<int64_t> train = {6000, 1, 0, std::numeric_limits<int64_t>::max()};
   const std::vector<int64_t> test = {1000, 2, 3, 4};
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, job_.lease_token, 4, train, test));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 4, train, test, Holding(job_.lease_token)));
   ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
   EXPECT_EQ(job.num_classes, 4);
   EXPECT_EQ(job.train_class_counts, train);
   EXPECT_EQ(job.test_class_counts, test);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 0, {}, {}).code(),
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 0, {}, {}, Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 4, {1, 2}, {}).code(),
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 4, {1, 2}, {}, Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, job_.lease_token, 2, {1, -2}, {}).code(),
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 2, {1, -2}, {}, Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Leases
+// Job decisions
 
-TEST_F(SqliteStoreTest, StaleLeaseIsRefusedByEveryLeaseCheckedWrite) {
+// A decision's refusal is returned as it is, and nothing of the call lands: not the job update,
+// not the metrics, the dataset info or the checkpoint written with it.
+TEST_F(SqliteStoreTest, ARefusedDecisionWritesNothing) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   const std::string old_token = job_.lease_token;
-  // The lease lapses, the job is requeued and claimed again by another worker.
+  // The job is requeued and claimed again by another worker.
   const absl::Time later = kT0 + kLease + absl::Seconds(1);
-  ASSERT_OK_AND_ASSIGN(std::vector<std::string> expired, store_->ExpireLeases(later));
-  EXPECT_THAT(expired, ElementsAre(job_.id));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, store_->ClaimJob("w2", later, kLease));
+  ASSERT_OK(store_->UpdateJob(job_.id, Requeueing()));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, Claim(*store_, "w2", later));
   ASSERT_TRUE(again.has_value());
   ASSERT_EQ(again->id, job_.id);
   EXPECT_EQ(again->attempt, 2);
   const std::string new_token = again->lease_token;
   ASSERT_NE(new_token, old_token);
 
-  auto expect_stale = [&](const absl::Status& status, const char* what) {
-    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << what << ": " << status;
-    EXPECT_THAT(std::string(status.message()), HasSubstr("stale lease for job " + job_.id)) << what;
-  };
-  expect_stale(store_->RenewLease(job_.id, old_token, later, kLease, 5).status(), "renew");
-  expect_stale(store_->AppendMetrics(job_.id, old_token, {Row(job_.id, 1, "test", "loss", {1})}),
-               "append");
-  expect_stale(store_->SetDatasetInfo(job_.id, old_token, 1, {1}, {1}), "dataset");
-  expect_stale(store_->FinishJob(job_.id, old_token, JobState::kSucceeded, "", later), "finish");
-  expect_stale(store_->ReleaseJob(job_.id, old_token), "release");
-  expect_stale(store_->RetryOrFailJob(job_.id, old_token, "boom", later).status(), "retry");
-  expect_stale(store_->RenewLease(job_.id, "", later, kLease, 5).status(), "empty token");
+  const auto refused =
+      StatusIs(absl::StatusCode::kFailedPrecondition, "test: not holding job " + job_.id);
+  EXPECT_THAT(store_->UpdateJob(job_.id, Renewing(old_token, later + kLease, 5)), refused);
+  EXPECT_THAT(store_->AppendMetrics(job_.id, {Row(job_.id, 1, "test", "loss", {1})},
+                                    Renewing(old_token, later + kLease, 5)),
+              refused);
+  EXPECT_THAT(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, Holding(old_token)), refused);
+  EXPECT_THAT(store_->SaveCheckpoint(job_.id, 3, "three", 2, Holding(old_token)), refused);
+  EXPECT_THAT(store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(old_token)), refused);
+  EXPECT_THAT(store_->UpdateJob(job_.id, Ending(old_token, JobState::kSucceeded, later)), refused);
 
-  // Nothing the old worker sent landed; the new lease works for every method.
+  // Nothing landed; the same calls under the new lease all work.
   MetricQuery query;
   query.job_ids = {job_.id};
   ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
   EXPECT_TRUE(rows.empty());
-  ASSERT_OK_AND_ASSIGN(bool cancel, store_->RenewLease(job_.id, new_token, later, kLease, 7));
-  EXPECT_FALSE(cancel);
-  ASSERT_OK(store_->AppendMetrics(job_.id, new_token, {Row(job_.id, 1, "test", "loss", {1})}));
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, new_token, 1, {1}, {1}));
+  ASSERT_OK_AND_ASSIGN(JobRecord unchanged, store_->GetJob(job_.id));
+  EXPECT_EQ(unchanged.state, JobState::kRunning);
+  EXPECT_EQ(unchanged.progress_step, 0);
+  EXPECT_EQ(unchanged.num_classes, 0);
+  EXPECT_EQ(unchanged.lease_expires_at, later + kLease);
+  ASSERT_OK_AND_ASSIGN(JobRecord renewed,
+                       store_->UpdateJob(job_.id, Renewing(new_token, later + 2 * kLease, 7)));
+  EXPECT_FALSE(renewed.cancel_requested);
+  ASSERT_OK(
+      store_->AppendMetrics(job_.id, {Row(job_.id, 1, "test", "loss", {1})}, Holding(new_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, Holding(new_token)));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 3, "three", 2, Holding(new_token)));
   ASSERT_OK_AND_ASSIGN(JobRecord running, store_->GetJob(job_.id));
   EXPECT_EQ(running.progress_step, 7);
   EXPECT_EQ(running.worker_id, "w2");
-  EXPECT_EQ(running.lease_expires_at, later + kLease);
-  ASSERT_OK(store_->FinishJob(job_.id, new_token, JobState::kSucceeded, "", later));
+  EXPECT_EQ(running.lease_expires_at, later + 2 * kLease);
+  EXPECT_EQ(running.num_classes, 1);
+  ASSERT_OK(store_->UpdateJob(job_.id, Ending(new_token, JobState::kSucceeded, later)));
+  EXPECT_THAT(store_->UpdateJob(job_.id, Holding(new_token)), refused);
 
-  // Once finished, the job moved on: even its last token is stale, and the message says so.
-  absl::Status after = store_->RenewLease(job_.id, new_token, later, kLease, 8).status();
-  expect_stale(after, "after finish");
-  EXPECT_THAT(std::string(after.message()), HasSubstr("succeeded"));
+  // In a batch, the first refusal rolls back the changes decided before it.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, Claim(*store_, "w3", later));
+  ASSERT_TRUE(other.has_value());
+  int asked = 0;
+  JobSelection all;
+  EXPECT_THAT(store_->UpdateJobs(all,
+                                 [&asked](const JobRecord& job) -> absl::StatusOr<JobUpdate> {
+                                   if (++asked == 2) return absl::AbortedError("second");
+                                   JobUpdate update = JobUpdate::Of(job);
+                                   update.error = "touched";
+                                   return update;
+                                 }),
+              StatusIs(absl::StatusCode::kAborted, "second"));
+  EXPECT_EQ(asked, 2);
+  ASSERT_OK_AND_ASSIGN(JobRecord first, store_->GetJob(job_.id));
+  EXPECT_EQ(first.error, "");
 }
 
-TEST_F(SqliteStoreTest, ExpireLeasesRequeuesThenFailsWhenAttemptsRunOut) {
+// What a decision returns is what is stored, for every lifecycle field, and nothing else of the
+// job changes.
+TEST_F(SqliteStoreTest, UpdateJobWritesEveryLifecycleField) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
-  // max_attempts is 3 (MakeJobs default). Attempt 1 is job_.
-  ASSERT_OK_AND_ASSIGN(auto none, store_->ExpireLeases(kT0 + kLease));  // Not *before* now.
-  EXPECT_TRUE(none.empty());
-  absl::Time now = kT0;
-  for (int attempt = 1; attempt <= 3; ++attempt) {
-    now += kLease + absl::Seconds(1);
-    ASSERT_OK_AND_ASSIGN(std::vector<std::string> changed, store_->ExpireLeases(now));
-    EXPECT_THAT(changed, ElementsAre(job_.id));
-    ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
-    EXPECT_EQ(job.attempt, attempt);
-    EXPECT_TRUE(job.lease_token.empty());
-    EXPECT_EQ(job.lease_expires_at, absl::InfinitePast());
-    if (attempt < 3) {
-      EXPECT_EQ(job.state, JobState::kQueued);
-      ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> claimed, store_->ClaimJob("w", now, kLease));
-      ASSERT_TRUE(claimed.has_value());
-      ASSERT_EQ(claimed->id, job_.id);  // Requeued jobs keep their place at the front.
-    } else {
-      EXPECT_EQ(job.state, JobState::kFailed);
-      EXPECT_THAT(job.error, HasSubstr("no attempts left"));
-      EXPECT_EQ(job.finished_at, now);
-    }
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {5, 6}, {7, 8}, Holding(job_.lease_token)));
+  ASSERT_OK_AND_ASSIGN(const JobRecord before, store_->GetJob(job_.id));
+  JobUpdate want;
+  want.state = JobState::kDiverged;
+  want.attempt = 7;
+  want.worker_id = "w9";
+  want.lease_token = "";
+  want.lease_expires_at = absl::InfinitePast();  // Stored as NULL.
+  want.progress_step = 77;
+  want.cancel_requested = true;
+  want.error = "loss is nan";
+  want.started_at = kT0 + absl::Seconds(1);
+  want.finished_at = kT0 + absl::Minutes(5);
+  ASSERT_OK_AND_ASSIGN(
+      JobRecord returned,
+      store_->UpdateJob(job_.id, [&](const JobRecord& job) -> absl::StatusOr<JobUpdate> {
+        EXPECT_EQ(job.num_classes, 2);
+        EXPECT_TRUE(job.train_class_counts.empty());  // Not read for a decision.
+        EXPECT_EQ(JobUpdate::Of(job), JobUpdate::Of(before));
+        return want;
+      }));
+  ASSERT_OK_AND_ASSIGN(const JobRecord after, store_->GetJob(job_.id));
+  EXPECT_EQ(JobUpdate::Of(after), want);
+  EXPECT_EQ(JobUpdate::Of(returned), want);
+  EXPECT_EQ(after.spec, before.spec);
+  EXPECT_EQ(after.summary_json, before.summary_json);
+  EXPECT_EQ(after.max_attempts, before.max_attempts);
+  EXPECT_EQ(after.total_steps, before.total_steps);
+  EXPECT_EQ(after.created_at, before.created_at);
+  EXPECT_EQ(after.train_class_counts, before.train_class_counts);
+  EXPECT_EQ(after.test_class_counts, before.test_class_counts);
+}
+
+// A decision that changes nothing is not written at all (no UPDATE, so no trigger runs).
+TEST_F(SqliteStoreTest, ADecisionThatChangesNothingWritesNothing) {
+  store_ = OpenOrDie(Path());
+  ASSERT_NE(store_, nullptr);
+  ASSERT_OK(store_->CreateSweep("s", "", MakeJobs(2), kT0).status());
+  {
+    RawDb raw(Path());
+    raw.Exec(
+        "CREATE TABLE updates (id TEXT); CREATE TRIGGER count_updates AFTER UPDATE ON jobs "
+        "BEGIN INSERT INTO updates VALUES (NEW.id); END;");
   }
-  ASSERT_OK_AND_ASSIGN(auto again, store_->ExpireLeases(now + absl::Hours(1)));
-  EXPECT_TRUE(again.empty());
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store_, "w", kT0));
+  ASSERT_OK(store_->UpdateJob(job->id, Holding(job->lease_token)));
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> changed, store_->UpdateJobs({}, Holding("")));
+  EXPECT_THAT(changed, IsEmpty());
+  ASSERT_OK(store_->AppendMetrics(job->id, {Row(job->id, 1, "test", "loss", {1})},
+                                  Holding(job->lease_token)));
+  EXPECT_EQ(RawDb(Path()).QueryText("SELECT group_concat(id) FROM updates"), job->id);
 }
 
-TEST_F(SqliteStoreTest, RenewLeasePostponesExpiry) {
+// The expiry selection: leases that expired strictly before the time; jobs without a lease never.
+TEST_F(SqliteStoreTest, UpdateJobsSelectsLeasesExpiredBeforeATime) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
+  auto expired_before = [this](absl::Time t) -> absl::StatusOr<std::vector<JobRecord>> {
+    JobSelection selection;
+    selection.lease_expires_before = t;
+    return store_->UpdateJobs(selection, Requeueing());
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> none, expired_before(kT0 + kLease));
+  EXPECT_THAT(none, IsEmpty());  // Expiring at the time is not expired before it.
   const absl::Time t1 = kT0 + absl::Seconds(20);
-  ASSERT_OK(store_->RenewLease(job_.id, job_.lease_token, t1, kLease, 3).status());
-  ASSERT_OK_AND_ASSIGN(auto changed, store_->ExpireLeases(kT0 + kLease + absl::Seconds(1)));
-  EXPECT_TRUE(changed.empty());
-  ASSERT_OK_AND_ASSIGN(changed, store_->ExpireLeases(t1 + kLease + absl::Microseconds(1)));
-  EXPECT_THAT(changed, ElementsAre(job_.id));
-  EXPECT_EQ(store_->RenewLease(job_.id, job_.lease_token, t1, absl::Seconds(-1), 3).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  ASSERT_OK(store_->UpdateJob(job_.id, Renewing(job_.lease_token, t1 + kLease, 3)));
+  ASSERT_OK_AND_ASSIGN(none, expired_before(kT0 + kLease + absl::Seconds(1)));
+  EXPECT_THAT(none, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> changed,
+                       expired_before(t1 + kLease + absl::Microseconds(1)));
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].id, job_.id);
+  EXPECT_EQ(changed[0].state, JobState::kQueued);  // As written.
+  // Queued now, with no lease: never selected again.
+  ASSERT_OK_AND_ASSIGN(none, expired_before(absl::InfiniteFuture()));
+  EXPECT_THAT(none, IsEmpty());
 }
 
 TEST_F(SqliteStoreTest, CheckpointsKeepTheNewestAndLoadBeforeAStep) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   const std::string& token = job_.lease_token;
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> none,
-                       store_->LoadCheckpoint(job_.id, token, INT64_MAX));
+                       store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(token)));
   EXPECT_FALSE(none.has_value());
   // Bytes are stored exactly, NULs and high bytes included.
   const std::string blob10(
       "\x00\xff"
       "ten",
       5);
-  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 10, blob10, /*keep=*/2));
-  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty", 2));
-  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 20, "twenty again", 2));  // Replaces.
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 10, blob10, /*keep=*/2, Holding(token)));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 20, "twenty", 2, Holding(token)));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 20, "twenty again", 2, Holding(token)));  // Replaces.
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> latest,
-                       store_->LoadCheckpoint(job_.id, token, INT64_MAX));
+                       store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(token)));
   ASSERT_TRUE(latest.has_value());
   EXPECT_EQ(latest->step, 20);
   EXPECT_EQ(latest->data, "twenty again");
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> older,
-                       store_->LoadCheckpoint(job_.id, token, 20));
+                       store_->LoadCheckpoint(job_.id, 20, Holding(token)));
   ASSERT_TRUE(older.has_value());
   EXPECT_EQ(older->step, 10);
   EXPECT_EQ(older->data, blob10);
   // A third checkpoint pushes out the oldest (keep = 2).
-  ASSERT_OK(store_->SaveCheckpoint(job_.id, token, 30, "thirty", 2));
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 30, "thirty", 2, Holding(token)));
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> before20,
-                       store_->LoadCheckpoint(job_.id, token, 20));
+                       store_->LoadCheckpoint(job_.id, 20, Holding(token)));
   EXPECT_FALSE(before20.has_value());
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> before30,
-                       store_->LoadCheckpoint(job_.id, token, 30));
+                       store_->LoadCheckpoint(job_.id, 30, Holding(token)));
   ASSERT_TRUE(before30.has_value());
   EXPECT_EQ(before30->step, 20);
 }
 
-TEST_F(SqliteStoreTest, CheckpointsAreLeaseCheckedAndSurviveARequeueButNotTheEnd) {
+TEST_F(SqliteStoreTest, CheckpointsAreGuardedAndSurviveARequeueButNotTheEnd) {
   // A file, so that a raw connection can count the rows at the end.
   store_ = OpenOrDie(Path());
   ASSERT_NE(store_, nullptr);
   ASSERT_OK(store_->CreateSweep("sweep", "", MakeJobs(2), kT0).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store_->ClaimJob("w1", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, Claim(*store_, "w1", kT0));
   ASSERT_TRUE(first.has_value());
   job_ = *first;
   const std::string old_token = job_.lease_token;
-  ASSERT_OK(store_->SaveCheckpoint(job_.id, old_token, 5, "five", 2));
-  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, -1, "x", 2).code(),
+  ASSERT_OK(store_->SaveCheckpoint(job_.id, 5, "five", 2, Holding(old_token)));
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, -1, "x", 2, Holding(old_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 0, "x", 2).code(),
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, 0, "x", 2, Holding(old_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 6, "", 2).code(),
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, 6, "", 2, Holding(old_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 6, "x", 0).code(),
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, 6, "x", 0, Holding(old_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  // The lease lapses and another worker claims the job: the old token can neither write nor read
-  // checkpoints; the new attempt reads the one the first attempt left.
+  // The job is requeued and another worker claims it: a decision refusing the old token stops both
+  // writing and reading checkpoints; the new attempt reads the one the first attempt left.
   const absl::Time later = kT0 + kLease + absl::Seconds(1);
-  ASSERT_OK(store_->ExpireLeases(later).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, store_->ClaimJob("w2", later, kLease));
+  ASSERT_OK(store_->UpdateJob(job_.id, Requeueing()));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, Claim(*store_, "w2", later));
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(store_->SaveCheckpoint(job_.id, old_token, 9, "stale", 2).code(),
+  EXPECT_EQ(store_->SaveCheckpoint(job_.id, 9, "stale", 2, Holding(old_token)).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->LoadCheckpoint(job_.id, old_token, INT64_MAX).status().code(),
+  EXPECT_EQ(store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(old_token)).status().code(),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_OK_AND_ASSIGN(std::optional<CheckpointRecord> resumed,
-                       store_->LoadCheckpoint(job_.id, again->lease_token, INT64_MAX));
+                       store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(again->lease_token)));
   ASSERT_TRUE(resumed.has_value());
   EXPECT_EQ(resumed->step, 5);
   EXPECT_EQ(resumed->data, "five");
   // Finishing drops the job's checkpoints (a second job's are untouched).
-  ASSERT_OK(store_->FinishJob(job_.id, again->lease_token, JobState::kSucceeded, "", later));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, store_->ClaimJob("w2", later, kLease));
+  ASSERT_OK(store_->UpdateJob(job_.id, Ending(again->lease_token, JobState::kSucceeded, later)));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> other, Claim(*store_, "w2", later));
   ASSERT_TRUE(other.has_value());
-  ASSERT_OK(store_->SaveCheckpoint(other->id, other->lease_token, 3, "three", 2));
+  ASSERT_OK(store_->SaveCheckpoint(other->id, 3, "three", 2, Holding(other->lease_token)));
   RawDb raw(Path());
   EXPECT_EQ(raw.QueryText("SELECT group_concat(job_id || ':' || step) FROM checkpoints"),
             other->id + ":3");
 }
 
-TEST_F(SqliteStoreTest, ReleaseJobDoesNotSpendAnAttempt) {
-  auto store = OpenOrDie(":memory:");
-  ASSERT_OK(store->CreateSweep("one-shot", "", MakeJobs(1, /*max_attempts=*/1), kT0).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store->ClaimJob("w1", kT0, kLease));
-  ASSERT_TRUE(first.has_value());
-  ASSERT_OK(store->ReleaseJob(first->id, first->lease_token));
-  ASSERT_OK_AND_ASSIGN(JobRecord released, store->GetJob(first->id));
-  EXPECT_EQ(released.state, JobState::kQueued);
-  EXPECT_EQ(released.attempt, 0);
-  EXPECT_TRUE(released.lease_token.empty());
-  EXPECT_EQ(released.lease_expires_at, absl::InfinitePast());
-  EXPECT_EQ(store->RenewLease(first->id, first->lease_token, kT0, kLease, 1).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  // The one allowed attempt is still there: claimed again, expiring then fails it.
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> second, store->ClaimJob("w2", kT0, kLease));
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->attempt, 1);
-  ASSERT_OK(store->ExpireLeases(kT0 + 2 * kLease).status());
-  ASSERT_OK_AND_ASSIGN(JobRecord failed, store->GetJob(first->id));
-  EXPECT_EQ(failed.state, JobState::kFailed);
-}
-
-TEST_F(SqliteStoreTest, RetryOrFailJobRequeuesUntilAttemptsAreSpent) {
-  auto store = OpenOrDie(":memory:");
-  ASSERT_OK(store->CreateSweep("flaky", "", MakeJobs(1, /*max_attempts=*/2), kT0).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, store->ClaimJob("w1", kT0, kLease));
-  ASSERT_OK_AND_ASSIGN(JobState state,
-                       store->RetryOrFailJob(first->id, first->lease_token, "oom", kT0));
-  EXPECT_EQ(state, JobState::kQueued);
-  ASSERT_OK_AND_ASSIGN(JobRecord queued, store->GetJob(first->id));
-  EXPECT_EQ(queued.state, JobState::kQueued);
-  EXPECT_EQ(queued.error, "oom");
-  EXPECT_TRUE(queued.lease_token.empty());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> second, store->ClaimJob("w1", kT0, kLease));
-  EXPECT_EQ(second->attempt, 2);
-  ASSERT_OK_AND_ASSIGN(state, store->RetryOrFailJob(second->id, second->lease_token, "oom again",
-                                                    kT0 + absl::Seconds(1)));
-  EXPECT_EQ(state, JobState::kFailed);
-  ASSERT_OK_AND_ASSIGN(JobRecord failed, store->GetJob(first->id));
-  EXPECT_EQ(failed.state, JobState::kFailed);
-  EXPECT_EQ(failed.error, "oom again");
-  EXPECT_EQ(failed.finished_at, kT0 + absl::Seconds(1));
-}
-
-TEST_F(SqliteStoreTest, FinishJobRequiresTerminalStateAndClearsLease) {
-  ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
-  for (JobState bad : {JobState::kQueued, JobState::kRunning}) {
-    EXPECT_EQ(store_->FinishJob(job_.id, job_.lease_token, bad, "", kT0).code(),
-              absl::StatusCode::kInvalidArgument);
-  }
-  ASSERT_OK_AND_ASSIGN(JobRecord still, store_->GetJob(job_.id));
-  EXPECT_EQ(still.state, JobState::kRunning);
-  const absl::Time end = kT0 + absl::Minutes(5);
-  ASSERT_OK(store_->FinishJob(job_.id, job_.lease_token, JobState::kDiverged, "loss is nan", end));
-  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
-  EXPECT_EQ(job.state, JobState::kDiverged);
-  EXPECT_EQ(job.error, "loss is nan");
-  EXPECT_EQ(job.finished_at, end);
-  EXPECT_EQ(job.started_at, kT0);
-  EXPECT_EQ(job.worker_id, "w1");
-  EXPECT_TRUE(job.lease_token.empty());
-  EXPECT_EQ(job.lease_expires_at, absl::InfinitePast());
-  ASSERT_OK_AND_ASSIGN(auto changed, store_->ExpireLeases(end + absl::Hours(1)));
-  EXPECT_TRUE(changed.empty());
-}
-
 // ---------------------------------------------------------------------------------------------
-// Cancellation
+// Batches
 
-TEST_F(SqliteStoreTest, CancelJobFollowsTheJobsState) {
-  auto store = OpenOrDie(":memory:");
-  ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("s", "", MakeJobs(4), kT0));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> running, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> done, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK(store->FinishJob(done->id, done->lease_token, JobState::kSucceeded, "", kT0));
-  const std::string queued_id = sweep.id + "-2";
-  const absl::Time t1 = kT0 + absl::Seconds(3);
-
-  ASSERT_OK(store->CancelJob(queued_id, t1));
-  ASSERT_OK_AND_ASSIGN(JobRecord queued, store->GetJob(queued_id));
-  EXPECT_EQ(queued.state, JobState::kCancelled);
-  EXPECT_EQ(queued.finished_at, t1);
-
-  ASSERT_OK(store->CancelJob(running->id, t1));
-  ASSERT_OK_AND_ASSIGN(JobRecord cancelling, store->GetJob(running->id));
-  EXPECT_EQ(cancelling.state, JobState::kRunning);
-  EXPECT_TRUE(cancelling.cancel_requested);
-  ASSERT_OK_AND_ASSIGN(bool cancel,
-                       store->RenewLease(running->id, running->lease_token, t1, kLease, 1));
-  EXPECT_TRUE(cancel);
-  // A cancelled job is not handed back to the queue.
-  EXPECT_EQ(store->ReleaseJob(running->id, running->lease_token).code(),
-            absl::StatusCode::kFailedPrecondition);
-
-  ASSERT_OK(store->CancelJob(done->id, t1));
-  ASSERT_OK_AND_ASSIGN(JobRecord succeeded, store->GetJob(done->id));
-  EXPECT_EQ(succeeded.state, JobState::kSucceeded);
-  EXPECT_FALSE(succeeded.cancel_requested);
-
-  // The worker vanishes: its expired lease ends the job as cancelled, not queued.
-  ASSERT_OK_AND_ASSIGN(auto changed, store->ExpireLeases(t1 + 2 * kLease));
-  EXPECT_THAT(changed, ElementsAre(running->id));
-  ASSERT_OK_AND_ASSIGN(JobRecord ended, store->GetJob(running->id));
-  EXPECT_EQ(ended.state, JobState::kCancelled);
-  // The untouched fourth job is the only one left to claim.
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> next, store->ClaimJob("w", t1, kLease));
-  ASSERT_TRUE(next.has_value());
-  EXPECT_EQ(next->id, sweep.id + "-3");
-}
-
-TEST_F(SqliteStoreTest, CancelSweepCancelsQueuedAndFlagsRunning) {
+TEST_F(SqliteStoreTest, UpdateJobsOfOneSweepLeavesTheOthersAlone) {
   auto store = OpenOrDie(":memory:");
   ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
   ASSERT_OK_AND_ASSIGN(SweepRecord b, store->CreateSweep("b", "", MakeJobs(2), kT0));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> running, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> done, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK(store->FinishJob(done->id, done->lease_token, JobState::kFailed, "x", kT0));
-  ASSERT_OK(store->CancelSweep(a.id, kT0));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> running, Claim(*store, "w", kT0));
+  JobSelection live_of_a;
+  live_of_a.sweep_id = a.id;
+  live_of_a.states = {JobState::kQueued, JobState::kRunning};
+  ASSERT_OK_AND_ASSIGN(std::vector<JobRecord> changed,
+                       store->UpdateJobs(live_of_a, Ending("", JobState::kCancelled, kT0)));
+  EXPECT_EQ(changed.size(), 3u);
   ASSERT_OK_AND_ASSIGN(auto counts, store->CountJobs(a.id));
-  EXPECT_EQ(CountOf(counts, JobState::kCancelled), 1);
-  EXPECT_EQ(CountOf(counts, JobState::kRunning), 1);
-  EXPECT_EQ(CountOf(counts, JobState::kFailed), 1);
-  ASSERT_OK_AND_ASSIGN(JobRecord flagged, store->GetJob(running->id));
-  EXPECT_TRUE(flagged.cancel_requested);
+  EXPECT_EQ(CountOf(counts, JobState::kCancelled), 3);
   ASSERT_OK_AND_ASSIGN(auto other, store->CountJobs(b.id));
   EXPECT_EQ(CountOf(other, JobState::kQueued), 2);
+  ASSERT_OK_AND_ASSIGN(JobRecord ended, store->GetJob(running->id));
+  EXPECT_EQ(ended.state, JobState::kCancelled);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1048,7 +1113,7 @@ TEST_F(SqliteStoreTest, ListJobsPagesCoverEveryJobOnce) {
   }
 
   // Filters: one sweep; one state.
-  for (int i = 0; i < 8; ++i) ASSERT_OK(store->ClaimJob("w", kT0, kLease).status());
+  for (int i = 0; i < 8; ++i) ASSERT_OK(Claim(*store, "w", kT0).status());
   JobFilter by_sweep;
   by_sweep.sweep_id = sweeps[2].id;
   by_sweep.page_size = 5;
@@ -1084,10 +1149,10 @@ TEST_F(SqliteStoreTest, CountJobsPerStateOverallAndPerSweep) {
   auto store = OpenOrDie(":memory:");
   ASSERT_OK_AND_ASSIGN(SweepRecord a, store->CreateSweep("a", "", MakeJobs(3), kT0));
   ASSERT_OK_AND_ASSIGN(SweepRecord b, store->CreateSweep("b", "", MakeJobs(4), kT0));
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
-  ASSERT_OK(store->FinishJob(job->id, job->lease_token, JobState::kSucceeded, "", kT0));
-  ASSERT_OK(store->ClaimJob("w", kT0, kLease).status());
-  ASSERT_OK(store->CancelJob(b.id + "-3", kT0));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w", kT0));
+  ASSERT_OK(store->UpdateJob(job->id, Ending(job->lease_token, JobState::kSucceeded, kT0)));
+  ASSERT_OK(Claim(*store, "w", kT0).status());
+  ASSERT_OK(store->UpdateJob(b.id + "-3", Ending("", JobState::kCancelled, kT0)));
 
   ASSERT_OK_AND_ASSIGN(auto all, store->CountJobs(""));
   ASSERT_EQ(all.size(), 6u);
@@ -1143,7 +1208,7 @@ TEST_F(SqliteStoreTest, ReadersSeeConsistentSnapshotsWhileWriting) {
   auto observer = OpenOrDie(Path(), read_only);  // A second "process": `optbench query`.
   ASSERT_NE(observer, nullptr);
   ASSERT_OK(store->CreateSweep("s", "", MakeJobs(1), kT0).status());
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w", kT0));
 
   std::atomic<bool> done{false};
   auto check_snapshots = [&](SqliteStore* reader, int* reads) {
@@ -1177,8 +1242,8 @@ TEST_F(SqliteStoreTest, ReadersSeeConsistentSnapshotsWhileWriting) {
   for (int step = 0; step < kSteps; ++step) {
     const double v = step;
     ASSERT_OK(store->AppendMetrics(
-        job->id, job->lease_token,
-        {Row(job->id, step, "test", "a", {v}), Row(job->id, step, "test", "b", {v})}));
+        job->id, {Row(job->id, step, "test", "a", {v}), Row(job->id, step, "test", "b", {v})},
+        Holding(job->lease_token)));
   }
   done = true;
   pooled.join();
@@ -1222,11 +1287,16 @@ TEST_F(SqliteStoreTest, ReadOnlyStoreRefusesWritesAndSeesOtherWriters) {
     EXPECT_THAT(std::string(status.message()), HasSubstr("store is read-only"));
   };
   expect_read_only(reader->CreateSweep("x", "", MakeJobs(1), kT0).status());
-  expect_read_only(reader->ClaimJob("w", kT0, kLease).status());
-  expect_read_only(reader->CancelSweep(first.id, kT0));
-  expect_read_only(reader->ExpireLeases(kT0).status());
+  expect_read_only(Claim(*reader, "w", kT0).status());
+  expect_read_only(reader->UpdateJob(first.id + "-0", Holding("")).status());
+  JobSelection of_first;
+  of_first.sweep_id = first.id;
+  expect_read_only(reader->UpdateJobs(of_first, Holding("")).status());
   expect_read_only(reader->UpsertWorker({"w", "", 1, kT0}));
-  expect_read_only(reader->AppendMetrics(first.id + "-0", "t", {}));
+  expect_read_only(reader->AppendMetrics(first.id + "-0", {}, Holding("t")).status());
+  expect_read_only(reader->SetDatasetInfo(first.id + "-0", 1, {}, {}, Holding("t")));
+  expect_read_only(reader->SaveCheckpoint(first.id + "-0", 1, "x", 1, Holding("t")));
+  expect_read_only(reader->LoadCheckpoint(first.id + "-0", 1, Holding("t")).status());
 
   ASSERT_OK_AND_ASSIGN(SweepRecord seen, reader->GetSweep(first.id));
   EXPECT_EQ(seen.num_jobs, 2);
@@ -1247,10 +1317,11 @@ TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   {
     auto store = OpenOrDie(Path());
     ASSERT_OK(store->CreateSweep("s", "source text", MakeJobs(2), kT0).status());
-    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store->ClaimJob("w", kT0, kLease));
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w", kT0));
     job_id = job->id;
     token = job->lease_token;
-    ASSERT_OK(store->AppendMetrics(job_id, token, {Row(job_id, 3, "train", "loss", {0.25, 0.5})}));
+    ASSERT_OK(store->AppendMetrics(job_id, {Row(job_id, 3, "train", "loss", {0.25, 0.5})},
+                                   Holding(token)));
     ASSERT_OK(store->UpsertWorker({"w", "host", 2, kT0}));
   }
   auto store = OpenOrDie(Path());
@@ -1269,7 +1340,7 @@ TEST_F(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   ASSERT_OK_AND_ASSIGN(std::vector<WorkerRecord> workers, store->ListWorkers());
   EXPECT_EQ(workers.size(), 1u);
   // The lease is still honoured after the restart.
-  ASSERT_OK(store->FinishJob(job_id, token, JobState::kSucceeded, "", kT0));
+  ASSERT_OK(store->UpdateJob(job_id, Ending(token, JobState::kSucceeded, kT0)));
 }
 
 TEST_F(SqliteStoreTest, CommittedDataSurvivesKillDashNine) {
@@ -1282,11 +1353,11 @@ TEST_F(SqliteStoreTest, CommittedDataSurvivesKillDashNine) {
     if (!store.ok()) _exit(1);
     auto sweep = (*store)->CreateSweep("killed", "", MakeJobs(3), kT0);
     if (!sweep.ok()) _exit(2);
-    auto job = (*store)->ClaimJob("w", kT0, kLease);
+    auto job = Claim(**store, "w", kT0);
     if (!job.ok() || !job->has_value()) _exit(3);
     const std::string id = (*job)->id;
     if (!(*store)
-             ->AppendMetrics(id, (*job)->lease_token, {Row(id, 1, "test", "loss", {7.0})})
+             ->AppendMetrics(id, {Row(id, 1, "test", "loss", {7.0})}, Holding((*job)->lease_token))
              .ok()) {
       _exit(4);
     }
@@ -1317,6 +1388,52 @@ TEST_F(SqliteStoreTest, MemoryStoreReadsThroughTheWriter) {
   auto store = OpenOrDie(":memory:", options);
   ASSERT_OK_AND_ASSIGN(SweepRecord sweep, store->CreateSweep("m", "", MakeJobs(1), kT0));
   ASSERT_OK(store->GetSweep(sweep.id).status());
+}
+
+// Every lifecycle field takes part in Of, ApplyTo and ==; nothing else of a job does.
+TEST(JobUpdateTest, OfApplyToAndEqualityCoverEveryLifecycleField) {
+  JobRecord job;
+  job.id = "s-1-0";
+  job.spec = "spec";
+  job.max_attempts = 4;
+  job.num_classes = 2;
+  JobUpdate update;
+  update.state = JobState::kRunning;
+  update.attempt = 2;
+  update.worker_id = "w";
+  update.lease_token = "t";
+  update.lease_expires_at = kT0 + kLease;
+  update.progress_step = 5;
+  update.cancel_requested = true;
+  update.error = "e";
+  update.started_at = kT0;
+  update.finished_at = kT0 + absl::Hours(1);
+  update.ApplyTo(&job);
+  EXPECT_EQ(JobUpdate::Of(job), update);
+  EXPECT_EQ(job.id, "s-1-0");
+  EXPECT_EQ(job.spec, "spec");
+  EXPECT_EQ(job.max_attempts, 4);
+  EXPECT_EQ(job.num_classes, 2);
+  const std::vector<std::function<void(JobUpdate&)>> changes = {
+      [](JobUpdate& u) { u.state = JobState::kFailed; },
+      [](JobUpdate& u) { u.attempt = 3; },
+      [](JobUpdate& u) { u.worker_id = "x"; },
+      [](JobUpdate& u) { u.lease_token = "x"; },
+      [](JobUpdate& u) { u.lease_expires_at = absl::InfinitePast(); },
+      [](JobUpdate& u) { u.progress_step = 6; },
+      [](JobUpdate& u) { u.cancel_requested = false; },
+      [](JobUpdate& u) { u.error = "x"; },
+      [](JobUpdate& u) { u.started_at = absl::InfinitePast(); },
+      [](JobUpdate& u) { u.finished_at = absl::InfinitePast(); },
+  };
+  for (size_t i = 0; i < changes.size(); ++i) {
+    JobUpdate changed = update;
+    changes[i](changed);
+    EXPECT_NE(changed, update) << "field " << i;
+    JobRecord applied = job;
+    changed.ApplyTo(&applied);
+    EXPECT_EQ(JobUpdate::Of(applied), changed) << "field " << i;
+  }
 }
 
 TEST(JobStateTest, NamesAndTerminalStates) {
