@@ -18,10 +18,10 @@ namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-absl::StatusOr<v1::Sweep> LoadSweep(storage::Store* store, const std::string& sweep_id) {
-  auto sweep = store->GetSweep(sweep_id);
+absl::StatusOr<v1::Sweep> LoadSweep(Scheduler& scheduler, const std::string& sweep_id) {
+  auto sweep = scheduler.GetSweep(sweep_id);
   if (!sweep.ok()) return sweep.status();
-  auto counts = store->CountJobs(sweep_id);
+  auto counts = scheduler.CountJobs(sweep_id);
   if (!counts.ok()) return counts.status();
   return SweepToProto(*sweep, *counts);
 }
@@ -98,7 +98,7 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
 
 CoordinatorService::CoordinatorService(Scheduler* scheduler, SubmitLimits limits,
                                        const Authenticator* auth)
-    : scheduler_(scheduler), auth_(auth), store_(scheduler->store()), limits_(limits) {}
+    : scheduler_(scheduler), auth_(auth), limits_(limits) {}
 
 grpc::Status CoordinatorService::Authorize(const grpc::ServerContext* context, Role role) const {
   if (auth_ == nullptr) return grpc::Status::OK;
@@ -118,10 +118,10 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
   auto sweep =
       scheduler_->CreateSweep(expanded->name, request->sweep_text(), std::move(expanded->new_jobs));
   if (!sweep.ok()) return ToGrpcStatus(sweep.status());
-  auto loaded = LoadSweep(store_, sweep->id);
+  auto loaded = LoadSweep(*scheduler_, sweep->id);
   if (!loaded.ok()) return ToGrpcStatus(loaded.status());
   *response->mutable_sweep() = *std::move(loaded);
-  auto jobs = AllJobsOfSweep(*store_, sweep->id);
+  auto jobs = AllJobsOfSweep(*scheduler_, sweep->id);
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
   for (const storage::JobRecord& job : *jobs) *response->add_jobs() = JobToProto(job);
   return grpc::Status::OK;
@@ -130,7 +130,7 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
 grpc::Status CoordinatorService::GetSweep(grpc::ServerContext* context,
                                           const v1::GetSweepRequest* request, v1::Sweep* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto sweep = LoadSweep(store_, request->sweep_id());
+  auto sweep = LoadSweep(*scheduler_, request->sweep_id());
   if (!sweep.ok()) return ToGrpcStatus(sweep.status());
   *response = *std::move(sweep);
   return grpc::Status::OK;
@@ -144,10 +144,10 @@ grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* context,
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("limit: ", request->limit(), " is out of range; allowed [0, 1000]")));
   }
-  auto sweeps = store_->ListSweeps(request->limit() == 0 ? 50 : request->limit());
+  auto sweeps = scheduler_->ListSweeps(request->limit() == 0 ? 50 : request->limit());
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
   for (const storage::SweepRecord& s : *sweeps) {
-    auto counts = store_->CountJobs(s.id);
+    auto counts = scheduler_->CountJobs(s.id);
     if (!counts.ok()) return ToGrpcStatus(counts.status());
     *response->add_sweeps() = SweepToProto(s, *counts);
   }
@@ -157,7 +157,7 @@ grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* context,
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto job = store_->GetJob(request->job_id());
+  auto job = scheduler_->GetJob(request->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = JobToProto(*job);
   return grpc::Status::OK;
@@ -179,9 +179,9 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   filter.page_size = request->page_size() == 0 ? 100 : request->page_size();
   filter.page_token = request->page_token();
   if (!filter.sweep_id.empty()) {
-    if (auto s = store_->GetSweep(filter.sweep_id); !s.ok()) return ToGrpcStatus(s.status());
+    if (auto s = scheduler_->GetSweep(filter.sweep_id); !s.ok()) return ToGrpcStatus(s.status());
   }
-  auto page = store_->ListJobs(filter);
+  auto page = scheduler_->ListJobs(filter);
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (const storage::JobRecord& job : page->jobs) *response->add_jobs() = JobToProto(job);
   response->set_next_page_token(page->next_page_token);
@@ -214,12 +214,14 @@ grpc::Status CoordinatorService::Watch(grpc::ServerContext* context,
   while (!context->IsCancelled() && !shutting_down_) {
     absl::StatusOr<std::vector<storage::JobRecord>> jobs;
     if (is_job) {
-      auto job = store_->GetJob(request->job_id());
+      auto job = scheduler_->GetJob(request->job_id());
       if (!job.ok()) return ToGrpcStatus(job.status());
       jobs = std::vector<storage::JobRecord>{*std::move(job)};
     } else {
-      if (auto s = store_->GetSweep(request->sweep_id()); !s.ok()) return ToGrpcStatus(s.status());
-      jobs = AllJobsOfSweep(*store_, request->sweep_id());
+      if (auto s = scheduler_->GetSweep(request->sweep_id()); !s.ok()) {
+        return ToGrpcStatus(s.status());
+      }
+      jobs = AllJobsOfSweep(*scheduler_, request->sweep_id());
     }
     if (!jobs.ok()) return ToGrpcStatus(jobs.status());
     v1::WatchEvent event;
@@ -244,7 +246,7 @@ grpc::Status CoordinatorService::QueryMetrics(grpc::ServerContext* context,
                                               const v1::QueryMetricsRequest* request,
                                               v1::QueryMetricsResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto result = server::QueryMetrics(*store_, *request);
+  auto result = server::QueryMetrics(*scheduler_, *request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
@@ -264,12 +266,12 @@ grpc::Status CoordinatorService::GetStatus(grpc::ServerContext* context,
                                            const v1::GetStatusRequest*,
                                            v1::GetStatusResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto counts = store_->CountJobs("");
+  auto counts = scheduler_->CountJobs("");
   if (!counts.ok()) return ToGrpcStatus(counts.status());
   for (const auto& [state, n] : *counts) {
     (*response->mutable_state_counts())[storage::JobStateName(state)] = n;
   }
-  auto workers = store_->ListWorkers();
+  auto workers = scheduler_->ListWorkers();
   if (!workers.ok()) return ToGrpcStatus(workers.status());
   const absl::Time now = scheduler_->clock()->Now();
   for (const storage::WorkerRecord& w : *workers) {
@@ -279,10 +281,10 @@ grpc::Status CoordinatorService::GetStatus(grpc::ServerContext* context,
     info->set_slots(w.slots);
     info->set_seconds_since_seen(absl::ToInt64Seconds(now - w.last_seen));
   }
-  auto sweeps = store_->ListSweeps(10);
+  auto sweeps = scheduler_->ListSweeps(10);
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
   for (const storage::SweepRecord& s : *sweeps) {
-    auto c = store_->CountJobs(s.id);
+    auto c = scheduler_->CountJobs(s.id);
     if (!c.ok()) return ToGrpcStatus(c.status());
     *response->add_recent_sweeps() = SweepToProto(s, *c);
   }

@@ -1,5 +1,5 @@
 // CoordinatorService: the client-facing gRPC API. Translates requests, delegates to the
-// Scheduler, the Store and the query logic, and maps statuses. Thread-safe (gRPC calls it from
+// Scheduler (for reads too) and the query logic, and maps statuses. Thread-safe (gRPC calls it from
 // many threads; all state lives in the scheduler and store).
 #ifndef OPTBENCH_SERVER_COORDINATOR_SERVICE_H_
 #define OPTBENCH_SERVER_COORDINATOR_SERVICE_H_
@@ -64,7 +64,6 @@ class CoordinatorService final : public v1::Coordinator::Service {
 
   Scheduler* const scheduler_;
   const Authenticator* const auth_;
-  storage::Store* const store_;
   const SubmitLimits limits_;
   std::atomic<bool> shutting_down_{false};
 };

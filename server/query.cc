@@ -60,7 +60,7 @@ absl::StatusOr<MetricDef> FindMetric(const std::string& name) {
                                                  ", diag.<name> (model diagnostics)"));
 }
 
-absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::Store& store,
+absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::StoreReader& store,
                                                             const v1::QueryMetricsRequest& r) {
   std::vector<storage::JobRecord> jobs;
   if (r.target_case() == v1::QueryMetricsRequest::kJobId) {
@@ -93,7 +93,7 @@ std::vector<std::vector<int64_t>> MakeGroups(v1::GroupBy group_by, int num_group
 
 }  // namespace
 
-absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
+absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& store,
                                                       const v1::QueryMetricsRequest& request) {
   const std::string metric_name = request.metric().empty() ? "loss" : request.metric();
   auto metric = FindMetric(metric_name);

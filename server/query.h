@@ -25,7 +25,7 @@ namespace optbench::server {
 //
 // Errors: InvalidArgument for no target, an unknown metric (lists the known ones), a bad group
 // count (allowed 1..1000); NotFound for an unknown job or sweep.
-absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::Store& store,
+absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& store,
                                                       const v1::QueryMetricsRequest& request);
 
 }  // namespace optbench::server

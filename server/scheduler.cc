@@ -62,6 +62,46 @@ absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(const std::string& n
   return sweep;
 }
 
+absl::StatusOr<storage::SweepRecord> Scheduler::GetSweep(const std::string& sweep_id) {
+  return store_->GetSweep(sweep_id);
+}
+
+absl::StatusOr<std::vector<storage::SweepRecord>> Scheduler::ListSweeps(int64_t limit) {
+  return store_->ListSweeps(limit);
+}
+
+absl::StatusOr<JobRecord> Scheduler::GetJob(const std::string& job_id) {
+  return store_->GetJob(job_id);
+}
+
+absl::StatusOr<storage::JobPage> Scheduler::ListJobs(const storage::JobFilter& filter) {
+  return store_->ListJobs(filter);
+}
+
+absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> Scheduler::CountJobs(
+    const std::string& sweep_id) {
+  return store_->CountJobs(sweep_id);
+}
+
+absl::StatusOr<std::vector<storage::MetricRow>> Scheduler::ReadMetrics(
+    const storage::MetricQuery& query) {
+  return store_->ReadMetrics(query);
+}
+
+absl::StatusOr<std::vector<storage::WorkerRecord>> Scheduler::ListWorkers() {
+  return store_->ListWorkers();
+}
+
+absl::Status Scheduler::RegisterWorker(const std::string& worker_id, const std::string& name,
+                                       int32_t slots) {
+  storage::WorkerRecord worker;
+  worker.id = worker_id;
+  worker.name = name;
+  worker.slots = slots;
+  worker.last_seen = clock_->Now();
+  return store_->UpsertWorker(worker);
+}
+
 absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
     const std::string& worker_id, absl::Duration wait, const std::function<bool()>& abandoned) {
   OPTBENCH_RETURN_IF_ERROR(ValidateClaim(worker_id, options_.lease));

@@ -1,6 +1,6 @@
-// Scheduler: job leasing and the job lifecycle (server/job_lifecycle.h) applied through a Store
-// with a Clock (no network), so expiry, requeue and attempt limits are testable with an injected
-// clock.
+// Scheduler: the coordinator's one door to its state. It applies the job lifecycle
+// (server/job_lifecycle.h) through a Store with a Clock (no network), so leasing, expiry, requeue
+// and attempt limits are testable with an injected clock; the gRPC services call only this.
 #ifndef OPTBENCH_SERVER_SCHEDULER_H_
 #define OPTBENCH_SERVER_SCHEDULER_H_
 
@@ -35,17 +35,32 @@ struct SchedulerOptions {
 // Thread-safe. Does not own `store` or `clock`, which must outlive it.
 //
 // Every change of a job goes through a job_lifecycle.h rule, applied by the store in the
-// transaction that read the job.
+// transaction that read the job. Reads pass straight through to the store (a Scheduler is a
+// storage::StoreReader, so query code takes either).
 //
 // Every state change bumps a version counter; AwaitChange lets watchers and long-polling workers
 // sleep until something happened instead of polling the database.
-class Scheduler {
+class Scheduler final : public storage::StoreReader {
  public:
   Scheduler(storage::Store* store, Clock* clock, SchedulerOptions options);
 
   const SchedulerOptions& options() const { return options_; }
-  storage::Store* store() const { return store_; }
   Clock* clock() const { return clock_; }
+
+  // storage::StoreReader: the store's reads and errors.
+  absl::StatusOr<storage::SweepRecord> GetSweep(const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<storage::SweepRecord>> ListSweeps(int64_t limit) override;
+  absl::StatusOr<storage::JobRecord> GetJob(const std::string& job_id) override;
+  absl::StatusOr<storage::JobPage> ListJobs(const storage::JobFilter& filter) override;
+  absl::StatusOr<std::vector<std::pair<storage::JobState, int64_t>>> CountJobs(
+      const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<storage::MetricRow>> ReadMetrics(
+      const storage::MetricQuery& query) override;
+  absl::StatusOr<std::vector<storage::WorkerRecord>> ListWorkers() override;
+
+  // Records the worker (replacing what was known of `worker_id`) as seen now. The store's
+  // InvalidArgument for an empty id or negative slots.
+  absl::Status RegisterWorker(const std::string& worker_id, const std::string& name, int32_t slots);
 
   // Creates the sweep with all its jobs QUEUED (all or nothing).
   absl::StatusOr<storage::SweepRecord> CreateSweep(const std::string& name,

@@ -123,7 +123,7 @@ v1::ComponentDeclaration ComponentToProto(const engine::ComponentSpec& spec) {
   return out;
 }
 
-absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::Store& store,
+absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::StoreReader& store,
                                                                const std::string& sweep_id) {
   std::vector<storage::JobRecord> jobs;
   storage::JobFilter filter;

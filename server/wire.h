@@ -29,7 +29,7 @@ v1::Sweep SweepToProto(const storage::SweepRecord& sweep,
                        const std::vector<std::pair<storage::JobState, int64_t>>& counts);
 v1::ComponentDeclaration ComponentToProto(const engine::ComponentSpec& spec);
 // Every job of `sweep_id`, in index order, read page by page. The store's errors.
-absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::Store& store,
+absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::StoreReader& store,
                                                                const std::string& sweep_id);
 // Every registered component of `kind` ("dataset", "model", "optimizer"; empty = all), from the
 // catalog compiled into this binary. InvalidArgument for an unknown kind.

@@ -101,12 +101,11 @@ grpc::Status WorkerService::RegisterWorker(grpc::ServerContext* context,
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("slots: ", request->slots(), " is out of range; allowed [1, 4096]")));
   }
-  storage::WorkerRecord worker;
-  worker.id = request->worker_id();
-  worker.name = request->name();
-  worker.slots = request->slots();
-  worker.last_seen = scheduler_->clock()->Now();
-  if (absl::Status s = scheduler_->store()->UpsertWorker(worker); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status s =
+          scheduler_->RegisterWorker(request->worker_id(), request->name(), request->slots());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   response->set_lease_ms(absl::ToInt64Milliseconds(scheduler_->options().lease));
   response->set_heartbeat_ms(absl::ToInt64Milliseconds(scheduler_->options().heartbeat));
   return grpc::Status::OK;

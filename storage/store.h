@@ -158,22 +158,12 @@ struct JobSelection {
   int64_t limit = 0;  // The first `limit` matching jobs (>= 0); 0 = all of them.
 };
 
-// Jobs change only by JobDecisions: UpdateJob and UpdateJobs apply one to jobs, and the writes a
-// running job's worker makes (metrics, dataset info, checkpoints) take one too (in practice the
-// lease check, or a lease renewal, of server/job_lifecycle.h), applied in the same transaction
-// as the data: a refused decision writes nothing. A decision that changes nothing writes nothing.
-// All methods are thread-safe. Errors from the database itself are Internal or Unavailable
-// (busy), DataLoss for a corrupt file; NotFound for an unknown job.
-class Store {
+// The read half of Store: what queries and the coordinator's read RPCs need. All methods are
+// thread-safe.
+class StoreReader {
  public:
-  virtual ~Store() = default;
+  virtual ~StoreReader() = default;
 
-  // Creates a sweep and all its jobs in one transaction (all or nothing). Jobs start QUEUED.
-  // InvalidArgument if `jobs` is empty. Returns the sweep as stored (with its new id).
-  virtual absl::StatusOr<SweepRecord> CreateSweep(const std::string& name,
-                                                  const std::string& source,
-                                                  const std::vector<NewJob>& jobs,
-                                                  absl::Time now) = 0;
   virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound.
   // Newest first.
   virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) = 0;
@@ -183,6 +173,26 @@ class Store {
   // Number of jobs per state, over all sweeps or one (sweep_id non-empty).
   virtual absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> CountJobs(
       const std::string& sweep_id) = 0;
+
+  virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
+
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
+};
+
+// Jobs change only by JobDecisions: UpdateJob and UpdateJobs apply one to jobs, and the writes a
+// running job's worker makes (metrics, dataset info, checkpoints) take one too (in practice the
+// lease check, or a lease renewal, of server/job_lifecycle.h), applied in the same transaction
+// as the data: a refused decision writes nothing. A decision that changes nothing writes nothing.
+// All methods are thread-safe. Errors from the database itself are Internal or Unavailable
+// (busy), DataLoss for a corrupt file; NotFound for an unknown job.
+class Store : public StoreReader {
+ public:
+  // Creates a sweep and all its jobs in one transaction (all or nothing). Jobs start QUEUED.
+  // InvalidArgument if `jobs` is empty. Returns the sweep as stored (with its new id).
+  virtual absl::StatusOr<SweepRecord> CreateSweep(const std::string& name,
+                                                  const std::string& source,
+                                                  const std::vector<NewJob>& jobs,
+                                                  absl::Time now) = 0;
 
   // Applies `decide` to the job in one write transaction. Returns the job as it is afterwards
   // (without per-class counts, as a decision sees it), or the decision's error.
@@ -216,10 +226,7 @@ class Store {
   virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
       const std::string& job_id, int64_t before_step, const JobDecision& decide) = 0;
 
-  virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
-
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
-  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
 };
 
 }  // namespace optbench::storage

@@ -60,7 +60,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   JobRecord Get(const std::string& id) {
-    auto job = store_->GetJob(id);
+    auto job = scheduler_->GetJob(id);
     EXPECT_THAT(job, IsOk());
     return job.ok() ? *job : JobRecord();
   }
@@ -273,7 +273,7 @@ TEST_F(SchedulerTest, CancelSweepCancelsQueuedAndFlagsRunning) {
   const JobRecord done = Acquire("w");
   ASSERT_OK(scheduler_->Fail(done.id, done.lease_token, "x", AttemptOutcome::kPermanent));
   ASSERT_OK(scheduler_->CancelSweep(a));
-  ASSERT_OK_AND_ASSIGN(auto counts, store_->CountJobs(a));
+  ASSERT_OK_AND_ASSIGN(auto counts, scheduler_->CountJobs(a));
   EXPECT_THAT(counts, ElementsAre(std::pair(JobState::kQueued, int64_t{0}),
                                   std::pair(JobState::kRunning, int64_t{1}),
                                   std::pair(JobState::kSucceeded, int64_t{0}),
@@ -281,7 +281,7 @@ TEST_F(SchedulerTest, CancelSweepCancelsQueuedAndFlagsRunning) {
                                   std::pair(JobState::kDiverged, int64_t{0}),
                                   std::pair(JobState::kCancelled, int64_t{1})));
   EXPECT_TRUE(Get(running.id).cancel_requested);
-  ASSERT_OK_AND_ASSIGN(auto other, store_->CountJobs(b));
+  ASSERT_OK_AND_ASSIGN(auto other, scheduler_->CountJobs(b));
   EXPECT_EQ(other[0], std::pair(JobState::kQueued, int64_t{2}));
 }
 
@@ -408,7 +408,7 @@ TEST_F(SchedulerTest, StaleLeaseIsRefusedByEveryLeaseCheckedCall) {
   // Nothing the old worker sent landed; the new lease works for every call.
   storage::MetricQuery query;
   query.job_ids = {first.id};
-  ASSERT_OK_AND_ASSIGN(std::vector<storage::MetricRow> rows, store_->ReadMetrics(query));
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::MetricRow> rows, scheduler_->ReadMetrics(query));
   EXPECT_TRUE(rows.empty());
   ASSERT_OK_AND_ASSIGN(bool cancel, scheduler_->Heartbeat(first.id, new_token, 7));
   EXPECT_FALSE(cancel);
@@ -477,7 +477,7 @@ TEST_F(SchedulerTest, HeartbeatPostponesExpiry) {
 TEST_F(SchedulerTest, UnknownIdsAreNotFound) {
   const std::string job = "s-00000000-0";
   const auto not_found = StatusIs(absl::StatusCode::kNotFound);
-  EXPECT_THAT(store_->GetJob(job), not_found);
+  EXPECT_THAT(scheduler_->GetJob(job), not_found);
   EXPECT_THAT(scheduler_->CancelJob(job), not_found);
   EXPECT_THAT(scheduler_->CancelSweep("s-00000000"), not_found);
   EXPECT_THAT(scheduler_->Heartbeat(job, "t", 0), not_found);
@@ -487,6 +487,20 @@ TEST_F(SchedulerTest, UnknownIdsAreNotFound) {
   EXPECT_THAT(scheduler_->LoadCheckpoint(job, "t", 1), not_found);
   EXPECT_THAT(scheduler_->Complete(job, "t", JobState::kSucceeded, ""), not_found);
   EXPECT_THAT(scheduler_->Fail(job, "t", "x", AttemptOutcome::kRetry), not_found);
+}
+
+TEST_F(SchedulerTest, RegisterWorkerRecordsWhenItWasSeen) {
+  ASSERT_OK(scheduler_->RegisterWorker("w2", "gpu-box", 4));
+  clock_.Advance(absl::Seconds(9));
+  ASSERT_OK(scheduler_->RegisterWorker("w1", "laptop", 1));
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::WorkerRecord> workers, scheduler_->ListWorkers());
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_EQ(workers[0].id, "w1");
+  EXPECT_EQ(workers[0].last_seen, clock_.Now());
+  EXPECT_EQ(workers[1].name, "gpu-box");
+  EXPECT_EQ(workers[1].slots, 4);
+  EXPECT_EQ(workers[1].last_seen, clock_.Now() - absl::Seconds(9));
+  EXPECT_THAT(scheduler_->RegisterWorker("", "x", 1), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace
