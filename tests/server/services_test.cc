@@ -1,10 +1,18 @@
 // The two gRPC services end to end over an in-process channel: submit, lease, report, complete,
 // query, watch, and the error paths.
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "common/grpc_status.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
@@ -14,18 +22,27 @@
 #include "server/scheduler.h"
 #include "server/worker_service.h"
 #include "storage/sqlite_store.h"
+#include "tests/server/rpc_table.h"
+#include "tests/testing/status_matchers.h"
 
 namespace optbench::server {
 namespace {
 
-constexpr char kSweep[] = R"(name: tiny
-dataset: {name: heavy_tail_uniform, m: 3}
-model: {name: linear}
-trainer: {steps: 5, eval_every: 1}
-optimizer:
-  - {name: gd, lr: [0.1, 0.2]}
-  - {name: adam}
-)";
+using ::optbench::testing::AllRpcs;
+using ::optbench::testing::FindRpc;
+using ::optbench::testing::IsOk;
+using ::optbench::testing::IsOkAndHolds;
+using ::optbench::testing::Rpc;
+using ::optbench::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr const char* kSweep = ::optbench::testing::kTinySweep;
+
+template <typename Request>
+std::shared_ptr<const google::protobuf::Message> AsMessage(Request request) {
+  return std::make_shared<Request>(std::move(request));
+}
 
 class ServicesTest : public ::testing::Test {
  protected:
@@ -104,9 +121,8 @@ TEST_F(ServicesTest, DryRunCreatesNothing) {
   v1::SubmitSweepResponse r = Submit(kSweep, /*dry_run=*/true);
   EXPECT_EQ(r.jobs_size(), 3);
   EXPECT_TRUE(r.sweep().id().empty());
-  auto counts = store_->CountJobs("");
-  ASSERT_TRUE(counts.ok());
-  for (const auto& [state, n] : *counts) EXPECT_EQ(n, 0);
+  ASSERT_OK_AND_ASSIGN(auto counts, store_->CountJobs(""));
+  for (const auto& [state, n] : counts) EXPECT_EQ(n, 0);
 }
 
 TEST_F(ServicesTest, BadSubmissionsNameTheProblemAndCreateNothing) {
@@ -135,9 +151,7 @@ TEST_F(ServicesTest, BadSubmissionsNameTheProblemAndCreateNothing) {
     EXPECT_EQ(s.error_code(), c.code) << c.text << " -> " << s.error_message();
     EXPECT_NE(s.error_message().find(c.needle), std::string::npos) << s.error_message();
   }
-  auto sweeps = store_->ListSweeps(10);
-  ASSERT_TRUE(sweeps.ok());
-  EXPECT_TRUE(sweeps->empty());
+  EXPECT_THAT(store_->ListSweeps(10), IsOkAndHolds(IsEmpty()));
 }
 
 TEST_F(ServicesTest, ReportedMetricsAreQueryableByFrequencyGroup) {
@@ -427,25 +441,15 @@ TEST_F(ServicesTest, WatchStreamsUntilAllJobsAreDone) {
   }
 }
 
-// Every RPC's bad inputs: the most specific code and a message naming the field or value.
+// Every RPC's bad inputs: the most specific code and a message naming the field or value. Every
+// RPC that checks its input has a case here.
 TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   struct Case {
     std::string what;
-    std::function<grpc::Status(grpc::ClientContext*)> call;
-    grpc::StatusCode code;
+    std::string rpc;  // Its row in the RPC table.
+    std::shared_ptr<const google::protobuf::Message> request;
+    absl::StatusCode code;
     std::string needle;
-  };
-  // One report on a fresh stream, read to the end: the stream's final status.
-  auto report = [this](v1::ReportRequest r) {
-    return [this, r](grpc::ClientContext* c) {
-      auto stream = workers_->Report(c);
-      stream->Write(r);
-      stream->WritesDone();
-      v1::ReportResponse ack;
-      while (stream->Read(&ack)) {
-      }
-      return stream->Finish();
-    };
   };
   v1::ReportRequest empty_report;
   empty_report.set_job_id("j");
@@ -462,12 +466,6 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   }
   v1::ReportRequest empty_checkpoint = empty_report;
   empty_checkpoint.mutable_checkpoint()->set_step(3);
-  auto submit = [this](v1::SubmitSweepRequest r) {
-    return [this, r](grpc::ClientContext* c) {
-      v1::SubmitSweepResponse out;
-      return client_->SubmitSweep(c, r, &out);
-    };
-  };
   v1::SubmitSweepRequest both;
   both.set_sweep_text(kSweep);
   both.add_jobs();
@@ -497,169 +495,203 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   for (int i = 0; i < 51; ++i) too_many.add_jobs()->CopyFrom(negative_steps.jobs(0));
   v1::SubmitSweepRequest oversized;
   oversized.set_sweep_text(std::string(2 << 20, '#'));
+  v1::ListSweepsRequest negative_limit;
+  negative_limit.set_limit(-1);
+  v1::ListJobsRequest big_page;
+  big_page.set_page_size(5000);
+  v1::ListJobsRequest bad_page_token;
+  bad_page_token.set_page_token("garbage");
+  v1::QueryMetricsRequest unknown_metric;
+  unknown_metric.set_job_id("x");
+  unknown_metric.set_metric("los");
+  v1::QueryMetricsRequest negative_groups;
+  negative_groups.set_job_id("x");
+  negative_groups.set_groups(-2);
+  v1::ListComponentsRequest unknown_kind;
+  unknown_kind.set_kind("optimisers");
+  v1::RegisterWorkerRequest no_worker_id;
+  no_worker_id.set_slots(1);
+  v1::RegisterWorkerRequest no_slots;
+  no_slots.set_worker_id("w");
+  no_slots.set_slots(0);
+  v1::AcquireJobRequest negative_wait;
+  negative_wait.set_worker_id("w");
+  negative_wait.set_wait_ms(-1);
+  v1::CompleteJobRequest no_outcome;
+  no_outcome.set_job_id("j");
+  no_outcome.set_lease_token("t");
+  v1::LoadCheckpointRequest load_no_job;
+  load_no_job.set_lease_token("t");
+  v1::LoadCheckpointRequest negative_before;
+  negative_before.set_job_id("j");
+  negative_before.set_lease_token("t");
+  negative_before.set_before_step(-5);
+  v1::FailJobRequest fail_no_job;
+  fail_no_job.set_lease_token("t");
 
+  using absl::StatusCode;
   const std::vector<Case> cases = {
-      {"submit: text and jobs", submit(both), grpc::StatusCode::INVALID_ARGUMENT, "jobs"},
-      {"submit: NaN lr", submit(nan_lr), grpc::StatusCode::INVALID_ARGUMENT,
+      {"submit: text and jobs", "SubmitSweep", AsMessage(both), StatusCode::kInvalidArgument,
+       "jobs"},
+      {"submit: NaN lr", "SubmitSweep", AsMessage(nan_lr), StatusCode::kInvalidArgument,
        "jobs[0].optimizer.lr"},
-      {"submit: untyped value", submit(untyped), grpc::StatusCode::INVALID_ARGUMENT,
+      {"submit: untyped value", "SubmitSweep", AsMessage(untyped), StatusCode::kInvalidArgument,
        "optimizer.lr"},
-      {"submit: negative steps", submit(negative_steps), grpc::StatusCode::INVALID_ARGUMENT,
-       "trainer.steps"},
-      {"submit: huge class count", submit(huge_classes), grpc::StatusCode::INVALID_ARGUMENT,
-       "classes"},
-      {"submit: max_attempts", submit(attempts), grpc::StatusCode::INVALID_ARGUMENT,
+      {"submit: negative steps", "SubmitSweep", AsMessage(negative_steps),
+       StatusCode::kInvalidArgument, "trainer.steps"},
+      {"submit: huge class count", "SubmitSweep", AsMessage(huge_classes),
+       StatusCode::kInvalidArgument, "classes"},
+      {"submit: max_attempts", "SubmitSweep", AsMessage(attempts), StatusCode::kInvalidArgument,
        "max_attempts"},
-      {"submit: too many jobs", submit(too_many), grpc::StatusCode::RESOURCE_EXHAUSTED, "51"},
-      {"submit: oversized text", submit(oversized), grpc::StatusCode::RESOURCE_EXHAUSTED,
-       "sweep_text"},
-      {"list sweeps: limit",
-       [this](grpc::ClientContext* c) {
-         v1::ListSweepsRequest r;
-         r.set_limit(-1);
-         v1::ListSweepsResponse out;
-         return client_->ListSweeps(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "limit"},
-      {"list jobs: page size",
-       [this](grpc::ClientContext* c) {
-         v1::ListJobsRequest r;
-         r.set_page_size(5000);
-         v1::ListJobsResponse out;
-         return client_->ListJobs(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "page_size"},
-      {"list jobs: bad page token",
-       [this](grpc::ClientContext* c) {
-         v1::ListJobsRequest r;
-         r.set_page_token("garbage");
-         v1::ListJobsResponse out;
-         return client_->ListJobs(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "page"},
-      {"cancel: no target",
-       [this](grpc::ClientContext* c) {
-         v1::CancelResponse out;
-         return client_->Cancel(c, v1::CancelRequest(), &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "target"},
-      {"watch: no target",
-       [this](grpc::ClientContext* c) {
-         auto reader = client_->Watch(c, v1::WatchRequest());
-         v1::WatchEvent e;
-         while (reader->Read(&e)) {
-         }
-         return reader->Finish();
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "target"},
-      {"query: unknown metric",
-       [this](grpc::ClientContext* c) {
-         v1::QueryMetricsRequest r;
-         r.set_job_id("x");
-         r.set_metric("los");
-         v1::QueryMetricsResponse out;
-         return client_->QueryMetrics(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "los"},
-      {"query: group count",
-       [this](grpc::ClientContext* c) {
-         v1::QueryMetricsRequest r;
-         r.set_job_id("x");
-         r.set_groups(-2);
-         v1::QueryMetricsResponse out;
-         return client_->QueryMetrics(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "groups"},
-      {"list components: kind",
-       [this](grpc::ClientContext* c) {
-         v1::ListComponentsRequest r;
-         r.set_kind("optimisers");
-         v1::ListComponentsResponse out;
-         return client_->ListComponents(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "optimisers"},
-      {"register: no id",
-       [this](grpc::ClientContext* c) {
-         v1::RegisterWorkerRequest r;
-         r.set_slots(1);
-         v1::RegisterWorkerResponse out;
-         return workers_->RegisterWorker(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "worker_id"},
-      {"register: slots",
-       [this](grpc::ClientContext* c) {
-         v1::RegisterWorkerRequest r;
-         r.set_worker_id("w");
-         r.set_slots(0);
-         v1::RegisterWorkerResponse out;
-         return workers_->RegisterWorker(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "slots"},
-      {"acquire: negative wait",
-       [this](grpc::ClientContext* c) {
-         v1::AcquireJobRequest r;
-         r.set_worker_id("w");
-         r.set_wait_ms(-1);
-         v1::AcquireJobResponse out;
-         return workers_->AcquireJob(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "wait_ms"},
-      {"report: empty payload", report(empty_report), grpc::StatusCode::INVALID_ARGUMENT,
+      {"submit: too many jobs", "SubmitSweep", AsMessage(too_many), StatusCode::kResourceExhausted,
+       "51"},
+      {"submit: oversized text", "SubmitSweep", AsMessage(oversized),
+       StatusCode::kResourceExhausted, "sweep_text"},
+      {"list sweeps: limit", "ListSweeps", AsMessage(negative_limit), StatusCode::kInvalidArgument,
+       "limit"},
+      {"list jobs: page size", "ListJobs", AsMessage(big_page), StatusCode::kInvalidArgument,
+       "page_size"},
+      {"list jobs: bad page token", "ListJobs", AsMessage(bad_page_token),
+       StatusCode::kInvalidArgument, "page"},
+      {"cancel: no target", "Cancel", AsMessage(v1::CancelRequest()), StatusCode::kInvalidArgument,
+       "target"},
+      {"watch: no target", "Watch", AsMessage(v1::WatchRequest()), StatusCode::kInvalidArgument,
+       "target"},
+      {"query: unknown metric", "QueryMetrics", AsMessage(unknown_metric),
+       StatusCode::kInvalidArgument, "los"},
+      {"query: group count", "QueryMetrics", AsMessage(negative_groups),
+       StatusCode::kInvalidArgument, "groups"},
+      {"list components: kind", "ListComponents", AsMessage(unknown_kind),
+       StatusCode::kInvalidArgument, "optimisers"},
+      {"register: no id", "RegisterWorker", AsMessage(no_worker_id), StatusCode::kInvalidArgument,
+       "worker_id"},
+      {"register: slots", "RegisterWorker", AsMessage(no_slots), StatusCode::kInvalidArgument,
+       "slots"},
+      {"acquire: negative wait", "AcquireJob", AsMessage(negative_wait),
+       StatusCode::kInvalidArgument, "wait_ms"},
+      {"report: empty payload", "Report", AsMessage(empty_report), StatusCode::kInvalidArgument,
        "payload"},
-      {"report: no lease token", report(no_token), grpc::StatusCode::INVALID_ARGUMENT,
+      {"report: no lease token", "Report", AsMessage(no_token), StatusCode::kInvalidArgument,
        "lease_token"},
-      {"complete: no outcome",
-       [this](grpc::ClientContext* c) {
-         v1::CompleteJobRequest r;
-         r.set_job_id("j");
-         r.set_lease_token("t");
-         v1::CompleteJobResponse out;
-         return workers_->CompleteJob(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "outcome"},
-      {"report: diagnostic with a bad name", report(bad_diagnostic),
-       grpc::StatusCode::INVALID_ARGUMENT, "diag.Attention"},
-      {"report: checkpoint without data", report(empty_checkpoint),
-       grpc::StatusCode::INVALID_ARGUMENT, "checkpoint"},
-      {"load checkpoint: no job",
-       [this](grpc::ClientContext* c) {
-         v1::LoadCheckpointRequest r;
-         r.set_lease_token("t");
-         v1::LoadCheckpointResponse out;
-         return workers_->LoadCheckpoint(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "job_id"},
-      {"load checkpoint: negative before_step",
-       [this](grpc::ClientContext* c) {
-         v1::LoadCheckpointRequest r;
-         r.set_job_id("j");
-         r.set_lease_token("t");
-         r.set_before_step(-5);
-         v1::LoadCheckpointResponse out;
-         return workers_->LoadCheckpoint(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "before_step"},
-      {"fail: no job",
-       [this](grpc::ClientContext* c) {
-         v1::FailJobRequest r;
-         r.set_lease_token("t");
-         v1::FailJobResponse out;
-         return workers_->FailJob(c, r, &out);
-       },
-       grpc::StatusCode::INVALID_ARGUMENT, "job_id"},
+      {"complete: no outcome", "CompleteJob", AsMessage(no_outcome), StatusCode::kInvalidArgument,
+       "outcome"},
+      {"report: diagnostic with a bad name", "Report", AsMessage(bad_diagnostic),
+       StatusCode::kInvalidArgument, "diag.Attention"},
+      {"report: checkpoint without data", "Report", AsMessage(empty_checkpoint),
+       StatusCode::kInvalidArgument, "checkpoint"},
+      {"load checkpoint: no job", "LoadCheckpoint", AsMessage(load_no_job),
+       StatusCode::kInvalidArgument, "job_id"},
+      {"load checkpoint: negative before_step", "LoadCheckpoint", AsMessage(negative_before),
+       StatusCode::kInvalidArgument, "before_step"},
+      {"fail: no job", "FailJob", AsMessage(fail_no_job), StatusCode::kInvalidArgument, "job_id"},
   };
+  const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
+  std::set<std::string> covered;
   for (const Case& c : cases) {
+    const Rpc& rpc = FindRpc(rpcs, c.rpc);
+    ASSERT_EQ(c.request->GetDescriptor(), rpc.sample->GetDescriptor()) << c.what;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = c.call(&context);
-    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
-    EXPECT_NE(s.error_message().find(c.needle), std::string::npos)
-        << c.what << ": " << s.error_message();
+    EXPECT_THAT(rpc.call(&context, *c.request), StatusIs(c.code, HasSubstr(c.needle))) << c.what;
+    covered.insert(c.rpc);
+  }
+  // The RPCs whose every request is valid (an unknown id is NotFound, not bad input).
+  const std::set<std::string> no_input_to_check = {"GetSweep", "GetJob", "GetStatus"};
+  for (const Rpc& rpc : rpcs) {
+    EXPECT_NE(covered.count(rpc.name) + no_input_to_check.count(rpc.name), 0u)
+        << rpc.name << " has no bad-input case";
   }
   // Nothing was half-created.
-  auto sweeps = store_->ListSweeps(10);
-  ASSERT_TRUE(sweeps.ok());
-  EXPECT_TRUE(sweeps->empty());
+  EXPECT_THAT(store_->ListSweeps(10), IsOkAndHolds(IsEmpty()));
+}
+
+// The table covers every method of both services, each once, with a sample of its request type.
+TEST(RpcTableTest, CoversEveryRpcOfBothServices) {
+  const std::vector<Rpc> rpcs = AllRpcs(nullptr, nullptr);
+  std::set<std::string> names;
+  for (const char* service : {"optbench.v1.Coordinator", "optbench.v1.WorkerService"}) {
+    const google::protobuf::ServiceDescriptor* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    ASSERT_NE(descriptor, nullptr) << service;
+    for (int i = 0; i < descriptor->method_count(); ++i) {
+      const google::protobuf::MethodDescriptor* method = descriptor->method(i);
+      names.insert(method->name());
+      auto row = std::find_if(rpcs.begin(), rpcs.end(),
+                              [method](const Rpc& rpc) { return rpc.name == method->name(); });
+      if (row == rpcs.end()) {
+        ADD_FAILURE() << method->full_name()
+                      << " is not in the RPC table (tests/server/rpc_table.h)";
+        continue;
+      }
+      EXPECT_EQ(row->sample->GetDescriptor(), method->input_type()) << method->full_name();
+    }
+  }
+  EXPECT_EQ(names.size(), rpcs.size()) << "rows that are no RPC, or twice the same RPC";
+}
+
+TEST(WorkerServiceTest, FailJobFlagsMapToAnAttemptOutcome) {
+  struct Case {
+    bool release;
+    bool permanent;
+    AttemptOutcome outcome;
+  };
+  const Case cases[] = {
+      {false, false, AttemptOutcome::kRetry},
+      {false, true, AttemptOutcome::kPermanent},
+      {true, false, AttemptOutcome::kPreempted},
+      {true, true, AttemptOutcome::kPreempted},  // The worker is stopping: a hand-back.
+  };
+  for (const Case& c : cases) {
+    v1::FailJobRequest request;
+    request.set_release(c.release);
+    request.set_permanent(c.permanent);
+    EXPECT_EQ(AttemptOutcomeFromWire(request), c.outcome)
+        << "release " << c.release << ", permanent " << c.permanent;
+  }
+}
+
+TEST_F(ServicesTest, FailJobEndsTheAttemptAsTheWorkerSays) {
+  Submit(kSweep);
+  auto fail = [this](const v1::AcquireJobResponse& leased, bool release, bool permanent) {
+    grpc::ClientContext context;
+    v1::FailJobRequest request;
+    request.set_job_id(leased.job().id());
+    request.set_lease_token(leased.lease_token());
+    request.set_error("bad.csv:3: not a number");
+    request.set_release(release);
+    request.set_permanent(permanent);
+    v1::FailJobResponse response;
+    return FromGrpcStatus(workers_->FailJob(&context, request, &response));
+  };
+  auto get = [this](const std::string& id) {
+    grpc::ClientContext context;
+    v1::GetJobRequest request;
+    request.set_job_id(id);
+    v1::Job job;
+    EXPECT_TRUE(client_->GetJob(&context, request, &job).ok());
+    return job;
+  };
+  // A hand-back wins over `permanent`: requeued, the attempt not counted.
+  const v1::AcquireJobResponse first = Acquire();
+  ASSERT_OK(fail(first, /*release=*/true, /*permanent=*/true));
+  EXPECT_EQ(get(first.job().id()).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(get(first.job().id()).attempt(), 0);
+  // Permanent: FAILED at once, with attempts left.
+  const v1::AcquireJobResponse again = Acquire();
+  ASSERT_EQ(again.job().id(), first.job().id());
+  ASSERT_OK(fail(again, false, /*permanent=*/true));
+  const v1::Job failed = get(first.job().id());
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.attempt(), 1);
+  EXPECT_EQ(failed.error(), "bad.csv:3: not a number");
+  // Neither: a retry while attempts remain.
+  const v1::AcquireJobResponse second = Acquire();
+  ASSERT_OK(fail(second, false, false));
+  EXPECT_EQ(get(second.job().id()).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(get(second.job().id()).attempt(), 1);
+  // The lease is gone with the attempt.
+  EXPECT_THAT(fail(second, false, false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stale lease")));
 }
 
 TEST_F(ServicesTest, UnknownIdsAreNotFound) {
@@ -730,129 +762,12 @@ class AuthServicesTest : public ::testing::Test {
     server_->Shutdown();
   }
 
-  // Calls RPC number `i` with `token` (empty = none) and returns its code; sets *name.
-  grpc::StatusCode Call(int i, const std::string& token, std::string* name) {
+  // Calls `rpc` with its sample request and `token` (empty = none).
+  absl::Status Call(const Rpc& rpc, const std::string& token) {
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
-    switch (i) {
-      case 0: {
-        *name = "SubmitSweep";
-        v1::SubmitSweepRequest r;
-        r.set_sweep_text(kSweep);
-        v1::SubmitSweepResponse out;
-        return client_->SubmitSweep(&c, r, &out).error_code();
-      }
-      case 1: {
-        *name = "Cancel";
-        v1::CancelRequest r;
-        r.set_sweep_id("s-00000000");
-        v1::CancelResponse out;
-        return client_->Cancel(&c, r, &out).error_code();
-      }
-      case 2: {
-        *name = "GetSweep";
-        v1::GetSweepRequest r;
-        v1::Sweep out;
-        return client_->GetSweep(&c, r, &out).error_code();
-      }
-      case 3: {
-        *name = "ListSweeps";
-        v1::ListSweepsResponse out;
-        return client_->ListSweeps(&c, v1::ListSweepsRequest(), &out).error_code();
-      }
-      case 4: {
-        *name = "GetJob";
-        v1::Job out;
-        return client_->GetJob(&c, v1::GetJobRequest(), &out).error_code();
-      }
-      case 5: {
-        *name = "ListJobs";
-        v1::ListJobsResponse out;
-        return client_->ListJobs(&c, v1::ListJobsRequest(), &out).error_code();
-      }
-      case 6: {
-        *name = "Watch";
-        v1::WatchRequest r;
-        r.set_job_id("s-00000000-0");
-        auto reader = client_->Watch(&c, r);
-        v1::WatchEvent e;
-        while (reader->Read(&e)) {
-        }
-        return reader->Finish().error_code();
-      }
-      case 7: {
-        *name = "QueryMetrics";
-        v1::QueryMetricsRequest r;
-        r.set_job_id("s-00000000-0");
-        v1::QueryMetricsResponse out;
-        return client_->QueryMetrics(&c, r, &out).error_code();
-      }
-      case 8: {
-        *name = "ListComponents";
-        v1::ListComponentsResponse out;
-        return client_->ListComponents(&c, v1::ListComponentsRequest(), &out).error_code();
-      }
-      case 9: {
-        *name = "GetStatus";
-        v1::GetStatusResponse out;
-        return client_->GetStatus(&c, v1::GetStatusRequest(), &out).error_code();
-      }
-      case 10: {
-        *name = "RegisterWorker";
-        v1::RegisterWorkerRequest r;
-        r.set_worker_id("w");
-        r.set_slots(1);
-        v1::RegisterWorkerResponse out;
-        return workers_->RegisterWorker(&c, r, &out).error_code();
-      }
-      case 11: {
-        *name = "AcquireJob";
-        v1::AcquireJobRequest r;
-        r.set_worker_id("w");
-        v1::AcquireJobResponse out;
-        return workers_->AcquireJob(&c, r, &out).error_code();
-      }
-      case 12: {
-        *name = "Report";
-        auto stream = workers_->Report(&c);
-        v1::ReportRequest r;
-        r.set_job_id("s-00000000-0");
-        r.set_lease_token("t");
-        r.mutable_heartbeat();
-        stream->Write(r);
-        stream->WritesDone();
-        v1::ReportResponse ack;
-        while (stream->Read(&ack)) {
-        }
-        return stream->Finish().error_code();
-      }
-      case 13: {
-        *name = "CompleteJob";
-        v1::CompleteJobRequest r;
-        r.set_job_id("s-00000000-0");
-        r.set_lease_token("t");
-        r.set_outcome(v1::OUTCOME_SUCCEEDED);
-        v1::CompleteJobResponse out;
-        return workers_->CompleteJob(&c, r, &out).error_code();
-      }
-      case 14: {
-        *name = "LoadCheckpoint";
-        v1::LoadCheckpointRequest r;
-        r.set_job_id("s-00000000-0");
-        r.set_lease_token("t");
-        v1::LoadCheckpointResponse out;
-        return workers_->LoadCheckpoint(&c, r, &out).error_code();
-      }
-      default: {
-        *name = "FailJob";
-        v1::FailJobRequest r;
-        r.set_job_id("s-00000000-0");
-        r.set_lease_token("t");
-        v1::FailJobResponse out;
-        return workers_->FailJob(&c, r, &out).error_code();
-      }
-    }
+    return rpc.call(&c, *rpc.sample);
   }
 
   FakeClock clock_;
@@ -867,26 +782,28 @@ class AuthServicesTest : public ::testing::Test {
 };
 
 TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
-  constexpr int kRpcs = 16;
-  const std::string worker = "worker-token-0000000";
-  const std::string submit = "submit-token-0000000";
-  const std::string read = "read-token-000000000";
-  for (int i = 0; i < kRpcs; ++i) {
-    std::string name;
-    const std::string right = i <= 1 ? submit : (i <= 9 ? read : worker);
-    const std::string wrong = i <= 1 ? read : (i <= 9 ? worker : submit);
-    EXPECT_EQ(Call(i, "", &name), grpc::StatusCode::UNAUTHENTICATED) << name;
-    EXPECT_EQ(Call(i, "not-a-valid-token-at-all", &name), grpc::StatusCode::UNAUTHENTICATED)
-        << name;
-    EXPECT_EQ(Call(i, wrong, &name), grpc::StatusCode::PERMISSION_DENIED) << name;
-    const grpc::StatusCode ok = Call(i, right, &name);
-    EXPECT_NE(ok, grpc::StatusCode::UNAUTHENTICATED) << name;
-    EXPECT_NE(ok, grpc::StatusCode::PERMISSION_DENIED) << name;
+  const std::map<Role, std::string> token = {{Role::kWorker, "worker-token-0000000"},
+                                             {Role::kSubmit, "submit-token-0000000"},
+                                             {Role::kRead, "read-token-000000000"}};
+  // A token of another role: never enough (a submitter cannot read, a reader cannot work...).
+  const std::map<Role, Role> wrong = {
+      {Role::kSubmit, Role::kRead}, {Role::kRead, Role::kWorker}, {Role::kWorker, Role::kSubmit}};
+  const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
+  ASSERT_EQ(rpcs.size(), 16u);
+  for (const Rpc& rpc : rpcs) {
+    EXPECT_THAT(Call(rpc, ""), StatusIs(absl::StatusCode::kUnauthenticated)) << rpc.name;
+    EXPECT_THAT(Call(rpc, "not-a-valid-token-at-all"), StatusIs(absl::StatusCode::kUnauthenticated))
+        << rpc.name;
+    EXPECT_THAT(Call(rpc, token.at(wrong.at(rpc.role))),
+                StatusIs(absl::StatusCode::kPermissionDenied))
+        << rpc.name;
+    EXPECT_THAT(Call(rpc, token.at(rpc.role)),
+                StatusIs(::testing::AllOf(::testing::Ne(absl::StatusCode::kUnauthenticated),
+                                          ::testing::Ne(absl::StatusCode::kPermissionDenied))))
+        << rpc.name;
   }
   // Nothing was created by the refused submissions; the accepted one created one sweep.
-  auto sweeps = store_->ListSweeps(10);
-  ASSERT_TRUE(sweeps.ok());
-  EXPECT_EQ(sweeps->size(), 1u);
+  EXPECT_THAT(store_->ListSweeps(10), IsOkAndHolds(::testing::SizeIs(1)));
 }
 
 }  // namespace
