@@ -5,10 +5,15 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
 namespace {
+
+using ::optbench::testing::CheckInputGradient;
+using ::optbench::testing::GradientCheckResult;
+using ::optbench::testing::GradientTolerance;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
@@ -97,6 +102,29 @@ TEST(SoftmaxCrossEntropyTest, WritesTheScaledGradientOfTheLoss) {
       EXPECT_NEAR(work(i, j), expected, 1e-15) << i << "," << j;
     }
   }
+}
+
+// Float64 central differences of the mean loss over logits of scale 3: h = 1e-5 keeps the
+// rounding error (~eps |L| / h ~ 1e-10) and the truncation error (~h^2 / 50 ~ 1e-12) far below
+// the gradient's entries (up to 1/50).
+constexpr GradientTolerance kSoftmaxCrossEntropyTolerance{/*step=*/1e-5, /*abs_tol=*/1e-9,
+                                                          /*rel_tol=*/1e-6};
+
+// The gradient it writes is the derivative of the loss it returns (the test above recomputes the
+// gradient's formula; this one ties the formula to the loss).
+TEST(SoftmaxCrossEntropyTest, GradientMatchesFiniteDifferencesOfTheLoss) {
+  Batch b = MakeBatch();
+  Matrix gradient = b.logits;
+  SoftmaxCrossEntropy(gradient, b.labels.data(), 1.0 / 50, nullptr);
+  const GradientCheckResult r = CheckInputGradient(
+      "logits", &b.logits, gradient,
+      [&] {
+        Matrix work = b.logits;
+        return SoftmaxCrossEntropy(work, b.labels.data(), 0.0, nullptr) / 50;
+      },
+      kSoftmaxCrossEntropyTolerance);
+  EXPECT_EQ(r.entries_checked, 50 * 6);
+  EXPECT_GT(r.max_abs_numeric, 1e-2);  // Not vacuous: the largest entries are ~1/50.
 }
 
 TEST(SoftmaxCrossEntropyTest, ChunkedAccumulationEqualsUnchunked) {

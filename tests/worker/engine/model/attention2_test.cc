@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/dataset/noisy_patches.h"
@@ -21,6 +22,9 @@
 namespace optbench::engine {
 namespace {
 
+using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::GradientCheckResult;
+using ::optbench::testing::GradientTolerance;
 using ::testing::HasSubstr;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
@@ -39,12 +43,6 @@ Matrix RandomRows(int64_t rows, int64_t cols, uint64_t seed) {
   Matrix x(rows, cols);
   for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rng.Normal();
   return x;
-}
-
-double MeanLoss(Model* model, const Matrix& x, const std::vector<int32_t>& labels) {
-  Matrix logits(x.rows(), 2);
-  model->Forward(x, logits);
-  return SoftmaxCrossEntropy(logits, labels.data(), 0.0, nullptr) / static_cast<double>(x.rows());
 }
 
 // Sets a slot's value by id.
@@ -66,6 +64,9 @@ std::map<std::string, std::vector<double>> ByName(const std::vector<Diagnostic>&
   return m;
 }
 
+constexpr GradientTolerance kAttention2Tolerance{/*step=*/1e-6, /*abs_tol=*/1e-9,
+                                                 /*rel_tol=*/1e-6};
+
 // Central differences of the mean logistic loss against the analytic gradient, every coordinate
 // of every slot. sigma0 = 0.7 makes the attention far from uniform, so the softmax Jacobian terms
 // of W_Q and W_K are exercised, not just the value path.
@@ -74,31 +75,12 @@ TEST(Attention2ModelTest, GradientMatchesFiniteDifferencesEveryCoordinate) {
   const Matrix x = RandomRows(rows, 2 * d, 11);
   const std::vector<int32_t> labels = {0, 1, 1, 0, 1, 0};
   Attention2Model model(Options(d, m_k, m_v, 0.7), /*seed=*/5);
-  model.ZeroGrad();
-  Matrix logits(rows, 2);
-  model.Forward(x, logits);
-  SoftmaxCrossEntropy(logits, labels.data(), 1.0 / rows, nullptr);
-  model.Backward(logits);
-  const double h = 1e-6;
-  int64_t checked = 0;
-  double largest = 0;
+  const GradientCheckResult r = CheckModelGradient(&model, x, labels, kAttention2Tolerance);
   for (const ParamSlot& slot : model.Params()) {
     EXPECT_EQ(slot.role, ParamRole::kHiddenMatrix) << slot.id;
-    for (Eigen::Index i = 0; i < slot.value->size(); ++i, ++checked) {
-      const double saved = slot.value->data()[i];
-      slot.value->data()[i] = saved + h;
-      const double plus = MeanLoss(&model, x, labels);
-      slot.value->data()[i] = saved - h;
-      const double minus = MeanLoss(&model, x, labels);
-      slot.value->data()[i] = saved;
-      const double numeric = (plus - minus) / (2 * h);
-      largest = std::max(largest, std::fabs(numeric));
-      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-9 + 1e-6 * std::fabs(numeric))
-          << slot.id << "[" << i << "]";
-    }
   }
-  EXPECT_EQ(checked, 2 * (m_k + m_v) * d);
-  EXPECT_GT(largest, 1e-2);  // The check is not vacuous.
+  EXPECT_EQ(r.entries_checked, 2 * (m_k + m_v) * d);
+  EXPECT_GT(r.max_abs_numeric, 1e-2);  // The check is not vacuous.
   const std::vector<ParamSlot> slots = model.Params();
   ASSERT_EQ(slots.size(), 4u);
   EXPECT_EQ(slots[0].id, "query.weight");

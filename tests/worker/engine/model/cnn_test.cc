@@ -7,11 +7,15 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
 namespace {
+
+using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::GradientTolerance;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
@@ -34,12 +38,6 @@ Matrix Inputs(const CnnOptions& o, int64_t rows) {
   Matrix x(rows, o.height * o.width * o.in_channels);
   for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 2 * rng.Uniform() - 1;
   return x;
-}
-
-double MeanLoss(Model* model, const Matrix& x) {
-  Matrix logits(x.rows(), model->num_outputs());
-  model->Forward(x, logits);
-  return SoftmaxCrossEntropy(logits, kLabels.data(), 0.0, nullptr) / static_cast<double>(x.rows());
 }
 
 // Direct (loop) convolution, ReLU, max pool: an independent reference for one stage.
@@ -108,31 +106,15 @@ TEST(CnnModelTest, ForwardMatchesDirectConvolution) {
   }
 }
 
+constexpr GradientTolerance kCnnTolerance{/*step=*/1e-6, /*abs_tol=*/1e-8, /*rel_tol=*/1e-6};
+
+// Central differences of the mean loss against the analytic gradient, every entry of every slot.
 void CheckGradient(const CnnOptions& o, DenseInit init) {
   CnnModel model(o, init, false, 5);
-  const Matrix x = Inputs(o, 5);
-  model.ZeroGrad();
-  Matrix logits(5, o.num_classes);
-  model.Forward(x, logits);
-  SoftmaxCrossEntropy(logits, kLabels.data(), 1.0 / 5, nullptr);
-  model.Backward(logits);
-  const double h = 1e-6;
-  int64_t checked = 0;
-  for (const ParamSlot& slot : model.Params()) {
-    // Every entry must carry some gradient signal somewhere (a dead network passes trivially).
-    EXPECT_GT(slot.grad->norm(), 0.0) << slot.id;
-    for (Eigen::Index i = 0; i < slot.value->size(); ++i, ++checked) {
-      const double saved = slot.value->data()[i];
-      slot.value->data()[i] = saved + h;
-      const double plus = MeanLoss(&model, x);
-      slot.value->data()[i] = saved - h;
-      const double minus = MeanLoss(&model, x);
-      slot.value->data()[i] = saved;
-      const double numeric = (plus - minus) / (2 * h);
-      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-8 + 1e-6 * std::fabs(numeric))
-          << slot.id << "[" << i << "]";
-    }
-  }
+  const int64_t checked =
+      CheckModelGradient(&model, Inputs(o, 5), kLabels, kCnnTolerance).entries_checked;
+  // Every slot must carry some gradient signal somewhere (a dead network passes trivially).
+  for (const ParamSlot& slot : model.Params()) EXPECT_GT(slot.grad->norm(), 0.0) << slot.id;
   EXPECT_EQ(checked, CnnShapeFor(o).num_params);
 }
 

@@ -1,15 +1,19 @@
 #include "worker/engine/model/linear.h"
 
-#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
 namespace {
+
+using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::GradientTolerance;
+using ::optbench::testing::MeanCrossEntropyGradient;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
@@ -27,38 +31,15 @@ Problem MakeProblem() {
   return p;
 }
 
-// Mean cross-entropy of the model on the problem (the function whose gradient is checked).
-double MeanLoss(LinearModel* model, const Problem& p) {
-  Matrix logits(p.x.rows(), model->num_outputs());
-  model->Forward(p.x, logits);
-  return SoftmaxCrossEntropy(logits, p.labels.data(), 0.0, nullptr) /
-         static_cast<double>(p.x.rows());
-}
+// Float64 central differences with h = 1e-6 have ~1e-10 truncation error.
+constexpr GradientTolerance kLinearTolerance{/*step=*/1e-6, /*abs_tol=*/1e-8, /*rel_tol=*/1e-6};
 
-// Central finite differences of MeanLoss against the model's analytic gradient, every entry of
-// every slot (ggml-style per-op check; float64, h = 1e-6 gives ~1e-10 truncation error).
+// Every entry of every slot against central differences of the mean cross-entropy.
 void CheckGradient(bool bias) {
   const Problem p = MakeProblem();
   LinearModel model(5, 4, bias, LinearInit::kUniform, /*seed=*/3);
-  model.ZeroGrad();
-  Matrix logits(p.x.rows(), 4);
-  model.Forward(p.x, logits);
-  SoftmaxCrossEntropy(logits, p.labels.data(), 1.0 / 7.0, nullptr);
-  model.Backward(logits);
-  const double h = 1e-6;
-  for (const ParamSlot& slot : model.Params()) {
-    for (Eigen::Index i = 0; i < slot.value->size(); ++i) {
-      const double saved = slot.value->data()[i];
-      slot.value->data()[i] = saved + h;
-      const double plus = MeanLoss(&model, p);
-      slot.value->data()[i] = saved - h;
-      const double minus = MeanLoss(&model, p);
-      slot.value->data()[i] = saved;
-      const double numeric = (plus - minus) / (2 * h);
-      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-8 + 1e-6 * std::fabs(numeric))
-          << slot.id << "[" << i << "]";
-    }
-  }
+  EXPECT_EQ(CheckModelGradient(&model, p.x, p.labels, kLinearTolerance).entries_checked,
+            bias ? 4 * 5 + 4 : 4 * 5);
 }
 
 TEST(LinearModelTest, GradientMatchesFiniteDifferencesWithBias) { CheckGradient(true); }
@@ -69,11 +50,7 @@ TEST(LinearModelTest, AbsentClassStillGetsTheSoftmaxGradient) {
   // Class 3 has no example: its row's gradient is (1/n) sum_i p_i3 x_i, not zero.
   const Problem p = MakeProblem();
   LinearModel model(5, 4, true, LinearInit::kUniform, 3);
-  model.ZeroGrad();
-  Matrix logits(7, 4);
-  model.Forward(p.x, logits);
-  SoftmaxCrossEntropy(logits, p.labels.data(), 1.0 / 7.0, nullptr);
-  model.Backward(logits);
+  MeanCrossEntropyGradient(&model, p.x, p.labels);
   EXPECT_GT(model.Params()[0].grad->row(3).norm(), 1e-3);
   EXPECT_GT((*model.Params()[1].grad)(3, 0), 0.0);  // Pushes the absent class's bias down.
 }

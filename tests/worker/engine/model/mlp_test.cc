@@ -5,12 +5,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/linear.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
 namespace {
+
+using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::GradientTolerance;
+using ::optbench::testing::MeanCrossEntropy;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
@@ -33,36 +38,13 @@ MlpOptions Options(std::vector<int64_t> hidden, bool bias) {
   return o;
 }
 
-double MeanLoss(Model* model, const Matrix& x) {
-  Matrix logits(x.rows(), model->num_outputs());
-  model->Forward(x, logits);
-  return SoftmaxCrossEntropy(logits, kLabels.data(), 0.0, nullptr) / static_cast<double>(x.rows());
-}
+constexpr GradientTolerance kMlpTolerance{/*step=*/1e-6, /*abs_tol=*/1e-8, /*rel_tol=*/1e-6};
 
 // Central differences of the mean loss against the analytic gradient, every entry of every slot.
 void CheckGradient(const MlpOptions& options) {
-  const Matrix x = Inputs();
   MlpModel model(options, /*seed=*/3);
-  model.ZeroGrad();
-  Matrix logits(kRows, kClasses);
-  model.Forward(x, logits);
-  SoftmaxCrossEntropy(logits, kLabels.data(), 1.0 / kRows, nullptr);
-  model.Backward(logits);
-  const double h = 1e-6;
-  int64_t checked = 0;
-  for (const ParamSlot& slot : model.Params()) {
-    for (Eigen::Index i = 0; i < slot.value->size(); ++i, ++checked) {
-      const double saved = slot.value->data()[i];
-      slot.value->data()[i] = saved + h;
-      const double plus = MeanLoss(&model, x);
-      slot.value->data()[i] = saved - h;
-      const double minus = MeanLoss(&model, x);
-      slot.value->data()[i] = saved;
-      const double numeric = (plus - minus) / (2 * h);
-      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-8 + 1e-6 * std::fabs(numeric))
-          << slot.id << "[" << i << "]";
-    }
-  }
+  const int64_t checked =
+      CheckModelGradient(&model, Inputs(), kLabels, kMlpTolerance).entries_checked;
   int64_t expected = 0, in = kFeatures;
   for (int64_t w : options.hidden) {
     expected += w * (in + (options.bias ? 1 : 0));
@@ -143,7 +125,8 @@ TEST(MlpModelTest, ZeroHeadStartsAtLogC) {
   MlpOptions o = Options({6}, true);
   o.zero_head = true;
   MlpModel model(o, 1);
-  EXPECT_NEAR(MeanLoss(&model, Inputs()), std::log(static_cast<double>(kClasses)), 1e-15);
+  EXPECT_NEAR(MeanCrossEntropy(&model, Inputs(), kLabels), std::log(static_cast<double>(kClasses)),
+              1e-15);
   EXPECT_FALSE(model.weight(0).isZero(0));
 }
 

@@ -1,11 +1,11 @@
 #include "worker/engine/model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/gradient_check.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/registry.h"
@@ -21,6 +22,12 @@
 namespace optbench::engine {
 namespace {
 
+using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::EntrySubset;
+using ::optbench::testing::GradientCheckResult;
+using ::optbench::testing::GradientTolerance;
+using ::optbench::testing::MeanCrossEntropy;
+using ::optbench::testing::MeanCrossEntropyGradient;
 using ::testing::HasSubstr;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
@@ -66,65 +73,34 @@ void Randomize(TransformerModel* model, uint64_t seed) {
   }
 }
 
-double MeanLoss(Model* model, const Matrix& x, const std::vector<int32_t>& y) {
-  Matrix logits(x.rows(), model->num_outputs());
-  model->Forward(x, logits);
-  return SoftmaxCrossEntropy(logits, y.data(), 0.0, nullptr) / static_cast<double>(x.rows());
-}
-
-void AnalyticGradient(Model* model, const Matrix& x, const std::vector<int32_t>& y) {
-  model->ZeroGrad();
-  Matrix logits(x.rows(), model->num_outputs());
-  model->Forward(x, logits);
-  SoftmaxCrossEntropy(logits, y.data(), Real{1} / static_cast<Real>(x.rows()), nullptr);
-  model->Backward(logits);
-}
-
 // Central differences of the mean loss against Backward, for up to 12 random coordinates of every
 // trained tensor (all of a tensor with <= 12 entries). With h = 1e-5 in float64 the truncation
 // error is ~h^2 |L'''| ~ 1e-10 and the rounding error ~1e-16 |L| / h ~ 1e-11 for L ~ 2.6, so
 // |analytic - numeric| <= 1e-8 + 1e-6 |numeric| holds for a correct gradient with a wide margin,
 // while any wrong term (a missing path, a transposed weight) is off by far more than 1e-8 at
 // these O(0.1) weights: every checked tensor must have some coordinate with |gradient| > 1e-5.
+constexpr GradientTolerance kTransformerTolerance{/*step=*/1e-5, /*abs_tol=*/1e-8,
+                                                  /*rel_tol=*/1e-6};
+constexpr EntrySubset kTransformerEntries{/*max_per_tensor=*/12, /*seed=*/13};
+
 void CheckGradient(TransformerModel* model, int64_t rows) {
   const TransformerOptions& o = model->options();
-  const Matrix x = Tokens(rows, o, 11);
-  const std::vector<int32_t> y = Labels(rows, o, 12);
-  AnalyticGradient(model, x, y);
-  Rng pick(13);
-  const double h = 1e-5;
-  int64_t tensors = 0;
-  for (const ParamSlot& slot : model->Params()) {
-    ++tensors;
-    const Eigen::Index n = slot.value->size();
-    std::set<Eigen::Index> coords;
-    if (n <= 12) {
-      for (Eigen::Index i = 0; i < n; ++i) coords.insert(i);
-    } else {
-      while (coords.size() < 12) coords.insert(static_cast<Eigen::Index>(pick.UniformInt(n)));
-    }
-    double largest = 0;
-    for (Eigen::Index i : coords) {
-      const double saved = slot.value->data()[i];
-      slot.value->data()[i] = saved + h;
-      const double plus = MeanLoss(model, x, y);
-      slot.value->data()[i] = saved - h;
-      const double minus = MeanLoss(model, x, y);
-      slot.value->data()[i] = saved;
-      const double numeric = (plus - minus) / (2 * h);
-      largest = std::max(largest, std::fabs(numeric));
-      EXPECT_NEAR(slot.grad->data()[i], numeric, 1e-8 + 1e-6 * std::fabs(numeric))
-          << slot.id << "[" << i << "]";
-    }
+  const GradientCheckResult r = CheckModelGradient(model, Tokens(rows, o, 11), Labels(rows, o, 12),
+                                                   kTransformerTolerance, kTransformerEntries);
+  const std::vector<ParamSlot> params = model->Params();
+  ASSERT_EQ(r.slots.size(), params.size());
+  for (size_t s = 0; s < params.size(); ++s) {
+    const ParamSlot& slot = params[s];
+    EXPECT_EQ(r.slots[s].entries_checked, std::min<int64_t>(slot.value->size(), 12)) << slot.id;
     if (slot.id.find("attn.k.bias") != std::string::npos) {
       // A key bias adds q . b_k to every score of a query's row, which softmax ignores: its
       // gradient is exactly 0 (checked above against the differences, which are ~1e-12).
       EXPECT_LT(slot.grad->cwiseAbs().maxCoeff(), 1e-12) << slot.id;
     } else {
-      EXPECT_GT(largest, 1e-5) << slot.id << ": gradient too small for the check to mean anything";
+      EXPECT_GT(r.slots[s].max_abs_numeric, 1e-5)
+          << slot.id << ": gradient too small for the check to mean anything";
     }
   }
-  EXPECT_EQ(tensors, static_cast<int64_t>(model->Params().size()));
 }
 
 TEST(TransformerModelTest, GradientMatchesFiniteDifferencesEveryTensor) {
@@ -368,7 +344,7 @@ TEST(TransformerModelTest, ChunkedGradientsEqualFullBatchAndBuffersAreNotCachedB
   TransformerModel whole(o, 3), chunked(o, 3);
   const Matrix x = Tokens(7, o, 4);
   const std::vector<int32_t> y = Labels(7, o, 5);
-  AnalyticGradient(&whole, x, y);
+  MeanCrossEntropyGradient(&whole, x, y);
   chunked.ZeroGrad();
   // Two chunks through one reused buffer (as the trainer does), the second one shorter.
   Matrix buffer(4, o.context), logits(4, o.vocab);
@@ -399,13 +375,13 @@ TEST(TransformerModelTest, LastLayerOnlyTrainingIsConvexAndFeaturesStayFixed) {
   Matrix logits(40, o.vocab);
   model.Forward(x, logits);
   const Matrix features = *model.HeadInput();
-  double previous = MeanLoss(&model, x, y);
+  double previous = MeanCrossEntropy(&model, x, y);
   EXPECT_NEAR(previous, std::log(13.0), 1e-12);  // Zero head: uniform prediction.
   for (int step = 0; step < 30; ++step) {
-    AnalyticGradient(&model, x, y);
+    MeanCrossEntropyGradient(&model, x, y);
     EXPECT_EQ(*model.HeadInput(), features) << "step " << step;
     for (const ParamSlot& s : model.Params()) *s.value -= 0.05 * *s.grad;
-    const double loss = MeanLoss(&model, x, y);
+    const double loss = MeanCrossEntropy(&model, x, y);
     EXPECT_LT(loss, previous) << "step " << step;
     previous = loss;
   }
