@@ -36,6 +36,7 @@
 #include "server/query.h"
 #include "server/wire.h"
 #include "storage/sqlite_store.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/run_job.h"
 #include "worker/worker.h"
 
@@ -57,15 +58,14 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   status                jobs per state, workers, recent sweeps
   list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress
       --state STATE       only jobs in this state (queued, running, succeeded, ...)
-  list optimizers|models|datasets
-                        registered components with hyperparameters, defaults, ranges
+  list tasks|optimizers|models|datasets|objectives
+                        registered tasks and components: hyperparameters, defaults, ranges
+  list metrics          the metrics each task and component declares, as query names
   watch SWEEP_OR_JOB    progress until every job is done
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
   query SWEEP_OR_JOB    metric series
-      --metric M          loss (default), accuracy, p_true, p_mass, grad_norm, lr, wall_seconds,
-                          head_grad_norm, head_gn_trace, head_weight_norm, head_bias_grad,
-                          head_update_norm, head_eff_lr
-                          (output-layer rows), diag.NAME (model diagnostics, e.g. attention2's)
+      --metric M          a metric the jobs declare (optbench list metrics); default: their
+                          objective's loss
       --split S           train (default) or test
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)
@@ -387,7 +387,7 @@ absl::Status ParseSteps(const std::string& text, v1::QueryMetricsRequest* reques
 
 // The flags `query` and `plot` share: --metric, --split and --steps.
 absl::Status ParseSeriesFlags(const Args& args, v1::QueryMetricsRequest* request) {
-  request->set_metric(Flag(args, "--metric", "loss"));
+  request->set_metric(Flag(args, "--metric"));
   const std::string split = Flag(args, "--split", "train");
   if (split != "train" && split != "test") {
     return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' is not train or test"));
@@ -413,7 +413,7 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
     } else {
       request.set_job_id(id);
     }
-    return server::QueryMetrics(**store, request);
+    return server::QueryMetrics(**store, engine::Catalog(), request);
   }
   RemoteBackend backend(CoordinatorAddress(args));
   auto target = ResolveTarget(backend.stub(), id);
@@ -562,7 +562,7 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   absl::Status status;
   if (request.dry_run()) {
     // Expanded locally with the same code the coordinator runs: no coordinator needed.
-    auto expanded = server::ExpandSubmission(request, server::SubmitLimits());
+    auto expanded = server::ExpandSubmission(request, engine::Catalog(), server::SubmitLimits());
     if (!expanded.ok()) return Fail(err, "submit", expanded.status());
     std::vector<v1::Job> jobs = expanded->jobs;
     out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
@@ -622,24 +622,32 @@ int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-int CmdListComponents(const std::string& what, std::ostream& out, std::ostream& err) {
+// The kinds `optbench list` names in the plural ("optimizers"), and "metrics".
+bool IsDeclarationList(const std::string& what) {
+  for (const char* kind : {"tasks", "optimizers", "models", "datasets", "objectives", "metrics"}) {
+    if (what == kind) return true;
+  }
+  return false;
+}
+
+int CmdListDeclarations(const std::string& what, std::ostream& out, std::ostream& err) {
   // Served from the catalog compiled into this binary: the same declarations the coordinator
   // validates with, so no coordinator is needed.
-  auto components = server::ListComponentDeclarations(what.substr(0, what.size() - 1));
-  if (!components.ok()) return Fail(err, "list", components.status());
-  out << ComponentsToText(*components);
+  const bool metrics = what == "metrics";
+  auto declarations = server::ListComponentDeclarations(
+      engine::Catalog(), metrics ? "" : what.substr(0, what.size() - 1));
+  if (!declarations.ok()) return Fail(err, "list", declarations.status());
+  out << (metrics ? MetricsToText(*declarations) : ComponentsToText(*declarations));
   return 0;
 }
 
 int CmdList(const Args& args, std::ostream& out, std::ostream& err) {
-  if (args.positional.size() == 1 &&
-      (args.positional[0] == "optimizers" || args.positional[0] == "models" ||
-       args.positional[0] == "datasets")) {
-    return CmdListComponents(args.positional[0], out, err);
+  if (args.positional.size() == 1 && IsDeclarationList(args.positional[0])) {
+    return CmdListDeclarations(args.positional[0], out, err);
   }
   if (args.positional.size() > 1) {
     err << "usage: optbench list [SWEEP] [--state STATE] | optbench list "
-           "optimizers|models|datasets\n";
+           "tasks|optimizers|models|datasets|objectives|metrics\n";
     return 2;
   }
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
@@ -728,12 +736,14 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
   v1::SubmitSweepRequest submit;
   submit.set_sweep_text(*text);
   submit.set_source_name(path);
-  if (auto expanded = server::ExpandSubmission(submit, server::SubmitLimits()); !expanded.ok()) {
+  if (auto expanded = server::ExpandSubmission(submit, engine::Catalog(), server::SubmitLimits());
+      !expanded.ok()) {
     return Fail(err, "run", expanded.status());
   }
 
   // The embedded coordinator listens on loopback only, on a free port.
   server::CoordinatorOptions copts;
+  copts.catalog = &engine::Catalog();
   copts.listen = "127.0.0.1:0";
   copts.db_path = Flag(args, "--db", "optbench.db");
   auto coordinator = server::Coordinator::Start(copts);
@@ -761,8 +771,7 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
     code = Fail(err, "run", last.status());
   } else {
     v1::QueryMetricsRequest q;
-    q.set_sweep_id(sweep_id);
-    q.set_metric("loss");
+    q.set_sweep_id(sweep_id);  // The jobs' primary metric: their objective's loss.
     q.set_split(v1::SPLIT_TRAIN);
     q.set_group_by(v1::GROUP_BY_FREQUENCY);
     q.set_groups(groups);

@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "proto/convert.h"
-#include "worker/engine/params.h"
+#include "spec/params.h"
 
 namespace optbench::client {
 namespace {
@@ -24,7 +24,7 @@ std::string CsvField(const std::string& s) {
 
 std::string JsonString(const std::string& s) { return proto::JsonQuote(s); }
 
-std::string Number(double v) { return std::isfinite(v) ? engine::FormatDouble(v) : ""; }
+std::string Number(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : ""; }
 
 std::vector<const v1::Job*> JobsOf(const v1::QueryMetricsResponse& response) {
   std::vector<const v1::Job*> jobs;
@@ -111,7 +111,7 @@ std::string QueryToJson(const v1::QueryMetricsResponse& response) {
         ",\"split\":", JsonString(SplitName(s.split())), ",\"metric\":", JsonString(s.metric()),
         ",\"group\":", g, ",\"group_classes\":", group ? group->num_classes() : 0,
         ",\"group_train_examples\":", group ? group->train_examples() : 0,
-        ",\"value\":", std::isfinite(value) ? engine::FormatDouble(value) : "null", "}"));
+        ",\"value\":", std::isfinite(value) ? spec::FormatDouble(value) : "null", "}"));
   });
   if (rows.empty()) return "[]\n";
   return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
@@ -207,32 +207,94 @@ std::string JobsToTable(const std::vector<v1::Job>& jobs) {
   return out;
 }
 
-std::string ComponentsToText(const std::vector<v1::ComponentDeclaration>& components) {
+namespace {
+
+void AppendParam(const v1::ParamDeclaration& p, std::string* out) {
+  std::string allowed;
+  if (p.choices_size() > 0) {
+    allowed = absl::StrCat("one of ", absl::StrJoin(p.choices(), ", "));
+  } else if (p.has_min() && p.has_max()) {
+    allowed = absl::StrCat(p.min_exclusive() ? "(" : "[", spec::FormatDouble(p.min()), ", ",
+                           spec::FormatDouble(p.max()), p.max_exclusive() ? ")" : "]");
+  } else if (p.has_min()) {
+    allowed = absl::StrCat(p.min_exclusive() ? "> " : ">= ", spec::FormatDouble(p.min()));
+  } else if (p.has_max()) {
+    allowed = absl::StrCat(p.max_exclusive() ? "< " : "<= ", spec::FormatDouble(p.max()));
+  }
+  const std::string def = spec::FormatParamValue(proto::FromProto(p.default_value()));
+  const std::string only =
+      p.used_when_param().empty()
+          ? std::string()
+          : absl::StrCat(" (", p.used_when_param(), " ", p.used_when_value(), " only)");
+  absl::StrAppend(out,
+                  absl::StrFormat("      %-16s %-8s default %-10s %-18s %s%s\n", p.name(), p.type(),
+                                  def.empty() ? "\"\"" : def, allowed, p.doc(), only));
+}
+
+void AppendMetric(const v1::MetricDeclaration& m, std::string* out) {
+  std::string shape;
+  switch (m.shape()) {
+    case v1::MetricDeclaration::SHAPE_PER_CLASS:
+      shape = "per class";
+      break;
+    case v1::MetricDeclaration::SHAPE_PER_ITEM:
+      shape = absl::StrCat("per ", m.item_kind().empty() ? "item" : m.item_kind());
+      break;
+    default:
+      shape = "scalar";
+  }
+  const std::string splits =
+      m.splits() == v1::MetricDeclaration::SPLITS_TRAIN ? "train" : "train, test";
+  const std::string query = m.query().empty() ? "(stored only)" : m.query();
+  const std::string stored =
+      m.query() == m.name() ? "" : absl::StrCat(" [stored as ", m.name(), "]");
+  absl::StrAppend(out, absl::StrFormat("      %-22s %-10s %-12s %s%s%s\n", query, shape, splits,
+                                       m.doc(), stored, m.primary() ? " (default)" : ""));
+}
+
+}  // namespace
+
+std::string ComponentsToText(const v1::ListComponentsResponse& declarations) {
   std::string out;
+  if (declarations.tasks_size() > 0) absl::StrAppend(&out, "tasks:\n");
+  for (const v1::TaskDeclaration& t : declarations.tasks()) {
+    absl::StrAppend(&out, "  ", t.name(), " - ", t.doc(), "\n");
+    for (const v1::SlotDeclaration& slot : t.slots()) {
+      absl::StrAppend(&out,
+                      absl::StrFormat("      %-16s %-9s %s%s - %s\n", slot.name(), slot.kind(),
+                                      slot.required() ? "required" : "optional",
+                                      slot.default_component().empty()
+                                          ? std::string()
+                                          : absl::StrCat(", default ", slot.default_component()),
+                                      slot.doc()));
+    }
+    absl::StrAppend(&out, "    ", t.settings_key(), ":\n");
+    for (const v1::ParamDeclaration& p : t.settings()) AppendParam(p, &out);
+  }
   std::string kind;
-  for (const v1::ComponentDeclaration& c : components) {
+  for (const v1::ComponentDeclaration& c : declarations.components()) {
     if (c.kind() != kind) {
       kind = c.kind();
       absl::StrAppend(&out, out.empty() ? "" : "\n", kind, "s:\n");
     }
     absl::StrAppend(&out, "  ", c.name(), " - ", c.doc(), "\n");
-    for (const v1::ParamDeclaration& p : c.params()) {
-      std::string allowed;
-      if (p.choices_size() > 0) {
-        allowed = absl::StrCat("one of ", absl::StrJoin(p.choices(), ", "));
-      } else if (p.has_min() && p.has_max()) {
-        allowed = absl::StrCat(p.min_exclusive() ? "(" : "[", engine::FormatDouble(p.min()), ", ",
-                               engine::FormatDouble(p.max()), p.max_exclusive() ? ")" : "]");
-      } else if (p.has_min()) {
-        allowed = absl::StrCat(p.min_exclusive() ? "> " : ">= ", engine::FormatDouble(p.min()));
-      } else if (p.has_max()) {
-        allowed = absl::StrCat(p.max_exclusive() ? "< " : "<= ", engine::FormatDouble(p.max()));
-      }
-      const std::string def = engine::FormatParamValue(proto::FromProto(p.default_value()));
-      absl::StrAppend(
-          &out, absl::StrFormat("      %-16s %-8s default %-10s %-18s %s\n", p.name(), p.type(),
-                                def.empty() ? "\"\"" : def, allowed, p.doc()));
-    }
+    if (c.needs_size() > 0)
+      absl::StrAppend(&out, "      needs: ", absl::StrJoin(c.needs(), ", "), "\n");
+    for (const v1::ParamDeclaration& p : c.params()) AppendParam(p, &out);
+  }
+  return out;
+}
+
+std::string MetricsToText(const v1::ListComponentsResponse& declarations) {
+  std::string out;
+  for (const v1::TaskDeclaration& t : declarations.tasks()) {
+    absl::StrAppend(&out, "task ", t.name(), ":\n");
+    for (const v1::MetricDeclaration& m : t.metrics()) AppendMetric(m, &out);
+  }
+  for (const v1::ComponentDeclaration& c : declarations.components()) {
+    if (c.metrics_size() == 0) continue;
+    absl::StrAppend(&out, c.kind(), " ", c.name(), ":\n");
+    for (const v1::MetricDeclaration& m : c.metrics()) AppendMetric(m, &out);
   }
   return out;
 }

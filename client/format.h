@@ -27,8 +27,12 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
 
 // Job listing table: id, state, attempt, worker, progress, labels.
 std::string JobsToTable(const std::vector<v1::Job>& jobs);
-// Component declarations as a readable list (name, doc, then one line per hyperparameter).
-std::string ComponentsToText(const std::vector<v1::ComponentDeclaration>& components);
+// `optbench list optimizers|models|datasets|objectives|tasks`: every task (slots and settings) and
+// component (parameters with type, default, range, doc) in `declarations`.
+std::string ComponentsToText(const v1::ListComponentsResponse& declarations);
+// `optbench list metrics`: each task's metrics and what each component adds (query name, shape,
+// splits, doc).
+std::string MetricsToText(const v1::ListComponentsResponse& declarations);
 
 // "running", "succeeded", ...
 std::string StateName(v1::JobState state);

@@ -29,6 +29,9 @@ std::string HostOf(const std::string& listen) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
+  if (options.catalog == nullptr) {
+    return absl::InvalidArgumentError("catalog: a coordinator needs the catalog of tasks");
+  }
   std::unique_ptr<Coordinator> c(new Coordinator());
   const std::string host = HostOf(options.listen);
   const bool tls = !options.tls_cert_path.empty() || !options.tls_key_path.empty();
@@ -83,9 +86,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   c->store_ = *std::move(store);
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
   c->scheduler_ = std::make_unique<Scheduler>(c->store_.get(), clock, options.scheduler);
-  c->coordinator_service_ =
-      std::make_unique<CoordinatorService>(c->scheduler_.get(), options.limits, c->auth_.get());
-  c->worker_service_ = std::make_unique<WorkerService>(c->scheduler_.get(), c->auth_.get());
+  c->coordinator_service_ = std::make_unique<CoordinatorService>(
+      c->scheduler_.get(), options.catalog, options.limits, c->auth_.get());
+  c->worker_service_ =
+      std::make_unique<WorkerService>(c->scheduler_.get(), options.catalog, c->auth_.get());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &c->port_);

@@ -16,11 +16,15 @@
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
+#include "spec/catalog.h"
 #include "storage/store.h"
 
 namespace optbench::server {
 
 struct CoordinatorOptions {
+  // Required: the tasks and components submitted specs are validated against (the engine's
+  // worker/engine/catalog.h Catalog() in the binaries). Not owned; must outlive the coordinator.
+  const spec::Catalog* catalog = nullptr;
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one.
   std::string db_path = "optbench.db";
   SchedulerOptions scheduler;

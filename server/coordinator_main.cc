@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "server/coordinator.h"
+#include "worker/engine/catalog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to serve on (host:port; port 0 = any)");
 ABSL_FLAG(std::string, db, "optbench.db", "SQLite database file (created if missing)");
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
   const sigset_t signals = optbench::BlockStopSignals();
 
   optbench::server::CoordinatorOptions options;
+  // The binary is where the engine's tables meet the server: it validates with what its workers
+  // run.
+  options.catalog = &optbench::engine::Catalog();
   options.listen = absl::GetFlag(FLAGS_listen);
   options.db_path = absl::GetFlag(FLAGS_db);
   options.auth_tokens_path = absl::GetFlag(FLAGS_auth_tokens);

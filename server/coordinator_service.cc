@@ -11,7 +11,6 @@
 #include "server/query.h"
 #include "server/wire.h"
 #include "sweep/sweep_file.h"
-#include "worker/engine/catalog.h"
 
 namespace optbench::server {
 namespace {
@@ -29,9 +28,10 @@ absl::StatusOr<v1::Sweep> LoadSweep(Scheduler& scheduler, const std::string& swe
 }  // namespace
 
 absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
+                                                    const spec::Catalog& catalog,
                                                     const SubmitLimits& limits) {
   ExpandedSubmission out;
-  std::vector<engine::JobSpec> specs;
+  std::vector<spec::JobSpec> specs;
   std::vector<std::map<std::string, std::string>> labels;
   if (!request.sweep_text().empty()) {
     if (request.jobs_size() > 0) {
@@ -45,7 +45,7 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
     sweep::ParseOptions options;
     options.max_jobs = limits.max_jobs_per_sweep;
     const std::string source = request.source_name().empty() ? "sweep" : request.source_name();
-    auto parsed = sweep::ParseSweep(request.sweep_text(), source, options);
+    auto parsed = sweep::ParseSweep(request.sweep_text(), source, catalog, options);
     if (!parsed.ok()) return parsed.status();
     out.name = parsed->name;
     for (sweep::ExpandedJob& job : parsed->jobs) {
@@ -63,13 +63,13 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
     }
     for (int i = 0; i < request.jobs_size(); ++i) {
       auto spec = proto::FromProto(request.jobs(i));
-      if (spec.ok()) spec = engine::ValidateJobSpec(*spec);
+      if (spec.ok()) spec = catalog.Validate(*spec);
       if (!spec.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("jobs[", i, "].", spec.status().message()));
       }
       specs.push_back(*std::move(spec));
     }
-    labels = sweep::LabelJobs(specs);
+    labels = sweep::LabelJobs(catalog, specs);
   }
   if (!request.name().empty()) out.name = request.name();
   if (out.name.empty()) out.name = "sweep";
@@ -79,26 +79,27 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
   }
   for (size_t i = 0; i < specs.size(); ++i) {
     v1::JobSpec wire = proto::ToProto(specs[i]);
+    const int64_t total_steps = (*catalog.FindTask(specs[i].task))->total_steps(specs[i]);
     storage::NewJob job;
     job.spec = wire.SerializeAsString();
     job.summary_json = proto::LabelsToJson(labels[i]);
-    job.total_steps = specs[i].trainer.steps;
+    job.total_steps = total_steps;
     job.max_attempts = request.max_attempts();  // 0: the scheduler's default.
     out.new_jobs.push_back(std::move(job));
     v1::Job shown;
     shown.set_index(static_cast<int64_t>(i));
     *shown.mutable_spec() = std::move(wire);
     shown.set_state(v1::JOB_STATE_QUEUED);
-    shown.set_total_steps(specs[i].trainer.steps);
+    shown.set_total_steps(total_steps);
     for (const auto& [k, v] : labels[i]) (*shown.mutable_labels())[k] = v;
     out.jobs.push_back(std::move(shown));
   }
   return out;
 }
 
-CoordinatorService::CoordinatorService(Scheduler* scheduler, SubmitLimits limits,
-                                       const Authenticator* auth)
-    : scheduler_(scheduler), auth_(auth), limits_(limits) {}
+CoordinatorService::CoordinatorService(Scheduler* scheduler, const spec::Catalog* catalog,
+                                       SubmitLimits limits, const Authenticator* auth)
+    : scheduler_(scheduler), catalog_(catalog), auth_(auth), limits_(limits) {}
 
 grpc::Status CoordinatorService::Authorize(const grpc::ServerContext* context, Role role) const {
   if (auth_ == nullptr) return grpc::Status::OK;
@@ -109,7 +110,7 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
                                              const v1::SubmitSweepRequest* request,
                                              v1::SubmitSweepResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
-  auto expanded = ExpandSubmission(*request, limits_);
+  auto expanded = ExpandSubmission(*request, *catalog_, limits_);
   if (!expanded.ok()) return ToGrpcStatus(expanded.status());
   if (request->dry_run()) {
     for (v1::Job& job : expanded->jobs) *response->add_jobs() = std::move(job);
@@ -246,7 +247,7 @@ grpc::Status CoordinatorService::QueryMetrics(grpc::ServerContext* context,
                                               const v1::QueryMetricsRequest* request,
                                               v1::QueryMetricsResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto result = server::QueryMetrics(*scheduler_, *request);
+  auto result = server::QueryMetrics(*scheduler_, *catalog_, *request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
@@ -256,9 +257,9 @@ grpc::Status CoordinatorService::ListComponents(grpc::ServerContext* context,
                                                 const v1::ListComponentsRequest* request,
                                                 v1::ListComponentsResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
-  auto components = ListComponentDeclarations(request->kind());
-  if (!components.ok()) return ToGrpcStatus(components.status());
-  for (v1::ComponentDeclaration& c : *components) *response->add_components() = std::move(c);
+  auto declarations = ListComponentDeclarations(*catalog_, request->kind());
+  if (!declarations.ok()) return ToGrpcStatus(declarations.status());
+  *response = *std::move(declarations);
   return grpc::Status::OK;
 }
 

@@ -9,6 +9,7 @@
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "server/auth.h"
 #include "server/scheduler.h"
+#include "spec/catalog.h"
 
 namespace optbench::server {
 
@@ -25,13 +26,15 @@ struct ExpandedSubmission {
   std::vector<v1::Job> jobs;
 };
 absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
+                                                    const spec::Catalog& catalog,
                                                     const SubmitLimits& limits);
 
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
-  // Does not own `scheduler` or `auth`. `auth` null = no authentication (loopback use); else
-  // SubmitSweep and Cancel need the submit role and every other call the read role.
-  CoordinatorService(Scheduler* scheduler, SubmitLimits limits,
+  // Does not own `scheduler`, `catalog` or `auth`. `catalog` validates submissions and declares
+  // the metrics of jobs whose run declared none. `auth` null = no authentication (loopback use);
+  // else SubmitSweep and Cancel need the submit role and every other call the read role.
+  CoordinatorService(Scheduler* scheduler, const spec::Catalog* catalog, SubmitLimits limits,
                      const Authenticator* auth = nullptr);
 
   // Makes running Watch streams return promptly (server shutdown).
@@ -63,6 +66,7 @@ class CoordinatorService final : public v1::Coordinator::Service {
   grpc::Status Authorize(const grpc::ServerContext* context, Role role) const;
 
   Scheduler* const scheduler_;
+  const spec::Catalog* const catalog_;
   const Authenticator* const auth_;
   const SubmitLimits limits_;
   std::atomic<bool> shutting_down_{false};

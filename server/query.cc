@@ -3,62 +3,17 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/wire.h"
-#include "worker/engine/frequency_groups.h"
+#include "spec/frequency_groups.h"
 
 namespace optbench::server {
 namespace {
-
-enum class Denominator {
-  kClassCounts,    // Examples of the group's classes in the split (loss, accuracy, p_true).
-  kSplitSize,      // All examples of the split (p_mass).
-  kClasses,        // The number of classes in the group: a mean of per-class values (head_*).
-  kClassWeighted,  // Per-class means (model diagnostics): weighted by the classes' examples.
-};
-
-struct MetricDef {
-  const char* name;
-  const char* numerator;  // Stored per-class vector; nullptr for a scalar metric.
-  Denominator denominator;
-  bool train_only = false;  // Recorded for the train split only (scalars, head_*).
-};
-
-constexpr MetricDef kMetrics[] = {
-    {"loss", "loss_sum", Denominator::kClassCounts},
-    {"accuracy", "correct", Denominator::kClassCounts},
-    {"p_true", "p_true_sum", Denominator::kClassCounts},
-    {"p_mass", "p_mass", Denominator::kSplitSize},
-    {"head_grad_norm", "head_grad_norm", Denominator::kClasses, true},
-    {"head_gn_trace", "head_gn_trace", Denominator::kClasses, true},
-    {"head_weight_norm", "head_weight_norm", Denominator::kClasses, true},
-    {"head_bias_grad", "head_bias_grad", Denominator::kClasses, true},
-    {"head_update_norm", "head_update_norm", Denominator::kClasses, true},
-    {"head_eff_lr", "head_eff_lr", Denominator::kClasses, true},
-    {"grad_norm", nullptr, Denominator::kClassCounts, true},
-    {"lr", nullptr, Denominator::kClassCounts, true},
-    {"wall_seconds", nullptr, Denominator::kClassCounts, true},
-};
-
-// `name` must outlive the result (a diagnostic's def points into it).
-absl::StatusOr<MetricDef> FindMetric(const std::string& name) {
-  std::vector<std::string> known;
-  for (const MetricDef& m : kMetrics) {
-    if (name == m.name) return m;
-    known.push_back(m.name);
-  }
-  // Model diagnostics are stored under their own name, per split; whether one is a scalar or a
-  // per-class vector shows in its rows.
-  if (IsDiagnosticMetric(name))
-    return MetricDef{name.c_str(), name.c_str(), Denominator::kClassWeighted};
-  return absl::InvalidArgumentError(absl::StrCat("metric: unknown metric '", name,
-                                                 "'; known: ", absl::StrJoin(known, ", "),
-                                                 ", diag.<name> (model diagnostics)"));
-}
 
 absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::StoreReader& store,
                                                             const v1::QueryMetricsRequest& r) {
@@ -76,31 +31,79 @@ absl::StatusOr<std::vector<storage::JobRecord>> ResolveJobs(storage::StoreReader
   return AllJobsOfSweep(store, r.sweep_id());
 }
 
-std::vector<std::vector<int64_t>> MakeGroups(v1::GroupBy group_by, int num_groups,
-                                             const std::vector<int64_t>& train_counts) {
-  const int64_t c = static_cast<int64_t>(train_counts.size());
-  std::vector<std::vector<int64_t>> groups;
-  if (group_by == v1::GROUP_BY_CLASS) {
-    for (int64_t k = 0; k < c; ++k) groups.push_back({k});
-  } else if (group_by == v1::GROUP_BY_NONE) {
-    groups.emplace_back();
-    for (int64_t k = 0; k < c; ++k) groups.back().push_back(k);
-  } else {
-    groups = engine::FrequencyGroups(train_counts, num_groups);
+// Groups of indices into the per-class (or per-item) values, with their labels.
+struct Grouping {
+  std::vector<std::vector<int64_t>> members;
+  std::vector<std::string> labels;  // Per-item groups only.
+};
+
+Grouping MakeGroups(v1::GroupBy group_by, int num_groups, const spec::MetricSpec& metric,
+                    const std::vector<int64_t>& train_counts) {
+  Grouping g;
+  if (metric.shape == spec::MetricShape::kPerItem) {
+    const int64_t n = static_cast<int64_t>(metric.items.size());
+    if (group_by == v1::GROUP_BY_NONE) {
+      g.members.emplace_back();
+      for (int64_t i = 0; i < n; ++i) g.members.back().push_back(i);
+      g.labels.emplace_back();
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        g.members.push_back({i});
+        g.labels.push_back(metric.items[static_cast<size_t>(i)]);
+      }
+    }
+    return g;
   }
-  return groups;
+  const int64_t c = static_cast<int64_t>(train_counts.size());
+  if (group_by == v1::GROUP_BY_CLASS) {
+    for (int64_t k = 0; k < c; ++k) g.members.push_back({k});
+  } else if (group_by == v1::GROUP_BY_NONE) {
+    g.members.emplace_back();
+    for (int64_t k = 0; k < c; ++k) g.members.back().push_back(k);
+  } else {
+    g.members = spec::FrequencyGroups(train_counts, num_groups);
+  }
+  return g;
+}
+
+// The value of one group at one step from the stored vector `values` (per class or per item).
+double GroupValue(const spec::MetricSpec& metric, const std::vector<double>& values,
+                  const std::vector<int64_t>& members, const std::vector<int64_t>& counts,
+                  int64_t split_total) {
+  double num = 0;
+  double den = 0;
+  for (int64_t k : members) {
+    const double value = k < static_cast<int64_t>(values.size()) ? values[k] : 0;
+    const double count =
+        k < static_cast<int64_t>(counts.size()) ? static_cast<double>(counts[k]) : 0.0;
+    switch (metric.aggregate) {
+      case spec::Aggregate::kExampleWeighted:
+        // A class without targets in the split has no mean: it weighs nothing.
+        num += count > 0 ? value * count : 0;
+        den += count;
+        break;
+      case spec::Aggregate::kClassMean:
+      case spec::Aggregate::kItemMean:
+        num += value;
+        den += 1;
+        break;
+      default:
+        num += value;
+        den += count;
+        break;
+    }
+  }
+  if (metric.aggregate == spec::Aggregate::kPerSplitExample) den = static_cast<double>(split_total);
+  return den > 0 ? num / den : std::nan("");
 }
 
 }  // namespace
 
 absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& store,
+                                                      const spec::Catalog& catalog,
                                                       const v1::QueryMetricsRequest& request) {
-  const std::string metric_name = request.metric().empty() ? "loss" : request.metric();
-  auto metric = FindMetric(metric_name);
-  if (!metric.ok()) return metric.status();
-  const MetricDef& def = *metric;
   const bool test = request.split() == v1::SPLIT_TEST;
-  const std::string split = test ? "test" : "train";
+  const spec::Split split = test ? spec::Split::kTest : spec::Split::kTrain;
   v1::GroupBy group_by =
       request.group_by() == v1::GROUP_BY_UNSPECIFIED ? v1::GROUP_BY_FREQUENCY : request.group_by();
   const int num_groups = request.groups() == 0 ? 10 : request.groups();
@@ -115,47 +118,65 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
   if (!jobs.ok()) return jobs.status();
 
   v1::QueryMetricsResponse response;
+  std::set<std::string> declared;  // Query names the jobs declare, for the error.
+  std::string split_problem;       // Why a job that has the metric lacks the split.
+  bool answered = false;           // Some job has the metric for the split.
   for (const storage::JobRecord& job : *jobs) {
     v1::Series* series = response.add_series();
     *series->mutable_job() = JobToProto(job);
-    series->set_metric(def.name);
-    const bool train_only = def.train_only;
-    series->set_split(test && !train_only ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
-    const std::vector<int64_t>& counts =
-        test && !train_only ? job.test_class_counts : job.train_class_counts;
-    if (job.num_classes == 0 || (def.numerator != nullptr && counts.empty())) continue;
+    series->set_split(test ? v1::SPLIT_TEST : v1::SPLIT_TRAIN);
+    absl::StatusOr<std::vector<spec::MetricSpec>> metrics = JobMetrics(job, catalog);
+    if (!metrics.ok()) return metrics.status();
+    for (const spec::MetricSpec& m : *metrics) {
+      if (!m.query.empty()) declared.insert(m.query);
+    }
+    const spec::MetricSpec* def = request.metric().empty()
+                                      ? spec::DefaultMetric(*metrics)
+                                      : spec::FindQueryMetric(*metrics, request.metric());
+    if (def == nullptr) continue;
+    series->set_metric(def->query);
+    if (test && def->splits == spec::MetricSplits::kTrain) {
+      split_problem =
+          absl::StrCat("metric '", def->query, "' is recorded for the train split only");
+      continue;
+    }
+    const std::vector<int64_t>& counts = test ? job.test_class_counts : job.train_class_counts;
+    if (test && job.num_classes > 0 && counts.empty()) {
+      split_problem = absl::StrCat("job ", job.id, " has no test split");
+      continue;
+    }
+    answered = true;
+    const bool per_class = def->shape == spec::MetricShape::kPerClass;
+    if (job.num_classes == 0 || (per_class && counts.empty())) continue;  // Not started yet.
 
     storage::MetricQuery q;
     q.job_ids = {job.id};
-    q.split = train_only ? "train" : split;
-    q.metrics = {def.numerator == nullptr ? def.name : def.numerator};
+    q.split = spec::SplitName(split);
+    q.metrics = {def->name};
     q.min_step = request.min_step();
     q.max_step = max_step;
     auto rows = store.ReadMetrics(q);
     if (!rows.ok()) return rows.status();
-    // A diagnostic with one value per step is a scalar (unless the job has one class anyway).
-    bool scalar = def.numerator == nullptr;
-    if (def.denominator == Denominator::kClassWeighted && job.num_classes > 1) {
-      scalar = !rows->empty();
-      for (const storage::MetricRow& row : *rows) scalar = scalar && row.values.size() == 1;
-    }
-    const v1::GroupBy job_group_by = scalar ? v1::GROUP_BY_NONE : group_by;
-
-    const auto groups = MakeGroups(job_group_by, num_groups, job.train_class_counts);
+    const bool scalar = def->shape == spec::MetricShape::kScalar;
+    const Grouping groups =
+        MakeGroups(scalar ? v1::GROUP_BY_NONE : group_by, num_groups, *def, job.train_class_counts);
     int64_t split_total = 0;
     for (int64_t n : counts) split_total += n;
-    for (size_t g = 0; g < groups.size(); ++g) {
+    for (size_t g = 0; g < groups.members.size(); ++g) {
       v1::ClassGroup* group = series->add_groups();
       group->set_index(static_cast<int32_t>(g));
-      group->set_num_classes(static_cast<int64_t>(groups[g].size()));
+      if (!groups.labels.empty()) {
+        group->set_label(groups.labels[g]);
+        continue;
+      }
+      group->set_num_classes(static_cast<int64_t>(groups.members[g].size()));
       int64_t examples = 0;
-      for (int64_t k : groups[g]) examples += job.train_class_counts[k];
+      for (int64_t k : groups.members[g]) examples += job.train_class_counts[k];
       group->set_train_examples(examples);
-      if (job_group_by != v1::GROUP_BY_NONE) {
-        for (int64_t k : groups[g]) group->add_classes(k);
+      if (!scalar && group_by != v1::GROUP_BY_NONE) {
+        for (int64_t k : groups.members[g]) group->add_classes(k);
       }
     }
-
     for (const storage::MetricRow& row : *rows) {
       v1::SeriesPoint* point = series->add_points();
       point->set_step(row.step);
@@ -163,24 +184,17 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
         point->add_values(row.values.empty() ? std::nan("") : row.values[0]);
         continue;
       }
-      for (const auto& classes : groups) {
-        double num = 0;
-        double den = 0;
-        for (int64_t k : classes) {
-          const double value = k < static_cast<int64_t>(row.values.size()) ? row.values[k] : 0;
-          if (def.denominator == Denominator::kClassWeighted) {
-            // A class without examples in the split has no mean: it weighs nothing.
-            num += counts[k] > 0 ? value * static_cast<double>(counts[k]) : 0;
-          } else {
-            num += value;
-          }
-          den += static_cast<double>(counts[k]);
-        }
-        if (def.denominator == Denominator::kSplitSize) den = static_cast<double>(split_total);
-        if (def.denominator == Denominator::kClasses) den = static_cast<double>(classes.size());
-        point->add_values(den > 0 ? num / den : std::nan(""));
+      for (const auto& members : groups.members) {
+        point->add_values(GroupValue(*def, row.values, members, counts, split_total));
       }
     }
+  }
+  if (!answered && !split_problem.empty()) return absl::InvalidArgumentError(split_problem);
+  if (!answered && !jobs->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric: unknown metric '", request.metric(), "'; ",
+        request.target_case() == v1::QueryMetricsRequest::kJobId ? "the job" : "its jobs",
+        " declare ", declared.empty() ? "none" : absl::StrJoin(declared, ", ")));
   }
   return response;
 }

@@ -148,8 +148,9 @@ absl::StatusOr<bool> Scheduler::Heartbeat(const std::string& job_id, const std::
 absl::Status Scheduler::SetDatasetInfo(const std::string& job_id, const std::string& token,
                                        int64_t num_classes,
                                        const std::vector<int64_t>& train_counts,
-                                       const std::vector<int64_t>& test_counts) {
-  return store_->SetDatasetInfo(job_id, num_classes, train_counts, test_counts,
+                                       const std::vector<int64_t>& test_counts,
+                                       const std::string& metrics) {
+  return store_->SetDatasetInfo(job_id, num_classes, train_counts, test_counts, metrics,
                                 [&](const JobRecord& job) { return HoldLease(job, token); });
 }
 

@@ -85,7 +85,7 @@ class Scheduler final : public storage::StoreReader {
                                  int64_t progress_step);
   absl::Status SetDatasetInfo(const std::string& job_id, const std::string& token,
                               int64_t num_classes, const std::vector<int64_t>& train_counts,
-                              const std::vector<int64_t>& test_counts);
+                              const std::vector<int64_t>& test_counts, const std::string& metrics);
   // Stores one evaluation's metrics (idempotent) and renews the lease. Returns cancel_requested.
   absl::StatusOr<bool> ReportMetrics(const std::string& job_id, const std::string& token,
                                      int64_t step, const std::vector<storage::MetricRow>& rows);

@@ -1,22 +1,12 @@
 #include "server/wire.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
 #include "proto/convert.h"
-#include "worker/engine/catalog.h"
 
 namespace optbench::server {
 
-bool IsDiagnosticMetric(std::string_view metric) {
-  constexpr std::string_view kPrefix = "diag.";
-  if (metric.substr(0, kPrefix.size()) != kPrefix) return false;
-  const std::string_view name = metric.substr(kPrefix.size());
-  if (name.empty() || name.size() > kMaxDiagnosticName) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
 namespace {
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
@@ -87,6 +77,10 @@ v1::Job JobToProto(const storage::JobRecord& job) {
   for (const auto& [k, v] : proto::LabelsFromJson(job.summary_json)) {
     (*out.mutable_labels())[k] = v;
   }
+  v1::MetricDeclarations declared;
+  if (!job.metrics.empty() && declared.ParseFromString(job.metrics)) {
+    *out.mutable_metrics() = std::move(*declared.mutable_metrics());
+  }
   return out;
 }
 
@@ -103,24 +97,28 @@ v1::Sweep SweepToProto(const storage::SweepRecord& sweep,
   return out;
 }
 
-v1::ComponentDeclaration ComponentToProto(const engine::ComponentSpec& spec) {
-  v1::ComponentDeclaration out;
-  out.set_kind(engine::ComponentKindName(spec.kind));
-  out.set_name(spec.name);
-  out.set_doc(spec.doc);
-  for (const engine::ParamSpec& p : spec.params) {
-    v1::ParamDeclaration* d = out.add_params();
-    d->set_name(p.name);
-    d->set_type(engine::ParamTypeName(p.type));
-    *d->mutable_default_value() = proto::ToProto(p.default_value);
-    if (p.min.has_value()) d->set_min(*p.min);
-    if (p.max.has_value()) d->set_max(*p.max);
-    d->set_min_exclusive(p.min_exclusive);
-    d->set_max_exclusive(p.max_exclusive);
-    for (const std::string& c : p.choices) d->add_choices(c);
-    d->set_doc(p.doc);
+absl::StatusOr<std::vector<spec::MetricSpec>> JobMetrics(const storage::JobRecord& job,
+                                                         const spec::Catalog& catalog) {
+  if (!job.metrics.empty()) {
+    v1::MetricDeclarations declared;
+    if (!declared.ParseFromString(job.metrics)) {
+      return absl::DataLossError(
+          absl::StrCat("the stored metric declarations of job ", job.id, " do not parse"));
+    }
+    absl::StatusOr<std::vector<spec::MetricSpec>> metrics =
+        proto::MetricsFromProto(declared.metrics());
+    if (!metrics.ok()) {
+      return absl::DataLossError(absl::StrCat("job ", job.id, ": ", metrics.status().message()));
+    }
+    return metrics;
   }
-  return out;
+  v1::JobSpec wire;
+  if (!wire.ParseFromString(job.spec)) {
+    return absl::DataLossError(absl::StrCat("the stored spec of job ", job.id, " does not parse"));
+  }
+  absl::StatusOr<spec::JobSpec> parsed = proto::FromProto(wire);
+  if (!parsed.ok()) return parsed.status();
+  return catalog.Metrics(*parsed);
 }
 
 absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::StoreReader& store,
@@ -138,24 +136,28 @@ absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::StoreRea
   }
 }
 
-absl::StatusOr<std::vector<v1::ComponentDeclaration>> ListComponentDeclarations(
-    const std::string& kind) {
-  const std::pair<const char*, engine::ComponentKind> kinds[] = {
-      {"dataset", engine::ComponentKind::kDataset},
-      {"model", engine::ComponentKind::kModel},
-      {"optimizer", engine::ComponentKind::kOptimizer}};
-  std::vector<v1::ComponentDeclaration> out;
-  bool matched = false;
-  for (const auto& [name, k] : kinds) {
-    if (!kind.empty() && kind != name) continue;
+absl::StatusOr<v1::ListComponentsResponse> ListComponentDeclarations(const spec::Catalog& catalog,
+                                                                     const std::string& kind) {
+  const spec::ComponentKind kinds[] = {spec::ComponentKind::kDataset, spec::ComponentKind::kModel,
+                                       spec::ComponentKind::kOptimizer,
+                                       spec::ComponentKind::kObjective};
+  constexpr char kTask[] = "task";
+  v1::ListComponentsResponse out;
+  bool matched = kind.empty() || kind == kTask;
+  std::vector<std::string> known;
+  for (spec::ComponentKind k : kinds) {
+    known.push_back(spec::ComponentKindName(k));
+    if (!kind.empty() && kind != spec::ComponentKindName(k)) continue;
     matched = true;
-    for (const engine::ComponentSpec* spec : engine::ListComponents(k)) {
-      out.push_back(ComponentToProto(*spec));
-    }
+    for (const spec::ComponentSpec* c : catalog.List(k)) *out.add_components() = proto::ToProto(*c);
   }
+  known.push_back(kTask);
   if (!matched) {
     return absl::InvalidArgumentError(
-        absl::StrCat("kind: unknown kind '", kind, "'; known: dataset, model, optimizer"));
+        absl::StrCat("kind: unknown kind '", kind, "'; known: ", absl::StrJoin(known, ", ")));
+  }
+  if (kind.empty() || kind == kTask) {
+    for (const spec::TaskSpec* t : catalog.tasks()) *out.add_tasks() = proto::ToProto(*t);
   }
   return out;
 }

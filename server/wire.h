@@ -8,16 +8,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "optbench/v1/coordinator.pb.h"
 #include "optbench/v1/types.pb.h"
+#include "spec/catalog.h"
+#include "spec/metric.h"
 #include "storage/store.h"
-#include "worker/engine/params.h"
 
 namespace optbench::server {
-
-// True for a model-diagnostic metric name (engine Diagnostic on the wire): "diag.<name>" with
-// <name> 1..64 characters of [a-z0-9_].
-bool IsDiagnosticMetric(std::string_view metric);
-inline constexpr size_t kMaxDiagnosticName = 64;
 
 v1::JobState StateToProto(storage::JobState state);
 // nullopt for JOB_STATE_UNSPECIFIED.
@@ -27,14 +24,18 @@ std::optional<storage::JobState> StateFromProto(v1::JobState state);
 v1::Job JobToProto(const storage::JobRecord& job);
 v1::Sweep SweepToProto(const storage::SweepRecord& sweep,
                        const std::vector<std::pair<storage::JobState, int64_t>>& counts);
-v1::ComponentDeclaration ComponentToProto(const engine::ComponentSpec& spec);
+// The metrics a job reports: those its run declared (JobRecord::metrics), else the catalog's
+// declarations for its spec (a job that has not run, or whose worker declares none). DataLoss for
+// stored bytes that do not parse.
+absl::StatusOr<std::vector<spec::MetricSpec>> JobMetrics(const storage::JobRecord& job,
+                                                         const spec::Catalog& catalog);
 // Every job of `sweep_id`, in index order, read page by page. The store's errors.
 absl::StatusOr<std::vector<storage::JobRecord>> AllJobsOfSweep(storage::StoreReader& store,
                                                                const std::string& sweep_id);
-// Every registered component of `kind` ("dataset", "model", "optimizer"; empty = all), from the
-// catalog compiled into this binary. InvalidArgument for an unknown kind.
-absl::StatusOr<std::vector<v1::ComponentDeclaration>> ListComponentDeclarations(
-    const std::string& kind);
+// Every registered component of `kind` ("dataset", "model", "optimizer", "objective") or every
+// task ("task"); empty = all of them. InvalidArgument for an unknown kind.
+absl::StatusOr<v1::ListComponentsResponse> ListComponentDeclarations(const spec::Catalog& catalog,
+                                                                     const std::string& kind);
 
 }  // namespace optbench::server
 

@@ -1,10 +1,14 @@
 #include "server/worker_service.h"
 
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
+#include "proto/convert.h"
 #include "server/wire.h"
 
 namespace optbench::server {
@@ -13,16 +17,22 @@ namespace {
 constexpr int64_t kMaxVectorLength = 10'000'000;
 // A job's newest checkpoints kept: the older one is the fallback when the newest is corrupt.
 constexpr int kCheckpointsKept = 2;
-constexpr const char* kVectorMetrics[] = {
-    "loss_sum",      "correct",          "p_true_sum",     "p_mass",           "head_grad_norm",
-    "head_gn_trace", "head_weight_norm", "head_bias_grad", "head_update_norm", "head_eff_lr"};
-constexpr const char* kScalarMetrics[] = {"loss", "accuracy", "grad_norm", "lr", "wall_seconds"};
 
-bool IsOneOf(const std::string& name, const char* const* begin, const char* const* end) {
-  for (auto it = begin; it != end; ++it) {
-    if (name == *it) return true;
+// Rules for the metrics a worker declares for a run: unique names, a bounded count.
+absl::Status CheckDeclarations(const std::vector<spec::MetricSpec>& metrics) {
+  constexpr size_t kMaxMetrics = 1000;
+  if (metrics.size() > kMaxMetrics) {
+    return absl::InvalidArgumentError(absl::StrCat("dataset_info.metrics: ", metrics.size(),
+                                                   " declarations; allowed at most ", kMaxMetrics));
   }
-  return false;
+  std::set<std::string> names;
+  for (const spec::MetricSpec& m : metrics) {
+    if (!names.insert(m.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dataset_info.metrics: '", m.name, "' is declared twice"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckLease(const std::string& job_id, const std::string& token) {
@@ -39,8 +49,9 @@ AttemptOutcome AttemptOutcomeFromWire(const v1::FailJobRequest& request) {
   return request.permanent() ? AttemptOutcome::kPermanent : AttemptOutcome::kRetry;
 }
 
-absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
-                                                                    const v1::MetricBatch& batch) {
+absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(
+    const std::string& job_id, const v1::MetricBatch& batch,
+    const std::vector<spec::MetricSpec>& declared, int64_t num_classes) {
   if (batch.step() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("metrics.step: ", batch.step(), " is negative"));
   }
@@ -49,32 +60,31 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::s
   for (int i = 0; i < batch.values_size(); ++i) {
     const v1::MetricValue& v = batch.values(i);
     const std::string where = absl::StrCat("metrics.values[", i, "]");
-    const bool vector = IsOneOf(v.metric(), std::begin(kVectorMetrics), std::end(kVectorMetrics)) ||
-                        IsDiagnosticMetric(v.metric());
-    const bool scalar = IsOneOf(v.metric(), std::begin(kScalarMetrics), std::end(kScalarMetrics));
-    if (!vector && !scalar) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ".metric: unknown metric '", v.metric(),
-          "'; known: ", absl::StrJoin(std::begin(kVectorMetrics), std::end(kVectorMetrics), ", "),
-          ", ", absl::StrJoin(std::begin(kScalarMetrics), std::end(kScalarMetrics), ", "),
-          " and diag.<name> ([a-z0-9_], up to ", kMaxDiagnosticName, " characters)"));
+    const spec::MetricSpec* metric = spec::FindMetric(declared, v.metric());
+    if (metric == nullptr) {
+      std::vector<std::string> names;
+      for (const spec::MetricSpec& m : declared) names.push_back(m.name);
+      return absl::InvalidArgumentError(absl::StrCat(where, ".metric: unknown metric '", v.metric(),
+                                                     "'; job ", job_id, " declares ",
+                                                     absl::StrJoin(names, ", ")));
     }
     if (v.split() != v1::SPLIT_TRAIN && v.split() != v1::SPLIT_TEST) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".split: must be train or test"));
     }
-    if (scalar && v.values_size() != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ".values: scalar metric '", v.metric(),
-                                                     "' needs exactly 1 value, got ",
-                                                     v.values_size()));
-    }
-    if (vector && (v.values_size() == 0 || v.values_size() > kMaxVectorLength)) {
+    if (v.values_size() > kMaxVectorLength) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".values: ", v.values_size(),
                                                      " values; allowed 1..", kMaxVectorLength));
+    }
+    const spec::Split split =
+        v.split() == v1::SPLIT_TRAIN ? spec::Split::kTrain : spec::Split::kTest;
+    if (absl::Status s = spec::CheckMetricValue(*metric, split, v.values_size(), num_classes);
+        !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
     }
     storage::MetricRow row;
     row.job_id = job_id;
     row.step = batch.step();
-    row.split = v.split() == v1::SPLIT_TRAIN ? "train" : "test";
+    row.split = spec::SplitName(split);
     row.metric = v.metric();
     row.values.assign(v.values().begin(), v.values().end());
     rows.push_back(std::move(row));
@@ -82,8 +92,9 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::s
   return rows;
 }
 
-WorkerService::WorkerService(Scheduler* scheduler, const Authenticator* auth)
-    : scheduler_(scheduler), auth_(auth) {}
+WorkerService::WorkerService(Scheduler* scheduler, const spec::Catalog* catalog,
+                             const Authenticator* auth)
+    : scheduler_(scheduler), catalog_(catalog), auth_(auth) {}
 
 grpc::Status WorkerService::Authorize(const grpc::ServerContext* context) const {
   if (auth_ == nullptr) return grpc::Status::OK;
@@ -150,6 +161,14 @@ grpc::Status WorkerService::Report(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ReportResponse, v1::ReportRequest>* stream) {
   if (grpc::Status a = Authorize(context); !a.ok()) return a;
+  // The metrics of the job this stream reports on, and its class count, once known: from its
+  // DatasetInfo, or from the store when the stream starts after that was acknowledged.
+  struct Declared {
+    std::string job_id;
+    std::vector<spec::MetricSpec> metrics;
+    int64_t num_classes = 0;
+  };
+  std::optional<Declared> declared;
   v1::ReportRequest request;
   while (stream->Read(&request)) {
     if (absl::Status s = CheckLease(request.job_id(), request.lease_token()); !s.ok()) {
@@ -171,16 +190,44 @@ grpc::Status WorkerService::Report(
                            info.train_class_counts_size(), " train and ",
                            info.test_class_counts_size(), " test class counts")));
         }
+        absl::StatusOr<std::vector<spec::MetricSpec>> metrics =
+            proto::MetricsFromProto(info.metrics());
+        if (!metrics.ok()) {
+          return ToGrpcStatus(absl::InvalidArgumentError(
+              absl::StrCat("dataset_info.", metrics.status().message())));
+        }
+        if (absl::Status s = CheckDeclarations(*metrics); !s.ok()) return ToGrpcStatus(s);
+        v1::MetricDeclarations stored;
+        *stored.mutable_metrics() = info.metrics();
         absl::Status s = scheduler_->SetDatasetInfo(
             request.job_id(), request.lease_token(), info.num_classes(),
             {info.train_class_counts().begin(), info.train_class_counts().end()},
-            {info.test_class_counts().begin(), info.test_class_counts().end()});
+            {info.test_class_counts().begin(), info.test_class_counts().end()},
+            info.metrics().empty() ? std::string() : stored.SerializeAsString());
         if (!s.ok()) return ToGrpcStatus(s);
+        declared.reset();  // Read back below, declared or the catalog's.
         cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(), 0);
         break;
       }
       case v1::ReportRequest::kMetrics: {
-        auto rows = MetricRowsFromBatch(request.job_id(), request.metrics());
+        // What no declaration can name is refused before the job is looked up.
+        for (int i = 0; i < request.metrics().values_size(); ++i) {
+          const std::string& name = request.metrics().values(i).metric();
+          if (!spec::IsValidMetricName(name)) {
+            return ToGrpcStatus(absl::InvalidArgumentError(
+                absl::StrCat("metrics.values[", i, "].metric: '", name,
+                             "' is not a metric name (1..64 characters of [a-z0-9_.])")));
+          }
+        }
+        if (!declared.has_value() || declared->job_id != request.job_id()) {
+          absl::StatusOr<storage::JobRecord> job = scheduler_->GetJob(request.job_id());
+          if (!job.ok()) return ToGrpcStatus(job.status());
+          absl::StatusOr<std::vector<spec::MetricSpec>> metrics = JobMetrics(*job, *catalog_);
+          if (!metrics.ok()) return ToGrpcStatus(metrics.status());
+          declared = Declared{request.job_id(), *std::move(metrics), job->num_classes};
+        }
+        auto rows = MetricRowsFromBatch(request.job_id(), request.metrics(), declared->metrics,
+                                        declared->num_classes);
         if (!rows.ok()) return ToGrpcStatus(rows.status());
         cancel = scheduler_->ReportMetrics(request.job_id(), request.lease_token(),
                                            request.metrics().step(), *rows);

@@ -10,13 +10,18 @@
 #include "server/auth.h"
 #include "server/job_lifecycle.h"
 #include "server/scheduler.h"
+#include "spec/catalog.h"
+#include "spec/metric.h"
 
 namespace optbench::server {
 
-// Converts one reported batch into storage rows, validating metric names, splits and sizes.
-// InvalidArgument naming the bad field. Exposed for tests.
-absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(const std::string& job_id,
-                                                                    const v1::MetricBatch& batch);
+// Converts one reported batch into storage rows, validating each value against the job's
+// declared metrics (`declared`): a declared name, a split it is recorded for, and its shape (one
+// value, num_classes values once known, one per item). InvalidArgument naming the bad field and
+// what the job declares. Exposed for tests.
+absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(
+    const std::string& job_id, const v1::MetricBatch& batch,
+    const std::vector<spec::MetricSpec>& declared, int64_t num_classes);
 
 // The outcome a FailJob request asks for: `release` (a hand-back) is kPreempted, whatever
 // `permanent` says; else `permanent` is kPermanent; else kRetry.
@@ -24,9 +29,10 @@ AttemptOutcome AttemptOutcomeFromWire(const v1::FailJobRequest& request);
 
 class WorkerService final : public v1::WorkerService::Service {
  public:
-  // Does not own `scheduler` or `auth`. `auth` null = no authentication; else every call needs
-  // the worker role.
-  explicit WorkerService(Scheduler* scheduler, const Authenticator* auth = nullptr);
+  // Does not own `scheduler`, `catalog` or `auth`. `catalog` gives the metrics of jobs whose
+  // worker declares none. `auth` null = no authentication; else every call needs the worker role.
+  WorkerService(Scheduler* scheduler, const spec::Catalog* catalog,
+                const Authenticator* auth = nullptr);
 
   // Makes long polls return promptly (server shutdown).
   void BeginShutdown() { shutting_down_ = true; }
@@ -51,6 +57,7 @@ class WorkerService final : public v1::WorkerService::Service {
   grpc::Status Authorize(const grpc::ServerContext* context) const;
 
   Scheduler* const scheduler_;
+  const spec::Catalog* const catalog_;
   const Authenticator* const auth_;
   std::atomic<bool> shutting_down_{false};
 };

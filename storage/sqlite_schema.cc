@@ -81,6 +81,9 @@ BEGIN
   DELETE FROM checkpoints WHERE job_id = NEW.id;
 END;
 )sql"},
+    {4, "the metrics a job's run declares (a serialized optbench.v1.MetricDeclarations)", R"sql(
+ALTER TABLE jobs ADD COLUMN metrics BLOB NOT NULL DEFAULT x'';
+)sql"},
 };
 
 absl::StatusOr<int> ReadIntPragma(Connection& conn, const char* pragma) {

@@ -69,8 +69,8 @@ absl::StatusOr<std::vector<T>> Unpack(const std::string& bytes, absl::string_vie
 }
 
 // Job columns, in the order ReadJob expects; sweeps are joined for the sweep's public id. The
-// per-class counts can be large (8 bytes per class each), so the reads behind a job decision
-// select empty blobs in their place.
+// per-class counts can be large (8 bytes per class each), and so can the declared metrics, so the
+// reads behind a job decision select empty blobs in their place.
 enum class ClassCounts { kRead, kSkip };
 
 std::string SelectJob(ClassCounts counts) {
@@ -79,7 +79,8 @@ std::string SelectJob(ClassCounts counts) {
       "j.worker_id, j.lease_token, j.lease_expires_at, j.progress_step, j.total_steps, "
       "j.cancel_requested, j.error, j.created_at, j.started_at, j.finished_at, j.num_classes, ",
       counts == ClassCounts::kRead ? "j.train_class_counts, j.test_class_counts" : "x'', x''",
-      ", j.sweep_seq FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ");
+      ", j.sweep_seq, ", counts == ClassCounts::kRead ? "j.metrics" : "x''",
+      " FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ");
 }
 constexpr int kSweepSeqColumn = 21;
 
@@ -119,6 +120,7 @@ absl::StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   OPTBENCH_ASSIGN_OR_RETURN(
       job.test_class_counts,
       Unpack<int64_t>(stmt.ColumnBlob(20), absl::StrCat("test class counts of job ", job.id)));
+  job.metrics = stmt.ColumnBlob(22);
   return job;
 }
 
@@ -674,7 +676,7 @@ absl::StatusOr<JobRecord> SqliteStore::AppendMetrics(const std::string& job_id,
 absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, int64_t num_classes,
                                          const std::vector<int64_t>& train_counts,
                                          const std::vector<int64_t>& test_counts,
-                                         const JobDecision& decide) {
+                                         const std::string& metrics, const JobDecision& decide) {
   if (num_classes < 1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("num_classes must be >= 1, got %d", num_classes));
@@ -685,11 +687,12 @@ absl::Status SqliteStore::SetDatasetInfo(const std::string& job_id, int64_t num_
     OPTBENCH_RETURN_IF_ERROR(DecideAbout(conn, job_id, decide).status());
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement update, conn.Prepare("UPDATE jobs SET num_classes = ?1, train_class_counts = ?2, "
-                                       "test_class_counts = ?3 WHERE id = ?4"));
+                                       "test_class_counts = ?3, metrics = ?4 WHERE id = ?5"));
     update.BindInt64(1, num_classes);
     update.BindBlob(2, Pack(train_counts));
     update.BindBlob(3, Pack(test_counts));
-    update.BindText(4, job_id);
+    update.BindBlob(4, metrics);
+    update.BindText(5, job_id);
     return update.Run();
   });
 }

@@ -113,7 +113,7 @@ class SqliteStore final : public Store {
   // counts are >= 0. Writing again (a retried attempt) replaces the values.
   absl::Status SetDatasetInfo(const std::string& job_id, int64_t num_classes,
                               const std::vector<int64_t>& train_counts,
-                              const std::vector<int64_t>& test_counts,
+                              const std::vector<int64_t>& test_counts, const std::string& metrics,
                               const JobDecision& decide) override;
 
   // InvalidArgument for no job ids or min_step > max_step. Rows come ordered by job (in the order

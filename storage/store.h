@@ -70,6 +70,9 @@ struct JobRecord {
   int64_t num_classes = 0;
   std::vector<int64_t> train_class_counts;
   std::vector<int64_t> test_class_counts;
+  // The metrics the run declared: opaque bytes (a serialized optbench.v1.MetricDeclarations;
+  // never parsed here); empty until then, or from a worker that declares none.
+  std::string metrics;
 };
 
 struct JobFilter {
@@ -210,11 +213,13 @@ class Store : public StoreReader {
   virtual absl::StatusOr<JobRecord> AppendMetrics(const std::string& job_id,
                                                   const std::vector<MetricRow>& rows,
                                                   const JobDecision& decide) = 0;
-  // Records the job's class count and per-class example counts, in one transaction with `decide`.
+  // Records what a run reports: its class count, the targets per class of each split (empty or
+  // num_classes entries) and its declared metrics (opaque bytes), in one transaction with
+  // `decide`.
   virtual absl::Status SetDatasetInfo(const std::string& job_id, int64_t num_classes,
                                       const std::vector<int64_t>& train_counts,
                                       const std::vector<int64_t>& test_counts,
-                                      const JobDecision& decide) = 0;
+                                      const std::string& metrics, const JobDecision& decide) = 0;
 
   // Checkpoints. SaveCheckpoint stores `data` as the job's checkpoint at `step` (replacing one at
   // the same step) and drops all but the newest `keep` (>= 1) of the job, in one transaction with

@@ -22,19 +22,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "spec/catalog.h"
 #include "sweep/sweep_values.h"
-#include "worker/engine/catalog.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace optbench::sweep {
 namespace {
 
-using engine::ComponentKind;
-using engine::ComponentSpec;
-using engine::ParamSpec;
-using engine::ParamType;
-using engine::ParamValue;
+using spec::ComponentKind;
+using spec::ComponentSpec;
+using spec::ParamSpec;
+using spec::ParamType;
+using spec::ParamValue;
 
 // Seeds stay exact through anything that stores numbers as doubles (JSON clients, plots).
 constexpr int64_t kMaxSeed = int64_t{1} << 53;
@@ -42,18 +42,6 @@ constexpr int64_t kMaxSeed = int64_t{1} << 53;
 // engine uses the same bound.
 constexpr double kMaxIntegralDouble = 9.0e15;
 constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
-
-constexpr const char* kTrainerKeys[] = {"steps",        "batch_size",      "chunk_rows",
-                                        "eval_every",   "eval_log_spaced", "schedule",
-                                        "warmup_steps", "min_lr_ratio",    "checkpoint_every"};
-
-// The value type of a trainer setting.
-ParamType TrainerKeyType(absl::string_view key) {
-  if (key == "eval_log_spaced") return ParamType::kBool;
-  if (key == "schedule") return ParamType::kString;
-  if (key == "min_lr_ratio") return ParamType::kDouble;
-  return ParamType::kInt;
-}
 
 // Where something is written: its field path ("optimizer[1].lr[0]") and its 1-based line.
 struct Origin {
@@ -240,17 +228,6 @@ absl::StatusOr<std::vector<Value>> ReadValues(const Reporter& reporter, const YA
   return values;
 }
 
-// An integer given as an int or as an integral double ("3.0"), as the engine accepts for ints.
-std::optional<int64_t> AsInt(const ParamValue& value) {
-  if (const int64_t* i = std::get_if<int64_t>(&value)) return *i;
-  if (const double* d = std::get_if<double>(&value)) {
-    if (std::isfinite(*d) && std::trunc(*d) == *d && std::fabs(*d) <= kMaxIntegralDouble) {
-      return static_cast<int64_t>(*d);
-    }
-  }
-  return std::nullopt;
-}
-
 // ---- mappings -----------------------------------------------------------------------------
 
 struct Entry {
@@ -285,7 +262,7 @@ absl::StatusOr<std::vector<Entry>> ReadMapping(const Reporter& reporter, const Y
 
 // ---- components ---------------------------------------------------------------------------
 
-// A field of a component alternative or of the trainer: one value, or several (an axis).
+// A field of a component alternative or of the settings: one value, or several (an axis).
 struct Field {
   std::string key;
   std::vector<Value> values;
@@ -300,20 +277,36 @@ struct Alternative {
 };
 
 // "{name: adam, ...}" for messages; a scalar given where the mapping belongs becomes the name.
-std::string ExampleMapping(ComponentKind kind, const YAML::Node& given) {
+std::string ExampleMapping(const spec::Catalog& catalog, ComponentKind kind,
+                           const YAML::Node& given) {
   if (given.IsScalar()) return absl::StrCat("{name: ", given.Scalar(), "}");
-  const std::vector<const ComponentSpec*> known = engine::ListComponents(kind);
+  const std::vector<const ComponentSpec*> known = catalog.List(kind);
   return absl::StrCat("{name: ", known.empty() ? "..." : known.front()->name, ", ...}");
 }
 
-absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, ComponentKind kind,
-                                            const YAML::Node& node, const Origin& origin,
-                                            int64_t max_axis) {
-  const char* kind_name = engine::ComponentKindName(kind);
+// Reads the values of field `entry` declared `decl`, each checked where it is written (type and
+// range; rules across fields are checked per job, once defaults are filled in).
+absl::StatusOr<std::vector<Value>> ReadField(const Reporter& reporter, const Entry& entry,
+                                             const ParamSpec& decl, const Origin& field_origin,
+                                             int64_t max_axis) {
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Value> values,
+                            ReadValues(reporter, entry.value, decl.type, field_origin, max_axis));
+  for (Value& v : values) {
+    auto checked = spec::CheckParamValue(decl, v.value, field_origin.path);
+    if (!checked.ok()) return reporter.Relocate(checked.status(), v.origin);
+    v.value = *std::move(checked);
+  }
+  return values;
+}
+
+absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, const spec::Catalog& catalog,
+                                            ComponentKind kind, const YAML::Node& node,
+                                            const Origin& origin, int64_t max_axis) {
+  const char* kind_name = spec::ComponentKindName(kind);
   if (!node.IsMap()) {
-    return reporter.Error(origin,
-                          absl::StrCat("expected a mapping such as ", ExampleMapping(kind, node),
-                                       " or a list of them, got ", Describe(node)));
+    return reporter.Error(
+        origin, absl::StrCat("expected a mapping such as ", ExampleMapping(catalog, kind, node),
+                             " or a list of them, got ", Describe(node)));
   }
   OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, node, origin.path));
   Alternative alt;
@@ -331,7 +324,7 @@ absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, ComponentK
     if (entry.value.IsScalar()) name = entry.value.Scalar();
   }
   // An empty name gets the engine's "missing; known ..." message.
-  auto spec = engine::FindComponent(kind, name);
+  auto spec = catalog.Find(kind, name);
   if (!spec.ok()) return reporter.Relocate(spec.status(), alt.name_origin);
   alt.spec = *spec;
 
@@ -350,38 +343,28 @@ absl::StatusOr<Alternative> ReadAlternative(const Reporter& reporter, ComponentK
           absl::StrCat("unknown parameter of ", kind_name, " '", alt.spec->name, "'; known: ",
                        known.empty() ? std::string("(none)") : absl::StrJoin(known, ", ")));
     }
-    OPTBENCH_ASSIGN_OR_RETURN(
-        std::vector<Value> values,
-        ReadValues(reporter, entry.value, decl->type, field_origin, max_axis));
-    // Each value is checked where it is written, before any expansion.
-    for (Value& v : values) {
-      auto checked = engine::ValidateParams(*alt.spec, {{entry.key, v.value}});
-      if (!checked.ok()) return reporter.Relocate(checked.status(), v.origin);
-      v.value = checked->at(entry.key);
-    }
+    OPTBENCH_ASSIGN_OR_RETURN(std::vector<Value> values,
+                              ReadField(reporter, entry, *decl, field_origin, max_axis));
     alt.fields.push_back({entry.key, std::move(values)});
   }
   return alt;
 }
 
-// `key` is the file's key for the component ("optimizer", "aux_optimizer"), the root of the
-// field paths in messages; empty = the kind's name.
-absl::StatusOr<std::vector<Alternative>> ReadAlternatives(const Reporter& reporter,
-                                                          ComponentKind kind,
-                                                          const YAML::Node& node, int key_line,
-                                                          int64_t max_axis,
-                                                          const std::string& key = "") {
-  const std::string path = key.empty() ? std::string(engine::ComponentKindName(kind)) : key;
+// `path` is the file's key for the component's slot ("optimizer", "aux_optimizer"), the root of
+// the field paths in messages.
+absl::StatusOr<std::vector<Alternative>> ReadAlternatives(
+    const Reporter& reporter, const spec::Catalog& catalog, ComponentKind kind,
+    const YAML::Node& node, int key_line, int64_t max_axis, const std::string& path) {
   if (!node.IsDefined() || node.IsNull()) {
     return reporter.Error(key_line, path,
                           absl::StrCat("missing value; expected a mapping such as ",
-                                       ExampleMapping(kind, node), " or a list of them"));
+                                       ExampleMapping(catalog, kind, node), " or a list of them"));
   }
   std::vector<Alternative> alts;
   if (!node.IsSequence()) {
     OPTBENCH_ASSIGN_OR_RETURN(
         Alternative alt,
-        ReadAlternative(reporter, kind, node, {path, LineOf(node, key_line)}, max_axis));
+        ReadAlternative(reporter, catalog, kind, node, {path, LineOf(node, key_line)}, max_axis));
     alts.push_back(std::move(alt));
     return alts;
   }
@@ -394,64 +377,39 @@ absl::StatusOr<std::vector<Alternative>> ReadAlternatives(const Reporter& report
     const Origin origin{Index(path, i), LineOf(element, LineOf(node, key_line))};
     if (!element.IsDefined() || element.IsNull()) return reporter.Error(origin, "missing value");
     OPTBENCH_ASSIGN_OR_RETURN(Alternative alt,
-                              ReadAlternative(reporter, kind, element, origin, max_axis));
+                              ReadAlternative(reporter, catalog, kind, element, origin, max_axis));
     alts.push_back(std::move(alt));
   }
   return alts;
 }
 
-absl::StatusOr<std::vector<Field>> ReadTrainer(const Reporter& reporter, const YAML::Node& node,
-                                               const Origin& origin, int64_t max_axis) {
+// The task's settings (the `trainer:` block of the train task), each a value or a grid axis.
+absl::StatusOr<std::vector<Field>> ReadSettings(const Reporter& reporter,
+                                                const spec::TaskSpec& task, const YAML::Node& node,
+                                                const Origin& origin, int64_t max_axis) {
+  std::vector<std::string> known;
+  for (const ParamSpec& p : task.settings) known.push_back(p.name);
   if (!node.IsMap()) {
-    return reporter.Error(origin,
-                          absl::StrCat("expected a mapping such as {steps: 100, eval_every: 10}, "
-                                       "got ",
-                                       Describe(node)));
+    const std::string example =
+        task.settings.empty()
+            ? std::string("{}")
+            : absl::StrCat("{", task.settings[0].name, ": ",
+                           spec::FormatParamValue(task.settings[0].default_value), ", ...}");
+    return reporter.Error(
+        origin, absl::StrCat("expected a mapping such as ", example, ", got ", Describe(node)));
   }
   OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, node, origin.path));
   std::vector<Field> fields;
   for (const Entry& entry : entries) {
     const Origin field_origin{Child(origin.path, entry.key), entry.line};
-    bool known = false;
-    for (const char* k : kTrainerKeys) known = known || entry.key == k;
-    if (!known) {
-      return reporter.Error(field_origin, absl::StrCat("unknown trainer setting; known: ",
-                                                       absl::StrJoin(kTrainerKeys, ", ")));
+    const ParamSpec* decl = spec::FindParam(task.settings, entry.key);
+    if (decl == nullptr) {
+      return reporter.Error(field_origin,
+                            absl::StrCat("unknown ", task.settings_key, " setting; known: ",
+                                         known.empty() ? "(none)" : absl::StrJoin(known, ", ")));
     }
-    const ParamType type = TrainerKeyType(entry.key);
     OPTBENCH_ASSIGN_OR_RETURN(std::vector<Value> values,
-                              ReadValues(reporter, entry.value, type, field_origin, max_axis));
-    for (Value& v : values) {
-      if (type == ParamType::kBool) {
-        if (!std::holds_alternative<bool>(v.value)) {
-          return reporter.Error(v.origin, absl::StrCat("expected true or false, got '",
-                                                       engine::FormatParamValue(v.value), "'"));
-        }
-        continue;
-      }
-      if (type == ParamType::kString) {
-        if (!std::holds_alternative<std::string>(v.value)) {
-          return reporter.Error(v.origin, absl::StrCat("expected a name, got '",
-                                                       engine::FormatParamValue(v.value), "'"));
-        }
-        continue;
-      }
-      if (type == ParamType::kDouble) {
-        if (const int64_t* i = std::get_if<int64_t>(&v.value)) {
-          v.value = static_cast<double>(*i);
-        } else if (!std::holds_alternative<double>(v.value)) {
-          return reporter.Error(v.origin, absl::StrCat("expected a number, got '",
-                                                       engine::FormatParamValue(v.value), "'"));
-        }
-        continue;
-      }
-      const std::optional<int64_t> i = AsInt(v.value);
-      if (!i.has_value()) {
-        return reporter.Error(v.origin, absl::StrCat("expected an integer, got '",
-                                                     engine::FormatParamValue(v.value), "'"));
-      }
-      v.value = *i;
-    }
+                              ReadField(reporter, entry, *decl, field_origin, max_axis));
     fields.push_back({entry.key, std::move(values)});
   }
   return fields;
@@ -463,7 +421,7 @@ absl::StatusOr<std::vector<Value>> ReadSeeds(const Reporter& reporter, const YAM
                             ReadValues(reporter, node, ParamType::kInt, origin, max_axis));
   const std::string allowed = absl::StrCat("allowed integers in [0, ", kMaxSeed, "]");
   for (Value& seed : seeds) {
-    const std::string shown = engine::FormatParamValue(seed.value);
+    const std::string shown = spec::FormatParamValue(seed.value);
     int64_t v = 0;
     if (const int64_t* i = std::get_if<int64_t>(&seed.value)) {
       v = *i;
@@ -501,11 +459,11 @@ int64_t CountSettings(const std::vector<Alternative>& alts) {
   return n;
 }
 
-// One concrete setting of a component or of the trainer: a value chosen for each field.
+// One concrete setting of a component or of the task's settings: a value chosen for each field.
 struct Setting {
-  const Alternative* alt = nullptr;  // Null for the trainer.
+  const Alternative* alt = nullptr;  // Null for the settings.
   const std::vector<Field>* fields = nullptr;
-  Origin origin;               // The alternative's mapping, or the trainer's.
+  Origin origin;               // The alternative's mapping, or the settings'.
   std::vector<size_t> choice;  // choice[f] indexes (*fields)[f].values.
 };
 
@@ -532,43 +490,17 @@ std::vector<Setting> ExpandAlternatives(const std::vector<Alternative>& alts) {
   return out;
 }
 
-engine::ComponentChoice ToChoice(const Setting& s) {
-  engine::ComponentChoice choice;
-  choice.name = s.alt->spec->name;
+// The values a setting chose, by field.
+spec::ParamMap ToParams(const Setting& s) {
+  spec::ParamMap params;
   for (size_t f = 0; f < s.fields->size(); ++f) {
     const Field& field = (*s.fields)[f];
-    choice.params[field.key] = field.values[s.choice[f]].value;
+    params[field.key] = field.values[s.choice[f]].value;
   }
-  return choice;
+  return params;
 }
 
-engine::TrainerSpec ToTrainer(const Setting& s) {
-  engine::TrainerSpec t;
-  for (size_t f = 0; f < s.fields->size(); ++f) {
-    const Field& field = (*s.fields)[f];
-    const ParamValue& v = field.values[s.choice[f]].value;
-    if (field.key == "eval_log_spaced") {
-      t.eval_log_spaced = std::get<bool>(v);
-      continue;
-    }
-    if (field.key == "schedule") {
-      t.schedule = std::get<std::string>(v);
-      continue;
-    }
-    if (field.key == "min_lr_ratio") {
-      t.min_lr_ratio = std::get<double>(v);
-      continue;
-    }
-    const int64_t i = std::get<int64_t>(v);
-    if (field.key == "steps") t.steps = i;
-    if (field.key == "batch_size") t.batch_size = i;
-    if (field.key == "chunk_rows") t.chunk_rows = i;
-    if (field.key == "checkpoint_every") t.checkpoint_every = i;
-    if (field.key == "eval_every") t.eval_every = i;
-    if (field.key == "warmup_steps") t.warmup_steps = i;
-  }
-  return t;
-}
+spec::ComponentChoice ToChoice(const Setting& s) { return {s.alt->spec->name, ToParams(s)}; }
 
 // Where the field `key` ("lr", "name", "steps") of setting `s` is written; the setting's own
 // mapping when the file leaves the field to its default.
@@ -593,71 +525,63 @@ std::pair<Origin, Origin> Difference(const Setting& later, const Setting& earlie
   return {later.origin, earlier.origin};
 }
 
-// Positions of one job in the settings of each dimension: dataset, model, optimizer, trainer.
-struct Coordinates {
-  size_t setting[4];
-  size_t seed;
+// One dimension of the grid: a component slot's settings, or the task's settings.
+struct Dimension {
+  std::string key;  // The slot name or the settings key: the root of field paths.
+  std::vector<Setting> settings;
 };
 
-// An engine::ValidateJobSpec error for the job at `c`, naming the node in the file that gave the
-// offending value. The engine names fields "<part>.<field>" ("optimizer.beta1").
-absl::Status LocateJobError(const Reporter& reporter, const std::vector<Setting> (&settings)[4],
-                            const Setting* aux, const Coordinates& c, const absl::Status& error,
-                            int root_line) {
+// Positions of one job in the settings of each dimension, and its seed.
+struct Coordinates {
+  std::vector<size_t> setting;
+  size_t seed = 0;
+};
+
+// A spec::Catalog::Validate error for the job at `c`, naming the node in the file that gave the
+// offending value. The catalog names fields "<slot or settings key>.<field>" ("optimizer.beta1").
+absl::Status LocateJobError(const Reporter& reporter, const std::vector<Dimension>& dims,
+                            const Coordinates& c, const absl::Status& error, int root_line) {
   const absl::string_view message = error.message();
   const absl::string_view field = message.substr(0, message.find(": "));
   const size_t dot = field.find('.');
   const absl::string_view part = field.substr(0, dot);
-  int k = -1;
-  if (part == "dataset") k = 0;
-  if (part == "model") k = 1;
-  if (part == "optimizer") k = 2;
-  if (part == "trainer") k = 3;
-  if (part == "aux_optimizer" && aux != nullptr && dot != absl::string_view::npos) {
-    return reporter.Relocate(error, FindOrigin(*aux, field.substr(dot + 1)));
+  if (dot != absl::string_view::npos && field.size() != message.size()) {
+    for (size_t k = 0; k < dims.size(); ++k) {
+      if (dims[k].key == part) {
+        return reporter.Relocate(error,
+                                 FindOrigin(dims[k].settings[c.setting[k]], field.substr(dot + 1)));
+      }
+    }
   }
-  if (k < 0 || dot == absl::string_view::npos || field.size() == message.size()) {
-    return reporter.Error(root_line, "", message);
-  }
-  return reporter.Relocate(error, FindOrigin(settings[k][c.setting[k]], field.substr(dot + 1)));
+  return reporter.Error(root_line, "", message);
 }
 
 // The job at `later` equals the one at `earlier`: names the first node (in expansion order) where
 // their grid positions part.
-absl::Status DuplicateJobError(const Reporter& reporter, const std::vector<Setting> (&settings)[4],
+absl::Status DuplicateJobError(const Reporter& reporter, const std::vector<Dimension>& dims,
                                const std::vector<Value>& seeds, const Coordinates& later,
                                const Coordinates& earlier) {
-  int k = 0;
-  while (k < 4 && later.setting[k] == earlier.setting[k]) ++k;
+  size_t k = 0;
+  while (k < dims.size() && later.setting[k] == earlier.setting[k]) ++k;
   const std::pair<Origin, Origin> where =
-      k < 4 ? Difference(settings[k][later.setting[k]], settings[k][earlier.setting[k]])
-            : std::make_pair(seeds[later.seed].origin, seeds[earlier.seed].origin);
+      k < dims.size()
+          ? Difference(dims[k].settings[later.setting[k]], dims[k].settings[earlier.setting[k]])
+          : std::make_pair(seeds[later.seed].origin, seeds[earlier.seed].origin);
   return reporter.Error(where.first,
                         absl::StrCat("gives the same job as ", where.second.path, " (line ",
                                      where.second.line, "); every job of a sweep must differ"));
 }
 
-using JobKey = std::tuple<std::string, engine::ParamMap, std::string, engine::ParamMap, std::string,
-                          engine::ParamMap, int64_t, int64_t, int64_t, int64_t, bool, std::string,
-                          int64_t, double, int64_t, uint64_t>;
+// A validated spec, ordered, for finding duplicate jobs.
+using JobKey =
+    std::tuple<std::string, std::map<std::string, std::pair<std::string, spec::ParamMap>>,
+               spec::ParamMap, uint64_t>;
 
-JobKey KeyOf(const engine::JobSpec& s) {
-  return {s.dataset.name,
-          s.dataset.params,
-          s.model.name,
-          s.model.params,
-          s.optimizer.name,
-          s.optimizer.params,
-          s.trainer.steps,
-          s.trainer.batch_size,
-          s.trainer.chunk_rows,
-          s.trainer.eval_every,
-          s.trainer.eval_log_spaced,
-          s.trainer.schedule,
-          s.trainer.warmup_steps,
-          s.trainer.min_lr_ratio,
-          s.trainer.checkpoint_every,
-          s.seed};
+JobKey KeyOf(const spec::JobSpec& s) {
+  std::map<std::string, std::pair<std::string, spec::ParamMap>> components;
+  for (const auto& [slot, c] : s.components)
+    components.emplace(slot, std::make_pair(c.name, c.params));
+  return {s.task, std::move(components), s.settings, s.seed};
 }
 
 // Counts the documents of a YAML stream, ignoring their content. yaml-cpp 0.7's LoadAll never
@@ -697,8 +621,19 @@ std::string DefaultName(absl::string_view source) {
   return source.empty() ? "sweep" : std::string(source);
 }
 
-absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view text,
-                                    absl::string_view source_name, const ParseOptions& options) {
+// "dataset, model and optimizer": the required slots of `task`, for messages.
+std::string RequiredSlots(const spec::TaskSpec& task) {
+  std::vector<std::string> names;
+  for (const spec::SlotSpec& slot : task.slots) {
+    if (slot.required) names.push_back(slot.name);
+  }
+  if (names.size() <= 1) return absl::StrJoin(names, "");
+  return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "), " and ", names.back());
+}
+
+absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalog& catalog,
+                                    absl::string_view text, absl::string_view source_name,
+                                    const ParseOptions& options) {
   const std::string yaml(text);
   {
     std::istringstream in(yaml);
@@ -713,32 +648,47 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
     }
   }
   const YAML::Node root = YAML::Load(yaml);
+  const std::string default_slots = RequiredSlots(*catalog.tasks().front());
   if (!root.IsDefined() || root.IsNull()) {
-    return reporter.Error(1, "",
-                          "empty sweep file; expected a mapping with dataset, model and "
-                          "optimizer");
+    return reporter.Error(
+        1, "", absl::StrCat("empty sweep file; expected a mapping with ", default_slots));
   }
   const int root_line = LineOf(root, 1);
   if (!root.IsMap()) {
     return reporter.Error(root_line, "",
-                          absl::StrCat("expected a mapping with dataset, model and optimizer at "
-                                       "the top level, got ",
-                                       Describe(root)));
+                          absl::StrCat("expected a mapping with ", default_slots,
+                                       " at the top level, got ", Describe(root)));
   }
   OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, root, ""));
+
+  // The task first: it says which keys the rest of the file may have.
+  const spec::TaskSpec* task = catalog.tasks().front();
+  for (const Entry& entry : entries) {
+    if (entry.key != "task") continue;
+    if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
+      return reporter.Error(entry.line, "task",
+                            absl::StrCat("expected a task name, got ", Describe(entry.value)));
+    }
+    auto found = catalog.FindTask(entry.value.Scalar());
+    if (!found.ok()) return reporter.Relocate(found.status(), {"task", entry.line});
+    task = *found;
+  }
 
   const int64_t max_axis = options.max_jobs;
   SweepFile sweep;
   sweep.name = DefaultName(source_name);
-  std::vector<Alternative> components[3];
-  bool given[3] = {false, false, false};
-  std::vector<Alternative> aux_alternatives;  // Owns what aux_setting points into.
-  std::optional<Setting> aux_setting;
-  std::optional<engine::ComponentChoice> aux_choice;
-  std::vector<Field> trainer;
-  Origin trainer_origin{"trainer", root_line};
+  // Components by slot: the alternatives as read (Dimension settings point into them).
+  std::map<std::string, std::vector<Alternative>> alternatives;
+  std::vector<Field> settings;
+  Origin settings_origin{task->settings_key, root_line};
   std::vector<Value> seeds = {{ParamValue(int64_t{0}), {"seed", root_line}}};
+  std::vector<std::string> known_keys = {"name", "task"};
+  for (const spec::SlotSpec& slot : task->slots) known_keys.push_back(slot.name);
+  known_keys.push_back(task->settings_key);
+  known_keys.push_back("seed");
   for (const Entry& entry : entries) {
+    const auto slot = std::find_if(task->slots.begin(), task->slots.end(),
+                                   [&](const spec::SlotSpec& s) { return s.name == entry.key; });
     if (entry.key == "name") {
       if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
         return reporter.Error(
@@ -746,110 +696,106 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, absl::string_view 
             absl::StrCat("expected a non-empty string, got ", Describe(entry.value)));
       }
       sweep.name = entry.value.Scalar();
-    } else if (entry.key == "dataset" || entry.key == "model" || entry.key == "optimizer") {
-      const ComponentKind kind = entry.key == "dataset" ? ComponentKind::kDataset
-                                 : entry.key == "model" ? ComponentKind::kModel
-                                                        : ComponentKind::kOptimizer;
-      const int k = static_cast<int>(kind);  // 0 dataset, 1 model, 2 optimizer, as declared.
-      OPTBENCH_ASSIGN_OR_RETURN(
-          components[k], ReadAlternatives(reporter, kind, entry.value, entry.line, max_axis));
-      given[k] = true;
-    } else if (entry.key == "aux_optimizer") {
-      OPTBENCH_ASSIGN_OR_RETURN(aux_alternatives,
-                                ReadAlternatives(reporter, ComponentKind::kOptimizer, entry.value,
-                                                 entry.line, max_axis, "aux_optimizer"));
-      std::vector<Setting> aux_settings = ExpandAlternatives(aux_alternatives);
-      if (aux_settings.size() != 1) {
-        return reporter.Error(entry.line, "aux_optimizer",
+    } else if (entry.key == "task") {
+      continue;  // Read above.
+    } else if (slot != task->slots.end()) {
+      OPTBENCH_ASSIGN_OR_RETURN(std::vector<Alternative> alts,
+                                ReadAlternatives(reporter, catalog, slot->kind, entry.value,
+                                                 entry.line, max_axis, slot->name));
+      if (!slot->grid && CountSettings(alts) != 1) {
+        return reporter.Error(entry.line, slot->name,
                               absl::StrCat("expected one setting (no alternatives or grid axes), "
                                            "got ",
-                                           aux_settings.size()));
+                                           CountSettings(alts)));
       }
-      aux_setting = aux_settings[0];
-      aux_choice = ToChoice(*aux_setting);
-    } else if (entry.key == "trainer") {
-      trainer_origin.line = LineOf(entry.value, entry.line);
+      alternatives[slot->name] = std::move(alts);
+    } else if (entry.key == task->settings_key) {
+      settings_origin.line = LineOf(entry.value, entry.line);
       if (!entry.value.IsDefined() || entry.value.IsNull()) {
-        return reporter.Error(entry.line, "trainer", "missing value");
+        return reporter.Error(entry.line, task->settings_key, "missing value");
       }
-      OPTBENCH_ASSIGN_OR_RETURN(trainer,
-                                ReadTrainer(reporter, entry.value, trainer_origin, max_axis));
+      OPTBENCH_ASSIGN_OR_RETURN(
+          settings, ReadSettings(reporter, *task, entry.value, settings_origin, max_axis));
     } else if (entry.key == "seed") {
       OPTBENCH_ASSIGN_OR_RETURN(seeds,
                                 ReadSeeds(reporter, entry.value, {"seed", entry.line}, max_axis));
     } else {
-      return reporter.Error(entry.line, entry.key,
-                            "unknown top-level key; known: name, dataset, model, optimizer, "
-                            "aux_optimizer, trainer, seed");
+      return reporter.Error(
+          entry.line, entry.key,
+          absl::StrCat("unknown top-level key; known: ", absl::StrJoin(known_keys, ", ")));
     }
   }
-  for (ComponentKind kind :
-       {ComponentKind::kDataset, ComponentKind::kModel, ComponentKind::kOptimizer}) {
-    if (!given[static_cast<int>(kind)]) {
-      return reporter.Error(root_line, engine::ComponentKindName(kind),
-                            "missing; a sweep needs dataset, model and optimizer");
+  for (const spec::SlotSpec& slot : task->slots) {
+    if (slot.required && alternatives.count(slot.name) == 0) {
+      return reporter.Error(root_line, slot.name,
+                            absl::StrCat("missing; a sweep needs ", RequiredSlots(*task)));
     }
   }
 
   // The size of the grid, before building any of it.
-  const int64_t counts[5] = {CountSettings(components[0]), CountSettings(components[1]),
-                             CountSettings(components[2]), CountSettings(trainer),
-                             static_cast<int64_t>(seeds.size())};
+  std::vector<std::string> factors;
   int64_t total = 1;
-  for (int64_t c : counts) total = SaturatingMul(total, c);
+  for (const spec::SlotSpec& slot : task->slots) {
+    auto alts = alternatives.find(slot.name);
+    if (alts == alternatives.end()) continue;
+    const int64_t n = CountSettings(alts->second);
+    total = SaturatingMul(total, n);
+    factors.push_back(absl::StrCat(FormatCount(n), " ", slot.name));
+  }
+  const int64_t n_settings = CountSettings(settings);
+  total = SaturatingMul(total, n_settings);
+  total = SaturatingMul(total, static_cast<int64_t>(seeds.size()));
+  factors.push_back(absl::StrCat(FormatCount(n_settings), " ", task->settings_key, " settings"));
+  factors.push_back(absl::StrCat(seeds.size(), " seeds"));
   if (total > options.max_jobs) {
-    return reporter.TooManyJobs(
-        root_line,
-        absl::StrCat("the sweep expands to ", FormatCount(total), " jobs (", FormatCount(counts[0]),
-                     " dataset x ", FormatCount(counts[1]), " model x ", FormatCount(counts[2]),
-                     " optimizer x ", FormatCount(counts[3]), " trainer settings x ", counts[4],
-                     " seeds)"),
-        options.max_jobs);
+    return reporter.TooManyJobs(root_line,
+                                absl::StrCat("the sweep expands to ", FormatCount(total), " jobs (",
+                                             absl::StrJoin(factors, " x "), ")"),
+                                options.max_jobs);
   }
 
-  std::vector<Setting> settings[4];
-  for (int k = 0; k < 3; ++k) settings[k] = ExpandAlternatives(components[k]);
-  AppendSettings(nullptr, trainer, trainer_origin, settings[3]);
-  std::vector<engine::ComponentChoice> choices[3];
-  for (int k = 0; k < 3; ++k) {
-    for (const Setting& s : settings[k]) choices[k].push_back(ToChoice(s));
+  // The grid: the slots in the task's order (outermost first), then the settings; seeds inside.
+  std::vector<Dimension> dims;
+  for (const spec::SlotSpec& slot : task->slots) {
+    auto alts = alternatives.find(slot.name);
+    if (alts == alternatives.end()) continue;
+    dims.push_back({slot.name, ExpandAlternatives(alts->second)});
   }
+  const size_t settings_dim = dims.size();
+  dims.push_back({task->settings_key, {}});
+  AppendSettings(nullptr, settings, settings_origin, dims.back().settings);
 
-  std::vector<engine::JobSpec> specs;
+  std::vector<spec::JobSpec> specs;
   std::vector<Coordinates> coordinates;
   std::map<JobKey, size_t> seen;
   specs.reserve(static_cast<size_t>(total));
   Coordinates c;
-  for (c.setting[0] = 0; c.setting[0] < settings[0].size(); ++c.setting[0]) {
-    for (c.setting[1] = 0; c.setting[1] < settings[1].size(); ++c.setting[1]) {
-      for (c.setting[2] = 0; c.setting[2] < settings[2].size(); ++c.setting[2]) {
-        for (c.setting[3] = 0; c.setting[3] < settings[3].size(); ++c.setting[3]) {
-          for (c.seed = 0; c.seed < seeds.size(); ++c.seed) {
-            engine::JobSpec spec;
-            spec.dataset = choices[0][c.setting[0]];
-            spec.model = choices[1][c.setting[1]];
-            spec.optimizer = choices[2][c.setting[2]];
-            spec.aux_optimizer = aux_choice;
-            spec.trainer = ToTrainer(settings[3][c.setting[3]]);
-            spec.seed = static_cast<uint64_t>(std::get<int64_t>(seeds[c.seed].value));
-            auto validated = engine::ValidateJobSpec(spec);
-            if (!validated.ok()) {
-              return LocateJobError(reporter, settings, aux_setting ? &*aux_setting : nullptr, c,
-                                    validated.status(), root_line);
-            }
-            auto [first, inserted] = seen.emplace(KeyOf(*validated), specs.size());
-            if (!inserted) {
-              return DuplicateJobError(reporter, settings, seeds, c, coordinates[first->second]);
-            }
-            specs.push_back(*std::move(validated));
-            coordinates.push_back(c);
-          }
-        }
+  c.setting.assign(dims.size(), 0);
+  while (true) {
+    for (c.seed = 0; c.seed < seeds.size(); ++c.seed) {
+      spec::JobSpec spec;
+      spec.task = task->name;
+      for (size_t k = 0; k < settings_dim; ++k) {
+        spec.components[dims[k].key] = ToChoice(dims[k].settings[c.setting[k]]);
       }
+      spec.settings = ToParams(dims[settings_dim].settings[c.setting[settings_dim]]);
+      spec.seed = static_cast<uint64_t>(std::get<int64_t>(seeds[c.seed].value));
+      auto validated = catalog.Validate(spec);
+      if (!validated.ok()) {
+        return LocateJobError(reporter, dims, c, validated.status(), root_line);
+      }
+      auto [first, inserted] = seen.emplace(KeyOf(*validated), specs.size());
+      if (!inserted) return DuplicateJobError(reporter, dims, seeds, c, coordinates[first->second]);
+      specs.push_back(*std::move(validated));
+      coordinates.push_back(c);
     }
+    // The next grid position, the last dimension varying fastest.
+    size_t k = dims.size();
+    while (k > 0 && ++c.setting[k - 1] == dims[k - 1].settings.size()) c.setting[--k] = 0;
+    if (k == 0) break;
   }
 
-  std::vector<JobLabels> labels = LabelJobs(specs);
+  std::vector<JobLabels> labels = LabelJobs(catalog, specs);
   sweep.jobs.reserve(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
     sweep.jobs.push_back({std::move(specs[i]), std::move(labels[i])});
@@ -873,49 +819,41 @@ auto CatchYaml(const Reporter& reporter, Fn parse) -> decltype(parse()) {
   }
 }
 
-// Label keys of optimizer hyperparameters are bare ("lr") unless they clash with these.
-bool IsReservedLabel(absl::string_view key) {
-  return key == "dataset" || key == "model" || key == "optimizer" || key == "seed";
-}
-
-// Every labelable field of `s` as (label key, value text).
-std::vector<std::pair<std::string, std::string>> LabelFields(const engine::JobSpec& s) {
+// Every labelable field of `s` as (label key, value text): its task, each component's name
+// under its slot and each parameter as "<slot>.<param>" — bare ("lr") for the task's labelled
+// slot unless that would clash with a slot name or "seed" —, each setting as
+// "<settings key>.<setting>", and the seed.
+std::vector<std::pair<std::string, std::string>> LabelFields(const spec::Catalog& catalog,
+                                                             const spec::JobSpec& s) {
   std::vector<std::pair<std::string, std::string>> out;
-  out.emplace_back("dataset", s.dataset.name);
-  for (const auto& [k, v] : s.dataset.params) {
-    out.emplace_back(absl::StrCat("dataset.", k), engine::FormatParamValue(v));
-  }
-  out.emplace_back("model", s.model.name);
-  for (const auto& [k, v] : s.model.params) {
-    out.emplace_back(absl::StrCat("model.", k), engine::FormatParamValue(v));
-  }
-  out.emplace_back("optimizer", s.optimizer.name);
-  for (const auto& [k, v] : s.optimizer.params) {
-    out.emplace_back(IsReservedLabel(k) ? absl::StrCat("optimizer.", k) : k,
-                     engine::FormatParamValue(v));
-  }
-  if (s.aux_optimizer.has_value()) {
-    out.emplace_back("aux_optimizer", s.aux_optimizer->name);
-    for (const auto& [k, v] : s.aux_optimizer->params) {
-      out.emplace_back(absl::StrCat("aux_optimizer.", k), engine::FormatParamValue(v));
+  out.emplace_back("task", s.task);
+  const spec::TaskSpec* task = *catalog.FindTask(s.task);
+  auto reserved = [&](absl::string_view key) {
+    if (key == "seed" || key == "task") return true;
+    for (const spec::SlotSpec& slot : task->slots) {
+      if (slot.name == key) return true;
+    }
+    return false;
+  };
+  for (const spec::SlotSpec& slot : task->slots) {
+    const spec::ComponentChoice* c = s.find_component(slot.name);
+    if (c == nullptr) continue;
+    out.emplace_back(slot.name, c->name);
+    for (const auto& [k, v] : c->params) {
+      const bool bare = slot.name == task->labelled_slot && !reserved(k);
+      out.emplace_back(bare ? k : absl::StrCat(slot.name, ".", k), spec::FormatParamValue(v));
     }
   }
-  out.emplace_back("trainer.steps", absl::StrCat(s.trainer.steps));
-  out.emplace_back("trainer.batch_size", absl::StrCat(s.trainer.batch_size));
-  out.emplace_back("trainer.chunk_rows", absl::StrCat(s.trainer.chunk_rows));
-  out.emplace_back("trainer.eval_every", absl::StrCat(s.trainer.eval_every));
-  out.emplace_back("trainer.eval_log_spaced", s.trainer.eval_log_spaced ? "true" : "false");
-  out.emplace_back("trainer.schedule", s.trainer.schedule);
-  out.emplace_back("trainer.warmup_steps", absl::StrCat(s.trainer.warmup_steps));
-  out.emplace_back("trainer.min_lr_ratio", engine::FormatDouble(s.trainer.min_lr_ratio));
-  out.emplace_back("trainer.checkpoint_every", absl::StrCat(s.trainer.checkpoint_every));
+  for (const auto& [k, v] : s.settings) {
+    out.emplace_back(absl::StrCat(task->settings_key, ".", k), spec::FormatParamValue(v));
+  }
   out.emplace_back("seed", absl::StrCat(s.seed));
   return out;
 }
 
 }  // namespace
 
-engine::ParamValue TypePlainScalar(absl::string_view text) {
+spec::ParamValue TypePlainScalar(absl::string_view text) {
   if (text == "true" || text == "True" || text == "TRUE") return true;
   if (text == "false" || text == "False" || text == "FALSE") return false;
   absl::string_view body = text;
@@ -970,39 +908,42 @@ engine::ParamValue TypePlainScalar(absl::string_view text) {
   return sign * v;
 }
 
-absl::StatusOr<std::vector<engine::ParamValue>> ParseParamValues(absl::string_view yaml,
-                                                                 engine::ParamType type) {
+absl::StatusOr<std::vector<spec::ParamValue>> ParseParamValues(absl::string_view yaml,
+                                                               spec::ParamType type) {
   const Reporter reporter("<input>");
-  return CatchYaml(reporter, [&]() -> absl::StatusOr<std::vector<engine::ParamValue>> {
+  return CatchYaml(reporter, [&]() -> absl::StatusOr<std::vector<spec::ParamValue>> {
     const YAML::Node node = YAML::Load(std::string(yaml));
     OPTBENCH_ASSIGN_OR_RETURN(
         std::vector<Value> values,
         ReadValues(reporter, node, type, {"value", 1}, std::numeric_limits<int64_t>::max()));
-    std::vector<engine::ParamValue> out;
+    std::vector<spec::ParamValue> out;
     for (Value& v : values) out.push_back(std::move(v.value));
     return out;
   });
 }
 
 absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view source_name,
-                                     const ParseOptions& options) {
+                                     const spec::Catalog& catalog, const ParseOptions& options) {
   const Reporter reporter(source_name);
-  return CatchYaml(reporter, [&]() { return ParseYaml(reporter, text, source_name, options); });
+  return CatchYaml(reporter,
+                   [&]() { return ParseYaml(reporter, catalog, text, source_name, options); });
 }
 
-std::vector<JobLabels> LabelJobs(const std::vector<engine::JobSpec>& specs) {
+std::vector<JobLabels> LabelJobs(const spec::Catalog& catalog,
+                                 const std::vector<spec::JobSpec>& specs) {
   std::vector<std::vector<std::pair<std::string, std::string>>> fields;
   fields.reserve(specs.size());
   std::map<std::string, std::set<std::string>> values;
-  for (const engine::JobSpec& spec : specs) {
-    fields.push_back(LabelFields(spec));
+  for (const spec::JobSpec& spec : specs) {
+    fields.push_back(LabelFields(catalog, spec));
     for (const auto& [key, value] : fields.back()) values[key].insert(value);
   }
   std::vector<JobLabels> labels(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string& always = (*catalog.FindTask(specs[i].task))->labelled_slot;
     for (const auto& [key, value] : fields[i]) {
       // A field that only some jobs have (beta1 of adam) varies only if it takes two values.
-      if (key == "optimizer" || key == "seed" || values[key].size() > 1) {
+      if (key == always || key == "seed" || values[key].size() > 1) {
         labels[i].emplace(key, value);
       }
     }

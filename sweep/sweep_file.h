@@ -1,5 +1,6 @@
-// Sweep files: a grid of training jobs (dataset x model x optimizer x hyperparameters x seed)
-// written in YAML or JSON, parsed, expanded and validated into engine::JobSpecs.
+// Sweep files: a grid of jobs of one task (for the default task "train": dataset x model x
+// optimizer x hyperparameters x trainer settings x seed) written in YAML or JSON, parsed,
+// expanded and validated into spec::JobSpecs against a catalog.
 //
 // Format (YAML; JSON is YAML too and goes through the same parser):
 //
@@ -15,26 +16,28 @@
 //
 // gives 2 (gd) + 2 (adam) + 1 (sign_descent) optimizer settings x 3 seeds = 15 jobs.
 //
-// Keys. Top level: name, dataset, model, optimizer (the last three required), aux_optimizer,
-// trainer, seed. `aux_optimizer` (one mapping, no alternatives or axes) turns on paper 2's
-// parameter groups: `optimizer` trains the hidden matrices, it trains everything else
-// (embeddings, output head, biases) at its own lr; e.g. {name: paper2_adam, lr: 0.01}.
-// `dataset`, `model`, `optimizer`: a mapping with `name` (a registered component, see
-// `optbench list`) and its hyperparameters, or a non-empty list of such mappings (alternatives).
-// `trainer`: a mapping with steps, batch_size, chunk_rows, eval_every, eval_log_spaced, schedule
-// (constant | cosine | linear), warmup_steps, min_lr_ratio (cosine floor).
-// Omitted hyperparameters and trainer settings take their catalog defaults. A file holds exactly
-// one YAML document; anchors and aliases work (an aliased value reports its anchor's line).
+// Keys. Top level: name, task (optional: the catalog's default task, "train"), seed, and the
+// task's keys (`optbench list tasks`): one per component slot and its settings key. For "train":
+// dataset, model, optimizer (required), aux_optimizer, objective, trainer. A component slot takes
+// a mapping with `name` (a registered component, see `optbench list`) and its hyperparameters, or
+// a non-empty list of such mappings (alternatives), unless the slot takes one setting only
+// (aux_optimizer: paper 2's parameter groups; `optimizer` trains the hidden matrices, it trains
+// everything else at its own lr; e.g. {name: paper2_adam, lr: 0.01}). The settings key
+// (`trainer`) takes a mapping of the task's settings.
+// Omitted hyperparameters, components and settings take their catalog defaults. A file holds
+// exactly one YAML document; anchors and aliases work (an aliased value reports its anchor's
+// line).
 //
-// Grid axes. Inside a component and in `trainer`, a list value is a grid axis: one job per
+// Grid axes. Inside a component and in the settings, a list value is a grid axis: one job per
 // element. Exception: for a parameter declared int_list, a list of ints is one value and a list of
 // lists is an axis (`hidden: [128, 64]` is one value, `hidden: [[128], [128, 64]]` two). An empty
 // list is an error (it would give zero jobs), except as an int_list value.
 //
-// Job order (deterministic): the jobs are the cartesian product of dataset settings, model
-// settings, optimizer settings, trainer settings and seeds, dataset outermost and seed innermost.
-// The settings of one component are its alternatives in file order, each expanded over its axes
-// in file order (the first axis varies slowest); trainer settings likewise.
+// Job order (deterministic): the jobs are the cartesian product of the slots' settings in the
+// task's slot order (for train: dataset, model, optimizer, aux_optimizer, objective), the task's
+// settings and seeds, the first slot outermost and seed innermost. The settings of one component
+// are its alternatives in file order, each expanded over its axes in file order (the first axis
+// varies slowest); the task's settings likewise.
 //
 // Scalars are typed by their text, as YAML 1.2's core schema does, never by the parameter:
 //   - quoted ('3', "3") or tagged !!str: a string;
@@ -45,7 +48,8 @@
 //   - true/false (also True, TRUE, False, FALSE): a bool; yes/no/on/off are strings;
 //   - anything else: a string. Null (`~`, `null`, nothing) is an error.
 // Validation widens an int where a double is declared and accepts an integral double (3.0) where
-// an int is declared; seeds are integers in [0, 2^53].
+// an int is declared; seeds are integers in [0, 2^53]. Each value is checked where it is written;
+// rules across fields, once defaults are filled in, per job.
 //
 // Errors are InvalidArgument "<source>:<line>: <field>: <problem and what is allowed>", e.g.
 //   sweep.yaml:7: optimizer[1].beta1[1]: 1.5 is out of range; allowed [0, 1)
@@ -62,21 +66,23 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "worker/engine/job_spec.h"
+#include "spec/catalog.h"
+#include "spec/job_spec.h"
 
 namespace optbench::sweep {
 
 // Labels of a job: what tells it apart from the other jobs of its sweep, as "key" -> value text.
-// Always "optimizer" (its name) and "seed"; plus every field whose value differs between jobs
-// that have it: "dataset" and "model" (names), "dataset.<param>", "model.<param>", optimizer
-// hyperparameters by their bare name ("lr", "beta1"; "optimizer.<param>" should one ever clash
-// with dataset, model, optimizer or seed) and "trainer.<setting>". Values are formatted with
-// engine::FormatParamValue (doubles with engine::FormatDouble: "0.001", "1e-08").
+// Always its task's labelled slot ("optimizer": its name) and "seed"; plus every field whose
+// value differs between jobs that have it: "task", slot names ("dataset", "model": component
+// names), "<slot>.<param>", the labelled slot's hyperparameters by their bare name ("lr",
+// "beta1"; "optimizer.<param>" should one clash with a slot name, "task" or "seed") and
+// "<settings key>.<setting>" ("trainer.steps"). Values are formatted with
+// spec::FormatParamValue (doubles with spec::FormatDouble: "0.001", "1e-08").
 using JobLabels = std::map<std::string, std::string>;
 
 // One job of an expanded sweep.
 struct ExpandedJob {
-  engine::JobSpec spec;  // Validated by engine::ValidateJobSpec: every default filled in.
+  spec::JobSpec spec;  // Validated by spec::Catalog::Validate: every default filled in.
   JobLabels labels;
 };
 
@@ -97,11 +103,13 @@ struct ParseOptions {
 // refuses (see the top of this file); ResourceExhausted when the grid has more than
 // `options.max_jobs` jobs (the message gives the count, its factors and the cap). Never throws.
 absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view source_name,
+                                     const spec::Catalog& catalog,
                                      const ParseOptions& options = {});
 
 // Labels for jobs submitted directly rather than from a file, by the same rule as ParseSweep:
 // result[i] labels specs[i]. Give validated specs, so that defaults count as values.
-std::vector<JobLabels> LabelJobs(const std::vector<engine::JobSpec>& specs);
+std::vector<JobLabels> LabelJobs(const spec::Catalog& catalog,
+                                 const std::vector<spec::JobSpec>& specs);
 
 // One line for listings: "optimizer=adam beta1=0 lr=0.001 seed=2" (optimizer first, seed last,
 // the other labels in key order).

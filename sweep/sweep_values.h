@@ -7,21 +7,21 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "worker/engine/params.h"
+#include "spec/params.h"
 
 namespace optbench::sweep {
 
 // Types a plain (unquoted, untagged) YAML scalar by its text, by the rules in sweep_file.h:
 // "3" -> int64 3, "3.0" / "1e-3" / ".5" / "-.inf" -> double, "true" -> bool, "yes" -> string.
-engine::ParamValue TypePlainScalar(absl::string_view text);
+spec::ParamValue TypePlainScalar(absl::string_view text);
 
 // Reads `yaml`, the YAML text of one hyperparameter value, as a parameter declared `type` and
 // returns the values it stands for: one for a scalar, one per element for a list (a grid axis).
 // For kIntList a list of ints is one value and a list of lists an axis. Values are typed by
 // TypePlainScalar, not checked against `type` (the catalog does that). InvalidArgument
 // "<input>:<line>: value...: <problem>" as ParseSweep reports it.
-absl::StatusOr<std::vector<engine::ParamValue>> ParseParamValues(absl::string_view yaml,
-                                                                 engine::ParamType type);
+absl::StatusOr<std::vector<spec::ParamValue>> ParseParamValues(absl::string_view yaml,
+                                                               spec::ParamType type);
 
 }  // namespace optbench::sweep
 

@@ -35,41 +35,25 @@ v1::Split SplitToProto(engine::Split split) {
   return split == engine::Split::kTrain ? v1::SPLIT_TRAIN : v1::SPLIT_TEST;
 }
 
-void AddValue(v1::MetricBatch* batch, const char* metric, v1::Split split,
-              const std::vector<double>& values) {
-  v1::MetricValue* v = batch->add_values();
-  v->set_metric(metric);
-  v->set_split(split);
-  v->mutable_values()->Add(values.begin(), values.end());
-}
-
-void AddScalar(v1::MetricBatch* batch, const char* metric, v1::Split split, double value) {
-  v1::MetricValue* v = batch->add_values();
-  v->set_metric(metric);
-  v->set_split(split);
-  v->add_values(value);
-}
-
 // Streams the engine's output through the Reporter; checkpoints go on the same stream (so the
 // coordinator stores one only after every metric batch before it) and come back by
 // LoadCheckpoint.
-class ReportingSink : public engine::MetricSink {
+class ReportingSink : public engine::RunSink {
  public:
   using Loader = std::function<absl::StatusOr<std::optional<v1::Checkpoint>>(int64_t before)>;
 
-  ReportingSink(Reporter* reporter, std::string job_id, int64_t checkpoint_every,
-                absl::Duration checkpoint_interval, std::function<bool()> preempted, Loader loader)
+  ReportingSink(Reporter* reporter, std::string job_id, absl::Duration checkpoint_interval,
+                std::function<bool()> preempted, Loader loader)
       : reporter_(reporter),
         job_id_(std::move(job_id)),
-        checkpoint_every_(checkpoint_every),
         checkpoint_interval_(checkpoint_interval),
         preempted_(std::move(preempted)),
         loader_(std::move(loader)),
         last_checkpoint_(absl::Now()) {}
 
+  // The worker's policy when the job's own setting leaves it one (RunSink): by training time.
   bool CheckpointDue(int64_t step, bool stopping) override {
     if (stopping) return preempted_();
-    if (checkpoint_every_ > 0) return step % checkpoint_every_ == 0;
     return checkpoint_interval_ > absl::ZeroDuration() &&
            absl::Now() - last_checkpoint_ >= checkpoint_interval_;
   }
@@ -112,7 +96,7 @@ class ReportingSink : public engine::MetricSink {
     reporter_->SetProgress(step);
   }
 
-  void OnDatasetInfo(const engine::DatasetInfo& info) override {
+  void OnRunInfo(const engine::RunInfo& info) override {
     v1::ReportRequest r;
     v1::DatasetInfo* d = r.mutable_dataset_info();
     d->set_num_classes(info.num_classes);
@@ -121,43 +105,22 @@ class ReportingSink : public engine::MetricSink {
                                          info.train_class_counts.end());
     d->mutable_test_class_counts()->Add(info.test_class_counts.begin(),
                                         info.test_class_counts.end());
+    for (const spec::MetricSpec& m : info.metrics) *d->add_metrics() = proto::ToProto(m);
     // An error here surfaces at the first evaluation, which returns status().
     (void)reporter_->Send(std::move(r));
   }
 
-  absl::Status OnEvaluation(const engine::Evaluation& eval) override {
+  absl::Status OnEvaluation(const engine::MetricBatch& metrics) override {
     v1::ReportRequest r;
     v1::MetricBatch* batch = r.mutable_metrics();
-    batch->set_step(eval.step);
-    for (const engine::SplitMetrics& m : eval.splits) {
-      const v1::Split split = SplitToProto(m.split);
-      AddValue(batch, "loss_sum", split, m.loss_sum);
-      AddValue(batch, "correct", split, m.correct);
-      AddValue(batch, "p_true_sum", split, m.p_true_sum);
-      AddValue(batch, "p_mass", split, m.p_mass);
-      AddScalar(batch, "loss", split, m.loss);
-      AddScalar(batch, "accuracy", split, m.accuracy);
+    batch->set_step(metrics.step);
+    for (const engine::MetricValue& m : metrics.values) {
+      v1::MetricValue* v = batch->add_values();
+      v->set_metric(m.metric);
+      v->set_split(SplitToProto(m.split));
+      v->mutable_values()->Add(m.values.begin(), m.values.end());
     }
-    // Output-layer class-row statistics (ALGORITHMS.md 6.2), when the model has an output head.
-    if (!eval.head_grad_norm.empty()) {
-      AddValue(batch, "head_grad_norm", v1::SPLIT_TRAIN, eval.head_grad_norm);
-      AddValue(batch, "head_gn_trace", v1::SPLIT_TRAIN, eval.head_gn_trace);
-      AddValue(batch, "head_weight_norm", v1::SPLIT_TRAIN, eval.head_weight_norm);
-    }
-    for (const auto& [name, values] : {std::pair{"head_bias_grad", &eval.head_bias_grad},
-                                       std::pair{"head_update_norm", &eval.head_update_norm},
-                                       std::pair{"head_eff_lr", &eval.head_eff_lr}}) {
-      if (!values->empty()) AddValue(batch, name, v1::SPLIT_TRAIN, *values);
-    }
-    for (const engine::SplitMetrics& m : eval.splits) {
-      for (const engine::Diagnostic& d : m.diagnostics) {
-        AddValue(batch, absl::StrCat("diag.", d.name).c_str(), SplitToProto(m.split), d.values);
-      }
-    }
-    AddScalar(batch, "grad_norm", v1::SPLIT_TRAIN, eval.grad_norm);
-    AddScalar(batch, "lr", v1::SPLIT_TRAIN, eval.learning_rate);
-    AddScalar(batch, "wall_seconds", v1::SPLIT_TRAIN, eval.wall_seconds);
-    reporter_->SetProgress(eval.step);
+    reporter_->SetProgress(metrics.step);
     return reporter_->Send(std::move(r));
   }
 
@@ -169,7 +132,6 @@ class ReportingSink : public engine::MetricSink {
 
   Reporter* const reporter_;
   const std::string job_id_;
-  const int64_t checkpoint_every_;
   const absl::Duration checkpoint_interval_;
   const std::function<bool()> preempted_;
   const Loader loader_;
@@ -331,7 +293,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   };
 
   auto spec = proto::FromProto(job.spec());
-  if (spec.ok()) spec = engine::ValidateJobSpec(*spec);
+  if (spec.ok()) spec = engine::Catalog().Validate(*spec);
   if (!spec.ok()) {
     fail(absl::StrCat("invalid job spec: ", spec.status().message()), false, /*permanent=*/true);
     return;
@@ -373,7 +335,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     return std::optional<v1::Checkpoint>(std::move(*resp.mutable_checkpoint()));
   };
   ReportingSink sink(
-      &reporter, job.id(), spec->trainer.checkpoint_every, options_.checkpoint_interval,
+      &reporter, job.id(), options_.checkpoint_interval,
       [&] { return stopping_.load() && !reporter.cancel_requested() && reporter.status().ok(); },
       load_checkpoint);
   auto should_stop = [&]() {

@@ -27,21 +27,20 @@
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
 #include "tests/integration/subprocess.h"
-#include "worker/engine/catalog.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::testing {
 
 // Runs a spec in this process and keeps every evaluation.
-class CaptureSink : public engine::MetricSink {
+class CaptureSink : public engine::RunSink {
  public:
-  void OnDatasetInfo(const engine::DatasetInfo& info) override { info_ = info; }
-  absl::Status OnEvaluation(const engine::Evaluation& eval) override {
+  void OnRunInfo(const engine::RunInfo& info) override { info_ = info; }
+  absl::Status OnEvaluation(const engine::MetricBatch& eval) override {
     evals_.push_back(eval);
     return absl::OkStatus();
   }
-  engine::DatasetInfo info_;
-  std::vector<engine::Evaluation> evals_;
+  engine::RunInfo info_;
+  std::vector<engine::MetricBatch> evals_;
 };
 
 // Not thread-safe: one test thread drives it. Owns the processes it starts (killed and reaped in
@@ -220,18 +219,18 @@ class ServiceFixture : public ::testing::Test {
   static std::map<int64_t, std::vector<double>> TrainInProcess(const v1::JobSpec& wire) {
     auto spec = proto::FromProto(wire);
     EXPECT_TRUE(spec.ok());
-    auto valid = engine::ValidateJobSpec(*spec);
-    EXPECT_TRUE(valid.ok()) << valid.status();
     CaptureSink sink;
-    auto result = engine::RunJob(*valid, &sink, [] { return false; });
+    auto result = engine::RunJob(*spec, &sink, [] { return false; });
     EXPECT_TRUE(result.ok()) << result.status();
     std::map<int64_t, std::vector<double>> out;
-    for (const engine::Evaluation& e : sink.evals_) {
-      const engine::SplitMetrics& train = e.splits[0];
-      std::vector<double> loss(train.loss_sum.size());
+    for (const engine::MetricBatch& e : sink.evals_) {
+      const engine::MetricValue* loss_sum = e.Find("loss_sum", engine::Split::kTrain);
+      EXPECT_NE(loss_sum, nullptr);
+      if (loss_sum == nullptr) continue;
+      std::vector<double> loss(loss_sum->values.size());
       for (size_t k = 0; k < loss.size(); ++k) {
         const double n = static_cast<double>(sink.info_.train_class_counts[k]);
-        loss[k] = n > 0 ? train.loss_sum[k] / n : std::nan("");
+        loss[k] = n > 0 ? loss_sum->values[k] / n : std::nan("");
       }
       out[e.step] = loss;
     }

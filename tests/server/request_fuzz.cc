@@ -9,6 +9,7 @@
 #include "optbench/v1/worker.pb.h"
 #include "server/coordinator_service.h"
 #include "server/worker_service.h"
+#include "worker/engine/catalog.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -20,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!request.ParseFromString(bytes)) return 0;
       optbench::server::SubmitLimits limits;
       limits.max_jobs_per_sweep = 64;  // Bounds the work per input.
-      (void)optbench::server::ExpandSubmission(request, limits);
+      (void)optbench::server::ExpandSubmission(request, optbench::engine::Catalog(), limits);
       break;
     }
     case 1: {
@@ -29,13 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       request.set_sweep_text(bytes);
       optbench::server::SubmitLimits limits;
       limits.max_jobs_per_sweep = 64;
-      (void)optbench::server::ExpandSubmission(request, limits);
+      (void)optbench::server::ExpandSubmission(request, optbench::engine::Catalog(), limits);
       break;
     }
     default: {
       optbench::v1::MetricBatch batch;
       if (!batch.ParseFromString(bytes)) return 0;
-      (void)optbench::server::MetricRowsFromBatch("j", batch);
+      // Against the metrics a default train job declares (its objective's and the task's).
+      static const auto* declared = new std::vector<optbench::spec::MetricSpec>(
+          optbench::engine::Catalog().Metrics(optbench::spec::JobSpec()));
+      (void)optbench::server::MetricRowsFromBatch("j", batch, *declared, 10);
       break;
     }
   }

@@ -394,7 +394,7 @@ TEST_F(SchedulerTest, StaleLeaseIsRefusedByEveryLeaseCheckedCall) {
   };
   expect_stale(scheduler_->Heartbeat(first.id, old_token, 5).status(), "heartbeat");
   expect_stale(scheduler_->ReportMetrics(first.id, old_token, 1, {row}).status(), "metrics");
-  expect_stale(scheduler_->SetDatasetInfo(first.id, old_token, 1, {1}, {1}), "dataset");
+  expect_stale(scheduler_->SetDatasetInfo(first.id, old_token, 1, {1}, {1}, ""), "dataset");
   expect_stale(scheduler_->SaveCheckpoint(first.id, old_token, 9, "stale", 2), "save");
   expect_stale(scheduler_->LoadCheckpoint(first.id, old_token, INT64_MAX).status(), "load");
   expect_stale(scheduler_->Complete(first.id, old_token, JobState::kSucceeded, ""), "complete");
@@ -412,7 +412,7 @@ TEST_F(SchedulerTest, StaleLeaseIsRefusedByEveryLeaseCheckedCall) {
   EXPECT_TRUE(rows.empty());
   ASSERT_OK_AND_ASSIGN(bool cancel, scheduler_->Heartbeat(first.id, new_token, 7));
   EXPECT_FALSE(cancel);
-  ASSERT_OK(scheduler_->SetDatasetInfo(first.id, new_token, 1, {1}, {1}));
+  ASSERT_OK(scheduler_->SetDatasetInfo(first.id, new_token, 1, {1}, {1}, ""));
   ASSERT_OK_AND_ASSIGN(std::optional<storage::CheckpointRecord> resumed,
                        scheduler_->LoadCheckpoint(first.id, new_token, INT64_MAX));
   ASSERT_TRUE(resumed.has_value());  // The first attempt's checkpoint.
@@ -482,7 +482,7 @@ TEST_F(SchedulerTest, UnknownIdsAreNotFound) {
   EXPECT_THAT(scheduler_->CancelSweep("s-00000000"), not_found);
   EXPECT_THAT(scheduler_->Heartbeat(job, "t", 0), not_found);
   EXPECT_THAT(scheduler_->ReportMetrics(job, "t", 0, {}), not_found);
-  EXPECT_THAT(scheduler_->SetDatasetInfo(job, "t", 1, {}, {}), not_found);
+  EXPECT_THAT(scheduler_->SetDatasetInfo(job, "t", 1, {}, {}, ""), not_found);
   EXPECT_THAT(scheduler_->SaveCheckpoint(job, "t", 1, "x", 2), not_found);
   EXPECT_THAT(scheduler_->LoadCheckpoint(job, "t", 1), not_found);
   EXPECT_THAT(scheduler_->Complete(job, "t", JobState::kSucceeded, ""), not_found);

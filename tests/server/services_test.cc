@@ -24,6 +24,7 @@
 #include "storage/sqlite_store.h"
 #include "tests/server/rpc_table.h"
 #include "tests/testing/status_matchers.h"
+#include "worker/engine/catalog.h"
 
 namespace optbench::server {
 namespace {
@@ -55,8 +56,9 @@ class ServicesTest : public ::testing::Test {
     scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
     SubmitLimits limits;
     limits.max_jobs_per_sweep = 50;
-    coordinator_ = std::make_unique<CoordinatorService>(scheduler_.get(), limits);
-    worker_ = std::make_unique<WorkerService>(scheduler_.get());
+    coordinator_ =
+        std::make_unique<CoordinatorService>(scheduler_.get(), &engine::Catalog(), limits);
+    worker_ = std::make_unique<WorkerService>(scheduler_.get(), &engine::Catalog());
     grpc::ServerBuilder builder;
     builder.RegisterService(coordinator_.get());
     builder.RegisterService(worker_.get());
@@ -343,8 +345,9 @@ TEST_F(ServicesTest, CheckpointsRoundTripThroughTheReportStream) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-// Model diagnostics travel as diag.<name>, per split, a scalar or one value per class; queries
-// weight per-class means by the classes' examples.
+// A run declares its metrics in its DatasetInfo; model diagnostics among them travel as
+// diag.<name>, per split, a scalar or one value per class; queries weight per-class means by the
+// classes' examples, and a metric the job does not declare is an error naming it.
 TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   v1::SubmitSweepResponse sweep = Submit(kSweep);
   v1::AcquireJobResponse leased = Acquire();
@@ -358,6 +361,18 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   info.mutable_dataset_info()->set_num_classes(2);
   info.mutable_dataset_info()->add_train_class_counts(3);
   info.mutable_dataset_info()->add_train_class_counts(1);
+  v1::MetricDeclaration* attn = info.mutable_dataset_info()->add_metrics();
+  attn->set_name("diag.attn_21");
+  attn->set_query("diag.attn_21");
+  attn->set_shape(v1::MetricDeclaration::SHAPE_PER_CLASS);
+  attn->set_splits(v1::MetricDeclaration::SPLITS_EACH);
+  attn->set_aggregate(v1::MetricDeclaration::AGGREGATE_EXAMPLE_WEIGHTED);
+  v1::MetricDeclaration* signal = info.mutable_dataset_info()->add_metrics();
+  signal->set_name("diag.value_signal");
+  signal->set_query("diag.value_signal");
+  signal->set_shape(v1::MetricDeclaration::SHAPE_SCALAR);
+  signal->set_splits(v1::MetricDeclaration::SPLITS_EACH);
+  signal->set_aggregate(v1::MetricDeclaration::AGGREGATE_NONE);
   ASSERT_TRUE(stream->Write(info));
   v1::ReportResponse ack;
   ASSERT_TRUE(stream->Read(&ack));
@@ -397,8 +412,30 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   EXPECT_DOUBLE_EQ(r.series(0).points(0).values(0), -2.0);
   q.set_metric("diag.no_such");
   grpc::ClientContext qc3;
-  ASSERT_TRUE(client_->QueryMetrics(&qc3, q, &r).ok());
-  EXPECT_EQ(r.series(0).points_size(), 0);
+  const grpc::Status unknown = client_->QueryMetrics(&qc3, q, &r);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(unknown.error_message(),
+              HasSubstr("unknown metric 'diag.no_such'; the job declare diag.attn_21, "
+                        "diag.value_signal"));
+  // The job's declared metrics travel with it.
+  grpc::ClientContext gc;
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  v1::Job job;
+  ASSERT_TRUE(client_->GetJob(&gc, get, &job).ok());
+  ASSERT_EQ(job.metrics_size(), 2);
+  EXPECT_EQ(job.metrics(0).name(), "diag.attn_21");
+  // A value of a metric the run did not declare is refused, naming it and what it declares.
+  grpc::ClientContext context2;
+  auto again = workers_->Report(&context2);
+  v1::ReportRequest undeclared = m;
+  undeclared.set_seq(3);
+  undeclared.mutable_metrics()->mutable_values(0)->set_metric("grad_norm");
+  ASSERT_TRUE(again->Write(undeclared));
+  again->WritesDone();
+  const grpc::Status refused = again->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("unknown metric 'grad_norm'"));
   q.set_metric("diag.Bad-Name");
   grpc::ClientContext qc4;
   EXPECT_EQ(client_->QueryMetrics(&qc4, q, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -501,9 +538,6 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   big_page.set_page_size(5000);
   v1::ListJobsRequest bad_page_token;
   bad_page_token.set_page_token("garbage");
-  v1::QueryMetricsRequest unknown_metric;
-  unknown_metric.set_job_id("x");
-  unknown_metric.set_metric("los");
   v1::QueryMetricsRequest negative_groups;
   negative_groups.set_job_id("x");
   negative_groups.set_groups(-2);
@@ -557,8 +591,6 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
        "target"},
       {"watch: no target", "Watch", AsMessage(v1::WatchRequest()), StatusCode::kInvalidArgument,
        "target"},
-      {"query: unknown metric", "QueryMetrics", AsMessage(unknown_metric),
-       StatusCode::kInvalidArgument, "los"},
       {"query: group count", "QueryMetrics", AsMessage(negative_groups),
        StatusCode::kInvalidArgument, "groups"},
       {"list components: kind", "ListComponents", AsMessage(unknown_kind),
@@ -746,9 +778,9 @@ class AuthServicesTest : public ::testing::Test {
     SchedulerOptions options;
     options.max_acquire_wait = absl::ZeroDuration();
     scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
-    coordinator_ =
-        std::make_unique<CoordinatorService>(scheduler_.get(), SubmitLimits(), auth_.get());
-    worker_ = std::make_unique<WorkerService>(scheduler_.get(), auth_.get());
+    coordinator_ = std::make_unique<CoordinatorService>(scheduler_.get(), &engine::Catalog(),
+                                                        SubmitLimits(), auth_.get());
+    worker_ = std::make_unique<WorkerService>(scheduler_.get(), &engine::Catalog(), auth_.get());
     grpc::ServerBuilder builder;
     builder.RegisterService(coordinator_.get());
     builder.RegisterService(worker_.get());

@@ -462,7 +462,7 @@ TEST_F(SqliteStoreTest, UnknownIdsAreNotFound) {
   const auto not_found = StatusIs(absl::StatusCode::kNotFound, "job s-00000000-0 not found");
   EXPECT_THAT(store->UpdateJob(job, never), not_found);
   EXPECT_THAT(store->AppendMetrics(job, {}, never), not_found);
-  EXPECT_THAT(store->SetDatasetInfo(job, 1, {}, {}, never), not_found);
+  EXPECT_THAT(store->SetDatasetInfo(job, 1, {}, {}, "", never), not_found);
   EXPECT_THAT(store->SaveCheckpoint(job, 1, "x", 1, never), not_found);
   EXPECT_THAT(store->LoadCheckpoint(job, 1, never), not_found);
   JobSelection unknown_sweep;
@@ -714,7 +714,7 @@ TEST_F(SqliteStoreTest, AppendMetricsAndItsDecisionAreAllOrNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   // A row found bad only inside the transaction (too many classes), after the decision was
   // written: rolled back with it.
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {}, {}, Holding(job_.lease_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {}, {}, "", Holding(job_.lease_token)));
   EXPECT_THAT(store_->AppendMetrics(job_.id, {Row(job_.id, 5, "train", "loss_sum", {1, 2, 3})},
                                     Renewing(job_.lease_token, even_later + kLease, 5)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the job has 2 classes")));
@@ -740,7 +740,7 @@ TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown)
   // Before the data set is known nothing can be checked.
   ASSERT_OK(store_->AppendMetrics(job_.id, {Row(job_.id, 0, "train", "loss_sum", {1, 2, 3, 4})},
                                   Holding(job_.lease_token)));
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, 3, {1, 1, 1}, {}, Holding(job_.lease_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 3, {1, 1, 1}, {}, "", Holding(job_.lease_token)));
   ASSERT_OK(store_->AppendMetrics(
       job_.id,
       {Row(job_.id, 1, "train", "loss_sum", {1, 2, 3}), Row(job_.id, 1, "train", "loss", {2})},
@@ -818,16 +818,20 @@ TEST_F(SqliteStoreTest, SetDatasetInfoRoundTrips) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
   const std::vector<int64_t> train = {6000, 1, 0, std::numeric_limits<int64_t>::max()};
   const std::vector<int64_t> test = {1000, 2, 3, 4};
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, 4, train, test, Holding(job_.lease_token)));
+  // The declared metrics are opaque bytes to the store (zero bytes included).
+  const std::string metrics("declared\0metrics", 16);
+  EXPECT_TRUE(store_->GetJob(job_.id)->metrics.empty());
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 4, train, test, metrics, Holding(job_.lease_token)));
   ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
   EXPECT_EQ(job.num_classes, 4);
   EXPECT_EQ(job.train_class_counts, train);
   EXPECT_EQ(job.test_class_counts, test);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 0, {}, {}, Holding(job_.lease_token)).code(),
+  EXPECT_EQ(job.metrics, metrics);
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 0, {}, {}, "", Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 4, {1, 2}, {}, Holding(job_.lease_token)).code(),
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 4, {1, 2}, {}, "", Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 2, {1, -2}, {}, Holding(job_.lease_token)).code(),
+  EXPECT_EQ(store_->SetDatasetInfo(job_.id, 2, {1, -2}, {}, "", Holding(job_.lease_token)).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -855,7 +859,7 @@ TEST_F(SqliteStoreTest, ARefusedDecisionWritesNothing) {
   EXPECT_THAT(store_->AppendMetrics(job_.id, {Row(job_.id, 1, "test", "loss", {1})},
                                     Renewing(old_token, later + kLease, 5)),
               refused);
-  EXPECT_THAT(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, Holding(old_token)), refused);
+  EXPECT_THAT(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, "", Holding(old_token)), refused);
   EXPECT_THAT(store_->SaveCheckpoint(job_.id, 3, "three", 2, Holding(old_token)), refused);
   EXPECT_THAT(store_->LoadCheckpoint(job_.id, INT64_MAX, Holding(old_token)), refused);
   EXPECT_THAT(store_->UpdateJob(job_.id, Ending(old_token, JobState::kSucceeded, later)), refused);
@@ -875,7 +879,7 @@ TEST_F(SqliteStoreTest, ARefusedDecisionWritesNothing) {
   EXPECT_FALSE(renewed.cancel_requested);
   ASSERT_OK(
       store_->AppendMetrics(job_.id, {Row(job_.id, 1, "test", "loss", {1})}, Holding(new_token)));
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, Holding(new_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 1, {1}, {1}, "", Holding(new_token)));
   ASSERT_OK(store_->SaveCheckpoint(job_.id, 3, "three", 2, Holding(new_token)));
   ASSERT_OK_AND_ASSIGN(JobRecord running, store_->GetJob(job_.id));
   EXPECT_EQ(running.progress_step, 7);
@@ -907,7 +911,7 @@ TEST_F(SqliteStoreTest, ARefusedDecisionWritesNothing) {
 // job changes.
 TEST_F(SqliteStoreTest, UpdateJobWritesEveryLifecycleField) {
   ASSERT_NO_FATAL_FAILURE(OpenAndClaim());
-  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {5, 6}, {7, 8}, Holding(job_.lease_token)));
+  ASSERT_OK(store_->SetDatasetInfo(job_.id, 2, {5, 6}, {7, 8}, "", Holding(job_.lease_token)));
   ASSERT_OK_AND_ASSIGN(const JobRecord before, store_->GetJob(job_.id));
   JobUpdate want;
   want.state = JobState::kDiverged;
@@ -1294,7 +1298,7 @@ TEST_F(SqliteStoreTest, ReadOnlyStoreRefusesWritesAndSeesOtherWriters) {
   expect_read_only(reader->UpdateJobs(of_first, Holding("")).status());
   expect_read_only(reader->UpsertWorker({"w", "", 1, kT0}));
   expect_read_only(reader->AppendMetrics(first.id + "-0", {}, Holding("t")).status());
-  expect_read_only(reader->SetDatasetInfo(first.id + "-0", 1, {}, {}, Holding("t")));
+  expect_read_only(reader->SetDatasetInfo(first.id + "-0", 1, {}, {}, "", Holding("t")));
   expect_read_only(reader->SaveCheckpoint(first.id + "-0", 1, "x", 1, Holding("t")));
   expect_read_only(reader->LoadCheckpoint(first.id + "-0", 1, Holding("t")).status());
 

@@ -13,16 +13,30 @@
 #include "gtest/gtest.h"
 #include "sweep/sweep_values.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/task/train.h"
 
 namespace optbench::sweep {
 namespace {
 
-using engine::GetBool;
-using engine::GetDouble;
-using engine::GetInt;
-using engine::GetString;
-using engine::ParamType;
-using engine::ParamValue;
+using spec::GetBool;
+using spec::GetDouble;
+using spec::GetInt;
+using spec::GetString;
+using spec::ParamType;
+using spec::ParamValue;
+
+// Sweeps parse against the engine's catalog, as the coordinator and the CLI do.
+absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view source,
+                                     const ParseOptions& options = {}) {
+  return sweep::ParseSweep(text, source, engine::Catalog(), options);
+}
+
+std::vector<JobLabels> LabelJobs(const std::vector<spec::JobSpec>& specs) {
+  return sweep::LabelJobs(engine::Catalog(), specs);
+}
+
+// A train job's spec in typed form.
+engine::TrainJob Train(const spec::JobSpec& spec) { return engine::TrainJob::From(spec); }
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -92,7 +106,7 @@ TEST(SweepFileTest, ExpandsExampleInDocumentedOrder) {
           "optimizer=adam beta1=0.9 lr=0.001 seed=1", "optimizer=adam beta1=0.9 lr=0.001 seed=2",
           "optimizer=sign_descent lr=0.001 seed=0", "optimizer=sign_descent lr=0.001 seed=1",
           "optimizer=sign_descent lr=0.001 seed=2"));
-  const engine::JobSpec& adam = sweep.jobs[10].spec;
+  const engine::TrainJob adam = Train(sweep.jobs[10].spec);
   EXPECT_EQ(adam.optimizer.name, "adam");
   EXPECT_EQ(GetDouble(adam.optimizer.params, "beta1"), 0.9);
   EXPECT_EQ(GetDouble(adam.optimizer.params, "lr"), 1e-3);
@@ -130,7 +144,7 @@ dataset:
                           "optimizer=gd dataset=zipf_gaussian model.init=zeros seed=1",
                           "optimizer=gd dataset=zipf_gaussian model.init=uniform seed=5",
                           "optimizer=gd dataset=zipf_gaussian model.init=uniform seed=1"));
-  EXPECT_EQ(GetInt(sweep.jobs[4].spec.dataset.params, "classes"), 4);
+  EXPECT_EQ(GetInt(Train(sweep.jobs[4].spec).dataset.params, "classes"), 4);
   EXPECT_EQ(sweep.jobs[4].spec.seed, 5u);
 }
 
@@ -160,11 +174,11 @@ TEST(SweepFileTest, AlternativesCarryTheirOwnParameters) {
 )"));
   ASSERT_EQ(sweep.jobs.size(), 2u);
   // Every declared hyperparameter, defaults filled.
-  EXPECT_EQ(sweep.jobs[0].spec.optimizer.params.size(),
-            (*engine::FindComponent(engine::ComponentKind::kOptimizer, "gd"))->params.size());
-  EXPECT_EQ(GetDouble(sweep.jobs[0].spec.optimizer.params, "momentum"), 0.9);
-  EXPECT_EQ(GetDouble(sweep.jobs[1].spec.optimizer.params, "eps"), 1e-6);
-  EXPECT_FALSE(GetBool(sweep.jobs[1].spec.optimizer.params, "bias_correction"));
+  EXPECT_EQ(Train(sweep.jobs[0].spec).optimizer.params.size(),
+            (*engine::Catalog().Find(spec::ComponentKind::kOptimizer, "gd"))->params.size());
+  EXPECT_EQ(GetDouble(Train(sweep.jobs[0].spec).optimizer.params, "momentum"), 0.9);
+  EXPECT_EQ(GetDouble(Train(sweep.jobs[1].spec).optimizer.params, "eps"), 1e-6);
+  EXPECT_FALSE(GetBool(Train(sweep.jobs[1].spec).optimizer.params, "bias_correction"));
   // lr differs (gd 0.1 vs adam 0.001 by default); momentum, eps and bias_correction exist in one
   // optimizer each and so tell nothing apart.
   EXPECT_EQ(sweep.jobs[0].labels, (JobLabels{{"optimizer", "gd"}, {"lr", "0.1"}, {"seed", "0"}}));
@@ -178,7 +192,7 @@ model: {name: linear}
 optimizer: {name: adam}
 )");
   ASSERT_EQ(sweep.jobs.size(), 1u);
-  const engine::JobSpec& spec = sweep.jobs[0].spec;
+  const engine::TrainJob spec = Train(sweep.jobs[0].spec);
   EXPECT_EQ(GetInt(spec.dataset.params, "m"), 8);
   EXPECT_EQ(GetInt(spec.dataset.params, "data_seed"), 0);
   EXPECT_TRUE(GetBool(spec.model.params, "bias"));
@@ -203,9 +217,9 @@ optimizer: {name: gd, lr: 1}
 trainer: {steps: 2.0}
 )");
   ASSERT_EQ(sweep.jobs.size(), 1u);
-  EXPECT_EQ(GetInt(sweep.jobs[0].spec.dataset.params, "m"), 3);
-  EXPECT_EQ(GetDouble(sweep.jobs[0].spec.optimizer.params, "lr"), 1.0);
-  EXPECT_EQ(sweep.jobs[0].spec.trainer.steps, 2);
+  EXPECT_EQ(GetInt(Train(sweep.jobs[0].spec).dataset.params, "m"), 3);
+  EXPECT_EQ(GetDouble(Train(sweep.jobs[0].spec).optimizer.params, "lr"), 1.0);
+  EXPECT_EQ(Train(sweep.jobs[0].spec).trainer.steps, 2);
 }
 
 TEST(SweepFileTest, TrainerAxesAreLabelled) {
@@ -213,7 +227,7 @@ TEST(SweepFileTest, TrainerAxesAreLabelled) {
       absl::StrCat(kHeader, "optimizer: {name: gd}\ntrainer: {steps: [10, 20], batch_size: 4}\n"));
   EXPECT_THAT(Labels(sweep), ElementsAre("optimizer=gd trainer.steps=10 seed=0",
                                          "optimizer=gd trainer.steps=20 seed=0"));
-  EXPECT_EQ(sweep.jobs[1].spec.trainer.batch_size, 4);
+  EXPECT_EQ(Train(sweep.jobs[1].spec).trainer.batch_size, 4);
 }
 
 TEST(SweepFileTest, LearningRateScheduleSettings) {
@@ -221,10 +235,10 @@ TEST(SweepFileTest, LearningRateScheduleSettings) {
       kHeader, "optimizer: {name: adam}\n",
       "trainer: {steps: 100, schedule: [constant, cosine], warmup_steps: 10, min_lr_ratio: 0}\n"));
   ASSERT_EQ(sweep.jobs.size(), 2u);
-  EXPECT_EQ(sweep.jobs[0].spec.trainer.schedule, "constant");
-  EXPECT_EQ(sweep.jobs[1].spec.trainer.schedule, "cosine");
-  EXPECT_EQ(sweep.jobs[1].spec.trainer.warmup_steps, 10);
-  EXPECT_EQ(sweep.jobs[1].spec.trainer.min_lr_ratio, 0.0);
+  EXPECT_EQ(Train(sweep.jobs[0].spec).trainer.schedule, "constant");
+  EXPECT_EQ(Train(sweep.jobs[1].spec).trainer.schedule, "cosine");
+  EXPECT_EQ(Train(sweep.jobs[1].spec).trainer.warmup_steps, 10);
+  EXPECT_EQ(Train(sweep.jobs[1].spec).trainer.min_lr_ratio, 0.0);
   EXPECT_EQ(sweep.jobs[1].labels.at("trainer.schedule"), "cosine");
   auto bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
                                      "trainer: {steps: 10,\n  schedule: cosin}\n"),
@@ -243,10 +257,9 @@ TEST(SweepFileTest, CheckpointEveryIsATrainerSettingUpToTheSteps) {
   const SweepFile sweep = ParseOk(absl::StrCat(kHeader, "optimizer: {name: adam}\n",
                                                "trainer: {steps: 100, checkpoint_every: 25}\n"));
   ASSERT_EQ(sweep.jobs.size(), 1u);
-  EXPECT_EQ(sweep.jobs[0].spec.trainer.checkpoint_every, 25);
-  EXPECT_EQ(ParseOk(absl::StrCat(kHeader, "optimizer: {name: adam}\n"))
-                .jobs[0]
-                .spec.trainer.checkpoint_every,
+  EXPECT_EQ(Train(sweep.jobs[0].spec).trainer.checkpoint_every, 25);
+  EXPECT_EQ(Train(ParseOk(absl::StrCat(kHeader, "optimizer: {name: adam}\n")).jobs[0].spec)
+                .trainer.checkpoint_every,
             0);  // The worker's time-based policy.
   for (const char* bad_value : {"101", "-1"}) {
     auto bad =
@@ -266,9 +279,9 @@ TEST(SweepFileTest, AuxOptimizerAppliesToEveryJob) {
                            "aux_optimizer: {name: paper2_adam, lr: 0.01}\n"));
   ASSERT_EQ(sweep.jobs.size(), 2u);
   for (const ExpandedJob& job : sweep.jobs) {
-    ASSERT_TRUE(job.spec.aux_optimizer.has_value());
-    EXPECT_EQ(job.spec.aux_optimizer->name, "paper2_adam");
-    EXPECT_EQ(GetDouble(job.spec.aux_optimizer->params, "lr"), 0.01);
+    ASSERT_TRUE(Train(job.spec).aux_optimizer.has_value());
+    EXPECT_EQ(Train(job.spec).aux_optimizer->name, "paper2_adam");
+    EXPECT_EQ(GetDouble(Train(job.spec).aux_optimizer->params, "lr"), 0.01);
   }
   // An error inside it names its line and field.
   auto bad = ParseSweep(absl::StrCat(kHeader, "optimizer: {name: muon}\n",
@@ -305,8 +318,9 @@ TEST(SweepFileTest, JsonGivesTheSameJobsAsYaml) {
   ASSERT_EQ(json.jobs.size(), yaml.jobs.size());
   for (size_t i = 0; i < json.jobs.size(); ++i) {
     EXPECT_EQ(json.jobs[i].labels, yaml.jobs[i].labels) << i;
-    EXPECT_EQ(json.jobs[i].spec.optimizer.params, yaml.jobs[i].spec.optimizer.params) << i;
-    EXPECT_EQ(json.jobs[i].spec.model.params, yaml.jobs[i].spec.model.params) << i;
+    EXPECT_EQ(Train(json.jobs[i].spec).optimizer.params, Train(yaml.jobs[i].spec).optimizer.params)
+        << i;
+    EXPECT_EQ(Train(json.jobs[i].spec).model.params, Train(yaml.jobs[i].spec).model.params) << i;
     EXPECT_EQ(json.jobs[i].spec.seed, yaml.jobs[i].spec.seed) << i;
   }
 }
@@ -350,15 +364,15 @@ struct ErrorCase {
 
 // The registered names of `kind`, as the catalog lists them in messages (the catalog grows, so
 // the expected messages are built from it rather than pinned).
-std::string Known(engine::ComponentKind kind) {
+std::string Known(spec::ComponentKind kind) {
   std::vector<std::string> names;
-  for (const engine::ComponentSpec* c : engine::ListComponents(kind)) names.push_back(c->name);
+  for (const spec::ComponentSpec* c : engine::Catalog().List(kind)) names.push_back(c->name);
   return absl::StrJoin(names, ", ");
 }
 
-std::string KnownParams(engine::ComponentKind kind, const std::string& name) {
+std::string KnownParams(spec::ComponentKind kind, const std::string& name) {
   std::vector<std::string> names;
-  for (const engine::ParamSpec& p : (*engine::FindComponent(kind, name))->params) {
+  for (const spec::ParamSpec& p : (*engine::Catalog().Find(kind, name))->params) {
     names.push_back(p.name);
   }
   return absl::StrJoin(names, ", ");
@@ -367,11 +381,11 @@ std::string KnownParams(engine::ComponentKind kind, const std::string& name) {
 // Every case starts from kHeader (lines 1-2) unless it is about the top level.
 std::vector<ErrorCase> ErrorCases() {
   const std::string h = kHeader;
-  const std::string optimizers = Known(engine::ComponentKind::kOptimizer);
+  const std::string optimizers = Known(spec::ComponentKind::kOptimizer);
   return {
       {"unknown top-level key", h + "optimizer: {name: gd}\noptimiser: {name: gd}\n",
-       "sweep.yaml:4: optimiser: unknown top-level key; known: name, dataset, model, optimizer, "
-       "aux_optimizer, trainer, seed"},
+       "sweep.yaml:4: optimiser: unknown top-level key; known: name, task, dataset, model, "
+       "optimizer, aux_optimizer, objective, trainer, seed"},
       {"missing optimizer", h,
        "sweep.yaml:1: optimizer: missing; a sweep needs dataset, model and optimizer"},
       {"missing component name", h + "optimizer:\n  - {name: gd}\n  - {lr: 0.1}\n",
@@ -380,7 +394,7 @@ std::vector<ErrorCase> ErrorCases() {
        "sweep.yaml:4: optimizer.name: missing; known optimizers: " + optimizers},
       {"unknown dataset", "model: {name: linear}\n\ndataset: {name: heavy_tail}\n",
        "sweep.yaml:3: dataset.name: unknown dataset 'heavy_tail'; known: " +
-           Known(engine::ComponentKind::kDataset)},
+           Known(spec::ComponentKind::kDataset)},
       {"name given as a list", h + "optimizer: {name: [gd, adam]}\n",
        "sweep.yaml:3: optimizer.name: expected one optimizer name, got a list; alternatives are a "
        "list of mappings"},
@@ -391,7 +405,7 @@ std::vector<ErrorCase> ErrorCases() {
        "sweep.yaml:5: optimizer[1].beta1: 1.5 is out of range; allowed [0, 1)"},
       {"unknown parameter", h + "optimizer:\n  name: gd\n  beta1: 0.9\n",
        "sweep.yaml:5: optimizer.beta1: unknown parameter of optimizer 'gd'; known: " +
-           KnownParams(engine::ComponentKind::kOptimizer, "gd")},
+           KnownParams(spec::ComponentKind::kOptimizer, "gd")},
       {"wrong type", h + "optimizer: {name: gd, lr: fast}\n",
        "sweep.yaml:3: optimizer.lr: expected double, got 'fast'"},
       {"quoted number", h + "optimizer: {name: gd, lr: '0.1'}\n",
@@ -421,7 +435,7 @@ std::vector<ErrorCase> ErrorCases() {
        "'adam'"},
       {"component missing value", h + "optimizer:\n",
        "sweep.yaml:3: optimizer: missing value; expected a mapping such as {name: " +
-           engine::ListComponents(engine::ComponentKind::kOptimizer)[0]->name +
+           engine::Catalog().List(spec::ComponentKind::kOptimizer)[0]->name +
            ", ...} or a list of them"},
       {"parameter as a mapping", h + "optimizer: {name: gd, lr: {min: 0.1}}\n",
        "sweep.yaml:3: optimizer.lr: expected a value or a list of values (a grid axis), got a "
@@ -454,16 +468,15 @@ std::vector<ErrorCase> ErrorCases() {
       {"seed as a mapping", h + "optimizer: {name: gd}\nseed: {from: 0, to: 3}\n",
        "sweep.yaml:4: seed: expected a value or a list of values (a grid axis), got a mapping"},
       {"trainer as a list", h + "optimizer: {name: gd}\ntrainer: [1]\n",
-       "sweep.yaml:4: trainer: expected a mapping such as {steps: 100, eval_every: 10}, got a "
-       "list"},
+       "sweep.yaml:4: trainer: expected a mapping such as {steps: 100, ...}, got a list"},
       {"unknown trainer setting", h + "optimizer: {name: gd}\ntrainer:\n  steps: 5\n  epochs: 3\n",
        "sweep.yaml:6: trainer.epochs: unknown trainer setting; known: steps, batch_size, "
        "chunk_rows, eval_every, eval_log_spaced, schedule, warmup_steps, min_lr_ratio, "
        "checkpoint_every"},
       {"trainer int", h + "optimizer: {name: gd}\ntrainer: {steps: 1.5}\n",
-       "sweep.yaml:4: trainer.steps: expected an integer, got '1.5'"},
+       "sweep.yaml:4: trainer.steps: expected int, got '1.5'"},
       {"trainer bool", h + "optimizer: {name: gd}\ntrainer: {eval_log_spaced: yes}\n",
-       "sweep.yaml:4: trainer.eval_log_spaced: expected true or false, got 'yes'"},
+       "sweep.yaml:4: trainer.eval_log_spaced: expected bool, got 'yes'"},
       {"trainer range, found per job",
        h + "optimizer: {name: gd}\ntrainer:\n  steps: [10,\n    0]\n",
        "sweep.yaml:6: trainer.steps[1]: 0 is out of range; allowed [1, 1000000000]"},
@@ -676,13 +689,13 @@ TEST(SweepValuesTest, IntListTakesAListAsOneValueAndAListOfListsAsAnAxis) {
             "<input>:1: value[0][1]: expected an integer, got a list");
 }
 
-engine::JobSpec Validated(const std::string& optimizer, double lr, uint64_t seed, int64_t m = 3) {
-  engine::JobSpec spec;
-  spec.dataset = {"heavy_tail_uniform", {{"m", m}}};
-  spec.model = {"linear", {}};
-  spec.optimizer = {optimizer, {{"lr", lr}}};
-  spec.seed = seed;
-  auto validated = engine::ValidateJobSpec(spec);
+spec::JobSpec Validated(const std::string& optimizer, double lr, uint64_t seed, int64_t m = 3) {
+  engine::TrainJob job;
+  job.dataset = {"heavy_tail_uniform", {{"m", m}}};
+  job.model = {"linear", {}};
+  job.optimizer = {optimizer, {{"lr", lr}}};
+  job.seed = seed;
+  auto validated = engine::Catalog().Validate(job.ToSpec());
   EXPECT_TRUE(validated.ok()) << validated.status();
   return *validated;
 }

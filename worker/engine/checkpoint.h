@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "worker/engine/model/model.h"
 #include "worker/engine/optimizer/optimizer.h"
 

@@ -1,6 +1,5 @@
 // Learning-rate schedules: the step size of optimizer step t as a function of the base rate and
-// the run length. Eigen-free (part of optbench_engine_catalog), so spec validation and clients
-// can compute the same values the trainer uses.
+// the run length. Eigen-free.
 #ifndef OPTBENCH_WORKER_ENGINE_SCHEDULE_H_
 #define OPTBENCH_WORKER_ENGINE_SCHEDULE_H_
 
@@ -8,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "worker/engine/job_spec.h"
+#include "worker/engine/trainer_spec.h"
 
 namespace optbench::engine {
 
@@ -27,7 +26,8 @@ const std::vector<std::string>& ScheduleNames();
 // except that warmup starts at base_lr / W rather than 0, so no step is wasted; linear with W = 0
 // is torch.optim.lr_scheduler.LinearLR(1, 0, T) (SignRound, ALGORITHMS.md 5.3). The result is
 // > 0 for every t in 1..T when base_lr > 0 (short of underflow), even for T = 1e9.
-// Preconditions (checked): trainer passed ValidateJobSpec; 1 <= t <= trainer.steps.
+// Preconditions (checked): trainer passed validation (TrainerSettings, CheckTrainerSpec);
+// 1 <= t <= trainer.steps.
 double ScheduledLearningRate(const TrainerSpec& trainer, double base_lr, int64_t t);
 
 }  // namespace optbench::engine

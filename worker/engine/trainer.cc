@@ -12,8 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
-#include "worker/engine/model/head_stats.h"
-#include "worker/engine/params.h"
+#include "worker/engine/objective/cross_entropy.h"
 #include "worker/engine/schedule.h"
 
 namespace optbench::engine {
@@ -80,13 +79,29 @@ class ScopedFlushDenormals {
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
+std::vector<spec::MetricSpec> TrainerMetrics() {
+  using spec::MetricSplits;
+  return {
+      spec::ScalarMetric("grad_norm", MetricSplits::kTrain,
+                         "||gradient||_2 over all parameters (full batch, or the mini-batch)"),
+      spec::ScalarMetric("lr", MetricSplits::kTrain,
+                         "the scheduled step size of the step taken from these parameters"),
+      spec::ScalarMetric("wall_seconds", MetricSplits::kTrain,
+                         "training time so far (excludes loading the data)"),
+  };
+}
+
 Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model* model,
-                 Optimizer* optimizer, uint64_t seed)
+                 Optimizer* optimizer, uint64_t seed, TrainerParts parts)
     : spec_(spec),
       lr_(lr),
       data_(data),
       model_(model),
       optimizer_(optimizer),
+      objective_(parts.objective != nullptr ? std::move(parts.objective)
+                                            : std::make_unique<CrossEntropy>()),
+      observers_(std::move(parts.observers)),
+      outputs_per_example_(objective_->outputs_per_example()),
       slots_(model->Params()) {
   OPTBENCH_CHECK(spec.steps >= 1 && spec.batch_size >= 0 && spec.chunk_rows >= 1 &&
                  spec.eval_every >= 1);
@@ -95,10 +110,12 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
                  model->num_outputs() == data->num_classes());
   const int64_t n = data->train().size();
   OPTBENCH_CHECK(spec.batch_size <= n);
-  // The longest pass: the train split (full batch or evaluation), the test split, or a batch.
+  // The longest pass: the train split (full batch or evaluation), the test split, or a batch;
+  // chunks hold at most chunk_rows output rows (at least one example).
   int64_t longest = n;
   if (data->has_test()) longest = std::max(longest, data->test().size());
-  logits_.resize(std::min(spec.chunk_rows, longest), data->num_classes());
+  const int64_t chunk = std::max<int64_t>(1, spec.chunk_rows / outputs_per_example_);
+  logits_.resize(std::min(chunk, longest) * outputs_per_example_, data->num_classes());
   if (spec.batch_size > 0) {
     sampler_.emplace(n, seed);
     batch_x_.resize(spec.batch_size, data->num_features());
@@ -106,32 +123,26 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
   }
   train_stats_.Reset(data->num_classes());
   if (data->has_test()) test_stats_.Reset(data->num_classes());
-  head_ = FindOutputHead(slots_);
-  if (head_ >= 0) {
-    const size_t c = static_cast<size_t>(data->num_classes());
-    head_grad_norm_.resize(c);
-    head_gn_trace_.resize(c);
-    head_weight_norm_.resize(c);
-    softmax_row_.resize(c);
-    std::string bias_id = slots_[head_].id;
-    if (const size_t at = bias_id.rfind("weight"); at != std::string::npos) {
-      bias_id.replace(at, 6, "bias");
-      for (size_t i = 0; i < slots_.size(); ++i) {
-        if (slots_[i].id == bias_id && slots_[i].value->rows() == data->num_classes() &&
-            slots_[i].value->cols() == 1) {
-          head_bias_ = static_cast<int>(i);
-          head_bias_grad_.resize(c);
-        }
-      }
-    }
-  }
+}
+
+std::vector<spec::MetricSpec> Trainer::Metrics() const {
+  std::vector<spec::MetricSpec> out;
+  // The objective's metrics come from its declaration; only the splits the data has apply.
+  for (spec::MetricSpec& m : TrainerMetrics()) out.push_back(std::move(m));
+  for (const auto& observer : observers_) observer->Declare(&out);
+  return out;
+}
+
+std::vector<int64_t> Trainer::TargetCounts(const DataSplit& split) const {
+  std::vector<int64_t> counts(static_cast<size_t>(data_->num_classes()), 0);
+  objective_->CountTargets(split, &counts);
+  return counts;
 }
 
 OptimizerState Trainer::SaveState(int64_t step) const {
   OptimizerState state;
   state.step = step;
-  if (head_ >= 0 && head_before_step_ == step)
-    state.tensors["head"].emplace("before", head_before_);
+  for (const auto& observer : observers_) observer->SaveState(step, &state);
   return state;
 }
 
@@ -139,15 +150,8 @@ void Trainer::Resume(int64_t step, double wall_seconds, const OptimizerState& st
   OPTBENCH_CHECK(step >= 0 && step <= spec_.steps);
   start_step_ = step;
   start_wall_seconds_ = wall_seconds;
-  if (head_ >= 0 && state.step == step) {
-    if (auto head = state.tensors.find("head"); head != state.tensors.end()) {
-      if (auto before = head->second.find("before");
-          before != head->second.end() && before->second.rows() == slots_[head_].value->rows() &&
-          before->second.cols() == slots_[head_].value->cols()) {
-        head_before_ = before->second;
-        head_before_step_ = step;
-      }
-    }
+  if (state.step == step) {
+    for (const auto& observer : observers_) observer->RestoreState(step, state);
   }
   // Step t drew batch t (steps 0..t-1 are done): replay their draws.
   if (sampler_.has_value()) {
@@ -158,18 +162,18 @@ void Trainer::Resume(int64_t step, double wall_seconds, const OptimizerState& st
 double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backward, Real grad_scale,
                      ClassStats* stats) {
   const Eigen::Index n = x.rows();
+  const Eigen::Index chunk = logits_.rows() / outputs_per_example_;
+  const bool observed = stats == &train_stats_;
   double loss = 0;
-  for (Eigen::Index start = 0; start < n; start += logits_.rows()) {
-    const Eigen::Index rows = std::min<Eigen::Index>(logits_.rows(), n - start);
-    auto logits = logits_.topRows(rows);
-    model_->Forward(x.middleRows(start, rows), logits);
-    if (head_ >= 0 && stats == &train_stats_) {
-      if (const std::optional<ConstMatrixRef> h = model_->HeadInput()) {
-        AddGaussNewtonTrace(logits, *h, head_gn_trace_.data(), &softmax_row_);
-        gn_trace_seen_ = true;
-      }
+  for (Eigen::Index start = 0; start < n; start += chunk) {
+    const Eigen::Index rows = std::min<Eigen::Index>(chunk, n - start);
+    auto logits = logits_.topRows(rows * outputs_per_example_);
+    const auto xs = x.middleRows(start, rows);
+    model_->Forward(xs, logits);
+    if (observed) {
+      for (const auto& observer : observers_) observer->OnTrainChunk(logits, *model_);
     }
-    loss += SoftmaxCrossEntropy(logits, labels + start, grad_scale, stats);
+    loss += objective_->Evaluate(xs, labels + start, logits, grad_scale, stats);
     if (backward) model_->Backward(logits);
   }
   return loss;
@@ -177,7 +181,7 @@ double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backwa
 
 double Trainer::FullBatchGradient(ClassStats* stats) {
   const DataSplit& train = data_->train();
-  const double n = static_cast<double>(train.size());
+  const double n = static_cast<double>(train.size() * outputs_per_example_);
   model_->ZeroGrad();
   return Pass(train.features, train.labels.data(), /*backward=*/true, static_cast<Real>(1.0 / n),
               stats) /
@@ -194,10 +198,10 @@ double Trainer::MiniBatchGradient() {
     batch_labels_[i] = train.labels[batch[i]];
   }
   model_->ZeroGrad();
-  const double bd = static_cast<double>(b);
+  const double targets = static_cast<double>(b * outputs_per_example_);
   return Pass(batch_x_.topRows(b), batch_labels_.data(), /*backward=*/true,
-              static_cast<Real>(1.0 / bd), nullptr) /
-         bd;
+              static_cast<Real>(1.0 / targets), nullptr) /
+         targets;
 }
 
 double Trainer::Evaluate(const DataSplit& split, ClassStats* stats) {
@@ -235,8 +239,7 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
     const bool evaluate = IsEvaluationStep(spec_, step);
     if (evaluate) {
       train_stats_.Reset(num_classes);
-      std::fill(head_gn_trace_.begin(), head_gn_trace_.end(), 0.0);
-      gn_trace_seen_ = false;
+      for (const auto& observer : observers_) observer->BeginTrainPass();
     }
     double train_eval_loss = 0;  // Finite unless a forward-only train pass says otherwise.
     double loss;
@@ -264,70 +267,44 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
                                                              : test_loss;
       return RunResult{
           RunOutcome::kDiverged, step,
-          absl::StrCat("diverged: ", what, " is ", FormatDouble(value), " after ", step,
-                       " steps (lr ", FormatDouble(lr_), "); last evaluation reported: ",
+          absl::StrCat("diverged: ", what, " is ", spec::FormatDouble(value), " after ", step,
+                       " steps (lr ", spec::FormatDouble(lr_), "); last evaluation reported: ",
                        last_reported >= 0 ? absl::StrCat("step ", last_reported) : "none")};
     }
     if (evaluate) {
+      // The step size of the update taken from these parameters (the last one's at the end).
+      const double learning_rate =
+          ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps));
+      batch_.step = step;
+      batch_.values.clear();
+      objective_->Report(train_stats_, Split::kTrain, &batch_);
+      if (data_->has_test()) objective_->Report(test_stats_, Split::kTest, &batch_);
+      EvaluationContext context;
+      context.step = step;
+      context.learning_rate = learning_rate;
+      context.train_outputs = data_->train().size() * outputs_per_example_;
+      context.data = data_;
+      context.model = model_;
+      context.optimizer = optimizer_;
+      context.slots = &slots_;
+      for (const auto& observer : observers_) observer->Evaluate(context, &batch_);
       TrainerEvaluation eval;
       eval.step = step;
       eval.train = &train_stats_;
       eval.test = data_->has_test() ? &test_stats_ : nullptr;
       eval.grad_norm = grad_norm;
-      if (head_ >= 0) {
-        RowNorms(*slots_[head_].grad, &head_grad_norm_);
-        RowNorms(*slots_[head_].value, &head_weight_norm_);
-        const double n = static_cast<double>(data_->train().size());
-        for (double& t : head_gn_trace_) t /= n;
-        eval.head_grad_norm = &head_grad_norm_;
-        eval.head_gn_trace = gn_trace_seen_ ? &head_gn_trace_ : nullptr;
-        eval.head_weight_norm = &head_weight_norm_;
-        if (head_bias_ >= 0) {
-          const Matrix& g = *slots_[head_bias_].grad;
-          for (size_t k = 0; k < head_bias_grad_.size(); ++k) {
-            head_bias_grad_[k] = std::abs(static_cast<double>(g(static_cast<Eigen::Index>(k), 0)));
-          }
-          eval.head_bias_grad = &head_bias_grad_;
-        }
-        if (head_before_step_ == step) {
-          head_scratch_ = *slots_[head_].value - head_before_;
-          RowNorms(head_scratch_, &head_update_norm_);
-          eval.head_update_norm = &head_update_norm_;
-        }
-        if (optimizer_->EffectiveStepSizes(
-                slots_[head_], ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps)),
-                &head_scratch_)) {
-          head_eff_lr_.resize(static_cast<size_t>(head_scratch_.rows()));
-          for (Eigen::Index k = 0; k < head_scratch_.rows(); ++k) {
-            head_eff_lr_[static_cast<size_t>(k)] =
-                head_scratch_.row(k).template cast<double>().mean();
-          }
-          eval.head_eff_lr = &head_eff_lr_;
-        }
-      }
-      // After the trainer's own passes (Diagnostics may run forward passes of its own); the
-      // gradients it leaves untouched are those of the step below.
-      const DataSplit& train = data_->train();
-      train_diagnostics_.clear();
-      model_->Diagnostics(train.features, train.labels, num_classes, &train_diagnostics_);
-      eval.train_diagnostics = &train_diagnostics_;
-      if (data_->has_test()) {
-        const DataSplit& test = data_->test();
-        test_diagnostics_.clear();
-        model_->Diagnostics(test.features, test.labels, num_classes, &test_diagnostics_);
-        eval.test_diagnostics = &test_diagnostics_;
-      }
-      // The step size of the update taken from these parameters (the last one's at the end).
-      eval.learning_rate = ScheduledLearningRate(spec_, lr_, std::min(step + 1, spec_.steps));
+      eval.learning_rate = learning_rate;
       eval.wall_seconds = elapsed();
+      batch_.Add("grad_norm", Split::kTrain, {grad_norm});
+      batch_.Add("lr", Split::kTrain, {learning_rate});
+      batch_.Add("wall_seconds", Split::kTrain, {eval.wall_seconds});
+      eval.metrics = &batch_;
       if (absl::Status s = callbacks.on_evaluation(eval); !s.ok()) return s;
       last_reported = step;
     }
     if (step == spec_.steps) break;
-    if (head_ >= 0 && IsEvaluationStep(spec_, step + 1)) {
-      head_before_ = *slots_[head_].value;
-      head_before_step_ = step + 1;
-    }
+    const bool evaluated_next = IsEvaluationStep(spec_, step + 1);
+    for (const auto& observer : observers_) observer->BeforeStep(step, evaluated_next);
     optimizer_->Step(slots_, ScheduledLearningRate(spec_, lr_, step + 1));
     if (callbacks.on_step) callbacks.on_step(step + 1);
   }

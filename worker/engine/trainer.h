@@ -1,24 +1,28 @@
-// Trainer: the training loop apart from the update rule (ALGORITHMS.md 1.3): exact full-batch
-// gradients accumulated over chunks, or seeded mini-batches; the evaluation schedule; divergence
-// detection; cancellation. It reports per-class statistics; run_job.cc turns them into the
-// sink's Evaluation messages.
+// Trainer: the training loop apart from the update rule (ALGORITHMS.md 1.3), the objective and
+// the observers: exact full-batch gradients accumulated over chunks, or seeded mini-batches; the
+// evaluation schedule; divergence detection; cancellation. Each evaluation is one MetricBatch of
+// declared metrics.
 #ifndef OPTBENCH_WORKER_ENGINE_TRAINER_H_
 #define OPTBENCH_WORKER_ENGINE_TRAINER_H_
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "spec/metric.h"
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/job_spec.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/model.h"
+#include "worker/engine/objective/objective.h"
+#include "worker/engine/observer/observer.h"
 #include "worker/engine/optimizer/optimizer.h"
 #include "worker/engine/random.h"
-#include "worker/engine/run_job.h"
+#include "worker/engine/run_sink.h"
+#include "worker/engine/trainer_spec.h"
 
 namespace optbench::engine {
 
@@ -55,27 +59,15 @@ struct TrainerEvaluation {
   int64_t step = 0;  // Optimizer steps taken: the parameters after `step` steps.
   const ClassStats* train = nullptr;
   const ClassStats* test = nullptr;  // Null when the data set has no test split.
-  double grad_norm = 0;              // ||gradient||_2 over all parameters (see Evaluation).
-  // Class-row statistics of the output head (Evaluation::head_*), length num_classes; null when
-  // the model has no kOutputHead slot (head_gn_trace also when it does not expose HeadInput).
-  const std::vector<double>* head_grad_norm = nullptr;
-  const std::vector<double>* head_gn_trace = nullptr;
-  const std::vector<double>* head_weight_norm = nullptr;
-  // |dL/db_k| of the output head's bias (the kVector slot whose id is the head weight's with
-  // "weight" replaced by "bias"); null when there is none.
-  const std::vector<double>* head_bias_grad = nullptr;
-  // ||row k of W_step - W_{step-1}|| (null at the first evaluation of a run) and the row mean
-  // of the optimizer's per-coordinate step sizes at learning_rate (null when it has none).
-  const std::vector<double>* head_update_norm = nullptr;
-  const std::vector<double>* head_eff_lr = nullptr;
-  // Model::Diagnostics of the train and test splits at these parameters; test_diagnostics is null
-  // when the data set has no test split.
-  const std::vector<Diagnostic>* train_diagnostics = nullptr;
-  const std::vector<Diagnostic>* test_diagnostics = nullptr;
+  double grad_norm = 0;              // ||gradient||_2 over all parameters (full batch or the
+                                     // mini-batch).
   // Scheduled step size (schedule.h) of the step taken from these parameters: step + 1, or
   // spec.steps at the last evaluation.
   double learning_rate = 0;
-  double wall_seconds = 0;  // Since Run started.
+  double wall_seconds = 0;  // Since Run started (plus the resumed run's).
+  // Everything the evaluation reports, as declared metrics: the objective's per-split
+  // statistics, grad_norm, lr, wall_seconds, and every observer's.
+  const MetricBatch* metrics = nullptr;
 };
 
 struct TrainerCallbacks {
@@ -84,24 +76,35 @@ struct TrainerCallbacks {
   std::function<void(int64_t step)> on_step;  // Optional: after each optimizer step.
   std::function<bool()> should_stop;          // Optional: polled before each step.
   // Optional: called before each step t > the start step (Resume), t < steps unless stopping,
-  // with the wall seconds so far
-  // and whether should_stop just said to stop; a checkpoint of the state after t steps may be
-  // taken here (the parameters and optimizer state are exactly those). A non-OK status stops
-  // training and Run returns it.
+  // with the wall seconds so far and whether should_stop just said to stop; a checkpoint of the
+  // state after t steps may be taken here (the parameters and optimizer state are exactly
+  // those). A non-OK status stops training and Run returns it.
   std::function<absl::Status(int64_t step, double wall_seconds, bool stopping)> at_step;
 };
 
-// Runs one job's loop. Holds pointers to the data, model and optimizer (not owned; they must
-// outlive it) and owns the work buffers, allocated once in the constructor so that the loop does
-// not allocate. Single-threaded and deterministic: the same inputs give bit-identical results on
-// one machine. Not thread-safe.
+// What the loop minimizes and observes. Null objective = CrossEntropy; `observers` are called in
+// order (the train task passes the head statistics and the model's diagnostics; none by
+// default).
+struct TrainerParts {
+  std::unique_ptr<Objective> objective;
+  std::vector<std::unique_ptr<Observer>> observers;
+};
+
+// The metrics the loop itself reports (grad_norm, lr, wall_seconds).
+std::vector<spec::MetricSpec> TrainerMetrics();
+
+// Runs one job's loop: the loop apart from what it optimizes (the Objective) and what it
+// observes (Observers). Holds pointers to the data, model and optimizer (not owned; they must
+// outlive it) and owns the objective, the observers and the work buffers, allocated once in the
+// constructor so that the loop does not allocate. Single-threaded and deterministic: the same
+// inputs give bit-identical results on one machine. Not thread-safe.
 //
 // Each step t = 0..steps: compute the loss and gradient at the current parameters (full batch:
-// the exact mean over the whole train split, accumulated over chunks of chunk_rows rows;
-// mini-batch: the mean over the next batch); at an evaluation step report per-class statistics
-// of the train split (full batch: from that same forward pass; mini-batch: a forward-only pass
-// over the train split) and of the test split (forward only); then, unless t = steps, take one
-// optimizer step.
+// the exact mean over every target of the train split, accumulated over chunks of at most
+// chunk_rows output rows; mini-batch: the mean over the next batch); at an evaluation step report
+// the objective's per-class statistics of the train split (full batch: from that same pass;
+// mini-batch: a forward-only pass over the train split) and of the test split (forward only),
+// then the observers'; then, unless t = steps, take one optimizer step.
 //
 // Divergence: when the loss, the gradient norm or an evaluated split's loss is not finite at step
 // t, the run ends with kDiverged and steps_done = t. The evaluation at t is not reported (it
@@ -113,34 +116,39 @@ struct TrainerCallbacks {
 class Trainer {
  public:
   // `lr` is the base step size; step t uses ScheduledLearningRate(spec, lr, t) (schedule.h).
-  // Preconditions (checked): `spec` passed ValidateJobSpec; batch_size <= the train split's size;
-  // the model maps data->num_features() inputs to data->num_classes() outputs; lr > 0.
+  // Preconditions (checked): `spec` passed validation; batch_size <= the train split's size;
+  // the model maps data->num_features() inputs to data->num_classes() outputs, with
+  // parts.objective->outputs_per_example() output rows per example; lr > 0.
   // Throws std::bad_alloc if the buffers do not fit.
   Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model* model,
-          Optimizer* optimizer, uint64_t seed);
+          Optimizer* optimizer, uint64_t seed, TrainerParts parts = {});
 
   // Continue from a checkpoint: the model and optimizer already hold the state after `step`
   // steps (checkpoint.h); Run then starts at `step` and reports wall time from `wall_seconds`.
   // The mini-batch sampler is advanced by the `step` batches drawn so far, so the run goes on
   // bit-identically. Preconditions: 0 <= step <= spec.steps; before Run.
-  // `state` is the SaveState(step) of the run that saved the checkpoint (the head weight before
-  // the last step, for head_update_norm at `step`); an empty or unfitting one is ignored.
+  // `state` is the SaveState(step) of the run that saved the checkpoint (the observers' state);
+  // an empty or unfitting one is ignored.
   void Resume(int64_t step, double wall_seconds, const OptimizerState& state);
 
   // What a checkpoint after `step` steps needs beside the parameters and the optimizer state:
-  // the output head before step `step` was taken, when an evaluation at `step` will report the
-  // update. Call between steps (from TrainerCallbacks::at_step).
+  // the observers' state. Call between steps (from TrainerCallbacks::at_step).
   OptimizerState SaveState(int64_t step) const;
+
+  // The metrics this run will report: the objective's, the loop's and the observers'.
+  std::vector<spec::MetricSpec> Metrics() const;
+  // Targets per class of each split (the objective's: examples, or every position).
+  std::vector<int64_t> TargetCounts(const DataSplit& split) const;
 
   // Trains. Returns the outcome, or the status of a failed callback.
   absl::StatusOr<RunResult> Run(const TrainerCallbacks& callbacks);
 
   // Building blocks of Run, public for tests.
   //
-  // Sets the model's gradients to the gradient of the mean loss over the whole train split at the
-  // current parameters (chunked; each chunk's dlogits are scaled by 1/n, so the sum over chunks
-  // is the one-shot mean gradient). Returns the mean loss. Adds per-class statistics to `stats`
-  // when not null (precondition: Reset for num_classes).
+  // Sets the model's gradients to the gradient of the mean loss over every target of the train
+  // split at the current parameters (chunked; each chunk's output gradients are scaled by 1/N
+  // for N targets, so the sum over chunks is the one-shot mean gradient). Returns the mean loss.
+  // Adds per-class statistics to `stats` when not null (precondition: Reset for num_classes).
   double FullBatchGradient(ClassStats* stats);
   // Sets the model's gradients to the mean-loss gradient over the next mini-batch; returns the
   // batch's mean loss. Precondition: mini-batch mode (batch_size > 0).
@@ -152,8 +160,9 @@ class Trainer {
   double GradNorm() const;
 
  private:
-  // Runs the model over `rows` rows of `x` in chunks; with `backward`, back-propagates
-  // grad_scale * (softmax - onehot). Returns the summed loss.
+  // Runs the model over the examples of `x` in chunks; with `backward`, back-propagates
+  // grad_scale times the objective's gradient; tells the observers about the chunks of a train
+  // statistics pass. Returns the summed loss.
   double Pass(const ConstMatrixRef& x, const int32_t* labels, bool backward, Real grad_scale,
               ClassStats* stats);
 
@@ -162,24 +171,18 @@ class Trainer {
   const Dataset* data_;
   Model* model_;
   Optimizer* optimizer_;
+  std::unique_ptr<Objective> objective_;
+  std::vector<std::unique_ptr<Observer>> observers_;
+  int64_t outputs_per_example_;
   std::vector<ParamSlot> slots_;
-  Matrix logits_;  // chunk x classes: logits, then dL/dlogits in place.
+  Matrix logits_;  // chunk x outputs_per_example rows x classes: outputs, then their gradient.
   std::optional<EpochSampler> sampler_;
   Matrix batch_x_;  // batch_size x features (mini-batch mode).
   std::vector<int32_t> batch_labels_;
   ClassStats train_stats_, test_stats_;
-  // Output-head statistics, gathered by passes that fill train_stats_ (ALGORITHMS.md 6.2).
-  int head_ = -1;       // Index of the kOutputHead slot in slots_, or -1.
-  int head_bias_ = -1;  // Index of its bias slot, or -1.
   int64_t start_step_ = 0;
   double start_wall_seconds_ = 0;
-  std::vector<double> head_bias_grad_, head_update_norm_, head_eff_lr_;
-  // The head weight before the last step, kept when an evaluation follows it; its step + 1.
-  Matrix head_before_, head_scratch_;
-  int64_t head_before_step_ = -1;
-  bool gn_trace_seen_ = false;
-  std::vector<double> head_grad_norm_, head_gn_trace_, head_weight_norm_, softmax_row_;
-  std::vector<Diagnostic> train_diagnostics_, test_diagnostics_;  // Of the current evaluation.
+  MetricBatch batch_;  // The current evaluation's metrics.
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -7,8 +7,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/model/mlp.h"
-#include "worker/engine/optimizer/registry.h"
 
 namespace optbench::engine {
 namespace {

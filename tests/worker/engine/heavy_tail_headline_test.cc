@@ -25,11 +25,14 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/engine/frequency_groups.h"
+#include "spec/frequency_groups.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::RunJob;
 
 static_assert(sizeof(Real) == 4, "the headline is checked at the product precision");
 
@@ -37,16 +40,8 @@ constexpr int64_t kM = 7;
 constexpr int64_t kSteps = 150;
 constexpr int kGroups = 10;
 
-class LastEvaluationSink : public MetricSink {
- public:
-  void OnDatasetInfo(const DatasetInfo& info) override { this->info = info; }
-  absl::Status OnEvaluation(const Evaluation& eval) override {
-    evals.push_back(eval);
-    return absl::OkStatus();
-  }
-  DatasetInfo info;
-  std::vector<Evaluation> evals;
-};
+using LastEvaluationSink = testing::EvaluationRecorder;
+using testing::SplitMetrics;
 
 struct GroupLosses {
   double initial_mean = 0;
@@ -56,7 +51,7 @@ struct GroupLosses {
 // Trains D1 with `optimizer` at `lr` and returns the mean train loss per frequency group at the
 // last step (group loss = sum of per-class loss sums / sum of counts, ALGORITHMS.md 1.4).
 GroupLosses Train(const std::string& optimizer, double lr) {
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset.name = "heavy_tail_uniform";
   spec.dataset.params["m"] = kM;
   spec.model.name = "linear";
@@ -76,7 +71,8 @@ GroupLosses Train(const std::string& optimizer, double lr) {
   }
   out.initial_mean = sink.evals.front().splits[0].loss;
   const SplitMetrics& last = sink.evals.back().splits[0];
-  for (const std::vector<int64_t>& group : FrequencyGroups(sink.info.train_class_counts, kGroups)) {
+  for (const std::vector<int64_t>& group :
+       spec::FrequencyGroups(sink.info.train_class_counts, kGroups)) {
     double loss = 0, count = 0;
     for (int64_t k : group) {
       loss += last.loss_sum[k];

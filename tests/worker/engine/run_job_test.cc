@@ -11,38 +11,27 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::EstimatePeakMemoryBytes;
+using testing::RunJob;
+using testing::ValidateTrainJob;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 static_assert(sizeof(Real) == 4, "RunJob is tested at the product precision");
 
-class RecordingSink : public MetricSink {
- public:
-  void OnDatasetInfo(const DatasetInfo& info) override {
-    ++info_calls;
-    this->info = info;
-  }
-  absl::Status OnEvaluation(const Evaluation& eval) override {
-    evals.push_back(eval);
-    if (fail_at_step >= 0 && eval.step == fail_at_step) return absl::UnavailableError("lease lost");
-    return absl::OkStatus();
-  }
-  void OnStep(int64_t step) override { last_step = step; }
+using RecordingSink = testing::EvaluationRecorder;
+using testing::Evaluation;
+using testing::SplitMetrics;
 
-  int info_calls = 0;
-  DatasetInfo info;
-  std::vector<Evaluation> evals;
-  int64_t last_step = 0;
-  int64_t fail_at_step = -1;
-};
-
-JobSpec D1Spec(int64_t m, const std::string& optimizer, double lr) {
-  JobSpec spec;
+TrainJob D1Spec(int64_t m, const std::string& optimizer, double lr) {
+  TrainJob spec;
   spec.dataset.name = "heavy_tail_uniform";
   spec.dataset.params["m"] = m;
   spec.model.name = "linear";
@@ -53,8 +42,8 @@ JobSpec D1Spec(int64_t m, const std::string& optimizer, double lr) {
   return spec;
 }
 
-JobSpec ZipfSpec() {
-  JobSpec spec;
+TrainJob ZipfSpec() {
+  TrainJob spec;
   spec.dataset.name = "zipf_gaussian";
   spec.dataset.params = {{"classes", int64_t{12}},
                          {"min_samples", int64_t{4}},
@@ -131,7 +120,7 @@ TEST(RunJobTest, ReportsDatasetInfoAndPerClassEvaluations) {
 
 TEST(RunJobTest, RunsAreBitIdentical) {
   for (int64_t batch : {0, 16}) {
-    JobSpec spec = ZipfSpec();
+    TrainJob spec = ZipfSpec();
     spec.trainer.batch_size = batch;
     RecordingSink a, b;
     ASSERT_TRUE(RunJob(spec, &a, nullptr).ok());
@@ -146,32 +135,32 @@ TEST(RunJobTest, RunsAreBitIdentical) {
 // Parameter groups: routing every slot between two identical Adams at the same lr must equal one
 // Adam over all slots, bit for bit (Adam is per coordinate); a different aux lr must matter.
 TEST(RunJobTest, AuxOptimizerGroupsMatchASingleOptimizerWhenIdentical) {
-  JobSpec spec = ZipfSpec();
+  TrainJob spec = ZipfSpec();
   spec.model.name = "mlp";
   spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
-  auto single = ValidateJobSpec(spec);
+  auto single = ValidateTrainJob(spec);
   ASSERT_TRUE(single.ok()) << single.status();
-  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", 0.01}}};
-  auto grouped = ValidateJobSpec(spec);
+  spec.aux_optimizer = spec::ComponentChoice{"adam", {{"lr", 0.01}}};
+  auto grouped = ValidateTrainJob(spec);
   ASSERT_TRUE(grouped.ok()) << grouped.status();
   RecordingSink a, b, c;
   ASSERT_TRUE(RunJob(*single, &a, nullptr).ok());
   ASSERT_TRUE(RunJob(*grouped, &b, nullptr).ok());
   ExpectSameMetrics(a.evals, b.evals);
-  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", 0.001}}};
-  auto slower_aux = ValidateJobSpec(spec);
+  spec.aux_optimizer = spec::ComponentChoice{"adam", {{"lr", 0.001}}};
+  auto slower_aux = ValidateTrainJob(spec);
   ASSERT_TRUE(slower_aux.ok());
   ASSERT_TRUE(RunJob(*slower_aux, &c, nullptr).ok());
   EXPECT_NE(a.evals.back().splits[0].loss_sum, c.evals.back().splits[0].loss_sum);
 }
 
 TEST(RunJobTest, MuonWithPaper2AuxAdamTrains) {
-  JobSpec spec = ZipfSpec();
+  TrainJob spec = ZipfSpec();
   spec.model.name = "mlp";
   spec.model.params = {{"hidden", std::vector<int64_t>{8}}};
-  spec.optimizer = ComponentChoice{"muon", {{"lr", 0.02}}};
-  spec.aux_optimizer = ComponentChoice{"paper2_adam", {}};
-  auto valid = ValidateJobSpec(spec);
+  spec.optimizer = spec::ComponentChoice{"muon", {{"lr", 0.02}}};
+  spec.aux_optimizer = spec::ComponentChoice{"paper2_adam", {}};
+  auto valid = ValidateTrainJob(spec);
   ASSERT_TRUE(valid.ok()) << valid.status();
   RecordingSink sink;
   auto result = RunJob(*valid, &sink, nullptr);
@@ -179,14 +168,15 @@ TEST(RunJobTest, MuonWithPaper2AuxAdamTrains) {
   EXPECT_EQ(result->outcome, RunOutcome::kCompleted);
   EXPECT_LT(sink.evals.back().splits[0].loss, sink.evals.front().splits[0].loss);
   // Validation names the aux group's fields.
-  spec.aux_optimizer = ComponentChoice{"adam", {{"lr", -1.0}}};
-  EXPECT_NE(ValidateJobSpec(spec).status().message().find("aux_optimizer.lr"), std::string::npos);
-  spec.aux_optimizer = ComponentChoice{"adma", {}};
-  EXPECT_NE(ValidateJobSpec(spec).status().message().find("aux_optimizer.name"), std::string::npos);
+  spec.aux_optimizer = spec::ComponentChoice{"adam", {{"lr", -1.0}}};
+  EXPECT_NE(ValidateTrainJob(spec).status().message().find("aux_optimizer.lr"), std::string::npos);
+  spec.aux_optimizer = spec::ComponentChoice{"adma", {}};
+  EXPECT_NE(ValidateTrainJob(spec).status().message().find("aux_optimizer.name"),
+            std::string::npos);
 }
 
 TEST(RunJobTest, SeedChangesInitAndBatches) {
-  JobSpec spec = ZipfSpec();
+  TrainJob spec = ZipfSpec();
   RecordingSink a, b;
   ASSERT_TRUE(RunJob(spec, &a, nullptr).ok());
   spec.seed = 6;
@@ -196,7 +186,7 @@ TEST(RunJobTest, SeedChangesInitAndBatches) {
 
 TEST(RunJobTest, InvalidSpecsAreInvalidArgument) {
   RecordingSink sink;
-  JobSpec spec = D1Spec(3, "adma", 0.1);
+  TrainJob spec = D1Spec(3, "adma", 0.1);
   EXPECT_THAT(RunJob(spec, &sink, nullptr).status().message(), HasSubstr("optimizer.name"));
   spec = D1Spec(3, "gd", 0.1);
   spec.trainer.batch_size = 25;  // D1 with m = 3 has 24 examples.
@@ -284,7 +274,7 @@ TEST(RunJobTest, ResumingFromACheckpointContinuesBitIdentically) {
   for (const Case& c :
        {Case{"adam", 0}, Case{"adam", 16}, Case{"sgd", 16}, Case{"soap", 16}, Case{"muon", 0}}) {
     SCOPED_TRACE(c.optimizer);
-    JobSpec spec = ZipfSpec();
+    TrainJob spec = ZipfSpec();
     spec.model.name = "mlp";
     spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
     spec.optimizer.name = c.optimizer;
@@ -331,7 +321,7 @@ TEST(RunJobTest, ResumingFromACheckpointContinuesBitIdentically) {
 }
 
 TEST(RunJobTest, CorruptCheckpointIsRejectedAndAnOlderOneUsed) {
-  JobSpec spec = ZipfSpec();
+  TrainJob spec = ZipfSpec();
   spec.trainer.eval_every = 1;
   CheckpointingSink undisturbed;
   undisturbed.every = 5;
@@ -366,7 +356,7 @@ TEST(RunJobTest, CorruptCheckpointIsRejectedAndAnOlderOneUsed) {
 }
 
 TEST(RunJobTest, CheckpointOfAnotherModelIsRefusedWithoutTouchingTheRun) {
-  JobSpec spec = ZipfSpec();
+  TrainJob spec = ZipfSpec();
   spec.model.name = "mlp";
   spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
   CheckpointingSink other;
@@ -391,7 +381,7 @@ TEST(RunJobTest, CheckpointOfAnotherModelIsRefusedWithoutTouchingTheRun) {
 TEST(RunJobTest, StopSavesACheckpointThatResumesWithEveryStatistic) {
   for (const char* optimizer : {"adam", "gd"}) {
     SCOPED_TRACE(optimizer);
-    JobSpec spec = ZipfSpec();
+    TrainJob spec = ZipfSpec();
     spec.model.name = "mlp";
     spec.model.params = {{"hidden", std::vector<int64_t>{6}}};
     spec.optimizer.name = optimizer;
@@ -440,7 +430,7 @@ TEST(RunJobTest, DivergenceInFloat32) {
   // Features of 1e17: after one GD step of lr 1e6 the logits exceed float32's range.
   const std::string path = ::testing::TempDir() + "/run_job_test_diverge.csv";
   std::ofstream(path) << "a,b,label\n1e17,-1e17,0\n-1e17,1e17,1\n";
-  JobSpec spec = D1Spec(3, "gd", 1e6);
+  TrainJob spec = D1Spec(3, "gd", 1e6);
   spec.dataset.name = "csv";
   spec.dataset.params = {{"train_path", path}};
   spec.trainer.eval_every = 1;
@@ -456,7 +446,7 @@ TEST(RunJobTest, DivergenceInFloat32) {
 
 TEST(RunJobTest, EstimatesPeakMemory) {
   // D1, m = 8, Adam: X is 2048 x 2304 floats; W (255 x 2304) + b has value, grad, m and v.
-  const JobSpec spec = D1Spec(8, "adam", 1e-3);
+  const TrainJob spec = D1Spec(8, "adam", 1e-3);
   absl::StatusOr<int64_t> bytes = EstimatePeakMemoryBytes(spec);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   const int64_t data = int64_t{2048} * 2304 * 4 + 2048 * 4;
@@ -469,7 +459,7 @@ TEST(RunJobTest, EstimatesPeakMemory) {
   EXPECT_EQ(*bytes - *gd, (int64_t{255} * 2304 + 255) * 4 * 2);  // Adam's m and v.
   const std::string path = ::testing::TempDir() + "/run_job_test_estimate.csv";
   std::ofstream(path) << "a,b,label\n1,2,0\n3,4,9\n";
-  JobSpec csv = D1Spec(3, "gd", 0.1);
+  TrainJob csv = D1Spec(3, "gd", 0.1);
   csv.dataset.name = "csv";
   csv.dataset.params = {{"train_path", path}};
   absl::StatusOr<int64_t> csv_bytes = EstimatePeakMemoryBytes(csv);

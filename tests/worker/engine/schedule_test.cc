@@ -4,10 +4,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::ValidateTrainJob;
 
 using ::testing::HasSubstr;
 
@@ -62,8 +65,8 @@ TEST(ScheduleTest, LinearDecaysTowardZeroAndStaysPositive) {
   EXPECT_DOUBLE_EQ(ScheduledLearningRate(Spec("linear", 5, 5), 1.0, 5), 1.0);  // All warmup.
 }
 
-JobSpec ValidSpec() {
-  JobSpec spec;
+TrainJob ValidSpec() {
+  TrainJob spec;
   spec.dataset.name = "heavy_tail_uniform";
   spec.model.name = "linear";
   spec.optimizer.name = "adam";
@@ -71,16 +74,16 @@ JobSpec ValidSpec() {
   return spec;
 }
 
-std::string ErrorOf(const JobSpec& spec) {
-  absl::StatusOr<JobSpec> out = ValidateJobSpec(spec);
+std::string ErrorOf(const TrainJob& spec) {
+  absl::StatusOr<TrainJob> out = ValidateTrainJob(spec);
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(out.status().message());
 }
 
 TEST(ScheduleTest, ValidationNamesTheTrainerField) {
-  JobSpec spec = ValidSpec();
+  TrainJob spec = ValidSpec();
   spec.trainer.schedule = "cosin";
-  EXPECT_THAT(ErrorOf(spec), HasSubstr("trainer.schedule: unknown schedule 'cosin'; allowed: "
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("trainer.schedule: 'cosin' is not allowed; allowed one of "
                                        "constant, cosine, linear"));
   spec = ValidSpec();
   spec.trainer.warmup_steps = 101;
@@ -101,16 +104,16 @@ TEST(ScheduleTest, ValidationNamesTheTrainerField) {
                                        "'cosine'"));
 }
 
-TEST(ScheduleTest, EmptyScheduleMeansConstantAndValidOnesPass) {
-  JobSpec spec = ValidSpec();
-  spec.trainer.schedule = "";
-  absl::StatusOr<JobSpec> out = ValidateJobSpec(spec);
+// (An empty schedule on the wire means constant: tests/proto/convert_test.cc.)
+TEST(ScheduleTest, ValidSchedulesPass) {
+  TrainJob spec = ValidSpec();
+  absl::StatusOr<TrainJob> out = ValidateTrainJob(spec);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->trainer.schedule, "constant");
   spec.trainer.schedule = "cosine";
   spec.trainer.warmup_steps = 100;
   spec.trainer.min_lr_ratio = 1.0;
-  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  EXPECT_TRUE(ValidateTrainJob(spec).ok());
 }
 
 }  // namespace

@@ -11,18 +11,6 @@
 
 namespace optbench::engine {
 
-BarcodedOptions BarcodedOptionsFromParams(const ParamMap& params) {
-  BarcodedOptions o;
-  o.path = GetString(params, "path");
-  o.barcode_bits = GetInt(params, "barcode_bits");
-  o.per_class = GetInt(params, "per_class");
-  o.test_per_class = GetInt(params, "test_per_class");
-  o.max_original = GetInt(params, "max_original");
-  o.standardize = GetBool(params, "standardize");
-  o.data_seed = static_cast<uint64_t>(GetInt(params, "data_seed"));
-  return o;
-}
-
 BarcodedShape BarcodedShapeFor(const BarcodedOptions& options, int64_t original_train_rows,
                                int64_t original_test_rows) {
   BarcodedShape s;
@@ -131,6 +119,43 @@ absl::StatusOr<Dataset> LoadBarcodedFashionMnist(const BarcodedOptions& options)
     }
   }
   return MakeBarcoded(raw, options);
+}
+
+const DatasetDef& BarcodedFashionMnistDefinition() {
+  using O = BarcodedOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "barcoded_fashion_mnist",
+      "paper 1 D4 on Fashion-MNIST: the 10 classes plus 10 * 2^barcode_bits rare "
+      "classes (a barcode on the top row stamped on per_class images of one class)",
+      spec::Binding<O>(
+          {spec::Bind(&O::path, "path", {},
+                      "directory holding the four Fashion-MNIST IDX files (.gz or plain)"),
+           spec::Bind(&O::barcode_bits, "barcode_bits", spec::Closed(1, 10),
+                      "barcode pixels (paper: 10, i.e. 10,240 barcoded classes, 349 MB float32)"),
+           spec::Bind(&O::per_class, "per_class", spec::Closed(1, 1000),
+                      "train images per barcoded class (paper: 5)"),
+           spec::Bind(&O::test_per_class, "test_per_class", spec::Closed(1, 1000),
+                      "test images per barcoded class (paper: 1)"),
+           spec::Bind(&O::max_original, "max_original", spec::Closed(0, 100000000),
+                      "keep at most this many original train images (seeded); 0 = all 60,000"),
+           spec::Bind(&O::standardize, "standardize",
+                      "standardize each pixel by the train mean and std (paper 1); false = "
+                      "pixel / 255"),
+           DataSeedField(&O::data_seed)}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return LoadBarcodedFashionMnist(o); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        absl::StatusOr<FashionMnistFileShape> s = ReadFashionMnistShape(o.path);
+        if (!s.ok()) return s.status();
+        const BarcodedShape b = BarcodedShapeFor(o, s->train_rows, s->test_rows);
+        return DataFootprint{b.train_rows, b.test_rows, s->pixels, b.num_classes,
+                             (s->train_rows + s->test_rows) * (s->pixels + 1)};
+      },
+      [](const O& o) {
+        spec::DataTraits traits;
+        traits.num_classes = BarcodedShapeFor(o, 0, 0).num_classes;
+        return traits;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

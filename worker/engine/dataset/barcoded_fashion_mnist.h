@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/dataset/dataset.h"
+#include "worker/engine/dataset/dataset_def.h"
 #include "worker/engine/dataset/fashion_mnist.h"
-#include "worker/engine/params.h"
 
 namespace optbench::engine {
 
@@ -25,9 +25,6 @@ struct BarcodedOptions {
   bool standardize = true;
   uint64_t data_seed = 0;
 };
-
-// The options of catalog dataset "barcoded_fashion_mnist". Precondition: validated params.
-BarcodedOptions BarcodedOptionsFromParams(const ParamMap& params);
 
 // Sizes without loading pixels: classes = 10 + 10 · 2^bits; rows given the original split sizes.
 struct BarcodedShape {
@@ -64,6 +61,9 @@ absl::StatusOr<Dataset> LoadBarcodedFashionMnist(const BarcodedOptions& options)
 // The same construction on already loaded images (for tests with small synthetic images).
 // Preconditions: options in the catalog's ranges; every class has train and test images.
 Dataset MakeBarcoded(const RawImageSplits& raw, const BarcodedOptions& options);
+
+// The registered "barcoded_fashion_mnist".
+const DatasetDef& BarcodedFashionMnistDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -318,15 +318,6 @@ absl::StatusOr<CsvShape> Scan(const CsvOptions& options, bool parse_labels) {
 
 }  // namespace
 
-CsvOptions CsvOptionsFromParams(const ParamMap& params) {
-  CsvOptions o;
-  o.train_path = GetString(params, "train_path");
-  o.test_path = GetString(params, "test_path");
-  o.label_column = GetString(params, "label_column");
-  o.num_classes = GetInt(params, "num_classes");
-  return o;
-}
-
 absl::StatusOr<CsvShape> ScanCsvShape(const CsvOptions& options) {
   return Scan(options, /*parse_labels=*/options.num_classes == 0);
 }
@@ -384,6 +375,39 @@ absl::StatusOr<Dataset> LoadCsvDataset(const CsvOptions& options) {
   }
   const int64_t num_classes = options.num_classes > 0 ? options.num_classes : max_label + 1;
   return Dataset(num_classes, std::move(train), std::move(test));
+}
+
+const DatasetDef& CsvDefinition() {
+  using O = CsvOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "csv",
+      "a user's CSV file: a header row, numeric feature columns and an integer label "
+      "column (0..classes-1) chosen by name",
+      spec::Binding<O>(
+          {spec::Bind(&O::train_path, "train_path", {}, "path of the training CSV file (required)"),
+           spec::Bind(&O::test_path, "test_path", {}, "path of an optional test CSV file"),
+           spec::Bind(&O::label_column, "label_column", {}, "name of the label column"),
+           spec::Bind(&O::num_classes, "num_classes", spec::Closed(0, 10000000),
+                      "number of classes; 0 = one more than the largest label seen")}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return LoadCsvDataset(o); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        absl::StatusOr<CsvShape> s = ScanCsvShape(o);
+        if (!s.ok()) return s.status();
+        return DataFootprint{s->train_rows, s->test_rows, s->num_features, s->num_classes, 0};
+      },
+      [](const O& o) {
+        spec::DataTraits traits;
+        if (o.num_classes > 0) traits.num_classes = o.num_classes;
+        return traits;
+      },
+      [](const O& o) {
+        if (o.train_path.empty()) {
+          return absl::InvalidArgumentError(
+              "dataset.train_path: required for dataset 'csv' (path of the training CSV file)");
+        }
+        return absl::OkStatus();
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
 
@@ -18,9 +18,6 @@ struct CsvOptions {
   std::string label_column = "label";
   int64_t num_classes = 0;  // 0 = one more than the largest label in either file.
 };
-
-// The options of catalog dataset "csv". Precondition: `params` passed ValidateParams.
-CsvOptions CsvOptionsFromParams(const ParamMap& params);
 
 // Format accepted: the first line is a header of column names; each later non-blank line has
 // exactly as many comma-separated fields. Fields may be wrapped in double quotes ("" inside
@@ -52,6 +49,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // too-large label, a label >= num_classes when num_classes > 0, a test header different from the
 // train header. Throws std::bad_alloc if the features do not fit in memory.
 absl::StatusOr<Dataset> LoadCsvDataset(const CsvOptions& options);
+
+// The registered "csv".
+const DatasetDef& CsvDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -104,16 +104,6 @@ absl::StatusOr<FashionMnistFileShape> ReadFashionMnistShape(const std::string& d
   return shape;
 }
 
-FashionMnistOptions FashionMnistOptionsFromParams(const ParamMap& params) {
-  FashionMnistOptions o;
-  o.path = GetString(params, "path");
-  o.standardize = GetBool(params, "standardize");
-  o.zipf = GetDouble(params, "zipf");
-  o.max_train = GetInt(params, "max_train");
-  o.data_seed = static_cast<uint64_t>(GetInt(params, "data_seed"));
-  return o;
-}
-
 namespace {
 
 // A uniform random subset of `count` of `items` (partial Fisher–Yates), in place: the first
@@ -208,6 +198,42 @@ absl::StatusOr<Dataset> LoadFashionMnist(const FashionMnistOptions& options) {
   }
   PixelsToFeatures(options.standardize, &train.features, &test.features);
   return Dataset(kFashionMnistClasses, std::move(train), std::move(test));
+}
+
+const DatasetDef& FashionMnistDefinition() {
+  using O = FashionMnistOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "fashion_mnist",
+      "Fashion-MNIST from its IDX files (Debian package dataset-fashion-mnist): 60,000 "
+      "train and 10,000 test 28x28 images, 10 classes, 784 features in pixel order",
+      spec::Binding<O>(
+          {spec::Bind(&O::path, "path", {}, "directory holding the four IDX files (.gz or plain)"),
+           spec::Bind(&O::standardize, "standardize",
+                      "standardize each pixel by the train mean and std (pixels with std 0 are "
+                      "left as they are); false = pixel / 255"),
+           spec::Bind(&O::zipf, "zipf", spec::Closed(0, 10),
+                      "heavy-tailed subsample: class k keeps ceil(m (k+1)^-zipf) of its train "
+                      "images (m = smallest class count), seeded; 0 = off"),
+           spec::Bind(&O::max_train, "max_train", spec::Closed(0, 100000000),
+                      "keep at most this many train images (seeded uniform subset); 0 = all"),
+           DataSeedField(&O::data_seed)}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return LoadFashionMnist(o); },
+      // From the IDX headers; the raw bytes of both splits are held while the features are
+      // built. The zipf subsample is not counted (an upper bound).
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        absl::StatusOr<FashionMnistFileShape> s = ReadFashionMnistShape(o.path);
+        if (!s.ok()) return s.status();
+        const int64_t train =
+            o.max_train > 0 ? std::min(o.max_train, s->train_rows) : s->train_rows;
+        return DataFootprint{train, s->test_rows, s->pixels, kFashionMnistClasses,
+                             (s->train_rows + s->test_rows) * (s->pixels + 1)};
+      },
+      [](const O&) {
+        spec::DataTraits traits;
+        traits.num_classes = kFashionMnistClasses;
+        return traits;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
@@ -56,9 +56,6 @@ struct FashionMnistOptions {
   uint64_t data_seed = 0;
 };
 
-// The options of catalog dataset "fashion_mnist". Precondition: `params` passed ValidateParams.
-FashionMnistOptions FashionMnistOptionsFromParams(const ParamMap& params);
-
 // The training rows kept, ascending (file order). With zipf = a > 0, class k keeps
 // ceil(m (k + 1)^-a) of its images (m = the smallest class count; class 0 is the most frequent),
 // a uniform random subset drawn per class in class order from `rng`. Then, when max_train > 0
@@ -78,6 +75,9 @@ void PixelsToFeatures(bool standardize, Matrix* train, Matrix* test);
 // test split, features by PixelsToFeatures, 784 features per row in pixel order. Errors as
 // LoadFashionMnistRaw. Throws std::bad_alloc if the data does not fit.
 absl::StatusOr<Dataset> LoadFashionMnist(const FashionMnistOptions& options);
+
+// The registered "fashion_mnist".
+const DatasetDef& FashionMnistDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

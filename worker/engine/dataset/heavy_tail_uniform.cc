@@ -37,5 +37,26 @@ Dataset MakeHeavyTailUniform(int64_t m, uint64_t data_seed) {
   return Dataset(shape.num_classes, std::move(train), std::nullopt);
 }
 
+const DatasetDef& HeavyTailUniformDefinition() {
+  using O = HeavyTailUniformOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "heavy_tail_uniform",
+      "paper 1 D1: 2^i classes of 2^(m-i) samples at level i, inputs Uniform[0,1) "
+      "independent of the label; n = m 2^m, d = (m+1) 2^m, c = 2^m - 1; test = train",
+      spec::Binding<O>({spec::Bind(&O::m, "m", spec::Closed(2, 14),
+                                   "number of frequency levels (m = 11 is the paper's size)"),
+                        DataSeedField(&O::data_seed)}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return MakeHeavyTailUniform(o.m, o.data_seed); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        const HeavyTailUniformShape s = HeavyTailUniformShapeFor(o.m);
+        return DataFootprint{s.num_examples, 0, s.num_features, s.num_classes, 0};
+      },
+      [](const O& o) {
+        const HeavyTailUniformShape s = HeavyTailUniformShapeFor(o.m);
+        return spec::DataTraits{s.num_classes, s.num_features, s.num_examples};
+      }));
+  return *def;
+}
+
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -6,8 +6,14 @@
 #include <cstdint>
 
 #include "worker/engine/dataset/dataset.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
+
+struct HeavyTailUniformOptions {
+  int64_t m = 8;  // Frequency levels (m = 11 is the paper's size).
+  uint64_t data_seed = 0;
+};
 
 // Sizes of D1 with `m` levels: n = m 2^m samples, d = (m+1) 2^m features, c = 2^m - 1 classes.
 struct HeavyTailUniformShape {
@@ -26,6 +32,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // in float32 and float64). No test split: the paper validates on the training set.
 // Precondition: 1 <= m <= 20 (the catalog allows 2..14). Throws std::bad_alloc if X does not fit.
 Dataset MakeHeavyTailUniform(int64_t m, uint64_t data_seed);
+
+// The registered "heavy_tail_uniform".
+const DatasetDef& HeavyTailUniformDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -10,18 +10,6 @@
 
 namespace optbench::engine {
 
-NoisyPatchesOptions NoisyPatchesOptionsFromParams(const ParamMap& params) {
-  NoisyPatchesOptions o;
-  o.d = GetInt(params, "d");
-  o.n_train = GetInt(params, "n_train");
-  o.n_test = GetInt(params, "n_test");
-  o.mu_norm = GetDouble(params, "mu_norm");
-  o.s = GetInt(params, "s");
-  o.snr = GetDouble(params, "snr");
-  o.data_seed = static_cast<uint64_t>(GetInt(params, "data_seed"));
-  return o;
-}
-
 inline namespace OPTBENCH_ENGINE_PRECISION {
 namespace {
 
@@ -58,6 +46,40 @@ Dataset MakeNoisyPatches(const NoisyPatchesOptions& options) {
   std::optional<DataSplit> test;
   if (options.n_test > 0) test = Draw(options, options.n_test, &rng);
   return Dataset(2, std::move(train), std::move(test));
+}
+
+const DatasetDef& NoisyPatchesDefinition() {
+  using O = NoisyPatchesOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "noisy_patches",
+      "paper 3 (ALGORITHMS 3.1): binary, X = [y mu, xi] as 2d features, mu = mu_norm e_1, "
+      "xi with s N(0, sigma_p^2) coordinates off e_1, sigma_p = mu_norm / (snr sqrt(s))",
+      spec::Binding<O>(
+          {spec::Bind(&O::d, "d", spec::Closed(2, 1000000), "patch dimension"),
+           spec::Bind(&O::n_train, "n_train", spec::Closed(2, 10000000),
+                      "training examples, balanced over y = -1, +1"),
+           spec::Bind(&O::n_test, "n_test", spec::Closed(0, 10000000),
+                      "test examples (0 = no test split)"),
+           spec::Bind(&O::mu_norm, "mu_norm", spec::LeftOpen(0, 1e6), "signal strength ||mu||"),
+           spec::Bind(&O::s, "s", spec::Closed(1, 1000000),
+                      "non-zero noise coordinates per example (<= d - 1)"),
+           spec::Bind(&O::snr, "snr", spec::LeftOpen(0, 1e6), "||mu|| / (sigma_p sqrt(s))"),
+           DataSeedField(&O::data_seed)}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return MakeNoisyPatches(o); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        return DataFootprint{o.n_train, o.n_test, 2 * o.d, 2, 0};
+      },
+      [](const O& o) {
+        return spec::DataTraits{2, 2 * o.d, o.n_train};
+      },
+      [](const O& o) {
+        if (o.s >= o.d) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "dataset.s: ", o.s, " noise coordinates do not fit in d - 1 = ", o.d - 1));
+        }
+        return absl::OkStatus();
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

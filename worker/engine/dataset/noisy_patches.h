@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
 
@@ -20,9 +20,6 @@ struct NoisyPatchesOptions {
   uint64_t data_seed = 0;
 };
 
-// The options of catalog dataset "noisy_patches". Precondition: `params` passed ValidateParams.
-NoisyPatchesOptions NoisyPatchesOptionsFromParams(const ParamMap& params);
-
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // Each example is X = [x1, x2] (two patches of d, stored as one row of 2d features: x1 then x2)
@@ -32,6 +29,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // -1, +1, ...), then test rows, from Rng(data_seed). Preconditions: options in the catalog's
 // ranges (s <= d - 1). Throws std::bad_alloc if the features do not fit.
 Dataset MakeNoisyPatches(const NoisyPatchesOptions& options);
+
+// The registered "noisy_patches".
+const DatasetDef& NoisyPatchesDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

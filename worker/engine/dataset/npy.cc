@@ -317,16 +317,6 @@ absl::StatusOr<NpyHeader> ReadNpyHeader(const std::string& path) {
   return header;
 }
 
-NpyOptions NpyOptionsFromParams(const ParamMap& params) {
-  NpyOptions o;
-  o.features_path = GetString(params, "features_path");
-  o.labels_path = GetString(params, "labels_path");
-  o.test_features_path = GetString(params, "test_features_path");
-  o.test_labels_path = GetString(params, "test_labels_path");
-  o.num_classes = GetInt(params, "num_classes");
-  return o;
-}
-
 absl::StatusOr<NpyShape> ScanNpyShape(const NpyOptions& options) {
   OPTBENCH_RETURN_IF_ERROR(CheckTestPaths(options));
   NpyShape shape;
@@ -413,6 +403,36 @@ absl::StatusOr<Dataset> LoadNpyDataset(const NpyOptions& options) {
   }
   const int64_t num_classes = options.num_classes > 0 ? options.num_classes : max_label + 1;
   return Dataset(num_classes, std::move(train), std::move(test));
+}
+
+const DatasetDef& NpyDefinition() {
+  using O = NpyOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "npy",
+      "NumPy .npy files: features float32/float64 n x d (C order), labels int32/int64 "
+      "of length n (0..classes-1)",
+      spec::Binding<O>({spec::Bind(&O::features_path, "features_path", {},
+                                   "path of the train features .npy (required)"),
+                        spec::Bind(&O::labels_path, "labels_path", {},
+                                   "path of the train labels .npy (required)"),
+                        spec::Bind(&O::test_features_path, "test_features_path", {},
+                                   "path of optional test features .npy"),
+                        spec::Bind(&O::test_labels_path, "test_labels_path", {},
+                                   "path of optional test labels .npy"),
+                        spec::Bind(&O::num_classes, "num_classes", spec::Closed(0, 10000000),
+                                   "number of classes; 0 = one more than the largest label seen")}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return LoadNpyDataset(o); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        absl::StatusOr<NpyShape> s = ScanNpyShape(o);
+        if (!s.ok()) return s.status();
+        return DataFootprint{s->train_rows, s->test_rows, s->num_features, s->num_classes, 0};
+      },
+      [](const O& o) {
+        spec::DataTraits traits;
+        if (o.num_classes > 0) traits.num_classes = o.num_classes;
+        return traits;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
 
@@ -36,9 +36,6 @@ struct NpyOptions {
   int64_t num_classes = 0;  // 0 = one more than the largest label in either split.
 };
 
-// The options of catalog dataset "npy". Precondition: `params` passed ValidateParams.
-NpyOptions NpyOptionsFromParams(const ParamMap& params);
-
 // Sizes without loading the data: rows of both splits, features, classes (from options; when 0,
 // the labels files are read). Errors as LoadNpyDataset for what it reads.
 struct NpyShape {
@@ -60,6 +57,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // features with another column count than the train features, only one of the two test paths.
 // Throws std::bad_alloc if the data does not fit in memory.
 absl::StatusOr<Dataset> LoadNpyDataset(const NpyOptions& options);
+
+// The registered "npy".
+const DatasetDef& NpyDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

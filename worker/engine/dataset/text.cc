@@ -118,7 +118,7 @@ absl::Status CheckOptions(const TextOptions& o) {
   }
   if (!(o.test_fraction > 0 && o.test_fraction < 1)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dataset.test_fraction: ", FormatDouble(o.test_fraction),
+        absl::StrCat("dataset.test_fraction: ", spec::FormatDouble(o.test_fraction),
                      " is out of range; allowed (0, 1)"));
   }
   if (o.max_train_examples < 0) {
@@ -142,18 +142,6 @@ int64_t TrainTokens(int64_t tokens, double test_fraction) {
 }
 
 }  // namespace
-
-TextOptions TextOptionsFromParams(const ParamMap& params) {
-  TextOptions o;
-  o.path = GetString(params, "path");
-  o.vocab_size = GetInt(params, "vocab_size");
-  o.context = GetInt(params, "context");
-  o.stride = GetInt(params, "stride");
-  o.test_fraction = GetDouble(params, "test_fraction");
-  o.max_train_examples = GetInt(params, "max_train_examples");
-  o.max_test_examples = GetInt(params, "max_test_examples");
-  return o;
-}
 
 std::vector<std::string> TokenizeText(std::string_view text) {
   std::vector<std::string> tokens;
@@ -233,11 +221,12 @@ absl::StatusOr<TokenizedText> TokenizeCorpus(const TextOptions& options) {
   out.train_tokens = TrainTokens(total, options.test_fraction);
   if (CandidateWindows(out.train_tokens, options.context, options.stride) == 0 ||
       CandidateWindows(total - out.train_tokens, options.context, options.stride) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset.path: the corpus ", path, " has ", total, " tokens (", out.train_tokens,
-        " train, ", total - out.train_tokens, " test at test_fraction ",
-        FormatDouble(options.test_fraction), "), too few for one train and one test window of ",
-        options.context + 1, " tokens (context ", options.context, " + 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.path: the corpus ", path, " has ", total, " tokens (",
+                     out.train_tokens, " train, ", total - out.train_tokens,
+                     " test at test_fraction ", spec::FormatDouble(options.test_fraction),
+                     "), too few for one train and one test window of ", options.context + 1,
+                     " tokens (context ", options.context, " + 1)"));
   }
 
   std::vector<int64_t> counts(words.size(), 0);
@@ -331,6 +320,54 @@ absl::StatusOr<Dataset> LoadText(const TextOptions& options) {
   DataSplit test = Windows(text, text.train_tokens, total, options.context, options.stride,
                            options.max_test_examples);
   return Dataset(static_cast<int64_t>(text.vocabulary.size()), std::move(train), std::move(test));
+}
+
+const DatasetDef& TextDefinition() {
+  using O = TextOptions;
+  static const DatasetDef* def = [] {
+    auto* d = new DatasetDef(DefineDataset<O>(
+        "text",
+        "next-token prediction on real text (paper 1 D5 stand-in): word tokens (lower-cased, "
+        "punctuation split off, fortune '%' lines -> <eos>), a row = `context` token ids, label "
+        "= the next token id; classes = the vocabulary, ids by decreasing train frequency",
+        spec::Binding<O>(
+            {spec::Bind(&O::path, "path", {},
+                        "corpus file, or directory of files (sorted; *.dat, *.u8, .* skipped); "
+                        "\"\" = Debian's fortunes package, /usr/share/games/fortunes"),
+             spec::Bind(&O::vocab_size, "vocab_size", spec::Closed(2, 1000000),
+                        "vocabulary cap: the vocab_size - 1 most frequent train words plus <unk>"),
+             spec::Bind(&O::context, "context", spec::Closed(1, 100000),
+                        "tokens per row (paper 1: sequence length 35)"),
+             spec::Bind(&O::stride, "stride", spec::Closed(1, 1000000),
+                        "token offset between candidate windows"),
+             spec::Bind(&O::test_fraction, "test_fraction", spec::Open(0, 1),
+                        "the stream's last fraction is the test part (contiguous split)"),
+             spec::Bind(&O::max_train_examples, "max_train_examples", spec::Closed(0, 1e9),
+                        "keep at most this many train windows, evenly spread over the corpus; "
+                        "0 = all"),
+             spec::Bind(&O::max_test_examples, "max_test_examples", spec::Closed(0, 1e9),
+                        "keep at most this many test windows, evenly spread; 0 = all")}),
+        [](const O& o) -> absl::StatusOr<Dataset> { return LoadText(o); },
+        // Rows from the caps (bounded by the corpus size); while loading, the text of a file, the
+        // int32 token stream and the word dictionary (~100 bytes per distinct word, taken as one
+        // per 16 corpus bytes: the fortunes corpus has one per ~75) are held.
+        [](const O& o) -> absl::StatusOr<DataFootprint> {
+          absl::StatusOr<TextShapeBound> s = BoundTextShape(o);
+          if (!s.ok()) return s.status();
+          return DataFootprint{s->train_rows, s->test_rows, o.context, s->num_classes,
+                               s->corpus_bytes + 4 * s->max_tokens + 100 * (s->corpus_bytes / 16)};
+        },
+        [](const O& o) {
+          spec::DataTraits traits;
+          traits.num_classes = o.vocab_size;
+          traits.num_features = o.context;
+          return traits;
+        }));
+    // Rows are token ids below the class count and the label is the next token.
+    d->spec.provides = {"token_ids"};
+    return d;
+  }();
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

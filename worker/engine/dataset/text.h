@@ -42,7 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
 
@@ -60,9 +60,6 @@ struct TextOptions {
   int64_t max_train_examples = 20000;  // 0 = no cap.
   int64_t max_test_examples = 2000;    // 0 = no cap.
 };
-
-// The options of catalog dataset "text". Precondition: `params` passed ValidateParams.
-TextOptions TextOptionsFromParams(const ParamMap& params);
 
 // The tokens of one file's contents by rule 2 of the header, ending with <eos> (unless empty).
 std::vector<std::string> TokenizeText(std::string_view text);
@@ -109,6 +106,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // split is always present. Errors as TokenizeCorpus. Throws std::bad_alloc if the data does not
 // fit.
 absl::StatusOr<Dataset> LoadText(const TextOptions& options);
+
+// The registered "text": provides rows of token ids ("token_ids").
+const DatasetDef& TextDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

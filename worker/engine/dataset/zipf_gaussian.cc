@@ -8,17 +8,6 @@
 
 namespace optbench::engine {
 
-ZipfGaussianOptions ZipfGaussianOptionsFromParams(const ParamMap& params) {
-  ZipfGaussianOptions o;
-  o.classes = GetInt(params, "classes");
-  o.alpha = GetDouble(params, "alpha");
-  o.min_samples = GetInt(params, "min_samples");
-  o.noise = GetDouble(params, "noise");
-  o.test_fraction = GetDouble(params, "test_fraction");
-  o.data_seed = static_cast<uint64_t>(GetInt(params, "data_seed"));
-  return o;
-}
-
 std::vector<int64_t> ZipfTrainCounts(const ZipfGaussianOptions& options) {
   OPTBENCH_CHECK(options.classes >= 1 && options.min_samples >= 1);
   std::vector<int64_t> counts(static_cast<size_t>(options.classes));
@@ -71,6 +60,45 @@ Dataset MakeZipfGaussian(const ZipfGaussianOptions& options) {
   std::optional<DataSplit> test;
   if (options.test_fraction > 0) test = Draw(ZipfTestCounts(options), options.noise, &rng);
   return Dataset(options.classes, std::move(train), std::move(test));
+}
+
+namespace {
+
+int64_t Total(const std::vector<int64_t>& counts) {
+  int64_t n = 0;
+  for (int64_t c : counts) n += c;
+  return n;
+}
+
+}  // namespace
+
+const DatasetDef& ZipfGaussianDefinition() {
+  using O = ZipfGaussianOptions;
+  static const DatasetDef* def = new DatasetDef(DefineDataset<O>(
+      "zipf_gaussian",
+      "paper 1 D2: n_k = ceil(min_samples (classes/k)^alpha) samples of class k, "
+      "x = e_y + noise N(0, I) in R^classes",
+      spec::Binding<O>(
+          {spec::Bind(&O::classes, "classes", spec::Closed(2, 100000), "number of classes"),
+           spec::Bind(&O::alpha, "alpha", spec::Closed(0, 10),
+                      "power-law exponent of class frequencies"),
+           spec::Bind(&O::min_samples, "min_samples", spec::Closed(1, 1000000),
+                      "samples of the rarest class"),
+           spec::Bind(&O::noise, "noise", spec::Closed(0, 1e3),
+                      "standard deviation of the Gaussian noise"),
+           spec::Bind(&O::test_fraction, "test_fraction", spec::Closed(0, 10),
+                      "test split drawn from the same distribution, ceil(fraction n_k) per "
+                      "class; 0 = no test split"),
+           DataSeedField(&O::data_seed)}),
+      [](const O& o) -> absl::StatusOr<Dataset> { return MakeZipfGaussian(o); },
+      [](const O& o) -> absl::StatusOr<DataFootprint> {
+        return DataFootprint{Total(ZipfTrainCounts(o)), Total(ZipfTestCounts(o)), o.classes,
+                             o.classes, 0};
+      },
+      [](const O& o) {
+        return spec::DataTraits{o.classes, o.classes, Total(ZipfTrainCounts(o))};
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "worker/engine/dataset/dataset.h"
-#include "worker/engine/params.h"
+#include "worker/engine/dataset/dataset_def.h"
 
 namespace optbench::engine {
 
@@ -19,9 +19,6 @@ struct ZipfGaussianOptions {
   double test_fraction = 0.0;  // 0 = no test split.
   uint64_t data_seed = 0;
 };
-
-// The options of catalog dataset "zipf_gaussian". Precondition: `params` passed ValidateParams.
-ZipfGaussianOptions ZipfGaussianOptionsFromParams(const ParamMap& params);
 
 // Training examples per class: n_k = ceil(min_samples (classes / k)^alpha) for class id k - 1,
 // k = 1..classes (class 0 is the most frequent), computed in double as the reference does.
@@ -36,6 +33,9 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // Rng(data_seed)), entry by entry in row order. Preconditions: options in the catalog's ranges.
 // Throws std::bad_alloc if the features do not fit.
 Dataset MakeZipfGaussian(const ZipfGaussianOptions& options);
+
+// The registered "zipf_gaussian".
+const DatasetDef& ZipfGaussianDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -2,12 +2,63 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
+namespace {
+
+// Paper 3's stage diagnostics (ALGORITHMS.md 3.5), in the order Diagnostics computes them.
+struct DiagnosticName {
+  const char* name;
+  const char* doc;
+};
+// Means over the class's examples (class 0 is y = -1).
+constexpr DiagnosticName kPerClassDiagnostics[] = {
+    {"attn_11", "attention of patch 1 (signal) to itself, S[1,1]"},
+    {"attn_12", "attention of patch 1 to patch 2 (noise), S[1,2]"},
+    {"attn_21", "attention of patch 2 to patch 1, S[2,1]"},
+    {"attn_22", "attention of patch 2 to itself, S[2,2]"},
+    {"value_noise", "y <v, xi>: the value readout's alignment with the example's noise"},
+    {"qk_noise_sign_agreement", "fraction of neurons s with sign<w_Q,s, xi> = sign<w_K,s, xi>"},
+    {"query_noise_abs", "mean over neurons of |<w_Q,s, xi>|"},
+    {"key_noise_abs", "mean over neurons of |<w_K,s, xi>|"},
+};
+// Scalars of the parameters and the split's signal mu = mean of y x1.
+constexpr DiagnosticName kScalarDiagnostics[] = {
+    {"query_signal", "mean over neurons of <w_Q,s, mu>"},
+    {"query_signal_abs", "mean over neurons of |<w_Q,s, mu>|"},
+    {"key_signal", "mean over neurons of <w_K,s, mu>"},
+    {"key_signal_abs", "mean over neurons of |<w_K,s, mu>|"},
+    {"value_signal", "<v, mu>: the readout's alignment with the signal"},
+    {"v_norm", "||v||"},
+};
+
+// InvalidArgument unless the data is binary with rows of two patches (what is known of it).
+absl::Status CheckPatchData(std::optional<int64_t> num_classes,
+                            std::optional<int64_t> num_features) {
+  const bool classes_ok = !num_classes.has_value() || *num_classes == 2;
+  const bool features_ok = !num_features.has_value() || *num_features % 2 == 0;
+  if (classes_ok && features_ok) return absl::OkStatus();
+  std::vector<std::string> has;
+  if (num_classes.has_value()) has.push_back(absl::StrCat(*num_classes, " classes"));
+  if (num_features.has_value()) has.push_back(absl::StrCat(*num_features, " features"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "model.name: attention2 needs a binary data set whose rows are two patches [x1, x2] (2 "
+      "classes, an even number of features), but the data set has ",
+      absl::StrJoin(has, " and ")));
+}
+
+}  // namespace
+
 namespace {
 
 // Columns of the per-row scalar buffer cols_.
@@ -216,12 +267,8 @@ void Attention2Model::Diagnostics(const ConstMatrixRef& x, absl::Span<const int3
   }
   x_data_ = nullptr;  // A pending Backward would read Diagnostics' buffers.
 
-  static constexpr const char* kPerClassNames[kPerClass] = {
-      "attn_11",         "attn_12",      "attn_21",
-      "attn_22",         "value_noise",  "qk_noise_sign_agreement",
-      "query_noise_abs", "key_noise_abs"};
   for (int k = 0; k < kPerClass; ++k) {
-    Diagnostic diag{kPerClassNames[k], {0.0, 0.0}};
+    Diagnostic diag{kPerClassDiagnostics[k].name, {0.0, 0.0}};
     for (int c = 0; c < 2; ++c) {
       // An empty class reports 0 rather than 0/0: NaN is the trainer's divergence signal.
       if (counts[c] > 0) diag.values[c] = sums[k][c] / static_cast<double>(counts[c]);
@@ -231,12 +278,61 @@ void Attention2Model::Diagnostics(const ConstMatrixRef& x, absl::Span<const int3
   const Eigen::VectorXd q_mu = w_q_.cast<double>() * mu;
   const Eigen::VectorXd k_mu = w_k_.cast<double>() * mu;
   const Eigen::VectorXd v = v_.cast<double>();
-  out->push_back({"query_signal", {q_mu.mean()}});
-  out->push_back({"query_signal_abs", {q_mu.cwiseAbs().mean()}});
-  out->push_back({"key_signal", {k_mu.mean()}});
-  out->push_back({"key_signal_abs", {k_mu.cwiseAbs().mean()}});
-  out->push_back({"value_signal", {v.dot(mu)}});
-  out->push_back({"v_norm", {v.norm()}});
+  const double scalars[] = {q_mu.mean(), q_mu.cwiseAbs().mean(),
+                            k_mu.mean(), k_mu.cwiseAbs().mean(),
+                            v.dot(mu),   v.norm()};
+  static_assert(std::size(scalars) == std::size(kScalarDiagnostics));
+  for (size_t k = 0; k < std::size(scalars); ++k) {
+    out->push_back({kScalarDiagnostics[k].name, {scalars[k]}});
+  }
+}
+
+const ModelDef& Attention2Definition() {
+  using O = Attention2Options;
+  static const ModelDef* def = [] {
+    auto* d = new ModelDef(DefineModel<O>(
+        "attention2",
+        "paper 3 (ALGORITHMS 3.2): softmax attention over the two patches [x1, x2] of a row "
+        "with trainable W_Q, W_K, readout f = sum_l <v, z_l> with v = mean row of W_V+ "
+        "minus that of W_V-, logistic loss; binary data with 2d features",
+        spec::Binding<O>({spec::Bind(&O::m_k, "m_k", spec::Closed(1, 100000),
+                                     "rows of W_Q and W_K (paper 3 service default 10)"),
+                          spec::Bind(&O::m_v, "m_v", spec::Closed(1, 100000),
+                                     "rows of W_V+ and W_V- (service default 10)"),
+                          spec::Bind(&O::sigma0, "sigma0", spec::Closed(0, 1e6),
+                                     "initial weights ~ N(0, sigma0^2)")}),
+        [](O o, const ModelShape& shape, uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+          if (absl::Status s = CheckPatchData(shape.num_classes, shape.num_features); !s.ok()) {
+            return s;
+          }
+          o.d = shape.num_features / 2;
+          return std::make_unique<Attention2Model>(o, seed);
+        },
+        [](O o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+          if (absl::Status s = CheckPatchData(shape.num_classes, shape.num_features); !s.ok()) {
+            return s;
+          }
+          o.d = shape.num_features / 2;
+          ModelFootprint f;
+          f.parameters = 2 * (o.m_k + o.m_v) * o.d;
+          f.buffer_reals_per_row = Attention2BufferRealsPerRow(o);
+          return f;
+        }));
+    d->spec.accepts = [](const spec::ParamMap&, const spec::DataTraits& data) {
+      return CheckPatchData(data.num_classes, data.num_features);
+    };
+    for (const DiagnosticName& m : kPerClassDiagnostics) {
+      d->spec.metrics.push_back(spec::PerClassMetric(DiagnosticMetricName(m.name),
+                                                     spec::MetricSplits::kEach,
+                                                     spec::Aggregate::kExampleWeighted, m.doc));
+    }
+    for (const DiagnosticName& m : kScalarDiagnostics) {
+      d->spec.metrics.push_back(
+          spec::ScalarMetric(DiagnosticMetricName(m.name), spec::MetricSplits::kEach, m.doc));
+    }
+    return d;
+  }();
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

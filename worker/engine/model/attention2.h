@@ -10,6 +10,7 @@
 
 #include "absl/types/span.h"
 #include "worker/engine/model/model.h"
+#include "worker/engine/model/model_def.h"
 
 namespace optbench::engine {
 
@@ -94,6 +95,9 @@ class Attention2Model : public Model {
   const Real* x_data_ = nullptr;
   Eigen::Index x_stride_ = 0;
 };
+
+// The registered "attention2", with its diagnostics (ALGORITHMS.md 3.5) declared as metrics.
+const ModelDef& Attention2Definition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

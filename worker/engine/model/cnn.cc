@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "worker/engine/random.h"
 
@@ -38,18 +40,6 @@ CnnShape CnnShapeFor(const CnnOptions& o) {
                   o.in_channels * (o.height + 2 * kPad) * (o.width + 2 * kPad) +
                   o.channels1 * (s.pooled1_height + 2 * kPad) * (s.pooled1_width + 2 * kPad);
   return s;
-}
-
-CnnOptions CnnOptionsFromParams(const ParamMap& params, int64_t num_classes) {
-  CnnOptions o;
-  o.height = GetInt(params, "height");
-  o.width = GetInt(params, "width");
-  o.in_channels = GetInt(params, "in_channels");
-  o.channels1 = GetInt(params, "channels1");
-  o.channels2 = GetInt(params, "channels2");
-  o.num_classes = num_classes;
-  o.bias = GetBool(params, "bias");
-  return o;
 }
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -296,6 +286,59 @@ void CnnModel::ZeroGrad() {
 std::optional<ConstMatrixRef> CnnModel::HeadInput() const {
   if (x_data_ == nullptr) return std::nullopt;
   return ConstMatrixRef(pooled2_.topRows(rows_));
+}
+
+namespace {
+
+// The CNN's options for `shape`; InvalidArgument unless the data set's rows are
+// height·width·in_channels pixels.
+absl::StatusOr<CnnOptions> CnnOptionsFor(CnnOptions o, const ModelShape& shape) {
+  o.num_classes = shape.num_classes;
+  if (o.height * o.width * o.in_channels != shape.num_features) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.height: the cnn expects images of height x width x in_channels = ", o.height, " x ",
+        o.width, " x ", o.in_channels, " = ", o.height * o.width * o.in_channels,
+        " features, but the data set has ", shape.num_features));
+  }
+  return o;
+}
+
+}  // namespace
+
+const ModelDef& CnnDefinition() {
+  using O = CnnOptions;
+  static const ModelDef* def = new ModelDef(DefineModel<O>(
+      "cnn",
+      "paper 1's CNN: conv5x5(pad 2) -> ReLU -> maxpool2 -> conv5x5(pad 2) -> ReLU -> "
+      "maxpool2 -> flatten -> Linear(-> classes); inputs are images in (C, H, W) order",
+      spec::Binding<O>(
+          {spec::Bind(&O::channels1, "channels1", spec::Closed(1, 4096),
+                      "channels of the first convolution (paper: 32)"),
+           spec::Bind(&O::channels2, "channels2", spec::Closed(1, 4096),
+                      "channels of the second convolution (paper: 100)"),
+           spec::Bind(&O::height, "height", spec::Closed(4, 4096), "image height"),
+           spec::Bind(&O::width, "width", spec::Closed(4, 4096), "image width"),
+           spec::Bind(&O::in_channels, "in_channels", spec::Closed(1, 4096), "input channels"),
+           spec::Bind(&O::bias, "bias", "learn bias vectors"), DenseInitField(&O::init),
+           ZeroHeadField(&O::zero_head)}),
+      [](const O& given, const ModelShape& shape,
+         uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+        absl::StatusOr<O> o = CnnOptionsFor(given, shape);
+        if (!o.ok()) return o.status();
+        return std::make_unique<CnnModel>(*o, seed);
+      },
+      [](const O& given, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+        absl::StatusOr<O> o = CnnOptionsFor(given, shape);
+        if (!o.ok()) return o.status();
+        const CnnShape s = CnnShapeFor(*o);
+        ModelFootprint f;
+        f.parameters = s.num_params;
+        f.buffer_reals_per_row = s.buffer_reals_per_row;
+        // The im2col buffers cover a fixed block of examples, not the chunk.
+        f.fixed_reals = s.block_reals;
+        return f;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -16,7 +16,6 @@
 
 #include "worker/engine/model/mlp.h"
 #include "worker/engine/model/model.h"
-#include "worker/engine/params.h"
 
 namespace optbench::engine {
 
@@ -28,6 +27,8 @@ struct CnnOptions {
   int64_t channels2 = 100;
   int64_t num_classes = 10;
   bool bias = true;
+  DenseInit init = DenseInit::kKaimingUniform;
+  bool zero_head = false;  // The head starts at 0: the initial loss is exactly log(classes).
 };
 
 // Sizes derived from CnnOptions: each pool halves (rounding down, as PyTorch's MaxPool2d(2)).
@@ -47,8 +48,6 @@ struct CnnShape {
 inline constexpr int64_t kCnnBlockRows = 4;
 // Precondition: every size >= 1, height and width >= 4.
 CnnShape CnnShapeFor(const CnnOptions& options);
-// The options of the catalog's "cnn" model from its validated params (defaults filled).
-CnnOptions CnnOptionsFromParams(const ParamMap& params, int64_t num_classes);
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
@@ -72,6 +71,9 @@ class CnnModel : public Model {
   // Initializes conv1, conv2, then the head from Rng(seed, RngStream::kInit) with InitDense
   // (fan_in = in·25 for a kernel); zero_head then sets the head to zero.
   // Preconditions: as CnnShapeFor.
+  CnnModel(const CnnOptions& options, uint64_t seed)
+      : CnnModel(options, options.init, options.zero_head, seed) {}
+  // The same with `init` and `zero_head` instead of the options' own.
   CnnModel(const CnnOptions& options, DenseInit init, bool zero_head, uint64_t seed);
 
   int64_t num_inputs() const override { return in_size_ * options_.in_channels; }
@@ -138,6 +140,9 @@ class CnnModel : public Model {
   const Real* x_data_ = nullptr;
   Eigen::Index x_stride_ = 0;
 };
+
+// The registered "cnn".
+const ModelDef& CnnDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

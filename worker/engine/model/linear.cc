@@ -1,6 +1,7 @@
 #include "worker/engine/model/linear.h"
 
 #include <cmath>
+#include <memory>
 
 #include "common/check.h"
 #include "worker/engine/random.h"
@@ -60,6 +61,29 @@ std::optional<ConstMatrixRef> LinearModel::HeadInput() const {
   if (x_data_ == nullptr) return std::nullopt;
   return ConstMatrixRef(Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>(
       x_data_, x_rows_, weight_.cols(), Eigen::OuterStride<>(x_stride_)));
+}
+
+const ModelDef& LinearDefinition() {
+  using O = LinearOptions;
+  static const ModelDef* def = new ModelDef(DefineModel<O>(
+      "linear", "softmax regression: logits = x W^T + b, W is classes x features",
+      spec::Binding<O>(
+          {spec::Bind(&O::bias, "bias", "learn a bias vector b"),
+           spec::BindChoice(&O::init, "init",
+                            {{"zeros", LinearInit::kZeros}, {"uniform", LinearInit::kUniform}},
+                            "initial weights: zeros, or Uniform(-1/sqrt(d), 1/sqrt(d)) (PyTorch "
+                            "default)")}),
+      [](const O& o, const ModelShape& shape,
+         uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+        return std::make_unique<LinearModel>(shape.num_features, shape.num_classes, o.bias, o.init,
+                                             seed);
+      },
+      [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+        ModelFootprint f;
+        f.parameters = shape.num_classes * (shape.num_features + (o.bias ? 1 : 0));
+        return f;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

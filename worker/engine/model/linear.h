@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "worker/engine/model/model.h"
+#include "worker/engine/model/model_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -16,6 +17,12 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 enum class LinearInit {
   kZeros,    // W = 0, b = 0: initial loss is exactly log(classes) under softmax cross-entropy.
   kUniform,  // W, b ~ Uniform(-1/sqrt(d), 1/sqrt(d)) (PyTorch nn.Linear's default).
+};
+
+// The catalog options of model "linear" (the shape comes from the data).
+struct LinearOptions {
+  bool bias = true;
+  LinearInit init = LinearInit::kZeros;
 };
 
 // Slots: "weight" (classes x features), then "bias" (classes x 1) when `bias` is true.
@@ -46,6 +53,9 @@ class LinearModel : public Model {
   Eigen::Index x_rows_ = 0;
   Eigen::Index x_stride_ = 0;
 };
+
+// The registered "linear".
+const ModelDef& LinearDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

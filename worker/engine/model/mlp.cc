@@ -1,6 +1,7 @@
 #include "worker/engine/model/mlp.h"
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -137,6 +138,36 @@ std::optional<ConstMatrixRef> MlpModel::HeadInput() const {
         x_data_, rows_, num_inputs(), Eigen::OuterStride<>(x_stride_)));
   }
   return ConstMatrixRef(activations_.back().topRows(rows_));
+}
+
+const ModelDef& MlpDefinition() {
+  using O = MlpOptions;
+  static const ModelDef* def = new ModelDef(DefineModel<O>(
+      "mlp",
+      "fully connected ReLU network: Linear -> ReLU per hidden width, then Linear(-> classes)",
+      spec::Binding<O>({spec::Bind(&O::hidden, "hidden", spec::Closed(1, 1e6),
+                                   "widths of the hidden ReLU layers, input side first; [] = "
+                                   "softmax regression"),
+                        spec::Bind(&O::bias, "bias", "learn bias vectors"),
+                        DenseInitField(&O::init), ZeroHeadField(&O::zero_head)}),
+      [](O o, const ModelShape& shape, uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+        o.num_inputs = shape.num_features;
+        o.num_classes = shape.num_classes;
+        return std::make_unique<MlpModel>(o, seed);
+      },
+      [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+        ModelFootprint f;
+        const int64_t bias = o.bias ? 1 : 0;
+        int64_t in = shape.num_features;
+        for (int64_t h : o.hidden) {
+          f.parameters += h * (in + bias);
+          f.buffer_reals_per_row += 2 * h;  // Activations and their deltas.
+          in = h;
+        }
+        f.parameters += shape.num_classes * (in + bias);
+        return f;
+      }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -9,11 +9,12 @@
 #include <optional>
 #include <vector>
 
+#include "spec/options.h"
 #include "worker/engine/model/model.h"
+#include "worker/engine/model/model_def.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
-inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // Initial weights of a layer with fan_in inputs and fan_out outputs.
 enum class DenseInit {
@@ -24,6 +25,19 @@ enum class DenseInit {
   kXavierUniform,
 };
 
+// The "init" parameter of the dense models (mlp, cnn).
+template <typename O>
+spec::Field<O> DenseInitField(DenseInit O::*member) {
+  return spec::BindChoice(member, "init",
+                          {{"kaiming_uniform", DenseInit::kKaimingUniform},
+                           {"xavier_uniform", DenseInit::kXavierUniform}},
+                          "initial weights: kaiming_uniform = PyTorch's Linear/Conv2d default "
+                          "U(+-1/sqrt(fan_in)) for weights and biases; xavier_uniform = "
+                          "U(+-sqrt(6/(fan_in+fan_out))), biases 0");
+}
+
+inline namespace OPTBENCH_ENGINE_PRECISION {
+
 // Fills `weight` (fan_out x fan_in) and `bias` (fan_out x 1, or 0 x 1 for none) as `init`
 // prescribes, drawing from `rng` in row-major order, weight first. Shared with the CNN, whose
 // kernels are out x (in·kh·kw) with fan_in = in·kh·kw.
@@ -31,7 +45,7 @@ void InitDense(DenseInit init, Rng* rng, Matrix* weight, Matrix* bias);
 
 struct MlpOptions {
   int64_t num_inputs = 1;
-  std::vector<int64_t> hidden;  // Widths of the hidden layers; empty = softmax regression.
+  std::vector<int64_t> hidden = {256, 128};  // Hidden widths; empty = softmax regression.
   int64_t num_classes = 1;
   bool bias = true;
   DenseInit init = DenseInit::kKaimingUniform;
@@ -74,6 +88,9 @@ class MlpModel : public Model {
   const Real* x_data_ = nullptr;
   Eigen::Index x_stride_ = 0;
 };
+
+// The registered "mlp".
+const ModelDef& MlpDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

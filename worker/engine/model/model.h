@@ -1,5 +1,6 @@
-// Model: the interface every trainable model implements (linear, mlp, cnn; transformers
-// later). A model maps a chunk of examples to logits and back-propagates the loss gradient.
+// Model: the interface every trainable model implements (linear, mlp, cnn, transformer,
+// attention2). A model maps a chunk of examples to outputs (logits) and back-propagates the
+// objective's gradient.
 #ifndef OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 #define OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 
@@ -9,35 +10,28 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "worker/engine/run_job.h"
+#include "worker/engine/param_slot.h"
 #include "worker/engine/tensor.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
-// One parameter tensor and its gradient, as optimizers see it. `id` is stable across runs and
-// builds ("weight", "bias", later "layer1.weight"): optimizer state and checkpoints are keyed by
-// it, never by address. `value` and `grad` have the same shape; a 1-D parameter of length n is
-// n x 1. The pointers are owned by the model and stay valid for its lifetime.
-// What a parameter is to the network, for routing it to an optimizer (paper 2 trains only hidden
-// matrices with the optimizer under test and everything else with Adam; ALGORITHMS.md 2.2, 0.7).
-enum class ParamRole {
-  kHiddenMatrix,  // A 2-D weight between hidden layers (conv kernels flattened out x in*kh*kw).
-  kEmbedding,     // Input / token / positional embedding tables.
-  kOutputHead,    // The last layer's weight: row k belongs to class k.
-  kVector,        // Biases, gains: 1-D parameters (stored n x 1).
-};
-
-struct ParamSlot {
-  std::string id;
-  Matrix* value = nullptr;
-  Matrix* grad = nullptr;
-  ParamRole role = ParamRole::kHiddenMatrix;
+// A statistic a model reports of itself at an evaluation beside the objective's per-class core
+// (paper 3's attention diagnostics, ALGORITHMS.md 3.5): `values` has one entry (a scalar) or
+// num_classes entries (per class: a mean over the class's examples). `name` is [a-z0-9_]+; the
+// metric is declared (the model's ComponentSpec::metrics) as DiagnosticMetricName(name),
+// "diag.<name>" (model_def.h).
+struct Diagnostic {
+  std::string name;
+  std::vector<double> values;
 };
 
 // A model over examples of num_inputs() features producing num_outputs() logits (one per
-// class). Usage per chunk: Forward(x, logits), compute dL/dlogits in place, Backward(dlogits);
-// gradients accumulate across chunks until ZeroGrad(). Single-threaded: not thread-safe.
+// class) per output row: one row per example, or, for a model built to output every position of
+// a token row (ModelShape::outputs_per_example = T, transformer), T rows per example (row i·T + t
+// = example i, position t). Usage per chunk: Forward(x, logits), compute dL/dlogits in place,
+// Backward(dlogits); gradients accumulate across chunks until ZeroGrad(). Single-threaded: not
+// thread-safe.
 class Model {
  public:
   virtual ~Model() = default;
@@ -45,13 +39,14 @@ class Model {
   virtual int64_t num_inputs() const = 0;
   virtual int64_t num_outputs() const = 0;
 
-  // logits (r x num_outputs) = f(x) for a chunk x (r x num_inputs, examples are rows), r >= 1.
+  // logits (r·P x num_outputs, P output rows per example) = f(x) for a chunk x (r x num_inputs,
+  // examples are rows), r >= 1.
   // `x` must stay alive and unchanged until the matching Backward (the model may keep a view of
   // it instead of a copy). `logits` must not alias `x`.
   virtual void Forward(const ConstMatrixRef& x, MatrixRef logits) = 0;
 
   // Adds the gradient of sum_ij dlogits_ij * logits_ij with respect to every parameter to its
-  // slot's grad, for the chunk of the last Forward. dlogits is r x num_outputs (same r).
+  // slot's grad, for the chunk of the last Forward. dlogits has the logits' shape.
   // Precondition: a Forward since the last Backward.
   virtual void Backward(const ConstMatrixRef& dlogits) = 0;
 
@@ -62,13 +57,13 @@ class Model {
   virtual void ZeroGrad() = 0;
 
   // The input of the output head (the kOutputHead slot, classes x h) for the chunk of the last
-  // Forward: r x h, row i = the last hidden features h_i of example i (x itself for a linear
-  // model). Used for the class-row statistics of ALGORITHMS.md 6.2. Valid between a Forward and
-  // the next Forward or Backward. nullopt otherwise, and for a model that does not expose it (the
-  // default).
+  // Forward: one row per output row (r·P x h), row i = the last hidden features h_i of output
+  // row i (x itself for a linear model). Used for the class-row statistics of ALGORITHMS.md 6.2.
+  // Valid between a Forward and the next Forward or Backward. nullopt otherwise, and for a model
+  // that does not expose it (the default).
   virtual std::optional<ConstMatrixRef> HeadInput() const { return std::nullopt; }
 
-  // Model-specific statistics of a split at the current parameters (run_job.h Diagnostic), e.g.
+  // Model-specific statistics of a split at the current parameters (Diagnostic above), e.g.
   // paper 3's attention matrix and signal/noise alignments (ALGORITHMS.md 3.5). x: the split's
   // features (n x num_inputs), labels: its n labels in [0, num_classes). Appends to `out`; the
   // default reports nothing. May run its own forward passes (it is called at evaluation steps

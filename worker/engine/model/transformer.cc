@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -32,25 +33,6 @@ absl::Status ValidateTransformerOptions(const TransformerOptions& o) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<TransformerOptions> TransformerOptionsFromParams(const ParamMap& p,
-                                                                int64_t num_features,
-                                                                int64_t num_classes) {
-  TransformerOptions o;
-  o.context = num_features;
-  o.vocab = num_classes;
-  o.d_model = GetInt(p, "d_model");
-  o.heads = GetInt(p, "heads");
-  o.layers = GetInt(p, "layers");
-  o.mlp_width = GetInt(p, "mlp_width");
-  o.sinusoidal = GetString(p, "positional") == "sinusoidal";
-  o.last_layer_only = GetBool(p, "last_layer_only");
-  o.zero_head = GetBool(p, "zero_head");
-  o.init_std = GetDouble(p, "init_std");
-  o.scale_residual = GetBool(p, "scale_residual");
-  if (absl::Status s = ValidateTransformerOptions(o); !s.ok()) return s;
-  return o;
-}
-
 namespace {
 
 // Parameters of one full block: LN1, Q/K/V/O with biases, LN2, MLP with biases.
@@ -76,7 +58,7 @@ int64_t TransformerFrozenReals(const TransformerOptions& o) {
 
 int64_t TransformerFeatureCacheReals(const TransformerOptions& o, int64_t rows) {
   if (!o.last_layer_only) return 0;
-  const int64_t per_row = o.context + o.d_model;
+  const int64_t per_row = o.context + (o.all_positions ? o.context : 1) * o.d_model;
   return rows >= kTransformerFeatureCacheMaxReals / per_row ? kTransformerFeatureCacheMaxReals
                                                             : rows * per_row;
 }
@@ -86,14 +68,15 @@ int64_t TransformerBufferRealsPerRow(const TransformerOptions& o) {
   const int64_t t = o.context, d = o.d_model, m = o.mlp_width, full = o.last_layer_only ? 0 : 1;
   int64_t reals = t * d + t;  // hs_[0] and the token ids.
   for (int64_t l = 0; l < o.layers; ++l) {
-    const int64_t tq = (l + 1 == o.layers && o.last_position_only) ? 1 : t;
+    const int64_t tq = (l + 1 == o.layers && o.last_position_only && !o.all_positions) ? 1 : t;
     reals += tq * d;                                 // Block output.
     reals += 2 * t * d + full * (2 * t * d + t);     // k, v; xhat1, a, rstd1.
     reals += (tq < t ? tq * d : 0) + 3 * tq * d;     // aq; q, y, h1.
     reals += o.heads * tq * t;                       // Attention probabilities.
     reals += full * (2 * tq * d + tq + 2 * tq * m);  // xhat2, b, rstd2; u, g.
   }
-  reals += 3 * d + 1;                   // Last hidden state, xhatf, feat, rstdf.
+  // The head positions' hidden states, xhatf, feat, rstdf.
+  reals += (o.all_positions ? t : 1) * (3 * d + 1);
   reals += full * (8 * t * d + t * m);  // Backward scratch.
   return reals;
 }
@@ -269,9 +252,10 @@ void TransformerModel::InitBlock(Block* blk, Rng* rng, bool frozen) {
 }
 
 void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
-  OPTBENCH_CHECK(x.cols() == o_.context && logits.rows() == x.rows() && logits.cols() == o_.vocab &&
-                 x.rows() >= 1);
   const Eigen::Index r = x.rows(), t = o_.context, d = o_.d_model, n = r * t;
+  const Eigen::Index nout = o_.all_positions ? n : r;  // Output rows: one per position, or per row.
+  OPTBENCH_CHECK(x.cols() == o_.context && logits.rows() == nout && logits.cols() == o_.vocab &&
+                 x.rows() >= 1);
   rows_ = r;
   // Token ids are copied (not viewed): Backward needs them and chunks reuse their buffers.
   tokens_.resize(static_cast<size_t>(n));
@@ -284,8 +268,8 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     }
   }
   const uint64_t key = o_.last_layer_only ? HashTokens(tokens_) : 0;
-  Ensure(&feat_, r, d);
-  auto feat = feat_.topRows(r);
+  Ensure(&feat_, nout, d);
+  auto feat = feat_.topRows(nout);
   if (o_.last_layer_only) {
     const auto it = feature_cache_.find(key);
     if (it != feature_cache_.end() && it->second.tokens == tokens_) {
@@ -300,24 +284,26 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     hs_[0].row(row) = embed_.row(tokens_[static_cast<size_t>(row)]) + pos_.row(row % t);
   }
   for (int64_t l = 0; l < o_.layers; ++l) ForwardBlock(l, r);
-  // The last position of each example: row i of the last block's output when it computed only
-  // that position, row i·T + T - 1 otherwise.
+  // The head's positions: every one (all_positions), or the last of each example — row i of the
+  // last block's output when it computed only that position, row i·T + T - 1 otherwise.
   const Block& last = blocks_.back();
   const Matrix& top = hs_.back();
   Matrix& hlast = o_.last_layer_only ? feat_ : dq_;  // Pre-norm input; dq_ is free until Backward.
-  Ensure(&hlast, r, d);
-  for (Eigen::Index i = 0; i < r; ++i) {
-    hlast.row(i) = top.row(last.tq == 1 ? i : i * t + t - 1);
+  Ensure(&hlast, nout, d);
+  if (o_.all_positions) {
+    hlast.topRows(nout) = top.topRows(nout);
+  } else {
+    for (Eigen::Index i = 0; i < r; ++i) hlast.row(i) = top.row(last.tq == 1 ? i : i * t + t - 1);
   }
   if (!o_.last_layer_only) {
-    Ensure(&xhatf_, r, d);
-    Ensure(&rstdf_, r);
-    LayerNormForward(hlast.topRows(r), lnf_gain_, lnf_bias_, xhatf_.topRows(r), rstdf_.head(r),
-                     feat);
-  } else if (cached_reals_ + n + r * d <= kTransformerFeatureCacheMaxReals &&
+    Ensure(&xhatf_, nout, d);
+    Ensure(&rstdf_, nout);
+    LayerNormForward(hlast.topRows(nout), lnf_gain_, lnf_bias_, xhatf_.topRows(nout),
+                     rstdf_.head(nout), feat);
+  } else if (cached_reals_ + n + nout * d <= kTransformerFeatureCacheMaxReals &&
              feature_cache_.count(key) == 0) {
     feature_cache_.emplace(key, CachedFeatures{tokens_, feat});
-    cached_reals_ += n + r * d;
+    cached_reals_ += n + nout * d;
   }
   logits.noalias() = feat * head_.transpose();
   logits.rowwise() += head_bias_.col(0).transpose();
@@ -329,7 +315,7 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
   const bool full = !o_.last_layer_only;
   const Eigen::Index t = o_.context, d = o_.d_model, m = o_.mlp_width, dh = d_head_;
   const Eigen::Index heads = o_.heads;
-  const Eigen::Index tq = (l + 1 == o_.layers && o_.last_position_only) ? 1 : t;
+  const Eigen::Index tq = LastPositionOnly(l) ? 1 : t;
   const Eigen::Index n = r * t, nq = r * tq;
   blk.tq = tq;
   const auto h = hs_[static_cast<size_t>(l)].topRows(n);
@@ -412,10 +398,11 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
 }
 
 void TransformerModel::Backward(const ConstMatrixRef& dlogits) {
-  OPTBENCH_CHECK(forward_done_ && dlogits.rows() == rows_ && dlogits.cols() == o_.vocab);
-  forward_done_ = false;
   const Eigen::Index r = rows_, t = o_.context, d = o_.d_model, n = r * t;
-  const auto feat = feat_.topRows(r);
+  const Eigen::Index nout = o_.all_positions ? n : r;
+  OPTBENCH_CHECK(forward_done_ && dlogits.rows() == nout && dlogits.cols() == o_.vocab);
+  forward_done_ = false;
+  const auto feat = feat_.topRows(nout);
   g_head_.noalias() += dlogits.transpose() * feat;
   g_head_bias_.col(0) += dlogits.colwise().sum().transpose();
   if (o_.last_layer_only) return;  // Everything below the head is frozen.
@@ -424,18 +411,24 @@ void TransformerModel::Backward(const ConstMatrixRef& dlogits) {
   for (Matrix* s : {&dh_a_, &dh_b_, &da_, &dk_, &dv_, &dq_, &dy_, &dxq_}) Ensure(s, n, d);
   Ensure(&du_, n, o_.mlp_width);
   Ensure(&dscore_, t, t);
-  // Through the head and the final norm into the last position's hidden state.
+  // Through the head and the final norm into the head positions' hidden states.
   const Eigen::Index tq_last = blocks_.back().tq;
   auto dout = dh_a_.topRows(r * tq_last);
-  dout.setZero();
-  auto dfeat = dy_.topRows(r);
+  auto dfeat = dy_.topRows(nout);
   dfeat.noalias() = dlogits * head_;
-  Matrix& dlast = dxq_;
-  dlast.topRows(r).setZero();
-  LayerNormBackward(dfeat, xhatf_.topRows(r), rstdf_.head(r), lnf_gain_, &g_lnf_gain_, &g_lnf_bias_,
-                    dlast.topRows(r));
-  for (Eigen::Index i = 0; i < r; ++i) {
-    dout.row(tq_last == 1 ? i : i * t + t - 1) = dlast.row(i);
+  if (o_.all_positions) {
+    dout.setZero();
+    LayerNormBackward(dfeat, xhatf_.topRows(nout), rstdf_.head(nout), lnf_gain_, &g_lnf_gain_,
+                      &g_lnf_bias_, dout);
+  } else {
+    dout.setZero();
+    Matrix& dlast = dxq_;
+    dlast.topRows(r).setZero();
+    LayerNormBackward(dfeat, xhatf_.topRows(r), rstdf_.head(r), lnf_gain_, &g_lnf_gain_,
+                      &g_lnf_bias_, dlast.topRows(r));
+    for (Eigen::Index i = 0; i < r; ++i) {
+      dout.row(tq_last == 1 ? i : i * t + t - 1) = dlast.row(i);
+    }
   }
   Matrix* cur = &dh_a_;
   Matrix* below = &dh_b_;
@@ -592,12 +585,94 @@ void TransformerModel::ZeroGrad() {
 
 std::optional<ConstMatrixRef> TransformerModel::HeadInput() const {
   if (rows_ == 0) return std::nullopt;
-  return ConstMatrixRef(feat_.topRows(rows_));
+  return ConstMatrixRef(feat_.topRows(o_.all_positions ? rows_ * o_.context : rows_));
+}
+
+bool TransformerModel::LastPositionOnly(int64_t layer) const {
+  return layer + 1 == o_.layers && o_.last_position_only && !o_.all_positions;
 }
 
 ConstMatrixRef TransformerModel::FinalHiddenStates() const {
   OPTBENCH_CHECK(rows_ > 0 && blocks_.back().tq == o_.context);
   return ConstMatrixRef(hs_.back().topRows(rows_ * o_.context));
+}
+
+namespace {
+
+// The transformer's options for `shape`; InvalidArgument as ValidateTransformerOptions.
+absl::StatusOr<TransformerOptions> TransformerOptionsFor(TransformerOptions o,
+                                                         const ModelShape& shape) {
+  o.context = shape.num_features;
+  o.vocab = shape.num_classes;
+  o.all_positions = shape.outputs_per_example > 1;
+  if (o.all_positions && shape.outputs_per_example != shape.num_features) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.name: the transformer outputs 1 or ", shape.num_features,
+                     " (every position) rows per example, not ", shape.outputs_per_example));
+  }
+  if (absl::Status s = ValidateTransformerOptions(o); !s.ok()) return s;
+  return o;
+}
+
+}  // namespace
+
+const ModelDef& TransformerDefinition() {
+  using O = TransformerOptions;
+  static const ModelDef* def = [] {
+    auto* d = new ModelDef(DefineModel<O>(
+        "transformer",
+        "decoder-only LM over contexts of token ids: embedding + positional encoding, pre-norm "
+        "blocks (causal multi-head attention, GELU MLP), final LN, head on the last position "
+        "(or every position for a sequence objective); last_layer_only = paper 1's "
+        "frozen-features variant",
+        spec::Binding<O>(
+            {spec::Bind(&O::d_model, "d_model", spec::Closed(1, 65536),
+                        "embedding / residual width d (divisible by heads)"),
+             spec::Bind(&O::heads, "heads", spec::Closed(1, 4096),
+                        "attention heads; d_head = d_model / heads"),
+             spec::Bind(&O::layers, "layers", spec::Closed(1, 1000), "number of blocks L"),
+             spec::Bind(&O::mlp_width, "mlp_width", spec::Closed(1, 1e6),
+                        "hidden width of each block's MLP"),
+             spec::BindChoice(&O::sinusoidal, "positional",
+                              {{"learned", false}, {"sinusoidal", true}},
+                              "positional encoding: a learned T x d table or fixed sin/cos"),
+             spec::Bind(&O::last_layer_only, "last_layer_only",
+                        "paper 1: no MLP, no layer norm; embeddings and attention frozen at "
+                        "unit-scale random init; only head.weight/head.bias trained"),
+             ZeroHeadField(&O::zero_head),
+             spec::Bind(&O::init_std, "init_std", spec::LeftOpen(0, 10),
+                        "GPT-2 init: weights and embeddings N(0, init_std^2), biases 0 (with "
+                        "last_layer_only: the head only)"),
+             spec::Bind(&O::scale_residual, "scale_residual",
+                        "GPT-2: attn.o and mlp.proj weights init_std / sqrt(2 layers)")}),
+        [](const O& given, const ModelShape& shape,
+           uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+          absl::StatusOr<O> o = TransformerOptionsFor(given, shape);
+          if (!o.ok()) return o.status();
+          return std::make_unique<TransformerModel>(*o, seed);
+        },
+        [](const O& given, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+          absl::StatusOr<O> o = TransformerOptionsFor(given, shape);
+          if (!o.ok()) return o.status();
+          ModelFootprint f;
+          f.parameters = TransformerParameterCount(*o);
+          f.buffer_reals_per_row = TransformerBufferRealsPerRow(*o);
+          // Frozen tensors (last_layer_only's embeddings and attention, a sinusoidal table):
+          // values only, no gradient or optimizer state.
+          f.fixed_reals = TransformerFrozenReals(*o);
+          f.cache_reals_per_row = TransformerFeatureCacheReals(*o, 1);
+          f.cache_max_reals = TransformerFeatureCacheReals(*o, kTransformerFeatureCacheMaxReals);
+          return f;
+        },
+        // The data's sizes are not known yet: the options' placeholders (1) pass.
+        [](const O& o) { return ValidateTransformerOptions(o); }));
+    // Rows must be token ids below the class count; the model treats anything else as a broken
+    // precondition.
+    d->spec.needs = {"token_ids"};
+    d->spec.provides = {"positions"};
+    return d;
+  }();
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -3,16 +3,16 @@
 // trained).
 //
 // Input: each row holds a context of T = num_inputs() token ids stored as Reals (exact integers
-// in [0, V)); the label is the next token, V = num_outputs() = the vocabulary. The logits come
-// from the LAST position's final hidden state only: the engine's Model/Trainer interface carries
-// one label per row, so each row trains one next-token prediction. Paper 1 (and GPT-style
-// training) instead scores every position of a sequence; with this layout the same text gives
-// T times fewer (but otherwise identical) predictions per forward pass.
+// in [0, V)); the label is the next token, V = num_outputs() = the vocabulary. Two output modes:
+// the logits of the LAST position only (one prediction per row, the cross_entropy objective), or
+// of EVERY position (all_positions: T predictions per row, row i·T + t predicting the token after
+// position t; the sequence_cross_entropy objective — paper 1's and GPT-style training, which
+// scores every position of a sequence).
 //
 // Full model (last_layer_only = false), h_t in R^d for positions t = 0..T-1:
 //   h = E[x_t] + P[t]                                  (token embedding + positional encoding)
 //   L pre-norm blocks: h = h + Attn(LN1(h)); h = h + W2 gelu(W1 LN2(h) + b1) + b2
-//   logits = W LN_f(h_{T-1}) + b                          (head, V x d, not tied to E)
+//   logits = W LN_f(h_{T-1}) + b, or W LN_f(h_t) + b for every t   (head, V x d, not tied to E)
 // Attn is causal multi-head attention with `heads` heads of d / heads dimensions, scores scaled by
 // 1/sqrt(d_head), Q/K/V/O projections with biases (as GPT-2). GELU is the exact erf form (PyTorch's
 // nn.GELU default). LayerNorm uses eps 1e-5 and the biased variance (as torch.nn.LayerNorm).
@@ -49,7 +49,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker/engine/model/model.h"
-#include "worker/engine/params.h"
+#include "worker/engine/model/model_def.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
@@ -70,14 +70,11 @@ struct TransformerOptions {
   // Internal (not in the catalog): compute the last block for the last position only. Off only to
   // measure the saving and to test that it changes nothing.
   bool last_position_only = true;
+  // Internal (set from ModelShape::outputs_per_example, not in the catalog): output every
+  // position, T rows per example, for an objective that scores every position (paper 1's
+  // language model); the last block then computes every position.
+  bool all_positions = false;
 };
-
-// The options of catalog model "transformer" (validated `params`, defaults filled) over a data set
-// of num_features tokens per row and num_classes token ids; InvalidArgument as
-// ValidateTransformerOptions.
-absl::StatusOr<TransformerOptions> TransformerOptionsFromParams(const ParamMap& params,
-                                                                int64_t num_features,
-                                                                int64_t num_classes);
 
 // InvalidArgument naming the bad value unless the options describe a buildable model (sizes >= 1,
 // d_model divisible by heads, init_std > 0).
@@ -124,8 +121,8 @@ class TransformerModel : public Model {
   void Backward(const ConstMatrixRef& dlogits) override;
   std::vector<ParamSlot> Params() override;
   void ZeroGrad() override;
-  // r x d: the head's input, the final (normalized, unless last_layer_only) hidden state at the
-  // last position of each example.
+  // The head's input, the final (normalized, unless last_layer_only) hidden state at the last
+  // position of each example (r x d), or at every position with all_positions (r·T x d).
   std::optional<ConstMatrixRef> HeadInput() const override;
 
   const TransformerOptions& options() const { return o_; }
@@ -170,6 +167,8 @@ class TransformerModel : public Model {
   // Given dout = dL/d(block output) (r·tq x d, clobbered), writes dL/d(block input) to din
   // (r·T x d) and accumulates the block's parameter gradients.
   void BackwardBlock(int64_t l, Eigen::Index r, MatrixRef dout, MatrixRef din);
+  // Whether block `layer` computes only the last position's queries.
+  bool LastPositionOnly(int64_t layer) const;
 
   TransformerOptions o_;
   int64_t d_head_ = 1;
@@ -190,6 +189,9 @@ class TransformerModel : public Model {
   Eigen::Index rows_ = 0;  // r of the last Forward; 0 = no Forward pending.
   bool forward_done_ = false;
 };
+
+// The registered "transformer": needs token rows, provides per-position outputs.
+const ModelDef& TransformerDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

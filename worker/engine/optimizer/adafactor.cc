@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "common/check.h"
 
@@ -69,6 +71,32 @@ void Adafactor::Update(const std::vector<ParamSlot>& slots, double lr) {
       ApplyClipped(slot, g / v.array().sqrt(), alpha);
     }
   }
+}
+
+const OptimizerDef& AdafactorDefinition() {
+  using O = AdafactorOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "adafactor",
+      "Adafactor (Shazeer & Stern 2018, Alg. 4/5): factored second moment, relative step, "
+      "update clipping",
+      1e-2,
+      spec::Binding<O>({spec::Bind(&O::eps1, "eps1", spec::LeftOpen(0, 1), "added to g^2"),
+                        spec::Bind(&O::eps2, "eps2", spec::LeftOpen(0, 1),
+                                   "floor of the parameter RMS in the step size"),
+                        spec::Bind(&O::clip_threshold, "clip_threshold", spec::LeftOpen(0, 1e6),
+                                   "d: update RMS clipped to d"),
+                        spec::Bind(&O::decay_rate, "decay_rate", spec::HalfOpen(-10, 0),
+                                   "c in beta2_t = 1 - t^c"),
+                        spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1),
+                                   "first moment of the update; 0 = none"),
+                        spec::Bind(&O::relative_step, "relative_step",
+                                   "step rho_t = min(lr, 1/sqrt(t)) instead of lr"),
+                        spec::Bind(&O::scale_parameter, "scale_parameter",
+                                   "multiply the step by max(eps2, RMS(theta))")}),
+      [](const O& o) { return std::make_unique<Adafactor>(o); },
+      // Factored slots keep only a row and a column vector; vectors keep one full tensor.
+      [](const O& o) -> int64_t { return o.beta1 > 0 ? 2 : 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -21,6 +21,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAFACTOR_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -56,6 +57,9 @@ class Adafactor : public Optimizer {
 
   AdafactorOptions options_;
 };
+
+// The registered "adafactor".
+const OptimizerDef& AdafactorDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -1,5 +1,9 @@
 #include "worker/engine/optimizer/adagrad.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "common/check.h"
 
 namespace optbench::engine {
@@ -24,6 +28,25 @@ void Adagrad::Update(const std::vector<ParamSlot>& slots, double lr) {
     sum.array() += g.square();
     slot.value->array() -= clr * (g / (sum.array().sqrt() + eps));
   }
+}
+
+const OptimizerDef& AdagradDefinition() {
+  using O = AdagradOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "adagrad",
+      "Adagrad (Duchi et al. 2011, torch.optim.Adagrad): s += g^2, "
+      "theta -= lr g / (sqrt(s) + eps)",
+      1e-2,
+      spec::Binding<O>({spec::Bind(&O::lr_decay, "lr_decay", spec::Closed(0, 1e6),
+                                   "lr_t = lr / (1 + (t - 1) lr_decay)"),
+                        spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                                   "coupled L2: g += weight_decay theta"),
+                        spec::Bind(&O::initial_accumulator_value, "initial_accumulator_value",
+                                   spec::Closed(0, 1e6), "initial value of s"),
+                        spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(s)")}),
+      [](const O& o) { return std::make_unique<Adagrad>(o); },
+      [](const O&) -> int64_t { return 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -5,6 +5,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_ADAGRAD_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -28,6 +29,9 @@ class Adagrad : public Optimizer {
  private:
   AdagradOptions options_;
 };
+
+// The registered "adagrad".
+const OptimizerDef& AdagradDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

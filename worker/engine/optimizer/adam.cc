@@ -1,8 +1,12 @@
 #include "worker/engine/optimizer/adam.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
+#include "worker/engine/optimizer/adamw.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -82,6 +86,49 @@ void Adam::Update(const std::vector<ParamSlot>& slots, double lr) {
       UpdateSlot(slot, slot.grad->array() + lambda * slot.value->array(), step_size, bc2_sqrt);
     }
   }
+}
+
+namespace {
+
+// adam and adamw declare the same hyperparameters; only the decay rule and its default differ.
+spec::Binding<AdamOptions> AdamBinding(const char* weight_decay_doc, AdamOptions prototype) {
+  using O = AdamOptions;
+  return spec::Binding<O>(
+      {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "first-moment decay (0 = no momentum)"),
+       spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "second-moment decay"),
+       spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v_hat)"),
+       spec::Bind(&O::bias_correction, "bias_correction", "divide moments by 1 - beta^t"),
+       spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6), weight_decay_doc),
+       spec::Bind(&O::amsgrad, "amsgrad", "divide by the running max of v (Reddi et al. 2018)")},
+      prototype);
+}
+
+int64_t AdamStateTensors(const AdamOptions& o) {
+  return (o.beta1 > 0 ? 2 : 1) + (o.amsgrad ? 1 : 0);
+}
+
+}  // namespace
+
+const OptimizerDef& AdamDefinition() {
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<AdamOptions>(
+      "adam", "Adam (Kingma & Ba 2015): bias-corrected first and second moments", 1e-3,
+      AdamBinding("coupled L2: g += weight_decay theta (torch.optim.Adam)", AdamOptions()),
+      [](const AdamOptions& o) { return std::make_unique<Adam>(o); }, AdamStateTensors));
+  return *def;
+}
+
+const OptimizerDef& AdamWDefinition() {
+  static const OptimizerDef* def = [] {
+    AdamOptions prototype;
+    prototype.weight_decay = 1e-2;  // torch.optim.AdamW's default.
+    return new OptimizerDef(DefineOptimizer<AdamOptions>(
+        "adamw",
+        "AdamW (Loshchilov & Hutter 2019, torch.optim.AdamW): Adam with decoupled decay "
+        "theta *= 1 - lr wd",
+        1e-3, AdamBinding("decoupled decay: theta *= 1 - lr wd", prototype),
+        [](const AdamOptions& o) { return std::make_unique<AdamW>(o); }, AdamStateTensors));
+  }();
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -58,6 +59,10 @@ class Adam : public Optimizer {
 
   AdamOptions options_;
 };
+
+// The registered "adam" and "adamw" (adamw.h).
+const OptimizerDef& AdamDefinition();
+const OptimizerDef& AdamWDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

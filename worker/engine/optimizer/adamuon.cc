@@ -1,6 +1,9 @@
 #include "worker/engine/optimizer/adamuon.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
 #include "worker/engine/optimizer/muon.h"
@@ -62,6 +65,37 @@ void AdaMuon::Update(const std::vector<ParamSlot>& slots, double lr) {
         (orthogonal_.array() /
          ((variance_.array() / static_cast<Real>(bc2)).sqrt() + static_cast<Real>(options_.eps)));
   }
+}
+
+const OptimizerDef& AdaMuonDefinition() {
+  using O = AdaMuonOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "adamuon",
+      "AdaMuon as paper 2 (kvfrans/matrix-whitening adamuon.py; ALGORITHMS 2.4.7): "
+      "bias-corrected Muon O, then O / (sqrt(v_hat) + eps) with v an EMA of O^2 (full or "
+      "rank-1); vector slots get Adam (beta1, beta2, eps) [service default]",
+      3.12e-4,
+      spec::Binding<O>(
+          {spec::Bind(&O::beta, "beta1", spec::HalfOpen(0, 1), "momentum EMA"),
+           spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1),
+                      "variance EMA of the orthogonalized update"),
+           spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v_hat)"),
+           spec::BindChoice(&O::schedule_coefficients, "ns_coefficients",
+                            {{"fixed", false}, {"schedule", true}},
+                            "Newton-Schulz (a,b,c): paper 2's 5-step schedule (code default) or "
+                            "the fixed triple; float32 in the product"),
+           spec::Bind(&O::ns_steps, "ns_steps", spec::Closed(1, 50), "Newton-Schulz iterations"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta *= 1 - lr wd"),
+           spec::BindChoice(&O::variance, "variance",
+                            {{"full", AdaMuonVariance::kFull},
+                             {"rank1", AdaMuonVariance::kRank1},
+                             {"rank1_code", AdaMuonVariance::kRank1Code}},
+                            "full v; rank-1 r c^T/mean(r); rank1_code = the code's rank-1 times "
+                            "rows/cols")}),
+      [](const O& o) { return std::make_unique<AdaMuon>(o); },
+      [](const O& o) -> int64_t { return o.variance == AdaMuonVariance::kFull ? 2 : 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

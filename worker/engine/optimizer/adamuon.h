@@ -9,6 +9,7 @@
 
 #include "worker/engine/optimizer/matrix_functions.h"
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -52,6 +53,9 @@ class AdaMuon : public Optimizer {
   std::map<std::string, NewtonSchulzWorkspace, std::less<>> work_;  // Per slot id.
   Matrix lookahead_, orthogonal_, variance_;
 };
+
+// The registered "adamuon".
+const OptimizerDef& AdaMuonDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

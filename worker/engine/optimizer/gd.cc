@@ -1,5 +1,9 @@
 #include "worker/engine/optimizer/gd.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "common/check.h"
 
 namespace optbench::engine {
@@ -40,6 +44,50 @@ void GradientDescent::Update(const std::vector<ParamSlot>& slots, double lr) {
     }
     slot.value->array() -= step * (d + mu * buffer.array());
   }
+}
+
+namespace {
+
+spec::Binding<GradientDescentOptions> GradientDescentBinding() {
+  using O = GradientDescentOptions;
+  return spec::Binding<O>({spec::Bind(&O::momentum, "momentum", spec::HalfOpen(0, 1),
+                                      "heavy-ball momentum mu, b = mu b + u (PyTorch style)"),
+                           spec::Bind(&O::nesterov, "nesterov",
+                                      "Nesterov momentum (torch.optim.SGD); needs momentum > 0"),
+                           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                                      "coupled L2: g += weight_decay theta")});
+}
+
+OptimizerDef DefineGradientDescent(std::string name, std::string doc) {
+  return DefineOptimizer<GradientDescentOptions>(
+      std::move(name), std::move(doc), 0.1, GradientDescentBinding(),
+      [](const GradientDescentOptions& o) { return std::make_unique<GradientDescent>(o); },
+      [](const GradientDescentOptions& o) -> int64_t { return o.momentum > 0 ? 1 : 0; },
+      [](const GradientDescentOptions& o) {
+        if (o.nesterov && o.momentum == 0) {
+          return absl::InvalidArgumentError(
+              "optimizer.nesterov: true requires momentum > 0 (as torch.optim.SGD)");
+        }
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace
+
+const OptimizerDef& GradientDescentDefinition() {
+  static const OptimizerDef* def = new OptimizerDef(DefineGradientDescent(
+      "gd",
+      "gradient descent with heavy-ball or Nesterov momentum and coupled L2 decay, as "
+      "torch.optim.SGD: b = mu b + (g + wd theta), theta -= lr b"));
+  return *def;
+}
+
+const OptimizerDef& SgdDefinition() {
+  static const OptimizerDef* def = new OptimizerDef(DefineGradientDescent(
+      "sgd",
+      "alias of gd (torch.optim.SGD without dampening): heavy-ball or Nesterov momentum, "
+      "coupled L2 decay"));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

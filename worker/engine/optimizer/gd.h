@@ -7,6 +7,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_GD_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -32,6 +33,10 @@ class GradientDescent : public HeavyBallOptimizer {
  private:
   GradientDescentOptions options_;
 };
+
+// The registered "gd" and its alias "sgd".
+const OptimizerDef& GradientDescentDefinition();
+const OptimizerDef& SgdDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

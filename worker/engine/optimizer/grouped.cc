@@ -1,13 +1,15 @@
 #include "worker/engine/optimizer/grouped.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/optimizer/adam.h"
 #include "worker/engine/optimizer/matrix_functions.h"
-#include "worker/engine/optimizer/registry.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -76,8 +78,8 @@ void Paper2AuxAdam::Update(const std::vector<ParamSlot>& slots, double lr) {
 }
 
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeGroupedOptimizer(
-    const std::string& main_name, const ParamMap& main_params, const std::string& aux_name,
-    const ParamMap& aux_params, double main_lr_scale, double aux_lr_scale) {
+    const std::string& main_name, const spec::ParamMap& main_params, const std::string& aux_name,
+    const spec::ParamMap& aux_params, double main_lr_scale, double aux_lr_scale) {
   if (!ValidScale(main_lr_scale) || !ValidScale(aux_lr_scale)) {
     return absl::InvalidArgumentError(
         absl::StrCat("optimizer groups: lr scales must be > 0 and "
@@ -105,6 +107,18 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeGroupedOptimizer(
   }
   return std::make_unique<GroupedOptimizer>(*std::move(main), main_lr_scale, std::move(aux),
                                             aux_lr_scale);
+}
+
+const OptimizerDef& Paper2AuxAdamDefinition() {
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<NoOptions>(
+      "paper2_adam",
+      "paper 2's fixed auxiliary Adam (kvfrans/matrix-whitening): betas (0.9, 0.99), "
+      "eps 1e-8, decoupled weight decay 0.001 * lr on matrices only; use as "
+      "aux_optimizer",
+      0.01, spec::Binding<NoOptions>({}),
+      [](const NoOptions&) { return std::make_unique<Paper2AuxAdam>(); },
+      [](const NoOptions&) -> int64_t { return 2; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -8,8 +8,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "spec/params.h"
 #include "worker/engine/optimizer/optimizer.h"
-#include "worker/engine/params.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -63,8 +64,11 @@ class Paper2AuxAdam : public Optimizer {
 // message names the group: "main optimizer: ..." / "aux optimizer: ..."), or a scale that is not
 // > 0 and finite.
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeGroupedOptimizer(
-    const std::string& main_name, const ParamMap& main_params, const std::string& aux_name,
-    const ParamMap& aux_params, double main_lr_scale = 1.0, double aux_lr_scale = 1.0);
+    const std::string& main_name, const spec::ParamMap& main_params, const std::string& aux_name,
+    const spec::ParamMap& aux_params, double main_lr_scale = 1.0, double aux_lr_scale = 1.0);
+
+// The registered "paper2_adam" (Paper2AuxAdam).
+const OptimizerDef& Paper2AuxAdamDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

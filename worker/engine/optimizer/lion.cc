@@ -1,5 +1,9 @@
 #include "worker/engine/optimizer/lion.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "common/check.h"
 
 namespace optbench::engine {
@@ -26,6 +30,22 @@ void Lion::Update(const std::vector<ParamSlot>& slots, double lr) {
         step * ((beta1 * m.array() + one_minus_beta1 * g).sign() + lambda * slot.value->array());
     m.array() = beta2 * m.array() + one_minus_beta2 * g;
   }
+}
+
+const OptimizerDef& LionDefinition() {
+  using O = LionOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "lion",
+      "Lion (Chen et al. 2023): theta -= lr (sign(beta1 m + (1-beta1) g) + wd theta), "
+      "m = beta2 m + (1-beta2) g",
+      1e-4,
+      spec::Binding<O>({spec::Bind(&O::beta1, "beta1", spec::Closed(0, 1),
+                                   "interpolation weight of m in the update"),
+                        spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "momentum decay"),
+                        spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                                   "decoupled: theta -= lr wd theta")}),
+      [](const O& o) { return std::make_unique<Lion>(o); }, [](const O&) -> int64_t { return 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

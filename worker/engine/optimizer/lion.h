@@ -7,6 +7,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_LION_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -29,6 +30,9 @@ class Lion : public Optimizer {
  private:
   LionOptions options_;
 };
+
+// The registered "lion".
+const OptimizerDef& LionDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
 
@@ -53,6 +56,35 @@ void Muon::Update(const std::vector<ParamSlot>& slots, double lr) {
     }
     *slot.value -= static_cast<Real>(lr) * orthogonal_;
   }
+}
+
+const OptimizerDef& MuonDefinition() {
+  using O = MuonOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "muon",
+      "Muon (KellerJordan/Muon muon.py; ALGORITHMS 0.7, paper 2 eq. 2.4.3): momentum "
+      "orthogonalized by quintic Newton-Schulz in float32 (reference: bfloat16), scaled "
+      "by sqrt(max(1, rows/cols)); vector slots get the reference's aux Adam "
+      "(0.9, 0.95, eps 1e-10, no decay)",
+      0.02,
+      spec::Binding<O>(
+          {spec::Bind(&O::momentum, "momentum", spec::HalfOpen(0, 1),
+                      "beta: buf = beta buf + (1-beta) g"),
+           spec::Bind(&O::nesterov, "nesterov",
+                      "orthogonalize (1-beta) g + beta buf instead of buf (paper 2: lookahead "
+                      "1-beta; its runs use false)"),
+           spec::BindChoice(&O::schedule_coefficients, "ns_coefficients",
+                            {{"fixed", false}, {"schedule", true}},
+                            "Newton-Schulz (a,b,c): fixed (3.4445,-4.7750,2.0315) or paper 2's "
+                            "5-step schedule"),
+           spec::Bind(&O::ns_steps, "ns_steps", spec::Closed(1, 50), "Newton-Schulz iterations"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta *= 1 - lr wd"),
+           spec::BindChoice(
+               &O::paper_variant, "variant", {{"reference", false}, {"paper", true}},
+               "reference: X = M/(||M||+1e-7); paper: X = (M/(1-beta^t))/(||.||+1e-8)")}),
+      [](const O& o) { return std::make_unique<Muon>(o); }, [](const O&) -> int64_t { return 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -9,6 +9,7 @@
 
 #include "worker/engine/optimizer/matrix_functions.h"
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -52,6 +53,9 @@ class Muon : public Optimizer {
 // `slot` in `state` and writes U = NewtonSchulz(M) sqrt(max(1, m/n)) to *u (see Muon).
 void MuonDirection(const MuonOptions& options, OptimizerState* state, const ParamSlot& slot,
                    Matrix* lookahead, NewtonSchulzWorkspace* work, Matrix* u);
+
+// The registered "muon".
+const OptimizerDef& MuonDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -1,6 +1,9 @@
 #include "worker/engine/optimizer/normalized_gd.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -15,6 +18,18 @@ void NormalizedGradientDescent::Update(const std::vector<ParamSlot>& slots, doub
   for (const ParamSlot& slot : slots) {
     Apply(slot, *slot.grad * scale, lr);
   }
+}
+
+const OptimizerDef& NormalizedGradientDescentDefinition() {
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<MomentumOptions>(
+      "normalized_gd",
+      "paper 1 normalized GD: u = g / ||g|| (norm over all parameters) fed to heavy-ball momentum",
+      0.1, spec::Binding<MomentumOptions>({MomentumField()}),
+      [](const MomentumOptions& o) {
+        return std::make_unique<NormalizedGradientDescent>(o.momentum);
+      },
+      [](const MomentumOptions& o) -> int64_t { return o.momentum > 0 ? 1 : 0; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

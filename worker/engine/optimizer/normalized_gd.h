@@ -6,6 +6,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_NORMALIZED_GD_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -21,6 +22,9 @@ class NormalizedGradientDescent : public HeavyBallOptimizer {
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;
 };
+
+// The registered "normalized_gd".
+const OptimizerDef& NormalizedGradientDescentDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

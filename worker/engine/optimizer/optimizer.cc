@@ -1,6 +1,7 @@
 #include "worker/engine/optimizer/optimizer.h"
 
 #include "common/check.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -19,6 +20,16 @@ Matrix& Optimizer::StateTensor(const ParamSlot& slot, std::string_view name, boo
   OPTBENCH_CHECK(it->second.rows() == slot.value->rows() &&
                  it->second.cols() == slot.value->cols());
   return it->second;
+}
+
+spec::ParamSpec LearningRate(double default_value) {
+  return spec::DoubleParam("lr", default_value, spec::LeftOpen(0, 1e6),
+                           "step size (learning rate)");
+}
+
+spec::Field<MomentumOptions> MomentumField() {
+  return spec::Bind(&MomentumOptions::momentum, "momentum", spec::HalfOpen(0, 1),
+                    "heavy-ball momentum mu, b = mu b + u (PyTorch style)");
 }
 
 HeavyBallOptimizer::HeavyBallOptimizer(double momentum) : momentum_(momentum) {

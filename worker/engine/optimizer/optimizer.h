@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/engine/model/model.h"
+#include "worker/engine/param_slot.h"
 #include "worker/engine/tensor.h"
 
 namespace optbench::engine {

@@ -1,5 +1,9 @@
 #include "worker/engine/optimizer/rmsprop.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "common/check.h"
 
 namespace optbench::engine {
@@ -48,6 +52,25 @@ void Rmsprop::Update(const std::vector<ParamSlot>& slots, double lr) {
           step);
     }
   }
+}
+
+const OptimizerDef& RmspropDefinition() {
+  using O = RmspropOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "rmsprop", "RMSprop (Tieleman & Hinton 2012; centered: Graves 2013), as torch.optim.RMSprop",
+      1e-2,
+      spec::Binding<O>(
+          {spec::Bind(&O::alpha, "alpha", spec::HalfOpen(0, 1),
+                      "smoothing constant of v = alpha v + (1-alpha) g^2"),
+           spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v)"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "coupled L2: g += weight_decay theta"),
+           spec::Bind(&O::momentum, "momentum", spec::HalfOpen(0, 1),
+                      "momentum of b = mu b + g / (sqrt(v) + eps)"),
+           spec::Bind(&O::centered, "centered", "divide by sqrt(v - mean(g)^2) (Graves 2013)")}),
+      [](const O& o) { return std::make_unique<Rmsprop>(o); },
+      [](const O& o) -> int64_t { return 1 + (o.centered ? 1 : 0) + (o.momentum > 0 ? 1 : 0); }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

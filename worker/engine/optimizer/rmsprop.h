@@ -10,6 +10,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_RMSPROP_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -38,6 +39,9 @@ class Rmsprop : public Optimizer {
 
   RmspropOptions options_;
 };
+
+// The registered "rmsprop".
+const OptimizerDef& RmspropDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
 #include "worker/engine/optimizer/matrix_functions.h"
@@ -110,6 +113,42 @@ void Shampoo::UpdateSlot(const ParamSlot& slot, double lr) {
     }
     *slot.value -= static_cast<Real>(lr) * direction_;
   }
+}
+
+const OptimizerDef& ShampooDefinition() {
+  using O = ShampooOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "shampoo",
+      "Shampoo (Gupta et al. 2018 Alg. 1; ALGORITHMS 0.8, paper 2 eq. 2.4.4): "
+      "L^-1/4 M R^-1/4 by eigendecomposition (float64 retry); vector slots: basic = "
+      "Adam, paper = the code's m_hat/((sqrt(v)+eps)(sqrt(v_hat)+eps))",
+      1e-3,
+      spec::Binding<O>(
+          {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "momentum EMA on g"),
+           spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1),
+                      "factor EMA and Adam second moment"),
+           spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1),
+                      "Adam eps (grafting, vectors, paper normalization)"),
+           spec::UsedWhen(spec::Bind(&O::root_eps, "root_eps", spec::Closed(0, 1),
+                                     "basic only: eigenvalue floor relative to the largest "
+                                     "(paper: fixed 1/(|l|^1/4 + 1e-8))"),
+                          "variant", "basic"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta -= lr wd theta"),
+           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
+                      "inverse roots recomputed at step 1 and every N steps"),
+           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
+                      "matrices with a longer side get the vector rule"),
+           spec::UsedWhen(spec::Bind(&O::graft_adam, "graft_adam",
+                                     "basic only: rescale the update to the Frobenius norm of "
+                                     "Adam's"),
+                          "variant", "basic"),
+           spec::BindChoice(&O::paper_variant, "variant", {{"basic", false}, {"paper", true}},
+                            "basic: EMA factors of g; paper: factors of Adam-normalized g, scale "
+                            "mean(sqrt(diag R))")}),
+      [](const O& o) { return std::make_unique<Shampoo>(o); },
+      [](const O&) -> int64_t { return 6; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -57,6 +58,9 @@ class Shampoo : public Optimizer {
   ShampooOptions options_;
   Matrix normalized_, direction_, adam_, scratch_;
 };
+
+// The registered "shampoo".
+const OptimizerDef& ShampooDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -7,6 +7,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_SIGN_DESCENT_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -20,6 +21,9 @@ class SignDescent : public HeavyBallOptimizer {
  protected:
   void Update(const std::vector<ParamSlot>& slots, double lr) override;
 };
+
+// The registered "sign_descent".
+const OptimizerDef& SignDescentDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -1,5 +1,9 @@
 #include "worker/engine/optimizer/signum.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "common/check.h"
 
 namespace optbench::engine {
@@ -25,6 +29,24 @@ void Signum::Update(const std::vector<ParamSlot>& slots, double lr) {
     const auto u = (one_minus_la * m.array() + la * g).sign();
     slot.value->array() -= step * (u + lambda * slot.value->array());
   }
+}
+
+const OptimizerDef& SignumDefinition() {
+  using O = SignumOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "signum",
+      "Signum (Bernstein et al. 2018; paper 2's signum.py): theta -= lr (sign((1-la) m + "
+      "la g) + wd theta)",
+      1e-3,
+      spec::Binding<O>({spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1),
+                                   "momentum decay of m = beta1 m + (1-beta1) g"),
+                        spec::Bind(&O::lookahead, "lookahead", spec::Closed(0, 1),
+                                   "la: weight of g in the signed interpolation"),
+                        spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                                   "decoupled: theta -= lr wd theta")}),
+      [](const O& o) { return std::make_unique<Signum>(o); },
+      [](const O&) -> int64_t { return 1; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

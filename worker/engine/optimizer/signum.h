@@ -9,6 +9,7 @@
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_SIGNUM_H_
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -31,6 +32,9 @@ class Signum : public Optimizer {
  private:
   SignumOptions options_;
 };
+
+// The registered "signum".
+const OptimizerDef& SignumDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

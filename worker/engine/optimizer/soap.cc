@@ -1,6 +1,9 @@
 #include "worker/engine/optimizer/soap.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -146,6 +149,40 @@ void Soap::UpdatePaper(const ParamSlot& slot, double lr) {
     if (left) EigenBasis(*factor_l, /*descending=*/false, ql);
     if (right) EigenBasis(*factor_r, /*descending=*/false, qr);
   }
+}
+
+const OptimizerDef& SoapDefinition() {
+  using O = SoapOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "soap",
+      "SOAP (nikhilvyas/SOAP soap.py; ALGORITHMS 0.9, paper 2 eq. 2.4.5): Adam in the "
+      "eigenbasis of Shampoo's factors; step 1 only builds the basis; vector slots get "
+      "Adam without rotation, as the reference (precondition_1d off)",
+      3e-3,
+      spec::Binding<O>(
+          {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "first-moment decay"),
+           spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "second-moment decay"),
+           spec::Bind(&O::shampoo_beta, "shampoo_beta", spec::HalfOpen(-1, 1),
+                      "factor decay; < 0 = beta2"),
+           spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v)"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta -= lr wd theta (reference: after the step)"),
+           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
+                      "basis refresh every N steps (reference: QR power step; paper: eigh)"),
+           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
+                      "a longer side is not rotated (paper: sides >= this)"),
+           spec::UsedWhen(spec::Bind(&O::normalize_grads, "normalize_grads",
+                                     "reference only: divide the update by its RMS"),
+                          "variant", "reference"),
+           spec::UsedWhen(spec::Bind(&O::correct_bias, "correct_bias",
+                                     "reference only: step lr sqrt(1-beta2^k)/(1-beta1^k); paper "
+                                     "always corrects"),
+                          "variant", "reference"),
+           spec::BindChoice(&O::paper_variant, "variant", {{"reference", false}, {"paper", true}},
+                            "reference: nikhilvyas/SOAP; paper: momentum in the original basis, "
+                            "eigh refresh, first update zeroed")}),
+      [](const O& o) { return std::make_unique<Soap>(o); }, [](const O&) -> int64_t { return 6; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -57,6 +58,9 @@ class Soap : public Optimizer {
   SoapOptions options_;
   Matrix rotated_, direction_, scratch_;
 };
+
+// The registered "soap".
+const OptimizerDef& SoapDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

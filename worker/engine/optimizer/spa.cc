@@ -1,6 +1,9 @@
 #include "worker/engine/optimizer/spa.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
 #include "worker/engine/optimizer/matrix_functions.h"
@@ -42,6 +45,28 @@ void Spa::Update(const std::vector<ParamSlot>& slots, double lr) {
         static_cast<Real>(lr) * (signs_ + static_cast<Real>(options_.weight_decay) * *slot.value);
     if (t == 1 || t % options_.precondition_frequency == 0) RefreshPaperBases(sides, 1e-30);
   }
+}
+
+const OptimizerDef& SpaDefinition() {
+  using O = SpaOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "spa",
+      "SPA, paper 2's didactic method (kvfrans/matrix-whitening spa.py; ALGORITHMS "
+      "2.4.8): S = Q_L sign(Q_L^T m Q_R) Q_R^T, then S / (sqrt(v_hat) + eps); first "
+      "update zeroed; vector slots unrotated, as the code",
+      1e-3,
+      spec::Binding<O>(
+          {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "momentum EMA"),
+           spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "variance and factor EMA"),
+           spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v_hat)"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta -= lr wd theta"),
+           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
+                      "eigenbasis recomputed after step 1 and every N steps"),
+           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
+                      "sides >= this are not rotated")}),
+      [](const O& o) { return std::make_unique<Spa>(o); }, [](const O&) -> int64_t { return 6; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -42,6 +43,9 @@ class Spa : public Optimizer {
   SpaOptions options_;
   Matrix rotated_, signs_, scratch_;
 };
+
+// The registered "spa".
+const OptimizerDef& SpaDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -1,6 +1,9 @@
 #include "worker/engine/optimizer/splus.h"
 
 #include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include "common/check.h"
 #include "worker/engine/optimizer/matrix_functions.h"
@@ -43,6 +46,32 @@ void Splus::Update(const std::vector<ParamSlot>& slots, double lr) {
     *slot.value -= static_cast<Real>(lr) *
                    (scale * direction_ + static_cast<Real>(options_.weight_decay) * *slot.value);
   }
+}
+
+const OptimizerDef& SplusDefinition() {
+  using O = SplusOptions;
+  static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
+      "splus",
+      "SPlus as paper 2 (kvfrans/matrix-whitening splus.py; ALGORITHMS 2.4.6): sign of "
+      "the momentum in the eigenbasis of Shampoo's factors, times 2/(rows+cols); vector "
+      "slots: sign(m_hat) unrotated, unscaled [service default; the code refuses them]",
+      0.1,
+      spec::Binding<O>(
+          {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "momentum EMA"),
+           spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "factor EMA"),
+           spec::Bind(&O::lookahead, "lookahead", spec::Closed(0, 1),
+                      "lambda: sign of (1-lambda) m + lambda g"),
+           spec::Bind(&O::eps, "eps", spec::Closed(0, 1),
+                      "added to the factors' diagonal before eigh"),
+           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
+                      "decoupled: theta -= lr wd theta"),
+           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
+                      "eigenbasis recomputed after step 1 and every N steps"),
+           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
+                      "sides >= this are not rotated")}),
+      [](const O& o) { return std::make_unique<Splus>(o); },
+      [](const O&) -> int64_t { return 5; }));
+  return *def;
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

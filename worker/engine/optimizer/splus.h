@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "worker/engine/optimizer/optimizer.h"
+#include "worker/engine/optimizer/optimizer_def.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -43,6 +44,9 @@ class Splus : public Optimizer {
   SplusOptions options_;
   Matrix lookahead_, rotated_, direction_, scratch_;
 };
+
+// The registered "splus".
+const OptimizerDef& SplusDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -3,11 +3,13 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/dataset/registry.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::ValidateTrainJob;
 
 TEST(NoisyPatchesTest, SignalPatchSparseNoisePatchAndBalancedLabels) {
   NoisyPatchesOptions o;
@@ -50,14 +52,12 @@ TEST(NoisyPatchesTest, SignalPatchSparseNoisePatchAndBalancedLabels) {
 }
 
 TEST(NoisyPatchesTest, DeterministicPerSeedThroughTheRegistry) {
-  const ParamMap params = {{"d", int64_t{30}}, {"n_train", int64_t{8}}, {"s", int64_t{5}}};
-  auto spec = FindComponent(ComponentKind::kDataset, "noisy_patches");
-  ASSERT_TRUE(spec.ok());
-  auto valid = ValidateParams(**spec, params);
+  const spec::ParamMap params = {{"d", int64_t{30}}, {"n_train", int64_t{8}}, {"s", int64_t{5}}};
+  auto valid = Catalog().ValidateComponent(spec::ComponentKind::kDataset, "noisy_patches", params);
   ASSERT_TRUE(valid.ok()) << valid.status();
   auto a = MakeDataset("noisy_patches", *valid);
   auto b = MakeDataset("noisy_patches", *valid);
-  ParamMap other = *valid;
+  spec::ParamMap other = *valid;
   other["data_seed"] = int64_t{1};
   auto c = MakeDataset("noisy_patches", other);
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
@@ -67,11 +67,11 @@ TEST(NoisyPatchesTest, DeterministicPerSeedThroughTheRegistry) {
 }
 
 TEST(NoisyPatchesTest, MoreNoiseCoordinatesThanFitIsRefused) {
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset = {"noisy_patches", {{"d", int64_t{10}}, {"s", int64_t{10}}}};
   spec.model = {"linear", {}};
   spec.optimizer = {"sign_descent", {}};
-  auto valid = ValidateJobSpec(spec);
+  auto valid = ValidateTrainJob(spec);
   ASSERT_FALSE(valid.ok());
   EXPECT_NE(valid.status().message().find("dataset.s: 10"), std::string::npos) << valid.status();
 }

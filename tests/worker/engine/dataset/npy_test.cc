@@ -9,10 +9,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::EstimatePeakMemoryBytes;
 
 using ::testing::HasSubstr;
 
@@ -206,7 +209,7 @@ TEST(NpyTest, MemoryEstimateReadsTheHeaders) {
   const std::string x = WriteNpy("est_x.npy", Dict("<f8", "(1000, 50)"), Raw(big));
   const std::string y =
       WriteNpy("est_y.npy", Dict("<i4", "(1000,)"), Raw(std::vector<int32_t>(1000, 3)));
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset = {"npy", {{"features_path", x}, {"labels_path", y}}};
   spec.model = {"mlp", {{"hidden", std::vector<int64_t>{64}}}};
   spec.optimizer = {"gd", {{"lr", 0.1}}};

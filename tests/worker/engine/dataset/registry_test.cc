@@ -1,5 +1,3 @@
-#include "worker/engine/dataset/registry.h"
-
 #include <filesystem>
 #include <string>
 
@@ -15,8 +13,8 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(MakeDatasetTest, EveryDeclaredDatasetHasABuilder) {
-  for (const ComponentSpec* spec : ListComponents(ComponentKind::kDataset)) {
-    ParamMap params;
+  for (const spec::ComponentSpec* spec : Catalog().List(spec::ComponentKind::kDataset)) {
+    spec::ParamMap params;
     if (spec->name == "heavy_tail_uniform") params["m"] = int64_t{2};
     if (spec->name == "fashion_mnist") params["max_train"] = int64_t{100};
     if (spec->name == "barcoded_fashion_mnist") params["barcode_bits"] = int64_t{1};

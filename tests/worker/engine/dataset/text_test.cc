@@ -9,11 +9,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "worker/engine/dataset/registry.h"
+#include "tests/worker/engine/recording_sink.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::EstimatePeakMemoryBytes;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -281,7 +284,7 @@ TEST(TextTest, ShapeBoundAndMemoryEstimate) {
   EXPECT_EQ(shape->train_rows, 5);
   EXPECT_EQ(shape->test_rows, 2);
 
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset = {"text",
                   {{"path", o.path},
                    {"context", int64_t{3}},

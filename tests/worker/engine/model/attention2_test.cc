@@ -15,12 +15,20 @@
 #include "worker/engine/catalog.h"
 #include "worker/engine/dataset/noisy_patches.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
-#include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::Evaluation;
+using testing::ModelBufferRealsPerRow;
+using testing::ModelParameterCount;
+using testing::SplitMetrics;
+
+using testing::EstimatePeakMemoryBytes;
+using testing::RunJob;
+using testing::ValidateTrainJob;
 
 using ::optbench::testing::CheckModelGradient;
 using ::optbench::testing::GradientCheckResult;
@@ -314,7 +322,7 @@ TEST(Attention2ModelTest, DiagnosticsMatchPerExampleRecomputation) {
 }
 
 TEST(Attention2ModelTest, RegistryCountsParametersAndRejectsNonPatchData) {
-  const ParamMap params = {{"m_k", int64_t{3}}, {"m_v", int64_t{5}}};
+  const spec::ParamMap params = {{"m_k", int64_t{3}}, {"m_v", int64_t{5}}};
   absl::StatusOr<std::unique_ptr<Model>> model = MakeModel("attention2", params, 40, 2, 1);
   ASSERT_TRUE(model.ok()) << model.status();
   int64_t entries = 0;
@@ -332,8 +340,8 @@ TEST(Attention2ModelTest, RegistryCountsParametersAndRejectsNonPatchData) {
               HasSubstr("m_k"));
 }
 
-JobSpec PatchesSpec(const std::string& optimizer, double lr, int64_t n_test) {
-  JobSpec spec;
+TrainJob PatchesSpec(const std::string& optimizer, double lr, int64_t n_test) {
+  TrainJob spec;
   spec.dataset.name = "noisy_patches";
   spec.dataset.params = {{"d", int64_t{30}},
                          {"n_train", int64_t{8}},
@@ -351,23 +359,23 @@ JobSpec PatchesSpec(const std::string& optimizer, double lr, int64_t n_test) {
 }
 
 TEST(Attention2ModelTest, CatalogRejectsDataSetsWithMoreClasses) {
-  JobSpec spec = PatchesSpec("gd", 0.1, 0);
+  TrainJob spec = PatchesSpec("gd", 0.1, 0);
   spec.dataset.name = "heavy_tail_uniform";
   spec.dataset.params = {};
-  const absl::Status s = ValidateJobSpec(spec).status();
+  const absl::Status s = ValidateTrainJob(spec).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("attention2"));
   EXPECT_THAT(s.message(), HasSubstr("heavy_tail_uniform"));
   spec.dataset.name = "zipf_gaussian";
   spec.dataset.params = {{"classes", int64_t{2}}};  // 2 features, 2 classes: two 1-d patches.
-  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  EXPECT_TRUE(ValidateTrainJob(spec).ok());
   EXPECT_TRUE(EstimatePeakMemoryBytes(PatchesSpec("adam", 0.1, 5)).ok());
 }
 
 using RecordingSink = testing::EvaluationRecorder;
 
 TEST(Attention2ModelTest, RunJobReportsDiagnosticsPerSplit) {
-  const JobSpec spec = PatchesSpec("sign_descent", 0.01, 5);
+  const TrainJob spec = PatchesSpec("sign_descent", 0.01, 5);
   RecordingSink sink;
   absl::StatusOr<RunResult> result = RunJob(spec, &sink, nullptr);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -383,9 +391,11 @@ TEST(Attention2ModelTest, RunJobReportsDiagnosticsPerSplit) {
     }
   }
   // Step 0's train diagnostics are those of the freshly built model on the same data.
-  absl::StatusOr<JobSpec> valid = ValidateJobSpec(spec);
+  absl::StatusOr<TrainJob> valid = ValidateTrainJob(spec);
   ASSERT_TRUE(valid.ok());
-  const Dataset data = MakeNoisyPatches(NoisyPatchesOptionsFromParams(valid->dataset.params));
+  absl::StatusOr<Dataset> made = MakeDataset("noisy_patches", valid->dataset.params);
+  ASSERT_TRUE(made.ok()) << made.status();
+  const Dataset& data = *made;
   absl::StatusOr<std::unique_ptr<Model>> model =
       MakeModel("attention2", valid->model.params, data.num_features(), 2, spec.seed);
   ASSERT_TRUE(model.ok());
@@ -428,7 +438,7 @@ struct Final {
 };
 
 Final RunHeadline(const std::string& optimizer, double lr, uint64_t seed) {
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset.name = "noisy_patches";
   spec.dataset.params = {{"d", int64_t{400}},
                          {"n_train", int64_t{16}},

@@ -1,4 +1,4 @@
-#include "worker/engine/model/head_stats.h"
+#include "worker/engine/observer/head_stats.h"
 
 #include <cmath>
 #include <memory>
@@ -6,13 +6,16 @@
 
 #include "gtest/gtest.h"
 #include "tests/worker/engine/recording_sink.h"
-#include "worker/engine/dataset/registry.h"
-#include "worker/engine/model/registry.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/random.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::Evaluation;
+
+using testing::RunJob;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
@@ -37,8 +40,8 @@ TEST(HeadStatsTest, GaussNewtonTraceMatchesTheFormula) {
 
 using RecordingSink = testing::EvaluationRecorder;
 
-JobSpec Spec(int64_t batch_size) {
-  JobSpec spec;
+TrainJob Spec(int64_t batch_size) {
+  TrainJob spec;
   spec.dataset = {"zipf_gaussian",
                   {{"classes", int64_t{5}}, {"min_samples", int64_t{2}}, {"noise", 0.5}}};
   spec.model = {"mlp", {{"hidden", std::vector<int64_t>{4}}}};
@@ -53,7 +56,7 @@ JobSpec Spec(int64_t batch_size) {
 // The statistics at step 0, recomputed from the initial model example by example: h_i =
 // relu(W0 x_i + b0), p_i = softmax(W1 h_i + b1), grad row k = (1/n) sum_i (p_ik - y_ik) h_i.
 TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) {
-  const JobSpec spec = Spec(0);
+  const TrainJob spec = Spec(0);
   RecordingSink sink;
   ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());
   ASSERT_EQ(sink.evals.size(), 2u);
@@ -103,7 +106,7 @@ TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) 
 
   // Adam's first step: v_hat = g^2, so each coordinate's step size is lr / (|g| + eps) and the
   // update is lr g / (|g| + eps) (m_hat = g).
-  JobSpec adam_spec = spec;
+  TrainJob adam_spec = spec;
   adam_spec.optimizer = {"adam", {{"lr", 0.1}}};
   RecordingSink adam;
   ASSERT_TRUE(RunJob(adam_spec, &adam, nullptr).ok());
@@ -128,7 +131,7 @@ TEST(HeadStatsTest, EvaluationReportsClassRowStatisticsRecomputedIndependently) 
 }
 
 TEST(HeadStatsTest, LinearModelHeadIsItsWeight) {
-  JobSpec spec = Spec(0);
+  TrainJob spec = Spec(0);
   spec.model = {"linear", {{"init", std::string("uniform")}}};
   RecordingSink sink;
   ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());

@@ -1,15 +1,17 @@
-#include "worker/engine/model/registry.h"
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::ModelBufferRealsPerRow;
+using testing::ModelParameterCount;
 
 using ::testing::HasSubstr;
 
@@ -20,8 +22,8 @@ int64_t SlotEntries(Model* model) {
 }
 
 TEST(MakeModelTest, EveryDeclaredModelBuildsAndCountsItsParameters) {
-  for (const ComponentSpec* spec : ListComponents(ComponentKind::kModel)) {
-    ParamMap params;
+  for (const spec::ComponentSpec* spec : Catalog().List(spec::ComponentKind::kModel)) {
+    spec::ParamMap params;
     if (spec->name == "cnn") params = {{"channels1", int64_t{2}}, {"channels2", int64_t{3}}};
     if (spec->name == "attention2") continue;  // Binary data only: attention2_test.cc counts it.
     absl::StatusOr<std::unique_ptr<Model>> model = MakeModel(spec->name, params, 784, 7, 1);
@@ -34,7 +36,7 @@ TEST(MakeModelTest, EveryDeclaredModelBuildsAndCountsItsParameters) {
 }
 
 TEST(MakeModelTest, MlpFromParameters) {
-  const ParamMap params = {{"hidden", std::vector<int64_t>{5, 3}}, {"bias", false}};
+  const spec::ParamMap params = {{"hidden", std::vector<int64_t>{5, 3}}, {"bias", false}};
   absl::StatusOr<std::unique_ptr<Model>> model = MakeModel("mlp", params, 4, 2, 0);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(SlotEntries(model->get()), 4 * 5 + 5 * 3 + 3 * 2);
@@ -50,11 +52,11 @@ TEST(MakeModelTest, MlpFromParameters) {
 }
 
 TEST(MakeModelTest, CnnNeedsImagesOfItsSize) {
-  const ParamMap params = {{"channels1", int64_t{2}},
-                           {"channels2", int64_t{3}},
-                           {"height", int64_t{8}},
-                           {"width", int64_t{6}},
-                           {"in_channels", int64_t{2}}};
+  const spec::ParamMap params = {{"channels1", int64_t{2}},
+                                 {"channels2", int64_t{3}},
+                                 {"height", int64_t{8}},
+                                 {"width", int64_t{6}},
+                                 {"in_channels", int64_t{2}}};
   EXPECT_TRUE(MakeModel("cnn", params, 96, 3, 0).ok());
   absl::Status wrong = MakeModel("cnn", params, 784, 3, 0).status();
   EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument);

@@ -14,13 +14,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/gradient_check.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
-#include "worker/engine/model/registry.h"
 #include "worker/engine/random.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::ModelBufferRealsPerRow;
+using testing::ModelParameterCount;
+
+using testing::ValidateTrainJob;
 
 using ::optbench::testing::CheckModelGradient;
 using ::optbench::testing::EntrySubset;
@@ -452,11 +457,11 @@ TEST(TransformerModelTest, BadOptionsNameTheValue) {
 }
 
 TEST(TransformerModelTest, RegistryBuildsItAndCountsMatch) {
-  const ParamMap p = {{"d_model", int64_t{8}},
-                      {"heads", int64_t{2}},
-                      {"layers", int64_t{2}},
-                      {"mlp_width", int64_t{10}},
-                      {"init_std", 0.3}};
+  const spec::ParamMap p = {{"d_model", int64_t{8}},
+                            {"heads", int64_t{2}},
+                            {"layers", int64_t{2}},
+                            {"mlp_width", int64_t{10}},
+                            {"init_std", 0.3}};
   absl::StatusOr<std::unique_ptr<Model>> model = MakeModel("transformer", p, 6, 13, 0);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->num_inputs(), 6);
@@ -472,20 +477,20 @@ TEST(TransformerModelTest, RegistryBuildsItAndCountsMatch) {
 }
 
 TEST(TransformerModelTest, JobSpecNeedsTextDataAndDivisibleHeads) {
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset.name = "heavy_tail_uniform";
   spec.model.name = "transformer";
   spec.optimizer.name = "adam";
-  absl::StatusOr<JobSpec> out = ValidateJobSpec(spec);
+  absl::StatusOr<TrainJob> out = ValidateTrainJob(spec);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("dataset 'heavy_tail_uniform'"));
   spec.dataset.name = "text";
   spec.model.params["heads"] = int64_t{3};
-  out = ValidateJobSpec(spec);
+  out = ValidateTrainJob(spec);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("d_model 64 is not divisible by heads 3"));
   spec.model.params["heads"] = int64_t{4};
-  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+  EXPECT_TRUE(ValidateTrainJob(spec).ok());
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include "common/check.h"
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
-#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/random.h"
 #include "worker/engine/schedule.h"
 
@@ -20,7 +20,7 @@ namespace {
 
 struct Budget {
   std::string name;
-  ParamMap params;
+  spec::ParamMap params;
   double quadratic_lr;
   double logistic_lr;
   int64_t steps;
@@ -144,7 +144,7 @@ class Logistic : public Problem {
 
 // Runs `budget` on `problem` from theta = 0 and returns the max-norm distance to the minimizer.
 double RunBudget(const Budget& budget, double lr, const Problem& problem) {
-  ParamMap params = budget.params;
+  spec::ParamMap params = budget.params;
   params["lr"] = lr;
   absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(budget.name, params);
   OPTBENCH_CHECK(opt.ok());
@@ -165,7 +165,7 @@ double RunBudget(const Budget& budget, double lr, const Problem& problem) {
 
 std::string Describe(const Budget& budget) {
   std::string s = budget.name;
-  for (const auto& [k, v] : budget.params) s += " " + k + "=" + FormatParamValue(v);
+  for (const auto& [k, v] : budget.params) s += " " + k + "=" + spec::FormatParamValue(v);
   return s;
 }
 

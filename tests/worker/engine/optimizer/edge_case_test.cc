@@ -8,11 +8,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
+#include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/optimizer/registry.h"
 
 namespace optbench::engine {
 namespace {
+
+using testing::ValidateTrainJob;
 
 using ::testing::HasSubstr;
 
@@ -20,7 +22,7 @@ static_assert(sizeof(Real) == 8, "extreme-scale checks run against the float64 e
 
 struct Case {
   std::string name;
-  ParamMap params;
+  spec::ParamMap params;
 };
 
 // Every elementwise optimizer, in a configuration that keeps momentum-like state.
@@ -115,8 +117,8 @@ TEST(EdgeCaseTest, AdaptiveMethodsAreScaleInvariant) {
   }
 }
 
-JobSpec ValidSpec(const std::string& optimizer, const ParamMap& params) {
-  JobSpec spec;
+TrainJob ValidSpec(const std::string& optimizer, const spec::ParamMap& params) {
+  TrainJob spec;
   spec.dataset.name = "heavy_tail_uniform";
   spec.model.name = "linear";
   spec.optimizer.name = optimizer;
@@ -127,7 +129,7 @@ JobSpec ValidSpec(const std::string& optimizer, const ParamMap& params) {
 TEST(EdgeCaseTest, InvalidHyperparametersAreRejectedWithTheFieldName) {
   const struct {
     const char* optimizer;
-    ParamMap params;
+    spec::ParamMap params;
     const char* message;
   } kBad[] = {
       {"sgd", {{"momentum", 1.0}}, "optimizer.momentum: 1 is out of range"},
@@ -148,14 +150,14 @@ TEST(EdgeCaseTest, InvalidHyperparametersAreRejectedWithTheFieldName) {
       {"adafactor", {{"beta2", 0.9}}, "optimizer.beta2"},
   };
   for (const auto& bad : kBad) {
-    absl::StatusOr<JobSpec> spec = ValidateJobSpec(ValidSpec(bad.optimizer, bad.params));
+    absl::StatusOr<TrainJob> spec = ValidateTrainJob(ValidSpec(bad.optimizer, bad.params));
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << bad.message;
     EXPECT_THAT(spec.status().message(), HasSubstr(bad.message));
     absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(bad.optimizer, bad.params);
     EXPECT_EQ(opt.status().code(), absl::StatusCode::kInvalidArgument) << bad.message;
     EXPECT_THAT(opt.status().message(), HasSubstr(bad.message));
   }
-  EXPECT_TRUE(ValidateJobSpec(ValidSpec("sgd", {{"nesterov", true}, {"momentum", 0.9}})).ok());
+  EXPECT_TRUE(ValidateTrainJob(ValidSpec("sgd", {{"nesterov", true}, {"momentum", 0.9}})).ok());
 }
 
 }  // namespace

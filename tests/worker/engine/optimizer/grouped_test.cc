@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
-#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/catalog.h"
 
 namespace optbench::engine {
 namespace {
@@ -28,7 +28,7 @@ struct FixtureCase {
   std::string name, optimizer;
   int steps = 0;
   double lr = 0;
-  ParamMap params;
+  spec::ParamMap params;
   std::vector<FixtureSlot> slots;
 };
 

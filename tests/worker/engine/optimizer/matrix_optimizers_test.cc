@@ -9,9 +9,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/optimizer/matrix_functions.h"
 #include "worker/engine/optimizer/muon.h"
-#include "worker/engine/optimizer/registry.h"
 #include "worker/engine/optimizer/soap.h"
 
 namespace optbench::engine {
@@ -19,7 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<Optimizer> Make(const std::string& name, const ParamMap& params) {
+std::unique_ptr<Optimizer> Make(const std::string& name, const spec::ParamMap& params) {
   absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(name, params);
   EXPECT_TRUE(opt.ok()) << name << ": " << opt.status();
   return *std::move(opt);
@@ -36,7 +36,7 @@ Matrix Pattern(Eigen::Index rows, Eigen::Index cols, double phase) {
 
 struct ConvergenceCase {
   std::string label, name;
-  ParamMap params;
+  spec::ParamMap params;
   double lr;
   // Paper-variant Shampoo builds its first preconditioner from one variance-normalized gradient,
   // i.e. from sign(G): on a tall matrix the left factor then has a null space whose eigenvalues
@@ -96,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(
 const char* const kMatrixOptimizers[] = {"muon", "soap", "shampoo", "adamuon", "splus", "spa"};
 const char* const kVariants[][2] = {{"muon", "paper"}, {"soap", "paper"}, {"shampoo", "paper"}};
 
-ParamMap VariantParams(const std::string& name, const std::string& variant) {
+spec::ParamMap VariantParams(const std::string& name, const std::string& variant) {
   if (variant.empty()) return {};
   return {{"variant", variant}};
 }
@@ -111,7 +111,7 @@ TEST(MatrixOptimizersTest, ZeroGradientLeavesParametersUnchanged) {
                                       {"adamuon", ""},
                                       {"splus", ""},
                                       {"spa", ""}}) {
-    ParamMap params = VariantParams(name, variant);
+    spec::ParamMap params = VariantParams(name, variant);
     params["weight_decay"] = 0.0;
     std::unique_ptr<Optimizer> opt = Make(name, params);
     TestParam w("w", Pattern(5, 3, 0.1)), v("v", Column({1.0, -2.0}));
@@ -133,7 +133,7 @@ TEST(MatrixOptimizersTest, RankDeficientGradientsGiveFiniteUpdates) {
       const std::string key = n == "adamuon" ? "variance" : "variant";
       const std::string value = n == "adamuon" && !variant.empty() ? "rank1" : variant;
       std::unique_ptr<Optimizer> opt =
-          Make(name, variant.empty() ? ParamMap{} : ParamMap{{key, value}});
+          Make(name, variant.empty() ? spec::ParamMap{} : spec::ParamMap{{key, value}});
       TestParam w("w", Matrix::Zero(8, 5));
       for (int t = 1; t <= 25; ++t) {
         w.grad = Pattern(8, 1, 0.2 * t) * Pattern(1, 5, 0.5);
@@ -306,11 +306,13 @@ TEST(MatrixOptimizersTest, PaperVariantsRejectParametersTheyDoNotUse) {
   EXPECT_THAT(MakeOptimizer("soap", {{"variant", std::string("paper")}, {"correct_bias", false}})
                   .status()
                   .message(),
-              HasSubstr("optimizer.correct_bias: not used by soap variant 'paper'"));
+              HasSubstr("optimizer.correct_bias: false is only used by variant 'reference' "
+                        "(variant is 'paper')"));
   EXPECT_THAT(MakeOptimizer("shampoo", {{"variant", std::string("paper")}, {"root_eps", 1e-3}})
                   .status()
                   .message(),
-              HasSubstr("optimizer.root_eps: not used by shampoo variant 'paper'"));
+              HasSubstr("optimizer.root_eps: 0.001 is only used by variant 'basic' (variant is "
+                        "'paper')"));
   EXPECT_THAT(MakeOptimizer("muon", {{"ns_coefficients", std::string("cubic")}}).status().message(),
               HasSubstr("ns_coefficients"));
   for (const auto& [name, variant] : kVariants) {

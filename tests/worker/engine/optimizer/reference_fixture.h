@@ -15,9 +15,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "spec/params.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/optimizer/registry.h"
-#include "worker/engine/params.h"
 
 namespace optbench::engine {
 
@@ -32,7 +31,7 @@ struct FixtureSlot {
 struct FixtureCase {
   std::string name;
   std::string optimizer;
-  ParamMap params;
+  spec::ParamMap params;
   int64_t steps = 0;
   std::vector<FixtureSlot> slots;
   // expected[t - 1][slot index]: the slot after step t, row-major.
@@ -81,14 +80,14 @@ inline absl::StatusOr<std::vector<FixtureCase>> ReadFixtureFile(const std::strin
     if (kind == "param") {
       std::string name, value;
       s >> name >> value;
-      auto spec = FindComponent(ComponentKind::kOptimizer, current->optimizer);
+      auto spec = Catalog().Find(spec::ComponentKind::kOptimizer, current->optimizer);
       if (!spec.ok()) return bad(std::string(spec.status().message()));
       const auto it = std::find_if((*spec)->params.begin(), (*spec)->params.end(),
-                                   [&](const ParamSpec& p) { return p.name == name; });
+                                   [&](const spec::ParamSpec& p) { return p.name == name; });
       if (it == (*spec)->params.end()) return bad(absl::StrCat("unknown param ", name));
-      if (it->type == ParamType::kBool) {
+      if (it->type == spec::ParamType::kBool) {
         current->params[name] = value == "true";
-      } else if (it->type == ParamType::kInt) {
+      } else if (it->type == spec::ParamType::kInt) {
         current->params[name] = static_cast<int64_t>(std::stoll(value));
       } else {
         current->params[name] = std::stod(value);
@@ -146,7 +145,7 @@ inline absl::StatusOr<double> ReplayFixtureCase(const FixtureCase& c, std::strin
   }
   std::vector<ParamSlot> slots;
   for (size_t k = 0; k < n; ++k) slots.push_back({c.slots[k].id, &value[k], &grad[k]});
-  const double lr = GetDouble(c.params, "lr");
+  const double lr = spec::GetDouble(c.params, "lr");
   double worst = 0;
   for (int64_t t = 1; t <= c.steps; ++t) {
     for (size_t k = 0; k < n; ++k) {

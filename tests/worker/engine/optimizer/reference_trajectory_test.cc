@@ -50,7 +50,7 @@ TEST(ReferenceTrajectoryTest, ADeviationIsDetected) {
       ReadFixtureFile(FixturePath("torch_trajectories.txt"));
   ASSERT_TRUE(cases.ok()) << cases.status();
   FixtureCase c = cases->front();
-  c.params["lr"] = GetDouble(c.params, "lr") * (1 + 1e-4);
+  c.params["lr"] = spec::GetDouble(c.params, "lr") * (1 + 1e-4);
   std::string where;
   absl::StatusOr<double> error = ReplayFixtureCase(c, &where);
   ASSERT_TRUE(error.ok());

@@ -1,5 +1,3 @@
-#include "worker/engine/optimizer/registry.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
@@ -11,7 +9,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(MakeOptimizerTest, EveryDeclaredOptimizerBuildsAndSteps) {
-  for (const ComponentSpec* spec : ListComponents(ComponentKind::kOptimizer)) {
+  for (const spec::ComponentSpec* spec : Catalog().List(spec::ComponentKind::kOptimizer)) {
     absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(spec->name, {});
     ASSERT_TRUE(opt.ok()) << spec->name << ": " << opt.status();
     TestParam p("w", Column({1.0, 1.0}));

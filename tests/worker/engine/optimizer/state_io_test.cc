@@ -10,7 +10,6 @@
 #include "gtest/gtest.h"
 #include "tests/worker/engine/optimizer/test_util.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/optimizer/registry.h"
 
 namespace optbench::engine {
 namespace {
@@ -123,23 +122,24 @@ TEST(StateIoTest, OtherPrecisionOrVersionIsFailedPrecondition) {
 }
 
 // Parameters that make each optimizer keep all the state it can (defaults for the others).
-ParamMap StatefulParams(const std::string& name) {
-  static const std::map<std::string, ParamMap>* params = new std::map<std::string, ParamMap>{
-      {"gd", {{"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 0.1}}},
-      {"sgd", {{"momentum", 0.9}, {"weight_decay", 0.1}}},
-      {"sign_descent", {{"momentum", 0.9}}},
-      {"normalized_gd", {{"momentum", 0.9}}},
-      {"scaled_sign", {{"momentum", 0.9}}},
-      {"adam", {{"amsgrad", true}, {"weight_decay", 0.1}}},
-      {"adamw", {{"amsgrad", true}}},
-      {"adagrad", {{"initial_accumulator_value", 0.1}, {"lr_decay", 0.01}}},
-      {"rmsprop", {{"centered", true}, {"momentum", 0.5}}},
-      {"signum", {{"lookahead", 0.2}, {"weight_decay", 0.1}}},
-      {"lion", {{"weight_decay", 0.1}}},
-      {"adafactor", {{"beta1", 0.9}}},
-  };
+spec::ParamMap StatefulParams(const std::string& name) {
+  static const std::map<std::string, spec::ParamMap>* params =
+      new std::map<std::string, spec::ParamMap>{
+          {"gd", {{"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 0.1}}},
+          {"sgd", {{"momentum", 0.9}, {"weight_decay", 0.1}}},
+          {"sign_descent", {{"momentum", 0.9}}},
+          {"normalized_gd", {{"momentum", 0.9}}},
+          {"scaled_sign", {{"momentum", 0.9}}},
+          {"adam", {{"amsgrad", true}, {"weight_decay", 0.1}}},
+          {"adamw", {{"amsgrad", true}}},
+          {"adagrad", {{"initial_accumulator_value", 0.1}, {"lr_decay", 0.01}}},
+          {"rmsprop", {{"centered", true}, {"momentum", 0.5}}},
+          {"signum", {{"lookahead", 0.2}, {"weight_decay", 0.1}}},
+          {"lion", {{"weight_decay", 0.1}}},
+          {"adafactor", {{"beta1", 0.9}}},
+      };
   auto it = params->find(name);
-  return it == params->end() ? ParamMap{} : it->second;
+  return it == params->end() ? spec::ParamMap{} : it->second;
 }
 
 // A hidden matrix, an output head and a vector, with gradients of a fixed quartic of the values.
@@ -173,8 +173,8 @@ struct Problem {
 
 TEST(StateIoTest, EveryOptimizerResumesBitIdentically) {
   constexpr int kBefore = 7, kAfter = 8;
-  for (const ComponentSpec* spec : ListComponents(ComponentKind::kOptimizer)) {
-    const ParamMap params = StatefulParams(spec->name);
+  for (const spec::ComponentSpec* spec : Catalog().List(spec::ComponentKind::kOptimizer)) {
+    const spec::ParamMap params = StatefulParams(spec->name);
     absl::StatusOr<std::unique_ptr<Optimizer>> straight = MakeOptimizer(spec->name, params);
     absl::StatusOr<std::unique_ptr<Optimizer>> first = MakeOptimizer(spec->name, params);
     absl::StatusOr<std::unique_ptr<Optimizer>> resumed = MakeOptimizer(spec->name, params);

@@ -1,5 +1,6 @@
-#include "worker/engine/params.h"
+#include "spec/params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/check.h"
 
-namespace optbench::engine {
+namespace optbench::spec {
 
 const char* ParamTypeName(ParamType type) {
   switch (type) {
@@ -23,18 +24,6 @@ const char* ParamTypeName(ParamType type) {
       return "string";
     case ParamType::kIntList:
       return "int_list";
-  }
-  return "?";
-}
-
-const char* ComponentKindName(ComponentKind kind) {
-  switch (kind) {
-    case ComponentKind::kDataset:
-      return "dataset";
-    case ComponentKind::kModel:
-      return "model";
-    case ComponentKind::kOptimizer:
-      return "optimizer";
   }
   return "?";
 }
@@ -67,15 +56,21 @@ std::string DescribeAllowed(const ParamSpec& spec) {
   if (!spec.choices.empty()) return absl::StrCat("one of ", absl::StrJoin(spec.choices, ", "));
   if (spec.type == ParamType::kBool) return "true or false";
   if (spec.type == ParamType::kString) return "any string";
+  // Integer parameters show integer bounds in full ("1000000000", not "1e+09").
+  const bool integral = spec.type == ParamType::kInt || spec.type == ParamType::kIntList;
+  auto bound = [integral](double b) {
+    return integral && std::fabs(b) < 9.0e15 ? absl::StrCat(static_cast<int64_t>(b))
+                                             : FormatDouble(b);
+  };
   if (spec.min.has_value() && spec.max.has_value()) {
-    return absl::StrCat(spec.min_exclusive ? "(" : "[", FormatDouble(*spec.min), ", ",
-                        FormatDouble(*spec.max), spec.max_exclusive ? ")" : "]");
+    return absl::StrCat(spec.min_exclusive ? "(" : "[", bound(*spec.min), ", ", bound(*spec.max),
+                        spec.max_exclusive ? ")" : "]");
   }
   if (spec.min.has_value()) {
-    return absl::StrCat(spec.min_exclusive ? "> " : ">= ", FormatDouble(*spec.min));
+    return absl::StrCat(spec.min_exclusive ? "> " : ">= ", bound(*spec.min));
   }
   if (spec.max.has_value()) {
-    return absl::StrCat(spec.max_exclusive ? "< " : "<= ", FormatDouble(*spec.max));
+    return absl::StrCat(spec.max_exclusive ? "< " : "<= ", bound(*spec.max));
   }
   return "any finite value";
 }
@@ -88,9 +83,10 @@ bool InRange(const ParamSpec& spec, double v) {
   return true;
 }
 
-// Converts `value` to the declared type of `spec` (int -> double widening only) and checks it.
-absl::StatusOr<ParamValue> CheckValue(const ParamSpec& spec, const ParamValue& value,
-                                      const std::string& where) {
+}  // namespace
+
+absl::StatusOr<ParamValue> CheckParamValue(const ParamSpec& spec, const ParamValue& value,
+                                           absl::string_view where) {
   auto bad_type = [&]() {
     return absl::InvalidArgumentError(absl::StrCat(where, ": expected ", ParamTypeName(spec.type),
                                                    ", got '", FormatParamValue(value), "'"));
@@ -157,31 +153,88 @@ absl::StatusOr<ParamValue> CheckValue(const ParamSpec& spec, const ParamValue& v
   return bad_type();
 }
 
-}  // namespace
+const ParamSpec* FindParam(const std::vector<ParamSpec>& params, absl::string_view name) {
+  for (const ParamSpec& p : params) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
 
-absl::StatusOr<ParamMap> ValidateParams(const ComponentSpec& spec, const ParamMap& given) {
-  const std::string prefix = ComponentKindName(spec.kind);
+absl::StatusOr<ParamMap> ValidateParams(const std::vector<ParamSpec>& params, const ParamMap& given,
+                                        absl::string_view prefix, absl::string_view owner) {
   ParamMap out;
   for (const auto& [name, value] : given) {
-    const ParamSpec* decl = nullptr;
-    for (const ParamSpec& p : spec.params) {
-      if (p.name == name) decl = &p;
-    }
+    const ParamSpec* decl = FindParam(params, name);
     if (decl == nullptr) {
       std::vector<std::string> known;
-      for (const ParamSpec& p : spec.params) known.push_back(p.name);
+      for (const ParamSpec& p : params) known.push_back(p.name);
       return absl::InvalidArgumentError(absl::StrCat(
-          prefix, ".", name, ": unknown parameter of ", prefix, " '", spec.name,
-          "'; known: ", known.empty() ? std::string("(none)") : absl::StrJoin(known, ", ")));
+          prefix, ".", name, ": unknown parameter of ", owner,
+          "; known: ", known.empty() ? std::string("(none)") : absl::StrJoin(known, ", ")));
     }
-    auto checked = CheckValue(*decl, value, absl::StrCat(prefix, ".", name));
+    auto checked = CheckParamValue(*decl, value, absl::StrCat(prefix, ".", name));
     if (!checked.ok()) return checked.status();
     out.emplace(name, *std::move(checked));
   }
-  for (const ParamSpec& p : spec.params) {
+  for (const ParamSpec& p : params) {
     if (out.count(p.name) == 0) out.emplace(p.name, p.default_value);
   }
+  for (const ParamSpec& p : params) {
+    if (!p.used_when.has_value() || out.at(p.name) == p.default_value) continue;
+    const auto& [other, wanted] = *p.used_when;
+    const auto it = out.find(other);
+    const std::string* actual = it == out.end() ? nullptr : std::get_if<std::string>(&it->second);
+    if (actual == nullptr || *actual != wanted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, ".", p.name, ": ", FormatParamValue(out.at(p.name)), " is only used by ", other,
+          " '", wanted, "' (", other, " is '", actual == nullptr ? "" : *actual, "')"));
+    }
+  }
   return out;
+}
+
+namespace {
+
+ParamSpec Declare(std::string name, ParamType type, ParamValue default_value, Range range,
+                  std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = type;
+  p.default_value = std::move(default_value);
+  p.min = range.min;
+  p.max = range.max;
+  p.min_exclusive = range.min_exclusive;
+  p.max_exclusive = range.max_exclusive;
+  p.doc = std::move(doc);
+  return p;
+}
+
+}  // namespace
+
+ParamSpec DoubleParam(std::string name, double default_value, Range range, std::string doc) {
+  return Declare(std::move(name), ParamType::kDouble, default_value, range, std::move(doc));
+}
+
+ParamSpec IntParam(std::string name, int64_t default_value, Range range, std::string doc) {
+  return Declare(std::move(name), ParamType::kInt, default_value, range, std::move(doc));
+}
+
+ParamSpec BoolParam(std::string name, bool default_value, std::string doc) {
+  return Declare(std::move(name), ParamType::kBool, default_value, Any(), std::move(doc));
+}
+
+ParamSpec StringParam(std::string name, std::string default_value, std::vector<std::string> choices,
+                      std::string doc) {
+  ParamSpec p =
+      Declare(std::move(name), ParamType::kString, std::move(default_value), Any(), std::move(doc));
+  p.choices = std::move(choices);
+  return p;
+}
+
+ParamSpec IntListParam(std::string name, std::vector<int64_t> default_value, Range range,
+                       std::string doc) {
+  return Declare(std::move(name), ParamType::kIntList, std::move(default_value), range,
+                 std::move(doc));
 }
 
 namespace {
@@ -211,4 +264,4 @@ const std::vector<int64_t>& GetIntList(const ParamMap& params, const std::string
   return GetTyped<std::vector<int64_t>>(params, name);
 }
 
-}  // namespace optbench::engine
+}  // namespace optbench::spec

@@ -1,4 +1,4 @@
-#include "worker/engine/params.h"
+#include "spec/params.h"
 
 #include <cmath>
 #include <limits>
@@ -9,15 +9,20 @@
 #include "gtest/gtest.h"
 #include "worker/engine/catalog.h"
 
-namespace optbench::engine {
+namespace optbench::spec {
 namespace {
 
 using ::testing::HasSubstr;
 
 const ComponentSpec& Spec(ComponentKind kind, const std::string& name) {
-  absl::StatusOr<const ComponentSpec*> spec = FindComponent(kind, name);
+  absl::StatusOr<const ComponentSpec*> spec = engine::Catalog().Find(kind, name);
   EXPECT_TRUE(spec.ok()) << spec.status();
   return **spec;
+}
+
+// A component's parameters validated as the catalog validates them (prefixed by the kind).
+absl::StatusOr<ParamMap> ValidateParams(const ComponentSpec& spec, const ParamMap& given) {
+  return engine::Catalog().ValidateComponent(spec.kind, spec.name, given);
 }
 
 std::string ErrorOf(const ComponentSpec& spec, const ParamMap& given) {
@@ -110,4 +115,4 @@ TEST(ParamsTest, DescribesAllowedValues) {
 }
 
 }  // namespace
-}  // namespace optbench::engine
+}  // namespace optbench::spec

@@ -2,13 +2,13 @@
 // examples, most frequent first (ALGORITHMS.md 1.4; Kunstner et al. 2024, arXiv 2402.19449,
 // fKunstner/class-imbalance-sgd-adam utils.py `split_classes_by_frequency`). Eigen-free: the
 // coordinator's query code groups stored per-class metrics with it.
-#ifndef OPTBENCH_WORKER_ENGINE_FREQUENCY_GROUPS_H_
-#define OPTBENCH_WORKER_ENGINE_FREQUENCY_GROUPS_H_
+#ifndef OPTBENCH_SPEC_FREQUENCY_GROUPS_H_
+#define OPTBENCH_SPEC_FREQUENCY_GROUPS_H_
 
 #include <cstdint>
 #include <vector>
 
-namespace optbench::engine {
+namespace optbench::spec {
 
 // Returns `num_groups` lists of class ids (indices into `train_counts`); group 0 holds the most
 // frequent classes, the last group the rarest. The rule: sort classes by decreasing count, ties
@@ -23,6 +23,6 @@ namespace optbench::engine {
 std::vector<std::vector<int64_t>> FrequencyGroups(const std::vector<int64_t>& train_counts,
                                                   int num_groups);
 
-}  // namespace optbench::engine
+}  // namespace optbench::spec
 
-#endif  // OPTBENCH_WORKER_ENGINE_FREQUENCY_GROUPS_H_
+#endif  // OPTBENCH_SPEC_FREQUENCY_GROUPS_H_

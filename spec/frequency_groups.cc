@@ -1,11 +1,11 @@
-#include "worker/engine/frequency_groups.h"
+#include "spec/frequency_groups.h"
 
 #include <algorithm>
 #include <numeric>
 
 #include "common/check.h"
 
-namespace optbench::engine {
+namespace optbench::spec {
 
 std::vector<std::vector<int64_t>> FrequencyGroups(const std::vector<int64_t>& train_counts,
                                                   int num_groups) {
@@ -42,4 +42,4 @@ std::vector<std::vector<int64_t>> FrequencyGroups(const std::vector<int64_t>& tr
   return groups;
 }
 
-}  // namespace optbench::engine
+}  // namespace optbench::spec

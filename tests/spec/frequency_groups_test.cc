@@ -1,4 +1,4 @@
-#include "worker/engine/frequency_groups.h"
+#include "spec/frequency_groups.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace optbench::engine {
+namespace optbench::spec {
 namespace {
 
 using ::testing::ElementsAre;
@@ -84,4 +84,4 @@ TEST(FrequencyGroupsTest, OneGroupHoldsEverything) {
 }
 
 }  // namespace
-}  // namespace optbench::engine
+}  // namespace optbench::spec
