@@ -3,12 +3,11 @@
 // Trainer. The peer is bench/peer/torch_linear_step.py (the same step in PyTorch); run both
 // with bench/run_linear_step.sh, which reports the ratio.
 #include <memory>
+#include <optional>
 
 #include "benchmark/benchmark.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/dataset/registry.h"
-#include "worker/engine/model/registry.h"
-#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/task/train.h"
 #include "worker/engine/trainer.h"
 
 namespace optbench::engine {
@@ -21,12 +20,13 @@ void BM_FullBatchAdamStep(benchmark::State& state) {
     state.SkipWithError(std::string(data.status().message()).c_str());
     return;
   }
-  JobSpec spec;
+  TrainJob spec;
   spec.dataset = {"heavy_tail_uniform", {{"m", m}}};
   spec.model = {"linear", {}};
   spec.optimizer = {"adam", {{"lr", 1e-3}}};
   spec.trainer.steps = 1'000'000;
-  auto valid = ValidateJobSpec(spec);
+  auto validated = Catalog().Validate(spec.ToSpec());
+  auto valid = std::make_optional(TrainJob::From(*validated));
   auto model = MakeModel("linear", valid->model.params, data->num_features(), data->num_classes(),
                          /*seed=*/0);
   auto optimizer = MakeOptimizer("adam", valid->optimizer.params);

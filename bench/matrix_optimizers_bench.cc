@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "worker/engine/optimizer/registry.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/tensor.h"
 
 namespace optbench::engine {
@@ -27,7 +27,7 @@ constexpr int kCycle = 10;  // Steps per timed iteration = precondition_frequenc
 struct Variant {
   const char* label;
   const char* name;
-  ParamMap params;
+  spec::ParamMap params;
 };
 
 const std::vector<Variant>& Variants() {

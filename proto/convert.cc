@@ -199,7 +199,9 @@ v1::JobSpec ToProto(const spec::JobSpec& spec) {
   v1::JobSpec out;
   out.set_task(spec.task);
   out.set_seed(spec.seed);
-  for (const auto& [slot, choice] : spec.components) {
+  for (const auto& component : spec.components) {
+    const std::string& slot = component.first;
+    const spec::ComponentChoice& choice = component.second;
     const auto field = std::find_if(std::begin(kComponentFields), std::end(kComponentFields),
                                     [&](const ComponentField& f) { return slot == f.slot; });
     v1::Component* target = field != std::end(kComponentFields)

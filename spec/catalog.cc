@@ -151,7 +151,8 @@ absl::StatusOr<JobSpec> Catalog::Validate(const JobSpec& spec) const {
   JobSpec out;
   out.task = task.name;
   out.seed = spec.seed;
-  for (const auto& [slot, choice] : spec.components) {
+  for (const auto& component : spec.components) {
+    const std::string& slot = component.first;
     const bool known = std::any_of(task.slots.begin(), task.slots.end(),
                                    [&](const SlotSpec& s) { return s.name == slot; });
     if (!known) {

@@ -38,9 +38,6 @@ using spec::ParamValue;
 
 // Seeds stay exact through anything that stores numbers as doubles (JSON clients, plots).
 constexpr int64_t kMaxSeed = int64_t{1} << 53;
-// The largest integer that a double-typed scalar may stand for where an int is expected; the
-// engine uses the same bound.
-constexpr double kMaxIntegralDouble = 9.0e15;
 constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
 
 // Where something is written: its field path ("optimizer[1].lr[0]") and its 1-based line.
