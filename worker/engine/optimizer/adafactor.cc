@@ -62,9 +62,13 @@ void Adafactor::Update(const std::vector<ParamSlot>& slots, double lr) {
       Matrix& c = FactorState(slot, "exp_avg_sq_col", 1, cols);
       r.array() = beta2 * r.array() + one_minus_beta2 * sq.rowwise().mean();
       c.array() = beta2 * c.array() + one_minus_beta2 * sq.colwise().mean();
+      // U = G / sqrt(r c^T / mean(r)), with the two factors' inverse roots taken apart (as
+      // HF's Adafactor does): their product r_i c_j is ~eps1^2 = 1e-60 for a row and a column
+      // without gradient, which underflows to 0 in float32 and makes 0/0 = NaN.
       const Real r_mean = r.mean();
-      const auto v = (r.array().replicate(1, cols) * c.array().replicate(rows, 1)) / r_mean;
-      ApplyClipped(slot, g / v.sqrt(), alpha);
+      const auto row_scale = (r.array() / r_mean).rsqrt().replicate(1, cols);
+      const auto col_scale = c.array().rsqrt().replicate(rows, 1);
+      ApplyClipped(slot, g * row_scale * col_scale, alpha);
     } else {
       Matrix& v = StateTensor(slot, "exp_avg_sq");
       v.array() = beta2 * v.array() + one_minus_beta2 * sq;
