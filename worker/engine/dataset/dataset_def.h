@@ -67,6 +67,20 @@ DatasetDef DefineDataset(std::string name, std::string doc, spec::Binding<O> bin
   return def;
 }
 
+// File data sets: the footprint of a scanned shape (CsvShape, NpyShape: train_rows, test_rows,
+// num_features, num_classes), and the traits of a num_classes parameter (0 = read from the
+// labels, so unknown until then).
+template <typename Shape>
+absl::StatusOr<DataFootprint> ScannedFootprint(const absl::StatusOr<Shape>& s) {
+  if (!s.ok()) return s.status();
+  return DataFootprint{s->train_rows, s->test_rows, s->num_features, s->num_classes, 0};
+}
+inline spec::DataTraits ClassesIfGiven(int64_t num_classes) {
+  spec::DataTraits traits;
+  if (num_classes > 0) traits.num_classes = num_classes;
+  return traits;
+}
+
 // The "data_seed" parameter of generated and subsampled data sets.
 template <typename O>
 spec::Field<O> DataSeedField(uint64_t O::*member) {

@@ -422,16 +422,8 @@ const DatasetDef& NpyDefinition() {
                         spec::Bind(&O::num_classes, "num_classes", spec::Closed(0, 10000000),
                                    "number of classes; 0 = one more than the largest label seen")}),
       [](const O& o) -> absl::StatusOr<Dataset> { return LoadNpyDataset(o); },
-      [](const O& o) -> absl::StatusOr<DataFootprint> {
-        absl::StatusOr<NpyShape> s = ScanNpyShape(o);
-        if (!s.ok()) return s.status();
-        return DataFootprint{s->train_rows, s->test_rows, s->num_features, s->num_classes, 0};
-      },
-      [](const O& o) {
-        spec::DataTraits traits;
-        if (o.num_classes > 0) traits.num_classes = o.num_classes;
-        return traits;
-      }));
+      [](const O& o) { return ScannedFootprint(ScanNpyShape(o)); },
+      [](const O& o) { return ClassesIfGiven(o.num_classes); }));
   return *def;
 }
 

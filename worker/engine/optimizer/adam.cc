@@ -98,7 +98,7 @@ spec::Binding<AdamOptions> AdamBinding(const char* weight_decay_doc, AdamOptions
        spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "second-moment decay"),
        spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v_hat)"),
        spec::Bind(&O::bias_correction, "bias_correction", "divide moments by 1 - beta^t"),
-       spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6), weight_decay_doc),
+       WeightDecayField(&O::weight_decay, weight_decay_doc),
        spec::Bind(&O::amsgrad, "amsgrad", "divide by the running max of v (Reddi et al. 2018)")},
       prototype);
 }

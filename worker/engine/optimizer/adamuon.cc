@@ -85,8 +85,7 @@ const OptimizerDef& AdaMuonDefinition() {
                             "Newton-Schulz (a,b,c): paper 2's 5-step schedule (code default) or "
                             "the fixed triple; float32 in the product"),
            spec::Bind(&O::ns_steps, "ns_steps", spec::Closed(1, 50), "Newton-Schulz iterations"),
-           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                      "decoupled: theta *= 1 - lr wd"),
+           WeightDecayField(&O::weight_decay, "decoupled: theta *= 1 - lr wd"),
            spec::BindChoice(&O::variance, "variance",
                             {{"full", AdaMuonVariance::kFull},
                              {"rank1", AdaMuonVariance::kRank1},

@@ -54,8 +54,7 @@ spec::Binding<GradientDescentOptions> GradientDescentBinding() {
                                       "heavy-ball momentum mu, b = mu b + u (PyTorch style)"),
                            spec::Bind(&O::nesterov, "nesterov",
                                       "Nesterov momentum (torch.optim.SGD); needs momentum > 0"),
-                           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                                      "coupled L2: g += weight_decay theta")});
+                           WeightDecayField(&O::weight_decay, kCoupledDecayDoc)});
 }
 
 OptimizerDef DefineGradientDescent(std::string name, std::string doc) {

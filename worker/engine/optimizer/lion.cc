@@ -42,8 +42,7 @@ const OptimizerDef& LionDefinition() {
       spec::Binding<O>({spec::Bind(&O::beta1, "beta1", spec::Closed(0, 1),
                                    "interpolation weight of m in the update"),
                         spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "momentum decay"),
-                        spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                                   "decoupled: theta -= lr wd theta")}),
+                        WeightDecayField(&O::weight_decay, kDecoupledDecayDoc)}),
       [](const O& o) { return std::make_unique<Lion>(o); }, [](const O&) -> int64_t { return 1; }));
   return *def;
 }

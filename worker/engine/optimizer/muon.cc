@@ -78,8 +78,7 @@ const OptimizerDef& MuonDefinition() {
                             "Newton-Schulz (a,b,c): fixed (3.4445,-4.7750,2.0315) or paper 2's "
                             "5-step schedule"),
            spec::Bind(&O::ns_steps, "ns_steps", spec::Closed(1, 50), "Newton-Schulz iterations"),
-           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                      "decoupled: theta *= 1 - lr wd"),
+           WeightDecayField(&O::weight_decay, "decoupled: theta *= 1 - lr wd"),
            spec::BindChoice(
                &O::paper_variant, "variant", {{"reference", false}, {"paper", true}},
                "reference: X = M/(||M||+1e-7); paper: X = (M/(1-beta^t))/(||.||+1e-8)")}),

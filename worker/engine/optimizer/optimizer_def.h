@@ -35,6 +35,23 @@ spec::Field<MomentumOptions> MomentumField();
 // Options of a rule without hyperparameters beyond the step size (paper2_adam).
 struct NoOptions {};
 
+// Parameters many rules share, declared once (name, range); `doc` says how the rule uses it.
+inline constexpr char kCoupledDecayDoc[] = "coupled L2: g += weight_decay theta";
+inline constexpr char kDecoupledDecayDoc[] = "decoupled: theta -= lr wd theta";
+template <typename O>
+spec::Field<O> WeightDecayField(double O::*member, const char* doc) {
+  return spec::Bind(member, "weight_decay", spec::Closed(0, 1e6), doc);
+}
+// Matrix rules that refresh a preconditioner (shampoo, soap, splus, spa).
+template <typename O>
+spec::Field<O> PreconditionFrequencyField(int64_t O::*member, const char* doc) {
+  return spec::Bind(member, "precondition_frequency", spec::Closed(1, 1e9), doc);
+}
+template <typename O>
+spec::Field<O> MaxPrecondDimField(int64_t O::*member, const char* doc) {
+  return spec::Bind(member, "max_precond_dim", spec::Closed(1, 1e9), doc);
+}
+
 struct OptimizerDef {
   spec::ComponentSpec spec;
   // Builds the optimizer from validated parameters (every default filled in).

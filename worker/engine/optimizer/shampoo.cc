@@ -133,12 +133,11 @@ const OptimizerDef& ShampooDefinition() {
                                      "basic only: eigenvalue floor relative to the largest "
                                      "(paper: fixed 1/(|l|^1/4 + 1e-8))"),
                           "variant", "basic"),
-           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                      "decoupled: theta -= lr wd theta"),
-           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
-                      "inverse roots recomputed at step 1 and every N steps"),
-           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
-                      "matrices with a longer side get the vector rule"),
+           WeightDecayField(&O::weight_decay, kDecoupledDecayDoc),
+           PreconditionFrequencyField(&O::precondition_frequency,
+                                      "inverse roots recomputed at step 1 and every N steps"),
+           MaxPrecondDimField(&O::max_precond_dim,
+                              "matrices with a longer side get the vector rule"),
            spec::UsedWhen(spec::Bind(&O::graft_adam, "graft_adam",
                                      "basic only: rescale the update to the Frobenius norm of "
                                      "Adam's"),

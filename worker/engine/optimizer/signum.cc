@@ -42,8 +42,7 @@ const OptimizerDef& SignumDefinition() {
                                    "momentum decay of m = beta1 m + (1-beta1) g"),
                         spec::Bind(&O::lookahead, "lookahead", spec::Closed(0, 1),
                                    "la: weight of g in the signed interpolation"),
-                        spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                                   "decoupled: theta -= lr wd theta")}),
+                        WeightDecayField(&O::weight_decay, kDecoupledDecayDoc)}),
       [](const O& o) { return std::make_unique<Signum>(o); },
       [](const O&) -> int64_t { return 1; }));
   return *def;

@@ -59,12 +59,10 @@ const OptimizerDef& SpaDefinition() {
           {spec::Bind(&O::beta1, "beta1", spec::HalfOpen(0, 1), "momentum EMA"),
            spec::Bind(&O::beta2, "beta2", spec::HalfOpen(0, 1), "variance and factor EMA"),
            spec::Bind(&O::eps, "eps", spec::LeftOpen(0, 1), "added to sqrt(v_hat)"),
-           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                      "decoupled: theta -= lr wd theta"),
-           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
-                      "eigenbasis recomputed after step 1 and every N steps"),
-           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
-                      "sides >= this are not rotated")}),
+           WeightDecayField(&O::weight_decay, kDecoupledDecayDoc),
+           PreconditionFrequencyField(&O::precondition_frequency,
+                                      "eigenbasis recomputed after step 1 and every N steps"),
+           MaxPrecondDimField(&O::max_precond_dim, "sides >= this are not rotated")}),
       [](const O& o) { return std::make_unique<Spa>(o); }, [](const O&) -> int64_t { return 6; }));
   return *def;
 }

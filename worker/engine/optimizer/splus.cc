@@ -63,12 +63,10 @@ const OptimizerDef& SplusDefinition() {
                       "lambda: sign of (1-lambda) m + lambda g"),
            spec::Bind(&O::eps, "eps", spec::Closed(0, 1),
                       "added to the factors' diagonal before eigh"),
-           spec::Bind(&O::weight_decay, "weight_decay", spec::Closed(0, 1e6),
-                      "decoupled: theta -= lr wd theta"),
-           spec::Bind(&O::precondition_frequency, "precondition_frequency", spec::Closed(1, 1e9),
-                      "eigenbasis recomputed after step 1 and every N steps"),
-           spec::Bind(&O::max_precond_dim, "max_precond_dim", spec::Closed(1, 1e9),
-                      "sides >= this are not rotated")}),
+           WeightDecayField(&O::weight_decay, kDecoupledDecayDoc),
+           PreconditionFrequencyField(&O::precondition_frequency,
+                                      "eigenbasis recomputed after step 1 and every N steps"),
+           MaxPrecondDimField(&O::max_precond_dim, "sides >= this are not rotated")}),
       [](const O& o) { return std::make_unique<Splus>(o); },
       [](const O&) -> int64_t { return 5; }));
   return *def;
