@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -231,7 +232,8 @@ void AppendParam(const v1::ParamDeclaration& p, std::string* out) {
                                   def.empty() ? "\"\"" : def, allowed, p.doc(), only));
 }
 
-void AppendMetric(const v1::MetricDeclaration& m, std::string* out) {
+// `width`: the query-name column's, wide enough for the longest name listed.
+void AppendMetric(const v1::MetricDeclaration& m, int width, std::string* out) {
   std::string shape;
   switch (m.shape()) {
     case v1::MetricDeclaration::SHAPE_PER_CLASS:
@@ -248,8 +250,8 @@ void AppendMetric(const v1::MetricDeclaration& m, std::string* out) {
   const std::string query = m.query().empty() ? "(stored only)" : m.query();
   const std::string stored =
       m.query() == m.name() ? "" : absl::StrCat(" [stored as ", m.name(), "]");
-  absl::StrAppend(out, absl::StrFormat("      %-22s %-10s %-12s %s%s%s\n", query, shape, splits,
-                                       m.doc(), stored, m.primary() ? " (default)" : ""));
+  absl::StrAppend(out, absl::StrFormat("      %-*s %-10s %-12s %s%s%s\n", width, query, shape,
+                                       splits, m.doc(), stored, m.primary() ? " (default)" : ""));
 }
 
 }  // namespace
@@ -286,15 +288,23 @@ std::string ComponentsToText(const v1::ListComponentsResponse& declarations) {
 }
 
 std::string MetricsToText(const v1::ListComponentsResponse& declarations) {
+  int width = 22;
+  const auto widen = [&width](const v1::MetricDeclaration& m) {
+    width = std::max(width, static_cast<int>(m.query().size()));
+  };
+  for (const v1::TaskDeclaration& t : declarations.tasks()) absl::c_for_each(t.metrics(), widen);
+  for (const v1::ComponentDeclaration& c : declarations.components()) {
+    absl::c_for_each(c.metrics(), widen);
+  }
   std::string out;
   for (const v1::TaskDeclaration& t : declarations.tasks()) {
     absl::StrAppend(&out, "task ", t.name(), ":\n");
-    for (const v1::MetricDeclaration& m : t.metrics()) AppendMetric(m, &out);
+    for (const v1::MetricDeclaration& m : t.metrics()) AppendMetric(m, width, &out);
   }
   for (const v1::ComponentDeclaration& c : declarations.components()) {
     if (c.metrics_size() == 0) continue;
     absl::StrAppend(&out, c.kind(), " ", c.name(), ":\n");
-    for (const v1::MetricDeclaration& m : c.metrics()) AppendMetric(m, &out);
+    for (const v1::MetricDeclaration& m : c.metrics()) AppendMetric(m, width, &out);
   }
   return out;
 }

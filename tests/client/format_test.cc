@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace optbench::client {
@@ -80,6 +81,50 @@ TEST(FormatTest, TableSpreadsStepsKeepingFirstAndLast) {
   EXPECT_NE(table.find("step 50 "), std::string::npos);
   EXPECT_NE(table.find("step 100 "), std::string::npos);
   EXPECT_EQ(table.find("step 10 "), std::string::npos);
+}
+
+TEST(FormatTest, MetricsListAlignsDocsPastTheLongestNameAndMarksStoredNamesAndTheDefault) {
+  v1::ListComponentsResponse r;
+  v1::TaskDeclaration* task = r.add_tasks();
+  task->set_name("train");
+  v1::MetricDeclaration* lr = task->add_metrics();
+  lr->set_name("lr");
+  lr->set_query("lr");
+  lr->set_shape(v1::MetricDeclaration::SHAPE_SCALAR);
+  lr->set_splits(v1::MetricDeclaration::SPLITS_TRAIN);
+  lr->set_doc("step size");
+  v1::ComponentDeclaration* model = r.add_components();
+  model->set_kind("model");
+  model->set_name("m");
+  v1::MetricDeclaration* diag = model->add_metrics();
+  diag->set_name("diag.a_name_longer_than_twenty_two");
+  diag->set_query("diag.a_name_longer_than_twenty_two");
+  diag->set_shape(v1::MetricDeclaration::SHAPE_PER_CLASS);
+  diag->set_doc("long");
+  v1::ComponentDeclaration* objective = r.add_components();
+  objective->set_kind("objective");
+  objective->set_name("o");
+  v1::MetricDeclaration* loss = objective->add_metrics();
+  loss->set_name("loss_sum");
+  loss->set_query("loss");
+  loss->set_shape(v1::MetricDeclaration::SHAPE_PER_ITEM);
+  loss->set_item_kind("block");
+  loss->set_doc("mean loss");
+  loss->set_primary(true);
+  v1::ComponentDeclaration* no_metrics = r.add_components();
+  no_metrics->set_kind("optimizer");
+  no_metrics->set_name("gd");
+
+  const std::string text = MetricsToText(r);
+  EXPECT_EQ(
+      text,
+      absl::StrCat("task train:\n",
+                   "      lr                                 scalar     train        step size\n",
+                   "model m:\n",
+                   "      diag.a_name_longer_than_twenty_two per class  train, test  long\n",
+                   "objective o:\n",
+                   "      loss                               per block  train, test  mean loss "
+                   "[stored as loss_sum] (default)\n"));
 }
 
 }  // namespace

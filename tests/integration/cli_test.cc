@@ -6,6 +6,8 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -127,6 +129,24 @@ TEST_F(CliTest, ListOptimizersShowsHyperparameters) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* want : {"adam", "beta2", "0.999", "sign_descent", "normalized_gd", "momentum"}) {
     EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  }
+}
+
+TEST_F(CliTest, ListTasksObjectivesAndMetricsShowTheCoordinatorsDeclarations) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"list tasks", {"train - ", "aux_optimizer", "default cross_entropy", "trainer:", "steps"}},
+      {"list objectives", {"sequence_cross_entropy - ", "needs: token_ids, positions"}},
+      {"list metrics",
+       {"task train:", "head_grad_norm", "model attention2:", "diag.attn_21",
+        "objective cross_entropy:", "[stored as loss_sum] (default)"}},
+  };
+  for (const auto& [command, wants] : cases) {
+    Result r = RunCli(command);
+    ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
+    for (const std::string& want : wants) {
+      EXPECT_NE(r.output.find(want), std::string::npos) << command << ": " << want << "\n"
+                                                        << r.output;
+    }
   }
 }
 
