@@ -31,8 +31,14 @@ const char* ParamTypeName(ParamType type) {
 std::string FormatDouble(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  // The shortest form that reads back exactly; below 10^6, never in exponent form for whole
+  // numbers' digits ("10", not "1e+01").
+  const double magnitude = std::fabs(value);
+  const int integer_digits = magnitude >= 1 && magnitude < 1e6
+                                 ? static_cast<int>(std::floor(std::log10(magnitude))) + 1
+                                 : 1;
   char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
+  for (int precision = integer_digits; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
     if (std::strtod(buf, nullptr) == value) break;
   }

@@ -112,6 +112,14 @@ TEST(ParamsTest, DescribesAllowedValues) {
   EXPECT_EQ(DescribeAllowed(p), "> 0");
   EXPECT_EQ(FormatDouble(0.001), "0.001");
   EXPECT_EQ(FormatDouble(1e-8), "1e-08");
+  // Whole numbers below 10^6 in full, still the shortest exact form otherwise.
+  EXPECT_EQ(FormatDouble(10), "10");
+  EXPECT_EQ(FormatDouble(-10), "-10");
+  EXPECT_EQ(FormatDouble(123456), "123456");
+  EXPECT_EQ(FormatDouble(2.5), "2.5");
+  EXPECT_EQ(FormatDouble(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(FormatDouble(1e6), "1e+06");
+  EXPECT_EQ(FormatDouble(1e16), "1e+16");
 }
 
 }  // namespace
