@@ -170,10 +170,16 @@ double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backwa
     auto logits = logits_.topRows(rows * outputs_per_example_);
     const auto xs = x.middleRows(start, rows);
     model_->Forward(xs, logits);
+    const CurvatureRequest* curvature = nullptr;
     if (observed) {
-      for (const auto& observer : observers_) observer->OnTrainChunk(logits, *model_);
+      for (const auto& observer : observers_) {
+        if (const CurvatureRequest* asked = observer->OnTrainChunk(logits, *model_)) {
+          OPTBENCH_CHECK(curvature == nullptr);  // One observer asks (observer.h).
+          curvature = asked;
+        }
+      }
     }
-    loss += objective_->Evaluate(xs, labels + start, logits, grad_scale, stats);
+    loss += objective_->Evaluate(xs, labels + start, logits, grad_scale, stats, curvature);
     if (backward) model_->Backward(logits);
   }
   return loss;

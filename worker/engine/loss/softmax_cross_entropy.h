@@ -37,6 +37,15 @@ struct ClassStats {
   }
 };
 
+// A request for what only the loss's own pass has at hand: the sum over a chunk's output rows i
+// of w_i times the diagonal of the loss's Hessian with respect to row i's outputs (softmax
+// cross-entropy: p_ik (1 - p_ik)), added to sums[k]. With w_i = ||h_i||^2, h_i the output layer's
+// input, sums[k] / n is the trace of the Gauss-Newton block of class row k (ALGORITHMS.md 6.2).
+struct CurvatureRequest {
+  const double* row_weights = nullptr;  // One per output row of the chunk.
+  double* sums = nullptr;               // One per class.
+};
+
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
 // For each row i of `logits` (r x c) with label y_i = labels[i] in [0, c):
@@ -45,11 +54,13 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 // overwrites row i with grad_scale * (softmax(z_i) - e_{y_i}), the gradient of
 // grad_scale * sum_i loss_i (grad_scale = 1/N gives the gradient of the mean over N examples);
 // adds the row's statistics to `stats` when it is not null (precondition: stats was Reset for c
-// classes). Returns sum_i loss_i in float64. Non-finite logits give a non-finite loss (NaN or
-// inf), never a crash; the caller detects divergence from the returned sum.
-// Cost: one pass over the chunk, O(r c); no allocation.
+// classes), and its curvature to `curvature` when it is not null. Returns sum_i loss_i in
+// float64. Non-finite logits give a non-finite loss (NaN or inf), never a crash; the caller
+// detects divergence from the returned sum.
+// Cost: one fused pass over each row while it is in cache, O(r c), vectorized (the exponentials
+// in Real, the sums in float64, no per-element libm call); no allocation.
 double SoftmaxCrossEntropy(MatrixRef logits, const int32_t* labels, Real grad_scale,
-                           ClassStats* stats);
+                           ClassStats* stats, const CurvatureRequest* curvature = nullptr);
 
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine

@@ -155,7 +155,7 @@ void CnnModel::StageForward(const Stage& s, int64_t n, Real* pooled, int32_t* ar
                             Eigen::Index stride) {
   MatrixMap conv = Conv(s, n);
   conv.noalias() = Col(s, n) * s.kernel.transpose();
-  if (options_.bias) conv.rowwise() += s.bias.col(0).transpose();
+  if (options_.bias) conv.rowwise() += AsRow(s.bias);
   // pool(relu(z)) = relu(pool(z)), and the first maximum of z in a window is the first maximum
   // of relu(z) whenever that maximum is positive (otherwise the gradient is 0 either way).
   const int64_t w = s.width, ph = s.pooled_height, pw = s.pooled_width, plane = s.plane();
@@ -229,7 +229,7 @@ void CnnModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     StageForward(stage2_, n, pooled2_.row(e0).data(), &argmax2_[e0 * size2], size2);
   }
   logits.noalias() = pooled2_.topRows(rows_) * head_.transpose();
-  if (options_.bias) logits.rowwise() += head_bias_.col(0).transpose();
+  if (options_.bias) logits.rowwise() += AsRow(head_bias_);
   x_data_ = x.data();
   x_stride_ = x.outerStride();
 }
@@ -239,7 +239,7 @@ void CnnModel::Backward(const ConstMatrixRef& dlogits) {
   const int64_t size1 = stage1_.pooled_size();
   const int64_t size2 = head_.cols();
   head_grad_.noalias() += dlogits.transpose() * pooled2_.topRows(rows_);
-  if (options_.bias) head_bias_grad_.col(0).transpose() += dlogits.colwise().sum();
+  if (options_.bias) AddColumnSums(dlogits, head_bias_grad_);
   dpooled2_.topRows(rows_).noalias() = dlogits * head_;
   for (Eigen::Index e0 = 0; e0 < rows_; e0 += kCnnBlockRows) {
     const int64_t n = std::min<int64_t>(kCnnBlockRows, rows_ - e0);

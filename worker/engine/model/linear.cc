@@ -30,7 +30,7 @@ void LinearModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   OPTBENCH_CHECK(x.cols() == weight_.cols() && logits.rows() == x.rows() &&
                  logits.cols() == weight_.rows());
   logits.noalias() = x * weight_.transpose();
-  if (has_bias_) logits.rowwise() += bias_.col(0).transpose();
+  if (has_bias_) logits.rowwise() += AsRow(bias_);
   x_data_ = x.data();
   x_rows_ = x.rows();
   x_stride_ = x.outerStride();
@@ -42,7 +42,7 @@ void LinearModel::Backward(const ConstMatrixRef& dlogits) {
   const Eigen::Map<const Matrix, 0, Eigen::OuterStride<>> x(x_data_, x_rows_, weight_.cols(),
                                                             Eigen::OuterStride<>(x_stride_));
   weight_grad_.noalias() += dlogits.transpose() * x;
-  if (has_bias_) bias_grad_.col(0).transpose() += dlogits.colwise().sum();
+  if (has_bias_) AddColumnSums(dlogits, bias_grad_);
   x_data_ = nullptr;
 }
 

@@ -74,7 +74,7 @@ void MlpModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     } else {
       out.noalias() = activations_[l - 1].topRows(rows_) * weights_[l].transpose();
     }
-    if (has_bias_) out.rowwise() += biases_[l].col(0).transpose();
+    if (has_bias_) out.rowwise() += AsRow(biases_[l]);
     out = out.cwiseMax(Real{0});
   }
   if (hidden == 0) {
@@ -82,7 +82,7 @@ void MlpModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   } else {
     logits.noalias() = activations_.back().topRows(rows_) * weights_.back().transpose();
   }
-  if (has_bias_) logits.rowwise() += biases_.back().col(0).transpose();
+  if (has_bias_) logits.rowwise() += AsRow(biases_.back());
   x_data_ = x.data();
   x_stride_ = x.outerStride();
 }
@@ -100,7 +100,7 @@ void MlpModel::Backward(const ConstMatrixRef& dlogits) {
     } else {
       weight_grads_[l].noalias() += delta.transpose() * activations_[l - 1].topRows(rows_);
     }
-    if (has_bias_) bias_grads_[l].col(0).transpose() += delta.colwise().sum();
+    if (has_bias_) AddColumnSums(delta, bias_grads_[l]);
     if (l == 0) break;
     // Into the hidden layer below: dL/da = delta W_l, then through the ReLU (a > 0 exactly
     // where the pre-activation was > 0).

@@ -127,8 +127,8 @@ void LayerNormForward(const ConstMatrixRef& x, const Matrix& gain, const Matrix&
       xhat(i, j) = static_cast<Real>((static_cast<double>(x(i, j)) - mean) * rs);
     }
   }
-  out.noalias() = (xhat.array().rowwise() * gain.col(0).transpose().array()).matrix();
-  out.rowwise() += bias.col(0).transpose();
+  out.noalias() = (xhat.array().rowwise() * AsRow(gain).array()).matrix();
+  out.rowwise() += AsRow(bias);
 }
 
 // dx += dL/dx for dy = dL/d(out); accumulates dL/dgain and dL/dbias.
@@ -138,7 +138,7 @@ void LayerNormBackward(const ConstMatrixRef& dy, const ConstMatrixRef& xhat,
   using Row = Eigen::Matrix<Real, 1, Eigen::Dynamic>;
   const Eigen::Index d = dy.cols();
   const Real inv_d = Real{1} / static_cast<Real>(d);
-  const Row g = gain.col(0).transpose();
+  const Row g = AsRow(gain);
   Row dxhat(d);  // One row at a time, evaluated once.
   Row sum_gain = Row::Zero(d), sum_bias = Row::Zero(d);
   for (Eigen::Index i = 0; i < dy.rows(); ++i) {
@@ -275,7 +275,7 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     if (it != feature_cache_.end() && it->second.tokens == tokens_) {
       feat = it->second.features;
       logits.noalias() = feat * head_.transpose();
-      logits.rowwise() += head_bias_.col(0).transpose();
+      logits.rowwise() += AsRow(head_bias_);
       forward_done_ = true;
       return;
     }
@@ -306,7 +306,7 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
     cached_reals_ += n + nout * d;
   }
   logits.noalias() = feat * head_.transpose();
-  logits.rowwise() += head_bias_.col(0).transpose();
+  logits.rowwise() += AsRow(head_bias_);
   forward_done_ = true;
 }
 
@@ -337,9 +337,9 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
   auto k = blk.k.topRows(n);
   auto v = blk.v.topRows(n);
   k.noalias() = a * blk.wk.transpose();
-  k.rowwise() += blk.bk.col(0).transpose();
+  k.rowwise() += AsRow(blk.bk);
   v.noalias() = a * blk.wv.transpose();
-  v.rowwise() += blk.bv.col(0).transpose();
+  v.rowwise() += AsRow(blk.bv);
   // Query rows: every position, or the last tq of each example.
   if (tq < t) {
     for (Eigen::Index i = 0; i < r; ++i) {
@@ -349,7 +349,7 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
   const ConstMatrixRef aq = tq < t ? ConstMatrixRef(blk.aq.topRows(nq)) : a;
   auto q = blk.q.topRows(nq);
   q.noalias() = aq * blk.wq.transpose();
-  q.rowwise() += blk.bq.col(0).transpose();
+  q.rowwise() += AsRow(blk.bq);
   const Real scale = Real{1} / std::sqrt(static_cast<Real>(dh));
   auto y = blk.y.topRows(nq);
   for (Eigen::Index i = 0; i < r; ++i) {
@@ -369,7 +369,7 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
   }
   auto h1 = blk.h1.topRows(nq);
   h1.noalias() = y * blk.wo.transpose();
-  h1.rowwise() += blk.bo.col(0).transpose();
+  h1.rowwise() += AsRow(blk.bo);
   for (Eigen::Index i = 0; i < r; ++i) {
     h1.middleRows(i * tq, tq) += h.middleRows(i * t + t - tq, tq);
   }
@@ -390,10 +390,10 @@ void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
   auto u = blk.u.topRows(nq);
   auto g = blk.g.topRows(nq);
   u.noalias() = blk.b.topRows(nq) * blk.w1.transpose();
-  u.rowwise() += blk.b1.col(0).transpose();
+  u.rowwise() += AsRow(blk.b1);
   g = u.unaryExpr([](Real z) { return Gelu(z); });
   out.noalias() = g * blk.w2.transpose();
-  out.rowwise() += blk.b2.col(0).transpose();
+  out.rowwise() += AsRow(blk.b2);
   out += h1;
 }
 
@@ -404,7 +404,7 @@ void TransformerModel::Backward(const ConstMatrixRef& dlogits) {
   forward_done_ = false;
   const auto feat = feat_.topRows(nout);
   g_head_.noalias() += dlogits.transpose() * feat;
-  g_head_bias_.col(0) += dlogits.colwise().sum().transpose();
+  AddColumnSums(dlogits, g_head_bias_);
   if (o_.last_layer_only) return;  // Everything below the head is frozen.
 
   // Ensure the scratch buffers (the largest block needs r·T rows each).
@@ -456,12 +456,12 @@ void TransformerModel::BackwardBlock(int64_t l, Eigen::Index r, MatrixRef dout, 
   {
     const auto g = blk.g.topRows(nq);
     blk.g_w2.noalias() += dout.transpose() * g;
-    blk.g_b2.col(0) += dout.colwise().sum().transpose();
+    AddColumnSums(dout, blk.g_b2);
     auto du = du_.topRows(nq);
     du.noalias() = dout * blk.w2;
     du.array() *= blk.u.topRows(nq).unaryExpr([](Real z) { return GeluGrad(z); }).array();
     blk.g_w1.noalias() += du.transpose() * blk.b.topRows(nq);
-    blk.g_b1.col(0) += du.colwise().sum().transpose();
+    AddColumnSums(du, blk.g_b1);
     auto db = dxq_.topRows(nq);
     db.noalias() = du * blk.w1;
     // dout becomes dL/dh1: the residual path plus the path through LN2.
@@ -471,7 +471,7 @@ void TransformerModel::BackwardBlock(int64_t l, Eigen::Index r, MatrixRef dout, 
   // Attention: h1 = h[query rows] + y Wo^T + bo.
   const auto dh1 = dout;
   blk.g_wo.noalias() += dh1.transpose() * blk.y.topRows(nq);
-  blk.g_bo.col(0) += dh1.colwise().sum().transpose();
+  AddColumnSums(dh1, blk.g_bo);
   auto dy = dy_.topRows(nq);
   dy.noalias() = dh1 * blk.wo;
   auto dq = dq_.topRows(nq);
@@ -495,11 +495,11 @@ void TransformerModel::BackwardBlock(int64_t l, Eigen::Index r, MatrixRef dout, 
   }
   const ConstMatrixRef aq = tq < t ? ConstMatrixRef(blk.aq.topRows(nq)) : ConstMatrixRef(a);
   blk.g_wq.noalias() += dq.transpose() * aq;
-  blk.g_bq.col(0) += dq.colwise().sum().transpose();
+  AddColumnSums(dq, blk.g_bq);
   blk.g_wk.noalias() += dk.transpose() * a;
-  blk.g_bk.col(0) += dk.colwise().sum().transpose();
+  AddColumnSums(dk, blk.g_bk);
   blk.g_wv.noalias() += dv.transpose() * a;
-  blk.g_bv.col(0) += dv.colwise().sum().transpose();
+  AddColumnSums(dv, blk.g_bv);
   auto da = da_.topRows(n);
   da.noalias() = dk * blk.wk;
   da.noalias() += dv * blk.wv;

@@ -48,8 +48,9 @@ void CrossEntropy::CountTargets(const DataSplit& split, std::vector<int64_t>* co
 }
 
 double CrossEntropy::Evaluate(const ConstMatrixRef& /*x*/, const int32_t* labels, MatrixRef outputs,
-                              Real grad_scale, ClassStats* stats) {
-  return SoftmaxCrossEntropy(outputs, labels, grad_scale, stats);
+                              Real grad_scale, ClassStats* stats,
+                              const CurvatureRequest* curvature) {
+  return SoftmaxCrossEntropy(outputs, labels, grad_scale, stats, curvature);
 }
 
 void CrossEntropy::Report(const ClassStats& stats, Split split, MetricBatch* out) const {
@@ -72,7 +73,8 @@ void SequenceCrossEntropy::CountTargets(const DataSplit& split,
 }
 
 double SequenceCrossEntropy::Evaluate(const ConstMatrixRef& x, const int32_t* labels,
-                                      MatrixRef outputs, Real grad_scale, ClassStats* stats) {
+                                      MatrixRef outputs, Real grad_scale, ClassStats* stats,
+                                      const CurvatureRequest* curvature) {
   const Eigen::Index r = x.rows();
   const Eigen::Index t_len = x.cols();
   OPTBENCH_CHECK(t_len == context_ && outputs.rows() == r * t_len);
@@ -82,7 +84,7 @@ double SequenceCrossEntropy::Evaluate(const ConstMatrixRef& x, const int32_t* la
     for (Eigen::Index t = 0; t + 1 < t_len; ++t) row[t] = static_cast<int32_t>(x(i, t + 1));
     row[t_len - 1] = labels[i];
   }
-  return SoftmaxCrossEntropy(outputs, targets_.data(), grad_scale, stats);
+  return SoftmaxCrossEntropy(outputs, targets_.data(), grad_scale, stats, curvature);
 }
 
 const ObjectiveDef& CrossEntropyDefinition() {

@@ -20,7 +20,7 @@ class CrossEntropy : public Objective {
   int64_t outputs_per_example() const override { return 1; }
   void CountTargets(const DataSplit& split, std::vector<int64_t>* counts) const override;
   double Evaluate(const ConstMatrixRef& x, const int32_t* labels, MatrixRef outputs,
-                  Real grad_scale, ClassStats* stats) override;
+                  Real grad_scale, ClassStats* stats, const CurvatureRequest* curvature) override;
   void Report(const ClassStats& stats, Split split, MetricBatch* out) const override;
 };
 
@@ -36,7 +36,7 @@ class SequenceCrossEntropy : public CrossEntropy {
   int64_t outputs_per_example() const override { return context_; }
   void CountTargets(const DataSplit& split, std::vector<int64_t>* counts) const override;
   double Evaluate(const ConstMatrixRef& x, const int32_t* labels, MatrixRef outputs,
-                  Real grad_scale, ClassStats* stats) override;
+                  Real grad_scale, ClassStats* stats, const CurvatureRequest* curvature) override;
 
  private:
   int64_t context_;

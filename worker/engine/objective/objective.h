@@ -34,11 +34,13 @@ class Objective {
   // The loss of a chunk of r examples: x (r x features) and labels (r) are the examples,
   // `outputs` (r·outputs_per_example() x classes) the model's outputs for them, overwritten with
   // grad_scale times the gradient of the summed loss with respect to them. Adds the chunk's
-  // per-class statistics to `stats` unless null (precondition: Reset for the class count).
-  // Returns the summed loss over the chunk's targets in float64 (non-finite outputs give a
+  // per-class statistics to `stats` unless null (precondition: Reset for the class count), and
+  // the curvature an observer asked for (observer.h) to `curvature` unless null, in the same
+  // pass. Returns the summed loss over the chunk's targets in float64 (non-finite outputs give a
   // non-finite sum, never a crash).
   virtual double Evaluate(const ConstMatrixRef& x, const int32_t* labels, MatrixRef outputs,
-                          Real grad_scale, ClassStats* stats) = 0;
+                          Real grad_scale, ClassStats* stats,
+                          const CurvatureRequest* curvature) = 0;
 
   // The statistics of one split as the metrics this objective declares.
   virtual void Report(const ClassStats& stats, Split split, MetricBatch* out) const = 0;

@@ -23,27 +23,6 @@ void RowNorms(const Matrix& m, std::vector<double>* norms) {
   }
 }
 
-void AddGaussNewtonTrace(const ConstMatrixRef& logits, const ConstMatrixRef& head_input,
-                         double* trace, std::vector<double>* row) {
-  OPTBENCH_CHECK(logits.rows() == head_input.rows());
-  const Eigen::Index c = logits.cols();
-  row->resize(static_cast<size_t>(c));
-  double* p = row->data();
-  for (Eigen::Index i = 0; i < logits.rows(); ++i) {
-    const double h2 = head_input.row(i).template cast<double>().squaredNorm();
-    const Real* z = logits.row(i).data();
-    double max = z[0];
-    for (Eigen::Index k = 1; k < c; ++k) max = std::fmax(max, static_cast<double>(z[k]));
-    double sum = 0;
-    for (Eigen::Index k = 0; k < c; ++k) sum += p[k] = std::exp(static_cast<double>(z[k]) - max);
-    const double inv = 1.0 / sum;
-    for (Eigen::Index k = 0; k < c; ++k) {
-      const double pk = p[k] * inv;
-      trace[k] += pk * (1.0 - pk) * h2;
-    }
-  }
-}
-
 HeadStatsObserver::HeadStatsObserver(const std::vector<ParamSlot>& slots, int64_t num_classes)
     : slots_(slots), head_(FindOutputHead(slots)) {
   if (head_ < 0) return;
@@ -51,7 +30,6 @@ HeadStatsObserver::HeadStatsObserver(const std::vector<ParamSlot>& slots, int64_
   grad_norm_.resize(c);
   gn_trace_.resize(c);
   weight_norm_.resize(c);
-  softmax_row_.resize(c);
   std::string bias_id = slots_[head_].id;
   if (const size_t at = bias_id.rfind("weight"); at != std::string::npos) {
     bias_id.replace(at, 6, "bias");
@@ -96,12 +74,22 @@ void HeadStatsObserver::BeginTrainPass() {
   gn_trace_seen_ = false;
 }
 
-void HeadStatsObserver::OnTrainChunk(const ConstMatrixRef& outputs, const Model& model) {
-  if (head_ < 0) return;
-  if (const std::optional<ConstMatrixRef> h = model.HeadInput()) {
-    AddGaussNewtonTrace(outputs, *h, gn_trace_.data(), &softmax_row_);
-    gn_trace_seen_ = true;
+const CurvatureRequest* HeadStatsObserver::OnTrainChunk(const ConstMatrixRef& outputs,
+                                                        const Model& model) {
+  if (head_ < 0) return nullptr;
+  const std::optional<ConstMatrixRef> h = model.HeadInput();
+  if (!h.has_value()) return nullptr;
+  OPTBENCH_CHECK(h->rows() == outputs.rows());
+  // Grows to the largest chunk once (the first: the trainer never makes a later one longer).
+  if (head_sq_norms_.size() < static_cast<size_t>(h->rows())) {
+    head_sq_norms_.resize(static_cast<size_t>(h->rows()));
   }
+  for (Eigen::Index i = 0; i < h->rows(); ++i) {
+    head_sq_norms_[static_cast<size_t>(i)] = h->row(i).template cast<double>().squaredNorm();
+  }
+  gn_trace_seen_ = true;
+  curvature_ = {head_sq_norms_.data(), gn_trace_.data()};
+  return &curvature_;
 }
 
 void HeadStatsObserver::Evaluate(const EvaluationContext& ctx, MetricBatch* out) {

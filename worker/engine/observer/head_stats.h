@@ -21,20 +21,15 @@ int FindOutputHead(const std::vector<ParamSlot>& slots);
 // ||row k of m||_2 for every row, accumulated in float64, into `norms` (resized to m.rows()).
 void RowNorms(const Matrix& m, std::vector<double>* norms);
 
-// Adds sum_i p_ik (1 - p_ik) ||h_i||^2 over the chunk to trace[k], p_i = softmax(logits row i),
-// computed in float64. logits: r x c (before the loss overwrites them); head_input: r x h;
-// trace: c entries. Non-finite logits give non-finite sums (the caller detects divergence
-// elsewhere). O(r (c + h)); `row` is scratch (resized to c; no allocation once it has c).
-void AddGaussNewtonTrace(const ConstMatrixRef& logits, const ConstMatrixRef& head_input,
-                         double* trace, std::vector<double>* row);
-
 // The class-row statistics of the output head (the first kOutputHead slot, classes x h) as an
 // observer. Metrics (train split, per class): head_grad_norm, head_gn_trace (when the model
-// exposes HeadInput), head_weight_norm, head_bias_grad (the bias slot whose id is the head
-// weight's with "weight" replaced by "bias"), head_update_norm (||row k of W_t - W_{t-1}||; not
-// at a run's first evaluation), head_eff_lr (the row mean of Optimizer::EffectiveStepSizes; for
-// rules that have one, once they have state). Emits nothing for a model without an output head.
-// Checkpoints carry the head before the last step (tensor "head"/"before").
+// exposes HeadInput; the objective sums p_ik (1 - p_ik) ||h_i||^2 in its own pass over the outputs,
+// asked through a CurvatureRequest), head_weight_norm, head_bias_grad (the bias slot whose id is
+// the head weight's with "weight" replaced by "bias"), head_update_norm (||row k of W_t -
+// W_{t-1}||; not at a run's first evaluation), head_eff_lr (the row mean of
+// Optimizer::EffectiveStepSizes; for rules that have one, once they have state). Emits nothing for
+// a model without an output head. Checkpoints carry the head before the last step (tensor
+// "head"/"before").
 class HeadStatsObserver : public Observer {
  public:
   // `slots`: the model's Params(). Allocates its buffers here.
@@ -42,7 +37,7 @@ class HeadStatsObserver : public Observer {
 
   void Declare(std::vector<spec::MetricSpec>* out) const override;
   void BeginTrainPass() override;
-  void OnTrainChunk(const ConstMatrixRef& outputs, const Model& model) override;
+  const CurvatureRequest* OnTrainChunk(const ConstMatrixRef& outputs, const Model& model) override;
   void Evaluate(const EvaluationContext& ctx, MetricBatch* out) override;
   void BeforeStep(int64_t step, bool evaluated_next) override;
   void SaveState(int64_t step, OptimizerState* state) const override;
@@ -59,8 +54,9 @@ class HeadStatsObserver : public Observer {
   Matrix head_before_, head_scratch_;
   int64_t head_before_step_ = -1;
   bool gn_trace_seen_ = false;
-  std::vector<double> grad_norm_, gn_trace_, weight_norm_, bias_grad_, update_norm_, eff_lr_,
-      softmax_row_;
+  std::vector<double> grad_norm_, gn_trace_, weight_norm_, bias_grad_, update_norm_, eff_lr_;
+  std::vector<double> head_sq_norms_;  // ||h_i||^2 of the current chunk's output rows.
+  CurvatureRequest curvature_;
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

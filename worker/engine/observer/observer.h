@@ -10,6 +10,7 @@
 
 #include "spec/metric.h"
 #include "worker/engine/dataset/dataset.h"
+#include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/model.h"
 #include "worker/engine/optimizer/optimizer.h"
 #include "worker/engine/run_sink.h"
@@ -42,9 +43,15 @@ class Observer {
 
   // Around the train split's pass at an evaluation step (the gradient pass in full-batch mode, a
   // forward-only pass in mini-batch mode): Begin, then each chunk's outputs before the objective
-  // overwrites them with their gradient (the model's HeadInput is that chunk's).
+  // overwrites them with their gradient (the model's HeadInput is that chunk's). OnTrainChunk
+  // may return a request for the objective's curvature over the chunk (objective.h), which the
+  // objective fills in its own pass over the outputs (at most one observer asks); the request
+  // and what it points to must stay valid until the next call.
   virtual void BeginTrainPass() {}
-  virtual void OnTrainChunk(const ConstMatrixRef& /*outputs*/, const Model& /*model*/) {}
+  virtual const CurvatureRequest* OnTrainChunk(const ConstMatrixRef& /*outputs*/,
+                                               const Model& /*model*/) {
+    return nullptr;
+  }
 
   // At the evaluation of `ctx.step`, after the step's gradient and every split's pass.
   virtual void Evaluate(const EvaluationContext& ctx, MetricBatch* out) = 0;

@@ -170,6 +170,64 @@ TEST(SoftmaxCrossEntropyTest, IsStableForExtremeLogits) {
   EXPECT_TRUE(logits.allFinite());
 }
 
+// Rows wider than the argmax blocks (256): ties and maxima in different blocks, and a wide batch
+// against the reference.
+TEST(SoftmaxCrossEntropyTest, WideRowsMatchTheReferenceAndTiesGoToTheLowestIndexAcrossBlocks) {
+  constexpr int kClasses = 1000;
+  Matrix logits = Matrix::Zero(4, kClasses);
+  logits(0, 700) = 5;  // Tie in blocks 1 and 2: argmax 300.
+  logits(0, 300) = 5;
+  logits(1, 300) = 5;  // The strictly larger one in a later block wins: argmax 999.
+  logits(1, 999) = 6;
+  logits(2, 255) = 4;  // Last element of block 0 against first of block 1: argmax 255.
+  logits(2, 256) = 4;
+  // Row 3: all equal, argmax 0.
+  const std::vector<int32_t> labels = {300, 999, 256, 0};
+  ClassStats stats;
+  stats.Reset(kClasses);
+  Matrix work = logits;
+  SoftmaxCrossEntropy(work, labels.data(), 0.0, &stats);
+  EXPECT_EQ(stats.correct[300], 1);
+  EXPECT_EQ(stats.correct[999], 1);
+  EXPECT_EQ(stats.correct[256], 0);  // Argmax 255.
+  EXPECT_EQ(stats.correct[0], 1);
+  ExpectStatsNear(stats, Reference(logits, labels));
+
+  Rng rng(11);
+  Matrix wide(20, kClasses);
+  for (Eigen::Index i = 0; i < wide.size(); ++i) wide.data()[i] = 4 * rng.Normal();
+  std::vector<int32_t> wide_labels(20);
+  for (int32_t& y : wide_labels) y = static_cast<int32_t>(rng.UniformInt(kClasses));
+  ClassStats wide_stats;
+  wide_stats.Reset(kClasses);
+  work = wide;
+  SoftmaxCrossEntropy(work, wide_labels.data(), 0.0, &wide_stats);
+  ExpectStatsNear(wide_stats, Reference(wide, wide_labels));
+}
+
+// The curvature a request asks for: sum_i w_i p_ik (1 - p_ik), added to what is there, from the
+// same pass (the class-row Gauss-Newton trace with w_i = ||h_i||^2).
+TEST(SoftmaxCrossEntropyTest, CurvatureRequestSumsTheWeightedHessianDiagonal) {
+  const Batch b = MakeBatch();
+  std::vector<double> weights(50);
+  Rng rng(2);
+  for (double& w : weights) w = 3 * rng.Uniform();
+  std::vector<double> sums(6, 1.0);
+  const CurvatureRequest request{weights.data(), sums.data()};
+  Matrix work = b.logits;
+  SoftmaxCrossEntropy(work, b.labels.data(), 0.0, nullptr, &request);
+  for (int k = 0; k < 6; ++k) {
+    double expected = 1.0;  // It adds to what is there.
+    for (int i = 0; i < 50; ++i) {
+      double z = 0;
+      for (int j = 0; j < 6; ++j) z += std::exp(b.logits(i, j));
+      const double p = std::exp(b.logits(i, k)) / z;
+      expected += weights[i] * p * (1 - p);
+    }
+    EXPECT_NEAR(sums[k], expected, 1e-12) << k;
+  }
+}
+
 TEST(SoftmaxCrossEntropyTest, NonFiniteLogitsGiveANonFiniteLoss) {
   Matrix logits(1, 2);
   logits << std::nan(""), 0;

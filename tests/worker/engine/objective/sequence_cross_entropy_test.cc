@@ -81,7 +81,7 @@ TEST(SequenceCrossEntropyTest, EveryPositionPredictsTheNextTokenAndEveryTargetCo
   ClassStats stats;
   stats.Reset(v);
   const double scale = 1.0 / static_cast<double>(r * t);
-  const double loss = objective.Evaluate(x, labels.data(), logits, scale, &stats);
+  const double loss = objective.Evaluate(x, labels.data(), logits, scale, &stats, nullptr);
 
   // Independently: log-softmax of each row at its target, and the gradient softmax - onehot.
   double want = 0;
@@ -157,14 +157,14 @@ void CheckSequenceGradient(TransformerOptions o) {
   Matrix logits(rows * o.context, o.vocab);
   model.ZeroGrad();
   model.Forward(x, logits);
-  objective.Evaluate(x, labels.data(), logits, static_cast<Real>(1.0 / n), nullptr);
+  objective.Evaluate(x, labels.data(), logits, static_cast<Real>(1.0 / n), nullptr, nullptr);
   model.Backward(logits);
   const std::vector<ParamSlot> params = model.Params();
   const GradientCheckResult r = CheckGradient(
       GradientSlotsOf(params),
       [&] {
         model.Forward(x, logits);
-        return objective.Evaluate(x, labels.data(), logits, 0, nullptr) / n;
+        return objective.Evaluate(x, labels.data(), logits, 0, nullptr, nullptr) / n;
       },
       kTolerance);
   int64_t entries = 0;

@@ -19,25 +19,6 @@ using testing::RunJob;
 
 static_assert(sizeof(Real) == 8, "numerical checks run against the float64 engine");
 
-TEST(HeadStatsTest, GaussNewtonTraceMatchesTheFormula) {
-  Rng rng(2);
-  Matrix logits(4, 3), h(4, 5);
-  for (Eigen::Index i = 0; i < logits.size(); ++i) logits.data()[i] = 6 * rng.Uniform() - 3;
-  for (Eigen::Index i = 0; i < h.size(); ++i) h.data()[i] = rng.Normal();
-  std::vector<double> trace(3, 1.0), row;
-  AddGaussNewtonTrace(logits, h, trace.data(), &row);
-  for (int k = 0; k < 3; ++k) {
-    double expected = 1.0;  // It adds to what is there.
-    for (int i = 0; i < 4; ++i) {
-      double sum = 0;
-      for (int j = 0; j < 3; ++j) sum += std::exp(logits(i, j));
-      const double p = std::exp(logits(i, k)) / sum;
-      expected += p * (1 - p) * h.row(i).squaredNorm();
-    }
-    EXPECT_NEAR(trace[k], expected, 1e-12);
-  }
-}
-
 using RecordingSink = testing::EvaluationRecorder;
 
 TrainJob Spec(int64_t batch_size) {
