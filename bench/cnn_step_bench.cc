@@ -3,11 +3,13 @@
 // trainer's default chunk_rows, 4,096, holds them). No optimizer step: its cost is per parameter
 // and negligible next to the convolutions. The peer is bench/peer/torch_cnn_step.py (the same
 // step in PyTorch); run both with bench/run_cnn_step.sh, which reports the ratio.
-// Arguments: rows, channels1, channels2.
+// Arguments: rows, channels1, channels2, GEMM threads. Wall time (threads).
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/cnn.h"
 #include "worker/engine/random.h"
@@ -18,6 +20,10 @@ namespace {
 constexpr int64_t kClasses = 10;
 
 void BM_CnnFullBatchStep(benchmark::State& state) {
+  if (absl::Status s = SetGemmThreads(static_cast<int>(state.range(3))); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
   const int64_t rows = state.range(0);
   CnnOptions o;
   o.channels1 = state.range(1);
@@ -51,12 +57,11 @@ void BM_CnnFullBatchStep(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::OneK::kIs1000);
 }
 BENCHMARK(BM_CnnFullBatchStep)
-    ->Args({2000, 8, 16})
-    ->Args({2000, 32, 64})
+    ->ArgsProduct({{2000}, {8}, {16}, {1, 2}})
+    ->ArgsProduct({{2000}, {32}, {64}, {1, 2}})
     ->Unit(benchmark::kMillisecond)
-    ->MinTime(2.0);
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace optbench::engine
-
-BENCHMARK_MAIN();

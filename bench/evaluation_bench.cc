@@ -101,5 +101,3 @@ BENCHMARK(BM_Evaluation)->Apply(Shapes);
 
 }  // namespace
 }  // namespace optbench::engine
-
-BENCHMARK_MAIN();

@@ -1,12 +1,14 @@
 // One full-batch training step (forward, softmax cross-entropy with per-class statistics,
 // backward, Adam update) of softmax regression on paper 1's D1 data, through the engine's own
-// Trainer. The peer is bench/peer/torch_linear_step.py (the same step in PyTorch); run both
-// with bench/run_linear_step.sh, which reports the ratio.
+// Trainer, on 1 or 2 GEMM threads; and the same-run sgemm peak (a 2048^3 product through the
+// engine's backend). The peer is bench/peer/torch_linear_step.py (the same step in PyTorch); run
+// both with bench/run_linear_step.sh, which reports the ratios. Wall time (threads).
 #include <memory>
 #include <optional>
 
 #include "benchmark/benchmark.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/task/train.h"
 #include "worker/engine/trainer.h"
 
@@ -15,6 +17,10 @@ namespace {
 
 void BM_FullBatchAdamStep(benchmark::State& state) {
   const int64_t m = state.range(0);
+  if (absl::Status s = SetGemmThreads(static_cast<int>(state.range(1))); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
   auto data = MakeDataset("heavy_tail_uniform", {{"m", m}});
   if (!data.ok()) {
     state.SkipWithError(std::string(data.status().message()).c_str());
@@ -45,9 +51,37 @@ void BM_FullBatchAdamStep(benchmark::State& state) {
       benchmark::Counter(4 * n * d * c, benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::OneK::kIs1000);
 }
-BENCHMARK(BM_FullBatchAdamStep)->Arg(7)->Arg(8)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_FullBatchAdamStep)
+    ->ArgsProduct({{7, 8, 9}, {1, 2}})
+    ->ArgNames({"m", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
+
+// The backend's sgemm on a large square product: the peak the step's GEMMs are measured against.
+void BM_Sgemm(benchmark::State& state) {
+  if (absl::Status s = SetGemmThreads(static_cast<int>(state.range(0))); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return;
+  }
+  constexpr int kN = 2048;
+  const Matrix a = Matrix::Random(kN, kN), b = Matrix::Random(kN, kN);
+  Matrix c(kN, kN);
+  for (auto _ : state) {
+    c.noalias() = a * b;
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * kN * kN * kN, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::OneK::kIs1000);
+}
+BENCHMARK(BM_Sgemm)
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(1.0)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace optbench::engine
-
-BENCHMARK_MAIN();

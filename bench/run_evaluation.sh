@@ -6,22 +6,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-native}
-bin="$build/bench/evaluation_bench"
-[ -x "$bin" ] || { echo "no $bin: configure with -DOPTBENCH_BUILD_BENCH=ON and build it" >&2; exit 2; }
+source bench/lib.sh
+bin=$(bench_bin "$build" evaluation_bench)
+bench_backend "$bin"
 declare -A forward evaluation
 for round in 1 2 3; do
-  while IFS=, read -r name ms; do
+  while IFS=, read -r name ms _; do
     shape=${name#*/}; shape=${shape%/min_time*}
     case $name in
       BM_Forward*) forward[$shape]+="$ms " ;;
       BM_Evaluation*) evaluation[$shape]+="$ms " ;;
     esac
-  done < <("$bin" --benchmark_format=csv 2>/dev/null | awk -F, '/^"BM_/ { gsub(/"/, "", $1); print $1 "," $4 }')
+  done < <(bench_csv "$bin")
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-16s %12s %14s %8s\n" shape forward_ms evaluation_ms ratio
 for shape in c:5000/d:128 c:5000/d:512 c:50000/d:128 c:50000/d:512; do
   f=$(echo "${forward[$shape]}" | median); e=$(echo "${evaluation[$shape]}" | median)
   printf "%-16s %12.1f %14.1f %8.2f\n" "$shape" "$f" "$e" "$(echo "$e / $f" | bc -l)"
 done
-echo "(2,048 rows in chunks of 512; median of 3 rounds; ratio = evaluation / forward GEMM alone)"
+echo "(2,048 rows in chunks of 512, one thread; median of 3 rounds; ratio = evaluation / forward GEMM alone)"

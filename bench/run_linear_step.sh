@@ -1,28 +1,51 @@
 #!/usr/bin/env bash
-# The engine's full-batch step vs PyTorch's, side by side in one run, as a ratio (the machines
-# here are shared and noisy: only the ratio means anything). Needs a build with
-# -DOPTBENCH_BUILD_BENCH=ON (e.g. `cmake --preset native`) and Debian's python3-torch.
-#   bench/run_linear_step.sh [BUILD_DIR]      (default build-native)
+# The engine's full-batch softmax-regression step vs PyTorch's on paper 1's D1 data (m = 7, 8, 9),
+# side by side in one run, at 1 and at 2 threads each, as ratios (the machines here are shared
+# and noisy: only the ratios mean anything), with each side's sgemm peak in the same run. Needs a
+# build with -DOPTBENCH_BUILD_BENCH=ON (e.g. `cmake --preset native`) and the peer's packages
+# (bench/README.md).
+#   bench/run_linear_step.sh [BUILD_DIR] [ROUNDS]      (default build-native, 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-native}
-bin="$build/bench/linear_step_bench"
-[ -x "$bin" ] || { echo "no $bin: configure with -DOPTBENCH_BUILD_BENCH=ON and build it" >&2; exit 2; }
-# OPENBLAS_CORETYPE would pin PyTorch's BLAS to AVX2 kernels; let both use the full CPU.
+rounds=${2:-3}
+# OPENBLAS_CORETYPE would pin OpenBLAS (ours and PyTorch's) to AVX2 kernels; use the full CPU.
 unset OPENBLAS_CORETYPE
+source bench/lib.sh
+bin=$(bench_bin "$build" linear_step_bench)
+bench_backend "$bin"
 declare -A ours peer
-for round in 1 2 3; do
-  while read -r m ms; do ours[$m]+="$ms "; done < <(
-    "$bin" --benchmark_format=csv 2>/dev/null | awk -F, '/BM_FullBatchAdamStep/ {
-      split($1, a, "/"); print a[2], $4 }')
-  while read -r line; do
-    m=${line#m=}; m=${m%% *}; ms=${line##*=}; peer[$m]+="$ms "
-  done < <(/usr/bin/python3 bench/peer/torch_linear_step.py 2)
+for ((round = 1; round <= rounds; round++)); do
+  # Names: BM_FullBatchAdamStep/m:8/threads:1/min_time:2.000/real_time, BM_Sgemm/threads:1/...
+  while IFS=, read -r name ms gflops; do
+    case $name in
+      BM_FullBatchAdamStep*) m=${name#*m:}; m=${m%%/*}; t=${name#*threads:}; t=${t%%/*}
+        ours[$m/$t]+="$ms " ;;
+      BM_Sgemm*) t=${name#*threads:}; t=${t%%/*}; ours[sgemm/$t]+="$gflops " ;;
+    esac
+  done < <(bench_csv "$bin")
+  for t in 1 2; do
+    while read -r line; do
+      case $line in
+        m=*) m=${line#m=}; m=${m%% *}; peer[$m/$t]+="${line##*=} " ;;
+        sgemm_gflops=*) peer[sgemm/$t]+="${line#*=} " ;;
+        "# peer:"*) ((round == 1)) && echo "$line (threads $t)" ;;
+      esac
+    done < <(/usr/bin/python3 bench/peer/torch_linear_step.py "$t" 2 7 8 9)
+  done
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf "%-3s %14s %14s %8s\n" m optbench_ms pytorch_ms ratio
-for m in 7 8; do
-  o=$(echo "${ours[$m]}" | median); p=$(echo "${peer[$m]}" | median)
-  printf "%-3s %14.2f %14.2f %8.2f\n" "$m" "$o" "$p" "$(echo "$o / $p" | bc -l)"
+
+printf "%-3s %-8s %12s %12s %8s %8s\n" m threads optbench_ms pytorch_ms ratio %peak
+for t in 1 2; do
+  for m in 7 8 9; do
+    o=$(echo "${ours[$m/$t]:-}" | median); p=$(echo "${peer[$m/$t]:-}" | median)
+    [ -n "$o" ] || { printf "%-3s %-8s %12s\n" "$m" "$t" "(skipped)"; continue; }
+    n=$((m * (1 << m))); d=$(((m + 1) * (1 << m))); c=$(((1 << m) - 1))
+    peak=$(echo "${ours[sgemm/$t]:-}" | median)
+    printf "%-3s %-8s %12.2f %12.2f %8.2f %7.0f%%\n" "$m" "$t" "$o" "$p" "$(echo "$o / $p" | bc -l)" \
+      "$(echo "400 * $n * $d * $c / ($o * 1000000) / $peak" | bc -l)"
+  done
+  echo "sgemm 2048^3, $t thread(s): optbench $(echo "${ours[sgemm/$t]:-}" | median) GFLOP/s, PyTorch $(echo "${peer[sgemm/$t]:-}" | median) GFLOP/s"
 done
-echo "(ratio = optbench time / PyTorch time per step, median of 3 alternating rounds; < 1 is faster)"
+echo "(ratio = optbench time / PyTorch time per step, median of $rounds alternating rounds; < 1 is faster;"
+echo " %peak = the step's two GEMMs (4 n d c flops) as a share of optbench's same-run sgemm peak)"

@@ -37,6 +37,7 @@
 #include "server/wire.h"
 #include "storage/sqlite_store.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/run_job.h"
 #include "worker/worker.h"
 
@@ -50,7 +51,9 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   run SWEEP_FILE        run a sweep on this machine: an embedded coordinator and workers
                         over a local SQLite file, live progress, then a per-group table
       --db PATH           database file (default ./optbench.db)
-      --workers N         jobs trained at once (default: number of cores)
+      --workers N         jobs trained at once (default: number of cores / T)
+      --threads T         threads for each job's matrix products (default 1; results are
+                          the same for any T; needs a build with OpenBLAS for T > 1)
       --groups G          frequency groups in the final table (default 10)
   submit SWEEP_FILE     send a sweep to a coordinator; prints the sweep id
       --dry-run           validate and list the expanded jobs, create nothing
@@ -708,13 +711,25 @@ int CmdCancel(const Args& args, std::ostream& out, std::ostream& err) {
 
 int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
-    err << "usage: optbench run SWEEP_FILE [--db PATH] [--workers N] [--groups G]\n";
+    err << "usage: optbench run SWEEP_FILE [--db PATH] [--workers N] [--threads T] [--groups G]\n";
     return 2;
   }
   const std::string& path = args.positional[0];
   auto text = ReadFile(path);
   if (!text.ok()) return Fail(err, "run", text.status());
-  int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = 1;
+  if (const std::string t = Flag(args, "--threads"); !t.empty()) {
+    if (!absl::SimpleAtoi(t, &threads) || threads < 1 || threads > 1024) {
+      err << "optbench run: --threads: '" << t << "' is not a number in 1..1024\n";
+      return 2;
+    }
+    if (absl::Status s = engine::SetGemmThreads(threads); !s.ok()) {
+      err << "optbench run: --threads: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int workers = std::max(1, cores / threads);
   if (const std::string w = Flag(args, "--workers"); !w.empty()) {
     if (!absl::SimpleAtoi(w, &workers) || workers < 1 || workers > 1024) {
       err << "optbench run: --workers: '" << w << "' is not a number in 1..1024\n";
@@ -751,6 +766,7 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
   worker::WorkerOptions wopts;
   wopts.coordinator = (*coordinator)->address();
   wopts.slots = workers;
+  wopts.threads_per_slot = threads;
   wopts.name = "embedded";
   wopts.acquire_wait = absl::Seconds(2);
   worker::Worker worker(wopts);
@@ -812,7 +828,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
     int (*run)(const Args&, std::ostream&, std::ostream&);
   };
   const std::map<std::string, Command> commands = {
-      {"run", {{"--db", "--workers", "--groups", "--no-progress"}, CmdRun}},
+      {"run", {{"--db", "--workers", "--threads", "--groups", "--no-progress"}, CmdRun}},
       {"submit", {{"--coordinator", "--dry-run", "--name"}, CmdSubmit}},
       {"status", {{"--coordinator"}, CmdStatus}},
       {"list", {{"--coordinator", "--state"}, CmdList}},

@@ -17,6 +17,7 @@
 #include "grpcpp/create_channel.h"
 #include "proto/convert.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/run_job.h"
 #include "worker/reporter.h"
 
@@ -163,6 +164,9 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   if (options_.coordinator.empty()) {
     return absl::InvalidArgumentError("coordinator: empty address (want HOST:PORT)");
   }
+  if (absl::Status s = engine::SetGemmThreads(options_.threads_per_slot); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("threads_per_slot: ", s.message()));
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -202,8 +206,9 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
-  Log(LogLevel::kInfo, "worker", "%s registered with %s, %d slot(s)", options_.worker_id,
-      options_.coordinator, options_.slots);
+  Log(LogLevel::kInfo, "worker", "%s registered with %s, %d slot(s), %d GEMM thread(s) each by %s",
+      options_.worker_id, options_.coordinator, options_.slots, options_.threads_per_slot,
+      engine::GemmBackendDescription());
   for (int i = 0; i < options_.slots; ++i) slots_.emplace_back([this, i] { SlotLoop(i); });
   return absl::OkStatus();
 }

@@ -19,8 +19,10 @@
 namespace optbench::worker {
 
 struct WorkerOptions {
-  std::string coordinator;                          // host:port
-  int slots = 1;                                    // Jobs run at once (one thread each).
+  std::string coordinator;  // host:port
+  int slots = 1;            // Jobs run at once (one thread each).
+  // Threads each job's matrix products use (engine/gemm_backend.h). Results do not depend on it.
+  int threads_per_slot = 1;
   std::string worker_id;                            // Empty = "<hostname>-<pid>-<random>".
   std::string name;                                 // Empty = hostname.
   absl::Duration acquire_wait = absl::Seconds(10);  // Long-poll length.

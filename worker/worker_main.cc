@@ -1,5 +1,5 @@
 // optbench-worker: pulls jobs from a coordinator and trains them.
-//   optbench-worker --coordinator HOST:PORT --slots K
+//   optbench-worker --coordinator HOST:PORT --slots K [--threads_per_slot T]
 // SIGTERM / SIGINT: graceful — running jobs are handed back to the queue (their attempt does not
 // count) and the process exits.
 #include <csignal>
@@ -17,6 +17,9 @@
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "coordinator address HOST:PORT");
 ABSL_FLAG(int, slots, 1, "jobs to run at once (one core each)");
+ABSL_FLAG(int, threads_per_slot, 1,
+          "threads for each job's matrix products (results do not depend on it; build with "
+          "OpenBLAS for more than 1)");
 ABSL_FLAG(std::string, worker_id, "", "stable id (default: host-pid-random)");
 ABSL_FLAG(std::string, name, "", "display name (default: host name)");
 ABSL_FLAG(int, connect_timeout_seconds, 60, "give up if the coordinator never answers");
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   optbench::worker::WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.slots = absl::GetFlag(FLAGS_slots);
+  options.threads_per_slot = absl::GetFlag(FLAGS_threads_per_slot);
   options.worker_id = absl::GetFlag(FLAGS_worker_id);
   options.name = absl::GetFlag(FLAGS_name);
   options.max_memory_bytes = absl::GetFlag(FLAGS_max_memory_mb) << 20;

@@ -3,24 +3,25 @@
 
 Paper 1's CNN (conv 5x5 pad 2 -> ReLU -> maxpool 2, twice, -> flatten -> Linear to 10 classes) on
 2,000 random 28 x 28 images in one chunk: zero_grad, forward, cross-entropy, backward (no
-optimizer step, as the engine's bench). float32, one thread (the engine is single-threaded by
-design: one job per core), denormals flushed like the engine. The input needs no gradient, so
-the first convolution computes only its weight gradient, as in the engine.
-Prints "c1=<c1> c2=<c2> cpu_ms_per_step=<x>" for each width pair.
+optimizer step, as the engine's bench). float32, denormals flushed like the engine. The input
+needs no gradient, so the first convolution computes only its weight gradient, as in the engine.
+Wall time.
+    torch_cnn_step.py THREADS MIN_SECONDS
+Prints "c1=<c1> c2=<c2> ms_per_step=<x>" for each width pair.
 """
+import os
 import sys
-import time
 
-import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_setup  # pylint: disable=wrong-import-position
 
 ROWS = 2000
 WIDTHS = ((8, 16), (32, 64))
 
 
 def main():
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    min_time = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
+    threads, min_time = int(sys.argv[1]), float(sys.argv[2])
+    torch = peer_setup.torch_with_threads(threads)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(ROWS, 1, 28, 28, generator=g)
     y = torch.arange(ROWS) % 10
@@ -36,16 +37,8 @@ def main():
             loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
 
-        for _ in range(2):
-            step()
-        # CPU time of this thread, not wall time: on a shared, loaded machine the wall clock
-        # counts other processes' time slices (the engine's bench reports CPU time the same way).
-        steps, start = 0, time.thread_time()
-        while time.thread_time() - start < min_time:
-            step()
-            steps += 1
-        ms = 1000 * (time.thread_time() - start) / steps
-        print(f"c1={c1} c2={c2} cpu_ms_per_step={ms:.3f}", flush=True)
+        ms = 1000 * peer_setup.timed(step, min_time)
+        print(f"c1={c1} c2={c2} ms_per_step={ms:.3f}", flush=True)
 
 
 if __name__ == "__main__":

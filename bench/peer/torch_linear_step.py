@@ -2,16 +2,18 @@
 """Peer for bench/linear_step_bench.cc: the same full-batch softmax-regression step in PyTorch.
 
 D1 data of size m (n = m 2^m, d = (m+1) 2^m, c = 2^m - 1; inputs Uniform[0,1)), float32, zero
-init, one thread (the engine is single-threaded by design: one job per core), denormals flushed
-like the engine. Prints "m=<m> ms_per_step=<x>" for each m.
+init, denormals flushed like the engine; then the same-run sgemm peak (2048^3). Wall time.
+    torch_linear_step.py THREADS MIN_SECONDS M...
+Prints "m=<m> ms_per_step=<x>" for each m, then "sgemm_gflops=<x>".
 """
+import os
 import sys
-import time
 
-import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_setup  # pylint: disable=wrong-import-position
 
 
-def d1(m):
+def d1(torch, m):
     labels = []
     cls = 0
     for i in range(m):
@@ -23,12 +25,12 @@ def d1(m):
     return torch.rand(n, d, generator=g), torch.tensor(labels), cls
 
 
+
 def main():
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    min_time = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
-    for m in (7, 8):
-        x, y, c = d1(m)
+    threads, min_time = int(sys.argv[1]), float(sys.argv[2])
+    torch = peer_setup.torch_with_threads(threads)
+    for m in map(int, sys.argv[3:]):
+        x, y, c = d1(torch, m)
         model = torch.nn.Linear(x.shape[1], c)
         torch.nn.init.zeros_(model.weight)
         torch.nn.init.zeros_(model.bias)
@@ -40,13 +42,10 @@ def main():
             loss.backward()
             opt.step()
 
-        for _ in range(3):
-            step()
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < min_time:
-            step()
-            steps += 1
-        print(f"m={m} ms_per_step={1000 * (time.perf_counter() - start) / steps:.3f}", flush=True)
+        print(f"m={m} ms_per_step={1000 * peer_setup.timed(step, min_time):.3f}", flush=True)
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    seconds = peer_setup.timed(lambda: a @ b, min_time)
+    print(f"sgemm_gflops={2 * 2048 ** 3 / seconds / 1e9:.1f}", flush=True)
 
 
 if __name__ == "__main__":

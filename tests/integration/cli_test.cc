@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "worker/engine/gemm_backend.h"
 
 namespace optbench {
 namespace {
@@ -148,6 +149,50 @@ TEST_F(CliTest, ListTasksObjectivesAndMetricsShowTheCoordinatorsDeclarations) {
                                                         << r.output;
     }
   }
+}
+
+// --threads: the threads of each job's matrix products. Results must not depend on it (the GEMM
+// backend splits products by output blocks only; worker/engine/gemm_backend.h).
+TEST_F(CliTest, ThreadsChangeNoResult) {
+  const std::string sweep = Write("d1.yaml", R"(name: d1
+dataset: {name: heavy_tail_uniform, m: 6}
+model: {name: linear}
+trainer: {steps: 6, eval_every: 3}
+optimizer: {name: adam, lr: 0.01}
+)");
+  Result bad = RunCli(absl::StrCat("run ", sweep, " --db ", dir_, "/bad.db --threads 0"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--threads: '0' is not a number in 1..1024"), std::string::npos)
+      << bad.output;
+  if (engine::MaxGemmThreads() < 2) {
+    Result r = RunCli(absl::StrCat("run ", sweep, " --db ", dir_, "/two.db --threads 2"));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("2 is not in 1..1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("-DOPTBENCH_BLAS=openblas"), std::string::npos) << r.output;
+    return;
+  }
+  std::vector<std::string> tables;
+  for (int threads : {1, 2}) {
+    const std::string db = absl::StrCat(dir_, "/t", threads, ".db");
+    Result run = RunCli(absl::StrCat("run ", sweep, " --db ", db, " --threads ", threads));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
+    Result csv =
+        RunCli(absl::StrCat("query ", m[1].str(), " --db ", db, " --format csv --group-by class"));
+    ASSERT_EQ(csv.exit_code, 0) << csv.output;
+    // Without the job and sweep ids (first two columns), which differ between databases.
+    std::string values;
+    for (absl::string_view line : absl::StrSplit(csv.output, '\n', absl::SkipEmpty())) {
+      std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(',', 2));
+      ASSERT_EQ(fields.size(), 3u) << line;
+      absl::StrAppend(&values, fields[2], "\n");
+    }
+    tables.push_back(values);
+  }
+  // 3 evaluations x 63 classes, and the same digits on 1 and 2 threads.
+  EXPECT_EQ(std::count(tables[0].begin(), tables[0].end(), '\n'), 1 + 3 * 63);
+  EXPECT_EQ(tables[0], tables[1]);
 }
 
 TEST_F(CliTest, UsageErrorsExitWithTwo) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/objective/cross_entropy.h"
 #include "worker/engine/schedule.h"
 
@@ -106,6 +107,7 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
   OPTBENCH_CHECK(spec.steps >= 1 && spec.batch_size >= 0 && spec.chunk_rows >= 1 &&
                  spec.eval_every >= 1);
   OPTBENCH_CHECK(lr > 0);
+  EnsureGemmThreads();
   OPTBENCH_CHECK(model->num_inputs() == data->num_features() &&
                  model->num_outputs() == data->num_classes());
   const int64_t n = data->train().size();

@@ -72,28 +72,18 @@ void NewtonSchulz(const Matrix& m_in, int steps, bool schedule, double eps, Matr
   }
 }
 
-bool SymmetricEigen(const Matrix& a, Matrix* vectors, Vector* values) {
-  using DenseReal = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
-  using Dense64 = Eigen::MatrixXd;
-  DenseReal dense_vectors;
-  Vector dense_values;
-  if (Decompose<DenseReal>(a, &dense_vectors, &dense_values)) {
-    *vectors = dense_vectors;
-    *values = dense_values;
-    return false;
-  }
-  Dense64 vectors64;
+void SymmetricEigen(const Matrix& a, Matrix* vectors, Vector* values) {
+  Eigen::MatrixXd vectors64;
   Eigen::VectorXd values64;
-  if (!Decompose<Dense64>(a.template cast<double>(), &vectors64, &values64)) {
+  if (!Decompose<Eigen::MatrixXd>(a.template cast<double>(), &vectors64, &values64)) {
     std::fprintf(stderr,
-                 "symmetric eigendecomposition of a %ldx%ld preconditioner factor failed in the "
-                 "engine precision and in float64\n",
+                 "symmetric eigendecomposition of a %ldx%ld preconditioner factor failed in "
+                 "float64\n",
                  static_cast<long>(a.rows()), static_cast<long>(a.cols()));
     std::abort();
   }
   *vectors = vectors64.cast<Real>();
   *values = values64.cast<Real>();
-  return true;
 }
 
 void EigenBasis(const Matrix& factor, bool descending, Matrix* basis) {

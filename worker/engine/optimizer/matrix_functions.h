@@ -46,11 +46,14 @@ void NewtonSchulz(const Matrix& m_in, int steps, bool schedule, double eps, Matr
                   NewtonSchulzWorkspace* work);
 
 // Eigendecomposition of the symmetric matrix `a` (k x k) as torch/jnp.linalg.eigh of a + 1e-30 I:
-// `values` ascending, `vectors` columns matching. When the solver in the engine's precision does
-// not converge or yields non-finite output, it is retried in float64 (as nikhilvyas/SOAP does);
-// if that fails too the process aborts with a message (finite input must decompose; never NaN
-// silently). Returns true iff the float64 retry was needed.
-bool SymmetricEigen(const Matrix& a, Matrix* vectors, Vector* values);
+// `values` ascending, `vectors` columns matching. Solved in float64 whatever the engine's
+// precision (the references solve in float32 and retry in float64 on failure): in float32 the
+// small eigenvalues that Shampoo's root_eps floor and SOAP's Adam divide by carry an absolute
+// error of ~1e-7 of the largest, and how it falls depends on the BLAS (OpenBLAS's ssymv vs
+// Eigen's: shampoo_basic's float32 trajectory was 7e-7 or 1.9e-5 from float64's, soap_paper's
+// 0.12; solved in float64, 7e-7 and 3e-7 with either). A failure aborts with a message (finite
+// input must decompose; never NaN silently).
+void SymmetricEigen(const Matrix& a, Matrix* vectors, Vector* values);
 
 // basis (k x k) <- eigenvectors of the symmetric `factor` (SymmetricEigen), columns in ascending
 // or, with `descending`, descending eigenvalue order (torch.flip of eigh's columns).
@@ -88,8 +91,8 @@ void AccumulateFactors(double beta, const Matrix& g, const EigenbasisSides& side
 // `jitter` itself; SymmetricEigen's own 1e-30 comes on top).
 void RefreshPaperBases(const EigenbasisSides& sides, double jitter);
 
-// Test hook: the next `n` solver attempts (first try or float64 retry) report failure; n = 1
-// exercises the retry, n = 2 the abort. Not thread-safe; tests only.
+// Test hook: the next `n` solver attempts report failure (the abort). Not thread-safe; tests
+// only.
 void FailNextEigenAttemptsForTesting(int n);
 
 // State tensor `name` of slot `id` with any shape (preconditioner factors are rows x rows or

@@ -120,7 +120,7 @@ const OptimizerDef& ShampooDefinition() {
   static const OptimizerDef* def = new OptimizerDef(DefineOptimizer<O>(
       "shampoo",
       "Shampoo (Gupta et al. 2018 Alg. 1; ALGORITHMS 0.8, paper 2 eq. 2.4.4): "
-      "L^-1/4 M R^-1/4 by eigendecomposition (float64 retry); vector slots: basic = "
+      "L^-1/4 M R^-1/4 by eigendecomposition (in float64); vector slots: basic = "
       "Adam, paper = the code's m_hat/((sqrt(v)+eps)(sqrt(v_hat)+eps))",
       1e-3,
       spec::Binding<O>(

@@ -28,7 +28,7 @@ struct ShampooOptions {
 // Basic (paper_variant = false), per slot G (m x n), t the step, bc_i = 1 - beta_i^t:
 //   m = b1 m + (1 - b1) G;  L = b2 L + (1 - b2) G G^T;  R = b2 R + (1 - b2) G^T G;
 //   at t = 1 and every precondition_frequency-th step: P_L = (L / bc2)^(-1/4), P_R likewise, by
-//   symmetric eigendecomposition with floored eigenvalues (SymmetricEigen: float64 retry);
+//   symmetric eigendecomposition with floored eigenvalues (SymmetricEigen, in float64);
 //   U = P_L (m / bc1) P_R, with graft_adam rescaled to ||A||_F, A = Adam's bias-corrected update
 //   (v = b2 v + (1 - b2) G^2); theta <- theta (1 - lr wd) - lr U.
 //   Vector slots and sides > max_precond_dim: the update is A itself [service default].

@@ -126,14 +126,16 @@ double ReplayCase(const FixtureCase& c) {
   return worst;
 }
 
-// Relative bound per case in the float32 build (measured at most 1.1e-6; the float64 build must
-// reach 1e-5 and reaches 3e-9). SOAP with eps = 1e-8 on a problem whose gradient row is always
-// zero hits the roundoff trap of ALGORITHMS.md 0.10: the rotated zero row is float32 roundoff
-// (1e-8) divided by sqrt(v) + 1e-8, an O(1) direction, so float32 and float64 differ by up to 0.17
-// relative there (measured); those two cases only bound the damage. The eps = 1e-6 cases are the
-// float32 check of SOAP.
+// Relative bound per case in the float32 build (measured at most 1.1e-6 with Eigen's GEMM and
+// with OpenBLAS's; the float64 build must reach 1e-5 and reaches 3e-9). soap_reference, with
+// eps = 1e-8 on a problem whose gradient row is always zero, hits the roundoff trap of
+// ALGORITHMS.md 0.10: the rotated zero row is float32 roundoff (1e-8) divided by sqrt(v) + 1e-8,
+// an O(1) direction, so float32 and float64 differ by up to 0.18 relative there (measured); that
+// case only bounds the damage. (soap_paper hit it too while eigenbases were solved in float32:
+// 0.12; 3e-7 since they are solved in float64.) The eps = 1e-6 cases are the float32 check of
+// SOAP.
 double Float32Bound(const std::string& name) {
-  if (name == "soap_reference" || name == "soap_paper") return 0.3;
+  if (name == "soap_reference") return 0.3;
   return 5e-6;
 }
 
