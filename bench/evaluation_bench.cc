@@ -4,14 +4,16 @@
 // the forward GEMM alone, measured in the same run (issue 12's target: the whole evaluation at
 // most 1.3x the GEMM). bench/run_evaluation.sh prints the ratios.
 //
-// Arguments: classes c, head input width d. n = 2,048 rows in chunks of 512 (the trainer's
-// chunking bounds memory the same way).
+// Arguments: classes c, head input width d, chunk rows (512; the trainer's chunking bounds memory
+// the same way; 128 rows, cache-sized at c = 5,000, measured no better). n = 2,048 rows, one
+// GEMM thread.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/objective/cross_entropy.h"
 #include "worker/engine/observer/head_stats.h"
 #include "worker/engine/random.h"
@@ -20,7 +22,6 @@ namespace optbench::engine {
 namespace {
 
 constexpr Eigen::Index kRows = 2048;
-constexpr Eigen::Index kChunk = 512;
 
 struct Setup {
   Matrix x;
@@ -29,7 +30,8 @@ struct Setup {
   Matrix logits;
 };
 
-std::unique_ptr<Setup> MakeSetup(int64_t c, int64_t d) {
+std::unique_ptr<Setup> MakeSetup(int64_t c, int64_t d, Eigen::Index chunk) {
+  if (!SetGemmThreads(1).ok()) return nullptr;
   auto s = std::make_unique<Setup>();
   Rng rng(1, RngStream::kData);
   s->x.resize(kRows, d);
@@ -42,7 +44,7 @@ std::unique_ptr<Setup> MakeSetup(int64_t c, int64_t d) {
   auto model = MakeModel("linear", {{"init", std::string("uniform")}}, d, c, /*seed=*/0);
   if (!model.ok()) return nullptr;
   s->model = std::move(*model);
-  s->logits.resize(kChunk, c);
+  s->logits.resize(chunk, c);
   return s;
 }
 
@@ -56,10 +58,11 @@ void SetCounters(benchmark::State& state, int64_t c, int64_t d) {
 void BM_Forward(benchmark::State& state) {
   const int64_t c = state.range(0);
   const int64_t d = state.range(1);
-  auto s = MakeSetup(c, d);
+  const Eigen::Index chunk = state.range(2);
+  auto s = MakeSetup(c, d, chunk);
   for (auto _ : state) {
-    for (Eigen::Index start = 0; start < kRows; start += kChunk) {
-      s->model->Forward(s->x.middleRows(start, kChunk), s->logits);
+    for (Eigen::Index start = 0; start < kRows; start += chunk) {
+      s->model->Forward(s->x.middleRows(start, chunk), s->logits);
       benchmark::DoNotOptimize(s->logits.data());
     }
   }
@@ -71,7 +74,8 @@ void BM_Forward(benchmark::State& state) {
 void BM_Evaluation(benchmark::State& state) {
   const int64_t c = state.range(0);
   const int64_t d = state.range(1);
-  auto s = MakeSetup(c, d);
+  const Eigen::Index chunk = state.range(2);
+  auto s = MakeSetup(c, d, chunk);
   CrossEntropy objective;
   HeadStatsObserver head_stats(s->model->Params(), c);
   ClassStats stats;
@@ -79,11 +83,11 @@ void BM_Evaluation(benchmark::State& state) {
   for (auto _ : state) {
     stats.Reset(c);
     head_stats.BeginTrainPass();
-    for (Eigen::Index start = 0; start < kRows; start += kChunk) {
-      s->model->Forward(s->x.middleRows(start, kChunk), s->logits);
+    for (Eigen::Index start = 0; start < kRows; start += chunk) {
+      s->model->Forward(s->x.middleRows(start, chunk), s->logits);
       const CurvatureRequest* curvature = head_stats.OnTrainChunk(s->logits, *s->model);
-      loss += objective.Evaluate(s->x.middleRows(start, kChunk), s->labels.data() + start,
-                                 s->logits, Real{0}, &stats, curvature);
+      loss += objective.Evaluate(s->x.middleRows(start, chunk), s->labels.data() + start, s->logits,
+                                 Real{0}, &stats, curvature);
     }
     benchmark::DoNotOptimize(loss);
   }
@@ -92,9 +96,9 @@ void BM_Evaluation(benchmark::State& state) {
 
 void Shapes(benchmark::internal::Benchmark* b) {
   for (int64_t c : {5000, 50000}) {
-    for (int64_t d : {128, 512}) b->Args({c, d});
+    for (int64_t d : {128, 512}) b->Args({c, d, 512});
   }
-  b->ArgNames({"c", "d"})->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  b->ArgNames({"c", "d", "chunk"})->Unit(benchmark::kMillisecond)->MinTime(1.0);
 }
 BENCHMARK(BM_Forward)->Apply(Shapes);
 BENCHMARK(BM_Evaluation)->Apply(Shapes);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "worker/engine/catalog.h"
+#include "worker/engine/gemm_backend.h"
 #include "worker/engine/tensor.h"
 
 namespace optbench::engine {
@@ -158,6 +159,9 @@ void PrintRatios(const std::map<std::string, double>& seconds) {
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
+  // One thread: the ratios are per core (CPU time), as a worker slot runs them.
+  if (!optbench::engine::SetGemmThreads(1).ok()) return 1;
+  benchmark::AddCustomContext("gemm", optbench::engine::GemmBackendDescription());
   optbench::engine::Register();
   optbench::engine::RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

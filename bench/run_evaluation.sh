@@ -12,7 +12,7 @@ bench_backend "$bin"
 declare -A forward evaluation
 for round in 1 2 3; do
   while IFS=, read -r name ms _; do
-    shape=${name#*/}; shape=${shape%/min_time*}
+    shape=${name#*/}; shape=${shape%/chunk*}
     case $name in
       BM_Forward*) forward[$shape]+="$ms " ;;
       BM_Evaluation*) evaluation[$shape]+="$ms " ;;

@@ -160,14 +160,20 @@ void PixelsToFeatures(bool standardize, Matrix* train, Matrix* test) {
   const Eigen::RowVectorXd mean = x.colwise().mean();
   const Eigen::RowVectorXd var =
       (x.rowwise() - mean).array().square().colwise().sum() / static_cast<double>(n - 1);
+  // Per pixel: (x - mean) / sd, applied row by row in memory order (a column of the row-major
+  // matrix is a strided walk). A constant column is detected exactly (its computed variance can
+  // be a rounding residue) and left as it is: shift 0, scale 1.
+  using RowArray = Eigen::Array<Real, 1, Eigen::Dynamic>;
+  const RowArray lo = train->colwise().minCoeff().array();
+  const RowArray hi = train->colwise().maxCoeff().array();
+  RowArray shift = RowArray::Zero(train->cols()), scale = RowArray::Ones(train->cols());
   for (Eigen::Index j = 0; j < train->cols(); ++j) {
-    // A constant column is detected exactly: its computed variance can be a rounding residue.
-    if (train->col(j).minCoeff() == train->col(j).maxCoeff()) continue;
-    const double sd = std::sqrt(var(j));
-    const Real m = static_cast<Real>(mean(j)), inv = static_cast<Real>(1.0 / sd);
-    train->col(j) = (train->col(j).array() - m) * inv;
-    if (test != nullptr) test->col(j) = (test->col(j).array() - m) * inv;
+    if (lo(j) == hi(j)) continue;
+    shift(j) = static_cast<Real>(mean(j));
+    scale(j) = static_cast<Real>(1.0 / std::sqrt(var(j)));
   }
+  train->array() = (train->array().rowwise() - shift).rowwise() * scale;
+  if (test != nullptr) test->array() = (test->array().rowwise() - shift).rowwise() * scale;
 }
 
 absl::StatusOr<Dataset> LoadFashionMnist(const FashionMnistOptions& options) {
