@@ -66,36 +66,52 @@ Grouping MakeGroups(v1::GroupBy group_by, int num_groups, const spec::MetricSpec
   return g;
 }
 
-// The value of one group at one step from the stored vector `values` (per class or per item).
-double GroupValue(const spec::MetricSpec& metric, const std::vector<double>& values,
-                  const std::vector<int64_t>& members, const std::vector<int64_t>& counts,
-                  int64_t split_total) {
-  double num = 0;
-  double den = 0;
-  for (int64_t k : members) {
-    const double value = k < static_cast<int64_t>(values.size()) ? values[k] : 0;
-    const double count =
-        k < static_cast<int64_t>(counts.size()) ? static_cast<double>(counts[k]) : 0.0;
-    switch (metric.aggregate) {
-      case spec::Aggregate::kExampleWeighted:
-        // A class without targets in the split has no mean: it weighs nothing.
-        num += count > 0 ? value * count : 0;
-        den += count;
-        break;
-      case spec::Aggregate::kClassMean:
-      case spec::Aggregate::kItemMean:
-        num += value;
-        den += 1;
-        break;
-      default:
-        num += value;
-        den += count;
-        break;
+// One group of a job's series, with what does not change from step to step (the class counts
+// and the denominator) computed once per job rather than at every step.
+struct GroupPlan {
+  GroupPlan(const spec::MetricSpec& metric, const std::vector<int64_t>& group_members,
+            const std::vector<int64_t>& counts, int64_t split_total)
+      : aggregate(metric.aggregate), members(group_members) {
+    weights.reserve(members.size());
+    for (int64_t k : members) {
+      const double count =
+          k < static_cast<int64_t>(counts.size()) ? static_cast<double>(counts[k]) : 0.0;
+      weights.push_back(count);
+      switch (aggregate) {
+        case spec::Aggregate::kClassMean:
+        case spec::Aggregate::kItemMean:
+          den += 1;
+          break;
+        default:
+          den += count;
+          break;
+      }
     }
+    if (aggregate == spec::Aggregate::kPerSplitExample) den = static_cast<double>(split_total);
   }
-  if (metric.aggregate == spec::Aggregate::kPerSplitExample) den = static_cast<double>(split_total);
-  return den > 0 ? num / den : std::nan("");
-}
+
+  // The group's value at one step from the stored vector `values` (per class or per item).
+  double Value(const std::vector<double>& values) const {
+    const int64_t n = static_cast<int64_t>(values.size());
+    double num = 0;
+    for (size_t i = 0; i < members.size(); ++i) {
+      const int64_t k = members[i];
+      const double value = k < n ? values[k] : 0;
+      // A class without targets in the split has no mean: it weighs nothing.
+      if (aggregate == spec::Aggregate::kExampleWeighted) {
+        num += weights[i] > 0 ? value * weights[i] : 0;
+      } else {
+        num += value;
+      }
+    }
+    return den > 0 ? num / den : std::nan("");
+  }
+
+  spec::Aggregate aggregate;
+  std::vector<int64_t> members;
+  std::vector<double> weights;  // The split's count of each member.
+  double den = 0;
+};
 
 }  // namespace
 
@@ -177,6 +193,14 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
         for (int64_t k : groups.members[g]) group->add_classes(k);
       }
     }
+    std::vector<GroupPlan> plans;
+    if (!scalar) {
+      plans.reserve(groups.members.size());
+      for (const auto& members : groups.members) {
+        plans.emplace_back(*def, members, counts, split_total);
+      }
+    }
+    series->mutable_points()->Reserve(static_cast<int>(rows->size()));
     for (const storage::MetricRow& row : *rows) {
       v1::SeriesPoint* point = series->add_points();
       point->set_step(row.step);
@@ -184,9 +208,8 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
         point->add_values(row.values.empty() ? std::nan("") : row.values[0]);
         continue;
       }
-      for (const auto& members : groups.members) {
-        point->add_values(GroupValue(*def, row.values, members, counts, split_total));
-      }
+      point->mutable_values()->Reserve(static_cast<int>(plans.size()));
+      for (const GroupPlan& plan : plans) point->add_values(plan.Value(row.values));
     }
   }
   if (!answered && !split_problem.empty()) return absl::InvalidArgumentError(split_problem);

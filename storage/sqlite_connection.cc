@@ -147,6 +147,13 @@ std::string Statement::ColumnBlob(int column) const {
   return std::string(static_cast<const char*>(blob), static_cast<size_t>(size));
 }
 
+absl::string_view Statement::ColumnBlobView(int column) const {
+  const void* blob = sqlite3_column_blob(stmt_, column);
+  int size = sqlite3_column_bytes(stmt_, column);
+  if (blob == nullptr) return absl::string_view();
+  return absl::string_view(static_cast<const char*>(blob), static_cast<size_t>(size));
+}
+
 absl::Time Statement::ColumnTime(int column) const {
   if (IsNull(column)) return absl::InfinitePast();
   int64_t micros = ColumnInt64(column);

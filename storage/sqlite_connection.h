@@ -59,6 +59,8 @@ class Statement {
   int64_t ColumnInt64(int column) const;
   std::string ColumnText(int column) const;
   std::string ColumnBlob(int column) const;
+  // The blob in place, without a copy: valid until the next Step, Reset or destruction.
+  absl::string_view ColumnBlobView(int column) const;
   absl::Time ColumnTime(int column) const;
 
  private:

@@ -9,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/random/distributions.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -32,10 +34,21 @@ constexpr int64_t kMaxPageSize = 1000;
 constexpr int kMaxReadConnections = 64;
 constexpr char kMemoryPath[] = ":memory:";
 
-// Per-class vectors are stored as packed little-endian 8-byte values, written byte by byte so the
-// file is the same on any host. Doubles keep their exact bit pattern (NaN payloads included).
+// Per-class vectors are stored as packed little-endian 8-byte values, so the file is the same on
+// any host. Doubles keep their exact bit pattern (NaN payloads included). On a little-endian host
+// that layout is the in-memory one and a vector is copied whole (a query reads millions of them).
+#ifdef ABSL_IS_LITTLE_ENDIAN
+constexpr bool kLittleEndian = true;
+#else
+constexpr bool kLittleEndian = false;
+#endif
+
 std::string PackU64(const uint64_t* values, size_t n) {
   std::string out(n * 8, '\0');
+  if (kLittleEndian) {
+    if (n > 0) std::memcpy(out.data(), values, n * 8);
+    return out;
+  }
   for (size_t i = 0; i < n; ++i) {
     for (int b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>((values[i] >> (8 * b)) & 0xff);
   }
@@ -45,19 +58,30 @@ std::string PackU64(const uint64_t* values, size_t n) {
 template <typename T>
 std::string Pack(const std::vector<T>& values) {
   static_assert(sizeof(T) == 8);
+  if (kLittleEndian) {
+    std::string out(values.size() * 8, '\0');
+    if (!values.empty()) std::memcpy(out.data(), values.data(), values.size() * 8);
+    return out;
+  }
   std::vector<uint64_t> bits(values.size());
   if (!values.empty()) std::memcpy(bits.data(), values.data(), values.size() * 8);
   return PackU64(bits.data(), bits.size());
 }
 
+// `what` names the blob in the DataLoss error (built only on error).
 template <typename T>
-absl::StatusOr<std::vector<T>> Unpack(const std::string& bytes, absl::string_view what) {
+absl::StatusOr<std::vector<T>> Unpack(absl::string_view bytes,
+                                      absl::FunctionRef<std::string()> what) {
   static_assert(sizeof(T) == 8);
   if (bytes.size() % 8 != 0) {
     return absl::DataLossError(
-        absl::StrFormat("%s has %d bytes, not a multiple of 8", what, bytes.size()));
+        absl::StrFormat("%s has %d bytes, not a multiple of 8", what(), bytes.size()));
   }
   std::vector<T> values(bytes.size() / 8);
+  if (kLittleEndian) {
+    if (!values.empty()) std::memcpy(values.data(), bytes.data(), bytes.size());
+    return values;
+  }
   for (size_t i = 0; i < values.size(); ++i) {
     uint64_t bits = 0;
     for (int b = 0; b < 8; ++b) {
@@ -114,12 +138,12 @@ absl::StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.started_at = stmt.ColumnTime(16);
   job.finished_at = stmt.ColumnTime(17);
   job.num_classes = stmt.ColumnInt64(18);
-  OPTBENCH_ASSIGN_OR_RETURN(
-      job.train_class_counts,
-      Unpack<int64_t>(stmt.ColumnBlob(19), absl::StrCat("train class counts of job ", job.id)));
-  OPTBENCH_ASSIGN_OR_RETURN(
-      job.test_class_counts,
-      Unpack<int64_t>(stmt.ColumnBlob(20), absl::StrCat("test class counts of job ", job.id)));
+  OPTBENCH_ASSIGN_OR_RETURN(job.train_class_counts, Unpack<int64_t>(stmt.ColumnBlobView(19), [&] {
+                              return absl::StrCat("train class counts of job ", job.id);
+                            }));
+  OPTBENCH_ASSIGN_OR_RETURN(job.test_class_counts, Unpack<int64_t>(stmt.ColumnBlobView(20), [&] {
+                              return absl::StrCat("test class counts of job ", job.id);
+                            }));
   job.metrics = stmt.ColumnBlob(22);
   return job;
 }
@@ -322,6 +346,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     if (i == 0 && options.read_only) {
       OPTBENCH_RETURN_IF_ERROR(internal::CheckSchema(*reader, /*require_latest=*/true));
     }
+    // Metric queries read tens of megabytes of overflow pages; mapped, they are not first copied
+    // through read() (measured: the grouped 5,000 x 1,000 query 42 -> 32-36 ms).
+    if (!in_memory) OPTBENCH_RETURN_IF_ERROR(reader->Exec("PRAGMA mmap_size = 1073741824"));
     store->readers_.push_back(std::move(reader));
   }
   std::lock_guard<std::mutex> lock(store->pool_mu_);
@@ -793,10 +820,10 @@ absl::StatusOr<std::vector<MetricRow>> SqliteStore::ReadMetrics(const MetricQuer
         row.step = stmt.ColumnInt64(0);
         row.split = stmt.ColumnText(1);
         row.metric = stmt.ColumnText(2);
-        OPTBENCH_ASSIGN_OR_RETURN(
-            row.values, Unpack<double>(stmt.ColumnBlob(3),
-                                       absl::StrFormat("metric %s/%s at step %d of job %s",
-                                                       row.split, row.metric, row.step, job_id)));
+        OPTBENCH_ASSIGN_OR_RETURN(row.values, Unpack<double>(stmt.ColumnBlobView(3), [&] {
+                                    return absl::StrFormat("metric %s/%s at step %d of job %s",
+                                                           row.split, row.metric, row.step, job_id);
+                                  }));
         rows.push_back(std::move(row));
       }
       OPTBENCH_RETURN_IF_ERROR(stmt.Reset());

@@ -94,6 +94,37 @@ class ServicesTest : public ::testing::Test {
     return response;
   }
 
+  // Claims a job into `leased`, opens a Report stream for it and sends, as seq 1, a data set of
+  // four classes with train counts 4, 2, 1, 1; false if no job or no acknowledgement.
+  using ReportStream = grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>;
+  bool StartReport(grpc::ClientContext* context, v1::AcquireJobResponse* out,
+                   std::unique_ptr<ReportStream>* stream) {
+    *out = Acquire();
+    const v1::AcquireJobResponse& leased = *out;
+    if (!leased.has_job()) return false;
+    *stream = workers_->Report(context);
+    v1::ReportRequest info;
+    info.set_job_id(leased.job().id());
+    info.set_lease_token(leased.lease_token());
+    info.set_seq(1);
+    v1::DatasetInfo* d = info.mutable_dataset_info();
+    d->set_num_classes(4);
+    for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
+    v1::ReportResponse ack;
+    return (*stream)->Write(info) && (*stream)->Read(&ack) && ack.acked_seq() == 1;
+  }
+
+  // An empty metric batch of `leased`'s job at `step`, as report `seq`.
+  static v1::ReportRequest MetricsReport(const v1::AcquireJobResponse& leased, int64_t seq,
+                                         int64_t step) {
+    v1::ReportRequest r;
+    r.set_job_id(leased.job().id());
+    r.set_lease_token(leased.lease_token());
+    r.set_seq(seq);
+    r.mutable_metrics()->set_step(step);
+    return r;
+  }
+
   FakeClock clock_;
   std::unique_ptr<storage::SqliteStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -156,32 +187,73 @@ TEST_F(ServicesTest, BadSubmissionsNameTheProblemAndCreateNothing) {
   EXPECT_THAT(store_->ListSweeps(10), IsOkAndHolds(IsEmpty()));
 }
 
+// Group weights and denominators are computed once per job: every step still gets its own values,
+// per-example metrics divide by the group's counts and p_mass by the split's total.
+TEST_F(ServicesTest, GroupedQueryComputesEveryStepFromItsOwnValues) {
+  Submit(kSweep);
+  grpc::ClientContext context;
+  v1::AcquireJobResponse leased;
+  std::unique_ptr<ReportStream> stream;
+  ASSERT_TRUE(StartReport(&context, &leased, &stream));
+  const std::string job_id = leased.job().id();
+  v1::ReportResponse ack;
+  const std::vector<std::vector<double>> loss_sums = {{2, 2, 2, 3}, {4, 1, 0.5, 0.25}};
+  const std::vector<std::vector<double>> p_mass = {{4, 2, 1, 1}, {2, 2, 2, 2}};
+  for (int i = 0; i < 2; ++i) {
+    v1::ReportRequest metrics = MetricsReport(leased, 2 + i, 10 * (i + 1));
+    v1::MetricValue* loss = metrics.mutable_metrics()->add_values();
+    loss->set_metric("loss_sum");
+    loss->set_split(v1::SPLIT_TRAIN);
+    for (double x : loss_sums[i]) loss->add_values(x);
+    v1::MetricValue* mass = metrics.mutable_metrics()->add_values();
+    mass->set_metric("p_mass");
+    mass->set_split(v1::SPLIT_TRAIN);
+    for (double x : p_mass[i]) mass->add_values(x);
+    ASSERT_TRUE(stream->Write(metrics));
+    ASSERT_TRUE(stream->Read(&ack));
+    ASSERT_EQ(ack.acked_seq(), 2 + i);
+  }
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  auto query = [&](const std::string& metric) {
+    v1::QueryMetricsRequest q;
+    q.set_job_id(job_id);
+    q.set_metric(metric);
+    q.set_group_by(v1::GROUP_BY_FREQUENCY);
+    q.set_groups(2);
+    v1::QueryMetricsResponse r;
+    grpc::ClientContext qc;
+    EXPECT_TRUE(client_->QueryMetrics(&qc, q, &r).ok());
+    return r;
+  };
+  // Groups: class 0 (4 examples), classes 1-3 (4 examples); the split has 8.
+  v1::QueryMetricsResponse loss = query("loss");
+  ASSERT_EQ(loss.series(0).points_size(), 2);
+  EXPECT_DOUBLE_EQ(loss.series(0).points(0).values(0), 2.0 / 4);
+  EXPECT_DOUBLE_EQ(loss.series(0).points(0).values(1), 7.0 / 4);
+  EXPECT_EQ(loss.series(0).points(1).step(), 20);
+  EXPECT_DOUBLE_EQ(loss.series(0).points(1).values(0), 4.0 / 4);
+  EXPECT_DOUBLE_EQ(loss.series(0).points(1).values(1), 1.75 / 4);
+  v1::QueryMetricsResponse mass = query("p_mass");
+  ASSERT_EQ(mass.series(0).points_size(), 2);
+  EXPECT_DOUBLE_EQ(mass.series(0).points(0).values(0), 4.0 / 8);
+  EXPECT_DOUBLE_EQ(mass.series(0).points(0).values(1), 4.0 / 8);
+  EXPECT_DOUBLE_EQ(mass.series(0).points(1).values(0), 2.0 / 8);
+  EXPECT_DOUBLE_EQ(mass.series(0).points(1).values(1), 6.0 / 8);
+}
+
 TEST_F(ServicesTest, ReportedMetricsAreQueryableByFrequencyGroup) {
   v1::SubmitSweepResponse sweep = Submit(kSweep);
-  v1::AcquireJobResponse leased = Acquire();
-  ASSERT_TRUE(leased.has_job());
-  const std::string job_id = leased.job().id();
-
   grpc::ClientContext context;
-  auto stream = workers_->Report(&context);
-  v1::ReportRequest info;
-  info.set_job_id(job_id);
-  info.set_lease_token(leased.lease_token());
-  info.set_seq(1);
-  v1::DatasetInfo* d = info.mutable_dataset_info();
-  d->set_num_classes(4);
-  for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
-  ASSERT_TRUE(stream->Write(info));
+  v1::AcquireJobResponse leased;
+  std::unique_ptr<ReportStream> stream;
+  ASSERT_TRUE(StartReport(&context, &leased, &stream));
+  const std::string job_id = leased.job().id();
   v1::ReportResponse ack;
-  ASSERT_TRUE(stream->Read(&ack));
-  EXPECT_EQ(ack.acked_seq(), 1);
 
   // Per-class mean losses 0.5, 1, 2, 3 at step 2 (sums are mean * count).
-  v1::ReportRequest metrics;
-  metrics.set_job_id(job_id);
-  metrics.set_lease_token(leased.lease_token());
-  metrics.set_seq(2);
-  metrics.mutable_metrics()->set_step(2);
+  v1::ReportRequest metrics = MetricsReport(leased, 2, 2);
   v1::MetricValue* v = metrics.mutable_metrics()->add_values();
   v->set_metric("loss_sum");
   v->set_split(v1::SPLIT_TRAIN);
