@@ -21,7 +21,8 @@ for round in 1 2 3; do
 done
 printf "%-16s %12s %14s %8s\n" shape forward_ms evaluation_ms ratio
 for shape in c:5000/d:128 c:5000/d:512 c:50000/d:128 c:50000/d:512; do
-  f=$(echo "${forward[$shape]}" | median); e=$(echo "${evaluation[$shape]}" | median)
+  f=$(echo "${forward[$shape]:-}" | median); e=$(echo "${evaluation[$shape]:-}" | median)
+  [ -n "$f" ] && [ -n "$e" ] || { printf "%-16s %12s\n" "$shape" "(missing)"; continue; }
   printf "%-16s %12.1f %14.1f %8.2f\n" "$shape" "$f" "$e" "$(echo "$e / $f" | bc -l)"
 done
 echo "(2,048 rows in chunks of 512, one thread; median of 3 rounds; ratio = evaluation / forward GEMM alone)"

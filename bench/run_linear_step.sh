@@ -39,9 +39,9 @@ printf "%-3s %-8s %12s %12s %8s %8s\n" m threads optbench_ms pytorch_ms ratio %p
 for t in 1 2; do
   for m in 7 8 9; do
     o=$(echo "${ours[$m/$t]:-}" | median); p=$(echo "${peer[$m/$t]:-}" | median)
-    [ -n "$o" ] || { printf "%-3s %-8s %12s\n" "$m" "$t" "(skipped)"; continue; }
-    n=$((m * (1 << m))); d=$(((m + 1) * (1 << m))); c=$(((1 << m) - 1))
     peak=$(echo "${ours[sgemm/$t]:-}" | median)
+    [ -n "$o" ] && [ -n "$p" ] && [ -n "$peak" ] || { printf "%-3s %-8s %12s\n" "$m" "$t" "(skipped)"; continue; }
+    n=$((m * (1 << m))); d=$(((m + 1) * (1 << m))); c=$(((1 << m) - 1))
     printf "%-3s %-8s %12.2f %12.2f %8.2f %7.0f%%\n" "$m" "$t" "$o" "$p" "$(echo "$o / $p" | bc -l)" \
       "$(echo "400 * $n * $d * $c / ($o * 1000000) / $peak" | bc -l)"
   done

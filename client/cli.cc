@@ -51,7 +51,7 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   run SWEEP_FILE        run a sweep on this machine: an embedded coordinator and workers
                         over a local SQLite file, live progress, then a per-group table
       --db PATH           database file (default ./optbench.db)
-      --workers N         jobs trained at once (default: number of cores / T)
+      --workers N         jobs trained at once (default: number of cores; 1 with --threads)
       --threads T         threads for each job's matrix products (default 1; results are
                           the same for any T; needs a build with OpenBLAS for T > 1)
       --groups G          frequency groups in the final table (default 10)
@@ -728,8 +728,10 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
       return 2;
     }
   }
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int workers = std::max(1, cores / threads);
+  // More than one GEMM thread is for one big job at a time: OpenBLAS runs one multi-threaded
+  // product at a time (gemm_backend.h).
+  int workers =
+      threads > 1 ? 1 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (const std::string w = Flag(args, "--workers"); !w.empty()) {
     if (!absl::SimpleAtoi(w, &workers) || workers < 1 || workers > 1024) {
       err << "optbench run: --workers: '" << w << "' is not a number in 1..1024\n";

@@ -167,6 +167,12 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   if (absl::Status s = engine::SetGemmThreads(options_.threads_per_slot); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("threads_per_slot: ", s.message()));
   }
+  if (options_.threads_per_slot > 1 && options_.slots > 1) {
+    Log(LogLevel::kWarning, "worker",
+        "%d slots with %d GEMM threads each: OpenBLAS runs one multi-threaded product at a time, "
+        "so the slots' products will wait for each other (use one slot for big jobs)",
+        options_.slots, options_.threads_per_slot);
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);

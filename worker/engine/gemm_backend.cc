@@ -56,7 +56,9 @@ std::string GemmBackendDescription() {
 
 int MaxGemmThreads() {
 #if defined(OPTBENCH_GEMM_OPENBLAS)
-  return Parallel() == 0 ? 1 : BuiltMaxThreads();
+  // Threads only with the pthread variant (Debian's default): the OpenMP one takes its count
+  // from the calling thread's OpenMP setting, which a worker's slot threads do not share.
+  return Parallel() == 1 ? BuiltMaxThreads() : 1;
 #else
   return 1;
 #endif

@@ -7,9 +7,12 @@
 //
 // Threads: the GEMMs of a job may run on several threads (`optbench-worker --threads_per_slot`,
 // `optbench run --threads`); everything else in a step runs on the job's own thread. OpenBLAS
-// splits a product by rows and columns of its result, never along the inner dimension, so each
-// result element is summed in the same order on any thread count: results are bit-identical
-// across thread counts (tests/worker/engine/gemm_backend_test.cc checks it on real products).
+// 0.3.21 splits a product by rows and columns of its result, never along the inner dimension, so
+// each result element is summed in the same order on any thread count: results do not depend on
+// it (tested at 1 and 2 threads: tests/worker/engine/gemm_backend_test.cc, and end to end in
+// tests/integration/cli_test.cc). The count is process-wide, and OpenBLAS runs one
+// multi-threaded product at a time: more than one thread is for a worker with one slot (a few
+// big jobs), not for many slots.
 #ifndef OPTBENCH_WORKER_ENGINE_GEMM_BACKEND_H_
 #define OPTBENCH_WORKER_ENGINE_GEMM_BACKEND_H_
 

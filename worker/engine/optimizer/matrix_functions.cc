@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -33,17 +34,19 @@ extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double
                         int* info);
 
 bool SolveSymmetric(Eigen::MatrixXd* a, Eigen::VectorXd* values) {
+  // LAPACK's integers are 32-bit: its workspace (1 + 6n + 2n^2 doubles) fits up to n ~ 32,700.
+  if (a->rows() == 0 || a->rows() > 32000) return false;
   const int n = static_cast<int>(a->rows());
   values->resize(n);
   int info = 0, lwork = -1, liwork = -1, iwork_size = 0;
   double work_size = 0;
   dsyevd_("V", "L", &n, a->data(), &n, values->data(), &work_size, &lwork, &iwork_size, &liwork,
           &info);  // Workspace query.
-  if (info != 0) return false;
+  if (info != 0 || !(work_size >= 1 && work_size <= std::numeric_limits<int>::max())) return false;
   lwork = static_cast<int>(work_size);
   liwork = iwork_size;
   std::vector<double> work(static_cast<size_t>(lwork));
-  std::vector<int> iwork(static_cast<size_t>(liwork));
+  std::vector<int> iwork(static_cast<size_t>(std::max(liwork, 1)));
   dsyevd_("V", "L", &n, a->data(), &n, values->data(), work.data(), &lwork, iwork.data(), &liwork,
           &info);
   return info == 0;
