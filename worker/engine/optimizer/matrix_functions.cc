@@ -34,8 +34,12 @@ extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double
                         int* info);
 
 bool SolveSymmetric(Eigen::MatrixXd* a, Eigen::VectorXd* values) {
+  if (a->rows() == 0) {  // Nothing to decompose (LAPACK would reject lda = 0).
+    values->resize(0);
+    return true;
+  }
   // LAPACK's integers are 32-bit: its workspace (1 + 6n + 2n^2 doubles) fits up to n ~ 32,700.
-  if (a->rows() == 0 || a->rows() > 32000) return false;
+  if (a->rows() > 32000) return false;
   const int n = static_cast<int>(a->rows());
   values->resize(n);
   int info = 0, lwork = -1, liwork = -1, iwork_size = 0;
