@@ -27,11 +27,11 @@ std::atomic<bool> threads_chosen{false};
 
 #if defined(OPTBENCH_GEMM_OPENBLAS)
 int Parallel() { return openblas_get_parallel(); }  // 0 serial, 1 pthreads, 2 OpenMP
+// The pthread build's limit: "MAX_THREADS=64" in its config string, else the current count.
 int BuiltMaxThreads() {
-  // "MAX_THREADS=64" in the config string; openblas_get_num_threads() reports the current count.
   const std::string config = openblas_get_config();
   const auto at = config.find("MAX_THREADS=");
-  if (at == std::string::npos) return Parallel() == 0 ? 1 : openblas_get_num_threads();
+  if (at == std::string::npos) return std::max(1, openblas_get_num_threads());
   return std::max(1, std::atoi(config.c_str() + at + 12));
 }
 #endif
