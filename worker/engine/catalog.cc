@@ -34,6 +34,7 @@
 #include "worker/engine/optimizer/soap.h"
 #include "worker/engine/optimizer/spa.h"
 #include "worker/engine/optimizer/splus.h"
+#include "worker/engine/task/convex_relu.h"
 #include "worker/engine/task/train.h"
 
 namespace optbench::engine {
@@ -44,6 +45,7 @@ inline namespace OPTBENCH_ENGINE_PRECISION {
 const std::vector<const TaskDef*>& Tasks() {
   static const auto* table = new std::vector<const TaskDef*>{
       &TrainTaskDefinition(),  // The default task.
+      &ConvexReluTaskDefinition(),
   };
   return *table;
 }

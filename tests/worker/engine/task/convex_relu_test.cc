@@ -1,0 +1,184 @@
+// The convex_relu task end to end through RunJob: the exact solver's reports, an optimizer's
+// suboptimality against the penalty form's optimum, and the errors a user can meet.
+#include "worker/engine/task/convex_relu.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/worker/engine/recording_sink.h"
+#include "worker/engine/catalog.h"
+#include "worker/engine/run_job.h"
+
+namespace optbench::engine {
+namespace {
+
+using testing::EvaluationRecorder;
+
+spec::JobSpec ConvexJob(int64_t classes = 2) {
+  spec::JobSpec job;
+  job.task = "convex_relu";
+  job.components["dataset"] = {"zipf_gaussian",
+                               {{"classes", classes},
+                                {"min_samples", int64_t{30}},
+                                {"alpha", 0.0},
+                                {"noise", 1.0},
+                                {"test_fraction", 0.5}}};
+  job.settings = {{"patterns", int64_t{40}},
+                  {"eval_every", int64_t{50}},
+                  {"max_iters", int64_t{30000}},
+                  {"beta", 0.01},
+                  {"epsilon", 0.05}};
+  job.seed = 3;
+  return job;
+}
+
+double Scalar(const MetricBatch& batch, const std::string& name) {
+  const MetricValue* v = batch.Find(name);
+  EXPECT_NE(v, nullptr) << name;
+  return v == nullptr ? std::nan("") : v->values.at(0);
+}
+
+TEST(ConvexReluTaskTest, ExactSolverReportsAConvergingProgramAndTheRecoveredNetwork) {
+  for (const char* loss : {"logistic", "robust_hinge"}) {
+    spec::JobSpec job = ConvexJob();
+    job.settings["loss"] = std::string(loss);
+    EvaluationRecorder sink;
+    absl::StatusOr<RunResult> result = RunJob(job, &sink, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->outcome, RunOutcome::kCompleted);
+    ASSERT_GE(sink.evals.size(), 2u);
+    EXPECT_EQ(sink.info.num_classes, 2);
+    const MetricBatch& first = sink.evals.front().batch;
+    const MetricBatch& last = sink.evals.back().batch;
+    EXPECT_EQ(first.step, 0);
+    EXPECT_EQ(last.step, result->steps_done);
+    EXPECT_LT(Scalar(last, "objective"), Scalar(first, "objective")) << loss;
+    const bool smooth = std::string(loss) == "logistic";
+    // The hinge losses are solved smoothed (convex.smoothing, 1e-3): the robust constraints
+    // may fall short by eps smoothing / 2 per attackable feature, per active group.
+    const double floor =
+        smooth ? 0 : 0.05 * 2 * 1e-3 / 2 * std::sqrt(60.0) * Scalar(last, "active_groups");
+    if (smooth) {
+      EXPECT_NE(result->message.find("converged in"), std::string::npos) << result->message;
+    }
+    EXPECT_LT(Scalar(last, "constraint_violation"), 1e-5 + floor) << loss;
+    EXPECT_LT(Scalar(last, "recovery_error"), 1e-5 + floor) << loss;
+    EXPECT_GT(Scalar(last, "active_groups"), 0) << loss;
+    // The recovered network is evaluated per class on both splits, like a train job's.
+    for (Split split : {Split::kTrain, Split::kTest}) {
+      const MetricValue* correct = last.Find("correct", split);
+      ASSERT_NE(correct, nullptr);
+      EXPECT_EQ(correct->values.size(), 2u);
+    }
+    EXPECT_GT(Scalar(last, "accuracy"), 0.6) << loss;
+    // Everything reported was declared in the run info.
+    for (const MetricValue& v : last.values) {
+      EXPECT_NE(spec::FindMetric(sink.info.metrics, v.metric), nullptr) << v.metric;
+    }
+  }
+}
+
+TEST(ConvexReluTaskTest, OptimizerJobIsScoredAgainstThePenaltyFormsExactOptimum) {
+  spec::JobSpec job = ConvexJob();
+  job.settings["loss"] = std::string("logistic");
+  job.settings["steps"] = int64_t{400};
+  job.settings["penalty"] = 10.0;
+  job.components["optimizer"] = {"adam", {{"lr", 0.01}}};
+  EvaluationRecorder sink;
+  absl::StatusOr<RunResult> result = RunJob(job, &sink, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps_done, 400);
+  ASSERT_EQ(sink.evals.size(), 9u);  // Steps 0, 50, ..., 400.
+  const double optimum = Scalar(sink.evals.front().batch, "optimum");
+  for (const testing::Evaluation& e : sink.evals) {
+    // The optimum is the minimum: no iterate goes below it (beyond the solver's tolerance).
+    EXPECT_GE(Scalar(e.batch, "suboptimality"), -1e-6) << "step " << e.step;
+    EXPECT_EQ(Scalar(e.batch, "optimum"), optimum);
+    EXPECT_NEAR(Scalar(e.batch, "suboptimality"), Scalar(e.batch, "penalized_objective") - optimum,
+                1e-15);
+  }
+  EXPECT_LT(Scalar(sink.evals.back().batch, "suboptimality"),
+            0.5 * Scalar(sink.evals.front().batch, "suboptimality"));
+  // The optimum is that of the same problem the task builds.
+  absl::StatusOr<Dataset> data =
+      FindDataset("zipf_gaussian")
+          .build(*Catalog().ValidateComponent(spec::ComponentKind::kDataset, "zipf_gaussian",
+                                              job.components["dataset"].params));
+  ASSERT_TRUE(data.ok());
+  ConvexReluSettings settings;
+  settings.patterns = 40;
+  settings.loss = "logistic";
+  settings.beta = 0.01;
+  const ConvexReluProblem problem =
+      MakeConvexReluProblem(settings, data->train().features, data->train().labels);
+  const SolveResult exact = SolvePenalized(problem, 10.0, 100000, 1e-7);
+  ASSERT_TRUE(exact.converged);
+  EXPECT_NEAR(PenalizedObjective(problem, 10.0, exact.u), optimum, 1e-7);
+}
+
+TEST(ConvexReluTaskTest, SameJobGivesIdenticalReports) {
+  spec::JobSpec job = ConvexJob();
+  job.settings["max_iters"] = int64_t{300};
+  EvaluationRecorder a, b;
+  ASSERT_TRUE(RunJob(job, &a, nullptr).ok());
+  ASSERT_TRUE(RunJob(job, &b, nullptr).ok());
+  ASSERT_EQ(a.evals.size(), b.evals.size());
+  for (size_t i = 0; i < a.evals.size(); ++i) {
+    ASSERT_EQ(a.evals[i].batch.values.size(), b.evals[i].batch.values.size());
+    for (size_t m = 0; m < a.evals[i].batch.values.size(); ++m) {
+      EXPECT_EQ(a.evals[i].batch.values[m].values, b.evals[i].batch.values[m].values)
+          << a.evals[i].batch.values[m].metric;
+    }
+  }
+}
+
+TEST(ConvexReluTaskTest, CancelledBetweenIterations) {
+  spec::JobSpec job = ConvexJob();
+  EvaluationRecorder sink;
+  int polls = 0;
+  absl::StatusOr<RunResult> result = RunJob(job, &sink, [&] { return ++polls > 10; });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
+  EXPECT_EQ(result->steps_done, 11);
+}
+
+void ExpectRefused(const spec::JobSpec& job, const std::string& message) {
+  absl::StatusOr<spec::JobSpec> validated = Catalog().Validate(job);
+  ASSERT_FALSE(validated.ok()) << "accepted; expected: " << message;
+  EXPECT_EQ(validated.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(validated.status().message().find(message), std::string::npos)
+      << validated.status().message();
+}
+
+TEST(ConvexReluTaskTest, BadInputGetsAnErrorNamingIt) {
+  ExpectRefused(ConvexJob(3), "dataset: convex_relu trains a binary classifier");
+  ExpectRefused(ConvexJob(3), "has 3 classes");
+  spec::JobSpec job = ConvexJob();
+  job.settings["epsilon"] = -0.1;
+  ExpectRefused(job, "convex.epsilon");
+  job = ConvexJob();
+  job.settings["patterns"] = int64_t{0};
+  ExpectRefused(job, "convex.patterns");
+  job = ConvexJob();
+  job.settings["loss"] = std::string("cross_entropy");
+  ExpectRefused(job, "convex.loss");
+  job = ConvexJob();
+  job.settings["loss"] = std::string("hinge");
+  job.components["optimizer"] = {"adam", {{"lr", 0.01}}};
+  ExpectRefused(job, "convex.loss: 'hinge' is not smooth");
+}
+
+TEST(ConvexReluTaskTest, MemoryEstimateGrowsWithPatterns) {
+  spec::JobSpec job = ConvexJob();
+  absl::StatusOr<int64_t> small = EstimatePeakMemoryBytes(job);
+  job.settings["patterns"] = int64_t{100000};
+  absl::StatusOr<int64_t> large = EstimatePeakMemoryBytes(job);
+  ASSERT_TRUE(small.ok() && large.ok());
+  // n = 30 train rows: each pattern costs at least 8 (n + n + 6 n) bytes.
+  EXPECT_GE(*large - *small, (100000 - 40) * 8 * 8 * 30);
+}
+
+}  // namespace
+}  // namespace optbench::engine
