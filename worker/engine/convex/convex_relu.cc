@@ -119,8 +119,6 @@ MatrixD Constraints(const ConvexReluProblem& p, const MatrixD& u, double mu) {
   return c;
 }
 
-double SquaredNormDiff(const MatrixD& a, const MatrixD& b) { return (a - b).squaredNorm(); }
-
 }  // namespace
 
 const char* ConvexLossName(ConvexLoss loss) {
@@ -267,26 +265,32 @@ void ProxGroupLasso(double threshold, MatrixD* u) {
   }
 }
 
-FistaState MinimizeFista(const ConvexReluProblem& problem, const PenaltyTerms& terms,
-                         const FistaOptions& options, double lipschitz, MatrixD* u,
-                         const std::function<bool(int64_t, const MatrixD&)>& on_iteration) {
+namespace {
+
+// Restarted FISTA with backtracking on f(x) + g(x): `smooth` gives f and (when its second
+// argument is not null) its gradient, `prox` applies g's prox at step 1/L in place.
+template <typename T>
+FistaState FistaLoop(const std::function<double(const T&, T*)>& smooth,
+                     const std::function<void(double, T*)>& prox, const FistaOptions& options,
+                     double lipschitz, T* start,
+                     const std::function<bool(int64_t, const T&)>& on_iteration) {
   FistaState state;
   state.lipschitz = lipschitz > 0 ? lipschitz : 1.0;
-  MatrixD x = *u;
-  MatrixD y = x;
-  MatrixD grad;
-  MatrixD z;
+  T x = *start;
+  T y = x;
+  T grad;
+  T z;
   double t = 1;
   double& l = state.lipschitz;
   for (int64_t it = 1; it <= options.max_iters; ++it) {
-    const double fy = SmoothValue(problem, terms, y, &grad);
+    const double fy = smooth(y, &grad);
     l *= 0.8;  // Let the step grow back after a backtrack.
     double mapping = 0;
     while (true) {
       z = y - grad / l;
-      ProxGroupLasso(problem.beta / l, &z);
-      const double fz = SmoothValue(problem, terms, z, nullptr);
-      const double step2 = SquaredNormDiff(z, y);
+      prox(1 / l, &z);
+      const double fz = smooth(z, nullptr);
+      const double step2 = (z - y).squaredNorm();
       const double model = fy + (grad.array() * (z - y).array()).sum() + 0.5 * l * step2;
       if (fz <= model + 1e-13 * (1 + std::abs(fy)) || !std::isfinite(l) || l > 1e300) {
         mapping = l * std::sqrt(step2);
@@ -308,8 +312,19 @@ FistaState MinimizeFista(const ConvexReluProblem& problem, const PenaltyTerms& t
     }
     if (!keep_going) break;
   }
-  *u = std::move(x);
+  *start = std::move(x);
   return state;
+}
+
+}  // namespace
+
+FistaState MinimizeFista(const ConvexReluProblem& problem, const PenaltyTerms& terms,
+                         const FistaOptions& options, double lipschitz, MatrixD* u,
+                         const std::function<bool(int64_t, const MatrixD&)>& on_iteration) {
+  return FistaLoop<MatrixD>(
+      [&](const MatrixD& x, MatrixD* grad) { return SmoothValue(problem, terms, x, grad); },
+      [&](double step, MatrixD* x) { ProxGroupLasso(problem.beta * step, x); }, options, lipschitz,
+      u, on_iteration);
 }
 
 SolveResult SolveConstrained(const ConvexReluProblem& problem,
@@ -321,10 +336,11 @@ SolveResult SolveConstrained(const ConvexReluProblem& problem,
   out.delta = options.initial_delta > 0 ? options.initial_delta : 1.0;
   const double max_delta = out.delta * 1e3;
   const bool smoothed = !IsSmooth(problem.loss);
-  const double mu = smoothed ? options.mu : 0;
+  // Hinge losses: smoothing continued from 0.1 down to options.mu, halved every round (each
+  // round warm-starts from the last; a small width from the start conditions FISTA badly).
+  double mu = smoothed ? std::max(options.mu, 0.1) : 0;
   double lipschitz = 1;
   double previous_violation = std::numeric_limits<double>::infinity();
-  double previous_objective = std::numeric_limits<double>::infinity();
   bool stopped = false;
   for (int64_t outer = 0; outer < options.max_outer && out.iterations < options.max_iters;
        ++outer) {
@@ -346,26 +362,25 @@ SolveResult SolveConstrained(const ConvexReluProblem& problem,
     const MatrixD c = Constraints(problem, out.u, mu);
     const double violation = c.cwiseMin(0.0).colwise().norm().sum();
     gamma = (gamma - out.delta * c).cwiseMax(0.0);
-    // Converged: feasible to the tolerance, and a round that solved its inner problem (or ran
-    // its full share) moved the objective by no more than the tolerance.
-    const double objective = Evaluate(problem, out.u).objective();
-    const bool settled =
-        st.converged ? inner.tolerance <= options.tolerance : st.iterations == inner.max_iters;
-    const bool still =
-        std::abs(objective - previous_objective) <= options.tolerance * (1 + std::abs(objective));
-    previous_objective = objective;
-    if (violation <= options.tolerance && settled && (st.converged || still)) {
+    if (violation <= options.tolerance && st.converged && inner.tolerance <= options.tolerance &&
+        mu <= options.mu) {
       out.converged = true;
       break;
     }
     if (stopped) break;
     // A large penalty makes the inner problems ill-conditioned and the multipliers do the
-    // work: grow it gently, and only while the violation stalls.
-    if (violation > 0.5 * previous_violation && out.delta < max_delta) {
+    // work: grow it gently, only while the violation stalls, and for the smooth losses only
+    // after an inner solve that converged (a stall after an inexact one is the inner solve's,
+    // not the penalty's). The smoothed hinge's inner solves rarely converge: there a stall
+    // grows it. (Measured on a 60-point problem: fewer iterations and lower objectives than
+    // either rule for both.)
+    const bool trust_stall = st.converged || smoothed;
+    if (trust_stall && violation > 0.5 * previous_violation && out.delta < max_delta) {
       out.delta *= 2;
       lipschitz *= 2;
     }
     previous_violation = violation;
+    if (smoothed) mu = std::max(options.mu, mu * 0.5);
   }
   return out;
 }

@@ -122,9 +122,10 @@ struct AugmentedLagrangianOptions {
   int64_t max_inner = 1000;  // FISTA iterations per outer round.
   double tolerance = 1e-6;   // Inner: gradient mapping; outer: constraint violation.
   double initial_delta = 0;  // 0 = 1 (features of order 1, as the data sets scale them).
-  // Smoothing width of the hinge and of the robust constraints' l1 norm (hinge losses only):
-  // the program solved is the smoothed one; its objective is within mu/2 of the hinge's per
-  // example, and its constraints are looser by at most eps mu / 2 per attackable feature.
+  // Final smoothing width of the hinge and of the robust constraints' l1 norm (hinge losses
+  // only; continued from 0.1, halved every round): the program solved is the smoothed one; its
+  // objective is within mu/2 of the hinge's per example, and its constraints are looser by at
+  // most eps mu / 2 per attackable feature.
   double mu = 1e-4;
 };
 struct SolveResult {
@@ -136,9 +137,9 @@ struct SolveResult {
 };
 // Solves the constrained program (ALGORITHMS.md 4.5): inner FISTA on the augmented Lagrangian,
 // multipliers Gamma <- (Gamma - delta C)_+ (violation measured on the smoothed constraints),
-// delta x 2 when the violation fell by less than half, up to 1e4 x its start; converged when an
-// inner solve reached the tolerance with the violation within it. `on_iteration` as in
-// MinimizeFista, with the count over all rounds.
+// delta x 2 when the violation fell by less than half, up to 1e3 x its start; converged when an
+// inner solve at the final smoothing reached the tolerance with the violation within it.
+// `on_iteration` as in MinimizeFista, with the count over all rounds.
 SolveResult SolveConstrained(const ConvexReluProblem& problem,
                              const AugmentedLagrangianOptions& options,
                              const std::function<bool(int64_t, const MatrixD&)>& on_iteration);
