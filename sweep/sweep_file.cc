@@ -628,6 +628,12 @@ std::string RequiredSlots(const spec::TaskSpec& task) {
   return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "), " and ", names.back());
 }
 
+absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
+                                                      const spec::Catalog& catalog,
+                                                      const std::vector<Entry>& entries,
+                                                      int root_line, int64_t max_jobs,
+                                                      std::string* name);
+
 absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalog& catalog,
                                     absl::string_view text, absl::string_view source_name,
                                     const ParseOptions& options) {
@@ -657,7 +663,88 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
                                        " at the top level, got ", Describe(root)));
   }
   OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, root, ""));
+  SweepFile sweep;
+  sweep.name = DefaultName(source_name);
+  const auto parts =
+      std::find_if(entries.begin(), entries.end(), [](const Entry& e) { return e.key == "parts"; });
+  std::vector<spec::JobSpec> specs;
+  if (parts == entries.end()) {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        specs, ExpandBody(reporter, catalog, entries, root_line, options.max_jobs, &sweep.name));
+  } else {
+    // Several tasks in one sweep: each part is a sweep body of its own (its task, slots,
+    // settings and seeds); the sweep's jobs are theirs, in order.
+    for (const Entry& entry : entries) {
+      if (entry.key == "name") {
+        if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
+          return reporter.Error(
+              entry.line, "name",
+              absl::StrCat("expected a non-empty string, got ", Describe(entry.value)));
+        }
+        sweep.name = entry.value.Scalar();
+      } else if (entry.key != "parts") {
+        return reporter.Error(entry.line, entry.key,
+                              "a sweep with parts takes only name and parts at the top level; "
+                              "write this key inside each part");
+      }
+    }
+    if (!parts->value.IsSequence() || parts->value.size() == 0) {
+      return reporter.Error(parts->line, "parts",
+                            absl::StrCat("expected a list of sweep bodies (mappings with a "
+                                         "task's keys), got ",
+                                         Describe(parts->value)));
+    }
+    std::map<JobKey, size_t> part_of;
+    for (size_t i = 0; i < parts->value.size(); ++i) {
+      const YAML::Node part = parts->value[i];
+      const int line = LineOf(part, parts->line);
+      if (!part.IsMap()) {
+        return reporter.Error(line, Index("parts", i),
+                              absl::StrCat("expected a mapping, got ", Describe(part)));
+      }
+      OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> part_entries,
+                                ReadMapping(reporter, part, Index("parts", i)));
+      for (const Entry& entry : part_entries) {
+        if (entry.key == "name" || entry.key == "parts") {
+          return reporter.Error(entry.line, Child(Index("parts", i), entry.key),
+                                "belongs at the top level of the sweep, not in a part");
+        }
+      }
+      const int64_t left = options.max_jobs - static_cast<int64_t>(specs.size());
+      if (left < 1) {
+        return reporter.TooManyJobs(line, "the parts before this one fill the sweep",
+                                    options.max_jobs);
+      }
+      std::string unused;
+      OPTBENCH_ASSIGN_OR_RETURN(std::vector<spec::JobSpec> part_specs,
+                                ExpandBody(reporter, catalog, part_entries, line, left, &unused));
+      for (spec::JobSpec& spec : part_specs) {
+        auto [first, inserted] = part_of.emplace(KeyOf(spec), i);
+        if (!inserted) {
+          return reporter.Error(line, Index("parts", i),
+                                absl::StrCat("repeats a job of parts[", first->second, "] (",
+                                             spec.task, ", seed ", spec.seed, ")"));
+        }
+        specs.push_back(std::move(spec));
+      }
+    }
+  }
 
+  std::vector<JobLabels> labels = LabelJobs(catalog, specs);
+  sweep.jobs.reserve(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    sweep.jobs.push_back({std::move(specs[i]), std::move(labels[i])});
+  }
+  return sweep;
+}
+
+// One sweep body (a task's keys) expanded and validated: every job of its grid. `max_jobs`
+// bounds the grid; `name` receives the body's "name" when it has one.
+absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
+                                                      const spec::Catalog& catalog,
+                                                      const std::vector<Entry>& entries,
+                                                      int root_line, int64_t max_jobs,
+                                                      std::string* name) {
   // The task first: it says which keys the rest of the file may have.
   const spec::TaskSpec* task = catalog.tasks().front();
   for (const Entry& entry : entries) {
@@ -671,9 +758,7 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
     task = *found;
   }
 
-  const int64_t max_axis = options.max_jobs;
-  SweepFile sweep;
-  sweep.name = DefaultName(source_name);
+  const int64_t max_axis = max_jobs;
   // Components by slot: the alternatives as read (Dimension settings point into them).
   std::map<std::string, std::vector<Alternative>> alternatives;
   std::vector<Field> settings;
@@ -692,7 +777,7 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
             entry.line, "name",
             absl::StrCat("expected a non-empty string, got ", Describe(entry.value)));
       }
-      sweep.name = entry.value.Scalar();
+      *name = entry.value.Scalar();
     } else if (entry.key == "task") {
       continue;  // Read above.
     } else if (slot != task->slots.end()) {
@@ -744,11 +829,11 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
   total = SaturatingMul(total, static_cast<int64_t>(seeds.size()));
   factors.push_back(absl::StrCat(FormatCount(n_settings), " ", task->settings_key, " settings"));
   factors.push_back(absl::StrCat(seeds.size(), " seeds"));
-  if (total > options.max_jobs) {
+  if (total > max_jobs) {
     return reporter.TooManyJobs(root_line,
                                 absl::StrCat("the sweep expands to ", FormatCount(total), " jobs (",
                                              absl::StrJoin(factors, " x "), ")"),
-                                options.max_jobs);
+                                max_jobs);
   }
 
   // The grid: the slots in the task's order (outermost first), then the settings; seeds inside.
@@ -791,13 +876,7 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
     while (k > 0 && ++c.setting[k - 1] == dims[k - 1].settings.size()) c.setting[--k] = 0;
     if (k == 0) break;
   }
-
-  std::vector<JobLabels> labels = LabelJobs(catalog, specs);
-  sweep.jobs.reserve(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i) {
-    sweep.jobs.push_back({std::move(specs[i]), std::move(labels[i])});
-  }
-  return sweep;
+  return specs;
 }
 
 // Runs `parse`, turning whatever yaml-cpp throws into a status naming the line.

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -719,6 +722,71 @@ TEST(SweepLabelsTest, FormatsOptimizerFirstAndSeedLast) {
   EXPECT_EQ(FormatLabels({{"seed", "2"}, {"lr", "0.1"}, {"optimizer", "adam"}, {"beta1", "0"}}),
             "optimizer=adam beta1=0 lr=0.1 seed=2");
   EXPECT_EQ(FormatLabels({}), "");
+}
+
+// Several tasks in one sweep: each part is a sweep body; the jobs are theirs, in order.
+constexpr char kParts[] = R"(name: two_tasks
+parts:
+  - task: convex_relu
+    dataset: {name: zipf_gaussian, classes: 2}
+    convex: {patterns: [10, 20]}
+  - dataset: {name: heavy_tail_uniform, m: 3}
+    model: {name: linear}
+    optimizer: {name: gd, lr: 0.1}
+    seed: [0, 1]
+)";
+
+TEST(SweepFileTest, PartsJoinSweepsOfDifferentTasks) {
+  const SweepFile sweep = ParseOk(kParts);
+  EXPECT_EQ(sweep.name, "two_tasks");
+  ASSERT_EQ(sweep.jobs.size(), 4u);
+  EXPECT_EQ(sweep.jobs[0].spec.task, "convex_relu");
+  EXPECT_EQ(spec::GetInt(sweep.jobs[1].spec.settings, "patterns"), 20);
+  EXPECT_EQ(sweep.jobs[2].spec.task, "train");
+  EXPECT_EQ(sweep.jobs[3].spec.seed, 1u);
+  // Labels tell the tasks apart.
+  EXPECT_THAT(Labels(sweep)[0], HasSubstr("task=convex_relu"));
+  EXPECT_THAT(Labels(sweep)[2], HasSubstr("task=train"));
+}
+
+TEST(SweepFileTest, PartsErrorsNameTheirPlace) {
+  EXPECT_THAT(ErrorOf("parts: {task: train}\n"), HasSubstr("parts: expected a list"));
+  EXPECT_THAT(ErrorOf("parts: []\n"), HasSubstr("parts: expected a list"));
+  EXPECT_THAT(ErrorOf("seed: 1\nparts:\n  - {task: train}\n"),
+              HasSubstr("sweep.yaml:1: seed: a sweep with parts takes only name and parts"));
+  EXPECT_THAT(ErrorOf("parts:\n  - name: x\n    task: train\n"),
+              HasSubstr("parts[0].name: belongs at the top level"));
+  EXPECT_THAT(ErrorOf("parts:\n  - 3\n"), HasSubstr("parts[0]: expected a mapping"));
+  const std::string part =
+      "  - dataset: {name: heavy_tail_uniform, m: 3}\n"
+      "    model: {name: linear}\n"
+      "    optimizer: {name: gd}\n";
+  EXPECT_THAT(ErrorOf("parts:\n" + part + part), HasSubstr("parts[1]: repeats a job of parts[0]"));
+  // An error inside a part names its line and field as in any sweep.
+  EXPECT_THAT(ErrorOf("parts:\n  - task: convex_relu\n    dataset: {name: zipf_gaussian, "
+                      "classes: 2}\n    convex: {epsilon: -1}\n"),
+              HasSubstr("sweep.yaml:4: convex.epsilon"));
+  ParseOptions small;
+  small.max_jobs = 3;
+  absl::StatusOr<SweepFile> too_many = ParseSweep(kParts, "sweep.yaml", small);
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(too_many.status().message()), HasSubstr("max_jobs = 1"));
+}
+
+// Every example sweep in the repository parses and validates.
+TEST(SweepFileTest, ExampleSweepsParse) {
+  const std::filesystem::path dir = std::filesystem::path(OPTBENCH_SOURCE_DIR) / "examples";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<SweepFile> sweep = ParseSweep(text.str(), entry.path().string());
+    EXPECT_TRUE(sweep.ok()) << sweep.status();
+  }
+  EXPECT_GE(files, 8);
 }
 
 }  // namespace
