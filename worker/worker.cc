@@ -314,9 +314,11 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     auto estimate = engine::EstimatePeakMemoryBytes(*spec);
     if (estimate.ok() && *estimate > options_.max_memory_bytes) {
       // Retrying elsewhere could fit, but a worker cannot know; the message says what to change.
+      const std::string& driver = engine::FindTask(spec->task).memory_driver;
       fail(absl::StrCat("job needs about ", *estimate >> 20, " MiB, over this worker's limit of ",
                         options_.max_memory_bytes >> 20,
-                        " MiB (--max_memory_mb); run it on a larger worker or shrink it"),
+                        " MiB (--max_memory_mb); run it on a larger worker or shrink it",
+                        driver.empty() ? "" : absl::StrCat(" (", driver, ")")),
            false, /*permanent=*/true);
       return;
     }

@@ -280,6 +280,48 @@ optimizer: {name: adam}
   EXPECT_TRUE(workers_[0]->Alive()) << workers_[0]->Log();
 }
 
+// Paper 4's task through the real coordinator and worker: a sweep of two parts (the exact
+// solver, and Adam on the penalty form) runs to the end, and what the coordinator stores is what
+// the task reports in process.
+TEST_F(ServiceTest, ConvexReluSweepRunsAndStoresWhatTheTaskReports) {
+  StartCoordinator();
+  StartWorker("w1");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+name: convex
+parts:
+  - task: convex_relu
+    dataset: {name: zipf_gaussian, classes: 2, min_samples: 20, alpha: 0, test_fraction: 0.5}
+    convex: {patterns: 20, max_iters: 300, eval_every: 50, loss: [logistic, robust_hinge]}
+  - task: convex_relu
+    dataset: {name: zipf_gaussian, classes: 2, min_samples: 20, alpha: 0, test_fraction: 0.5}
+    optimizer: {name: adam, lr: 0.01}
+    convex: {patterns: 20, steps: 100, eval_every: 25, loss: logistic}
+)");
+  ASSERT_EQ(sweep.jobs_size(), 3);
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(120));
+  ASSERT_EQ(jobs.size(), 3u);
+  for (const v1::Job& job : jobs) {
+    ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    ExpectSameSeries(QueryPerClass(job.id(), "loss"), TrainInProcess(job.spec()));
+  }
+}
+
+TEST_F(ServiceTest, ConvexReluJobOverTheMemoryLimitNamesThePatterns) {
+  StartCoordinator();
+  StartWorker("small", {"--max_memory_mb=1"});
+  v1::SubmitSweepResponse sweep = Submit(R"(
+task: convex_relu
+dataset: {name: zipf_gaussian, classes: 2, min_samples: 200}
+convex: {patterns: 20000}
+)");
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(jobs[0].error().find("over this worker's limit of 1 MiB"), std::string::npos)
+      << jobs[0].error();
+  EXPECT_NE(jobs[0].error().find("convex.patterns"), std::string::npos) << jobs[0].error();
+}
+
 constexpr char kSmallSweep[] = R"(
 dataset: {name: heavy_tail_uniform, m: 4}
 model: {name: linear}

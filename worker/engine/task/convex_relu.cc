@@ -473,8 +473,10 @@ ConvexReluProblem MakeConvexReluProblem(const ConvexReluSettings& settings, cons
 }
 
 const TaskDef& ConvexReluTaskDefinition() {
-  static const TaskDef* def =
-      new TaskDef{ConvexReluTaskSpec(), RunConvexRelu, ConvexReluPeakMemory};
+  static const TaskDef* def = new TaskDef{
+      ConvexReluTaskSpec(), RunConvexRelu, ConvexReluPeakMemory,
+      "convex.patterns: the solver holds about 11 n P float64 values for n train rows and P "
+      "patterns"};
   return *def;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "spec/component.h"
@@ -26,6 +27,9 @@ struct TaskDef {
       run;
   // The peak heap use of a validated spec, in bytes (EstimatePeakMemoryBytes).
   std::function<absl::StatusOr<int64_t>(const spec::JobSpec& validated)> peak_memory;
+  // The setting that drives peak_memory, for the message of a job over a worker's limit
+  // ("convex.patterns: ..."); empty = none stands out.
+  std::string memory_driver;
 };
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

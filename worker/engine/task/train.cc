@@ -302,7 +302,7 @@ spec::TaskSpec TrainTaskSpec() {
 }  // namespace
 
 const TaskDef& TrainTaskDefinition() {
-  static const TaskDef* def = new TaskDef{TrainTaskSpec(), RunTrain, TrainPeakMemory};
+  static const TaskDef* def = new TaskDef{TrainTaskSpec(), RunTrain, TrainPeakMemory, ""};
   return *def;
 }
 
