@@ -291,11 +291,11 @@ name: convex
 parts:
   - task: convex_relu
     dataset: {name: zipf_gaussian, classes: 2, min_samples: 20, alpha: 0, test_fraction: 0.5}
-    convex: {patterns: 20, max_iters: 300, eval_every: 50, loss: [logistic, robust_hinge]}
+    convex: {patterns: 20, max_iters: 300, eval_every: 50, loss_function: [logistic, robust_hinge]}
   - task: convex_relu
     dataset: {name: zipf_gaussian, classes: 2, min_samples: 20, alpha: 0, test_fraction: 0.5}
     optimizer: {name: adam, lr: 0.01}
-    convex: {patterns: 20, steps: 100, eval_every: 25, loss: logistic}
+    convex: {patterns: 20, steps: 100, eval_every: 25, loss_function: logistic}
 )");
   ASSERT_EQ(sweep.jobs_size(), 3);
   std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(120));

@@ -59,7 +59,7 @@ const spec::Binding<ConvexReluSettings>& ConvexReluSettingsBinding() {
                  "and time grow as n P)"),
       spec::Bind(&O::pattern_seed, "pattern_seed", spec::Closed(0, 9.0e15),
                  "seed of the gates (the job seed drives the attacks' random starts only)"),
-      spec::Bind(&O::loss, "loss", LossNames(),
+      spec::Bind(&O::loss, "loss_function", LossNames(),
                  "squared, logistic, hinge (labels -1/+1) or robust_hinge (the l_inf-robust hinge "
                  "of ALGORITHMS.md 4.4 at epsilon)"),
       spec::Bind(&O::epsilon, "epsilon", spec::Closed(0, 10),
@@ -118,7 +118,7 @@ absl::Status CheckConvexReluJob(const spec::JobSpec& spec, const spec::Catalog& 
   }
   if (HasOptimizer(spec) && !IsSmooth(LossOf(s))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "convex.loss: '", s.loss,
+        "convex.loss_function: '", s.loss,
         "' is not smooth; an optimizer job minimizes the penalty form of the squared or the "
         "logistic loss (the hinge losses are solved by the exact solver only)"));
   }
@@ -126,7 +126,7 @@ absl::Status CheckConvexReluJob(const spec::JobSpec& spec, const spec::Catalog& 
 }
 
 // The scalar metrics of the program, reported for the train split.
-constexpr char kObjective[] = "objective";
+constexpr char kObjective[] = "convex_objective";
 constexpr char kConvexLoss[] = "convex_loss";
 constexpr char kViolation[] = "constraint_violation";
 constexpr char kActiveGroups[] = "active_groups";

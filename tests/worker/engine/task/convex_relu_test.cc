@@ -43,7 +43,7 @@ double Scalar(const MetricBatch& batch, const std::string& name) {
 TEST(ConvexReluTaskTest, ExactSolverReportsAConvergingProgramAndTheRecoveredNetwork) {
   for (const char* loss : {"logistic", "robust_hinge"}) {
     spec::JobSpec job = ConvexJob();
-    job.settings["loss"] = std::string(loss);
+    job.settings["loss_function"] = std::string(loss);
     EvaluationRecorder sink;
     absl::StatusOr<RunResult> result = RunJob(job, &sink, nullptr);
     ASSERT_TRUE(result.ok()) << result.status();
@@ -54,7 +54,7 @@ TEST(ConvexReluTaskTest, ExactSolverReportsAConvergingProgramAndTheRecoveredNetw
     const MetricBatch& last = sink.evals.back().batch;
     EXPECT_EQ(first.step, 0);
     EXPECT_EQ(last.step, result->steps_done);
-    EXPECT_LT(Scalar(last, "objective"), Scalar(first, "objective")) << loss;
+    EXPECT_LT(Scalar(last, "convex_objective"), Scalar(first, "convex_objective")) << loss;
     const bool smooth = std::string(loss) == "logistic";
     // The hinge losses are solved smoothed (convex.smoothing, 1e-3): the robust constraints
     // may fall short by eps smoothing / 2 per attackable feature, per active group.
@@ -82,7 +82,7 @@ TEST(ConvexReluTaskTest, ExactSolverReportsAConvergingProgramAndTheRecoveredNetw
 
 TEST(ConvexReluTaskTest, OptimizerJobIsScoredAgainstThePenaltyFormsExactOptimum) {
   spec::JobSpec job = ConvexJob();
-  job.settings["loss"] = std::string("logistic");
+  job.settings["loss_function"] = std::string("logistic");
   job.settings["steps"] = int64_t{400};
   job.settings["penalty"] = 10.0;
   job.components["optimizer"] = {"adam", {{"lr", 0.01}}};
@@ -162,12 +162,12 @@ TEST(ConvexReluTaskTest, BadInputGetsAnErrorNamingIt) {
   job.settings["patterns"] = int64_t{0};
   ExpectRefused(job, "convex.patterns");
   job = ConvexJob();
-  job.settings["loss"] = std::string("cross_entropy");
-  ExpectRefused(job, "convex.loss");
+  job.settings["loss_function"] = std::string("cross_entropy");
+  ExpectRefused(job, "convex.loss_function");
   job = ConvexJob();
-  job.settings["loss"] = std::string("hinge");
+  job.settings["loss_function"] = std::string("hinge");
   job.components["optimizer"] = {"adam", {{"lr", 0.01}}};
-  ExpectRefused(job, "convex.loss: 'hinge' is not smooth");
+  ExpectRefused(job, "convex.loss_function: 'hinge' is not smooth");
 }
 
 TEST(ConvexReluTaskTest, MemoryEstimateGrowsWithPatterns) {
