@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "worker/engine/dataset/barcoded_fashion_mnist.h"
+#include "worker/engine/dataset/binary.h"
 #include "worker/engine/dataset/csv.h"
 #include "worker/engine/dataset/fashion_mnist.h"
 #include "worker/engine/dataset/heavy_tail_uniform.h"
@@ -60,6 +61,8 @@ const std::vector<const DatasetDef*>& Datasets() {
       &BarcodedFashionMnistDefinition(),
       &NoisyPatchesDefinition(),
       &TextDefinition(),
+      &TwoGaussiansDefinition(),
+      &FashionMnistPcaDefinition(),
   };
   return *table;
 }
