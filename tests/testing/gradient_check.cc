@@ -163,4 +163,38 @@ GradientCheckResult CheckModelGradient(engine::Model* model, const Matrix& x,
       tolerance, subset);
 }
 
+GradientCheckResult CheckModelInputGradient(engine::Model* model, const Matrix& x,
+                                            absl::Span<const int32_t> labels,
+                                            const GradientTolerance& tolerance) {
+  OPTBENCH_CHECK(static_cast<Eigen::Index>(labels.size()) == x.rows());
+  const double n = static_cast<double>(x.rows());
+  model->ZeroGrad();
+  Matrix logits(x.rows(), model->num_outputs());
+  model->Forward(x, logits);
+  engine::SoftmaxCrossEntropy(logits, labels.data(), 1.0 / n, nullptr);
+  Matrix dx(x.rows(), x.cols());
+  if (!model->InputGradient(logits, dx)) {
+    ADD_FAILURE() << "the model has no input gradient";
+    GradientCheckResult failed;
+    failed.failures = 1;
+    return failed;
+  }
+  for (const engine::ParamSlot& p : model->Params()) {
+    EXPECT_TRUE(p.grad->isZero(0)) << p.id << ": InputGradient wrote a parameter gradient";
+  }
+  // The Forward is still pending: Backward gives the parameter gradient of the loss.
+  model->Backward(logits);
+  std::vector<Matrix> after_input_gradient;
+  for (const engine::ParamSlot& p : model->Params()) after_input_gradient.push_back(*p.grad);
+  MeanCrossEntropyGradient(model, x, labels);
+  const std::vector<engine::ParamSlot> params = model->Params();
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_EQ(after_input_gradient[k], *params[k].grad)
+        << params[k].id << ": Backward after InputGradient differs";
+  }
+  Matrix probe = x;
+  return CheckInputGradient(
+      "x", &probe, dx, [&] { return MeanCrossEntropy(model, probe, labels); }, tolerance);
+}
+
 }  // namespace optbench::testing

@@ -14,7 +14,8 @@
 //   Matrix w = ..., dw = ...;  // dw = df/dw at w.
 //   CheckGradient({{"w", &w, &dw}}, [&] { return f(w); }, kTolerance);
 //
-// and for the gradient with respect to an input (d loss / d logits), CheckInputGradient.
+// and for the gradient with respect to an input (d loss / d logits), CheckInputGradient; for a
+// model's gradient with respect to its input x (Model::InputGradient), CheckModelInputGradient.
 //
 // Every entry that is off is reported as a non-fatal gtest failure (ADD_FAILURE) naming the
 // tensor and the index, e.g. "block0.attn.q.weight[17] (row 2, col 1): analytic 0.123 vs numeric
@@ -128,6 +129,15 @@ GradientCheckResult CheckModelGradient(engine::Model* model, const engine::Matri
                                        absl::Span<const int32_t> labels,
                                        const GradientTolerance& tolerance,
                                        const EntrySubset& subset = {});
+
+// The gradient of MeanCrossEntropy with respect to x by Model::InputGradient (after one
+// Forward) against central differences in every entry of x. Also checks that InputGradient
+// leaves the parameters' gradients at zero and the Forward pending: a Backward after it gives
+// MeanCrossEntropyGradient's gradients exactly. A model without an input gradient is one
+// failure. Precondition: labels.size() == x.rows() (aborts).
+GradientCheckResult CheckModelInputGradient(engine::Model* model, const engine::Matrix& x,
+                                            absl::Span<const int32_t> labels,
+                                            const GradientTolerance& tolerance);
 
 }  // namespace optbench::testing
 

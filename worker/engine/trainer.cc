@@ -14,6 +14,7 @@
 #include "common/check.h"
 #include "worker/engine/gemm_backend.h"
 #include "worker/engine/objective/cross_entropy.h"
+#include "worker/engine/observer/robustness.h"
 #include "worker/engine/schedule.h"
 
 namespace optbench::engine {
@@ -76,6 +77,25 @@ class ScopedFlushDenormals {
 #endif
 };
 
+// The attacks the settings ask for (precondition: they passed validation).
+AttackOptions TrainingAttack(const TrainerSpec& spec) {
+  AttackOptions o;
+  o.method = spec.adversarial == AttackMethodName(AttackMethod::kFgsm) ? AttackMethod::kFgsm
+                                                                       : AttackMethod::kPgd;
+  o.epsilon = spec.adversarial_epsilon;
+  o.steps = spec.adversarial_steps;
+  o.step_size = spec.adversarial_step_size;
+  return o;
+}
+
+AttackOptions EvaluationAttack(const TrainerSpec& spec, AttackMethod method) {
+  AttackOptions o;
+  o.method = method;
+  o.epsilon = spec.attack_epsilon;
+  o.steps = spec.attack_pgd_steps;
+  return o;
+}
+
 }  // namespace
 
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -103,7 +123,9 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
                                             : std::make_unique<CrossEntropy>()),
       observers_(std::move(parts.observers)),
       outputs_per_example_(objective_->outputs_per_example()),
-      slots_(model->Params()) {
+      slots_(model->Params()),
+      seed_(seed),
+      attack_rng_(AttackRng(seed, 0, AttackUse::kTraining)) {
   OPTBENCH_CHECK(spec.steps >= 1 && spec.batch_size >= 0 && spec.chunk_rows >= 1 &&
                  spec.eval_every >= 1);
   OPTBENCH_CHECK(lr > 0);
@@ -125,6 +147,16 @@ Trainer::Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model*
   }
   train_stats_.Reset(data->num_classes());
   if (data->has_test()) test_stats_.Reset(data->num_classes());
+  if (TrainerAttacks(spec)) OPTBENCH_CHECK(outputs_per_example_ == 1);
+  if (spec.adversarial != kNoAdversarial) {
+    attacker_.emplace(TrainingAttack(spec), model, objective_.get());
+    attacked_.resize(logits_.rows(), data->num_features());
+  }
+  if (spec.attack_epsilon > 0) {
+    observers_.push_back(std::make_unique<RobustnessObserver>(
+        EvaluationAttack(spec, AttackMethod::kFgsm), EvaluationAttack(spec, AttackMethod::kPgd),
+        objective_.get(), logits_.rows(), seed));
+  }
 }
 
 std::vector<spec::MetricSpec> Trainer::Metrics() const {
@@ -170,7 +202,14 @@ double Trainer::Pass(const ConstMatrixRef& x, const int32_t* labels, bool backwa
   for (Eigen::Index start = 0; start < n; start += chunk) {
     const Eigen::Index rows = std::min<Eigen::Index>(chunk, n - start);
     auto logits = logits_.topRows(rows * outputs_per_example_);
-    const auto xs = x.middleRows(start, rows);
+    const bool attack = backward && attacker_.has_value();
+    if (attack) {
+      // Train on the attack of the chunk; it stays in attacked_ until Backward (Model::Forward).
+      attacker_->Perturb(x.middleRows(start, rows), labels + start, &attack_rng_,
+                         attacked_.topRows(rows));
+    }
+    const ConstMatrixRef xs = attack ? ConstMatrixRef(attacked_.topRows(rows))
+                                     : ConstMatrixRef(x.middleRows(start, rows));
     model_->Forward(xs, logits);
     const CurvatureRequest* curvature = nullptr;
     if (observed) {
@@ -251,8 +290,13 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
     }
     double train_eval_loss = 0;  // Finite unless a forward-only train pass says otherwise.
     double loss;
-    if (full_batch) {
+    if (attacker_.has_value()) attack_rng_ = AttackRng(seed_, step, AttackUse::kTraining);
+    if (full_batch && !attacker_.has_value()) {
       loss = FullBatchGradient(evaluate ? &train_stats_ : nullptr);
+    } else if (full_batch) {
+      // The gradient pass sees attacked examples; the reported statistics are the clean ones.
+      if (evaluate) train_eval_loss = Evaluate(data_->train(), &train_stats_);
+      loss = FullBatchGradient(nullptr);
     } else {
       if (evaluate) train_eval_loss = Evaluate(data_->train(), &train_stats_);
       loss = MiniBatchGradient();

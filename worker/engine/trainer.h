@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "spec/metric.h"
+#include "worker/engine/attack.h"
 #include "worker/engine/dataset/dataset.h"
 #include "worker/engine/loss/softmax_cross_entropy.h"
 #include "worker/engine/model/model.h"
@@ -106,6 +107,13 @@ std::vector<spec::MetricSpec> TrainerMetrics();
 // mini-batch: a forward-only pass over the train split) and of the test split (forward only),
 // then the observers'; then, unless t = steps, take one optimizer step.
 //
+// Adversarial training (spec.adversarial fgsm or pgd, ALGORITHMS.md 4.6): the loss and gradient
+// of step t are those of the attacked examples (attack.h; each chunk of the train split or the
+// batch attacked at the current parameters, PGD's random starts from AttackRng(seed, t,
+// kTraining)) in place of the clean ones; the evaluated per-class statistics stay those of the
+// clean train split (a forward-only pass, as in mini-batch mode). With spec.attack_epsilon > 0
+// the trainer adds a RobustnessObserver (observer/robustness.h) after the given observers.
+//
 // Divergence: when the loss, the gradient norm or an evaluated split's loss is not finite at step
 // t, the run ends with kDiverged and steps_done = t. The evaluation at t is not reported (it
 // would be NaN garbage); evaluations before t have been. Cancellation: should_stop() returning
@@ -118,7 +126,9 @@ class Trainer {
   // `lr` is the base step size; step t uses ScheduledLearningRate(spec, lr, t) (schedule.h).
   // Preconditions (checked): `spec` passed validation; batch_size <= the train split's size;
   // the model maps data->num_features() inputs to data->num_classes() outputs, with
-  // parts.objective->outputs_per_example() output rows per example; lr > 0.
+  // parts.objective->outputs_per_example() output rows per example; lr > 0. When
+  // TrainerAttacks(spec): one output row per example, and the model implements InputGradient
+  // (the first attack aborts otherwise; the train task refuses such a job at validation).
   // Throws std::bad_alloc if the buffers do not fit.
   Trainer(const TrainerSpec& spec, double lr, const Dataset* data, Model* model,
           Optimizer* optimizer, uint64_t seed, TrainerParts parts = {});
@@ -149,9 +159,12 @@ class Trainer {
   // split at the current parameters (chunked; each chunk's output gradients are scaled by 1/N
   // for N targets, so the sum over chunks is the one-shot mean gradient). Returns the mean loss.
   // Adds per-class statistics to `stats` when not null (precondition: Reset for num_classes).
+  // With adversarial training, of the attacked examples (the statistics too), drawing PGD's
+  // starts from the current step's generator (Run sets it; step 0's before Run).
   double FullBatchGradient(ClassStats* stats);
-  // Sets the model's gradients to the mean-loss gradient over the next mini-batch; returns the
-  // batch's mean loss. Precondition: mini-batch mode (batch_size > 0).
+  // Sets the model's gradients to the mean-loss gradient over the next mini-batch (attacked
+  // with adversarial training); returns the batch's mean loss. Precondition: mini-batch mode
+  // (batch_size > 0).
   double MiniBatchGradient();
   // Forward-only pass over `split` adding per-class statistics to `stats` (precondition: Reset
   // for num_classes). Returns the summed loss. Leaves the gradients untouched.
@@ -160,9 +173,10 @@ class Trainer {
   double GradNorm() const;
 
  private:
-  // Runs the model over the examples of `x` in chunks; with `backward`, back-propagates
-  // grad_scale times the objective's gradient; tells the observers about the chunks of a train
-  // statistics pass. Returns the summed loss.
+  // Runs the model over the examples of `x` in chunks (with `backward` and adversarial
+  // training, over each chunk's attack); with `backward`, back-propagates grad_scale times the
+  // objective's gradient; tells the observers about the chunks of a train statistics pass.
+  // Returns the summed loss.
   double Pass(const ConstMatrixRef& x, const int32_t* labels, bool backward, Real grad_scale,
               ClassStats* stats);
 
@@ -179,6 +193,12 @@ class Trainer {
   std::optional<EpochSampler> sampler_;
   Matrix batch_x_;  // batch_size x features (mini-batch mode).
   std::vector<int32_t> batch_labels_;
+  uint64_t seed_;
+  // Adversarial training: the attack, a chunk's attacked examples, and the generator of the
+  // current step's random starts.
+  std::optional<Attacker> attacker_;
+  Matrix attacked_;
+  Rng attack_rng_;
   ClassStats train_stats_, test_stats_;
   int64_t start_step_ = 0;
   double start_wall_seconds_ = 0;

@@ -7,6 +7,8 @@ namespace optbench::engine {
 namespace {
 
 constexpr double kMaxSteps = 1e9;
+constexpr double kMaxEpsilon = 1e6;
+constexpr double kMaxAttackSteps = 1e5;
 
 absl::Status AtMostSteps(const char* setting, int64_t value, int64_t steps) {
   if (value > steps) {
@@ -42,6 +44,26 @@ const spec::Binding<TrainerSpec>& TrainerSettings() {
       spec::Bind(&O::checkpoint_every, "checkpoint_every", spec::Closed(0, kMaxSteps),
                  "checkpoint every K steps, at most steps; 0 = the worker's policy (every "
                  "--checkpoint_minutes of training)"),
+      spec::Bind(&O::adversarial, "adversarial", {kNoAdversarial, "fgsm", "pgd"},
+                 "adversarial training: each step trains on the FGSM or PGD attack of its batch "
+                 "(l_inf ball of adversarial_epsilon) instead of the clean batch; none = off"),
+      spec::Bind(&O::adversarial_epsilon, "adversarial_epsilon", spec::Closed(0, kMaxEpsilon),
+                 "l_inf radius of the training attack; > 0 with adversarial fgsm or pgd"),
+      spec::UsedWhen(
+          spec::Bind(&O::adversarial_steps, "adversarial_steps", spec::Closed(1, kMaxAttackSteps),
+                     "PGD steps of the training attack"),
+          "adversarial", "pgd"),
+      spec::UsedWhen(spec::Bind(&O::adversarial_step_size, "adversarial_step_size",
+                                spec::Closed(0, kMaxEpsilon),
+                                "PGD step of the training attack; 0 = 2.5 adversarial_epsilon / "
+                                "adversarial_steps"),
+                     "adversarial", "pgd"),
+      spec::Bind(&O::attack_epsilon, "attack_epsilon", spec::Closed(0, kMaxEpsilon),
+                 "robustness evaluation: every evaluation also reports per-class accuracy under "
+                 "FGSM and PGD at this l_inf radius (accuracy_fgsm, accuracy_pgd); 0 = off"),
+      spec::Bind(&O::attack_pgd_steps, "attack_pgd_steps", spec::Closed(1, kMaxAttackSteps),
+                 "PGD steps of the evaluation attack (random start, step 2.5 attack_epsilon / "
+                 "steps); only with attack_epsilon > 0"),
   });
   return *binding;
 }
@@ -50,7 +72,31 @@ absl::Status CheckTrainerSpec(const TrainerSpec& spec) {
   if (absl::Status s = AtMostSteps("warmup_steps", spec.warmup_steps, spec.steps); !s.ok()) {
     return s;
   }
-  return AtMostSteps("checkpoint_every", spec.checkpoint_every, spec.steps);
+  if (absl::Status s = AtMostSteps("checkpoint_every", spec.checkpoint_every, spec.steps);
+      !s.ok()) {
+    return s;
+  }
+  const bool adversarial = spec.adversarial != kNoAdversarial;
+  if (adversarial && spec.adversarial_epsilon <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trainer.adversarial_epsilon: ", spec::FormatDouble(spec.adversarial_epsilon),
+                     " is out of range; allowed > 0 with trainer.adversarial ", spec.adversarial));
+  }
+  if (!adversarial && spec.adversarial_epsilon != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "trainer.adversarial_epsilon: ", spec::FormatDouble(spec.adversarial_epsilon),
+        " is set but trainer.adversarial is ", kNoAdversarial, "; set adversarial to fgsm or pgd"));
+  }
+  if (spec.attack_epsilon == 0 && spec.attack_pgd_steps != TrainerSpec().attack_pgd_steps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trainer.attack_pgd_steps: ", spec.attack_pgd_steps,
+                     " is set but trainer.attack_epsilon is 0 (robustness evaluation off)"));
+  }
+  return absl::OkStatus();
+}
+
+bool TrainerAttacks(const TrainerSpec& spec) {
+  return spec.adversarial != kNoAdversarial || spec.attack_epsilon > 0;
 }
 
 }  // namespace optbench::engine

@@ -118,6 +118,48 @@ TEST(RunJobTest, ReportsDatasetInfoAndPerClassEvaluations) {
   EXPECT_GT(sink.evals[0].grad_norm, 0.0);
 }
 
+TEST(RunJobTest, AttackSettingsTrainAdversariallyAndReportRobustAccuracy) {
+  TrainJob spec = ZipfSpec();
+  spec.model = {"mlp", {{"hidden", std::vector<int64_t>{8}}}};
+  spec.trainer.adversarial = "pgd";
+  spec.trainer.adversarial_epsilon = 0.1;
+  spec.trainer.adversarial_steps = 2;
+  spec.trainer.attack_epsilon = 0.1;
+  spec.trainer.attack_pgd_steps = 3;
+  ASSERT_TRUE(ValidateTrainJob(spec).ok()) << ValidateTrainJob(spec).status();
+  RecordingSink sink;
+  absl::StatusOr<RunResult> result = RunJob(spec, &sink, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, RunOutcome::kCompleted);
+  for (const char* metric : {"correct_fgsm", "correct_pgd"}) {
+    EXPECT_NE(spec::FindMetric(sink.info.metrics, metric), nullptr) << metric;
+  }
+  ASSERT_FALSE(sink.evals.empty());
+  for (const Evaluation& e : sink.evals) {
+    for (Split split : {Split::kTrain, Split::kTest}) {
+      const std::vector<int64_t>& counts =
+          split == Split::kTrain ? sink.info.train_class_counts : sink.info.test_class_counts;
+      for (const char* metric : {"correct_fgsm", "correct_pgd"}) {
+        const MetricValue* v = e.batch.Find(metric, split);
+        ASSERT_NE(v, nullptr) << metric << " at step " << e.step;
+        ASSERT_EQ(v->values.size(), counts.size());
+        for (size_t k = 0; k < counts.size(); ++k) {
+          EXPECT_GE(v->values[k], 0);
+          EXPECT_LE(v->values[k], static_cast<double>(counts[k]));
+        }
+      }
+    }
+  }
+  // The attacks' buffers are in the memory estimate.
+  TrainJob clean = spec;
+  clean.trainer = TrainerSpec();
+  clean.trainer.steps = spec.trainer.steps;
+  clean.trainer.batch_size = spec.trainer.batch_size;
+  clean.trainer.chunk_rows = spec.trainer.chunk_rows;
+  EXPECT_GT(*EstimatePeakMemoryBytes(*ValidateTrainJob(spec)),
+            *EstimatePeakMemoryBytes(*ValidateTrainJob(clean)));
+}
+
 TEST(RunJobTest, RunsAreBitIdentical) {
   for (int64_t batch : {0, 16}) {
     TrainJob spec = ZipfSpec();

@@ -46,6 +46,14 @@ void LinearModel::Backward(const ConstMatrixRef& dlogits) {
   x_data_ = nullptr;
 }
 
+bool LinearModel::InputGradient(const ConstMatrixRef& dlogits, MatrixRef dx) {
+  OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == x_rows_ &&
+                 dlogits.cols() == weight_.rows() && dx.rows() == x_rows_ &&
+                 dx.cols() == weight_.cols());
+  dx.noalias() = dlogits * weight_;
+  return true;
+}
+
 std::vector<ParamSlot> LinearModel::Params() {
   std::vector<ParamSlot> slots = {{"weight", &weight_, &weight_grad_, ParamRole::kOutputHead}};
   if (has_bias_) slots.push_back({"bias", &bias_, &bias_grad_, ParamRole::kVector});
@@ -65,24 +73,28 @@ std::optional<ConstMatrixRef> LinearModel::HeadInput() const {
 
 const ModelDef& LinearDefinition() {
   using O = LinearOptions;
-  static const ModelDef* def = new ModelDef(DefineModel<O>(
-      "linear", "softmax regression: logits = x W^T + b, W is classes x features",
-      spec::Binding<O>(
-          {spec::Bind(&O::bias, "bias", "learn a bias vector b"),
-           spec::BindChoice(&O::init, "init",
-                            {{"zeros", LinearInit::kZeros}, {"uniform", LinearInit::kUniform}},
-                            "initial weights: zeros, or Uniform(-1/sqrt(d), 1/sqrt(d)) (PyTorch "
-                            "default)")}),
-      [](const O& o, const ModelShape& shape,
-         uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
-        return std::make_unique<LinearModel>(shape.num_features, shape.num_classes, o.bias, o.init,
-                                             seed);
-      },
-      [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
-        ModelFootprint f;
-        f.parameters = shape.num_classes * (shape.num_features + (o.bias ? 1 : 0));
-        return f;
-      }));
+  static const ModelDef* def = [] {
+    auto* d = new ModelDef(DefineModel<O>(
+        "linear", "softmax regression: logits = x W^T + b, W is classes x features",
+        spec::Binding<O>(
+            {spec::Bind(&O::bias, "bias", "learn a bias vector b"),
+             spec::BindChoice(&O::init, "init",
+                              {{"zeros", LinearInit::kZeros}, {"uniform", LinearInit::kUniform}},
+                              "initial weights: zeros, or Uniform(-1/sqrt(d), 1/sqrt(d)) (PyTorch "
+                              "default)")}),
+        [](const O& o, const ModelShape& shape,
+           uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+          return std::make_unique<LinearModel>(shape.num_features, shape.num_classes, o.bias,
+                                               o.init, seed);
+        },
+        [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+          ModelFootprint f;
+          f.parameters = shape.num_classes * (shape.num_features + (o.bias ? 1 : 0));
+          return f;
+        }));
+    d->spec.provides = {kInputGradientCapability};
+    return d;
+  }();
   return *def;
 }
 

@@ -37,6 +37,8 @@ class LinearModel : public Model {
   int64_t num_outputs() const override { return weight_.rows(); }
   void Forward(const ConstMatrixRef& x, MatrixRef logits) override;
   void Backward(const ConstMatrixRef& dlogits) override;
+  // dx = dlogits W.
+  bool InputGradient(const ConstMatrixRef& dlogits, MatrixRef dx) override;
   std::vector<ParamSlot> Params() override;
   void ZeroGrad() override;
   std::optional<ConstMatrixRef> HeadInput() const override;
@@ -54,7 +56,7 @@ class LinearModel : public Model {
   Eigen::Index x_stride_ = 0;
 };
 
-// The registered "linear".
+// The registered "linear" (provides kInputGradientCapability).
 const ModelDef& LinearDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

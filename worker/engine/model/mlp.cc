@@ -111,6 +111,29 @@ void MlpModel::Backward(const ConstMatrixRef& dlogits) {
   x_data_ = nullptr;
 }
 
+bool MlpModel::InputGradient(const ConstMatrixRef& dlogits, MatrixRef dx) {
+  OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == rows_ && dlogits.cols() == num_outputs() &&
+                 dx.rows() == rows_ && dx.cols() == num_inputs());
+  // deltas_[l] = dL/d(pre-activation of hidden layer l), from the top down as in Backward; the
+  // activations stay as Forward left them, so a Backward may still follow.
+  const size_t hidden = activations_.size();
+  for (size_t l = hidden; l-- > 0;) {
+    auto below = deltas_[l].topRows(rows_);
+    if (l + 1 == hidden) {
+      below.noalias() = dlogits * weights_[l + 1];
+    } else {
+      below.noalias() = deltas_[l + 1].topRows(rows_) * weights_[l + 1];
+    }
+    below = (activations_[l].topRows(rows_).array() > Real{0}).select(below, Real{0});
+  }
+  if (hidden == 0) {
+    dx.noalias() = dlogits * weights_[0];
+  } else {
+    dx.noalias() = deltas_[0].topRows(rows_) * weights_[0];
+  }
+  return true;
+}
+
 std::vector<ParamSlot> MlpModel::Params() {
   std::vector<ParamSlot> slots;
   for (size_t l = 0; l < weights_.size(); ++l) {
@@ -142,31 +165,35 @@ std::optional<ConstMatrixRef> MlpModel::HeadInput() const {
 
 const ModelDef& MlpDefinition() {
   using O = MlpOptions;
-  static const ModelDef* def = new ModelDef(DefineModel<O>(
-      "mlp",
-      "fully connected ReLU network: Linear -> ReLU per hidden width, then Linear(-> classes)",
-      spec::Binding<O>({spec::Bind(&O::hidden, "hidden", spec::Closed(1, 1e6),
-                                   "widths of the hidden ReLU layers, input side first; [] = "
-                                   "softmax regression"),
-                        spec::Bind(&O::bias, "bias", "learn bias vectors"),
-                        DenseInitField(&O::init), ZeroHeadField(&O::zero_head)}),
-      [](O o, const ModelShape& shape, uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
-        o.num_inputs = shape.num_features;
-        o.num_classes = shape.num_classes;
-        return std::make_unique<MlpModel>(o, seed);
-      },
-      [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
-        ModelFootprint f;
-        const int64_t bias = o.bias ? 1 : 0;
-        int64_t in = shape.num_features;
-        for (int64_t h : o.hidden) {
-          f.parameters += h * (in + bias);
-          f.buffer_reals_per_row += 2 * h;  // Activations and their deltas.
-          in = h;
-        }
-        f.parameters += shape.num_classes * (in + bias);
-        return f;
-      }));
+  static const ModelDef* def = [] {
+    auto* d = new ModelDef(DefineModel<O>(
+        "mlp",
+        "fully connected ReLU network: Linear -> ReLU per hidden width, then Linear(-> classes)",
+        spec::Binding<O>({spec::Bind(&O::hidden, "hidden", spec::Closed(1, 1e6),
+                                     "widths of the hidden ReLU layers, input side first; [] = "
+                                     "softmax regression"),
+                          spec::Bind(&O::bias, "bias", "learn bias vectors"),
+                          DenseInitField(&O::init), ZeroHeadField(&O::zero_head)}),
+        [](O o, const ModelShape& shape, uint64_t seed) -> absl::StatusOr<std::unique_ptr<Model>> {
+          o.num_inputs = shape.num_features;
+          o.num_classes = shape.num_classes;
+          return std::make_unique<MlpModel>(o, seed);
+        },
+        [](const O& o, const ModelShape& shape) -> absl::StatusOr<ModelFootprint> {
+          ModelFootprint f;
+          const int64_t bias = o.bias ? 1 : 0;
+          int64_t in = shape.num_features;
+          for (int64_t h : o.hidden) {
+            f.parameters += h * (in + bias);
+            f.buffer_reals_per_row += 2 * h;  // Activations and their deltas.
+            in = h;
+          }
+          f.parameters += shape.num_classes * (in + bias);
+          return f;
+        }));
+    d->spec.provides = {kInputGradientCapability};
+    return d;
+  }();
   return *def;
 }
 

@@ -68,6 +68,9 @@ class MlpModel : public Model {
   int64_t num_outputs() const override { return weights_.back().rows(); }
   void Forward(const ConstMatrixRef& x, MatrixRef logits) override;
   void Backward(const ConstMatrixRef& dlogits) override;
+  // Back-propagates dlogits through the layers as Backward does (reusing its delta buffers),
+  // down to dx = delta_0 W_0.
+  bool InputGradient(const ConstMatrixRef& dlogits, MatrixRef dx) override;
   std::vector<ParamSlot> Params() override;
   void ZeroGrad() override;
   std::optional<ConstMatrixRef> HeadInput() const override;
@@ -89,7 +92,7 @@ class MlpModel : public Model {
   Eigen::Index x_stride_ = 0;
 };
 
-// The registered "mlp".
+// The registered "mlp" (provides kInputGradientCapability).
 const ModelDef& MlpDefinition();
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

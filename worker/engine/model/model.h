@@ -1,6 +1,6 @@
 // Model: the interface every trainable model implements (linear, mlp, cnn, transformer,
 // attention2). A model maps a chunk of examples to outputs (logits) and back-propagates the
-// objective's gradient.
+// objective's gradient (and, for some models, the gradient with respect to the input).
 #ifndef OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 #define OPTBENCH_WORKER_ENGINE_MODEL_MODEL_H_
 
@@ -49,6 +49,16 @@ class Model {
   // slot's grad, for the chunk of the last Forward. dlogits has the logits' shape.
   // Precondition: a Forward since the last Backward.
   virtual void Backward(const ConstMatrixRef& dlogits) = 0;
+
+  // The gradient with respect to the input: dx (r x num_inputs) = d(sum_ij dlogits_ij *
+  // logits_ij) / dx for the chunk x of the last Forward, through every layer (the attacks of
+  // attack.h need it). Parameter gradients are untouched and the Forward stays pending: a
+  // Backward (with these or other dlogits) or another InputGradient may follow. Returns false,
+  // writing nothing, for a model that does not implement it (the default); a model that does
+  // declares the capability kInputGradientCapability (model_def.h). Preconditions: a Forward
+  // since the last Backward; dlogits has the logits' shape; dx has x's shape and aliases neither
+  // x nor dlogits.
+  virtual bool InputGradient(const ConstMatrixRef& /*dlogits*/, MatrixRef /*dx*/) { return false; }
 
   // All parameters, in a fixed order. The vector may be cached: ids and pointers never change.
   virtual std::vector<ParamSlot> Params() = 0;

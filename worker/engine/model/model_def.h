@@ -44,6 +44,10 @@ inline std::string DiagnosticMetricName(absl::string_view name) {
   return absl::StrCat("diag.", name);
 }
 
+// The capability (spec::ComponentSpec::provides) of a model that implements
+// Model::InputGradient: adversarial training and robustness evaluation (attack.h) need it.
+inline constexpr char kInputGradientCapability[] = "input_gradient";
+
 // The "zero_head" parameter of models with an output layer.
 template <typename O>
 spec::Field<O> ZeroHeadField(bool O::*member) {

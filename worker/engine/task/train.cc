@@ -10,13 +10,16 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "spec/catalog.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/checkpoint.h"
+#include "worker/engine/model/model_def.h"
 #include "worker/engine/objective/cross_entropy.h"
 #include "worker/engine/observer/diagnostics.h"
 #include "worker/engine/observer/head_stats.h"
+#include "worker/engine/observer/robustness.h"
 #include "worker/engine/optimizer/grouped.h"
 #include "worker/engine/trainer.h"
 
@@ -39,10 +42,32 @@ absl::Status CheckBatchSize(int64_t batch_size, int64_t train_rows) {
   return absl::OkStatus();
 }
 
+// Attacks need the model's input gradient: InvalidArgument naming the setting that asks for
+// them and the model.
+absl::Status CheckAttackable(const TrainerSpec& trainer, const spec::ComponentSpec& model,
+                             const spec::Catalog& catalog) {
+  if (!TrainerAttacks(trainer)) return absl::OkStatus();
+  const auto& provides = model.provides;
+  if (std::find(provides.begin(), provides.end(), kInputGradientCapability) != provides.end()) {
+    return absl::OkStatus();
+  }
+  const std::string setting =
+      trainer.adversarial != kNoAdversarial
+          ? absl::StrCat("trainer.adversarial: ", trainer.adversarial)
+          : absl::StrCat("trainer.attack_epsilon: ", spec::FormatDouble(trainer.attack_epsilon));
+  return absl::InvalidArgumentError(
+      absl::StrCat(setting, " attacks the model's input, but model '", model.name,
+                   "' has no input gradient (", kInputGradientCapability, " is provided by ",
+                   absl::StrJoin(catalog.Providers(kInputGradientCapability), ", "), ")"));
+}
+
 // Rules across the parts of a validated train spec.
 absl::Status CheckTrainJob(const spec::JobSpec& spec, const spec::Catalog& catalog) {
   const TrainerSpec trainer = TrainerSettings().Read(spec.settings);
   OPTBENCH_RETURN_IF_ERROR(CheckTrainerSpec(trainer));
+  OPTBENCH_ASSIGN_OR_RETURN(const spec::ComponentSpec* model,
+                            catalog.Find(spec::ComponentKind::kModel, spec.component(kModel).name));
+  OPTBENCH_RETURN_IF_ERROR(CheckAttackable(trainer, *model, catalog));
   const spec::ComponentChoice& dataset = spec.component(kDataset);
   absl::StatusOr<const spec::ComponentSpec*> data =
       catalog.Find(spec::ComponentKind::kDataset, dataset.name);
@@ -259,6 +284,11 @@ absl::StatusOr<int64_t> TrainPeakMemory(const spec::JobSpec& spec) {
   b.Add(M::Mul({chunk, model.buffer_reals_per_row, kReal}));
   b.Add(M::Mul({model.fixed_reals, kReal}));
   b.Add(data.raw_bytes);
+  // Attacks: a chunk's attacked examples, the attacker's input gradient and outputs (two
+  // attackers and their chunk when evaluating).
+  if (TrainerAttacks(job.trainer)) {
+    b.Add(M::Mul({3, chunk, data.num_features + data.num_classes, kReal}));
+  }
   // Caches of distinct rows (last_layer_only's features): every row of both splits in
   // full-batch mode; fresh mini-batches fill them to their cap.
   const int64_t cached =
@@ -294,6 +324,7 @@ spec::TaskSpec TrainTaskSpec() {
   t.settings = TrainerSettings().params();
   t.metrics = TrainerMetrics();
   for (spec::MetricSpec& m : HeadStatsObserver::Metrics()) t.metrics.push_back(std::move(m));
+  for (spec::MetricSpec& m : RobustnessObserver::Metrics()) t.metrics.push_back(std::move(m));
   t.check = CheckTrainJob;
   t.total_steps = [](const spec::JobSpec& s) { return spec::GetInt(s.settings, "steps"); };
   return t;

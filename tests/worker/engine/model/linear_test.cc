@@ -12,6 +12,7 @@ namespace optbench::engine {
 namespace {
 
 using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::CheckModelInputGradient;
 using ::optbench::testing::GradientTolerance;
 using ::optbench::testing::MeanCrossEntropyGradient;
 
@@ -45,6 +46,29 @@ void CheckGradient(bool bias) {
 TEST(LinearModelTest, GradientMatchesFiniteDifferencesWithBias) { CheckGradient(true); }
 
 TEST(LinearModelTest, GradientMatchesFiniteDifferencesWithoutBias) { CheckGradient(false); }
+
+TEST(LinearModelTest, InputGradientMatchesFiniteDifferences) {
+  const Problem p = MakeProblem();
+  for (bool bias : {true, false}) {
+    LinearModel model(5, 4, bias, LinearInit::kUniform, /*seed=*/3);
+    const auto r = CheckModelInputGradient(&model, p.x, p.labels, kLinearTolerance);
+    EXPECT_EQ(r.entries_checked, 7 * 5);
+    EXPECT_GT(r.max_abs_numeric, 1e-3);  // Not vacuous.
+  }
+}
+
+TEST(LinearModelTest, InputGradientIsDlogitsTimesW) {
+  const Problem p = MakeProblem();
+  LinearModel model(5, 4, true, LinearInit::kUniform, 3);
+  Matrix logits(7, 4);
+  model.Forward(p.x, logits);
+  Rng rng(9);
+  Matrix dlogits(7, 4);
+  for (Eigen::Index i = 0; i < dlogits.size(); ++i) dlogits.data()[i] = rng.Normal();
+  Matrix dx(7, 5);
+  ASSERT_TRUE(model.InputGradient(dlogits, dx));
+  EXPECT_TRUE(dx.isApprox(dlogits * model.weight(), 1e-14));
+}
 
 TEST(LinearModelTest, AbsentClassStillGetsTheSoftmaxGradient) {
   // Class 3 has no example: its row's gradient is (1/n) sum_i p_i3 x_i, not zero.

@@ -14,6 +14,7 @@ namespace optbench::engine {
 namespace {
 
 using ::optbench::testing::CheckModelGradient;
+using ::optbench::testing::CheckModelInputGradient;
 using ::optbench::testing::GradientTolerance;
 using ::optbench::testing::MeanCrossEntropy;
 
@@ -70,6 +71,29 @@ TEST(MlpModelTest, GradientMatchesFiniteDifferencesXavier) {
   MlpOptions o = Options({6, 3}, true);
   o.init = DenseInit::kXavierUniform;
   CheckGradient(o);
+}
+
+TEST(MlpModelTest, InputGradientMatchesFiniteDifferences) {
+  const std::vector<MlpOptions> shapes = {Options({}, true), Options({6}, true),
+                                          Options({6, 3}, true), Options({4, 5, 3}, false)};
+  for (const MlpOptions& options : shapes) {
+    MlpModel model(options, /*seed=*/3);
+    const auto r = CheckModelInputGradient(&model, Inputs(), kLabels, kMlpTolerance);
+    EXPECT_EQ(r.entries_checked, kRows * kFeatures) << options.hidden.size() << " hidden layers";
+    EXPECT_GT(r.max_abs_numeric, 1e-4) << options.hidden.size() << " hidden layers";
+  }
+}
+
+TEST(MlpModelTest, InputGradientOfAChunkSmallerThanTheBuffers) {
+  // The buffers grow to the largest chunk; a later, shorter chunk must use only its rows.
+  MlpModel model(Options({6, 3}, true), 3);
+  const Matrix x = Inputs();
+  Matrix logits(kRows, kClasses);
+  model.Forward(x, logits);
+  const Matrix tail = x.bottomRows(3);
+  const std::vector<int32_t> tail_labels(kLabels.end() - 3, kLabels.end());
+  const auto r = CheckModelInputGradient(&model, tail, tail_labels, kMlpTolerance);
+  EXPECT_EQ(r.entries_checked, 3 * kFeatures);
 }
 
 TEST(MlpModelTest, ForwardMatchesLayerByLayerReference) {

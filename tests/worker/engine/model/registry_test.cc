@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -6,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/model/model_def.h"
 
 namespace optbench::engine {
 namespace {
@@ -33,6 +35,28 @@ TEST(MakeModelTest, EveryDeclaredModelBuildsAndCountsItsParameters) {
     EXPECT_EQ(*count, SlotEntries(model->get())) << spec->name;
     EXPECT_TRUE(ModelBufferRealsPerRow(spec->name, params, 784, 7).ok()) << spec->name;
   }
+}
+
+TEST(MakeModelTest, InputGradientIsDeclaredExactlyByTheModelsThatHaveIt) {
+  int64_t providers = 0;
+  for (const ModelDef* def : Models()) {
+    const std::string& name = def->spec.name;
+    spec::ParamMap params;
+    if (name == "cnn") params = {{"channels1", int64_t{2}}, {"channels2", int64_t{3}}};
+    if (name == "attention2") continue;  // Binary data only; it declares no input gradient.
+    absl::StatusOr<std::unique_ptr<Model>> model = MakeModel(name, params, 784, 7, 1);
+    ASSERT_TRUE(model.ok()) << name << ": " << model.status();
+    const Matrix x = Matrix::Zero(1, 784);  // Token id 0 for the token models.
+    Matrix logits(1, (*model)->num_outputs());
+    (*model)->Forward(x, logits);
+    logits.setOnes();
+    Matrix dx(1, 784);
+    const bool declared = std::count(def->spec.provides.begin(), def->spec.provides.end(),
+                                     std::string(kInputGradientCapability)) == 1;
+    EXPECT_EQ((*model)->InputGradient(logits, dx), declared) << name;
+    providers += declared ? 1 : 0;
+  }
+  EXPECT_GE(providers, 2);  // linear and mlp.
 }
 
 TEST(MakeModelTest, MlpFromParameters) {
