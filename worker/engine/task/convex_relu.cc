@@ -12,9 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "spec/catalog.h"
+#include "worker/engine/attack.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/model/mlp.h"
 #include "worker/engine/objective/cross_entropy.h"
+#include "worker/engine/observer/robustness.h"
 
 namespace optbench::engine {
 namespace {
@@ -169,8 +171,22 @@ std::vector<spec::MetricSpec> OptimizerMetrics() {
   };
 }
 
+// The recovered network's per-class metrics: the objective's, and the robust accuracies
+// (reported when epsilon > 0).
 std::vector<spec::MetricSpec> RecoveredNetworkMetrics() {
-  return CrossEntropyDefinition().spec.metrics;
+  std::vector<spec::MetricSpec> out = CrossEntropyDefinition().spec.metrics;
+  for (spec::MetricSpec& m : RobustnessObserver::Metrics()) out.push_back(std::move(m));
+  return out;
+}
+
+// The evaluation attacks at the task's epsilon, as a train job's attack_epsilon sets them: FGSM,
+// and PGD with attack_pgd_steps steps of 2.5 epsilon / K from a random start.
+AttackOptions EvaluationAttack(const ConvexReluSettings& s, AttackMethod method) {
+  AttackOptions o;
+  o.method = method;
+  o.epsilon = s.epsilon;
+  o.steps = s.attack_pgd_steps;
+  return o;
 }
 
 ConvexReluProblem BuildProblem(const ConvexReluSettings& s, const MatrixD& x, VectorD y) {
@@ -221,8 +237,10 @@ std::unique_ptr<MlpModel> AsMlp(const ReluNetwork& net, int64_t features, bool b
 }
 
 // Per-class statistics of `model` over `split` through the cross-entropy objective.
+// Rows per forward pass of the recovered network (evaluation and attacks).
+constexpr int64_t kChunk = 4096;
+
 void SplitStats(MlpModel* model, Objective* objective, const DataSplit& split, ClassStats* stats) {
-  constexpr int64_t kChunk = 4096;
   stats->Reset(2);
   Matrix logits;
   for (int64_t start = 0; start < split.size(); start += kChunk) {
@@ -241,14 +259,23 @@ struct OptimizerScore {
 
 class ConvexReporter {
  public:
+  // `seed`: the job's, for the attacks' random starts.
   ConvexReporter(const ConvexReluSettings& settings, const ConvexReluProblem* problem,
-                 const Dataset* data, RunSink* sink)
+                 const Dataset* data, RunSink* sink, uint64_t seed)
       : settings_(settings),
         problem_(problem),
         data_(data),
         sink_(sink),
         objective_(FindObjective(CrossEntropyDefinition().spec.name)
-                       .build(spec::ParamMap{}, data->num_features())) {}
+                       .build(spec::ParamMap{}, data->num_features())) {
+    if (settings.epsilon > 0) {
+      // Attacked as a train job's network is: through the cross-entropy of its logits [0, f],
+      // whose input gradient has the sign of the margin's (-y grad f).
+      robustness_.emplace(EvaluationAttack(settings, AttackMethod::kFgsm),
+                          EvaluationAttack(settings, AttackMethod::kPgd), objective_.get(), kChunk,
+                          seed);
+    }
+  }
 
   absl::Status Report(int64_t step, const MatrixD& u, const OptimizerScore* score) {
     MetricBatch batch;
@@ -276,6 +303,13 @@ class ConvexReporter {
       SplitStats(model.get(), objective_.get(), data_->test(), &stats);
       objective_->Report(stats, Split::kTest, &batch);
     }
+    if (robustness_) {
+      EvaluationContext ctx;
+      ctx.step = step;
+      ctx.data = data_;
+      ctx.model = model.get();
+      robustness_->Evaluate(ctx, &batch);
+    }
     reported_ = step;
     return sink_->OnEvaluation(batch);
   }
@@ -288,6 +322,7 @@ class ConvexReporter {
   const Dataset* data_;
   RunSink* sink_;
   std::unique_ptr<Objective> objective_;
+  std::optional<RobustnessObserver> robustness_;
   int64_t reported_ = -1;
 };
 
@@ -407,7 +442,7 @@ absl::StatusOr<RunResult> RunConvexRelu(const spec::JobSpec& spec, RunSink* sink
   const ConvexReluProblem problem =
       MakeConvexReluProblem(s, data.train().features, data.train().labels);
   sink->OnRunInfo(MakeRunInfo(data, HasOptimizer(spec)));
-  ConvexReporter reporter(s, &problem, &data, sink);
+  ConvexReporter reporter(s, &problem, &data, sink, spec.seed);
   if (const spec::ComponentChoice* optimizer = spec.find_component(kOptimizer)) {
     return RunOptimizer(s, *optimizer, problem, &reporter, sink, should_stop);
   }

@@ -73,6 +73,24 @@ TEST(ConvexReluTaskTest, ExactSolverReportsAConvergingProgramAndTheRecoveredNetw
       EXPECT_EQ(correct->values.size(), 2u);
     }
     EXPECT_GT(Scalar(last, "accuracy"), 0.6) << loss;
+    // Attacked at epsilon, per class on both splits: PGD leaves no more examples correct than
+    // the clean network gets (a correct example it fails to attack stays correct; a wrong one
+    // stays wrong at PGD's loss-maximizing end point).
+    for (Split split : {Split::kTrain, Split::kTest}) {
+      const MetricValue* correct = last.Find("correct", split);
+      const MetricValue* fgsm = last.Find("correct_fgsm", split);
+      const MetricValue* pgd = last.Find("correct_pgd", split);
+      ASSERT_NE(fgsm, nullptr);
+      ASSERT_NE(pgd, nullptr);
+      ASSERT_EQ(pgd->values.size(), 2u);
+      double clean_total = 0, pgd_total = 0;
+      for (size_t k = 0; k < 2; ++k) {
+        clean_total += correct->values[k];
+        pgd_total += pgd->values[k];
+      }
+      EXPECT_LE(pgd_total, clean_total) << loss;
+      EXPECT_GT(pgd_total, 0) << loss;  // eps = 0.05 against noise of std 1: mostly robust.
+    }
     // Everything reported was declared in the run info.
     for (const MetricValue& v : last.values) {
       EXPECT_NE(spec::FindMetric(sink.info.metrics, v.metric), nullptr) << v.metric;
@@ -116,6 +134,17 @@ TEST(ConvexReluTaskTest, OptimizerJobIsScoredAgainstThePenaltyFormsExactOptimum)
   const SolveResult exact = SolvePenalized(problem, 10.0, 100000, 1e-7);
   ASSERT_TRUE(exact.converged);
   EXPECT_NEAR(PenalizedObjective(problem, 10.0, exact.u), optimum, 1e-7);
+}
+
+TEST(ConvexReluTaskTest, NoAttacksAtEpsilonZero) {
+  spec::JobSpec job = ConvexJob();
+  job.settings["loss_function"] = std::string("logistic");
+  job.settings["epsilon"] = 0.0;
+  job.settings["max_iters"] = int64_t{100};
+  EvaluationRecorder sink;
+  ASSERT_TRUE(RunJob(job, &sink, nullptr).ok());
+  EXPECT_NE(sink.evals.back().batch.Find("correct", Split::kTest), nullptr);
+  EXPECT_EQ(sink.evals.back().batch.Find("correct_pgd", Split::kTest), nullptr);
 }
 
 TEST(ConvexReluTaskTest, SameJobGivesIdenticalReports) {
