@@ -727,6 +727,11 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
       err << "optbench run: --threads: " << s.message() << "\n";
       return 2;
     }
+    if (threads > 1 && !engine::GemmThreadsKeepResults()) {
+      err << "optbench run: warning: --threads " << threads
+          << " changes results in their last bits with this BLAS ("
+          << engine::GemmBackendDescription() << "); --threads 1 reproduces one-thread runs\n";
+    }
   }
   // More than one GEMM thread is for one big job at a time: OpenBLAS runs one multi-threaded
   // product at a time (gemm_backend.h).

@@ -167,6 +167,12 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   if (absl::Status s = engine::SetGemmThreads(options_.threads_per_slot); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("threads_per_slot: ", s.message()));
   }
+  if (options_.threads_per_slot > 1 && !engine::GemmThreadsKeepResults()) {
+    Log(LogLevel::kWarning, "worker",
+        "%d GEMM threads change results in their last bits with this BLAS (%s): a job's "
+        "metrics will differ from a one-thread run's",
+        options_.threads_per_slot, engine::GemmBackendDescription().c_str());
+  }
   if (options_.threads_per_slot > 1 && options_.slots > 1) {
     Log(LogLevel::kWarning, "worker",
         "%d slots with %d GEMM threads each: OpenBLAS runs one multi-threaded product at a time, "

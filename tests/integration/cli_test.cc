@@ -171,11 +171,17 @@ optimizer: {name: adam, lr: 0.01}
     EXPECT_NE(r.output.find("-DOPTBENCH_BLAS=openblas"), std::string::npos) << r.output;
     return;
   }
+  // With OPENBLAS_CORETYPE=Haswell two threads change the last bits (gemm_backend.h): the run
+  // says so, and the digits may differ.
+  const bool exact = engine::GemmThreadsKeepResults();
   std::vector<std::string> tables;
   for (int threads : {1, 2}) {
     const std::string db = absl::StrCat(dir_, "/t", threads, ".db");
     Result run = RunCli(absl::StrCat("run ", sweep, " --db ", db, " --threads ", threads));
     ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_EQ(run.output.find("changes results in their last bits") != std::string::npos,
+              threads == 2 && !exact)
+        << run.output;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
     Result csv =
@@ -192,7 +198,10 @@ optimizer: {name: adam, lr: 0.01}
   }
   // 3 evaluations x 63 classes, and the same digits on 1 and 2 threads.
   EXPECT_EQ(std::count(tables[0].begin(), tables[0].end(), '\n'), 1 + 3 * 63);
-  EXPECT_EQ(tables[0], tables[1]);
+  EXPECT_EQ(std::count(tables[1].begin(), tables[1].end(), '\n'), 1 + 3 * 63);
+  if (exact) {
+    EXPECT_EQ(tables[0], tables[1]);
+  }
 }
 
 TEST_F(CliTest, UsageErrorsExitWithTwo) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -76,6 +77,34 @@ absl::Status SetGemmThreads(int threads) {
   openblas_set_num_threads(threads);
 #endif
   return absl::OkStatus();
+}
+
+bool GemmThreadsKeepResults() {
+  static const bool keep = [] {
+    if (MaxGemmThreads() < 2) return true;
+#if defined(OPTBENCH_GEMM_OPENBLAS)
+    const int before = openblas_get_num_threads();
+    // Deterministic inputs in [-0.5, 0.5) (a linear congruential sequence); Eigen hands the
+    // product to sgemm (EIGEN_USE_BLAS).
+    Eigen::MatrixXf a(384, 448), b(448, 256);
+    uint32_t x = 1;
+    for (Eigen::MatrixXf* m : {&a, &b}) {
+      for (Eigen::Index i = 0; i < m->size(); ++i) {
+        x = x * 1664525u + 1013904223u;
+        m->data()[i] = static_cast<float>(x >> 8) / 16777216.0f - 0.5f;
+      }
+    }
+    openblas_set_num_threads(1);
+    const Eigen::MatrixXf one = a * b;
+    openblas_set_num_threads(2);
+    const Eigen::MatrixXf two = a * b;
+    openblas_set_num_threads(before);
+    return one == two;
+#else
+    return true;
+#endif
+  }();
+  return keep;
 }
 
 void EnsureGemmThreads() {

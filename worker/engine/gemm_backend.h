@@ -8,9 +8,13 @@
 // Threads: the GEMMs of a job may run on several threads (`optbench-worker --threads_per_slot`,
 // `optbench run --threads`); everything else in a step runs on the job's own thread. OpenBLAS
 // 0.3.21 splits a product by rows and columns of its result, never along the inner dimension, so
-// each result element is summed in the same order on any thread count: results do not depend on
-// it (tested at 1 and 2 threads: tests/worker/engine/gemm_backend_test.cc, and end to end in
-// tests/integration/cli_test.cc). The count is process-wide, and OpenBLAS runs one
+// each result element is summed in the same order on any thread count: with its native AVX-512
+// (SkylakeX) kernels results do not depend on it (tested at 1 and 2 threads:
+// tests/worker/engine/gemm_backend_test.cc, and end to end in tests/integration/cli_test.cc).
+// With OPENBLAS_CORETYPE=Haswell (AVX2 kernels) they do: a 384 x 448 x 256 sgemm differs by up
+// to 3e-6 between 1 and 2 threads. GemmThreadsKeepResults() checks which case a process is in,
+// and the worker and `optbench run` warn when more threads will change results. The count is
+// process-wide, and OpenBLAS runs one
 // multi-threaded product at a time: more than one thread is for a worker with one slot (a few
 // big jobs), not for many slots.
 #ifndef OPTBENCH_WORKER_ENGINE_GEMM_BACKEND_H_
@@ -31,6 +35,12 @@ int MaxGemmThreads();
 // Sets the threads every later product uses, process-wide. InvalidArgument, naming the value,
 // outside 1..MaxGemmThreads(). Call before jobs start: a worker's slots share the setting.
 absl::Status SetGemmThreads(int threads);
+
+// Whether a product on MaxGemmThreads() threads is bit-identical to one on a single thread: one
+// 384 x 448 x 256 sgemm run both ways (once per process, at the first call; it sets the thread
+// count meanwhile, so call it before jobs start). True for a single-threaded backend. A true
+// answer is evidence for that shape, not a proof for every one; false is definitive.
+bool GemmThreadsKeepResults();
 
 // One thread unless SetGemmThreads chose otherwise. (OpenBLAS starts with a thread per core,
 // which a worker's slots, one core each, would oversubscribe.) The trainer calls it.
