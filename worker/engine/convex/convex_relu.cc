@@ -240,14 +240,21 @@ double SmoothValue(const ConvexReluProblem& p, const PenaltyTerms& terms, const 
   return value;
 }
 
+namespace {
+// The penalty form's term is (rho / 2n) sum ||(-C)_+||^2: the SmoothValue penalty at delta = rho/n.
+double PenaltyWeight(const ConvexReluProblem& problem, double rho) {
+  return rho / static_cast<double>(problem.n());
+}
+}  // namespace
+
 double PenalizedObjective(const ConvexReluProblem& problem, double rho, const MatrixD& u) {
-  return SmoothValue(problem, PenaltyTerms{nullptr, rho, 0}, u, nullptr) +
+  return SmoothValue(problem, PenaltyTerms{nullptr, PenaltyWeight(problem, rho), 0}, u, nullptr) +
          problem.beta * u.rowwise().norm().sum();
 }
 
 void PenalizedSubgradient(const ConvexReluProblem& problem, double rho, const MatrixD& u,
                           MatrixD* grad) {
-  SmoothValue(problem, PenaltyTerms{nullptr, rho, 0}, u, grad);
+  SmoothValue(problem, PenaltyTerms{nullptr, PenaltyWeight(problem, rho), 0}, u, grad);
   for (int64_t j = 0; j < u.rows(); ++j) {
     const double norm = u.row(j).norm();
     if (norm > 0) grad->row(j) += (problem.beta / norm) * u.row(j);
@@ -394,7 +401,8 @@ SolveResult SolvePenalized(const ConvexReluProblem& problem, double rho, int64_t
   options.max_iters = max_iters;
   options.tolerance = tolerance;
   const FistaState st =
-      MinimizeFista(problem, PenaltyTerms{nullptr, rho, 0}, options, 1.0, &out.u, nullptr);
+      MinimizeFista(problem, PenaltyTerms{nullptr, PenaltyWeight(problem, rho), 0}, options, 1.0,
+                    &out.u, nullptr);
   out.iterations = st.iterations;
   out.converged = st.converged;
   out.delta = rho;

@@ -89,7 +89,8 @@ double SmoothValue(const ConvexReluProblem& problem, const PenaltyTerms& terms, 
                    MatrixD* grad);
 
 // The penalty form a service optimizer minimizes (smooth losses; ALGORITHMS.md 4.5):
-//   F_rho(U) = (1/n) sum_k l_k + beta sum_j ||u_j||_2 + (rho/2) sum ||(-C)_+||^2.
+//   F_rho(U) = (1/n) sum_k l_k + beta sum_j ||u_j||_2 + (rho/2n) sum ||(-C)_+||^2
+// (the violations averaged over the examples like the loss, so rho does not scale with n).
 double PenalizedObjective(const ConvexReluProblem& problem, double rho, const MatrixD& u);
 // A subgradient of F_rho (the group norm's is u/||u|| away from 0 and 0 at 0).
 void PenalizedSubgradient(const ConvexReluProblem& problem, double rho, const MatrixD& u,

@@ -82,7 +82,7 @@ const spec::Binding<ConvexReluSettings>& ConvexReluSettingsBinding() {
       spec::Bind(&O::steps, "steps", spec::Closed(1, kMaxIterations),
                  "with an optimizer: its steps on the penalty form"),
       spec::Bind(&O::penalty, "penalty", spec::Closed(1e-6, 1e12),
-                 "with an optimizer: rho of the penalty form (rho/2) sum ||(-C)_+||^2 of the cone "
+                 "with an optimizer: rho of the penalty form (rho/2n) sum ||(-C)_+||^2 of the cone "
                  "constraints"),
       spec::Bind(&O::eval_every, "eval_every", spec::Closed(1, kMaxIterations),
                  "evaluate every K iterations or steps (and at the first and the last)"),

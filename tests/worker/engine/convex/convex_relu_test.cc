@@ -101,6 +101,19 @@ TEST(ConvexReluTest, PenalizedSubgradientMatchesFiniteDifferencesAwayFromZeroGro
       EXPECT_NEAR(grad(j, t), fd, 1e-6 * (1 + std::abs(fd))) << j << "," << t;
     }
   }
+  // The penalty term by hand: (rho / 2n) sum over examples k and groups j of
+  // min(0, (2 d_ik - 1) x_k . u_j)^2 (i the pattern of group j), and F_rho is linear in rho.
+  double squares = 0;
+  for (int64_t j = 0; j < u.rows(); ++j) {
+    const int64_t i = j % p.patterns();
+    for (int64_t k = 0; k < p.n(); ++k) {
+      const double c = (2 * p.d(k, i) - 1) * p.x.row(k).dot(u.row(j));
+      squares += std::min(0.0, c) * std::min(0.0, c);
+    }
+  }
+  ASSERT_GT(squares, 0);
+  EXPECT_NEAR(PenalizedObjective(p, 10.0, u) - PenalizedObjective(p, 4.0, u),
+              (10.0 - 4.0) / (2.0 * p.n()) * squares, 1e-12 * (1 + squares));
 }
 
 TEST(ConvexReluTest, SmoothedHingeIsWithinHalfMuOfTheHinge) {
