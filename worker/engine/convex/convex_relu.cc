@@ -340,7 +340,8 @@ SolveResult SolveConstrained(const ConvexReluProblem& problem,
   SolveResult out;
   out.u = MatrixD::Zero(2 * problem.patterns(), problem.dim());
   MatrixD gamma = MatrixD::Zero(problem.n(), 2 * problem.patterns());
-  out.delta = options.initial_delta > 0 ? options.initial_delta : 1.0;
+  out.delta = options.initial_delta > 0 ? options.initial_delta
+                                        : std::min(1.0, 100.0 / static_cast<double>(problem.n()));
   const double max_delta = out.delta * 1e3;
   const bool smoothed = !IsSmooth(problem.loss);
   // Hinge losses: smoothing continued from 0.1 down to options.mu, halved every round (each

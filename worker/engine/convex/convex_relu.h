@@ -122,7 +122,9 @@ struct AugmentedLagrangianOptions {
   int64_t max_outer = 60;
   int64_t max_inner = 1000;  // FISTA iterations per outer round.
   double tolerance = 1e-6;   // Inner: gradient mapping; outer: constraint violation.
-  double initial_delta = 0;  // 0 = 1 (features of order 1, as the data sets scale them).
+  // 0 = 1/n: the penalty weighs each example's violations as the mean loss weighs its loss (a
+  // delta of 1 outweighs the loss n-fold and makes FISTA's steps n times too short for it).
+  double initial_delta = 0;
   // Final smoothing width of the hinge and of the robust constraints' l1 norm (hinge losses
   // only; continued from 0.1, halved every round): the program solved is the smoothed one; its
   // objective is within mu/2 of the hinge's per example, and its constraints are looser by at

@@ -166,7 +166,7 @@ double PgdTestAccuracy(const EvaluationRecorder& sink) {
 // components, 300 train and 500 test images, eps 0.1): in PGD test accuracy, convex robust
 // training >= PGD adversarial training >= FGSM adversarial training >= clean training of the
 // same one-hidden-layer network (width = the convex solution's active groups). Measured with
-// OpenBLAS's SkylakeX and Haswell kernels: 0.712, 0.708, 0.702 (Haswell 0.696), 0.276 (0.266).
+// OpenBLAS's SkylakeX and Haswell kernels: 0.714, 0.708, 0.702 (Haswell 0.696), 0.276 (0.266).
 // The two adversarial trainings are close (3 and 6 of 500 examples); on two Gaussians every
 // method lands within a few examples of the others (the best robust classifier is linear).
 TEST(ConvexReluTaskTest, PapersOrderingInPgdAccuracy) {
