@@ -122,8 +122,10 @@ struct AugmentedLagrangianOptions {
   int64_t max_outer = 60;
   int64_t max_inner = 1000;  // FISTA iterations per outer round.
   double tolerance = 1e-6;   // Inner: gradient mapping; outer: constraint violation.
-  // 0 = 1/n: the penalty weighs each example's violations as the mean loss weighs its loss (a
-  // delta of 1 outweighs the loss n-fold and makes FISTA's steps n times too short for it).
+  // 0 = min(1, 100/n). The loss is a mean over the n examples, the penalty a sum: a delta of 1
+  // outweighs the loss about n-fold and makes FISTA's steps far too short for it (at n = 2,000,
+  // P = 5, logistic: objective 0.566 after 2,500 iterations from 1, 0.377 from 0.05). Small
+  // problems (n <= 100) keep 1.
   double initial_delta = 0;
   // Final smoothing width of the hinge and of the robust constraints' l1 norm (hinge losses
   // only; continued from 0.1, halved every round): the program solved is the smoothed one; its
