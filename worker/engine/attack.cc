@@ -14,6 +14,14 @@ const char* AttackMethodName(AttackMethod method) {
   return method == AttackMethod::kFgsm ? "fgsm" : "pgd";
 }
 
+AttackOptions EvaluationAttackOptions(AttackMethod method, double epsilon, int64_t pgd_steps) {
+  AttackOptions o;
+  o.method = method;
+  o.epsilon = epsilon;
+  o.steps = pgd_steps;
+  return o;
+}
+
 double PgdStepSize(const AttackOptions& options) {
   if (options.step_size > 0) return options.step_size;
   return 2.5 * options.epsilon / static_cast<double>(options.steps);

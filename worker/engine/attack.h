@@ -50,6 +50,10 @@ struct AttackOptions {
   double clip_max = 1;
 };
 
+// An evaluation attack (ALGORITHMS.md 4.6): `method` in the ball of `epsilon`; PGD with
+// `pgd_steps` steps of 2.5 epsilon / K from a random start. No clipping.
+AttackOptions EvaluationAttackOptions(AttackMethod method, double epsilon, int64_t pgd_steps);
+
 // PGD's step: step_size, or 2.5 epsilon / steps when it is 0.
 double PgdStepSize(const AttackOptions& options);
 

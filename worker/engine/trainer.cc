@@ -89,11 +89,7 @@ AttackOptions TrainingAttack(const TrainerSpec& spec) {
 }
 
 AttackOptions EvaluationAttack(const TrainerSpec& spec, AttackMethod method) {
-  AttackOptions o;
-  o.method = method;
-  o.epsilon = spec.attack_epsilon;
-  o.steps = spec.attack_pgd_steps;
-  return o;
+  return EvaluationAttackOptions(method, spec.attack_epsilon, spec.attack_pgd_steps);
 }
 
 }  // namespace

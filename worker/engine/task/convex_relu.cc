@@ -182,11 +182,7 @@ std::vector<spec::MetricSpec> RecoveredNetworkMetrics() {
 // The evaluation attacks at the task's epsilon, as a train job's attack_epsilon sets them: FGSM,
 // and PGD with attack_pgd_steps steps of 2.5 epsilon / K from a random start.
 AttackOptions EvaluationAttack(const ConvexReluSettings& s, AttackMethod method) {
-  AttackOptions o;
-  o.method = method;
-  o.epsilon = s.epsilon;
-  o.steps = s.attack_pgd_steps;
-  return o;
+  return EvaluationAttackOptions(method, s.epsilon, s.attack_pgd_steps);
 }
 
 ConvexReluProblem BuildProblem(const ConvexReluSettings& s, const MatrixD& x, VectorD y) {
