@@ -87,26 +87,30 @@ void MlpModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   x_stride_ = x.outerStride();
 }
 
+ConstMatrixRef MlpModel::DeltaOf(size_t l, const ConstMatrixRef& dlogits) const {
+  return l + 1 == weights_.size() ? dlogits : ConstMatrixRef(deltas_[l].topRows(rows_));
+}
+
+void MlpModel::DeltaBelow(size_t l, const ConstMatrixRef& delta) {
+  auto below = deltas_[l - 1].topRows(rows_);
+  below.noalias() = delta * weights_[l];
+  below = (activations_[l - 1].topRows(rows_).array() > Real{0}).select(below, Real{0});
+}
+
 void MlpModel::Backward(const ConstMatrixRef& dlogits) {
   OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == rows_ && dlogits.cols() == num_outputs());
   const Eigen::Map<const Matrix, 0, Eigen::OuterStride<>> x(x_data_, rows_, num_inputs(),
                                                             Eigen::OuterStride<>(x_stride_));
   // Walks the layers backwards; `delta` is dL/d(output of layer l), r x out_l.
   for (size_t l = weights_.size(); l-- > 0;) {
-    const bool last = l + 1 == weights_.size();
-    const ConstMatrixRef delta = last ? dlogits : ConstMatrixRef(deltas_[l].topRows(rows_));
+    const ConstMatrixRef delta = DeltaOf(l, dlogits);
     if (l == 0) {
       weight_grads_[0].noalias() += delta.transpose() * x;
     } else {
       weight_grads_[l].noalias() += delta.transpose() * activations_[l - 1].topRows(rows_);
     }
     if (has_bias_) AddColumnSums(delta, bias_grads_[l]);
-    if (l == 0) break;
-    // Into the hidden layer below: dL/da = delta W_l, then through the ReLU (a > 0 exactly
-    // where the pre-activation was > 0).
-    auto below = deltas_[l - 1].topRows(rows_);
-    below.noalias() = delta * weights_[l];
-    below = (activations_[l - 1].topRows(rows_).array() > Real{0}).select(below, Real{0});
+    if (l > 0) DeltaBelow(l, delta);
   }
   x_data_ = nullptr;
 }
@@ -114,23 +118,10 @@ void MlpModel::Backward(const ConstMatrixRef& dlogits) {
 bool MlpModel::InputGradient(const ConstMatrixRef& dlogits, MatrixRef dx) {
   OPTBENCH_CHECK(x_data_ != nullptr && dlogits.rows() == rows_ && dlogits.cols() == num_outputs() &&
                  dx.rows() == rows_ && dx.cols() == num_inputs());
-  // deltas_[l] = dL/d(pre-activation of hidden layer l), from the top down as in Backward; the
-  // activations stay as Forward left them, so a Backward may still follow.
-  const size_t hidden = activations_.size();
-  for (size_t l = hidden; l-- > 0;) {
-    auto below = deltas_[l].topRows(rows_);
-    if (l + 1 == hidden) {
-      below.noalias() = dlogits * weights_[l + 1];
-    } else {
-      below.noalias() = deltas_[l + 1].topRows(rows_) * weights_[l + 1];
-    }
-    below = (activations_[l].topRows(rows_).array() > Real{0}).select(below, Real{0});
-  }
-  if (hidden == 0) {
-    dx.noalias() = dlogits * weights_[0];
-  } else {
-    dx.noalias() = deltas_[0].topRows(rows_) * weights_[0];
-  }
+  // Backward's delta walk without the parameter gradients; the activations stay as Forward left
+  // them, so a Backward may still follow.
+  for (size_t l = weights_.size(); l-- > 1;) DeltaBelow(l, DeltaOf(l, dlogits));
+  dx.noalias() = DeltaOf(0, dlogits) * weights_[0];
   return true;
 }
 

@@ -80,6 +80,11 @@ class MlpModel : public Model {
   const Matrix& bias(int64_t layer) const { return biases_[static_cast<size_t>(layer)]; }
 
  private:
+  // dL/d(output of layer l): dlogits for the head, else deltas_[l] (filled by DeltaBelow).
+  ConstMatrixRef DeltaOf(size_t l, const ConstMatrixRef& dlogits) const;
+  // deltas_[l - 1] = (delta W_l) through the ReLU of hidden layer l - 1 (a > 0 exactly where the
+  // pre-activation was > 0). Precondition: l >= 1.
+  void DeltaBelow(size_t l, const ConstMatrixRef& delta);
   std::vector<Matrix> weights_, weight_grads_;
   std::vector<Matrix> biases_, bias_grads_;  // 0 x 1 each when the model has no bias.
   bool has_bias_;
