@@ -31,13 +31,14 @@ std::vector<spec::MetricSpec> RobustnessObserver::Metrics() {
   return {
       spec::Renamed(spec::PerClassMetric(kCorrectFgsm, MetricSplits::kEach, Aggregate::kPerExample,
                                          "fraction of the group's examples still classified "
-                                         "right under FGSM at trainer.attack_epsilon"),
+                                         "right under FGSM at the job's attack epsilon "
+                                         "(trainer.attack_epsilon; convex.epsilon)"),
                     "accuracy_fgsm"),
       spec::Renamed(spec::PerClassMetric(kCorrectPgd, MetricSplits::kEach, Aggregate::kPerExample,
                                          "fraction of the group's examples still classified "
                                          "right under PGD (random start, "
-                                         "trainer.attack_pgd_steps steps) at "
-                                         "trainer.attack_epsilon"),
+                                         "attack_pgd_steps steps) at the job's attack "
+                                         "epsilon"),
                     "accuracy_pgd"),
   };
 }
