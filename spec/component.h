@@ -82,7 +82,19 @@ struct TaskSpec {
   std::function<absl::Status(const JobSpec&, const Catalog&)> check;
   // Progress units of a job (optimizer steps for "train"): the coordinator's total_steps.
   std::function<int64_t(const JobSpec&)> total_steps;
+  // Tasks that work on the model another job kept (quantize; issue 11). Such a task declares the
+  // string setting kSourceSetting and the int setting kSourceSeedSetting. A spec as submitted
+  // names its source in kSourceSetting: a job id ("j-..."), or a filter "sweep=<id or name>"
+  // followed by ",<label>=<value>" terms (a sweep file's `source: {sweep: s-1, optimizer: adam}`).
+  // At submission the coordinator resolves it against its database to finished (SUCCEEDED)
+  // jobs that kept a model, one job per match, and in each sets kSourceSetting to the source's
+  // job id, kSourceSeedSetting to its seed, and copies the source's components of
+  // `source_slots` (e.g. dataset, model, objective) into the job. Empty = not such a task.
+  std::vector<std::string> source_slots;
 };
+
+inline constexpr char kSourceSetting[] = "source";
+inline constexpr char kSourceSeedSetting[] = "source_seed";
 
 }  // namespace optbench::spec
 

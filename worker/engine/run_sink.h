@@ -87,6 +87,17 @@ class RunSink {
   virtual void OnCheckpointRejected(int64_t /*step*/, const absl::Status& /*why*/) {}
   // The run continues from the checkpoint after `step` steps.
   virtual void OnResumed(int64_t /*step*/) {}
+
+  // Kept models (issue 11). A train job with trainer.keep_model sends its final model once,
+  // after its last evaluation and before it returns kCompleted: `bytes` in the kept-model format
+  // (kept_model.h). A non-OK status stops the run (the job must not succeed without its model).
+  // The default drops it.
+  virtual absl::Status OnKeptModel(std::string /*bytes*/) { return absl::OkStatus(); }
+  // A job of a task that works on another job's kept model (TaskSpec::source, the quantize
+  // task): the bytes that job kept. NotFound when there is none; the default has none.
+  virtual absl::StatusOr<std::string> LoadSourceModel() {
+    return absl::NotFoundError("this runner has no source models");
+  }
 };
 
 enum class RunOutcome { kCompleted, kDiverged, kCancelled };
