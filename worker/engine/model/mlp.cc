@@ -154,6 +154,43 @@ std::optional<ConstMatrixRef> MlpModel::HeadInput() const {
   return ConstMatrixRef(activations_.back().topRows(rows_));
 }
 
+std::vector<std::string> MlpModel::Blockwise::BlockWeights(int64_t block) const {
+  OPTBENCH_CHECK(block >= 0 && block <= num_blocks());
+  return {absl::StrCat("layer", block, ".weight")};
+}
+
+void MlpModel::Blockwise::BlockForward(int64_t block, const ConstMatrixRef& in, Matrix* out) {
+  OPTBENCH_CHECK(block >= 0 && block <= num_blocks());
+  const size_t l = static_cast<size_t>(block);
+  const Matrix& w = m_->weights_[l];
+  OPTBENCH_CHECK(in.cols() == w.cols());
+  out->resize(in.rows(), w.rows());
+  out->noalias() = in * w.transpose();
+  if (m_->has_bias_) out->rowwise() += AsRow(m_->biases_[l]);
+  if (block < num_blocks()) *out = out->cwiseMax(Real{0});
+  block_ = block;
+  in_data_ = in.data();
+  in_rows_ = in.rows();
+  in_stride_ = in.outerStride();
+  out_ = *out;
+}
+
+void MlpModel::Blockwise::BlockBackward(int64_t block, const ConstMatrixRef& dout) {
+  OPTBENCH_CHECK(block == block_ && in_data_ != nullptr && dout.rows() == out_.rows() &&
+                 dout.cols() == out_.cols());
+  const size_t l = static_cast<size_t>(block);
+  const Eigen::Map<const Matrix, 0, Eigen::OuterStride<>> in(
+      in_data_, in_rows_, m_->weights_[l].cols(), Eigen::OuterStride<>(in_stride_));
+  if (block < num_blocks()) {
+    // ReLU'(0) = 0, as Backward: the output is > 0 exactly where the pre-activation was.
+    delta_ = (out_.array() > Real{0}).select(dout, Real{0});
+  } else {
+    delta_ = dout;
+  }
+  m_->weight_grads_[l].noalias() += delta_.transpose() * in;
+  if (m_->has_bias_) AddColumnSums(delta_, m_->bias_grads_[l]);
+}
+
 const ModelDef& MlpDefinition() {
   using O = MlpOptions;
   static const ModelDef* def = [] {

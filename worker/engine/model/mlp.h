@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "spec/options.h"
@@ -63,6 +64,8 @@ class MlpModel : public Model {
   // Initializes layer by layer from Rng(seed, RngStream::kInit) (InitDense); with zero_head the
   // output layer is then set to zero. Preconditions: num_inputs, num_classes, widths >= 1.
   MlpModel(const MlpOptions& options, uint64_t seed);
+  MlpModel(const MlpModel&) = delete;  // blocks_ points at its model.
+  MlpModel& operator=(const MlpModel&) = delete;
 
   int64_t num_inputs() const override { return weights_.front().cols(); }
   int64_t num_outputs() const override { return weights_.back().rows(); }
@@ -74,6 +77,9 @@ class MlpModel : public Model {
   std::vector<ParamSlot> Params() override;
   void ZeroGrad() override;
   std::optional<ConstMatrixRef> HeadInput() const override;
+  // Blocks: hidden layer l (Linear then ReLU) is block l; the head block is the output layer.
+  // h_0 = x.
+  ModelBlocks* Blocks() override { return &blocks_; }
 
   int64_t num_layers() const { return static_cast<int64_t>(weights_.size()); }
   const Matrix& weight(int64_t layer) const { return weights_[static_cast<size_t>(layer)]; }
@@ -95,6 +101,25 @@ class MlpModel : public Model {
   // View of the last Forward's input (see Model::Forward): data and outer stride.
   const Real* x_data_ = nullptr;
   Eigen::Index x_stride_ = 0;
+
+  class Blockwise : public ModelBlocks {
+   public:
+    explicit Blockwise(MlpModel* m) : m_(m) {}
+    int64_t num_blocks() const override { return m_->num_layers() - 1; }
+    std::vector<std::string> BlockWeights(int64_t block) const override;
+    void Embed(const ConstMatrixRef& x, Matrix* h0) override { *h0 = x; }
+    void BlockForward(int64_t block, const ConstMatrixRef& in, Matrix* out) override;
+    void BlockBackward(int64_t block, const ConstMatrixRef& dout) override;
+
+   private:
+    MlpModel* m_;
+    int64_t block_ = -1;  // Of the last BlockForward.
+    const Real* in_data_ = nullptr;
+    Eigen::Index in_rows_ = 0, in_stride_ = 0;
+    Matrix delta_;  // dL/d(pre-activation).
+    Matrix out_;    // The last output (its sign masks the ReLU's gradient).
+  };
+  Blockwise blocks_{this};
 };
 
 // The registered "mlp" (provides kInputGradientCapability).

@@ -26,6 +26,34 @@ struct Diagnostic {
   std::vector<double> values;
 };
 
+// Block-wise access to a network, for post-training quantization (the quantize task,
+// ALGORITHMS.md 5.2): the network as
+//   x -> Embed -> h_0 -> block 0 -> h_1 -> ... -> block B-1 -> h_B -> head block -> logits,
+// where a block is the unit whose output feeds the next (an MLP's hidden layer with its ReLU, a
+// transformer's residual block) and the head block (index B = num_blocks()) maps h_B to logits.
+// Hidden states have one row per unit of work: an example, or (transformer) one position of an
+// example (r·T rows, row i·T + t); the head block then outputs every position's logits. Blocks
+// run on the model's current parameter values, so writing quantized weights into a block's
+// slots (Params()) changes what it computes. Not thread-safe.
+class ModelBlocks {
+ public:
+  virtual ~ModelBlocks() = default;
+  // B: the blocks between the embedding and the head.
+  virtual int64_t num_blocks() const = 0;
+  // The ids (Params() slots) of the dense weight matrices of block b in [0, B], b = B being the
+  // head block: what quantization rounds. Biases, gains and embeddings are not listed.
+  virtual std::vector<std::string> BlockWeights(int64_t block) const = 0;
+  // h_0 for a chunk of examples x (r x num_inputs).
+  virtual void Embed(const ConstMatrixRef& x, Matrix* h0) = 0;
+  // out = block b applied to `in` (the rows of h_b for some examples, whole examples for the
+  // transformer). Keeps what BlockBackward needs; `in` must stay alive and unchanged until then.
+  virtual void BlockForward(int64_t block, const ConstMatrixRef& in, Matrix* out) = 0;
+  // Adds the gradient of sum_ij dout_ij * out_ij with respect to block b's parameters to their
+  // slots' grads, for the last BlockForward of that block. Precondition: it was the last
+  // BlockForward call, and dout has its output's shape.
+  virtual void BlockBackward(int64_t block, const ConstMatrixRef& dout) = 0;
+};
+
 // A model over examples of num_inputs() features producing num_outputs() logits (one per
 // class) per output row: one row per example, or, for a model built to output every position of
 // a token row (ModelShape::outputs_per_example = T, transformer), T rows per example (row i·T + t
@@ -78,6 +106,10 @@ class Model {
   // features (n x num_inputs), labels: its n labels in [0, num_classes). Appends to `out`; the
   // default reports nothing. May run its own forward passes (it is called at evaluation steps
   // only, after the trainer's passes), so it invalidates HeadInput and a pending Backward.
+  // Block-wise access (ModelBlocks above), or null for a model without it (the default). The
+  // object is owned by the model. Calling it invalidates a pending Backward and HeadInput.
+  virtual ModelBlocks* Blocks() { return nullptr; }
+
   virtual void Diagnostics(const ConstMatrixRef& /*x*/, absl::Span<const int32_t> /*labels*/,
                            int64_t /*num_classes*/, std::vector<Diagnostic>* /*out*/) {}
 };

@@ -257,16 +257,7 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   OPTBENCH_CHECK(x.cols() == o_.context && logits.rows() == nout && logits.cols() == o_.vocab &&
                  x.rows() >= 1);
   rows_ = r;
-  // Token ids are copied (not viewed): Backward needs them and chunks reuse their buffers.
-  tokens_.resize(static_cast<size_t>(n));
-  Ensure(&hs_[0], n, d);
-  for (Eigen::Index i = 0; i < r; ++i) {
-    for (Eigen::Index p = 0; p < t; ++p) {
-      const Real id = x(i, p);
-      OPTBENCH_CHECK(id >= 0 && id < static_cast<Real>(o_.vocab) && id == std::floor(id));
-      tokens_[static_cast<size_t>(i * t + p)] = static_cast<int32_t>(id);
-    }
-  }
+  ReadTokens(x);
   const uint64_t key = o_.last_layer_only ? HashTokens(tokens_) : 0;
   Ensure(&feat_, nout, d);
   auto feat = feat_.topRows(nout);
@@ -280,9 +271,8 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
       return;
     }
   }
-  for (Eigen::Index row = 0; row < n; ++row) {
-    hs_[0].row(row) = embed_.row(tokens_[static_cast<size_t>(row)]) + pos_.row(row % t);
-  }
+  Ensure(&hs_[0], n, d);
+  EmbedTokens(hs_[0].topRows(n));
   for (int64_t l = 0; l < o_.layers; ++l) ForwardBlock(l, r);
   // The head's positions: every one (all_positions), or the last of each example — row i of the
   // last block's output when it computed only that position, row i·T + T - 1 otherwise.
@@ -308,6 +298,27 @@ void TransformerModel::Forward(const ConstMatrixRef& x, MatrixRef logits) {
   logits.noalias() = feat * head_.transpose();
   logits.rowwise() += AsRow(head_bias_);
   forward_done_ = true;
+}
+
+void TransformerModel::ReadTokens(const ConstMatrixRef& x) {
+  // Token ids are copied (not viewed): Backward needs them and chunks reuse their buffers.
+  const Eigen::Index r = x.rows(), t = o_.context;
+  tokens_.resize(static_cast<size_t>(r * t));
+  for (Eigen::Index i = 0; i < r; ++i) {
+    for (Eigen::Index p = 0; p < t; ++p) {
+      const Real id = x(i, p);
+      OPTBENCH_CHECK(id >= 0 && id < static_cast<Real>(o_.vocab) && id == std::floor(id));
+      tokens_[static_cast<size_t>(i * t + p)] = static_cast<int32_t>(id);
+    }
+  }
+}
+
+void TransformerModel::EmbedTokens(MatrixRef h) {
+  const Eigen::Index t = o_.context;
+  OPTBENCH_CHECK(h.rows() == static_cast<Eigen::Index>(tokens_.size()) && h.cols() == o_.d_model);
+  for (Eigen::Index row = 0; row < h.rows(); ++row) {
+    h.row(row) = embed_.row(tokens_[static_cast<size_t>(row)]) + pos_.row(row % t);
+  }
 }
 
 void TransformerModel::ForwardBlock(int64_t l, Eigen::Index r) {
@@ -589,7 +600,87 @@ std::optional<ConstMatrixRef> TransformerModel::HeadInput() const {
 }
 
 bool TransformerModel::LastPositionOnly(int64_t layer) const {
-  return layer + 1 == o_.layers && o_.last_position_only && !o_.all_positions;
+  return layer + 1 == o_.layers && o_.last_position_only && !o_.all_positions && !every_position_;
+}
+
+ModelBlocks* TransformerModel::Blocks() {
+  if (o_.last_layer_only) return nullptr;
+  return &blockwise_;
+}
+
+std::vector<std::string> TransformerModel::Blockwise::BlockWeights(int64_t block) const {
+  OPTBENCH_CHECK(block >= 0 && block <= num_blocks());
+  if (block == num_blocks()) return {"head.weight"};
+  const std::string p = absl::StrCat("block", block, ".");
+  return {absl::StrCat(p, "attn.q.weight"), absl::StrCat(p, "attn.k.weight"),
+          absl::StrCat(p, "attn.v.weight"), absl::StrCat(p, "attn.o.weight"),
+          absl::StrCat(p, "mlp.fc.weight"), absl::StrCat(p, "mlp.proj.weight")};
+}
+
+void TransformerModel::Blockwise::Embed(const ConstMatrixRef& x, Matrix* h0) {
+  OPTBENCH_CHECK(x.cols() == m_->o_.context && x.rows() >= 1);
+  m_->rows_ = 0;  // Invalidates a pending Backward: tokens_ now hold x's ids.
+  m_->forward_done_ = false;
+  m_->ReadTokens(x);
+  h0->resize(x.rows() * m_->o_.context, m_->o_.d_model);
+  m_->EmbedTokens(*h0);
+}
+
+void TransformerModel::Blockwise::BlockForward(int64_t block, const ConstMatrixRef& in,
+                                               Matrix* out) {
+  TransformerModel& m = *m_;
+  const Eigen::Index t = m.o_.context, d = m.o_.d_model;
+  OPTBENCH_CHECK(block >= 0 && block <= num_blocks() && in.cols() == d && in.rows() % t == 0 &&
+                 in.rows() >= t);
+  m.rows_ = 0;
+  m.forward_done_ = false;
+  block_ = block;
+  rows_ = in.rows() / t;
+  const Eigen::Index n = in.rows();
+  if (block == num_blocks()) {
+    Ensure(&xhat_, n, d);
+    Ensure(&feat_, n, d);
+    Ensure(&rstd_, n);
+    LayerNormForward(in, m.lnf_gain_, m.lnf_bias_, xhat_.topRows(n), rstd_.head(n),
+                     feat_.topRows(n));
+    out->resize(n, m.o_.vocab);
+    out->noalias() = feat_.topRows(n) * m.head_.transpose();
+    out->rowwise() += AsRow(m.head_bias_);
+    return;
+  }
+  const size_t l = static_cast<size_t>(block);
+  Ensure(&m.hs_[l], n, d);
+  m.hs_[l].topRows(n) = in;
+  m.every_position_ = true;
+  m.ForwardBlock(block, rows_);
+  m.every_position_ = false;
+  *out = m.hs_[l + 1].topRows(n);
+}
+
+void TransformerModel::Blockwise::BlockBackward(int64_t block, const ConstMatrixRef& dout) {
+  TransformerModel& m = *m_;
+  const Eigen::Index t = m.o_.context, d = m.o_.d_model, n = rows_ * t;
+  OPTBENCH_CHECK(block == block_ && rows_ > 0 && dout.rows() == n);
+  if (block == num_blocks()) {
+    OPTBENCH_CHECK(dout.cols() == m.o_.vocab);
+    m.g_head_.noalias() += dout.transpose() * feat_.topRows(n);
+    AddColumnSums(dout, m.g_head_bias_);
+    Ensure(&dscratch_, n, d);
+    auto dfeat = dscratch_.topRows(n);
+    dfeat.noalias() = dout * m.head_;
+    Matrix dx = Matrix::Zero(n, d);  // The input's gradient is not asked for.
+    LayerNormBackward(dfeat, xhat_.topRows(n), rstd_.head(n), m.lnf_gain_, &m.g_lnf_gain_,
+                      &m.g_lnf_bias_, dx);
+    return;
+  }
+  OPTBENCH_CHECK(dout.cols() == d);
+  for (Matrix* s : {&m.dh_a_, &m.dh_b_, &m.da_, &m.dk_, &m.dv_, &m.dq_, &m.dy_, &m.dxq_}) {
+    Ensure(s, n, d);
+  }
+  Ensure(&m.du_, n, m.o_.mlp_width);
+  Ensure(&m.dscore_, t, t);
+  m.dh_a_.topRows(n) = dout;
+  m.BackwardBlock(block, rows_, m.dh_a_.topRows(n), m.dh_b_.topRows(n));
 }
 
 ConstMatrixRef TransformerModel::FinalHiddenStates() const {

@@ -43,6 +43,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -112,6 +113,8 @@ class TransformerModel : public Model {
   // features without a layer norm; init_std then only sets the head. Precondition:
   // ValidateTransformerOptions(options) is OK.
   TransformerModel(const TransformerOptions& options, uint64_t seed);
+  TransformerModel(const TransformerModel&) = delete;  // blockwise_ points at its model.
+  TransformerModel& operator=(const TransformerModel&) = delete;
 
   int64_t num_inputs() const override { return o_.context; }
   int64_t num_outputs() const override { return o_.vocab; }
@@ -124,6 +127,10 @@ class TransformerModel : public Model {
   // The head's input, the final (normalized, unless last_layer_only) hidden state at the last
   // position of each example (r x d), or at every position with all_positions (r·T x d).
   std::optional<ConstMatrixRef> HeadInput() const override;
+  // Blocks (ModelBlocks): block l is residual block l over every position (r·T rows); h_0 = the
+  // token plus positional embeddings; the head block is the final norm and the head, applied to
+  // every position. Null with last_layer_only (its blocks are frozen features, not parameters).
+  ModelBlocks* Blocks() override;
 
   const TransformerOptions& options() const { return o_; }
   // Every tensor, trainable or frozen, by the slot ids above (frozen ones of the last_layer_only
@@ -160,7 +167,28 @@ class TransformerModel : public Model {
     Matrix features;              // Its head input, r x d.
   };
 
+  class Blockwise : public ModelBlocks {
+   public:
+    explicit Blockwise(TransformerModel* m) : m_(m) {}
+    int64_t num_blocks() const override { return m_->o_.layers; }
+    std::vector<std::string> BlockWeights(int64_t block) const override;
+    void Embed(const ConstMatrixRef& x, Matrix* h0) override;
+    void BlockForward(int64_t block, const ConstMatrixRef& in, Matrix* out) override;
+    void BlockBackward(int64_t block, const ConstMatrixRef& dout) override;
+
+   private:
+    TransformerModel* m_;
+    int64_t block_ = -1;  // Of the last BlockForward.
+    Eigen::Index rows_ = 0;
+    Matrix xhat_, feat_, dscratch_;  // The head block's normalized input and features.
+    Vector rstd_;
+  };
+
   std::vector<ParamSlot> Slots();
+  // tokens_ = the ids of x (r x T; checked to be integers in [0, V)), row-major.
+  void ReadTokens(const ConstMatrixRef& x);
+  // h (tokens_.size() x d) = the embeddings of tokens_ plus their positional encodings.
+  void EmbedTokens(MatrixRef h);
   void InitBlock(Block* blk, Rng* rng, bool frozen);
   // Runs block `l` on hs_[l] (r·T x d) into hs_[l + 1] (r·tq x d).
   void ForwardBlock(int64_t l, Eigen::Index r);
@@ -188,6 +216,9 @@ class TransformerModel : public Model {
   int64_t cached_reals_ = 0;
   Eigen::Index rows_ = 0;  // r of the last Forward; 0 = no Forward pending.
   bool forward_done_ = false;
+  // Set by Blockwise: every block computes every position (block outputs are compared there).
+  bool every_position_ = false;
+  Blockwise blockwise_{this};
 };
 
 // The registered "transformer": needs token rows, provides per-position outputs.
