@@ -476,7 +476,7 @@ std::vector<ErrorCase> ErrorCases() {
        "sweep.yaml:6: trainer.epochs: unknown trainer setting; known: steps, batch_size, "
        "chunk_rows, eval_every, eval_log_spaced, schedule, warmup_steps, min_lr_ratio, "
        "checkpoint_every, adversarial, adversarial_epsilon, adversarial_steps, "
-       "adversarial_step_size, attack_epsilon, attack_pgd_steps"},
+       "adversarial_step_size, attack_epsilon, attack_pgd_steps, keep_model"},
       {"trainer int", h + "optimizer: {name: gd}\ntrainer: {steps: 1.5}\n",
        "sweep.yaml:4: trainer.steps: expected int, got '1.5'"},
       {"trainer bool", h + "optimizer: {name: gd}\ntrainer: {eval_log_spaced: yes}\n",

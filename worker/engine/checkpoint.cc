@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "common/status_macros.h"
 #include "worker/engine/optimizer/state_io.h"
+#include "worker/engine/param_values.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -17,7 +18,6 @@ constexpr uint32_t kVersion = 1;
 // magic, version, step, wall seconds; the checksum at the end.
 constexpr size_t kHeaderBytes = sizeof(kMagic) + 4 + 8 + 8;
 constexpr size_t kChecksumBytes = 8;
-constexpr const char kValue[] = "value";
 
 void PutU64(uint64_t value, std::string* out) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -51,10 +51,7 @@ absl::StatusOr<std::string_view> TakePart(const char* what, std::string_view* re
 
 std::string SaveCheckpoint(int64_t step, double wall_seconds, const std::vector<ParamSlot>& params,
                            const OptimizerState& optimizer, const OptimizerState& trainer) {
-  OptimizerState values;  // The parameters in state_io's container: id -> {"value": tensor}.
-  values.step = step;
-  for (const ParamSlot& slot : params) values.tensors[slot.id].emplace(kValue, *slot.value);
-  const std::string model_blob = SaveOptimizerState(values);
+  const std::string model_blob = SaveParamValues(params, step);
   const std::string optimizer_blob = SaveOptimizerState(optimizer);
   const std::string trainer_blob = SaveOptimizerState(trainer);
 
@@ -122,45 +119,18 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
                         absl::StrCat("checkpoint trainer state: ", trainer.status().message()));
   }
   restored.trainer = *std::move(trainer);
-  absl::StatusOr<OptimizerState> values = LoadOptimizerState(model_blob);
-  if (!values.ok()) {
-    return absl::Status(values.status().code(),
-                        absl::StrCat("checkpoint parameters: ", values.status().message()));
-  }
+  OPTBENCH_ASSIGN_OR_RETURN(ParsedParamValues values,
+                            ParseParamValues(model_blob, params, "checkpoint"));
   absl::StatusOr<OptimizerState> state = LoadOptimizerState(optimizer_blob);
   if (!state.ok()) {
     return absl::Status(state.status().code(),
                         absl::StrCat("checkpoint optimizer: ", state.status().message()));
   }
-  if (values->step != restored.step) {
+  if (values.step != restored.step) {
     return absl::DataLossError(absl::StrCat("checkpoint: header step ", restored.step,
-                                            " but parameters of step ", values->step));
+                                            " but parameters of step ", values.step));
   }
-  // Every parameter of this model, with its shape, and nothing else.
-  if (values->tensors.size() != params.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("checkpoint holds ", values->tensors.size(),
-                                                      " parameter tensors; this model has ",
-                                                      params.size()));
-  }
-  restored.values.reserve(params.size());
-  for (const ParamSlot& slot : params) {
-    auto it = values->tensors.find(slot.id);
-    Matrix* m = nullptr;
-    if (it != values->tensors.end()) {
-      auto value = it->second.find(kValue);
-      if (value != it->second.end() && it->second.size() == 1) m = &value->second;
-    }
-    if (m == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("checkpoint has no parameter '", slot.id, "' of this model"));
-    }
-    if (m->rows() != slot.value->rows() || m->cols() != slot.value->cols()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("checkpoint parameter '", slot.id, "' is ", m->rows(), " x ", m->cols(),
-                       "; this model's is ", slot.value->rows(), " x ", slot.value->cols()));
-    }
-    restored.values.push_back(std::move(*m));
-  }
+  restored.values = std::move(values.values);
   // The optimizer state must belong to these slots and this step, and every tensor be built from
   // the slot's dimensions: otherwise the optimizer's first step would abort on a shape check.
   if (state->step != restored.step) {

@@ -64,6 +64,10 @@ const spec::Binding<TrainerSpec>& TrainerSettings() {
       spec::Bind(&O::attack_pgd_steps, "attack_pgd_steps", spec::Closed(1, kMaxAttackSteps),
                  "PGD steps of the evaluation attack (random start, step 2.5 attack_epsilon / "
                  "steps); only with attack_epsilon > 0"),
+      spec::Bind(&O::keep_model, "keep_model",
+                 "keep the final model: a job that completes stores its parameters with the "
+                 "coordinator (the source of later jobs, e.g. quantize); diverged and cancelled "
+                 "jobs keep none"),
   });
   return *binding;
 }

@@ -36,6 +36,10 @@ struct TrainerSpec {
   // under FGSM and PGD at this l_inf radius; 0 = off.
   double attack_epsilon = 0;
   int64_t attack_pgd_steps = 20;  // PGD steps of the evaluation attack (step 2.5 epsilon / K).
+  // Keep the final model: a run that completes (neither diverged nor cancelled) hands its
+  // parameters to RunSink::OnKeptModel (kept_model.h), and the coordinator stores them with the
+  // job, for jobs that start from it (the quantize task's source). Off: models can be large.
+  bool keep_model = false;
 };
 
 // The `adversarial` setting that turns adversarial training off.

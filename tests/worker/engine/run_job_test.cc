@@ -13,6 +13,8 @@
 #include "gtest/gtest.h"
 #include "tests/worker/engine/recording_sink.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/checkpoint.h"
+#include "worker/engine/kept_model.h"
 
 namespace optbench::engine {
 namespace {
@@ -294,6 +296,17 @@ class CheckpointingSink : public RecordingSink {
   int loads = 0;
 };
 
+// Keeps what a run hands to OnKeptModel, and answers with `kept_status`.
+class KeepingSink : public CheckpointingSink {
+ public:
+  absl::Status OnKeptModel(std::string bytes) override {
+    kept.push_back(std::move(bytes));
+    return kept_status;
+  }
+  std::vector<std::string> kept;
+  absl::Status kept_status;
+};
+
 // The evaluations of `run` from step `from` on must equal the undisturbed run's, bit for bit.
 void ExpectSameFrom(const std::vector<Evaluation>& undisturbed,
                     const std::vector<Evaluation>& resumed, int64_t from) {
@@ -476,14 +489,67 @@ TEST(RunJobTest, DivergenceInFloat32) {
   spec.dataset.name = "csv";
   spec.dataset.params = {{"train_path", path}};
   spec.trainer.eval_every = 1;
-  RecordingSink sink;
+  spec.trainer.keep_model = true;
+  KeepingSink sink;
   absl::StatusOr<RunResult> result = RunJob(spec, &sink, nullptr);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->outcome, RunOutcome::kDiverged);
+  EXPECT_TRUE(sink.kept.empty());  // A diverged run's model is not worth keeping.
   EXPECT_EQ(result->steps_done, 1);
   EXPECT_THAT(result->message, HasSubstr("diverged"));
   ASSERT_EQ(sink.evals.size(), 1u);
   EXPECT_TRUE(std::isfinite(sink.evals[0].splits[0].loss));
+}
+
+TEST(RunJobTest, KeepModelHandsOverTheFinalParametersOnce) {
+  TrainJob spec = D1Spec(3, "adam", 0.01);
+  KeepingSink sink;
+  ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());
+  EXPECT_TRUE(sink.kept.empty());  // Off by default.
+
+  spec.trainer.keep_model = true;
+  ASSERT_TRUE(RunJob(spec, &sink, nullptr).ok());
+  ASSERT_EQ(sink.kept.size(), 1u);
+  // The parameters to expect: a run takes no checkpoint at its last step, but one step longer
+  // (full batches, constant lr: the same first 10 steps) checkpoints after step 10.
+  TrainJob longer = spec;
+  longer.trainer.keep_model = false;
+  longer.trainer.steps = spec.trainer.steps + 1;
+  sink.every = spec.trainer.steps;
+  ASSERT_TRUE(RunJob(longer, &sink, nullptr).ok());
+  ASSERT_EQ(sink.kept.size(), 1u);
+  ASSERT_EQ(sink.saved.count(spec.trainer.steps), 1u);
+  absl::StatusOr<TrainJob> validated = ValidateTrainJob(spec);
+  ASSERT_TRUE(validated.ok()) << validated.status();
+  // A model built as the job builds it, then overwritten from the kept bytes.
+  const Dataset data = *FindDataset("heavy_tail_uniform").build(validated->dataset.params);
+  auto model = FindModel("linear").build(validated->model.params,
+                                         {data.num_features(), data.num_classes(), 1}, spec.seed);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::vector<ParamSlot> params = (*model)->Params();
+  ASSERT_TRUE(LoadKeptModel(sink.kept[0], params).ok());
+  absl::StatusOr<ParsedCheckpoint> last = ParseCheckpoint(sink.saved[spec.trainer.steps], params);
+  ASSERT_TRUE(last.ok()) << last.status();
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_EQ(*params[i].value, last->values[i]) << params[i].id;
+  }
+}
+
+TEST(RunJobTest, OnlyACompletedRunKeepsItsModel) {
+  TrainJob spec = D1Spec(3, "gd", 0.1);
+  spec.trainer.keep_model = true;
+  KeepingSink cancelled;
+  absl::StatusOr<RunResult> result =
+      RunJob(spec, &cancelled, [&cancelled]() { return cancelled.last_step >= 4; });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, RunOutcome::kCancelled);
+  EXPECT_TRUE(cancelled.kept.empty());
+
+  // The sink could not keep it (a lost lease): the run fails rather than succeed without it.
+  KeepingSink refusing;
+  refusing.kept_status = absl::UnavailableError("lease lost");
+  EXPECT_EQ(RunJob(spec, &refusing, nullptr).status(), absl::UnavailableError("lease lost"));
+  EXPECT_EQ(refusing.kept.size(), 1u);
 }
 
 TEST(RunJobTest, EstimatesPeakMemory) {

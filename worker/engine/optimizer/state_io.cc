@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "common/fnv1a.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -77,12 +78,9 @@ class Reader {
 }  // namespace
 
 uint64_t Fnv1a64(std::string_view bytes) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
+  Fnv1a64Hash hash;
+  hash.Update(bytes);
+  return hash.value();
 }
 
 std::string SaveOptimizerState(const OptimizerState& state) {

@@ -21,7 +21,8 @@
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
-// FNV-1a 64 (Fowler, Noll, Vo) of `bytes`: the checksum of this format and of checkpoints.
+// FNV-1a 64 (common/fnv1a.h) of `bytes`: the checksum of this format, of checkpoints and of kept
+// models.
 uint64_t Fnv1a64(std::string_view bytes);
 
 // The bytes of `state`, tagged with this engine's precision. Never fails.

@@ -15,6 +15,7 @@
 #include "spec/catalog.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/checkpoint.h"
+#include "worker/engine/kept_model.h"
 #include "worker/engine/model/model_def.h"
 #include "worker/engine/objective/cross_entropy.h"
 #include "worker/engine/observer/diagnostics.h"
@@ -221,8 +222,13 @@ absl::StatusOr<RunResult> RunTrain(const spec::JobSpec& spec, RunSink* sink,
     return sink->OnCheckpoint(step, SaveCheckpoint(step, wall_seconds, params, optimizer->state(),
                                                    trainer.SaveState(step)));
   };
-  absl::StatusOr<RunResult> result = trainer.Run(callbacks);
-  if (result.ok()) result->resumed_from = resumed_from;
+  OPTBENCH_ASSIGN_OR_RETURN(RunResult result, trainer.Run(callbacks));
+  result.resumed_from = resumed_from;
+  // Only a finished run's model is worth keeping; the job must not succeed without it, so the
+  // sink's error fails the run.
+  if (job.trainer.keep_model && result.outcome == RunOutcome::kCompleted) {
+    OPTBENCH_RETURN_IF_ERROR(sink->OnKeptModel(SaveKeptModel(params)));
+  }
   return result;
 }
 
