@@ -66,6 +66,10 @@ absl::StatusOr<storage::SweepRecord> Scheduler::GetSweep(const std::string& swee
   return store_->GetSweep(sweep_id);
 }
 
+absl::StatusOr<storage::SweepRecord> Scheduler::FindSweepByName(const std::string& name) {
+  return store_->FindSweepByName(name);
+}
+
 absl::StatusOr<std::vector<storage::SweepRecord>> Scheduler::ListSweeps(int64_t limit) {
   return store_->ListSweeps(limit);
 }
@@ -86,6 +90,11 @@ absl::StatusOr<std::vector<std::pair<JobState, int64_t>>> Scheduler::CountJobs(
 absl::StatusOr<std::vector<storage::MetricRow>> Scheduler::ReadMetrics(
     const storage::MetricQuery& query) {
   return store_->ReadMetrics(query);
+}
+
+absl::StatusOr<storage::KeptModelChunk> Scheduler::ReadKeptModelChunk(const std::string& job_id,
+                                                                      int64_t offset) {
+  return store_->ReadKeptModelChunk(job_id, offset);
 }
 
 absl::StatusOr<std::vector<storage::WorkerRecord>> Scheduler::ListWorkers() {
@@ -177,6 +186,25 @@ absl::StatusOr<std::optional<storage::CheckpointRecord>> Scheduler::LoadCheckpoi
     const std::string& job_id, const std::string& token, int64_t before_step) {
   return store_->LoadCheckpoint(job_id, before_step,
                                 [&](const JobRecord& job) { return HoldLease(job, token); });
+}
+
+absl::StatusOr<JobRecord> Scheduler::SaveKeptModelChunk(const std::string& job_id,
+                                                        const std::string& token,
+                                                        const storage::KeptModelChunk& chunk) {
+  // A model can take a while to upload: each piece renews the lease as a heartbeat would,
+  // without moving the job's progress.
+  const absl::Time now = clock_->Now();
+  auto updated = store_->SaveKeptModelChunk(job_id, chunk, [&](const JobRecord& job) {
+    return RenewLease(job, token, now, options_.lease, job.progress_step);
+  });
+  if (!updated.ok()) return updated.status();
+  Bump(/*state_change=*/false);
+  return updated;
+}
+
+absl::StatusOr<JobRecord> Scheduler::LeasedJob(const std::string& job_id,
+                                               const std::string& token) {
+  return store_->UpdateJob(job_id, [&](const JobRecord& job) { return HoldLease(job, token); });
 }
 
 absl::Status Scheduler::Complete(const std::string& job_id, const std::string& token,

@@ -49,6 +49,7 @@ class Scheduler final : public storage::StoreReader {
 
   // storage::StoreReader: the store's reads and errors.
   absl::StatusOr<storage::SweepRecord> GetSweep(const std::string& sweep_id) override;
+  absl::StatusOr<storage::SweepRecord> FindSweepByName(const std::string& name) override;
   absl::StatusOr<std::vector<storage::SweepRecord>> ListSweeps(int64_t limit) override;
   absl::StatusOr<storage::JobRecord> GetJob(const std::string& job_id) override;
   absl::StatusOr<storage::JobPage> ListJobs(const storage::JobFilter& filter) override;
@@ -56,6 +57,8 @@ class Scheduler final : public storage::StoreReader {
       const std::string& sweep_id) override;
   absl::StatusOr<std::vector<storage::MetricRow>> ReadMetrics(
       const storage::MetricQuery& query) override;
+  absl::StatusOr<storage::KeptModelChunk> ReadKeptModelChunk(const std::string& job_id,
+                                                             int64_t offset) override;
   absl::StatusOr<std::vector<storage::WorkerRecord>> ListWorkers() override;
 
   // Records the worker (replacing what was known of `worker_id`) as seen now. The store's
@@ -96,6 +99,14 @@ class Scheduler final : public storage::StoreReader {
   absl::StatusOr<std::optional<storage::CheckpointRecord>> LoadCheckpoint(const std::string& job_id,
                                                                           const std::string& token,
                                                                           int64_t before_step);
+  // Stores one piece of the job's kept model (storage::Store::SaveKeptModelChunk) and renews the
+  // lease, leaving its progress as it is. Returns the job afterwards (kept_model set once the
+  // upload finished; cancel_requested).
+  absl::StatusOr<storage::JobRecord> SaveKeptModelChunk(const std::string& job_id,
+                                                        const std::string& token,
+                                                        const storage::KeptModelChunk& chunk);
+  // The job, if its lease is `token` (for reads on behalf of a running job).
+  absl::StatusOr<storage::JobRecord> LeasedJob(const std::string& job_id, const std::string& token);
   // Ends the attempt: `final_state` one of kSucceeded, kDiverged, kCancelled (InvalidArgument
   // otherwise, checked first).
   absl::Status Complete(const std::string& job_id, const std::string& token,

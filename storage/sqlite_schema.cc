@@ -84,6 +84,38 @@ END;
     {4, "the metrics a job's run declares (a serialized optbench.v1.MetricDeclarations)", R"sql(
 ALTER TABLE jobs ADD COLUMN metrics BLOB NOT NULL DEFAULT x'';
 )sql"},
+    // A model is stored as the pieces it was uploaded in (at most a few MiB each: rows that size
+    // are cheap, and a model read back piece by piece is never held whole by the coordinator).
+    // It belongs to the attempt that uploaded it, and to its job: deleting the job's row (a
+    // deleted sweep) cascades to it; leaving RUNNING other than by succeeding (requeued for
+    // another attempt, failed, diverged, cancelled) drops it, and succeeding drops an unfinished
+    // upload. States are storage/store.h's JobState: 2 running, 3 succeeded.
+    {5, "kept models, stored in pieces and dropped with their job; sweeps by name", R"sql(
+CREATE TABLE kept_models (
+  job_id     TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  size_bytes INTEGER NOT NULL CHECK (size_bytes >= 1),
+  checksum   INTEGER NOT NULL,            -- FNV-1a 64 of the whole model, as a signed integer
+  complete   INTEGER NOT NULL DEFAULT 0   -- 1 once every piece is in and the checksum matched
+) WITHOUT ROWID;
+CREATE TABLE kept_model_pieces (
+  job_id      TEXT NOT NULL REFERENCES kept_models(job_id) ON DELETE CASCADE,
+  byte_offset INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  PRIMARY KEY (job_id, byte_offset)
+);
+CREATE TRIGGER kept_models_drop AFTER UPDATE OF state ON jobs
+  WHEN NEW.state <> OLD.state AND NEW.state NOT IN (2, 3)
+BEGIN
+  DELETE FROM kept_models WHERE job_id = NEW.id;
+END;
+CREATE TRIGGER kept_models_drop_unfinished AFTER UPDATE OF state ON jobs
+  WHEN NEW.state <> OLD.state AND NEW.state = 3
+BEGIN
+  DELETE FROM kept_models WHERE job_id = NEW.id AND complete = 0;
+END;
+-- Sources name sweeps by name too: the most recent one of that name.
+CREATE INDEX sweeps_by_name ON sweeps (name, seq);
+)sql"},
 };
 
 absl::StatusOr<int> ReadIntPragma(Connection& conn, const char* pragma) {

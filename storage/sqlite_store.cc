@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/fnv1a.h"
 #include "common/status_macros.h"
 #include "storage/sqlite_connection.h"
 #include "storage/sqlite_schema.h"
@@ -104,7 +105,8 @@ std::string SelectJob(ClassCounts counts) {
       "j.cancel_requested, j.error, j.created_at, j.started_at, j.finished_at, j.num_classes, ",
       counts == ClassCounts::kRead ? "j.train_class_counts, j.test_class_counts" : "x'', x''",
       ", j.sweep_seq, ", counts == ClassCounts::kRead ? "j.metrics" : "x''",
-      " FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq ");
+      ", k.size_bytes, k.checksum FROM jobs j JOIN sweeps s ON s.seq = j.sweep_seq "
+      "LEFT JOIN kept_models k ON k.job_id = j.id AND k.complete = 1 ");
 }
 constexpr int kSweepSeqColumn = 21;
 
@@ -145,6 +147,10 @@ absl::StatusOr<JobRecord> ReadJob(const Statement& stmt) {
                               return absl::StrCat("test class counts of job ", job.id);
                             }));
   job.metrics = stmt.ColumnBlob(22);
+  if (!stmt.IsNull(23)) {
+    job.kept_model =
+        KeptModelInfo{stmt.ColumnInt64(23), static_cast<uint64_t>(stmt.ColumnInt64(24))};
+  }
   return job;
 }
 
@@ -487,6 +493,21 @@ absl::StatusOr<SweepRecord> SqliteStore::GetSweep(const std::string& sweep_id) {
   return sweep;
 }
 
+absl::StatusOr<SweepRecord> SqliteStore::FindSweepByName(const std::string& name) {
+  SweepRecord sweep;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn.Prepare(absl::StrCat(kSelectSweep, "WHERE name = ?1 ORDER BY seq DESC LIMIT 1")));
+    stmt.BindText(1, name);
+    OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::NotFoundError(absl::StrFormat("no sweep is named '%s'", name));
+    sweep = ReadSweep(stmt).record;
+    return absl::OkStatus();
+  }));
+  return sweep;
+}
+
 absl::StatusOr<std::vector<SweepRecord>> SqliteStore::ListSweeps(int64_t limit) {
   if (limit < 1) {
     return absl::InvalidArgumentError(absl::StrFormat("limit must be >= 1, got %d", limit));
@@ -780,6 +801,192 @@ absl::StatusOr<std::optional<CheckpointRecord>> SqliteStore::LoadCheckpoint(
     return absl::OkStatus();
   }));
   return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kept models
+
+namespace {
+
+// Checksums are unsigned; SQLite integers are signed. The bits are kept as they are.
+int64_t ChecksumToColumn(uint64_t checksum) { return static_cast<int64_t>(checksum); }
+uint64_t ChecksumFromColumn(int64_t column) { return static_cast<uint64_t>(column); }
+
+// "piece [offset, end) of the model of job X": how errors name a piece.
+std::string PieceName(const std::string& job_id, const KeptModelChunk& chunk) {
+  return absl::StrFormat("kept model piece [%d, %d) of job %s", chunk.offset,
+                         chunk.offset + static_cast<int64_t>(chunk.data.size()), job_id);
+}
+
+absl::Status ValidatePiece(const std::string& job_id, const KeptModelChunk& chunk) {
+  const int64_t size = static_cast<int64_t>(chunk.data.size());
+  if (chunk.total_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("kept model of job %s: total_bytes %d; a model has at least 1 byte", job_id,
+                        chunk.total_bytes));
+  }
+  if (chunk.offset < 0 || size == 0 || chunk.offset > chunk.total_bytes - size) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("kept model piece of job %s at offset %d with %d bytes: must hold 1 or "
+                        "more bytes within the model's %d",
+                        job_id, chunk.offset, size, chunk.total_bytes));
+  }
+  return absl::OkStatus();
+}
+
+// The upload `chunk` continues, inside the caller's write transaction: the job's kept_models row
+// must describe the same model, and the stored pieces must reach `chunk.offset`. Pieces from
+// that offset on (sent before a reconnect) are dropped, as this one replaces them.
+absl::Status ContinueUpload(Connection& conn, const std::string& job_id,
+                            const KeptModelChunk& chunk) {
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement upload,
+      conn.Prepare("SELECT size_bytes, checksum FROM kept_models WHERE job_id = ?1"));
+  upload.BindText(1, job_id);
+  OPTBENCH_ASSIGN_OR_RETURN(bool started, upload.Step());
+  if (!started) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        PieceName(job_id, chunk), ": no upload is under way; an upload starts at offset 0"));
+  }
+  const int64_t size = upload.ColumnInt64(0);
+  const uint64_t checksum = ChecksumFromColumn(upload.ColumnInt64(1));
+  if (size != chunk.total_bytes || checksum != chunk.checksum) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: is of a model of %d bytes with checksum %016x; the upload under way is of %d bytes "
+        "with checksum %016x",
+        PieceName(job_id, chunk), chunk.total_bytes, chunk.checksum, size, checksum));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement drop,
+      conn.Prepare("DELETE FROM kept_model_pieces WHERE job_id = ?1 AND byte_offset >= ?2"));
+  drop.BindText(1, job_id);
+  drop.BindInt64(2, chunk.offset);
+  OPTBENCH_RETURN_IF_ERROR(drop.Run());
+  // Pieces are stored end to end from 0, so the end of the last one is how much is held.
+  OPTBENCH_ASSIGN_OR_RETURN(Statement held,
+                            conn.Prepare("SELECT byte_offset + length(data) FROM kept_model_pieces "
+                                         "WHERE job_id = ?1 ORDER BY byte_offset DESC LIMIT 1"));
+  held.BindText(1, job_id);
+  OPTBENCH_ASSIGN_OR_RETURN(bool any, held.Step());
+  const int64_t held_bytes = any ? held.ColumnInt64(0) : 0;
+  if (held_bytes != chunk.offset) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: the upload holds bytes [0, %d); pieces come in order",
+                        PieceName(job_id, chunk), held_bytes));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(Statement reopen,
+                            conn.Prepare("UPDATE kept_models SET complete = 0 WHERE job_id = ?1"));
+  reopen.BindText(1, job_id);
+  return reopen.Run();
+}
+
+// Checks the finished upload of `job_id` against its size and checksum, reading the pieces one
+// at a time (a model is never held whole here), and marks it complete.
+absl::Status FinishUpload(Connection& conn, const std::string& job_id, const KeptModelChunk& last) {
+  OPTBENCH_ASSIGN_OR_RETURN(Statement pieces,
+                            conn.Prepare("SELECT byte_offset, data FROM kept_model_pieces WHERE "
+                                         "job_id = ?1 ORDER BY byte_offset"));
+  pieces.BindText(1, job_id);
+  Fnv1a64Hash hash;
+  int64_t end = 0;
+  while (true) {
+    OPTBENCH_ASSIGN_OR_RETURN(bool row, pieces.Step());
+    if (!row) break;
+    if (pieces.ColumnInt64(0) != end) {
+      return absl::DataLossError(absl::StrFormat(
+          "kept model of job %s: a piece starts at byte %d, the one before ends at %d", job_id,
+          pieces.ColumnInt64(0), end));
+    }
+    const absl::string_view data = pieces.ColumnBlobView(1);
+    hash.Update(std::string_view(data.data(), data.size()));
+    end += static_cast<int64_t>(data.size());
+  }
+  if (end != last.total_bytes || hash.value() != last.checksum) {
+    return absl::DataLossError(absl::StrFormat(
+        "kept model of job %s: the pieces hold %d bytes with checksum %016x; the model sent has "
+        "%d bytes with checksum %016x (corrupted on the way)",
+        job_id, end, hash.value(), last.total_bytes, last.checksum));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(Statement complete,
+                            conn.Prepare("UPDATE kept_models SET complete = 1 WHERE job_id = ?1"));
+  complete.BindText(1, job_id);
+  return complete.Run();
+}
+
+}  // namespace
+
+absl::StatusOr<JobRecord> SqliteStore::SaveKeptModelChunk(const std::string& job_id,
+                                                          const KeptModelChunk& chunk,
+                                                          const JobDecision& decide) {
+  OPTBENCH_RETURN_IF_ERROR(ValidatePiece(job_id, chunk));
+  JobRecord job;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_RETURN_IF_ERROR(DecideAbout(conn, job_id, decide).status());
+    if (chunk.offset == 0) {
+      // A new upload: whatever the job held goes (its pieces cascade).
+      OPTBENCH_ASSIGN_OR_RETURN(Statement drop,
+                                conn.Prepare("DELETE FROM kept_models WHERE job_id = ?1"));
+      drop.BindText(1, job_id);
+      OPTBENCH_RETURN_IF_ERROR(drop.Run());
+      OPTBENCH_ASSIGN_OR_RETURN(
+          Statement start, conn.Prepare("INSERT INTO kept_models (job_id, size_bytes, checksum) "
+                                        "VALUES (?1, ?2, ?3)"));
+      start.BindText(1, job_id);
+      start.BindInt64(2, chunk.total_bytes);
+      start.BindInt64(3, ChecksumToColumn(chunk.checksum));
+      OPTBENCH_RETURN_IF_ERROR(start.Run());
+    } else {
+      OPTBENCH_RETURN_IF_ERROR(ContinueUpload(conn, job_id, chunk));
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement insert,
+        conn.Prepare("INSERT INTO kept_model_pieces (job_id, byte_offset, data) VALUES (?1, ?2, "
+                     "?3)"));
+    insert.BindText(1, job_id);
+    insert.BindInt64(2, chunk.offset);
+    insert.BindBlob(3, chunk.data);
+    OPTBENCH_RETURN_IF_ERROR(insert.Run());
+    if (chunk.offset + static_cast<int64_t>(chunk.data.size()) == chunk.total_bytes) {
+      OPTBENCH_RETURN_IF_ERROR(FinishUpload(conn, job_id, chunk));
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(job, LoadJob(conn, job_id, ClassCounts::kSkip));
+    return absl::OkStatus();
+  }));
+  return job;
+}
+
+absl::StatusOr<KeptModelChunk> SqliteStore::ReadKeptModelChunk(const std::string& job_id,
+                                                               int64_t offset) {
+  KeptModelChunk chunk;
+  OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Statement model,
+                              conn.Prepare("SELECT size_bytes, checksum FROM kept_models WHERE "
+                                           "job_id = ?1 AND complete = 1"));
+    model.BindText(1, job_id);
+    OPTBENCH_ASSIGN_OR_RETURN(bool kept, model.Step());
+    if (!kept) {
+      // Tell an unknown job from one without a model.
+      OPTBENCH_RETURN_IF_ERROR(LoadJob(conn, job_id, ClassCounts::kSkip).status());
+      return absl::NotFoundError(absl::StrFormat("job %s has no kept model", job_id));
+    }
+    chunk.total_bytes = model.ColumnInt64(0);
+    chunk.checksum = ChecksumFromColumn(model.ColumnInt64(1));
+    chunk.offset = offset;
+    OPTBENCH_ASSIGN_OR_RETURN(
+        Statement piece,
+        conn.Prepare("SELECT data FROM kept_model_pieces WHERE job_id = ?1 AND byte_offset = ?2"));
+    piece.BindText(1, job_id);
+    piece.BindInt64(2, offset);
+    OPTBENCH_ASSIGN_OR_RETURN(bool found, piece.Step());
+    if (!found) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("no piece of the kept model of job %s (%d bytes) starts at offset %d",
+                          job_id, chunk.total_bytes, offset));
+    }
+    chunk.data = piece.ColumnBlob(0);
+    return absl::OkStatus();
+  }));
+  return chunk;
 }
 
 absl::StatusOr<std::vector<MetricRow>> SqliteStore::ReadMetrics(const MetricQuery& query) {

@@ -89,6 +89,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<SweepRecord> CreateSweep(const std::string& name, const std::string& source,
                                           const std::vector<NewJob>& jobs, absl::Time now) override;
   absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) override;
+  absl::StatusOr<SweepRecord> FindSweepByName(const std::string& name) override;
   // InvalidArgument unless limit >= 1.
   absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) override;
 
@@ -128,6 +129,18 @@ class SqliteStore final : public Store {
   // the same state of the job.
   absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
       const std::string& job_id, int64_t before_step, const JobDecision& decide) override;
+
+  // InvalidArgument, nothing written, for a piece that is not one of a model (total_bytes < 1,
+  // offset < 0, no data, bytes past total_bytes) or that does not continue the job's upload
+  // (none started, another total or checksum, an offset past the bytes it holds), naming what
+  // the upload holds. DataLoss when the finishing piece makes the pieces disagree with the size
+  // or checksum: nothing of that piece is written and the upload stays unfinished (a piece at
+  // offset 0 starts it over).
+  absl::StatusOr<JobRecord> SaveKeptModelChunk(const std::string& job_id,
+                                               const KeptModelChunk& chunk,
+                                               const JobDecision& decide) override;
+  absl::StatusOr<KeptModelChunk> ReadKeptModelChunk(const std::string& job_id,
+                                                    int64_t offset) override;
 
   // InvalidArgument for an empty id or slots < 0. Ordered by id.
   absl::Status UpsertWorker(const WorkerRecord& worker) override;

@@ -30,6 +30,26 @@ enum class JobState {
 const char* JobStateName(JobState state);  // "queued", "running", ...
 bool IsTerminal(JobState state);
 
+// A model a job kept (issue 11: trainer.keep_model): its size and FNV-1a 64 checksum
+// (common/fnv1a.h). Its bytes are opaque (the engine's kept-model format; never parsed here).
+struct KeptModelInfo {
+  int64_t size_bytes = 0;
+  uint64_t checksum = 0;
+
+  friend bool operator==(const KeptModelInfo& a, const KeptModelInfo& b) {
+    return a.size_bytes == b.size_bytes && a.checksum == b.checksum;
+  }
+};
+
+// One piece of a kept model, as models outgrow one message (and one comfortable row): bytes
+// [offset, offset + data.size()) of a model of `total_bytes` bytes whose checksum is `checksum`.
+struct KeptModelChunk {
+  int64_t total_bytes = 0;
+  int64_t offset = 0;
+  uint64_t checksum = 0;
+  std::string data;
+};
+
 struct SweepRecord {
   std::string id;
   std::string name;
@@ -73,6 +93,9 @@ struct JobRecord {
   // The metrics the run declared: opaque bytes (a serialized optbench.v1.MetricDeclarations;
   // never parsed here); empty until then, or from a worker that declares none.
   std::string metrics;
+  // The model the job kept, once its upload finished and was checked (Store::SaveKeptModelChunk);
+  // unset while there is none.
+  std::optional<KeptModelInfo> kept_model;
 };
 
 struct JobFilter {
@@ -168,6 +191,8 @@ class StoreReader {
   virtual ~StoreReader() = default;
 
   virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound.
+  // The most recently created sweep named `name`; NotFound if none is.
+  virtual absl::StatusOr<SweepRecord> FindSweepByName(const std::string& name) = 0;
   // Newest first.
   virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) = 0;
 
@@ -178,6 +203,13 @@ class StoreReader {
       const std::string& sweep_id) = 0;
 
   virtual absl::StatusOr<std::vector<MetricRow>> ReadMetrics(const MetricQuery& query) = 0;
+
+  // The piece of `job_id`'s kept model that starts at byte `offset`, as it was uploaded: read
+  // the model from offset 0, each next piece at the end of the last, up to total_bytes.
+  // NotFound when the job has no kept model (none, or its upload has not finished);
+  // InvalidArgument when no piece starts at `offset`.
+  virtual absl::StatusOr<KeptModelChunk> ReadKeptModelChunk(const std::string& job_id,
+                                                            int64_t offset) = 0;
 
   virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
 };
@@ -230,6 +262,21 @@ class Store : public StoreReader {
                                       const JobDecision& decide) = 0;
   virtual absl::StatusOr<std::optional<CheckpointRecord>> LoadCheckpoint(
       const std::string& job_id, int64_t before_step, const JobDecision& decide) = 0;
+
+  // Kept models (issue 11). A job's worker uploads its model in pieces, in order, each stored in
+  // one transaction with `decide`. A piece at offset 0 starts an upload, dropping whatever the
+  // job had (an earlier attempt's upload, finished or not); any other piece continues it: its
+  // total and checksum those of the upload, its offset at most where the stored pieces end (a
+  // piece sent again after a reconnect replaces the pieces from its offset on). The piece that
+  // reaches total_bytes finishes the upload: the store checks that the pieces hold total_bytes
+  // bytes whose FNV-1a 64 is the checksum, and from then on the job has kept_model. Returns the
+  // job as it is afterwards, as UpdateJob does.
+  // A kept model goes when its job does: the job's row (a deleted sweep's jobs), and whenever
+  // the job changes to a state other than RUNNING and SUCCEEDED (requeued for another attempt,
+  // failed, diverged, cancelled); an unfinished upload also when the job succeeds.
+  virtual absl::StatusOr<JobRecord> SaveKeptModelChunk(const std::string& job_id,
+                                                       const KeptModelChunk& chunk,
+                                                       const JobDecision& decide) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
 };

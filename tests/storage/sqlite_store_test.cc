@@ -36,6 +36,7 @@ namespace optbench::storage {
 namespace {
 
 using ::optbench::testing::IsOk;
+using ::optbench::testing::IsOkAndHolds;
 using ::optbench::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -1064,6 +1065,244 @@ TEST_F(SqliteStoreTest, CheckpointsAreGuardedAndSurviveARequeueButNotTheEnd) {
   RawDb raw(Path());
   EXPECT_EQ(raw.QueryText("SELECT group_concat(job_id || ':' || step) FROM checkpoints"),
             other->id + ":3");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kept models
+
+// FNV-1a 64, written out here so that the store is checked against an independent computation.
+uint64_t Fnv1a(const std::string& bytes) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
+}
+
+// Bytes that are not all alike (and not text), so a piece out of place changes the checksum.
+std::string ModelBytes(size_t n, uint32_t seed = 1) {
+  std::string bytes(n, '\0');
+  std::mt19937 random(seed);
+  for (char& c : bytes) c = static_cast<char>(random() & 0xff);
+  return bytes;
+}
+
+// The piece [offset, offset + size) of `model`.
+KeptModelChunk Piece(const std::string& model, int64_t offset, int64_t size) {
+  return {static_cast<int64_t>(model.size()), offset, Fnv1a(model),
+          model.substr(static_cast<size_t>(offset), static_cast<size_t>(size))};
+}
+
+// Uploads `model` for `job_id` in pieces of `piece` bytes; returns the job after the last one.
+absl::StatusOr<JobRecord> Upload(Store& store, const std::string& job_id, const std::string& token,
+                                 const std::string& model, int64_t piece) {
+  absl::StatusOr<JobRecord> job = absl::InternalError("no pieces");
+  for (int64_t offset = 0; offset < static_cast<int64_t>(model.size()); offset += piece) {
+    job = store.SaveKeptModelChunk(job_id, Piece(model, offset, piece), Holding(token));
+    if (!job.ok()) return job;
+  }
+  return job;
+}
+
+// The model of `job_id` read back piece by piece, as LoadSourceModel streams it.
+absl::StatusOr<std::string> Download(StoreReader& store, const std::string& job_id) {
+  std::string model;
+  int64_t total = 1;
+  while (static_cast<int64_t>(model.size()) < total) {
+    absl::StatusOr<KeptModelChunk> piece =
+        store.ReadKeptModelChunk(job_id, static_cast<int64_t>(model.size()));
+    if (!piece.ok()) return piece.status();
+    total = piece->total_bytes;
+    model += piece->data;
+  }
+  return model;
+}
+
+TEST_F(SqliteStoreTest, AKeptModelIsStoredInPiecesCheckedAndReadBack) {
+  OpenAndClaim();
+  const std::string model = ModelBytes(1000);
+  // Three pieces: the job has no model until the last one is in and checked.
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->SaveKeptModelChunk(job_.id, Piece(model, 0, 400),
+                                                                 Holding(job_.lease_token)));
+  EXPECT_FALSE(job.kept_model.has_value());
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 400, 400), Holding(job_.lease_token)));
+  EXPECT_THAT(store_->ReadKeptModelChunk(job_.id, 0), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(
+      job, store_->SaveKeptModelChunk(job_.id, Piece(model, 800, 200), Holding(job_.lease_token)));
+  const KeptModelInfo want{1000, Fnv1a(model)};
+  ASSERT_TRUE(job.kept_model.has_value());
+  EXPECT_EQ(*job.kept_model, want);
+  ASSERT_OK_AND_ASSIGN(job, store_->GetJob(job_.id));
+  EXPECT_EQ(job.kept_model, std::optional<KeptModelInfo>(want));
+  JobFilter all;
+  ASSERT_OK_AND_ASSIGN(JobPage page, store_->ListJobs(all));
+  ASSERT_EQ(page.jobs.size(), 2u);
+  EXPECT_EQ(page.jobs[0].kept_model, std::optional<KeptModelInfo>(want));
+  EXPECT_FALSE(page.jobs[1].kept_model.has_value());
+
+  EXPECT_THAT(Download(*store_, job_.id), IsOkAndHolds(model));
+  ASSERT_OK_AND_ASSIGN(KeptModelChunk second, store_->ReadKeptModelChunk(job_.id, 400));
+  EXPECT_EQ(second.total_bytes, 1000);
+  EXPECT_EQ(second.checksum, Fnv1a(model));
+  EXPECT_EQ(second.data, model.substr(400, 400));
+  EXPECT_THAT(store_->ReadKeptModelChunk(job_.id, 10),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("starts at offset 10")));
+  EXPECT_THAT(store_->ReadKeptModelChunk(page.jobs[1].id, 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no kept model")));
+  EXPECT_THAT(store_->ReadKeptModelChunk("s-nope-0", 0),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("job s-nope-0 not found")));
+}
+
+TEST_F(SqliteStoreTest, AKeptModelSurvivesReopeningTheFile) {
+  const std::string model = ModelBytes(300);
+  std::string job_id;
+  {
+    store_ = OpenOrDie(Path());
+    ASSERT_OK(store_->CreateSweep("s", "", MakeJobs(1), kT0).status());
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store_, "w", kT0));
+    job_id = job->id;
+    ASSERT_OK(Upload(*store_, job_id, job->lease_token, model, 128).status());
+    ASSERT_OK(store_->UpdateJob(job_id, Ending(job->lease_token, JobState::kSucceeded, kT0)));
+    store_.reset();
+  }
+  store_ = OpenOrDie(Path());
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_id));
+  EXPECT_EQ(job.kept_model, std::optional<KeptModelInfo>(KeptModelInfo{300, Fnv1a(model)}));
+  EXPECT_THAT(Download(*store_, job_id), IsOkAndHolds(model));
+  // A read-only store (optbench query --db) reads it too.
+  SqliteStoreOptions read_only;
+  read_only.read_only = true;
+  auto reader = OpenOrDie(Path(), read_only);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_THAT(Download(*reader, job_id), IsOkAndHolds(model));
+}
+
+TEST_F(SqliteStoreTest, KeptModelPiecesThatDoNotFitAreRefusedAndWriteNothing) {
+  OpenAndClaim();
+  const std::string model = ModelBytes(100);
+  const std::string& token = job_.lease_token;
+  struct Case {
+    KeptModelChunk chunk;
+    std::string needle;
+  };
+  KeptModelChunk past_end = Piece(model, 90, 10);
+  past_end.data += "x";
+  const Case malformed[] = {
+      {{0, 0, 1, "x"}, "total_bytes 0"},
+      {{100, -1, Fnv1a(model), "x"}, "offset -1"},
+      {{100, 0, Fnv1a(model), ""}, "with 0 bytes"},
+      {past_end, "at offset 90 with 11 bytes"},
+      {Piece(model, 10, 10), "no upload is under way"},
+  };
+  for (const Case& c : malformed) {
+    EXPECT_THAT(store_->SaveKeptModelChunk(job_.id, c.chunk, Holding(token)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.needle)))
+        << c.needle;
+  }
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 0, 40), Holding(token)));
+  KeptModelChunk other_model = Piece(model, 40, 10);
+  other_model.checksum ^= 1;
+  EXPECT_THAT(store_->SaveKeptModelChunk(job_.id, other_model, Holding(token)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the upload under way is of 100 bytes")));
+  EXPECT_THAT(store_->SaveKeptModelChunk(job_.id, Piece(model, 60, 40), Holding(token)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("the upload holds bytes [0, 40); pieces come in order")));
+  // A writer whose lease moved on writes nothing either.
+  EXPECT_THAT(store_->SaveKeptModelChunk(job_.id, Piece(model, 40, 60), Holding("stale")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // The upload is where it was: the rest completes it.
+  ASSERT_OK_AND_ASSIGN(JobRecord job,
+                       store_->SaveKeptModelChunk(job_.id, Piece(model, 40, 60), Holding(token)));
+  EXPECT_EQ(job.kept_model, std::optional<KeptModelInfo>(KeptModelInfo{100, Fnv1a(model)}));
+}
+
+TEST_F(SqliteStoreTest, KeptModelPiecesSentAgainOrFromTheStartReplaceWhatWasThere) {
+  OpenAndClaim();
+  const std::string& token = job_.lease_token;
+  const std::string model = ModelBytes(90, 1);
+  // A reconnect resends from the first unacknowledged piece: [30, 60) again, then the rest.
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 0, 30), Holding(token)));
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 30, 30), Holding(token)));
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 30, 30), Holding(token)));
+  ASSERT_OK_AND_ASSIGN(JobRecord job,
+                       store_->SaveKeptModelChunk(job_.id, Piece(model, 60, 30), Holding(token)));
+  ASSERT_TRUE(job.kept_model.has_value());
+  EXPECT_THAT(Download(*store_, job_.id), IsOkAndHolds(model));
+  // A new upload (offset 0) replaces even a finished one, and the job has none until it ends.
+  const std::string other = ModelBytes(50, 2);
+  ASSERT_OK_AND_ASSIGN(job,
+                       store_->SaveKeptModelChunk(job_.id, Piece(other, 0, 20), Holding(token)));
+  EXPECT_FALSE(job.kept_model.has_value());
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(other, 20, 30), Holding(token)));
+  EXPECT_THAT(Download(*store_, job_.id), IsOkAndHolds(other));
+}
+
+TEST_F(SqliteStoreTest, AKeptModelWhoseBytesDoNotMatchItsChecksumIsDataLoss) {
+  OpenAndClaim();
+  const std::string& token = job_.lease_token;
+  const std::string model = ModelBytes(64);
+  ASSERT_OK(store_->SaveKeptModelChunk(job_.id, Piece(model, 0, 32), Holding(token)));
+  KeptModelChunk corrupted = Piece(model, 32, 32);
+  corrupted.data[5] ^= 0x10;
+  EXPECT_THAT(store_->SaveKeptModelChunk(job_.id, corrupted, Holding(token)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("corrupted on the way")));
+  ASSERT_OK_AND_ASSIGN(JobRecord job, store_->GetJob(job_.id));
+  EXPECT_FALSE(job.kept_model.has_value());
+  // Nothing of the refused piece was written: the good one still finishes the upload.
+  ASSERT_OK_AND_ASSIGN(job,
+                       store_->SaveKeptModelChunk(job_.id, Piece(model, 32, 32), Holding(token)));
+  EXPECT_TRUE(job.kept_model.has_value());
+}
+
+TEST_F(SqliteStoreTest, AKeptModelBelongsToTheAttemptThatSucceededAndGoesWithItsJob) {
+  // A file, so that a raw connection can count rows and delete a job behind the store's back.
+  store_ = OpenOrDie(Path());
+  ASSERT_OK(store_->CreateSweep("sweep", "", MakeJobs(3), kT0).status());
+  const std::string model = ModelBytes(50);
+  auto count = [&](const std::string& table) {
+    return RawDb(Path()).QueryText(absl::StrCat("SELECT count(*) FROM ", table));
+  };
+  // Job 0: a finished upload, then the lease expires: requeued, the model goes with the attempt.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> first, Claim(*store_, "w1", kT0));
+  ASSERT_OK(Upload(*store_, first->id, first->lease_token, model, 20).status());
+  ASSERT_OK_AND_ASSIGN(JobRecord requeued, store_->UpdateJob(first->id, Requeueing()));
+  EXPECT_FALSE(requeued.kept_model.has_value());
+  EXPECT_EQ(count("kept_model_pieces"), "0");
+  // Its next attempt fails for good after a finished upload: nothing kept either.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> again, Claim(*store_, "w2", kT0));
+  ASSERT_EQ(again->id, first->id);
+  ASSERT_OK(Upload(*store_, again->id, again->lease_token, model, 20).status());
+  ASSERT_OK(store_->UpdateJob(again->id, Ending(again->lease_token, JobState::kFailed, kT0)));
+  EXPECT_EQ(count("kept_models"), "0");
+  // Job 1 succeeds with half an upload: that half goes.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> second, Claim(*store_, "w1", kT0));
+  ASSERT_OK(
+      store_->SaveKeptModelChunk(second->id, Piece(model, 0, 20), Holding(second->lease_token)));
+  ASSERT_OK(store_->UpdateJob(second->id, Ending(second->lease_token, JobState::kSucceeded, kT0)));
+  EXPECT_EQ(count("kept_models"), "0");
+  // Job 2 succeeds with its model: kept, until its row is deleted (a deleted sweep).
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> third, Claim(*store_, "w1", kT0));
+  ASSERT_OK(Upload(*store_, third->id, third->lease_token, model, 20).status());
+  ASSERT_OK(store_->UpdateJob(third->id, Ending(third->lease_token, JobState::kSucceeded, kT0)));
+  ASSERT_OK_AND_ASSIGN(JobRecord kept, store_->GetJob(third->id));
+  EXPECT_TRUE(kept.kept_model.has_value());
+  EXPECT_EQ(count("kept_model_pieces"), "3");
+  RawDb raw(Path());
+  raw.Exec(absl::StrCat("PRAGMA foreign_keys = ON; DELETE FROM jobs WHERE id = '", third->id, "'"));
+  EXPECT_EQ(raw.QueryText("SELECT count(*) FROM kept_models"), "0");
+  EXPECT_EQ(raw.QueryText("SELECT count(*) FROM kept_model_pieces"), "0");
+}
+
+TEST_F(SqliteStoreTest, FindSweepByNameFindsTheNewest) {
+  store_ = OpenOrDie(":memory:");
+  ASSERT_OK_AND_ASSIGN(SweepRecord old, store_->CreateSweep("paper5", "", MakeJobs(1), kT0));
+  ASSERT_OK(store_->CreateSweep("other", "", MakeJobs(1), kT0).status());
+  ASSERT_OK_AND_ASSIGN(SweepRecord newer,
+                       store_->CreateSweep("paper5", "", MakeJobs(1), kT0 + absl::Seconds(1)));
+  ASSERT_NE(old.id, newer.id);
+  ASSERT_OK_AND_ASSIGN(SweepRecord found, store_->FindSweepByName("paper5"));
+  EXPECT_EQ(found.id, newer.id);
+  EXPECT_THAT(store_->FindSweepByName("paper6"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no sweep is named 'paper6'")));
 }
 
 // ---------------------------------------------------------------------------------------------
