@@ -56,10 +56,12 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                           the same for any T; needs a build with OpenBLAS for T > 1)
       --groups G          frequency groups in the final table (default 10)
   submit SWEEP_FILE     send a sweep to a coordinator; prints the sweep id
-      --dry-run           validate and list the expanded jobs, create nothing
+      --dry-run           validate and list the expanded jobs, create nothing (a sweep
+                          with a source asks the coordinator, which resolves it)
       --name NAME         sweep name (default: the file's `name:` or its stem)
   status                jobs per state, workers, recent sweeps
-  list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress
+  list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress,
+                        kept model size
       --state STATE       only jobs in this state (queued, running, succeeded, ...)
   list tasks|optimizers|models|datasets|objectives
                         registered tasks and components: hyperparameters, defaults, ranges
@@ -568,6 +570,18 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
     auto expanded = server::ExpandSubmission(request, engine::Catalog(), server::SubmitLimits());
     if (!expanded.ok()) return Fail(err, "submit", expanded.status());
     std::vector<v1::Job> jobs = expanded->jobs;
+    // Jobs that work on another job's kept model become one job per source job, which only the
+    // coordinator's database can say: the dry run goes there.
+    const bool has_sources = std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& j) {
+      auto task = engine::Catalog().FindTask(j.spec().task());
+      return task.ok() && !(*task)->source_slots.empty();
+    });
+    if (has_sources) {
+      RemoteBackend backend(CoordinatorAddress(args));
+      grpc::Status s = backend.stub()->SubmitSweep(Context().get(), request, &response);
+      if (!s.ok()) return FailGrpc(err, "submit", s);
+      jobs.assign(response.jobs().begin(), response.jobs().end());
+    }
     out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
     out << JobsToTable(jobs);
     // Estimated peak memory of each job, so a sweep can be sized before it is submitted.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -171,12 +172,28 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
   return out;
 }
 
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  const char* const units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat(value < 10 ? "%.1f %s" : "%.0f %s", value, units[unit]);
+}
+
 std::string JobsToTable(const std::vector<v1::Job>& jobs) {
   std::vector<const v1::Job*> ptrs;
   for (const v1::Job& j : jobs) ptrs.push_back(&j);
   const std::vector<std::string> keys = LabelKeys(ptrs);
+  // Kept models get a column only where there are some: most sweeps keep none.
+  const bool models =
+      std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& j) { return j.has_kept_model(); });
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"job", "state", "attempt", "worker", "progress"};
+  if (models) header.push_back("model");
   header.insert(header.end(), keys.begin(), keys.end());
   rows.push_back(header);
   for (const v1::Job& j : jobs) {
@@ -184,6 +201,9 @@ std::string JobsToTable(const std::vector<v1::Job>& jobs) {
                                     absl::StrCat(j.attempt(), "/", j.max_attempts()),
                                     j.worker_id().empty() ? "-" : j.worker_id(),
                                     absl::StrCat(j.progress_step(), "/", j.total_steps())};
+    if (models) {
+      row.push_back(j.has_kept_model() ? FormatBytes(j.kept_model().size_bytes()) : "-");
+    }
     for (const std::string& k : keys) {
       auto it = j.labels().find(k);
       row.push_back(it == j.labels().end() ? "" : it->second);

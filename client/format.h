@@ -2,6 +2,7 @@
 #ifndef OPTBENCH_CLIENT_FORMAT_H_
 #define OPTBENCH_CLIENT_FORMAT_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,11 @@ std::string QueryToJson(const v1::QueryMetricsResponse& response);
 // `max_steps` evenly spread ones (always the first and the last) when there are more.
 std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps);
 
-// Job listing table: id, state, attempt, worker, progress, labels.
+// Job listing table: id, state, attempt, worker, progress, the kept model's size (a column only
+// when some job kept one), labels.
 std::string JobsToTable(const std::vector<v1::Job>& jobs);
+// "812 B", "3.5 KiB", "14 MiB": a size for listings.
+std::string FormatBytes(int64_t bytes);
 // `optbench list optimizers|models|datasets|objectives|tasks`: every task (slots and settings) and
 // component (parameters with type, default, range, doc) in `declarations`.
 std::string ComponentsToText(const v1::ListComponentsResponse& declarations);

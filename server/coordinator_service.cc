@@ -1,5 +1,6 @@
 #include "server/coordinator_service.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "proto/convert.h"
 #include "server/query.h"
+#include "server/source_resolution.h"
 #include "server/wire.h"
 #include "sweep/sweep_file.h"
 
@@ -29,7 +31,8 @@ absl::StatusOr<v1::Sweep> LoadSweep(Scheduler& scheduler, const std::string& swe
 
 absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
                                                     const spec::Catalog& catalog,
-                                                    const SubmitLimits& limits) {
+                                                    const SubmitLimits& limits,
+                                                    storage::StoreReader* store) {
   ExpandedSubmission out;
   std::vector<spec::JobSpec> specs;
   std::vector<std::map<std::string, std::string>> labels;
@@ -71,6 +74,17 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
     }
     labels = sweep::LabelJobs(catalog, specs);
   }
+  const bool has_sources = std::any_of(specs.begin(), specs.end(), [&](const spec::JobSpec& s) {
+    return !(*catalog.FindTask(s.task))->source_slots.empty();
+  });
+  if (store != nullptr && has_sources) {
+    absl::StatusOr<ResolvedSpecs> resolved =
+        ResolveSources(specs, catalog, *store, limits.max_jobs_per_sweep);
+    if (!resolved.ok()) return resolved.status();
+    specs = std::move(resolved->specs);
+    // Labelled again: the sources' jobs and labels can tell the resolved jobs apart.
+    labels = sweep::LabelJobs(catalog, specs, resolved->source_labels);
+  }
   if (!request.name().empty()) out.name = request.name();
   if (out.name.empty()) out.name = "sweep";
   if (request.max_attempts() < 0 || request.max_attempts() > 100) {
@@ -110,7 +124,7 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
                                              const v1::SubmitSweepRequest* request,
                                              v1::SubmitSweepResponse* response) {
   if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
-  auto expanded = ExpandSubmission(*request, *catalog_, limits_);
+  auto expanded = ExpandSubmission(*request, *catalog_, limits_, scheduler_);
   if (!expanded.ok()) return ToGrpcStatus(expanded.status());
   if (request->dry_run()) {
     for (v1::Job& job : expanded->jobs) *response->add_jobs() = std::move(job);

@@ -19,7 +19,10 @@ struct SubmitLimits {
 };
 
 // Validates and expands a submission into NewJobs + the expanded v1::Jobs (for the response and
-// dry runs). Pure logic; exposed for tests.
+// dry runs). With `store`, the sources of jobs that work on another job's kept model are
+// resolved against it (server/source_resolution.h: each becomes one job per source job); without
+// one (a check before a coordinator is at hand) they stay as written. Pure logic; exposed for
+// tests and the CLI.
 struct ExpandedSubmission {
   std::string name;
   std::vector<storage::NewJob> new_jobs;
@@ -27,7 +30,8 @@ struct ExpandedSubmission {
 };
 absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
                                                     const spec::Catalog& catalog,
-                                                    const SubmitLimits& limits);
+                                                    const SubmitLimits& limits,
+                                                    storage::StoreReader* store = nullptr);
 
 class CoordinatorService final : public v1::Coordinator::Service {
  public:

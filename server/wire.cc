@@ -81,6 +81,10 @@ v1::Job JobToProto(const storage::JobRecord& job) {
   if (!job.metrics.empty() && declared.ParseFromString(job.metrics)) {
     *out.mutable_metrics() = std::move(*declared.mutable_metrics());
   }
+  if (job.kept_model.has_value()) {
+    out.mutable_kept_model()->set_size_bytes(job.kept_model->size_bytes);
+    out.mutable_kept_model()->set_checksum(job.kept_model->checksum);
+  }
   return out;
 }
 

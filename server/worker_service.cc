@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "proto/convert.h"
+#include "server/source_resolution.h"
 #include "server/wire.h"
 
 namespace optbench::server {
@@ -17,6 +18,9 @@ namespace {
 constexpr int64_t kMaxVectorLength = 10'000'000;
 // A job's newest checkpoints kept: the older one is the fallback when the newest is corrupt.
 constexpr int kCheckpointsKept = 2;
+// The largest piece of a kept model taken on the Report stream: well inside the 64 MiB message
+// limit, and a row SQLite stores without trouble (workers send 4 MiB pieces).
+constexpr size_t kMaxKeptModelPieceBytes = 16 << 20;
 
 // Rules for the metrics a worker declares for a run: unique names, a bounded count.
 absl::Status CheckDeclarations(const std::vector<spec::MetricSpec>& metrics) {
@@ -247,6 +251,24 @@ grpc::Status WorkerService::Report(
         cancel = scheduler_->Heartbeat(request.job_id(), request.lease_token(), checkpoint.step());
         break;
       }
+      case v1::ReportRequest::kKeptModelChunk: {
+        v1::KeptModelChunk* piece = request.mutable_kept_model_chunk();
+        if (piece->data().size() > kMaxKeptModelPieceBytes) {
+          return ToGrpcStatus(absl::InvalidArgumentError(
+              absl::StrCat("kept_model_chunk.data: ", piece->data().size(),
+                           " bytes; allowed at most ", kMaxKeptModelPieceBytes, " a piece")));
+        }
+        storage::KeptModelChunk chunk;
+        chunk.total_bytes = piece->total_bytes();
+        chunk.offset = piece->offset();
+        chunk.checksum = piece->checksum();
+        chunk.data = std::move(*piece->mutable_data());
+        absl::StatusOr<storage::JobRecord> job =
+            scheduler_->SaveKeptModelChunk(request.job_id(), request.lease_token(), chunk);
+        if (!job.ok()) return ToGrpcStatus(job.status());
+        cancel = job->cancel_requested;
+        break;
+      }
       default:
         return ToGrpcStatus(absl::InvalidArgumentError("payload: empty report"));
     }
@@ -319,6 +341,41 @@ grpc::Status WorkerService::LoadCheckpoint(grpc::ServerContext* context,
   if (found->has_value()) {
     response->mutable_checkpoint()->set_step((*found)->step);
     *response->mutable_checkpoint()->mutable_data() = std::move((*found)->data);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerService::LoadSourceModel(grpc::ServerContext* context,
+                                            const v1::LoadSourceModelRequest* request,
+                                            grpc::ServerWriter<v1::KeptModelChunk>* writer) {
+  if (grpc::Status a = Authorize(context); !a.ok()) return a;
+  if (absl::Status s = CheckLease(request->job_id(), request->lease_token()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::StatusOr<storage::JobRecord> job =
+      scheduler_->LeasedJob(request->job_id(), request->lease_token());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  absl::StatusOr<std::string> source = SourceJobOf(*job);
+  if (!source.ok()) return ToGrpcStatus(source.status());
+  // Piece by piece as stored: the coordinator never holds a whole model. A source job is
+  // finished, so its model cannot change under the reads (the worker checks the checksum anyway).
+  int64_t offset = 0;
+  int64_t total = 1;
+  while (offset < total) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    absl::StatusOr<storage::KeptModelChunk> piece = scheduler_->ReadKeptModelChunk(*source, offset);
+    if (!piece.ok()) {
+      return ToGrpcStatus(
+          absl::Status(piece.status().code(), absl::StrCat("source: ", piece.status().message())));
+    }
+    total = piece->total_bytes;
+    v1::KeptModelChunk out;
+    out.set_total_bytes(piece->total_bytes);
+    out.set_offset(piece->offset);
+    out.set_checksum(piece->checksum);
+    offset += static_cast<int64_t>(piece->data.size());
+    *out.mutable_data() = std::move(piece->data);
+    if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "reader went away");
   }
   return grpc::Status::OK;
 }

@@ -1,5 +1,6 @@
-// WorkerService: the worker-facing gRPC API (register, acquire with a lease, report stream,
-// complete/fail). Translates and delegates to the Scheduler. Thread-safe.
+// WorkerService: the worker-facing gRPC API (register, acquire with a lease, report stream with
+// metrics, checkpoints and kept models, complete/fail, checkpoints and source models back).
+// Translates and delegates to the Scheduler. Thread-safe.
 #ifndef OPTBENCH_SERVER_WORKER_SERVICE_H_
 #define OPTBENCH_SERVER_WORKER_SERVICE_H_
 
@@ -52,6 +53,9 @@ class WorkerService final : public v1::WorkerService::Service {
   grpc::Status LoadCheckpoint(grpc::ServerContext* context,
                               const v1::LoadCheckpointRequest* request,
                               v1::LoadCheckpointResponse* response) override;
+  grpc::Status LoadSourceModel(grpc::ServerContext* context,
+                               const v1::LoadSourceModelRequest* request,
+                               grpc::ServerWriter<v1::KeptModelChunk>* writer) override;
 
  private:
   grpc::Status Authorize(const grpc::ServerContext* context) const;

@@ -1,5 +1,6 @@
 #include "sweep/sweep_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "spec/catalog.h"
+#include "spec/source.h"
 #include "sweep/sweep_values.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
@@ -39,6 +41,8 @@ using spec::ParamValue;
 // Seeds stay exact through anything that stores numbers as doubles (JSON clients, plots).
 constexpr int64_t kMaxSeed = int64_t{1} << 53;
 constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
+// The top-level key that names the job whose kept model a task works on (spec/source.h).
+constexpr char kSourceKey[] = "source";
 
 // Where something is written: its field path ("optimizer[1].lr[0]") and its 1-based line.
 struct Origin {
@@ -442,6 +446,79 @@ absl::StatusOr<std::vector<Value>> ReadSeeds(const Reporter& reporter, const YAM
   return seeds;
 }
 
+// One source (spec/source.h) as a sweep file writes it: a job id, or a mapping of a sweep and
+// label filters ({sweep: paper5_train, optimizer: adam}); its canonical text.
+absl::StatusOr<std::string> ReadSource(const Reporter& reporter, const YAML::Node& node,
+                                       const Origin& origin) {
+  const Origin here{origin.path, LineOf(node, origin.line)};
+  if (node.IsScalar()) {
+    auto parsed = spec::ParseSource(node.Scalar());
+    if (!parsed.ok()) return reporter.Relocate(parsed.status(), here);
+    return spec::FormatSource(*parsed);
+  }
+  if (!node.IsMap()) {
+    return reporter.Error(here, absl::StrCat("expected a job id or a mapping such as {sweep: "
+                                             "<id or name>, <label>: <value>}, got ",
+                                             Describe(node)));
+  }
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, node, here.path));
+  spec::SourceSpec source;
+  for (const Entry& entry : entries) {
+    const Origin at{Child(here.path, entry.key), entry.line};
+    if (!entry.value.IsScalar() || entry.value.Scalar().empty()) {
+      return reporter.Error(at, absl::StrCat("expected a value, got ", Describe(entry.value)));
+    }
+    if (entry.key == "sweep") {
+      source.sweep = entry.value.Scalar();
+    } else {
+      source.filter.emplace_back(entry.key, entry.value.Scalar());
+    }
+  }
+  if (source.sweep.empty()) {
+    return reporter.Error(here, "a filter names its sweep: {sweep: <id or name>, ...}");
+  }
+  // What the coordinator will read back, checked here so that the error names the line.
+  const std::string text = spec::FormatSource(source);
+  auto parsed = spec::ParseSource(text);
+  if (!parsed.ok()) return reporter.Relocate(parsed.status(), here);
+  if (!(*parsed == source)) {
+    return reporter.Error(here, absl::StrCat("cannot be written as a source text ('", text,
+                                             "' reads back otherwise): a value holds ',<word>='"));
+  }
+  return text;
+}
+
+// The `source:` key of a task that works on another job's kept model: one source, or a list of
+// them (a grid axis). Each becomes a value of the task's kSourceSetting.
+absl::StatusOr<std::vector<Value>> ReadSources(const Reporter& reporter, const YAML::Node& node,
+                                               const Origin& origin, int64_t max_axis) {
+  if (!node.IsDefined() || node.IsNull()) {
+    return reporter.Error(origin,
+                          "missing value; expected a job id or {sweep: <id or name>, <label>: "
+                          "<value>}");
+  }
+  std::vector<Value> values;
+  if (!node.IsSequence()) {
+    OPTBENCH_ASSIGN_OR_RETURN(std::string text, ReadSource(reporter, node, origin));
+    values.push_back({ParamValue(std::move(text)), {origin.path, LineOf(node, origin.line)}});
+    return values;
+  }
+  if (node.size() == 0) {
+    return reporter.Error(origin, "empty list; a grid axis needs at least one value");
+  }
+  if (static_cast<int64_t>(node.size()) > max_axis) {
+    return reporter.TooManyJobs(
+        origin.line, absl::StrCat(origin.path, ": a grid axis of ", node.size(), " values"),
+        max_axis);
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const Origin at{Index(origin.path, i), LineOf(node[i], origin.line)};
+    OPTBENCH_ASSIGN_OR_RETURN(std::string text, ReadSource(reporter, node[i], at));
+    values.push_back({ParamValue(std::move(text)), at});
+  }
+  return values;
+}
+
 // ---- expansion ----------------------------------------------------------------------------
 
 int64_t CountSettings(const std::vector<Field>& fields) {
@@ -628,6 +705,15 @@ std::string RequiredSlots(const spec::TaskSpec& task) {
   return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "), " and ", names.back());
 }
 
+// "quantize": the tasks that take a `source:`, for messages.
+std::string TasksTakingSources(const spec::Catalog& catalog) {
+  std::vector<std::string> names;
+  for (const spec::TaskSpec* task : catalog.tasks()) {
+    if (!task->source_slots.empty()) names.push_back(task->name);
+  }
+  return names.empty() ? std::string("none is registered") : absl::StrJoin(names, ", ");
+}
+
 absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
                                                       const spec::Catalog& catalog,
                                                       const std::vector<Entry>& entries,
@@ -768,6 +854,9 @@ absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
   for (const spec::SlotSpec& slot : task->slots) known_keys.push_back(slot.name);
   known_keys.push_back(task->settings_key);
   known_keys.push_back("seed");
+  const bool takes_source = !task->source_slots.empty();
+  if (takes_source) known_keys.push_back(kSourceKey);
+  std::optional<Field> source;
   for (const Entry& entry : entries) {
     const auto slot = std::find_if(task->slots.begin(), task->slots.end(),
                                    [&](const spec::SlotSpec& s) { return s.name == entry.key; });
@@ -801,6 +890,18 @@ absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
     } else if (entry.key == "seed") {
       OPTBENCH_ASSIGN_OR_RETURN(seeds,
                                 ReadSeeds(reporter, entry.value, {"seed", entry.line}, max_axis));
+    } else if (entry.key == kSourceKey) {
+      if (!takes_source) {
+        return reporter.Error(entry.line, kSourceKey,
+                              absl::StrCat("task '", task->name,
+                                           "' takes no source; tasks that work on another job's "
+                                           "kept model: ",
+                                           TasksTakingSources(catalog)));
+      }
+      OPTBENCH_ASSIGN_OR_RETURN(
+          std::vector<Value> values,
+          ReadSources(reporter, entry.value, {kSourceKey, entry.line}, max_axis));
+      source = Field{spec::kSourceSetting, std::move(values)};
     } else {
       return reporter.Error(
           entry.line, entry.key,
@@ -812,6 +913,17 @@ absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
       return reporter.Error(root_line, slot.name,
                             absl::StrCat("missing; a sweep needs ", RequiredSlots(*task)));
     }
+  }
+  if (source.has_value()) {
+    // The top-level key is the setting written another way: one of the two.
+    for (const Field& field : settings) {
+      if (field.key == spec::kSourceSetting) {
+        return reporter.Error(source->values.front().origin,
+                              absl::StrCat("given twice: here and as ", task->settings_key, ".",
+                                           spec::kSourceSetting));
+      }
+    }
+    settings.push_back(*std::move(source));
   }
 
   // The size of the grid, before building any of it.
@@ -897,15 +1009,27 @@ auto CatchYaml(const Reporter& reporter, Fn parse) -> decltype(parse()) {
 
 // Every labelable field of `s` as (label key, value text): its task, each component's name
 // under its slot and each parameter as "<slot>.<param>" — bare ("lr") for the task's labelled
-// slot unless that would clash with a slot name or "seed" —, each setting as
-// "<settings key>.<setting>", and the seed.
+// slot unless that would clash with a slot name, "task", "seed" or "source" —, each setting as
+// "<settings key>.<setting>", and the seed. A job that works on another job's kept model
+// (TaskSpec::source_slots) is told by its source instead of what it copied from it: "source"
+// (the source's job id) replaces the copied components and the source settings, and the
+// source's own labels join as "source.<key>". With `aliases`, also the names a filter may use
+// for the same values: "<slot>.name" for each component and "<slot>.<param>" for the labelled
+// slot's bare parameters.
 std::vector<std::pair<std::string, std::string>> LabelFields(const spec::Catalog& catalog,
-                                                             const spec::JobSpec& s) {
+                                                             const spec::JobSpec& s,
+                                                             const JobLabels& source_labels,
+                                                             bool aliases = false) {
   std::vector<std::pair<std::string, std::string>> out;
   out.emplace_back("task", s.task);
   const spec::TaskSpec* task = *catalog.FindTask(s.task);
+  const bool from_source = !task->source_slots.empty();
+  auto copied = [&](absl::string_view slot) {
+    return from_source && std::find(task->source_slots.begin(), task->source_slots.end(), slot) !=
+                              task->source_slots.end();
+  };
   auto reserved = [&](absl::string_view key) {
-    if (key == "seed" || key == "task") return true;
+    if (key == "seed" || key == "task" || key == kSourceKey) return true;
     for (const spec::SlotSpec& slot : task->slots) {
       if (slot.name == key) return true;
     }
@@ -913,15 +1037,26 @@ std::vector<std::pair<std::string, std::string>> LabelFields(const spec::Catalog
   };
   for (const spec::SlotSpec& slot : task->slots) {
     const spec::ComponentChoice* c = s.find_component(slot.name);
-    if (c == nullptr) continue;
+    if (c == nullptr || copied(slot.name)) continue;
     out.emplace_back(slot.name, c->name);
+    if (aliases) out.emplace_back(absl::StrCat(slot.name, ".name"), c->name);
     for (const auto& [k, v] : c->params) {
       const bool bare = slot.name == task->labelled_slot && !reserved(k);
       out.emplace_back(bare ? k : absl::StrCat(slot.name, ".", k), spec::FormatParamValue(v));
+      if (bare && aliases) {
+        out.emplace_back(absl::StrCat(slot.name, ".", k), spec::FormatParamValue(v));
+      }
     }
   }
   for (const auto& [k, v] : s.settings) {
+    if (from_source && (k == spec::kSourceSetting || k == spec::kSourceSeedSetting)) continue;
     out.emplace_back(absl::StrCat(task->settings_key, ".", k), spec::FormatParamValue(v));
+  }
+  if (from_source) {
+    auto source = s.settings.find(spec::kSourceSetting);
+    out.emplace_back(kSourceKey,
+                     source == s.settings.end() ? "" : spec::FormatParamValue(source->second));
+    for (const auto& [k, v] : source_labels) out.emplace_back(absl::StrCat(kSourceKey, ".", k), v);
   }
   out.emplace_back("seed", absl::StrCat(s.seed));
   return out;
@@ -1006,12 +1141,14 @@ absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view s
 }
 
 std::vector<JobLabels> LabelJobs(const spec::Catalog& catalog,
-                                 const std::vector<spec::JobSpec>& specs) {
+                                 const std::vector<spec::JobSpec>& specs,
+                                 const std::vector<JobLabels>& source_labels) {
   std::vector<std::vector<std::pair<std::string, std::string>>> fields;
   fields.reserve(specs.size());
   std::map<std::string, std::set<std::string>> values;
-  for (const spec::JobSpec& spec : specs) {
-    fields.push_back(LabelFields(catalog, spec));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    fields.push_back(
+        LabelFields(catalog, specs[i], i < source_labels.size() ? source_labels[i] : JobLabels()));
     for (const auto& [key, value] : fields.back()) values[key].insert(value);
   }
   std::vector<JobLabels> labels(specs.size());
@@ -1019,12 +1156,20 @@ std::vector<JobLabels> LabelJobs(const spec::Catalog& catalog,
     const std::string& always = (*catalog.FindTask(specs[i].task))->labelled_slot;
     for (const auto& [key, value] : fields[i]) {
       // A field that only some jobs have (beta1 of adam) varies only if it takes two values.
-      if (key == always || key == "seed" || values[key].size() > 1) {
+      if (key == always || key == "seed" || key == kSourceKey || values[key].size() > 1) {
         labels[i].emplace(key, value);
       }
     }
   }
   return labels;
+}
+
+JobLabels JobFields(const spec::Catalog& catalog, const spec::JobSpec& spec) {
+  JobLabels out;
+  for (auto& [key, value] : LabelFields(catalog, spec, {}, /*aliases=*/true)) {
+    out.emplace(std::move(key), std::move(value));
+  }
+  return out;
 }
 
 std::string FormatLabels(const JobLabels& labels) {

@@ -24,6 +24,13 @@
 // (aux_optimizer: paper 2's parameter groups; `optimizer` trains the hidden matrices, it trains
 // everything else at its own lr; e.g. {name: paper2_adam, lr: 0.01}). The settings key
 // (`trainer`) takes a mapping of the task's settings.
+// Sources. A task that works on the model another job kept (spec::TaskSpec::source_slots, e.g.
+// quantize) also takes `source`: a job id (`source: s-1a2b3c4d-0`), or a sweep and label filters
+// (`source: {sweep: paper5_train, optimizer: adam}`: the sweep's id or name, a name meaning its
+// most recent sweep; every job of it whose labels, or fields such as `model` or `optimizer.lr`,
+// match), or a list of these (a grid axis). It becomes the task's `source` setting (text, see
+// spec/source.h); the coordinator resolves it at submission into one job per matching job,
+// each of which must have succeeded and kept its model (server/source_resolution.h).
 // Omitted hyperparameters, components and settings take their catalog defaults. A file holds
 // exactly one YAML document; anchors and aliases work (an aliased value reports its anchor's
 // line).
@@ -72,7 +79,8 @@
 namespace optbench::sweep {
 
 // Labels of a job: what tells it apart from the other jobs of its sweep, as "key" -> value text.
-// Always its task's labelled slot ("optimizer": its name) and "seed"; plus every field whose
+// Always its task's labelled slot ("optimizer": its name), "seed", and for a task that works on
+// another job's kept model its "source" (see LabelJobs); plus every field whose
 // value differs between jobs that have it: "task", slot names ("dataset", "model": component
 // names), "<slot>.<param>", the labelled slot's hyperparameters by their bare name ("lr",
 // "beta1"; "optimizer.<param>" should one clash with a slot name, "task" or "seed") and
@@ -108,8 +116,18 @@ absl::StatusOr<SweepFile> ParseSweep(absl::string_view text, absl::string_view s
 
 // Labels for jobs submitted directly rather than from a file, by the same rule as ParseSweep:
 // result[i] labels specs[i]. Give validated specs, so that defaults count as values.
+// Jobs of a task that works on another job's kept model (spec::TaskSpec::source_slots) are
+// labelled by their source: "source" (its kSourceSetting text, always labelled) stands for the
+// components copied from it and the source settings, and source_labels[i] (the source job's own
+// labels; empty or missing = none) join as "source.<key>", by the same rule as the rest.
 std::vector<JobLabels> LabelJobs(const spec::Catalog& catalog,
-                                 const std::vector<spec::JobSpec>& specs);
+                                 const std::vector<spec::JobSpec>& specs,
+                                 const std::vector<JobLabels>& source_labels = {});
+
+// Every field of a validated `spec` by label key, whether it varies in its sweep or not, as
+// LabelJobs names them (without source labels), and also "<slot>.name" for each component and
+// "<slot>.<param>" for the labelled slot's parameters: what a source filter may match.
+JobLabels JobFields(const spec::Catalog& catalog, const spec::JobSpec& spec);
 
 // One line for listings: "optimizer=adam beta1=0 lr=0.001 seed=2" (optimizer first, seed last,
 // the other labels in key order).

@@ -18,13 +18,17 @@
 #include "proto/convert.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/gemm_backend.h"
+#include "worker/engine/optimizer/state_io.h"
 #include "worker/engine/run_job.h"
+#include "worker/kept_model_pieces.h"
 #include "worker/reporter.h"
 
 namespace optbench::worker {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;
+// The coordinator's largest piece of a kept model (server/worker_service.cc).
+constexpr int64_t kMaxModelPieceBytes = 16 << 20;
 
 std::string HostName() {
   char buf[256] = {0};
@@ -36,21 +40,42 @@ v1::Split SplitToProto(engine::Split split) {
   return split == engine::Split::kTrain ? v1::SPLIT_TRAIN : v1::SPLIT_TEST;
 }
 
-// Streams the engine's output through the Reporter; checkpoints go on the same stream (so the
-// coordinator stores one only after every metric batch before it) and come back by
-// LoadCheckpoint.
+// Streams the engine's output through the Reporter; checkpoints and the kept model go on the
+// same stream (so the coordinator stores them only after every metric batch before them);
+// checkpoints come back by LoadCheckpoint, source models by LoadSourceModel.
 class ReportingSink : public engine::RunSink {
  public:
   using Loader = std::function<absl::StatusOr<std::optional<v1::Checkpoint>>(int64_t before)>;
+  using SourceLoader = std::function<absl::StatusOr<std::string>()>;
 
   ReportingSink(Reporter* reporter, std::string job_id, absl::Duration checkpoint_interval,
-                std::function<bool()> preempted, Loader loader)
+                std::function<bool()> preempted, Loader loader, int64_t model_piece_bytes,
+                SourceLoader source_loader)
       : reporter_(reporter),
         job_id_(std::move(job_id)),
         checkpoint_interval_(checkpoint_interval),
         preempted_(std::move(preempted)),
         loader_(std::move(loader)),
+        model_piece_bytes_(model_piece_bytes),
+        source_loader_(std::move(source_loader)),
         last_checkpoint_(absl::Now()) {}
+
+  // In pieces, in order; the Reporter's window bounds how many are in flight. The coordinator
+  // keeps the model once the last piece is in and checked; RunLeasedJob completes the job only
+  // after every piece is acknowledged.
+  absl::Status OnKeptModel(std::string bytes) override {
+    const uint64_t checksum = engine::Fnv1a64(bytes);
+    for (const int64_t offset :
+         PieceOffsets(static_cast<int64_t>(bytes.size()), model_piece_bytes_)) {
+      v1::ReportRequest r;
+      *r.mutable_kept_model_chunk() = PieceOf(bytes, checksum, offset, model_piece_bytes_);
+      OPTBENCH_RETURN_IF_ERROR(reporter_->Send(std::move(r)));
+    }
+    Log(LogLevel::kInfo, "worker", "job %s: kept model of %d bytes sent", job_id_, bytes.size());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> LoadSourceModel() override { return source_loader_(); }
 
   // The worker's policy when the job's own setting leaves it one (RunSink): by training time.
   bool CheckpointDue(int64_t step, bool stopping) override {
@@ -136,6 +161,8 @@ class ReportingSink : public engine::RunSink {
   const absl::Duration checkpoint_interval_;
   const std::function<bool()> preempted_;
   const Loader loader_;
+  const int64_t model_piece_bytes_;
+  const SourceLoader source_loader_;
   absl::Time last_checkpoint_;
   bool warned_size_ = false;
 };
@@ -163,6 +190,11 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   }
   if (options_.coordinator.empty()) {
     return absl::InvalidArgumentError("coordinator: empty address (want HOST:PORT)");
+  }
+  if (options_.model_piece_bytes < 1 || options_.model_piece_bytes > kMaxModelPieceBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_piece_bytes: ", options_.model_piece_bytes,
+                     " is out of range; allowed [1, ", kMaxModelPieceBytes, "]"));
   }
   if (absl::Status s = engine::SetGemmThreads(options_.threads_per_slot); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("threads_per_slot: ", s.message()));
@@ -353,10 +385,36 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     if (!resp.has_checkpoint()) return std::optional<v1::Checkpoint>();
     return std::optional<v1::Checkpoint>(std::move(*resp.mutable_checkpoint()));
   };
+  auto load_source = [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> model = absl::UnavailableError("not loaded");
+    v1::LoadSourceModelRequest r;
+    r.set_job_id(job.id());
+    r.set_lease_token(token);
+    // A download cut short by a coordinator restart starts over (finish_rpc retries it).
+    grpc::Status s = finish_rpc([&](grpc::ClientContext* c) {
+      // A model can be hundreds of MB: give a slow link time.
+      c->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+      std::unique_ptr<grpc::ClientReader<v1::KeptModelChunk>> reader = stub_->LoadSourceModel(c, r);
+      ModelAssembler assembler;
+      absl::Status added;
+      v1::KeptModelChunk piece;
+      while (added.ok() && reader->Read(&piece)) added = assembler.Add(piece);
+      if (!added.ok()) c->TryCancel();
+      grpc::Status finished = reader->Finish();
+      if (!added.ok()) {
+        model = added;
+      } else if (finished.ok()) {
+        model = std::move(assembler).Finish();
+      }
+      return finished.ok() || !added.ok() ? grpc::Status::OK : finished;
+    });
+    if (!s.ok()) return FromGrpcStatus(s);
+    return model;
+  };
   ReportingSink sink(
       &reporter, job.id(), options_.checkpoint_interval,
       [&] { return stopping_.load() && !reporter.cancel_requested() && reporter.status().ok(); },
-      load_checkpoint);
+      load_checkpoint, options_.model_piece_bytes, load_source);
   auto should_stop = [&]() {
     return stopping_.load() || reporter.cancel_requested() || !reporter.status().ok();
   };

@@ -39,6 +39,9 @@ struct WorkerOptions {
   // checkpoint_every = K checkpoints every K steps. Either way a preempted job (Stop) saves one
   // before handing the job back.
   absl::Duration checkpoint_interval = absl::Minutes(5);
+  // A kept model (trainer.keep_model) is uploaded in pieces of this many bytes, 1 B .. 16 MiB
+  // (the coordinator's limit): models outgrow one gRPC message.
+  int64_t model_piece_bytes = 4 << 20;
 };
 
 // Thread-safe. Start() launches the slot threads; Stop() ends them.

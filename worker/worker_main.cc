@@ -31,6 +31,8 @@ ABSL_FLAG(int64_t, max_memory_mb, 0,
 ABSL_FLAG(double, checkpoint_minutes, 5,
           "checkpoint jobs without trainer.checkpoint_every after this much training time; 0 = "
           "never (a preempted job checkpoints regardless)");
+ABSL_FLAG(int64_t, model_piece_kib, 4096,
+          "upload kept models (trainer.keep_model) in pieces of this many KiB, 1..16384");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
@@ -57,6 +59,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.checkpoint_interval = absl::Seconds(60 * checkpoint_minutes);
+  const int64_t model_piece_kib = absl::GetFlag(FLAGS_model_piece_kib);
+  if (model_piece_kib < 1 || model_piece_kib > 16384) {
+    std::fprintf(stderr,
+                 "optbench-worker: --model_piece_kib=%ld is out of range; allowed [1, 16384]\n",
+                 static_cast<long>(model_piece_kib));
+    return 2;
+  }
+  options.model_piece_bytes = model_piece_kib << 10;
   auto token = optbench::LoadClientToken(absl::GetFlag(FLAGS_token_file));
   if (!token.ok()) {
     std::fprintf(stderr, "optbench-worker: %s\n", token.status().ToString().c_str());

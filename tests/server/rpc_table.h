@@ -110,6 +110,9 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
   v1::FailJobRequest fail;
   fail.set_job_id(job);
   fail.set_lease_token("t");
+  v1::LoadSourceModelRequest load_source;
+  load_source.set_job_id(job);
+  load_source.set_lease_token("t");
 
   return {
       Unary("SubmitSweep", Role::kSubmit, coordinator, &C::SubmitSweep, submit),
@@ -145,6 +148,14 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
       Unary("CompleteJob", Role::kWorker, workers, &W::CompleteJob, complete),
       Unary("LoadCheckpoint", Role::kWorker, workers, &W::LoadCheckpoint, load),
       Unary("FailJob", Role::kWorker, workers, &W::FailJob, fail),
+      {"LoadSourceModel", Role::kWorker, std::make_shared<v1::LoadSourceModelRequest>(load_source),
+       [workers](grpc::ClientContext* context, const google::protobuf::Message& request) {
+         auto reader = workers->LoadSourceModel(context, As<v1::LoadSourceModelRequest>(request));
+         v1::KeptModelChunk piece;
+         while (reader->Read(&piece)) {
+         }
+         return FromGrpcStatus(reader->Finish());
+       }},
   };
 }
 

@@ -634,6 +634,14 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   negative_before.set_before_step(-5);
   v1::FailJobRequest fail_no_job;
   fail_no_job.set_lease_token("t");
+  v1::LoadSourceModelRequest load_source_no_job;
+  load_source_no_job.set_lease_token("t");
+  v1::ReportRequest piece_past_end;
+  piece_past_end.set_job_id("j");
+  piece_past_end.set_lease_token("t");
+  piece_past_end.mutable_kept_model_chunk()->set_total_bytes(10);
+  piece_past_end.mutable_kept_model_chunk()->set_offset(5);
+  piece_past_end.mutable_kept_model_chunk()->set_data(std::string(10, 'x'));
 
   using absl::StatusCode;
   const std::vector<Case> cases = {
@@ -688,6 +696,10 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
       {"load checkpoint: negative before_step", "LoadCheckpoint", AsMessage(negative_before),
        StatusCode::kInvalidArgument, "before_step"},
       {"fail: no job", "FailJob", AsMessage(fail_no_job), StatusCode::kInvalidArgument, "job_id"},
+      {"load source model: no job", "LoadSourceModel", AsMessage(load_source_no_job),
+       StatusCode::kInvalidArgument, "job_id"},
+      {"report: kept model piece past its end", "Report", AsMessage(piece_past_end),
+       StatusCode::kInvalidArgument, "within the model's 10"},
   };
   const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
   std::set<std::string> covered;
@@ -893,7 +905,7 @@ TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
   const std::map<Role, Role> wrong = {
       {Role::kSubmit, Role::kRead}, {Role::kRead, Role::kWorker}, {Role::kWorker, Role::kSubmit}};
   const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
-  ASSERT_EQ(rpcs.size(), 16u);
+  ASSERT_EQ(rpcs.size(), 17u);
   for (const Rpc& rpc : rpcs) {
     EXPECT_THAT(Call(rpc, ""), StatusIs(absl::StatusCode::kUnauthenticated)) << rpc.name;
     EXPECT_THAT(Call(rpc, "not-a-valid-token-at-all"), StatusIs(absl::StatusCode::kUnauthenticated))
