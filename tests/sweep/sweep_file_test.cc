@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sweep/sweep_values.h"
+#include "tests/testing/source_catalog.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/task/train.h"
 
@@ -788,6 +789,104 @@ TEST(SweepFileTest, ExampleSweepsParse) {
     EXPECT_TRUE(sweep.ok()) << sweep.status();
   }
   EXPECT_GE(files, 8);
+}
+
+// ---- sources (tasks that work on another job's kept model) ----------------------------------
+
+// Against the engine's catalog plus the test task refine (tests/testing/source_catalog.h).
+absl::StatusOr<SweepFile> ParseWithSources(const std::string& text) {
+  return sweep::ParseSweep(text, "refine.yaml", optbench::testing::SourceCatalog());
+}
+
+std::string SourceErrorOf(const std::string& text) {
+  absl::StatusOr<SweepFile> sweep = ParseWithSources(text);
+  if (sweep.ok()) return "";
+  EXPECT_EQ(sweep.status().code(), absl::StatusCode::kInvalidArgument) << sweep.status();
+  return std::string(sweep.status().message());
+}
+
+TEST(SweepFileTest, SourceIsAJobIdOrASweepFilterOrAListOfThem) {
+  absl::StatusOr<SweepFile> sweep = ParseWithSources("task: refine\nsource: s-1a2b3c4d-0\n");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->jobs.size(), 1u);
+  EXPECT_EQ(GetString(sweep->jobs[0].spec.settings, spec::kSourceSetting), "s-1a2b3c4d-0");
+  EXPECT_EQ(sweep->jobs[0].labels.at("source"), "s-1a2b3c4d-0");
+
+  sweep = ParseWithSources(
+      "task: refine\nsource: {sweep: paper5_train, optimizer: adam, optimizer.lr: 1e-3}\n");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  EXPECT_EQ(GetString(sweep->jobs[0].spec.settings, spec::kSourceSetting),
+            "sweep=paper5_train,optimizer=adam,optimizer.lr=1e-3");
+
+  // A list is a grid axis, like any list value; written as the setting it works the same.
+  sweep = ParseWithSources(
+      "task: refine\nsource: [s-1a2b3c4d-0, {sweep: s-1a2b3c4d}]\nrefine: {steps: [1, 2]}\n");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->jobs.size(), 4u);
+  EXPECT_EQ(GetString(sweep->jobs[1].spec.settings, spec::kSourceSetting), "sweep=s-1a2b3c4d");
+  sweep = ParseWithSources("task: refine\nrefine: {source: s-1a2b3c4d-0}\n");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  EXPECT_EQ(GetString(sweep->jobs[0].spec.settings, spec::kSourceSetting), "s-1a2b3c4d-0");
+}
+
+TEST(SweepFileTest, SourceErrorsNameTheirLineAndWhatIsAllowed) {
+  const std::string train =
+      "dataset: {name: heavy_tail_uniform}\nmodel: {name: linear}\noptimizer: {name: gd}\n";
+  EXPECT_EQ(ErrorOf(train + "source: s-1a2b3c4d-0\n"),
+            "sweep.yaml:4: source: task 'train' takes no source; tasks that work on another "
+            "job's kept model: none is registered");
+  EXPECT_EQ(SourceErrorOf(train + "source: s-1a2b3c4d-0\n"),
+            "refine.yaml:4: source: task 'train' takes no source; tasks that work on another "
+            "job's kept model: refine");
+  EXPECT_EQ(SourceErrorOf("task: refine\nsource: {optimizer: adam}\n"),
+            "refine.yaml:2: source: a filter names its sweep: {sweep: <id or name>, ...}");
+  EXPECT_EQ(SourceErrorOf("task: refine\nsource: {sweep: s, optimizer: [adam, sgd]}\n"),
+            "refine.yaml:2: source.optimizer: expected a value, got a list");
+  EXPECT_THAT(SourceErrorOf("task: refine\nsource: s-1 and more\n"),
+              HasSubstr("refine.yaml:2: source: 's-1 and more': not a job id"));
+  EXPECT_EQ(SourceErrorOf("task: refine\nsource:\n"),
+            "refine.yaml:2: source: missing value; expected a job id or {sweep: <id or name>, "
+            "<label>: <value>}");
+  EXPECT_EQ(SourceErrorOf("task: refine\nrefine: {source: s-1-0}\nsource: s-2-0\n"),
+            "refine.yaml:3: source: given twice: here and as refine.source");
+  EXPECT_EQ(SourceErrorOf("task: refine\n"), "refine.yaml:1: source: missing");
+}
+
+TEST(SweepLabelsTest, AJobThatWorksOnASourceIsLabelledByItsSource) {
+  const spec::Catalog& catalog = optbench::testing::SourceCatalog();
+  std::vector<spec::JobSpec> specs(2);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    specs[i].task = "refine";
+    specs[i].settings[spec::kSourceSetting] = absl::StrCat("s-1a2b3c4d-", i);
+    specs[i].settings[spec::kSourceSeedSetting] = int64_t{7};
+    specs[i].components["dataset"] = {"heavy_tail_uniform", {{"m", static_cast<int64_t>(3 + i)}}};
+    specs[i].components["model"] = {"linear", {}};
+    auto validated = catalog.Validate(specs[i]);
+    ASSERT_TRUE(validated.ok()) << validated.status();
+    specs[i] = *validated;
+  }
+  // The copied data set differs, but the source stands for it; of the source's labels, what
+  // varies.
+  const std::vector<JobLabels> labels = sweep::LabelJobs(
+      catalog, specs,
+      {{{"optimizer", "adam"}, {"seed", "0"}}, {{"optimizer", "sgd"}, {"seed", "0"}}});
+  EXPECT_EQ(labels[0],
+            (JobLabels{{"source", "s-1a2b3c4d-0"}, {"source.optimizer", "adam"}, {"seed", "0"}}));
+  EXPECT_EQ(labels[1].at("source.optimizer"), "sgd");
+}
+
+TEST(SweepLabelsTest, JobFieldsNameEveryFieldAlsoByItsLongName) {
+  absl::StatusOr<SweepFile> sweep = ParseSweep(kExample, "example.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  const JobLabels fields = JobFields(engine::Catalog(), sweep->jobs[0].spec);
+  EXPECT_EQ(fields.at("optimizer"), "gd");
+  EXPECT_EQ(fields.at("optimizer.name"), "gd");
+  EXPECT_EQ(fields.at("lr"), "0.1");
+  EXPECT_EQ(fields.at("optimizer.lr"), "0.1");
+  EXPECT_EQ(fields.at("model"), "linear");
+  EXPECT_EQ(fields.at("dataset.m"), "8");
+  EXPECT_EQ(fields.at("trainer.steps"), "300");
+  EXPECT_EQ(fields.at("seed"), "0");
 }
 
 }  // namespace
