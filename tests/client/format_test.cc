@@ -67,6 +67,27 @@ TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {
   EXPECT_NE(table.find("  1.500       -"), std::string::npos) << table;
 }
 
+TEST(FormatTest, JobListingShowsKeptModelSizesOnlyWhenThereAreSome) {
+  std::vector<v1::Job> jobs(2);
+  jobs[0].set_id("s-1-0");
+  jobs[1].set_id("s-1-1");
+  EXPECT_EQ(JobsToTable(jobs).find("model"), std::string::npos);
+  jobs[0].mutable_kept_model()->set_size_bytes(1258291);
+  const std::string table = JobsToTable(jobs);
+  EXPECT_NE(table.find("progress  model"), std::string::npos) << table;
+  EXPECT_NE(table.find("0/0       1.2 MiB"), std::string::npos) << table;
+  EXPECT_NE(table.find("0/0       -"), std::string::npos) << table;
+}
+
+TEST(FormatTest, BytesGetTheLargestUnitBelowTheirSize) {
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(1023), "1023 B");
+  EXPECT_EQ(FormatBytes(1024), "1.0 KiB");
+  EXPECT_EQ(FormatBytes(3584), "3.5 KiB");
+  EXPECT_EQ(FormatBytes(40 << 20), "40 MiB");
+  EXPECT_EQ(FormatBytes(int64_t{5} << 30), "5.0 GiB");
+}
+
 TEST(FormatTest, TableSpreadsStepsKeepingFirstAndLast) {
   v1::QueryMetricsResponse r;
   v1::Series* s = r.add_series();
