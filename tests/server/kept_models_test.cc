@@ -20,6 +20,7 @@
 #include "server/scheduler.h"
 #include "server/worker_service.h"
 #include "storage/sqlite_store.h"
+#include "tests/server/services_fixture.h"
 #include "tests/testing/source_catalog.h"
 #include "tests/testing/status_matchers.h"
 
@@ -53,35 +54,11 @@ std::string ModelBytes(size_t n, int salt) {
   return bytes;
 }
 
-class KeptModelsTest : public ::testing::Test {
+class KeptModelsTest : public ServicesFixture {
  protected:
   using ReportStream = grpc::ClientReaderWriter<v1::ReportRequest, v1::ReportResponse>;
 
-  void SetUp() override {
-    auto store = storage::SqliteStore::Open(":memory:");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    SchedulerOptions options;
-    options.max_acquire_wait = absl::Milliseconds(100);
-    scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
-    SubmitLimits limits;
-    limits.max_jobs_per_sweep = 50;
-    const spec::Catalog& catalog = optbench::testing::SourceCatalog();
-    coordinator_ = std::make_unique<CoordinatorService>(scheduler_.get(), &catalog, limits);
-    worker_ = std::make_unique<WorkerService>(scheduler_.get(), &catalog);
-    grpc::ServerBuilder builder;
-    builder.RegisterService(coordinator_.get());
-    builder.RegisterService(worker_.get());
-    server_ = builder.BuildAndStart();
-    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
-    client_ = v1::Coordinator::NewStub(channel);
-    workers_ = v1::WorkerService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    coordinator_->BeginShutdown();
-    server_->Shutdown();
-  }
+  const spec::Catalog& catalog() const override { return optbench::testing::SourceCatalog(); }
 
   absl::StatusOr<v1::SubmitSweepResponse> Submit(const std::string& text, bool dry_run = false) {
     grpc::ClientContext context;
@@ -93,24 +70,6 @@ class KeptModelsTest : public ::testing::Test {
     grpc::Status s = client_->SubmitSweep(&context, request, &response);
     if (!s.ok()) return FromGrpcStatus(s);
     return response;
-  }
-
-  v1::AcquireJobResponse Acquire() {
-    grpc::ClientContext context;
-    v1::AcquireJobRequest request;
-    request.set_worker_id("w1");
-    v1::AcquireJobResponse response;
-    EXPECT_TRUE(workers_->AcquireJob(&context, request, &response).ok());
-    return response;
-  }
-
-  v1::Job GetJob(const std::string& id) {
-    grpc::ClientContext context;
-    v1::GetJobRequest request;
-    request.set_job_id(id);
-    v1::Job job;
-    EXPECT_TRUE(client_->GetJob(&context, request, &job).ok());
-    return job;
   }
 
   // Sends `model` for the leased job in pieces of `piece_bytes` on one Report stream, each
@@ -148,17 +107,6 @@ class KeptModelsTest : public ::testing::Test {
     ASSERT_TRUE(workers_->CompleteJob(&context, done, &response).ok());
   }
 
-  void FailForGood(const v1::AcquireJobResponse& leased) {
-    grpc::ClientContext context;
-    v1::FailJobRequest fail;
-    fail.set_job_id(leased.job().id());
-    fail.set_lease_token(leased.lease_token());
-    fail.set_error("broken");
-    fail.set_permanent(true);
-    v1::FailJobResponse response;
-    ASSERT_TRUE(workers_->FailJob(&context, fail, &response).ok());
-  }
-
   // kTrained submitted and run: jobs 0 and 1 succeeded with models (models_[id]), job 2
   // succeeded without one, job 3 failed, job 4 is still running.
   void RunTrainedSweep() {
@@ -175,18 +123,12 @@ class KeptModelsTest : public ::testing::Test {
         models_[leased.job().id()] = model;
       }
       if (i < 3) Complete(leased);
-      if (i == 3) FailForGood(leased);
+      if (i == 3) {
+        ASSERT_OK(Fail(leased, "broken", /*release=*/false, /*permanent=*/true));
+      }
     }
   }
 
-  FakeClock clock_;
-  std::unique_ptr<storage::SqliteStore> store_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<CoordinatorService> coordinator_;
-  std::unique_ptr<WorkerService> worker_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::Coordinator::Stub> client_;
-  std::unique_ptr<v1::WorkerService::Stub> workers_;
   std::string trained_;
   std::vector<std::string> ids_;
   std::map<std::string, std::string> models_;

@@ -71,12 +71,29 @@ Rpc Unary(std::string name, server::Role role, Stub* stub,
           }};
 }
 
+// A server-streaming RPC: its replies are read to the end of the stream.
+template <typename Stub, typename Request, typename Response>
+Rpc ServerStreaming(std::string name, server::Role role, Stub* stub,
+                    std::unique_ptr<grpc::ClientReader<Response>> (Stub::*method)(
+                        grpc::ClientContext*, const Request&),
+                    Request sample) {
+  return {std::move(name), role, std::make_shared<Request>(std::move(sample)),
+          [stub, method](grpc::ClientContext* context, const google::protobuf::Message& request) {
+            auto reader = (stub->*method)(context, As<Request>(request));
+            Response response;
+            while (reader->Read(&response)) {
+            }
+            return FromGrpcStatus(reader->Finish());
+          }};
+}
+
 }  // namespace internal_rpc
 
 // The table, calling through the given stubs (which must outlive it).
 inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
                                 v1::WorkerService::Stub* workers) {
   using internal_rpc::As;
+  using internal_rpc::ServerStreaming;
   using internal_rpc::Unary;
   using server::Role;
   using C = v1::Coordinator::Stub;
@@ -121,14 +138,7 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
       Unary("ListSweeps", Role::kRead, coordinator, &C::ListSweeps, v1::ListSweepsRequest()),
       Unary("GetJob", Role::kRead, coordinator, &C::GetJob, v1::GetJobRequest()),
       Unary("ListJobs", Role::kRead, coordinator, &C::ListJobs, v1::ListJobsRequest()),
-      {"Watch", Role::kRead, std::make_shared<v1::WatchRequest>(watch),
-       [coordinator](grpc::ClientContext* context, const google::protobuf::Message& request) {
-         auto reader = coordinator->Watch(context, As<v1::WatchRequest>(request));
-         v1::WatchEvent event;
-         while (reader->Read(&event)) {
-         }
-         return FromGrpcStatus(reader->Finish());
-       }},
+      ServerStreaming("Watch", Role::kRead, coordinator, &C::Watch, watch),
       Unary("QueryMetrics", Role::kRead, coordinator, &C::QueryMetrics, query),
       Unary("ListComponents", Role::kRead, coordinator, &C::ListComponents,
             v1::ListComponentsRequest()),
@@ -148,14 +158,7 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
       Unary("CompleteJob", Role::kWorker, workers, &W::CompleteJob, complete),
       Unary("LoadCheckpoint", Role::kWorker, workers, &W::LoadCheckpoint, load),
       Unary("FailJob", Role::kWorker, workers, &W::FailJob, fail),
-      {"LoadSourceModel", Role::kWorker, std::make_shared<v1::LoadSourceModelRequest>(load_source),
-       [workers](grpc::ClientContext* context, const google::protobuf::Message& request) {
-         auto reader = workers->LoadSourceModel(context, As<v1::LoadSourceModelRequest>(request));
-         v1::KeptModelChunk piece;
-         while (reader->Read(&piece)) {
-         }
-         return FromGrpcStatus(reader->Finish());
-       }},
+      ServerStreaming("LoadSourceModel", Role::kWorker, workers, &W::LoadSourceModel, load_source),
   };
 }
 

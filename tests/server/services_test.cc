@@ -23,6 +23,7 @@
 #include "server/worker_service.h"
 #include "storage/sqlite_store.h"
 #include "tests/server/rpc_table.h"
+#include "tests/server/services_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "worker/engine/catalog.h"
 
@@ -45,34 +46,8 @@ std::shared_ptr<const google::protobuf::Message> AsMessage(Request request) {
   return std::make_shared<Request>(std::move(request));
 }
 
-class ServicesTest : public ::testing::Test {
+class ServicesTest : public ServicesFixture {
  protected:
-  void SetUp() override {
-    auto store = storage::SqliteStore::Open(":memory:");
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    SchedulerOptions options;
-    options.max_acquire_wait = absl::Milliseconds(100);
-    scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
-    SubmitLimits limits;
-    limits.max_jobs_per_sweep = 50;
-    coordinator_ =
-        std::make_unique<CoordinatorService>(scheduler_.get(), &engine::Catalog(), limits);
-    worker_ = std::make_unique<WorkerService>(scheduler_.get(), &engine::Catalog());
-    grpc::ServerBuilder builder;
-    builder.RegisterService(coordinator_.get());
-    builder.RegisterService(worker_.get());
-    server_ = builder.BuildAndStart();
-    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
-    client_ = v1::Coordinator::NewStub(channel);
-    workers_ = v1::WorkerService::NewStub(channel);
-  }
-
-  void TearDown() override {
-    coordinator_->BeginShutdown();
-    server_->Shutdown();
-  }
-
   v1::SubmitSweepResponse Submit(const std::string& text, bool dry_run = false) {
     grpc::ClientContext context;
     v1::SubmitSweepRequest request;
@@ -82,15 +57,6 @@ class ServicesTest : public ::testing::Test {
     v1::SubmitSweepResponse response;
     grpc::Status s = client_->SubmitSweep(&context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
-    return response;
-  }
-
-  v1::AcquireJobResponse Acquire() {
-    grpc::ClientContext context;
-    v1::AcquireJobRequest request;
-    request.set_worker_id("w1");
-    v1::AcquireJobResponse response;
-    EXPECT_TRUE(workers_->AcquireJob(&context, request, &response).ok());
     return response;
   }
 
@@ -124,15 +90,6 @@ class ServicesTest : public ::testing::Test {
     r.mutable_metrics()->set_step(step);
     return r;
   }
-
-  FakeClock clock_;
-  std::unique_ptr<storage::SqliteStore> store_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<CoordinatorService> coordinator_;
-  std::unique_ptr<WorkerService> worker_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::Coordinator::Stub> client_;
-  std::unique_ptr<v1::WorkerService::Stub> workers_;
 };
 
 TEST_F(ServicesTest, SubmitExpandsValidatesAndLabels) {
@@ -769,42 +726,26 @@ TEST(WorkerServiceTest, FailJobFlagsMapToAnAttemptOutcome) {
 TEST_F(ServicesTest, FailJobEndsTheAttemptAsTheWorkerSays) {
   Submit(kSweep);
   auto fail = [this](const v1::AcquireJobResponse& leased, bool release, bool permanent) {
-    grpc::ClientContext context;
-    v1::FailJobRequest request;
-    request.set_job_id(leased.job().id());
-    request.set_lease_token(leased.lease_token());
-    request.set_error("bad.csv:3: not a number");
-    request.set_release(release);
-    request.set_permanent(permanent);
-    v1::FailJobResponse response;
-    return FromGrpcStatus(workers_->FailJob(&context, request, &response));
-  };
-  auto get = [this](const std::string& id) {
-    grpc::ClientContext context;
-    v1::GetJobRequest request;
-    request.set_job_id(id);
-    v1::Job job;
-    EXPECT_TRUE(client_->GetJob(&context, request, &job).ok());
-    return job;
+    return Fail(leased, "bad.csv:3: not a number", release, permanent);
   };
   // A hand-back wins over `permanent`: requeued, the attempt not counted.
   const v1::AcquireJobResponse first = Acquire();
   ASSERT_OK(fail(first, /*release=*/true, /*permanent=*/true));
-  EXPECT_EQ(get(first.job().id()).state(), v1::JOB_STATE_QUEUED);
-  EXPECT_EQ(get(first.job().id()).attempt(), 0);
+  EXPECT_EQ(GetJob(first.job().id()).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(GetJob(first.job().id()).attempt(), 0);
   // Permanent: FAILED at once, with attempts left.
   const v1::AcquireJobResponse again = Acquire();
   ASSERT_EQ(again.job().id(), first.job().id());
   ASSERT_OK(fail(again, false, /*permanent=*/true));
-  const v1::Job failed = get(first.job().id());
+  const v1::Job failed = GetJob(first.job().id());
   EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(failed.attempt(), 1);
   EXPECT_EQ(failed.error(), "bad.csv:3: not a number");
   // Neither: a retry while attempts remain.
   const v1::AcquireJobResponse second = Acquire();
   ASSERT_OK(fail(second, false, false));
-  EXPECT_EQ(get(second.job().id()).state(), v1::JOB_STATE_QUEUED);
-  EXPECT_EQ(get(second.job().id()).attempt(), 1);
+  EXPECT_EQ(GetJob(second.job().id()).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(GetJob(second.job().id()).attempt(), 1);
   // The lease is gone with the attempt.
   EXPECT_THAT(fail(second, false, false),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stale lease")));
@@ -847,36 +788,18 @@ TEST_F(ServicesTest, ListComponentsCoversTheCatalog) {
 
 // Every RPC with authentication on: no token is UNAUTHENTICATED, a token without the RPC's role
 // is PERMISSION_DENIED, the right role gets past authentication.
-class AuthServicesTest : public ::testing::Test {
+class AuthServicesTest : public ServicesFixture {
  protected:
   void SetUp() override {
-    auto store = storage::SqliteStore::Open(":memory:");
-    ASSERT_TRUE(store.ok());
-    store_ = *std::move(store);
     auto auth = Authenticator::Parse(
         "worker-token-0000000 worker w\nsubmit-token-0000000 submit s\n"
         "read-token-000000000 read r\n",
         "tokens");
     ASSERT_TRUE(auth.ok()) << auth.status();
     auth_ = std::make_unique<Authenticator>(*std::move(auth));
-    SchedulerOptions options;
-    options.max_acquire_wait = absl::ZeroDuration();
-    scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
-    coordinator_ = std::make_unique<CoordinatorService>(scheduler_.get(), &engine::Catalog(),
-                                                        SubmitLimits(), auth_.get());
-    worker_ = std::make_unique<WorkerService>(scheduler_.get(), &engine::Catalog(), auth_.get());
-    grpc::ServerBuilder builder;
-    builder.RegisterService(coordinator_.get());
-    builder.RegisterService(worker_.get());
-    server_ = builder.BuildAndStart();
-    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
-    client_ = v1::Coordinator::NewStub(channel);
-    workers_ = v1::WorkerService::NewStub(channel);
+    ServicesFixture::SetUp();
   }
-  void TearDown() override {
-    coordinator_->BeginShutdown();
-    server_->Shutdown();
-  }
+  const Authenticator* authenticator() const override { return auth_.get(); }
 
   // Calls `rpc` with its sample request and `token` (empty = none).
   absl::Status Call(const Rpc& rpc, const std::string& token) {
@@ -886,15 +809,7 @@ class AuthServicesTest : public ::testing::Test {
     return rpc.call(&c, *rpc.sample);
   }
 
-  FakeClock clock_;
-  std::unique_ptr<storage::SqliteStore> store_;
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<CoordinatorService> coordinator_;
-  std::unique_ptr<WorkerService> worker_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::Coordinator::Stub> client_;
-  std::unique_ptr<v1::WorkerService::Stub> workers_;
 };
 
 TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
