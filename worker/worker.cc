@@ -18,7 +18,7 @@
 #include "proto/convert.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/gemm_backend.h"
-#include "worker/engine/optimizer/state_io.h"
+#include "worker/engine/byte_io.h"
 #include "worker/engine/run_job.h"
 #include "worker/kept_model_pieces.h"
 #include "worker/reporter.h"

@@ -16,7 +16,7 @@
 #include "proto/convert.h"
 #include "storage/sqlite_store.h"
 #include "tests/integration/service_fixture.h"
-#include "worker/engine/optimizer/state_io.h"
+#include "worker/engine/byte_io.h"
 #include "worker/engine/run_job.h"
 
 namespace optbench::testing {

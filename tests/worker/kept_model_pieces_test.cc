@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "worker/engine/optimizer/state_io.h"
+#include "worker/engine/byte_io.h"
 
 namespace optbench::worker {
 namespace {

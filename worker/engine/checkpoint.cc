@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "worker/engine/byte_io.h"
 #include "worker/engine/optimizer/state_io.h"
 #include "worker/engine/param_values.h"
 
@@ -19,31 +20,16 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = sizeof(kMagic) + 4 + 8 + 8;
 constexpr size_t kChecksumBytes = 8;
 
-void PutU64(uint64_t value, std::string* out) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-uint64_t GetU64(std::string_view bytes) {  // Precondition: at least 8 bytes.
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) {
-    value |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+// Cuts a u64-length-prefixed part off the front of `in`.
+absl::StatusOr<std::string_view> TakePart(const char* what, ByteReader* in) {
+  uint64_t size = 0;
+  OPTBENCH_RETURN_IF_ERROR(in->Get(what, &size));
+  if (size > in->remaining()) {
+    return in->Error(
+        absl::StrCat("the ", what, " claims ", size, " bytes but ", in->remaining(), " are left"));
   }
-  return value;
-}
-
-// Cuts a u64-length-prefixed part off the front of `rest`.
-absl::StatusOr<std::string_view> TakePart(const char* what, std::string_view* rest) {
-  if (rest->size() < 8) {
-    return absl::DataLossError(absl::StrCat("checkpoint: truncated before the ", what));
-  }
-  const uint64_t size = GetU64(*rest);
-  rest->remove_prefix(8);
-  if (size > rest->size()) {
-    return absl::DataLossError(absl::StrCat("checkpoint: the ", what, " claims ", size,
-                                            " bytes but ", rest->size(), " are left"));
-  }
-  std::string_view part = rest->substr(0, size);
-  rest->remove_prefix(size);
+  std::string_view part;
+  OPTBENCH_RETURN_IF_ERROR(in->GetBytes(what, size, &part));
   return part;
 }
 
@@ -55,63 +41,40 @@ std::string SaveCheckpoint(int64_t step, double wall_seconds, const std::vector<
   const std::string optimizer_blob = SaveOptimizerState(optimizer);
   const std::string trainer_blob = SaveOptimizerState(trainer);
 
-  std::string out(kMagic, sizeof(kMagic));
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((kVersion >> (8 * i)) & 0xff));
-  PutU64(static_cast<uint64_t>(step), &out);
+  std::string out = StartChecksummed(kMagic, kVersion);
+  PutLittleEndian(static_cast<uint64_t>(step), &out);
   uint64_t wall_bits = 0;
   std::memcpy(&wall_bits, &wall_seconds, sizeof(wall_bits));
-  PutU64(wall_bits, &out);
-  PutU64(model_blob.size(), &out);
-  out += model_blob;
-  PutU64(optimizer_blob.size(), &out);
-  out += optimizer_blob;
-  PutU64(trainer_blob.size(), &out);
-  out += trainer_blob;
-  PutU64(Fnv1a64(out), &out);
+  PutLittleEndian(wall_bits, &out);
+  for (const std::string* blob : {&model_blob, &optimizer_blob, &trainer_blob}) {
+    PutLittleEndian(static_cast<uint64_t>(blob->size()), &out);
+    out += *blob;
+  }
+  FinishChecksummed(&out);
   return out;
 }
 
 absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(std::string_view bytes,
                                                  const std::vector<ParamSlot>& params) {
-  if (bytes.size() < kHeaderBytes + kChecksumBytes) {
-    return absl::DataLossError(absl::StrCat("checkpoint: ", bytes.size(),
-                                            " bytes is shorter than the smallest checkpoint"));
-  }
-  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return absl::DataLossError("checkpoint: bad magic (not an optbench checkpoint)");
-  }
-  const std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
-  const uint64_t stored = GetU64(bytes.substr(body.size()));
-  if (const uint64_t actual = Fnv1a64(body); actual != stored) {
-    return absl::DataLossError(absl::StrCat("checkpoint: checksum mismatch (stored ",
-                                            absl::Hex(stored), ", computed ", absl::Hex(actual),
-                                            "): corrupt or truncated"));
-  }
-  uint32_t version = 0;
-  for (int i = 0; i < 4; ++i) {
-    version |= static_cast<uint32_t>(static_cast<unsigned char>(body[4 + i])) << (8 * i);
-  }
-  if (version != kVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint: version ", version, " is not supported; this build reads ", kVersion));
-  }
+  OPTBENCH_ASSIGN_OR_RETURN(
+      ByteReader in,
+      OpenChecksummed(bytes, kMagic, kVersion, kHeaderBytes + kChecksumBytes, "checkpoint"));
   ParsedCheckpoint restored;
-  const uint64_t step = GetU64(body.substr(8));
-  const uint64_t wall_bits = GetU64(body.substr(16));
+  uint64_t step = 0, wall_bits = 0;
+  OPTBENCH_RETURN_IF_ERROR(in.Get("step", &step));
+  OPTBENCH_RETURN_IF_ERROR(in.Get("wall seconds", &wall_bits));
   std::memcpy(&restored.wall_seconds, &wall_bits, sizeof(wall_bits));
   if (step > static_cast<uint64_t>(INT64_MAX)) {
     return absl::DataLossError(absl::StrCat("checkpoint: step ", step, " is negative"));
   }
   restored.step = static_cast<int64_t>(step);
 
-  std::string_view rest = body.substr(kHeaderBytes);
-  OPTBENCH_ASSIGN_OR_RETURN(const std::string_view model_blob, TakePart("parameters", &rest));
+  OPTBENCH_ASSIGN_OR_RETURN(const std::string_view model_blob, TakePart("parameters", &in));
   OPTBENCH_ASSIGN_OR_RETURN(const std::string_view optimizer_blob,
-                            TakePart("optimizer state", &rest));
-  OPTBENCH_ASSIGN_OR_RETURN(const std::string_view trainer_blob, TakePart("trainer state", &rest));
-  if (!rest.empty()) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint: ", rest.size(), " unexpected bytes after the trainer state"));
+                            TakePart("optimizer state", &in));
+  OPTBENCH_ASSIGN_OR_RETURN(const std::string_view trainer_blob, TakePart("trainer state", &in));
+  if (in.remaining() != 0) {
+    return in.Error(absl::StrCat(in.remaining(), " unexpected bytes after the trainer state"));
   }
   absl::StatusOr<OptimizerState> trainer = LoadOptimizerState(trainer_blob);
   if (!trainer.ok()) {

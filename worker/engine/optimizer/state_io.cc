@@ -5,7 +5,8 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
-#include "common/fnv1a.h"
+#include "common/status_macros.h"
+#include "worker/engine/byte_io.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -13,79 +14,25 @@ namespace {
 
 constexpr char kMagic[4] = {'O', 'B', 'O', 'S'};
 constexpr uint32_t kVersion = 1;
-constexpr size_t kChecksumBytes = 8;
+constexpr char kFormat[] = "optimizer state";
 
 using RealBits = std::conditional_t<sizeof(Real) == 8, uint64_t, uint32_t>;
 static_assert(sizeof(RealBits) == sizeof(Real));
 
-template <typename U>
-void PutLittleEndian(U value, std::string* out) {
-  for (size_t i = 0; i < sizeof(U); ++i) {
-    out->push_back(static_cast<char>(static_cast<unsigned char>(value >> (8 * i))));
+// The tensors' values, each the IEEE-754 bits of one Real.
+absl::Status GetValues(const char* what, Real* out, size_t count, ByteReader* in) {
+  for (size_t i = 0; i < count; ++i) {
+    RealBits bits = 0;
+    if (absl::Status s = in->Get(what, &bits); !s.ok()) return s;
+    std::memcpy(&out[i], &bits, sizeof(Real));
   }
+  return absl::OkStatus();
 }
-
-void PutString(std::string_view s, std::string* out) {
-  PutLittleEndian(static_cast<uint32_t>(s.size()), out);
-  out->append(s);
-}
-
-// Reads from the front of `rest_`; every failure is DataLoss naming what was being read.
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : rest_(bytes) {}
-
-  template <typename U>
-  absl::Status Get(const char* what, U* value) {
-    if (rest_.size() < sizeof(U)) return Truncated(what);
-    U v = 0;
-    for (size_t i = 0; i < sizeof(U); ++i) {
-      v |= static_cast<U>(static_cast<unsigned char>(rest_[i])) << (8 * i);
-    }
-    rest_.remove_prefix(sizeof(U));
-    *value = v;
-    return absl::OkStatus();
-  }
-
-  absl::Status GetString(const char* what, std::string* value) {
-    uint32_t size = 0;
-    if (absl::Status s = Get(what, &size); !s.ok()) return s;
-    if (rest_.size() < size) return Truncated(what);
-    value->assign(rest_.data(), size);
-    rest_.remove_prefix(size);
-    return absl::OkStatus();
-  }
-
-  absl::Status GetValues(const char* what, Real* out, size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-      RealBits bits = 0;
-      if (absl::Status s = Get(what, &bits); !s.ok()) return s;
-      std::memcpy(&out[i], &bits, sizeof(Real));
-    }
-    return absl::OkStatus();
-  }
-
-  size_t remaining() const { return rest_.size(); }
-
- private:
-  static absl::Status Truncated(const char* what) {
-    return absl::DataLossError(absl::StrCat("optimizer state: truncated while reading ", what));
-  }
-
-  std::string_view rest_;
-};
 
 }  // namespace
 
-uint64_t Fnv1a64(std::string_view bytes) {
-  Fnv1a64Hash hash;
-  hash.Update(bytes);
-  return hash.value();
-}
-
 std::string SaveOptimizerState(const OptimizerState& state) {
-  std::string out(kMagic, sizeof(kMagic));
-  PutLittleEndian(kVersion, &out);
+  std::string out = StartChecksummed(kMagic, kVersion);
   PutLittleEndian(static_cast<uint32_t>(sizeof(Real)), &out);
   PutLittleEndian(static_cast<uint64_t>(state.step), &out);
   PutLittleEndian(static_cast<uint32_t>(state.tensors.size()), &out);
@@ -104,35 +51,15 @@ std::string SaveOptimizerState(const OptimizerState& state) {
       }
     }
   }
-  PutLittleEndian(Fnv1a64(out), &out);
+  FinishChecksummed(&out);
   return out;
 }
 
 absl::StatusOr<OptimizerState> LoadOptimizerState(std::string_view bytes) {
-  constexpr size_t kHeaderBytes = sizeof(kMagic) + 4 + 4;
-  if (bytes.size() < kHeaderBytes + kChecksumBytes) {
-    return absl::DataLossError(absl::StrCat("optimizer state: ", bytes.size(),
-                                            " bytes is shorter than the smallest valid state"));
-  }
-  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return absl::DataLossError("optimizer state: bad magic (not an optimizer state)");
-  }
-  const std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
-  uint64_t stored = 0;
-  Reader tail(bytes.substr(body.size()));
-  if (absl::Status s = tail.Get("checksum", &stored); !s.ok()) return s;
-  if (const uint64_t actual = Fnv1a64(body); actual != stored) {
-    return absl::DataLossError(absl::StrCat("optimizer state: checksum mismatch (stored ",
-                                            absl::Hex(stored), ", computed ", absl::Hex(actual),
-                                            "): corrupt or truncated"));
-  }
-  Reader in(body.substr(sizeof(kMagic)));
-  uint32_t version = 0, scalar_bytes = 0;
-  if (absl::Status s = in.Get("version", &version); !s.ok()) return s;
-  if (version != kVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "optimizer state: version ", version, " is not supported; this build reads ", kVersion));
-  }
+  // The envelope, the scalar size, and nothing else for the smallest.
+  OPTBENCH_ASSIGN_OR_RETURN(ByteReader in,
+                            OpenChecksummed(bytes, kMagic, kVersion, 4 + 4 + 4 + 8, kFormat));
+  uint32_t scalar_bytes = 0;
   if (absl::Status s = in.Get("scalar size", &scalar_bytes); !s.ok()) return s;
   if (scalar_bytes != 4 && scalar_bytes != 8) {
     return absl::DataLossError(
@@ -175,7 +102,7 @@ absl::StatusOr<OptimizerState> LoadOptimizerState(std::string_view bytes) {
                                                 in.remaining(), " bytes left"));
       }
       Matrix m(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
-      if (absl::Status s = in.GetValues("tensor values", m.data(), static_cast<size_t>(m.size()));
+      if (absl::Status s = GetValues("tensor values", m.data(), static_cast<size_t>(m.size()), &in);
           !s.ok()) {
         return s;
       }

@@ -7,7 +7,8 @@
 //   u32 slot count | per slot, in id order: u32 id length, id bytes, u32 tensor count, per tensor
 //   in name order: u32 name length, name bytes, u64 rows, u64 cols, rows * cols IEEE-754 values
 //   in row-major order |
-//   u64 checksum: FNV-1a 64 over every byte before it (any change of one byte is detected).
+//   u64 checksum: FNV-1a 64 over every byte before it (any change of one byte is detected; the
+//   envelope of byte_io.h).
 #ifndef OPTBENCH_WORKER_ENGINE_OPTIMIZER_STATE_IO_H_
 #define OPTBENCH_WORKER_ENGINE_OPTIMIZER_STATE_IO_H_
 
@@ -20,10 +21,6 @@
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
-
-// FNV-1a 64 (common/fnv1a.h) of `bytes`: the checksum of this format, of checkpoints and of kept
-// models.
-uint64_t Fnv1a64(std::string_view bytes);
 
 // The bytes of `state`, tagged with this engine's precision. Never fails.
 std::string SaveOptimizerState(const OptimizerState& state);
