@@ -43,6 +43,10 @@ struct ComponentSpec {
   // Models and objectives: whether they can take a data set with these traits (InvalidArgument
   // naming the mismatch; "model.name: ..." style).
   std::function<absl::Status(const ParamMap&, const DataTraits&)> accepts;
+  // Models with block-wise access (the engine's Model::Blocks): the number of blocks between
+  // the embedding and the head for these parameters, without building the model (a quantize
+  // job's progress units). Null = no block-wise access.
+  std::function<int64_t(const ParamMap&)> blocks;
   // Capabilities that must meet within one job: a component that `needs` one is refused unless
   // another component of the job `provides` it ("token_ids": rows of token ids whose label is
   // the next token; "positions": a model that can output every position of such a row).

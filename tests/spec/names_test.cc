@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "spec/catalog.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/task/quantize.h"
 #include "worker/engine/model/model_def.h"
 
 namespace optbench::spec {
@@ -103,7 +104,11 @@ TEST(NamesTest, EachNameIsWrittenInOneProductFile) {
   }
   // A model writes its diagnostics' bare names; the "diag." prefix is added in one place.
   const std::string prefix = engine::DiagnosticMetricName("");
+  // The quantize task reports the objective's metrics of the full-precision model under one
+  // more prefix, also added in one place.
+  const std::string fp_prefix = engine::FullPrecisionMetricName("");
   auto bare = [&](const std::string& name) {
+    if (absl::StartsWith(name, fp_prefix)) return name.substr(fp_prefix.size());
     return absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : name;
   };
   for (const MetricSpec& m : metrics) {

@@ -36,6 +36,7 @@
 #include "worker/engine/optimizer/spa.h"
 #include "worker/engine/optimizer/splus.h"
 #include "worker/engine/task/convex_relu.h"
+#include "worker/engine/task/quantize.h"
 #include "worker/engine/task/train.h"
 
 namespace optbench::engine {
@@ -47,6 +48,7 @@ const std::vector<const TaskDef*>& Tasks() {
   static const auto* table = new std::vector<const TaskDef*>{
       &TrainTaskDefinition(),  // The default task.
       &ConvexReluTaskDefinition(),
+      &QuantizeTaskDefinition(),
   };
   return *table;
 }

@@ -220,6 +220,9 @@ const ModelDef& MlpDefinition() {
           return f;
         }));
     d->spec.provides = {kInputGradientCapability};
+    d->spec.blocks = [](const spec::ParamMap& p) {
+      return static_cast<int64_t>(spec::GetIntList(p, "hidden").size());
+    };
     return d;
   }();
   return *def;

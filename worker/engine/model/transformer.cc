@@ -761,6 +761,9 @@ const ModelDef& TransformerDefinition() {
     // precondition.
     d->spec.needs = {"token_ids"};
     d->spec.provides = {"positions"};
+    d->spec.blocks = [](const spec::ParamMap& p) {
+      return spec::GetBool(p, "last_layer_only") ? int64_t{0} : spec::GetInt(p, "layers");
+    };
     return d;
   }();
   return *def;
