@@ -172,13 +172,13 @@ std::vector<spec::MetricSpec> BlockMetrics() {
   };
 }
 
-// The quantized model's per-class metrics are the objective's own (loss, accuracy, ...); the
-// full-precision model's the same with kFpPrefix; and the agreement of their predictions.
+// The quantized model's per-class metrics are the objective's own (loss, accuracy, ...: declared
+// by the objective component, not here); the full-precision model's are the same with kFpPrefix;
+// then the agreement of their predictions.
 std::vector<spec::MetricSpec> ClassMetrics(const std::vector<spec::MetricSpec>& objective) {
   std::vector<spec::MetricSpec> out;
   for (const spec::MetricSpec& m : objective) {
     spec::MetricSpec q = m;
-    out.push_back(q);
     q.name = FullPrecisionMetricName(m.name);
     if (!q.query.empty()) q.query = FullPrecisionMetricName(m.query);
     q.doc = absl::StrCat("full precision: ", m.doc);
@@ -591,6 +591,8 @@ absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const 
     }
     // Linear decay to 0 (auto-round's LinearLR): step t uses lr (1 - t/T).
     optimizer->Step(slots, lr * (1.0 - static_cast<double>(t) / static_cast<double>(T)));
+    // alpha and beta live in [0, 1] (auto-round clamps them after each step, wrapper.py).
+    for (size_t i : unit.layers) ClampAlphaBeta(&layers_[i].rounding);
     sink_->OnStep(base + t + 1);
   }
   if (s_.keep_best && !best_rounding.empty()) {
@@ -661,9 +663,9 @@ absl::StatusOr<RunResult> QuantizeRun::Run() {
     m.items = names;
     info.metrics.push_back(std::move(m));
   }
-  for (spec::MetricSpec& m : ClassMetrics(FindObjective(objective_name_).spec.metrics)) {
-    info.metrics.push_back(std::move(m));
-  }
+  const std::vector<spec::MetricSpec>& own = FindObjective(objective_name_).spec.metrics;
+  info.metrics.insert(info.metrics.end(), own.begin(), own.end());
+  for (spec::MetricSpec& m : ClassMetrics(own)) info.metrics.push_back(std::move(m));
   sink_->OnRunInfo(info);
 
   // Block inputs: h_fp through the full-precision blocks, h_q through the quantized ones.

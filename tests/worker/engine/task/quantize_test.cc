@@ -134,7 +134,7 @@ spec::JobSpec QuantizeJob(const Source& source, spec::ParamMap settings) {
   return job;
 }
 
-absl::StatusOr<RunResult> Run(const spec::JobSpec& job, QuantizeSink* sink, const Source& source,
+absl::StatusOr<RunResult> RunQuantize(const spec::JobSpec& job, QuantizeSink* sink, const Source& source,
                               const std::function<bool()>& should_stop = nullptr) {
   sink->source = source.model;
   return RunJob(job, sink, should_stop);
@@ -148,8 +148,14 @@ const Source& MlpSource() {
 TEST(QuantizeTaskTest, SignRoundBeatsRoundToNearestAtEveryBlock) {
   for (int64_t bits : {2, 3, 4}) {
     QuantizeSink sink;
-    absl::StatusOr<RunResult> result = Run(
-        QuantizeJob(MlpSource(), {{"bits", bits}, {"group_size", int64_t{8}}, {"iters", int64_t{100}}}),
+    absl::StatusOr<RunResult> result = RunQuantize(
+        // Full batch: keep-best then compares the same 64 examples at every step, so it can only
+        // end at or below RTN, and strictly below when any step helped.
+        QuantizeJob(MlpSource(), {{"bits", bits},
+                                  {"group_size", int64_t{8}},
+                                  {"iters", int64_t{100}},
+                                  {"samples", int64_t{64}},
+                                  {"batch_size", int64_t{64}}}),
         &sink, MlpSource());
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->outcome, RunOutcome::kCompleted);
@@ -179,7 +185,7 @@ TEST(QuantizeTaskTest, SignRoundBeatsRoundToNearestAtEveryBlock) {
 TEST(QuantizeTaskTest, RoundToNearestTrainsNothing) {
   QuantizeSink sink;
   absl::StatusOr<RunResult> result =
-      Run(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"method", std::string("rtn")},
+      RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"method", std::string("rtn")},
                                     {"group_size", int64_t{8}}}),
           &sink, MlpSource());
   ASSERT_TRUE(result.ok()) << result.status();
@@ -191,7 +197,7 @@ TEST(QuantizeTaskTest, RoundToNearestTrainsNothing) {
 
 TEST(QuantizeTaskTest, EightBitsKeepsThePredictions) {
   QuantizeSink sink;
-  ASSERT_TRUE(Run(QuantizeJob(MlpSource(), {{"bits", int64_t{8}}, {"group_size", int64_t{8}},
+  ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{8}}, {"group_size", int64_t{8}},
                                             {"iters", int64_t{20}}}),
                   &sink, MlpSource())
                   .ok());
@@ -210,7 +216,7 @@ TEST(QuantizeTaskTest, KeepBestEndsWithTheBestStepsRounding) {
   // without it at the last step's rounding (whose MSE no step reports).
   for (bool keep_best : {true, false}) {
     QuantizeSink sink;
-    ASSERT_TRUE(Run(QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
+    ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
                                               {"group_size", int64_t{8}},
                                               {"iters", int64_t{60}},
                                               {"samples", int64_t{40}},
@@ -240,8 +246,11 @@ TEST(QuantizeTaskTest, DefaultBudgetKeepsVWithinHalfPlusLr) {
   // lr = 1/T decayed linearly: V moves at most sum_t lr (1 - t/T) = 0.5 + 0.5/T <= 0.5 + lr.
   QuantizeSink sink;
   const int64_t iters = 50;
-  ASSERT_TRUE(Run(QuantizeJob(MlpSource(), {{"bits", int64_t{2}}, {"group_size", int64_t{8}},
-                                            {"iters", iters}}),
+  // Without keep-best the checkpoint holds V after the last step, the whole trajectory's sum.
+  ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
+                                                    {"group_size", int64_t{8}},
+                                                    {"iters", iters},
+                                                    {"keep_best", false}}),
                   &sink, MlpSource())
                   .ok());
   ASSERT_FALSE(sink.checkpoints.empty());
@@ -262,7 +271,7 @@ TEST(QuantizeTaskTest, DefaultBudgetKeepsVWithinHalfPlusLr) {
 TEST(QuantizeTaskTest, ExportedWeightsAreWhatTheJobEvaluated) {
   for (bool symmetric : {false, true}) {
     QuantizeSink sink;
-    ASSERT_TRUE(Run(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
+    ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
                                               {"iters", int64_t{30}}, {"symmetric", symmetric},
                                               {"quantize_head", true}}),
                     &sink, MlpSource())
@@ -296,20 +305,20 @@ TEST(QuantizeTaskTest, AResumedJobGivesIdenticalResults) {
       QuantizeJob(MlpSource(), {{"bits", int64_t{2}}, {"group_size", int64_t{8}},
                                 {"iters", int64_t{40}}, {"eval_every", int64_t{5}}});
   QuantizeSink whole;
-  ASSERT_TRUE(Run(job, &whole, MlpSource()).ok());
+  ASSERT_TRUE(RunQuantize(job, &whole, MlpSource()).ok());
 
   // Stopped in the middle of block 1 (after block 0's checkpoint at step 40).
   QuantizeSink first;
   int64_t polls = 0;
   absl::StatusOr<RunResult> stopped =
-      Run(job, &first, MlpSource(), [&] { return ++polls > 55; });
+      RunQuantize(job, &first, MlpSource(), [&] { return ++polls > 55; });
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   EXPECT_EQ(stopped->outcome, RunOutcome::kCancelled);
   ASSERT_EQ(first.checkpoints.count(40), 1u);
 
   QuantizeSink second;
   second.stored = first.checkpoints;
-  absl::StatusOr<RunResult> resumed = Run(job, &second, MlpSource());
+  absl::StatusOr<RunResult> resumed = RunQuantize(job, &second, MlpSource());
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(second.resumed, 40);
   EXPECT_EQ(resumed->resumed_from, 40);
@@ -333,7 +342,7 @@ TEST(QuantizeTaskTest, AdamTrainsTheRoundingToo) {
                                                 {"iters", int64_t{100}},
                                                 {"method", std::string("optimizer")}});
   job.components["optimizer"] = {"adam", {{"lr", 0.005}}};
-  absl::StatusOr<RunResult> result = Run(job, &sink, MlpSource());
+  absl::StatusOr<RunResult> result = RunQuantize(job, &sink, MlpSource());
   ASSERT_TRUE(result.ok()) << result.status();
   const std::vector<double> mse = sink.Final("block_mse"), rtn = sink.Final("block_mse_rtn");
   for (size_t b = 0; b < mse.size(); ++b) EXPECT_LT(mse[b], rtn[b]);
@@ -360,7 +369,7 @@ TEST(QuantizeTaskTest, TransformerBlocksAreQuantized) {
   const Source source = TrainSource(data, model, "sequence_cross_entropy");
   QuantizeSink sink;
   absl::StatusOr<RunResult> result =
-      Run(QuantizeJob(source, {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
+      RunQuantize(QuantizeJob(source, {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
                                {"iters", int64_t{40}}, {"samples", int64_t{32}}}),
           &sink, source);
   ASSERT_TRUE(result.ok()) << result.status();
