@@ -140,6 +140,15 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
   }
   if (steps.empty()) return "(no metrics yet)\n";
   const bool grouped = num_groups > 1;
+  // A per-item metric (a quantize job's block_mse) has its items for groups, named.
+  std::vector<std::string> item_labels;
+  for (const v1::Series& s : response.series()) {
+    if (s.groups_size() == num_groups && s.groups_size() > 0 && !s.groups(0).label().empty()) {
+      for (const v1::ClassGroup& g : s.groups()) item_labels.push_back(g.label());
+      break;
+    }
+  }
+  const bool items = grouped && !item_labels.empty();
   std::string out;
   const std::string metric =
       response.series_size() > 0
@@ -147,10 +156,17 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
           : "";
   for (int64_t step : steps) {
     absl::StrAppend(&out, "step ", step, " - ", metric,
-                    grouped ? " by group (1 = most frequent classes)" : "", "\n");
+                    items     ? " by item"
+                    : grouped ? " by group (1 = most frequent classes)"
+                              : "",
+                    "\n");
     absl::StrAppend(&out, absl::StrFormat("  %-*s", static_cast<int>(width), "job"));
     for (int g = 0; g < std::max(1, num_groups); ++g) {
-      absl::StrAppend(&out, grouped ? absl::StrFormat(" %7d", g + 1) : "   value");
+      if (items) {
+        absl::StrAppend(&out, absl::StrFormat(" %7s", item_labels[static_cast<size_t>(g)]));
+      } else {
+        absl::StrAppend(&out, grouped ? absl::StrFormat(" %7d", g + 1) : "   value");
+      }
     }
     absl::StrAppend(&out, "\n");
     for (const v1::Series& s : response.series()) {

@@ -91,6 +91,7 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(
     row.split = spec::SplitName(split);
     row.metric = v.metric();
     row.values.assign(v.values().begin(), v.values().end());
+    row.per_item = metric->shape == spec::MetricShape::kPerItem;
     rows.push_back(std::move(row));
   }
   return rows;

@@ -679,7 +679,8 @@ absl::Status AppendInTransaction(Connection& conn, const JobRecord& job,
   // A per-class vector has one value per class of the job (once its data set is known).
   if (job.num_classes > 0) {
     for (const MetricRow& row : rows) {
-      if (row.values.size() > 1 && static_cast<int64_t>(row.values.size()) != job.num_classes) {
+      if (!row.per_item && row.values.size() > 1 &&
+          static_cast<int64_t>(row.values.size()) != job.num_classes) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "metric %s/%s at step %d of job %s has %d values; the job has %d classes", row.split,
             row.metric, row.step, job_id, row.values.size(), job.num_classes));

@@ -110,7 +110,8 @@ struct JobPage {
   std::string next_page_token;  // Empty when there are no more.
 };
 
-// One stored metric: a scalar (values.size() == 1) or a packed per-class vector.
+// One stored metric: a scalar (values.size() == 1), a packed per-class vector, or one value per
+// item of the run's own grouping (spec::MetricShape::kPerItem: a block of a quantize job).
 // Key: (job_id, step, split, metric). Writing the same key again replaces the value.
 struct MetricRow {
   std::string job_id;
@@ -118,6 +119,9 @@ struct MetricRow {
   std::string split;   // "train" | "test"
   std::string metric;  // "loss", "accuracy", "loss_sum", "correct", "grad_norm", ...
   std::vector<double> values;
+  // Set by whoever checked the row against the run's declaration: a per-item vector, whose
+  // length is its items' count, not the job's classes. Not stored (the declaration says it).
+  bool per_item = false;
 };
 
 struct MetricQuery {

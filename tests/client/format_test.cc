@@ -67,6 +67,19 @@ TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {
   EXPECT_NE(table.find("  1.500       -"), std::string::npos) << table;
 }
 
+TEST(FormatTest, TableNamesTheItemsOfAPerItemMetric) {
+  v1::QueryMetricsResponse r = TwoJobs();
+  for (v1::Series& s : *r.mutable_series()) {
+    s.set_metric("block_mse");
+    s.mutable_groups(0)->set_label("block0");
+    s.mutable_groups(1)->set_label("head");
+  }
+  const std::string table = QueryToTable(r, 4);
+  EXPECT_NE(table.find("step 5 - train block_mse by item\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("  block0    head\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("most frequent"), std::string::npos) << table;
+}
+
 TEST(FormatTest, JobListingShowsKeptModelSizesOnlyWhenThereAreSome) {
   std::vector<v1::Job> jobs(2);
   jobs[0].set_id("s-1-0");

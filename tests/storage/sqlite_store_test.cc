@@ -758,6 +758,15 @@ TEST_F(SqliteStoreTest, PerClassVectorsMustHaveOneValuePerClassOnceTheyAreKnown)
   query.min_step = 2;
   ASSERT_OK_AND_ASSIGN(std::vector<MetricRow> rows, store_->ReadMetrics(query));
   EXPECT_TRUE(rows.empty());  // The whole batch was refused.
+
+  // A per-item vector (one value per block) is as long as its items, whatever the classes.
+  MetricRow blocks = Row(job_.id, 3, "train", "block_mse", {0.5, 0.25});
+  blocks.per_item = true;
+  ASSERT_OK(store_->AppendMetrics(job_.id, {blocks}, Holding(job_.lease_token)));
+  query.min_step = 3;
+  ASSERT_OK_AND_ASSIGN(rows, store_->ReadMetrics(query));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0].values, ::testing::ElementsAre(0.5, 0.25));
 }
 
 TEST_F(SqliteStoreTest, ReadMetricsFiltersAndOrders) {

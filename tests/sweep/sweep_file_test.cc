@@ -834,10 +834,10 @@ TEST(SweepFileTest, SourceErrorsNameTheirLineAndWhatIsAllowed) {
       "dataset: {name: heavy_tail_uniform}\nmodel: {name: linear}\noptimizer: {name: gd}\n";
   EXPECT_EQ(ErrorOf(train + "source: s-1a2b3c4d-0\n"),
             "sweep.yaml:4: source: task 'train' takes no source; tasks that work on another "
-            "job's kept model: none is registered");
+            "job's kept model: quantize");
   EXPECT_EQ(SourceErrorOf(train + "source: s-1a2b3c4d-0\n"),
             "refine.yaml:4: source: task 'train' takes no source; tasks that work on another "
-            "job's kept model: refine");
+            "job's kept model: quantize, refine");
   EXPECT_EQ(SourceErrorOf("task: refine\nsource: {optimizer: adam}\n"),
             "refine.yaml:2: source: a filter names its sweep: {sweep: <id or name>, ...}");
   EXPECT_EQ(SourceErrorOf("task: refine\nsource: {sweep: s, optimizer: [adam, sgd]}\n"),
