@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -28,17 +29,20 @@
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
 #include "server/coordinator.h"
 #include "server/coordinator_service.h"
+#include "server/kept_model_stream.h"
 #include "server/query.h"
 #include "server/wire.h"
 #include "storage/sqlite_store.h"
 #include "worker/engine/catalog.h"
 #include "worker/engine/gemm_backend.h"
 #include "worker/engine/run_job.h"
+#include "worker/kept_model_pieces.h"
 #include "worker/worker.h"
 
 namespace optbench::client {
@@ -75,6 +79,10 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)
       --format F          table (default), csv or json
+      --db PATH           read a database file directly (read-only) instead of a coordinator
+  export JOB --out FILE  the model a job kept, checked (size, FNV-1a) as its pieces arrive: a
+                        quantize job's quantized model (docs/QUANTIZED_FORMAT.md) or a train
+                        job's parameters (trainer.keep_model)
       --db PATH           read a database file directly (read-only) instead of a coordinator
   plot SWEEP_OR_JOB     SVG figure: a panel per job, a line per frequency group, shared y axis
       --groups G          frequency groups (default 10)
@@ -550,6 +558,66 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// The bytes of the model `job_id` kept, from the database file named by --db or else from the
+// coordinator, put back together piece by piece with their size and checksum checked.
+absl::StatusOr<std::string> FetchKeptModel(const Args& args, const std::string& job_id) {
+  worker::ModelAssembler assembler;
+  const std::string db = Flag(args, "--db");
+  if (!db.empty()) {
+    storage::SqliteStoreOptions options;
+    options.read_only = true;
+    auto store = storage::SqliteStore::Open(db, options);
+    if (!store.ok()) return store.status();
+    absl::StatusOr<storage::JobRecord> job = (*store)->GetJob(job_id);
+    if (!job.ok()) return job.status();
+    OPTBENCH_RETURN_IF_ERROR(server::CheckHasKeptModel(*job));
+    OPTBENCH_RETURN_IF_ERROR(server::ForEachKeptModelPiece(
+        [&](int64_t offset) { return (*store)->ReadKeptModelChunk(job_id, offset); },
+        absl::StrCat("job ", job_id), [&](v1::KeptModelChunk piece) { return assembler.Add(piece); }));
+    return std::move(assembler).Finish();
+  }
+  RemoteBackend backend(CoordinatorAddress(args));
+  v1::DownloadKeptModelRequest request;
+  request.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientContext> context = Context(absl::Minutes(30));
+  std::unique_ptr<grpc::ClientReaderInterface<v1::KeptModelChunk>> reader =
+      backend.stub()->DownloadKeptModel(context.get(), request);
+  v1::KeptModelChunk piece;
+  while (reader->Read(&piece)) {
+    if (absl::Status s = assembler.Add(piece); !s.ok()) {
+      context->TryCancel();
+      reader->Finish().ok();
+      return s;
+    }
+  }
+  if (grpc::Status s = reader->Finish(); !s.ok()) return FromGrpcStatus(s);
+  return std::move(assembler).Finish();
+}
+
+int CmdExport(const Args& args, std::ostream& out, std::ostream& err) {
+  const std::string path = Flag(args, "--out");
+  if (args.positional.size() != 1 || path.empty()) {
+    err << "usage: optbench export JOB --out FILE [--db PATH | --coordinator ADDR]\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> model = FetchKeptModel(args, args.positional[0]);
+  if (!model.ok()) return Fail(err, "export", model.status());
+  // Written beside the target and renamed over it: a reader never sees half a model.
+  const std::string partial = absl::StrCat(path, ".partial");
+  std::ofstream file(partial, std::ios::binary | std::ios::trunc);
+  file.write(model->data(), static_cast<std::streamsize>(model->size()));
+  file.close();
+  if (!file || std::rename(partial.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(partial.c_str());
+    return Fail(err, "export", absl::InvalidArgumentError(absl::StrCat(
+                                   "--out: cannot write '", path, "': ", reason)));
+  }
+  out << "wrote " << path << ": " << model->size() << " bytes, the model job "
+      << args.positional[0] << " kept\n";
+  return 0;
+}
+
 int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench submit SWEEP_FILE [--dry-run] [--name NAME] [--coordinator ADDR]\n";
@@ -858,6 +926,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"query",
        {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
         CmdQuery}},
+      {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
       {"plot",
        {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",
          "--reference", "--title", "--columns", "--width", "--height", "--out"},
@@ -866,7 +935,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
   auto it = commands.find(command);
   if (it == commands.end()) {
     err << "optbench: unknown command '" << command
-        << "'; known: run, submit, status, list, watch, cancel, query, plot, help\n";
+        << "'; known: run, submit, status, list, watch, cancel, query, export, plot, help\n";
     return 2;
   }
   std::set<std::string> flags = it->second.flags;

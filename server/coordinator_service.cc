@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "proto/convert.h"
+#include "server/kept_model_stream.h"
 #include "server/query.h"
 #include "server/source_resolution.h"
 #include "server/wire.h"
@@ -176,6 +177,16 @@ grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = JobToProto(*job);
   return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::DownloadKeptModel(grpc::ServerContext* context,
+                                                   const v1::DownloadKeptModelRequest* request,
+                                                   grpc::ServerWriter<v1::KeptModelChunk>* writer) {
+  if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
+  absl::StatusOr<storage::JobRecord> job = scheduler_->GetJob(request->job_id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  if (absl::Status s = CheckHasKeptModel(*job); !s.ok()) return ToGrpcStatus(s);
+  return StreamKeptModel(*scheduler_, job->id, absl::StrCat("job ", job->id), context, writer);
 }
 
 grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,

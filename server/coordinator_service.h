@@ -52,6 +52,9 @@ class CoordinatorService final : public v1::Coordinator::Service {
                           v1::ListSweepsResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                       v1::Job* response) override;
+  grpc::Status DownloadKeptModel(grpc::ServerContext* context,
+                                 const v1::DownloadKeptModelRequest* request,
+                                 grpc::ServerWriter<v1::KeptModelChunk>* writer) override;
   grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                         v1::ListJobsResponse* response) override;
   grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,

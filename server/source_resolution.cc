@@ -172,6 +172,14 @@ absl::StatusOr<std::vector<Candidate>> JobsOfSource(const std::string& text,
           name, " kept no model (a train job keeps one with trainer.keep_model: true)"));
     }
     if (!c.spec.has_value()) OPTBENCH_RETURN_IF_ERROR(StoredSpec(c.job).status());
+    // A job that itself worked on a source (quantize) keeps what it made of it (a quantized
+    // export), not a model to start from.
+    absl::StatusOr<const spec::TaskSpec*> task = catalog.FindTask(c.spec->task);
+    if (task.ok() && !(*task)->source_slots.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, " is a ", c.spec->task, " job, which worked on a source itself: what it kept ",
+          "is its output, not a model to start from; name the job it worked on instead"));
+    }
   }
   return jobs;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "proto/convert.h"
+#include "server/kept_model_stream.h"
 #include "server/source_resolution.h"
 #include "server/wire.h"
 
@@ -358,27 +359,7 @@ grpc::Status WorkerService::LoadSourceModel(grpc::ServerContext* context,
   if (!job.ok()) return ToGrpcStatus(job.status());
   absl::StatusOr<std::string> source = SourceJobOf(*job);
   if (!source.ok()) return ToGrpcStatus(source.status());
-  // Piece by piece as stored: the coordinator never holds a whole model. A source job is
-  // finished, so its model cannot change under the reads (the worker checks the checksum anyway).
-  int64_t offset = 0;
-  int64_t total = 1;
-  while (offset < total) {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    absl::StatusOr<storage::KeptModelChunk> piece = scheduler_->ReadKeptModelChunk(*source, offset);
-    if (!piece.ok()) {
-      return ToGrpcStatus(
-          absl::Status(piece.status().code(), absl::StrCat("source: ", piece.status().message())));
-    }
-    total = piece->total_bytes;
-    v1::KeptModelChunk out;
-    out.set_total_bytes(piece->total_bytes);
-    out.set_offset(piece->offset);
-    out.set_checksum(piece->checksum);
-    offset += static_cast<int64_t>(piece->data.size());
-    *out.mutable_data() = std::move(piece->data);
-    if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "reader went away");
-  }
-  return grpc::Status::OK;
+  return StreamKeptModel(*scheduler_, *source, "source", context, writer);
 }
 
 }  // namespace optbench::server

@@ -1,4 +1,4 @@
-// Kept models on the wire (worker.proto KeptModelChunk): a model cut into pieces that each fit a
+// Kept models on the wire (types.proto KeptModelChunk): a model cut into pieces that each fit a
 // gRPC message, and pieces put back together with the model's size and checksum checked. Shared
 // by the upload (ReportingSink::OnKeptModel) and the download (LoadSourceModel) of the worker.
 #ifndef OPTBENCH_WORKER_KEPT_MODEL_PIECES_H_
@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "optbench/v1/worker.pb.h"
+#include "optbench/v1/types.pb.h"
 
 namespace optbench::worker {
 

@@ -7,6 +7,10 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <map>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +58,17 @@ std::string RunCli(const std::string& args) {
   while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
   pclose(pipe);
   return out;
+}
+
+int64_t NumberAfter(const std::string& log, const std::string& prefix) {
+  const size_t at = log.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::atoll(log.c_str() + at + prefix.size());
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 TEST_F(KeptModelTest, AKeptModelIsStoredInPiecesAndSurvivesACoordinatorRestart) {
@@ -112,6 +127,85 @@ trainer: {steps: 20, eval_every: 10, keep_model: [true, false]}
   }
   EXPECT_EQ(back, model);
   EXPECT_EQ(pieces, static_cast<int>((model.size() + 1023) / 1024));
+
+  // `optbench export` gives the same bytes, from the coordinator (DownloadKeptModel) and from the
+  // file; a job without a model is an error naming it.
+  const std::string remote = dir_ + "/remote.model";
+  const std::string local = dir_ + "/local.model";
+  EXPECT_NE(RunCli(absl::StrCat("export ", jobs[0].id(), " --out ", remote, " --coordinator ",
+                                address_))
+                .find("wrote " + remote),
+            std::string::npos);
+  EXPECT_NE(RunCli(absl::StrCat("export ", jobs[0].id(), " --out ", local, " --db ", dir_,
+                                "/optbench.db"))
+                .find("wrote " + local),
+            std::string::npos);
+  EXPECT_EQ(ReadFile(remote), model);
+  EXPECT_EQ(ReadFile(local), model);
+  EXPECT_NE(RunCli(absl::StrCat("export ", jobs[1].id(), " --out ", dir_, "/none --coordinator ",
+                                address_))
+                .find(absl::StrCat("job ", jobs[1].id(), " has no kept model")),
+            std::string::npos);
+  EXPECT_FALSE(std::ifstream(dir_ + "/none").good());
+}
+
+TEST_F(KeptModelTest, AQuantizeJobWhoseWorkerIsKilledResumesAndGivesIdenticalResults) {
+  listen_port_ = FreePort();
+  StartCoordinator({"--lease_seconds=2", "--heartbeat_seconds=1"});
+  StartWorker("trainer");
+  v1::SubmitSweepResponse train = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 5}
+model: {name: mlp, hidden: [128, 128, 128]}
+optimizer: {name: adam, lr: 0.01}
+trainer: {steps: 50, eval_every: 50, keep_model: true}
+)");
+  std::vector<v1::Job> trained = WaitForSweep(train.sweep().id(), absl::Seconds(60));
+  ASSERT_EQ(trained.size(), 1u);
+  ASSERT_EQ(trained[0].state(), v1::JOB_STATE_SUCCEEDED) << trained[0].error();
+  workers_[0]->Kill(SIGKILL);
+  workers_[0]->Wait();
+
+  // Three blocks of `iters` steps each; a checkpoint after each block.
+  constexpr int64_t kIters = 6000;
+  const std::string quantize = absl::StrCat(
+      "task: quantize\nsource: ", trained[0].id(),
+      "\nquantize: {bits: 2, group_size: 16, samples: 64, batch_size: 32, eval_every: 500, "
+      "iters: ",
+      kIters, "}\n");
+  Subprocess* doomed = StartWorker("doomed");
+  v1::SubmitSweepResponse killed = Submit(quantize);
+  ASSERT_EQ(killed.jobs_size(), 1);
+  const std::string job_id = killed.jobs(0).id();
+  // Killed without warning in the second block, after the first block's checkpoint.
+  v1::Job job = WaitForProgress(job_id, kIters + 200, absl::Seconds(60));
+  ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.error();
+  ASSERT_LT(job.progress_step(), 3 * kIters) << "finished before the kill; make it longer";
+  doomed->Kill(SIGKILL);
+  doomed->Wait();
+  Subprocess* rescuer = StartWorker("rescuer");
+  std::vector<v1::Job> jobs = WaitForSweep(killed.sweep().id(), absl::Seconds(120));
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << jobs[0].error();
+  EXPECT_EQ(jobs[0].attempt(), 2);
+  const int64_t resumed = NumberAfter(rescuer->Log(), "resuming from the checkpoint at step ");
+  EXPECT_GE(resumed, kIters) << rescuer->Log();
+  EXPECT_EQ(resumed % kIters, 0) << rescuer->Log();
+  ASSERT_TRUE(jobs[0].has_kept_model());
+
+  // The same job again, undisturbed, on the same worker: the same numbers and the same model.
+  v1::SubmitSweepResponse calm = Submit(quantize);
+  std::vector<v1::Job> again = WaitForSweep(calm.sweep().id(), absl::Seconds(120));
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again[0].state(), v1::JOB_STATE_SUCCEEDED) << again[0].error();
+  EXPECT_EQ(again[0].attempt(), 1);
+  for (const char* metric : {"loss", "block_mse", "block_mse_rtn", "agreement"}) {
+    SCOPED_TRACE(metric);
+    const std::map<int64_t, std::vector<double>> want = QueryPerClass(again[0].id(), metric);
+    ASSERT_FALSE(want.empty());
+    ExpectSameSeries(QueryPerClass(job_id, metric), want);
+  }
+  EXPECT_EQ(jobs[0].kept_model().checksum(), again[0].kept_model().checksum());
+  EXPECT_EQ(jobs[0].kept_model().size_bytes(), again[0].kept_model().size_bytes());
 }
 
 }  // namespace

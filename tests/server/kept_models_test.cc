@@ -230,6 +230,60 @@ TEST_F(KeptModelsTest, DryRunsAndTheJobsApiResolveToo) {
   EXPECT_EQ(response.jobs(0).labels().at("source"), ids_[1]);
 }
 
+// The reply of DownloadKeptModel for `job_id`: its pieces, or the stream's error.
+absl::StatusOr<std::vector<v1::KeptModelChunk>> Download(v1::Coordinator::Stub* client,
+                                                         const std::string& job_id) {
+  grpc::ClientContext context;
+  v1::DownloadKeptModelRequest request;
+  request.set_job_id(job_id);
+  auto reader = client->DownloadKeptModel(&context, request);
+  std::vector<v1::KeptModelChunk> pieces;
+  v1::KeptModelChunk piece;
+  while (reader->Read(&piece)) pieces.push_back(piece);
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return FromGrpcStatus(s);
+  return pieces;
+}
+
+TEST_F(KeptModelsTest, DownloadKeptModelStreamsAJobsModelInPiecesAndNamesAJobWithout) {
+  RunTrainedSweep();
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::KeptModelChunk> pieces, Download(client_.get(), ids_[0]));
+  ASSERT_EQ(pieces.size(), 3u);  // 700 bytes uploaded in pieces of 256.
+  std::string back;
+  for (const v1::KeptModelChunk& piece : pieces) {
+    EXPECT_EQ(piece.offset(), static_cast<int64_t>(back.size()));
+    EXPECT_EQ(piece.total_bytes(), 700);
+    EXPECT_EQ(piece.checksum(), Checksum(models_[ids_[0]]));
+    back += piece.data();
+  }
+  EXPECT_EQ(back, models_[ids_[0]]);
+  EXPECT_THAT(Download(client_.get(), ids_[2]),
+              StatusIs(absl::StatusCode::kNotFound,
+                       absl::StrCat("job ", ids_[2],
+                                    " has no kept model (it is succeeded; a train job keeps one "
+                                    "with trainer.keep_model: true, a quantize job when it "
+                                    "succeeds)")));
+  EXPECT_THAT(Download(client_.get(), ids_[4]),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("(it is running;")));
+  EXPECT_THAT(Download(client_.get(), "s-00000000-9"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(KeptModelsTest, AJobThatWorkedOnASourceIsNoSourceItself) {
+  RunTrainedSweep();
+  ASSERT_OK(Submit(absl::StrCat("task: refine\nsource: ", ids_[0], "\n")).status());
+  const v1::AcquireJobResponse leased = Acquire();
+  ASSERT_TRUE(leased.has_job());
+  const std::string output = ModelBytes(300, 7);
+  ASSERT_OK(Upload(leased, output, 256, Checksum(output)));
+  Complete(leased);
+  EXPECT_THAT(Submit(absl::StrCat("task: refine\nsource: ", leased.job().id(), "\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat("source '", leased.job().id(), "': job ", leased.job().id(),
+                                    " is a refine job, which worked on a source itself: what it "
+                                    "kept is its output, not a model to start from; name the "
+                                    "job it worked on instead")));
+}
+
 TEST_F(KeptModelsTest, SourcesThatCannotBeUsedNameTheJobAndTheProblem) {
   RunTrainedSweep();
   const std::string refine = "task: refine\nsource: ";
