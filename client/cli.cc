@@ -409,16 +409,21 @@ absl::Status ParseSeriesFlags(const Args& args, v1::QueryMetricsRequest* request
   return ParseSteps(Flag(args, "--steps"), request);
 }
 
+// The database file `db`, read-only and straight from the file: works while a coordinator writes
+// to it (WAL).
+absl::StatusOr<std::unique_ptr<storage::SqliteStore>> OpenReadOnly(const std::string& db) {
+  storage::SqliteStoreOptions options;
+  options.read_only = true;
+  return storage::SqliteStore::Open(db, options);
+}
+
 // Runs `request` for the sweep or job `id`: on the database file named by --db, or else on the
 // coordinator.
 absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const std::string& id,
                                                       v1::QueryMetricsRequest request) {
   const std::string db = Flag(args, "--db");
   if (!db.empty()) {
-    // Read-only, straight from the file: works while a coordinator writes to it (WAL).
-    storage::SqliteStoreOptions options;
-    options.read_only = true;
-    auto store = storage::SqliteStore::Open(db, options);
+    auto store = OpenReadOnly(db);
     if (!store.ok()) return store.status();
     auto sweep = (*store)->GetSweep(id);
     if (sweep.ok()) {
@@ -564,16 +569,15 @@ absl::StatusOr<std::string> FetchKeptModel(const Args& args, const std::string& 
   worker::ModelAssembler assembler;
   const std::string db = Flag(args, "--db");
   if (!db.empty()) {
-    storage::SqliteStoreOptions options;
-    options.read_only = true;
-    auto store = storage::SqliteStore::Open(db, options);
+    auto store = OpenReadOnly(db);
     if (!store.ok()) return store.status();
     absl::StatusOr<storage::JobRecord> job = (*store)->GetJob(job_id);
     if (!job.ok()) return job.status();
     OPTBENCH_RETURN_IF_ERROR(server::CheckHasKeptModel(*job));
     OPTBENCH_RETURN_IF_ERROR(server::ForEachKeptModelPiece(
         [&](int64_t offset) { return (*store)->ReadKeptModelChunk(job_id, offset); },
-        absl::StrCat("job ", job_id), [&](v1::KeptModelChunk piece) { return assembler.Add(piece); }));
+        absl::StrCat("job ", job_id),
+        [&](v1::KeptModelChunk piece) { return assembler.Add(piece); }));
     return std::move(assembler).Finish();
   }
   RemoteBackend backend(CoordinatorAddress(args));
@@ -610,11 +614,12 @@ int CmdExport(const Args& args, std::ostream& out, std::ostream& err) {
   if (!file || std::rename(partial.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);
     std::remove(partial.c_str());
-    return Fail(err, "export", absl::InvalidArgumentError(absl::StrCat(
-                                   "--out: cannot write '", path, "': ", reason)));
+    return Fail(
+        err, "export",
+        absl::InvalidArgumentError(absl::StrCat("--out: cannot write '", path, "': ", reason)));
   }
-  out << "wrote " << path << ": " << model->size() << " bytes, the model job "
-      << args.positional[0] << " kept\n";
+  out << "wrote " << path << ": " << model->size() << " bytes, the model job " << args.positional[0]
+      << " kept\n";
   return 0;
 }
 

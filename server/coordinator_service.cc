@@ -183,6 +183,10 @@ grpc::Status CoordinatorService::DownloadKeptModel(grpc::ServerContext* context,
                                                    const v1::DownloadKeptModelRequest* request,
                                                    grpc::ServerWriter<v1::KeptModelChunk>* writer) {
   if (grpc::Status a = Authorize(context, Role::kRead); !a.ok()) return a;
+  if (request->job_id().empty()) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("job_id: required (the job whose model to read)"));
+  }
   absl::StatusOr<storage::JobRecord> job = scheduler_->GetJob(request->job_id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   if (absl::Status s = CheckHasKeptModel(*job); !s.ok()) return ToGrpcStatus(s);

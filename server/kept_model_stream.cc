@@ -32,8 +32,8 @@ absl::Status ForEachKeptModelPiece(
     out.set_checksum(piece->checksum);
     offset += static_cast<int64_t>(piece->data.size());
     if (piece->data.empty() && offset < total) {
-      return absl::DataLossError(absl::StrCat(what, ": an empty piece at byte ", offset, " of ",
-                                              total));
+      return absl::DataLossError(
+          absl::StrCat(what, ": an empty piece at byte ", offset, " of ", total));
     }
     *out.mutable_data() = std::move(piece->data);
     if (absl::Status s = visit(std::move(out)); !s.ok()) return s;

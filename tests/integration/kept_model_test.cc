@@ -8,9 +8,9 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <map>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -132,10 +132,10 @@ trainer: {steps: 20, eval_every: 10, keep_model: [true, false]}
   // file; a job without a model is an error naming it.
   const std::string remote = dir_ + "/remote.model";
   const std::string local = dir_ + "/local.model";
-  EXPECT_NE(RunCli(absl::StrCat("export ", jobs[0].id(), " --out ", remote, " --coordinator ",
-                                address_))
-                .find("wrote " + remote),
-            std::string::npos);
+  EXPECT_NE(
+      RunCli(absl::StrCat("export ", jobs[0].id(), " --out ", remote, " --coordinator ", address_))
+          .find("wrote " + remote),
+      std::string::npos);
   EXPECT_NE(RunCli(absl::StrCat("export ", jobs[0].id(), " --out ", local, " --db ", dir_,
                                 "/optbench.db"))
                 .find("wrote " + local),

@@ -161,6 +161,17 @@ TEST_F(KeptModelsTest, AModelUploadedInPiecesShowsInGetJobAndListJobs) {
   EXPECT_FALSE(listed.jobs(1).has_kept_model());
 }
 
+// Every piece a stream of model pieces gives, or its error.
+absl::StatusOr<std::vector<v1::KeptModelChunk>> ReadPieces(
+    grpc::ClientReader<v1::KeptModelChunk>* reader) {
+  std::vector<v1::KeptModelChunk> pieces;
+  v1::KeptModelChunk piece;
+  while (reader->Read(&piece)) pieces.push_back(piece);
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return FromGrpcStatus(s);
+  return pieces;
+}
+
 // The reply of LoadSourceModel for `leased`: its pieces, or the stream's error.
 absl::StatusOr<std::vector<v1::KeptModelChunk>> LoadSource(v1::WorkerService::Stub* workers,
                                                            const std::string& job_id,
@@ -169,13 +180,7 @@ absl::StatusOr<std::vector<v1::KeptModelChunk>> LoadSource(v1::WorkerService::St
   v1::LoadSourceModelRequest request;
   request.set_job_id(job_id);
   request.set_lease_token(token);
-  auto reader = workers->LoadSourceModel(&context, request);
-  std::vector<v1::KeptModelChunk> pieces;
-  v1::KeptModelChunk piece;
-  while (reader->Read(&piece)) pieces.push_back(piece);
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return FromGrpcStatus(s);
-  return pieces;
+  return ReadPieces(workers->LoadSourceModel(&context, request).get());
 }
 
 TEST_F(KeptModelsTest, EachJobASourceMeansBecomesOneJobThatWorksOnItsModel) {
@@ -236,13 +241,7 @@ absl::StatusOr<std::vector<v1::KeptModelChunk>> Download(v1::Coordinator::Stub* 
   grpc::ClientContext context;
   v1::DownloadKeptModelRequest request;
   request.set_job_id(job_id);
-  auto reader = client->DownloadKeptModel(&context, request);
-  std::vector<v1::KeptModelChunk> pieces;
-  v1::KeptModelChunk piece;
-  while (reader->Read(&piece)) pieces.push_back(piece);
-  grpc::Status s = reader->Finish();
-  if (!s.ok()) return FromGrpcStatus(s);
-  return pieces;
+  return ReadPieces(client->DownloadKeptModel(&context, request).get());
 }
 
 TEST_F(KeptModelsTest, DownloadKeptModelStreamsAJobsModelInPiecesAndNamesAJobWithout) {

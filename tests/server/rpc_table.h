@@ -127,6 +127,8 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
   v1::FailJobRequest fail;
   fail.set_job_id(job);
   fail.set_lease_token("t");
+  v1::DownloadKeptModelRequest download;
+  download.set_job_id(job);
   v1::LoadSourceModelRequest load_source;
   load_source.set_job_id(job);
   load_source.set_lease_token("t");
@@ -138,6 +140,8 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
       Unary("ListSweeps", Role::kRead, coordinator, &C::ListSweeps, v1::ListSweepsRequest()),
       Unary("GetJob", Role::kRead, coordinator, &C::GetJob, v1::GetJobRequest()),
       Unary("ListJobs", Role::kRead, coordinator, &C::ListJobs, v1::ListJobsRequest()),
+      ServerStreaming("DownloadKeptModel", Role::kRead, coordinator, &C::DownloadKeptModel,
+                      download),
       ServerStreaming("Watch", Role::kRead, coordinator, &C::Watch, watch),
       Unary("QueryMetrics", Role::kRead, coordinator, &C::QueryMetrics, query),
       Unary("ListComponents", Role::kRead, coordinator, &C::ListComponents,

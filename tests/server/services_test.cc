@@ -655,6 +655,8 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
       {"fail: no job", "FailJob", AsMessage(fail_no_job), StatusCode::kInvalidArgument, "job_id"},
       {"load source model: no job", "LoadSourceModel", AsMessage(load_source_no_job),
        StatusCode::kInvalidArgument, "job_id"},
+      {"download kept model: no job", "DownloadKeptModel",
+       AsMessage(v1::DownloadKeptModelRequest()), StatusCode::kInvalidArgument, "job_id"},
       {"report: kept model piece past its end", "Report", AsMessage(piece_past_end),
        StatusCode::kInvalidArgument, "within the model's 10"},
   };
@@ -820,7 +822,7 @@ TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
   const std::map<Role, Role> wrong = {
       {Role::kSubmit, Role::kRead}, {Role::kRead, Role::kWorker}, {Role::kWorker, Role::kSubmit}};
   const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
-  ASSERT_EQ(rpcs.size(), 17u);
+  ASSERT_EQ(rpcs.size(), 18u);
   for (const Rpc& rpc : rpcs) {
     EXPECT_THAT(Call(rpc, ""), StatusIs(absl::StatusCode::kUnauthenticated)) << rpc.name;
     EXPECT_THAT(Call(rpc, "not-a-valid-token-at-all"), StatusIs(absl::StatusCode::kUnauthenticated))

@@ -16,8 +16,8 @@
 #include "gtest/gtest.h"
 #include "spec/catalog.h"
 #include "worker/engine/catalog.h"
-#include "worker/engine/task/quantize.h"
 #include "worker/engine/model/model_def.h"
+#include "worker/engine/task/quantize.h"
 
 namespace optbench::spec {
 namespace {

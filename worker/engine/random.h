@@ -16,8 +16,15 @@
 namespace optbench::engine {
 
 // Streams that split one job seed into independent generators.
-enum class RngStream : uint64_t { kData = 0, kInit = 1, kSampler = 2, kPatterns = 3, kAttack = 4,
-                            kCalibration = 5, kRounding = 6 };
+enum class RngStream : uint64_t {
+  kData = 0,
+  kInit = 1,
+  kSampler = 2,
+  kPatterns = 3,
+  kAttack = 4,
+  kCalibration = 5,
+  kRounding = 6
+};
 
 // A seeded generator. Not thread-safe; cheap to construct.
 class Rng {

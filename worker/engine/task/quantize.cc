@@ -64,8 +64,7 @@ int64_t DeclaredBlocks(const spec::ComponentChoice& model) {
 int64_t TotalSteps(const spec::JobSpec& spec) {
   const QuantizeSettings s = SettingsOf(spec);
   const spec::ComponentChoice* model = spec.find_component(kModel);
-  const int64_t units =
-      (model != nullptr ? DeclaredBlocks(*model) : 0) + (s.quantize_head ? 1 : 0);
+  const int64_t units = (model != nullptr ? DeclaredBlocks(*model) : 0) + (s.quantize_head ? 1 : 0);
   return std::max<int64_t>(1, units) * StepsPerBlock(s);
 }
 
@@ -84,19 +83,18 @@ absl::Status CheckQuantizeJob(const spec::JobSpec& spec, const spec::Catalog& /*
         "optimizer is given");
   }
   if (s.method != kQuantizeOptimizer && has_optimizer) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "optimizer: given, but quantize.method is '", s.method,
-        "' (set quantize.method: optimizer to train the rounding with it)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer: given, but quantize.method is '", s.method,
+                     "' (set quantize.method: optimizer to train the rounding with it)"));
   }
   if (s.method != kQuantizeSignSgd && s.lr != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quantize.lr: is sign_sgd's step size; method '", s.method,
-        "' does not read it (an optimizer's lr is its own parameter)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantize.lr: is sign_sgd's step size; method '", s.method,
+                     "' does not read it (an optimizer's lr is its own parameter)"));
   }
   if (s.batch_size > s.samples) {
-    return absl::InvalidArgumentError(absl::StrCat("quantize.batch_size: ", s.batch_size,
-                                                   " exceeds the ", s.samples,
-                                                   " calibration samples"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quantize.batch_size: ", s.batch_size, " exceeds the ", s.samples, " calibration samples"));
   }
   return absl::OkStatus();
 }
@@ -126,11 +124,13 @@ const spec::Binding<QuantizeSettings>& QuantizeSettingsBinding() {
                  "sign_sgd's step size, decayed linearly to 0 over T; 0 = 1/T (a budget of about "
                  "0.5 for V)"),
       spec::Bind(&O::keep_best, "keep_best",
-                 "finish each block with the rounding of its lowest-loss step, not the last"),
+                 "finish each block with the rounding its lowest-loss step evaluated (as "
+                 "auto-round); false: the rounding after the last update"),
       spec::Bind(&O::samples, "samples", spec::Closed(1, 1e6),
                  "calibration examples drawn from the train split"),
       spec::Bind(&O::batch_size, "batch_size", spec::Closed(1, 1e6),
-                 "calibration examples per step"),
+                 "calibration examples per step, taken without replacement from a shuffled "
+                 "order, reshuffled when fewer than a batch remain (auto-round's sampler)"),
       spec::Bind(&O::quantized_input, "quantized_input",
                  "feed each block the outputs of the quantized blocks before it (else the "
                  "full-precision ones)"),
@@ -222,7 +222,8 @@ std::vector<int64_t> CalibrationRows(int64_t train_rows, int64_t count, uint64_t
   Rng rng(seed, RngStream::kCalibration);
   const int64_t n = std::min(count, train_rows);
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t j = i + static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(train_rows - i)));
+    const int64_t j =
+        i + static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(train_rows - i)));
     std::swap(rows[static_cast<size_t>(i)], rows[static_cast<size_t>(j)]);
   }
   rows.resize(static_cast<size_t>(n));
@@ -239,7 +240,8 @@ Matrix GatherExamples(const Matrix& h, const std::vector<int64_t>& examples, int
 }
 
 double MeanSquare(const Matrix& diff) {
-  return diff.size() == 0 ? 0.0 : diff.cast<double>().squaredNorm() / static_cast<double>(diff.size());
+  return diff.size() == 0 ? 0.0
+                          : diff.cast<double>().squaredNorm() / static_cast<double>(diff.size());
 }
 
 // The class each output row is scored against: the label, or for a model that outputs every
@@ -366,7 +368,10 @@ absl::StatusOr<size_t> LoadRounding(const std::string& bytes, int64_t step, int6
 class QuantizeRun {
  public:
   QuantizeRun(const spec::JobSpec& spec, RunSink* sink, const std::function<bool()>& should_stop)
-      : spec_(spec), s_(SettingsOf(spec)), config_(ConfigOf(s_)), sink_(sink),
+      : spec_(spec),
+        s_(SettingsOf(spec)),
+        config_(ConfigOf(s_)),
+        sink_(sink),
         should_stop_(should_stop) {}
 
   absl::StatusOr<RunResult> Run();
@@ -418,8 +423,8 @@ absl::Status QuantizeRun::Build() {
                                    data_->num_features());
   const ModelShape shape{data_->num_features(), data_->num_classes(),
                          objective_->outputs_per_example()};
-  OPTBENCH_ASSIGN_OR_RETURN(model_, FindModel(model->name).build(model->params, shape,
-                                                                 s_.source_seed));
+  OPTBENCH_ASSIGN_OR_RETURN(model_,
+                            FindModel(model->name).build(model->params, shape, s_.source_seed));
   absl::StatusOr<std::string> bytes = sink_->LoadSourceModel();
   if (!bytes.ok()) {
     return absl::Status(bytes.status().code(),
@@ -460,8 +465,7 @@ absl::Status QuantizeRun::Build() {
         "' has no hidden linear layers to quantize; set quantize.quantize_head: true to "
         "quantize its output layer"));
   }
-  const std::vector<int64_t> rows =
-      CalibrationRows(data_->train().size(), s_.samples, spec_.seed);
+  const std::vector<int64_t> rows = CalibrationRows(data_->train().size(), s_.samples, spec_.seed);
   if (static_cast<int64_t>(rows.size()) < s_.batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("quantize.batch_size: ", s_.batch_size,
                                                    " exceeds the ", rows.size(),
@@ -502,7 +506,7 @@ void QuantizeRun::QuantizeUnit(const Unit& unit) {
 }
 
 absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const Matrix& h_in,
-                                                                 const Matrix& y_ref) {
+                                                                const Matrix& y_ref) {
   const Unit& unit = units_[u];
   const int64_t T = s_.iters;
   const int64_t base = static_cast<int64_t>(u) * T;
@@ -510,8 +514,8 @@ absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const 
   for (size_t i : unit.layers) {
     Layer& l = layers_[i];
     l.grad = InitialRounding(config_, l.fp.rows(), l.fp.cols());
-    slots.push_back({absl::StrCat(l.slot.id, ".v"), &l.rounding.v, &l.grad.v,
-                     ParamRole::kHiddenMatrix});
+    slots.push_back(
+        {absl::StrCat(l.slot.id, ".v"), &l.rounding.v, &l.grad.v, ParamRole::kHiddenMatrix});
     slots.push_back({absl::StrCat(l.slot.id, ".alpha"), &l.rounding.alpha, &l.grad.alpha,
                      ParamRole::kHiddenMatrix});
     slots.push_back({absl::StrCat(l.slot.id, ".beta"), &l.rounding.beta, &l.grad.beta,
@@ -533,7 +537,11 @@ absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const 
   Rng rng(spec_.seed ^ (0x9E3779B97F4A7C15ULL * (static_cast<uint64_t>(unit.block) + 1)),
           RngStream::kRounding);
   const int64_t n = calibration_.rows();
+  // auto-round's IndexSampler: batches go through a shuffled order without replacement, and the
+  // order is shuffled again when fewer than a batch remain.
   std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  int64_t cursor = n;  // Shuffle before the first batch.
   double best = std::numeric_limits<double>::infinity();
   std::vector<RoundingParams> best_rounding;
   for (int64_t t = 0; t < T; ++t) {
@@ -543,13 +551,16 @@ absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const 
       r.steps_done = base + t;
       return std::optional<RunResult>(r);
     }
-    // A batch of distinct calibration examples.
-    for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-    for (int64_t i = 0; i < s_.batch_size; ++i) {
-      const int64_t j = i + static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(n - i)));
-      std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+    if (cursor + s_.batch_size > n) {
+      for (int64_t i = n - 1; i > 0; --i) {
+        const int64_t j = static_cast<int64_t>(rng.UniformInt(static_cast<uint64_t>(i + 1)));
+        std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+      }
+      cursor = 0;
     }
-    const std::vector<int64_t> batch(order.begin(), order.begin() + s_.batch_size);
+    const std::vector<int64_t> batch(order.begin() + cursor,
+                                     order.begin() + cursor + s_.batch_size);
+    cursor += s_.batch_size;
     const Matrix in = GatherExamples(h_in, batch, per_example_rows_);
     const Matrix ref = GatherExamples(y_ref, batch, per_example_rows_);
     QuantizeUnit(unit);
@@ -561,8 +572,8 @@ absl::StatusOr<std::optional<RunResult>> QuantizeRun::TrainUnit(size_t u, const 
       RunResult r;
       r.outcome = RunOutcome::kDiverged;
       r.steps_done = base + t;
-      r.message = absl::StrCat("reconstruction MSE of ", unit.name, " is ", loss, " at its step ",
-                               t);
+      r.message =
+          absl::StrCat("reconstruction MSE of ", unit.name, " is ", loss, " at its step ", t);
       return std::optional<RunResult>(r);
     }
     if (loss < best) {
@@ -748,10 +759,10 @@ absl::StatusOr<int64_t> QuantizePeakMemory(const spec::JobSpec& spec) {
       FindObjective(objective != nullptr ? objective->name : CrossEntropyDefinition().spec.name)
           .build(objective != nullptr ? objective->params : spec::ParamMap{}, data.num_features)
           ->outputs_per_example();
-  OPTBENCH_ASSIGN_OR_RETURN(const ModelFootprint footprint,
-                            FindModel(model->name)
-                                .footprint(model->params, ModelShape{data.num_features,
-                                                                     data.num_classes, positions}));
+  OPTBENCH_ASSIGN_OR_RETURN(
+      const ModelFootprint footprint,
+      FindModel(model->name)
+          .footprint(model->params, ModelShape{data.num_features, data.num_classes, positions}));
   const QuantizeSettings s = SettingsOf(spec);
   const long double real = sizeof(Real);
   const long double rows = static_cast<long double>(data.train_rows + data.test_rows);

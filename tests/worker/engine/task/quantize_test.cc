@@ -134,8 +134,9 @@ spec::JobSpec QuantizeJob(const Source& source, spec::ParamMap settings) {
   return job;
 }
 
-absl::StatusOr<RunResult> RunQuantize(const spec::JobSpec& job, QuantizeSink* sink, const Source& source,
-                              const std::function<bool()>& should_stop = nullptr) {
+absl::StatusOr<RunResult> RunQuantize(const spec::JobSpec& job, QuantizeSink* sink,
+                                      const Source& source,
+                                      const std::function<bool()>& should_stop = nullptr) {
   sink->source = source.model;
   return RunJob(job, sink, should_stop);
 }
@@ -184,10 +185,11 @@ TEST(QuantizeTaskTest, SignRoundBeatsRoundToNearestAtEveryBlock) {
 
 TEST(QuantizeTaskTest, RoundToNearestTrainsNothing) {
   QuantizeSink sink;
-  absl::StatusOr<RunResult> result =
-      RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"method", std::string("rtn")},
-                                    {"group_size", int64_t{8}}}),
-          &sink, MlpSource());
+  absl::StatusOr<RunResult> result = RunQuantize(
+      QuantizeJob(
+          MlpSource(),
+          {{"bits", int64_t{3}}, {"method", std::string("rtn")}, {"group_size", int64_t{8}}}),
+      &sink, MlpSource());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->steps_done, 2);
   EXPECT_EQ(sink.Final("block_mse"), sink.Final("block_mse_rtn"));
@@ -197,9 +199,10 @@ TEST(QuantizeTaskTest, RoundToNearestTrainsNothing) {
 
 TEST(QuantizeTaskTest, EightBitsKeepsThePredictions) {
   QuantizeSink sink;
-  ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{8}}, {"group_size", int64_t{8}},
-                                            {"iters", int64_t{20}}}),
-                  &sink, MlpSource())
+  ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{8}},
+                                                    {"group_size", int64_t{8}},
+                                                    {"iters", int64_t{20}}}),
+                          &sink, MlpSource())
                   .ok());
   const std::vector<double> agree = sink.Final("agree", Split::kTest);
   double agreed = 0;
@@ -217,13 +220,13 @@ TEST(QuantizeTaskTest, KeepBestEndsWithTheBestStepsRounding) {
   for (bool keep_best : {true, false}) {
     QuantizeSink sink;
     ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
-                                              {"group_size", int64_t{8}},
-                                              {"iters", int64_t{60}},
-                                              {"samples", int64_t{40}},
-                                              {"batch_size", int64_t{40}},
-                                              {"eval_every", int64_t{1}},
-                                              {"keep_best", keep_best}}),
-                    &sink, MlpSource())
+                                                      {"group_size", int64_t{8}},
+                                                      {"iters", int64_t{60}},
+                                                      {"samples", int64_t{40}},
+                                                      {"batch_size", int64_t{40}},
+                                                      {"eval_every", int64_t{1}},
+                                                      {"keep_best", keep_best}}),
+                            &sink, MlpSource())
                     .ok());
     double best = std::numeric_limits<double>::infinity();
     double last = 0;
@@ -251,7 +254,7 @@ TEST(QuantizeTaskTest, DefaultBudgetKeepsVWithinHalfPlusLr) {
                                                     {"group_size", int64_t{8}},
                                                     {"iters", iters},
                                                     {"keep_best", false}}),
-                  &sink, MlpSource())
+                          &sink, MlpSource())
                   .ok());
   ASSERT_FALSE(sink.checkpoints.empty());
   absl::StatusOr<OptimizerState> state = LoadOptimizerState(sink.checkpoints.rbegin()->second);
@@ -260,8 +263,8 @@ TEST(QuantizeTaskTest, DefaultBudgetKeepsVWithinHalfPlusLr) {
   double max_v = 0, max_moved = 0;
   for (const auto& [id, tensors] : state->tensors) {
     max_v = std::max(max_v, static_cast<double>(tensors.at("v").cwiseAbs().maxCoeff()));
-    max_moved = std::max(max_moved, static_cast<double>(
-                                        (tensors.at("alpha").array() - 1).abs().maxCoeff()));
+    max_moved = std::max(max_moved,
+                         static_cast<double>((tensors.at("alpha").array() - 1).abs().maxCoeff()));
   }
   EXPECT_LE(max_v, 0.5 + lr);
   EXPECT_GT(max_v, 0.3);  // It did move (signed steps move every coordinate each step).
@@ -271,10 +274,12 @@ TEST(QuantizeTaskTest, DefaultBudgetKeepsVWithinHalfPlusLr) {
 TEST(QuantizeTaskTest, ExportedWeightsAreWhatTheJobEvaluated) {
   for (bool symmetric : {false, true}) {
     QuantizeSink sink;
-    ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
-                                              {"iters", int64_t{30}}, {"symmetric", symmetric},
-                                              {"quantize_head", true}}),
-                    &sink, MlpSource())
+    ASSERT_TRUE(RunQuantize(QuantizeJob(MlpSource(), {{"bits", int64_t{3}},
+                                                      {"group_size", int64_t{8}},
+                                                      {"iters", int64_t{30}},
+                                                      {"symmetric", symmetric},
+                                                      {"quantize_head", true}}),
+                            &sink, MlpSource())
                     .ok());
     absl::StatusOr<std::vector<ExportedLayer>> layers = ReadQuantizedModel(sink.kept);
     ASSERT_TRUE(layers.ok()) << layers.status();
@@ -293,17 +298,18 @@ TEST(QuantizeTaskTest, ExportedWeightsAreWhatTheJobEvaluated) {
     }
     absl::StatusOr<Dataset> data = MakeDataset("zipf_gaussian", Data().params);
     ASSERT_TRUE(data.ok());
-    const double loss = ::optbench::testing::MeanCrossEntropy(
-        model->get(), data->test().features, data->test().labels);
+    const double loss = ::optbench::testing::MeanCrossEntropy(model->get(), data->test().features,
+                                                              data->test().labels);
     EXPECT_NEAR(loss, sink.Final("loss", Split::kTest)[0], 1e-12 * loss);
     EXPECT_GT(std::abs(loss - sink.Final("fp_loss", Split::kTest)[0]), 1e-6);
   }
 }
 
 TEST(QuantizeTaskTest, AResumedJobGivesIdenticalResults) {
-  const spec::JobSpec job =
-      QuantizeJob(MlpSource(), {{"bits", int64_t{2}}, {"group_size", int64_t{8}},
-                                {"iters", int64_t{40}}, {"eval_every", int64_t{5}}});
+  const spec::JobSpec job = QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
+                                                      {"group_size", int64_t{8}},
+                                                      {"iters", int64_t{40}},
+                                                      {"eval_every", int64_t{5}}});
   QuantizeSink whole;
   ASSERT_TRUE(RunQuantize(job, &whole, MlpSource()).ok());
 
@@ -338,7 +344,8 @@ TEST(QuantizeTaskTest, AResumedJobGivesIdenticalResults) {
 
 TEST(QuantizeTaskTest, AdamTrainsTheRoundingToo) {
   QuantizeSink sink;
-  spec::JobSpec job = QuantizeJob(MlpSource(), {{"bits", int64_t{2}}, {"group_size", int64_t{8}},
+  spec::JobSpec job = QuantizeJob(MlpSource(), {{"bits", int64_t{2}},
+                                                {"group_size", int64_t{8}},
                                                 {"iters", int64_t{100}},
                                                 {"method", std::string("optimizer")}});
   job.components["optimizer"] = {"adam", {{"lr", 0.005}}};
@@ -362,16 +369,18 @@ TEST(QuantizeTaskTest, TransformerBlocksAreQuantized) {
                                     {"context", int64_t{6}},
                                     {"test_fraction", 0.2},
                                     {"max_train_examples", int64_t{300}}}};
-  const spec::ComponentChoice model{
-      "transformer",
-      {{"d_model", int64_t{16}}, {"heads", int64_t{2}}, {"layers", int64_t{2}},
-       {"mlp_width", int64_t{32}}}};
+  const spec::ComponentChoice model{"transformer",
+                                    {{"d_model", int64_t{16}},
+                                     {"heads", int64_t{2}},
+                                     {"layers", int64_t{2}},
+                                     {"mlp_width", int64_t{32}}}};
   const Source source = TrainSource(data, model, "sequence_cross_entropy");
   QuantizeSink sink;
-  absl::StatusOr<RunResult> result =
-      RunQuantize(QuantizeJob(source, {{"bits", int64_t{3}}, {"group_size", int64_t{8}},
-                               {"iters", int64_t{40}}, {"samples", int64_t{32}}}),
-          &sink, source);
+  absl::StatusOr<RunResult> result = RunQuantize(QuantizeJob(source, {{"bits", int64_t{3}},
+                                                                      {"group_size", int64_t{8}},
+                                                                      {"iters", int64_t{40}},
+                                                                      {"samples", int64_t{32}}}),
+                                                 &sink, source);
   ASSERT_TRUE(result.ok()) << result.status();
   const std::vector<double> mse = sink.Final("block_mse"), rtn = sink.Final("block_mse_rtn");
   ASSERT_EQ(mse.size(), 2u);
@@ -391,8 +400,7 @@ TEST(QuantizeTaskTest, ErrorsNameTheProblem) {
   const Source& src = MlpSource();
   EXPECT_THAT(error(QuantizeJob(src, {{"group_size", int64_t{8}}}), std::nullopt),
               HasSubstr("source: job j-source: kept no model"));
-  EXPECT_THAT(error(QuantizeJob(src, {{"bits", int64_t{5}}}), src.model),
-              HasSubstr("bits: 5"));
+  EXPECT_THAT(error(QuantizeJob(src, {{"bits", int64_t{5}}}), src.model), HasSubstr("bits: 5"));
   EXPECT_THAT(error(QuantizeJob(src, {{"group_size", int64_t{5}}}), src.model),
               HasSubstr("group_size: 5 does not divide the 16 inputs of layer0.weight"));
   spec::JobSpec unresolved = QuantizeJob(src, {});
