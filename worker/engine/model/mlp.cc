@@ -223,6 +223,19 @@ const ModelDef& MlpDefinition() {
     d->spec.blocks = [](const spec::ParamMap& p) {
       return static_cast<int64_t>(spec::GetIntList(p, "hidden").size());
     };
+    // Block k is hidden layer k (layer<k>.weight, its inputs the layer's below); the head last.
+    d->block_weights = [](const spec::ParamMap& p, const ModelShape& shape) {
+      std::vector<BlockWeight> out;
+      int64_t in = shape.num_features;
+      int64_t block = 0;
+      for (int64_t h : spec::GetIntList(p, "hidden")) {
+        out.push_back({absl::StrCat("layer", block, ".weight"), block, in});
+        in = h;
+        ++block;
+      }
+      out.push_back({absl::StrCat("layer", block, ".weight"), block, in});
+      return out;
+    };
     return d;
   }();
   return *def;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,17 @@ spec::Field<O> ZeroHeadField(bool O::*member) {
                     "start the output layer at 0 (initial loss exactly log c)");
 }
 
+// A dense weight of a model with block-wise access (Model::Blocks): its parameter id, its block
+// (num_blocks: the head block) and its input width (the columns a quantization group cuts).
+struct BlockWeight {
+  std::string id;
+  int64_t block = 0;
+  int64_t inputs = 0;
+  bool operator==(const BlockWeight& o) const {
+    return id == o.id && block == o.block && inputs == o.inputs;
+  }
+};
+
 inline namespace OPTBENCH_ENGINE_PRECISION {
 
 struct ModelDef {
@@ -67,6 +79,11 @@ struct ModelDef {
       build;
   // InvalidArgument as `build`.
   std::function<absl::StatusOr<ModelFootprint>(const spec::ParamMap&, const ModelShape&)> footprint;
+  // Models with block-wise access: every block's dense weights (ModelBlocks::BlockWeights, in
+  // block order, the head block last) from the parameters and the shape alone, without building
+  // the model, so that a job working block by block (quantize) is checked at submission. Null
+  // for models without it (or returning nothing: no blocks for these parameters).
+  std::function<std::vector<BlockWeight>(const spec::ParamMap&, const ModelShape&)> block_weights;
 };
 
 // Defines model `name` from the bound options of O. `build`, `footprint` and `check` (optional:

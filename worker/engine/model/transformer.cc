@@ -764,6 +764,23 @@ const ModelDef& TransformerDefinition() {
     d->spec.blocks = [](const spec::ParamMap& p) {
       return spec::GetBool(p, "last_layer_only") ? int64_t{0} : spec::GetInt(p, "layers");
     };
+    // Block l: attention's Q, K, V, O and the MLP's two projections; then the head.
+    d->block_weights = [](const spec::ParamMap& p, const ModelShape&) {
+      std::vector<BlockWeight> out;
+      if (spec::GetBool(p, "last_layer_only")) return out;
+      const int64_t layers = spec::GetInt(p, "layers");
+      const int64_t d_model = spec::GetInt(p, "d_model");
+      for (int64_t l = 0; l < layers; ++l) {
+        const std::string b = absl::StrCat("block", l, ".");
+        for (const char* w : {"attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight",
+                              "mlp.fc.weight"}) {
+          out.push_back({absl::StrCat(b, w), l, d_model});
+        }
+        out.push_back({absl::StrCat(b, "mlp.proj.weight"), l, spec::GetInt(p, "mlp_width")});
+      }
+      out.push_back({"head.weight", layers, d_model});
+      return out;
+    };
     return d;
   }();
   return *def;

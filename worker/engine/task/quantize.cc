@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "spec/catalog.h"
 #include "worker/engine/catalog.h"
@@ -68,6 +69,63 @@ int64_t TotalSteps(const spec::JobSpec& spec) {
   return std::max<int64_t>(1, units) * StepsPerBlock(s);
 }
 
+absl::Status NotBlockwiseError(absl::string_view model) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: '", model,
+                   "' has no linear layers quantize can take block by block (it quantizes mlp "
+                   "and transformer models)"));
+}
+
+absl::Status NoHiddenLayersError(absl::string_view model) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: '", model,
+                   "' has no hidden linear layers to quantize; set quantize.quantize_head: true "
+                   "to quantize its output layer"));
+}
+
+// The data's footprint and the shape the job's model is built for (the shape the source job
+// built it for: its data set and objective are copied in).
+struct JobShape {
+  DataFootprint data;
+  ModelShape model;
+};
+
+absl::StatusOr<JobShape> ShapeOf(const spec::ComponentChoice& dataset,
+                                 const spec::ComponentChoice* objective) {
+  JobShape out;
+  OPTBENCH_ASSIGN_OR_RETURN(out.data, FindDataset(dataset.name).footprint(dataset.params));
+  const int64_t positions =
+      FindObjective(objective != nullptr ? objective->name : CrossEntropyDefinition().spec.name)
+          .build(objective != nullptr ? objective->params : spec::ParamMap{}, out.data.num_features)
+          ->outputs_per_example();
+  out.model = ModelShape{out.data.num_features, out.data.num_classes, positions};
+  return out;
+}
+
+// With the source's components copied in (after resolution at submission): the model can be
+// taken block by block, has a layer to quantize, and every such layer's width is cut evenly by
+// the group size. The same checks as the run's, without building the model.
+absl::Status CheckLayers(const spec::JobSpec& spec, const QuantizeSettings& s) {
+  const spec::ComponentChoice* dataset = spec.find_component(kDataset);
+  const spec::ComponentChoice* model = spec.find_component(kModel);
+  if (dataset == nullptr || model == nullptr) return absl::OkStatus();
+  const ModelDef& def = FindModel(model->name);
+  if (!def.block_weights) return NotBlockwiseError(model->name);
+  OPTBENCH_ASSIGN_OR_RETURN(const JobShape shape,
+                            ShapeOf(*dataset, spec.find_component(kObjective)));
+  const std::vector<BlockWeight> weights = def.block_weights(model->params, shape.model);
+  if (weights.empty()) return NotBlockwiseError(model->name);
+  const int64_t head = weights.back().block;
+  int64_t quantized = 0;
+  for (const BlockWeight& w : weights) {
+    if (w.block == head && !s.quantize_head) continue;
+    OPTBENCH_RETURN_IF_ERROR(CheckGroupsFit(ConfigOf(s), w.id, w.inputs));
+    ++quantized;
+  }
+  if (quantized == 0) return NoHiddenLayersError(model->name);
+  return absl::OkStatus();
+}
+
 absl::Status CheckQuantizeJob(const spec::JobSpec& spec, const spec::Catalog& /*catalog*/) {
   const QuantizeSettings s = SettingsOf(spec);
   OPTBENCH_RETURN_IF_ERROR(ValidateQuantConfig(ConfigOf(s)));
@@ -96,7 +154,7 @@ absl::Status CheckQuantizeJob(const spec::JobSpec& spec, const spec::Catalog& /*
     return absl::InvalidArgumentError(absl::StrCat(
         "quantize.batch_size: ", s.batch_size, " exceeds the ", s.samples, " calibration samples"));
   }
-  return absl::OkStatus();
+  return CheckLayers(spec, s);
 }
 
 }  // namespace
@@ -436,12 +494,7 @@ absl::Status QuantizeRun::Build() {
                                                     ": ", loaded.message()));
   }
   blocks_ = model_->Blocks();
-  if (blocks_ == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model: '", model->name,
-        "' has no linear layers quantize can take block by block (it quantizes mlp and "
-        "transformer models)"));
-  }
+  if (blocks_ == nullptr) return NotBlockwiseError(model->name);
   const int64_t count = blocks_->num_blocks() + (s_.quantize_head ? 1 : 0);
   for (int64_t b = 0; b < count; ++b) {
     Unit unit{b, UnitName(b, blocks_->num_blocks()), {}};
@@ -459,12 +512,7 @@ absl::Status QuantizeRun::Build() {
     }
     units_.push_back(std::move(unit));
   }
-  if (layers_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model: '", model->name,
-        "' has no hidden linear layers to quantize; set quantize.quantize_head: true to "
-        "quantize its output layer"));
-  }
+  if (layers_.empty()) return NoHiddenLayersError(model->name);
   const std::vector<int64_t> rows = CalibrationRows(data_->train().size(), s_.samples, spec_.seed);
   if (static_cast<int64_t>(rows.size()) < s_.batch_size) {
     return absl::InvalidArgumentError(absl::StrCat("quantize.batch_size: ", s_.batch_size,
@@ -752,17 +800,12 @@ absl::StatusOr<int64_t> QuantizePeakMemory(const spec::JobSpec& spec) {
   const spec::ComponentChoice* dataset = spec.find_component(kDataset);
   const spec::ComponentChoice* model = spec.find_component(kModel);
   if (dataset == nullptr || model == nullptr) return int64_t{0};
-  OPTBENCH_ASSIGN_OR_RETURN(const DataFootprint data,
-                            FindDataset(dataset->name).footprint(dataset->params));
-  const spec::ComponentChoice* objective = spec.find_component(kObjective);
-  const int64_t positions =
-      FindObjective(objective != nullptr ? objective->name : CrossEntropyDefinition().spec.name)
-          .build(objective != nullptr ? objective->params : spec::ParamMap{}, data.num_features)
-          ->outputs_per_example();
-  OPTBENCH_ASSIGN_OR_RETURN(
-      const ModelFootprint footprint,
-      FindModel(model->name)
-          .footprint(model->params, ModelShape{data.num_features, data.num_classes, positions}));
+  OPTBENCH_ASSIGN_OR_RETURN(const JobShape shape,
+                            ShapeOf(*dataset, spec.find_component(kObjective)));
+  const DataFootprint& data = shape.data;
+  const int64_t positions = shape.model.outputs_per_example;
+  OPTBENCH_ASSIGN_OR_RETURN(const ModelFootprint footprint,
+                            FindModel(model->name).footprint(model->params, shape.model));
   const QuantizeSettings s = SettingsOf(spec);
   const long double real = sizeof(Real);
   const long double rows = static_cast<long double>(data.train_rows + data.test_rows);

@@ -1,11 +1,14 @@
 // Block-wise access (Model::Blocks, ModelBlocks): chaining Embed, the blocks and the head block
 // reproduces Forward, and BlockBackward is the gradient of sum(dout * out) by finite differences.
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/testing/gradient_check.h"
+#include "worker/engine/catalog.h"
 #include "worker/engine/model/mlp.h"
 #include "worker/engine/model/transformer.h"
 #include "worker/engine/random.h"
@@ -174,6 +177,52 @@ TEST(TransformerBlocksTest, BlockBackwardMatchesFiniteDifferences) {
   CheckBlockGradient(&model, 0, h0, 20);
   CheckBlockGradient(&model, 1, h1, 21);
   CheckBlockGradient(&model, 2, h2, 22);  // Final norm and head.
+}
+
+// ModelDef::block_weights (what submission checks) lists what the built model's blocks hold: the
+// same ids in the same blocks, each with its parameter's column count as its inputs.
+void ExpectDeclaredBlockWeightsMatchTheModel(const std::string& name, const spec::ParamMap& given,
+                                             const ModelShape& shape) {
+  SCOPED_TRACE(name);
+  absl::StatusOr<spec::ParamMap> params =
+      Catalog().ValidateComponent(spec::ComponentKind::kModel, name, given);
+  ASSERT_TRUE(params.ok()) << params.status();
+  const ModelDef& def = FindModel(name);
+  ASSERT_TRUE(def.block_weights);
+  absl::StatusOr<std::unique_ptr<Model>> model = def.build(*params, shape, 3);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ModelBlocks* blocks = (*model)->Blocks();
+  ASSERT_NE(blocks, nullptr);
+  std::vector<BlockWeight> built;
+  const std::vector<ParamSlot> slots = (*model)->Params();
+  for (int64_t b = 0; b <= blocks->num_blocks(); ++b) {
+    for (const std::string& id : blocks->BlockWeights(b)) {
+      const auto it =
+          std::find_if(slots.begin(), slots.end(), [&](const ParamSlot& p) { return p.id == id; });
+      ASSERT_NE(it, slots.end()) << id;
+      built.push_back({id, b, static_cast<int64_t>(it->value->cols())});
+    }
+  }
+  EXPECT_EQ(def.block_weights(*params, shape), built);
+  EXPECT_EQ(def.spec.blocks(*params), blocks->num_blocks());
+}
+
+TEST(BlockWeightsTest, DeclaredWeightsAreTheBuiltModelsBlocks) {
+  ExpectDeclaredBlockWeightsMatchTheModel("mlp", {{"hidden", std::vector<int64_t>{7, 5, 3}}},
+                                          ModelShape{9, 4, 1});
+  ExpectDeclaredBlockWeightsMatchTheModel("mlp", {{"hidden", std::vector<int64_t>{}}},
+                                          ModelShape{9, 4, 1});
+  ExpectDeclaredBlockWeightsMatchTheModel("transformer",
+                                          {{"layers", int64_t{2}},
+                                           {"d_model", int64_t{8}},
+                                           {"heads", int64_t{2}},
+                                           {"mlp_width", int64_t{12}}},
+                                          ModelShape{5, 11, 5});
+  // A last-layer-only transformer declares none, as it has no blocks.
+  absl::StatusOr<spec::ParamMap> last = Catalog().ValidateComponent(
+      spec::ComponentKind::kModel, "transformer", {{"last_layer_only", true}});
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_TRUE(FindModel("transformer").block_weights(*last, ModelShape{5, 11, 1}).empty());
 }
 
 TEST(TransformerBlocksTest, LastLayerOnlyHasNoBlocks) {

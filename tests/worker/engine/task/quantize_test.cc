@@ -413,6 +413,21 @@ TEST(QuantizeTaskTest, ErrorsNameTheProblem) {
   const Source linear = TrainSource(Data(), Mlp({}));
   EXPECT_THAT(error(QuantizeJob(linear, {{"group_size", int64_t{8}}}), linear.model),
               HasSubstr("no hidden linear layers"));
+  // The same errors at submission (the catalog's check, after the source's components are
+  // copied in), before any worker builds the model.
+  const auto submitted = [](spec::JobSpec job) {
+    absl::StatusOr<spec::JobSpec> v = Catalog().Validate(job);
+    return v.ok() ? std::string("ok") : std::string(v.status().message());
+  };
+  EXPECT_EQ(submitted(QuantizeJob(src, {{"group_size", int64_t{8}}})), "ok");
+  EXPECT_THAT(submitted(QuantizeJob(src, {{"group_size", int64_t{5}}})),
+              HasSubstr("group_size: 5 does not divide the 16 inputs of layer0.weight"));
+  EXPECT_THAT(submitted(QuantizeJob(linear, {{"group_size", int64_t{8}}})),
+              HasSubstr("no hidden linear layers"));
+  spec::JobSpec softmax = QuantizeJob(src, {{"group_size", int64_t{8}}});
+  softmax.components["model"] = {"linear", {}};
+  EXPECT_THAT(submitted(softmax),
+              HasSubstr("model: 'linear' has no linear layers quantize can take block by block"));
   // The other model's kept parameters do not fit.
   EXPECT_THAT(error(QuantizeJob(src, {{"group_size", int64_t{8}}}), linear.model),
               HasSubstr("the model kept by job j-source"));
