@@ -197,7 +197,8 @@ std::string FormatBytes(int64_t bytes) {
     value /= 1024;
     ++unit;
   }
-  return absl::StrFormat(value < 10 ? "%.1f %s" : "%.0f %s", value, units[unit]);
+  return value < 10 ? absl::StrFormat("%.1f %s", value, units[unit])
+                    : absl::StrFormat("%.0f %s", value, units[unit]);
 }
 
 std::string JobsToTable(const std::vector<v1::Job>& jobs) {

@@ -124,7 +124,9 @@ absl::StatusOr<std::vector<Candidate>> MatchFilter(const spec::SourceSpec& sourc
   if (!matched.empty()) return matched;
   const std::string where =
       absl::StrCat("sweep ", sweep->id, " ('", sweep->name, "', ", all.size(), " jobs)");
-  for (const auto& [key, value] : source.filter) {
+  for (const auto& term : source.filter) {
+    // A named variable: a lambda may not capture a structured binding in C++17 (clang refuses).
+    const std::string& key = term.first;
     const bool known = std::any_of(all.begin(), all.end(),
                                    [&](const Candidate& c) { return ValueOf(c, key) != nullptr; });
     if (!known) {
