@@ -110,10 +110,31 @@ absl::StatusOr<JobUpdate> HoldLease(const JobRecord& job, const std::string& tok
   return JobUpdate::Of(job);
 }
 
+absl::Status CheckStep(const JobRecord& job, int64_t step, const char* what) {
+  if (step < 0 || step > job.total_steps) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": step ", step, " of job ", job.id,
+                                                   " is outside [0, ", job.total_steps,
+                                                   "], its steps"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobUpdate> HoldLeaseForCheckpoint(const JobRecord& job, const std::string& token,
+                                                 int64_t step) {
+  OPTBENCH_RETURN_IF_ERROR(CheckLease(job, token));
+  if (step < 1 || step > job.progress_step) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint: step ", step, " of job ", job.id,
+                                                   " is outside [1, ", job.progress_step,
+                                                   "], the steps it has reported (progress)"));
+  }
+  return JobUpdate::Of(job);
+}
+
 absl::StatusOr<JobUpdate> RenewLease(const JobRecord& job, const std::string& token, absl::Time now,
                                      absl::Duration lease, int64_t progress_step) {
   OPTBENCH_RETURN_IF_ERROR(ValidateLeaseDuration(lease));
   OPTBENCH_RETURN_IF_ERROR(CheckLease(job, token));
+  OPTBENCH_RETURN_IF_ERROR(CheckStep(job, progress_step, "progress"));
   JobUpdate update = JobUpdate::Of(job);
   update.lease_expires_at = now + lease;
   update.progress_step = progress_step;

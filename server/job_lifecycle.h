@@ -68,7 +68,18 @@ absl::StatusOr<storage::JobUpdate> Claim(const storage::JobRecord& job,
 absl::StatusOr<storage::JobUpdate> HoldLease(const storage::JobRecord& job,
                                              const std::string& token);
 
+// InvalidArgument naming `what`, the job and its range unless 0 <= step <= job.total_steps: what
+// a lease holder reports (progress, a metric batch's step) lies within the job's steps.
+absl::Status CheckStep(const storage::JobRecord& job, int64_t step, const char* what);
+
+// HoldLease for a checkpoint at `step`: also InvalidArgument unless 1 <= step <= the job's
+// progress, so that no checkpoint claims steps the job has not reported (the newest two are kept
+// by step: one from the future would displace the real ones).
+absl::StatusOr<storage::JobUpdate> HoldLeaseForCheckpoint(const storage::JobRecord& job,
+                                                          const std::string& token, int64_t step);
+
 // Lease-checked; the lease then expires at now + lease and progress_step is recorded.
+// InvalidArgument (CheckStep) for a progress outside the job's steps.
 absl::StatusOr<storage::JobUpdate> RenewLease(const storage::JobRecord& job,
                                               const std::string& token, absl::Time now,
                                               absl::Duration lease, int64_t progress_step);

@@ -178,8 +178,9 @@ absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const s
 
 absl::Status Scheduler::SaveCheckpoint(const std::string& job_id, const std::string& token,
                                        int64_t step, const std::string& data, int keep) {
-  return store_->SaveCheckpoint(job_id, step, data, keep,
-                                [&](const JobRecord& job) { return HoldLease(job, token); });
+  return store_->SaveCheckpoint(job_id, step, data, keep, [&](const JobRecord& job) {
+    return HoldLeaseForCheckpoint(job, token, step);
+  });
 }
 
 absl::StatusOr<std::optional<storage::CheckpointRecord>> Scheduler::LoadCheckpoint(

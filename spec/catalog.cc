@@ -148,6 +148,10 @@ absl::StatusOr<JobSpec> Catalog::Validate(const JobSpec& spec) const {
   absl::StatusOr<const TaskSpec*> found = FindTask(spec.task);
   if (!found.ok()) return found.status();
   const TaskSpec& task = **found;
+  if (spec.seed > kMaxSeed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "seed: ", spec.seed, " is out of range; allowed integers in [0, ", kMaxSeed, "]"));
+  }
   JobSpec out;
   out.task = task.name;
   out.seed = spec.seed;

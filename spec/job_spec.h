@@ -21,6 +21,10 @@ struct ComponentChoice {
   }
 };
 
+// The largest seed (2^53): seeds travel as JSON and YAML numbers, exact up to here. Sweep files
+// and Catalog::Validate (the jobs API) both enforce it.
+inline constexpr uint64_t kMaxSeed = uint64_t{1} << 53;
+
 struct JobSpec {
   // The task (catalog.h); empty = the catalog's default task ("train").
   std::string task;
@@ -29,7 +33,7 @@ struct JobSpec {
   std::map<std::string, ComponentChoice> components;
   // The task's settings (TaskSpec::settings; the `trainer:` block of a sweep file for "train").
   ParamMap settings;
-  // Drives initialization and sampling (data sets have their own data_seed).
+  // Drives initialization and sampling (data sets have their own data_seed). At most kMaxSeed.
   uint64_t seed = 0;
 
   // The component in `slot`. Precondition (checked): present (a validated spec has every

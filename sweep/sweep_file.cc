@@ -39,7 +39,7 @@ using spec::ParamType;
 using spec::ParamValue;
 
 // Seeds stay exact through anything that stores numbers as doubles (JSON clients, plots).
-constexpr int64_t kMaxSeed = int64_t{1} << 53;
+constexpr int64_t kMaxSeed = static_cast<int64_t>(spec::kMaxSeed);
 constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max();
 // The top-level key that names the job whose kept model a task works on (spec/source.h).
 constexpr char kSourceKey[] = "source";

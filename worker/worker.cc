@@ -97,6 +97,12 @@ class ReportingSink : public engine::RunSink {
       }
       return absl::OkStatus();
     }
+    // The coordinator takes a checkpoint only of steps the job has reported: the progress goes
+    // first on the same (ordered) stream.
+    reporter_->SetProgress(step);
+    v1::ReportRequest progress;
+    progress.mutable_heartbeat()->set_progress_step(step);
+    OPTBENCH_RETURN_IF_ERROR(reporter_->Send(std::move(progress)));
     v1::ReportRequest r;
     r.mutable_checkpoint()->set_step(step);
     *r.mutable_checkpoint()->mutable_data() = std::move(bytes);

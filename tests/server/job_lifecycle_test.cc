@@ -232,6 +232,38 @@ TEST(JobLifecycleTest, RenewLeaseExtendsTheLeaseAndRecordsProgress) {
   }
 }
 
+TEST(JobLifecycleTest, ProgressOutsideTheJobsStepsIsRefused) {
+  // The bounds themselves are steps of the job (100 of them).
+  EXPECT_THAT(RenewLease(Running(), kToken, kNow, kLease, 0), IsOk());
+  EXPECT_THAT(RenewLease(Running(), kToken, kNow, kLease, 100), IsOk());
+  for (int64_t bad : {int64_t{-5}, int64_t{101}, int64_t{1} << 62}) {
+    EXPECT_THAT(RenewLease(Running(), kToken, kNow, kLease, bad),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("progress: step ", bad,
+                                      " of job s-0000abcd-0 is outside [0, 100], its steps")));
+  }
+  // The lease is checked first: a stale holder learns that, whatever it sends.
+  EXPECT_THAT(RenewLease(Running(), "stale", kNow, kLease, -5),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST(JobLifecycleTest, ACheckpointMustNotBePastTheReportedProgress) {
+  // Running() has reported progress 40.
+  ASSERT_OK_AND_ASSIGN(JobUpdate u, HoldLeaseForCheckpoint(Running(), kToken, 40));
+  EXPECT_EQ(u, JobUpdate::Of(Running()));
+  EXPECT_THAT(HoldLeaseForCheckpoint(Running(), kToken, 1), IsOk());
+  for (int64_t bad : {int64_t{0}, int64_t{41}, int64_t{1} << 62}) {
+    EXPECT_THAT(
+        HoldLeaseForCheckpoint(Running(), kToken, bad),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 absl::StrCat("checkpoint: step ", bad,
+                              " of job s-0000abcd-0 is outside [1, 40], the steps it has reported "
+                              "(progress)")));
+  }
+  EXPECT_THAT(HoldLeaseForCheckpoint(Running(), "stale", 41),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Completion and failure
 

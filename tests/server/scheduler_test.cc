@@ -379,6 +379,7 @@ TEST_F(SchedulerTest, StaleLeaseIsRefusedByEveryLeaseCheckedCall) {
   Submit(1);
   const JobRecord first = Acquire("w1");
   const std::string& old_token = first.lease_token;
+  ASSERT_OK(scheduler_->Heartbeat(first.id, old_token, 5).status());
   ASSERT_OK(scheduler_->SaveCheckpoint(first.id, old_token, 5, "five", 2));
   clock_.Advance(kLease + absl::Seconds(1));
   const JobRecord again = Acquire("w2");

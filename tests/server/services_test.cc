@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/grpc_status.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -40,6 +42,12 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 constexpr const char* kSweep = ::optbench::testing::kTinySweep;
+// The same jobs with 30 steps each, for reports at steps 10, 20 and 30.
+const std::string& LongSweep() {
+  static const std::string* text =
+      new std::string(absl::StrReplaceAll(kSweep, {{"steps: 5,", "steps: 30,"}}));
+  return *text;
+}
 
 template <typename Request>
 std::shared_ptr<const google::protobuf::Message> AsMessage(Request request) {
@@ -147,7 +155,7 @@ TEST_F(ServicesTest, BadSubmissionsNameTheProblemAndCreateNothing) {
 // Group weights and denominators are computed once per job: every step still gets its own values,
 // per-example metrics divide by the group's counts and p_mass by the split's total.
 TEST_F(ServicesTest, GroupedQueryComputesEveryStepFromItsOwnValues) {
-  Submit(kSweep);
+  Submit(LongSweep());
   grpc::ClientContext context;
   v1::AcquireJobResponse leased;
   std::unique_ptr<ReportStream> stream;
@@ -306,6 +314,61 @@ TEST_F(ServicesTest, ReportWithStaleLeaseIsRefused) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(ServicesTest, ValuesOutsideTheJobsStepsAreRefused) {
+  Submit(kSweep);  // Jobs of 5 steps.
+  const v1::AcquireJobResponse leased = Acquire();
+  ASSERT_TRUE(leased.has_job());
+  // Each report on a stream of its own: a refused one ends its stream, not the lease.
+  const auto send = [&](const std::function<void(v1::ReportRequest*)>& fill) {
+    grpc::ClientContext context;
+    auto stream = workers_->Report(&context);
+    v1::ReportRequest r;
+    r.set_job_id(leased.job().id());
+    r.set_lease_token(leased.lease_token());
+    r.set_seq(1);
+    fill(&r);
+    stream->Write(r);
+    stream->WritesDone();
+    v1::ReportResponse ack;
+    while (stream->Read(&ack)) {
+    }
+    return FromGrpcStatus(stream->Finish());
+  };
+  const auto heartbeat = [](int64_t step) {
+    return [step](v1::ReportRequest* r) { r->mutable_heartbeat()->set_progress_step(step); };
+  };
+  const auto checkpoint = [](int64_t step) {
+    return [step](v1::ReportRequest* r) {
+      r->mutable_checkpoint()->set_step(step);
+      r->mutable_checkpoint()->set_data("state");
+    };
+  };
+  const std::string job = leased.job().id();
+  for (int64_t bad : {int64_t{-5}, int64_t{6}, int64_t{1} << 62}) {
+    EXPECT_THAT(send(heartbeat(bad)), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               absl::StrCat("progress: step ", bad, " of job ", job,
+                                                            " is outside [0, 5], its steps")));
+  }
+  EXPECT_THAT(send([](v1::ReportRequest* r) { r->mutable_metrics()->set_step(6); }),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("step 6 of job")));
+  // A checkpoint from the future would displace the real ones (the newest two are kept).
+  EXPECT_THAT(send(checkpoint(int64_t{1} << 62)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is outside [1, 0], the steps it has reported")));
+  EXPECT_THAT(send(heartbeat(3)), IsOk());
+  EXPECT_THAT(send(checkpoint(4)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is outside [1, 3]")));
+  EXPECT_THAT(send(checkpoint(3)), IsOk());
+  grpc::ClientContext context;
+  v1::LoadCheckpointRequest load;
+  load.set_job_id(job);
+  load.set_lease_token(leased.lease_token());
+  v1::LoadCheckpointResponse loaded;
+  ASSERT_TRUE(workers_->LoadCheckpoint(&context, load, &loaded).ok());
+  EXPECT_EQ(loaded.checkpoint().step(), 3);
+  EXPECT_EQ(GetJob(job).progress_step(), 3);
+}
+
 TEST_F(ServicesTest, ReportWithUnknownMetricIsRefused) {
   Submit(kSweep);
   v1::AcquireJobResponse leased = Acquire();
@@ -330,13 +393,22 @@ TEST_F(ServicesTest, ReportWithUnknownMetricIsRefused) {
 // Checkpoints go up the report stream (stored in order with the metrics) and come back by
 // LoadCheckpoint, newest first, older ones on request; a stale lease gets neither.
 TEST_F(ServicesTest, CheckpointsRoundTripThroughTheReportStream) {
-  Submit(kSweep);
+  Submit(LongSweep());
   v1::AcquireJobResponse leased = Acquire();
   const std::string& id = leased.job().id();
   {
     grpc::ClientContext context;
     auto stream = workers_->Report(&context);
     for (int64_t step : {10, 20, 30}) {
+      // The progress first: a checkpoint may not be past it.
+      v1::ReportRequest progress;
+      progress.set_job_id(id);
+      progress.set_lease_token(leased.lease_token());
+      progress.set_seq(step - 1);
+      progress.mutable_heartbeat()->set_progress_step(step);
+      ASSERT_TRUE(stream->Write(progress));
+      v1::ReportResponse progress_ack;
+      ASSERT_TRUE(stream->Read(&progress_ack));
       v1::ReportRequest r;
       r.set_job_id(id);
       r.set_lease_token(leased.lease_token());
@@ -544,6 +616,9 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
     (*j->mutable_optimizer()->mutable_params())["lr"].set_double_value(std::nan(""));
     j->mutable_trainer()->set_steps(5);
   }
+  v1::SubmitSweepRequest huge_seed = nan_lr;
+  (*huge_seed.mutable_jobs(0)->mutable_optimizer()->mutable_params())["lr"].set_double_value(0.1);
+  huge_seed.mutable_jobs(0)->set_seed((uint64_t{1} << 53) + 1);
   v1::SubmitSweepRequest untyped = nan_lr;
   (*untyped.mutable_jobs(0)->mutable_optimizer()->mutable_params())["lr"].Clear();
   v1::SubmitSweepRequest negative_steps = nan_lr;
@@ -606,6 +681,8 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
        "jobs"},
       {"submit: NaN lr", "SubmitSweep", AsMessage(nan_lr), StatusCode::kInvalidArgument,
        "jobs[0].optimizer.lr"},
+      {"submit: seed above 2^53", "SubmitSweep", AsMessage(huge_seed), StatusCode::kInvalidArgument,
+       "seed: 9007199254740993 is out of range"},
       {"submit: untyped value", "SubmitSweep", AsMessage(untyped), StatusCode::kInvalidArgument,
        "optimizer.lr"},
       {"submit: negative steps", "SubmitSweep", AsMessage(negative_steps),

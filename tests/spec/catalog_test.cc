@@ -115,6 +115,17 @@ TEST(CatalogTest, UnknownTaskAndSlotAreNamed) {
                                        "model, optimizer, aux_optimizer, objective"));
 }
 
+TEST(CatalogTest, SeedsAreTheSweepFilesRange) {
+  JobSpec spec = ValidSpec();
+  spec.seed = kMaxSeed;
+  EXPECT_TRUE(TheCatalog().Validate(spec).ok());
+  spec.seed = kMaxSeed + 1;
+  EXPECT_EQ(ErrorOf(spec),
+            "seed: 9007199254740993 is out of range; allowed integers in [0, 9007199254740992]");
+  spec.seed = ~uint64_t{0};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("seed: 18446744073709551615 is out of range"));
+}
+
 TEST(CatalogTest, BadParametersNameTheField) {
   JobSpec spec = ValidSpec();
   spec.components["optimizer"].params["lr"] = -1.0;

@@ -20,6 +20,9 @@
 namespace optbench::engine {
 namespace {
 
+// The longest line a CSV file may have: 16 MiB (a row of about a million numbers).
+constexpr size_t kMaxLineBytes = size_t{16} << 20;
+
 // Reads a file line by line, skipping blank lines and counting physical lines (1-based).
 class LineReader {
  public:
@@ -39,10 +42,11 @@ class LineReader {
     return reader;
   }
 
-  // The next non-blank line without its line terminator, or nullopt at the end of the file.
-  // The view is valid until the next call.
+  // The next non-blank line without its line terminator, or nullopt at the end of the file or
+  // at a line longer than kMaxLineBytes (then status() says so). The view is valid until the next
+  // call.
   std::optional<std::string_view> Next() {
-    while (std::getline(in_, line_)) {
+    while (status_.ok() && ReadLine()) {
       ++line_number_;
       if (!line_.empty() && line_.back() == '\r') line_.pop_back();
       if (line_.find_first_not_of(" \t") != std::string::npos) return std::string_view(line_);
@@ -50,18 +54,43 @@ class LineReader {
     return std::nullopt;
   }
 
-  // False if reading stopped because of an I/O error rather than the end of the file.
-  bool ok() const { return !in_.bad(); }
+  // Why reading stopped before the end of the file: a line too long, or an I/O error.
+  absl::Status status() const {
+    if (!status_.ok()) return status_;
+    if (in_.bad()) return absl::InvalidArgumentError(absl::StrCat(path_, ": read error"));
+    return absl::OkStatus();
+  }
   int64_t line_number() const { return line_number_; }
   const std::string& path() const { return path_; }
 
  private:
   explicit LineReader(std::string path) : path_(std::move(path)), in_(path_) {}
 
+  // The next physical line into line_, without its '\n'; false at the end of the file. Bounded:
+  // a file without line breaks (/dev/zero) is an error at kMaxLineBytes, not a growing string.
+  bool ReadLine() {
+    line_.clear();
+    std::streambuf* buf = in_.rdbuf();
+    bool any = false;
+    for (int c = buf->sbumpc(); c != std::char_traits<char>::eof(); c = buf->sbumpc()) {
+      any = true;
+      if (c == '\n') return true;
+      if (line_.size() >= kMaxLineBytes) {
+        status_ = absl::InvalidArgumentError(
+            absl::StrCat(path_, ":", line_number_ + 1, ": line longer than ", kMaxLineBytes >> 20,
+                         " MiB; a CSV row is one line"));
+        return false;
+      }
+      line_.push_back(static_cast<char>(c));
+    }
+    return any;
+  }
+
   std::string path_;
   std::ifstream in_;
   std::string line_;
   int64_t line_number_ = 0;
+  absl::Status status_;
 };
 
 std::string_view Trim(std::string_view s) {
@@ -128,8 +157,7 @@ struct Header {
 absl::StatusOr<Header> ReadHeader(LineReader* reader, const std::string& label_column) {
   std::optional<std::string_view> line = reader->Next();
   if (!line.has_value()) {
-    if (!reader->ok())
-      return absl::InvalidArgumentError(absl::StrCat(reader->path(), ": read error"));
+    OPTBENCH_RETURN_IF_ERROR(reader->status());
     return absl::InvalidArgumentError(
         absl::StrCat(reader->path(), ": empty file (expected a header row)"));
   }
@@ -256,7 +284,7 @@ absl::Status ForEachRow(const std::string& path, const std::string& label_column
     }
     OPTBENCH_RETURN_IF_ERROR(row(fields, parser));
   }
-  if (!reader.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": read error"));
+  OPTBENCH_RETURN_IF_ERROR(reader.status());
   if (header_out != nullptr) *header_out = std::move(header);
   return absl::OkStatus();
 }

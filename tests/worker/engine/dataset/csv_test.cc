@@ -161,5 +161,20 @@ TEST(CsvTest, EmptyFilesAreRejected) {
   EXPECT_THAT(ErrorOf(Options(label_only)), HasSubstr("no feature column"));
 }
 
+TEST(CsvTest, LinesAreBoundedSoAFileWithoutLineBreaksEnds) {
+  // A row of 17 MiB, past the 16 MiB bound, on line 3: the scan (the memory estimate at
+  // submission) and the load both stop there, naming the line.
+  const std::string wide =
+      WriteFile("wide.csv", "a,label\n1,0\n" + std::string(17 << 20, '7') + ",0\n");
+  const std::string message = "wide.csv:3: line longer than 16 MiB; a CSV row is one line";
+  absl::StatusOr<CsvShape> shape = ScanCsvShape(Options(wide));
+  EXPECT_THAT(shape.status().message(), HasSubstr(message));
+  EXPECT_THAT(ErrorOf(Options(wide)), HasSubstr(message));
+  // No line break at all, ever: the header line of /dev/zero.
+  absl::StatusOr<CsvShape> zero = ScanCsvShape(Options("/dev/zero"));
+  EXPECT_THAT(zero.status().message(), HasSubstr("/dev/zero:1: line longer than 16 MiB"));
+  std::remove(wide.c_str());
+}
+
 }  // namespace
 }  // namespace optbench::engine
