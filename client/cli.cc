@@ -694,10 +694,14 @@ int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (counts.empty()) out << " none";
   for (const auto& [state, n] : counts) out << " " << n << " " << state;
-  out << "\nworkers: " << response.workers_size() << "\n";
+  const int64_t lost = std::count_if(response.workers().begin(), response.workers().end(),
+                                     [](const v1::WorkerInfo& w) { return w.lost(); });
+  out << "\nworkers: " << response.workers_size() - lost << " alive";
+  if (lost > 0) out << ", " << lost << " lost (not heard from for more than a lease)";
+  out << "\n";
   for (const v1::WorkerInfo& w : response.workers()) {
     out << "  " << w.id() << "  " << w.slots() << " slot(s), seen " << w.seconds_since_seen()
-        << " s ago\n";
+        << " s ago" << (w.lost() ? "  LOST" : "") << "\n";
   }
   out << "recent sweeps:\n";
   for (const v1::Sweep& sw : response.recent_sweeps()) {

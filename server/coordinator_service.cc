@@ -310,6 +310,7 @@ grpc::Status CoordinatorService::GetStatus(grpc::ServerContext* context,
     info->set_name(w.name);
     info->set_slots(w.slots);
     info->set_seconds_since_seen(absl::ToInt64Seconds(now - w.last_seen));
+    info->set_lost(scheduler_->IsLost(w));
   }
   auto sweeps = scheduler_->ListSweeps(10);
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());

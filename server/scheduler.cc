@@ -98,7 +98,28 @@ absl::StatusOr<storage::KeptModelChunk> Scheduler::ReadKeptModelChunk(const std:
 }
 
 absl::StatusOr<std::vector<storage::WorkerRecord>> Scheduler::ListWorkers() {
-  return store_->ListWorkers();
+  OPTBENCH_ASSIGN_OR_RETURN(std::vector<storage::WorkerRecord> stored, store_->ListWorkers());
+  const absl::Time forget_before =
+      clock_->Now() - options_.lease * options_.forget_worker_after_leases;
+  std::vector<storage::WorkerRecord> out;
+  absl::MutexLock lock(&mu_);
+  for (storage::WorkerRecord& w : stored) {
+    if (auto it = seen_.find(w.id); it != seen_.end())
+      w.last_seen = std::max(w.last_seen, it->second);
+    if (w.last_seen >= forget_before) out.push_back(std::move(w));
+  }
+  return out;
+}
+
+bool Scheduler::IsLost(const storage::WorkerRecord& worker) const {
+  return clock_->Now() - worker.last_seen > options_.lease;
+}
+
+void Scheduler::Seen(const std::string& worker_id) {
+  if (worker_id.empty()) return;
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  seen_[worker_id] = now;
 }
 
 absl::Status Scheduler::RegisterWorker(const std::string& worker_id, const std::string& name,
@@ -108,7 +129,9 @@ absl::Status Scheduler::RegisterWorker(const std::string& worker_id, const std::
   worker.name = name;
   worker.slots = slots;
   worker.last_seen = clock_->Now();
-  return store_->UpsertWorker(worker);
+  OPTBENCH_RETURN_IF_ERROR(store_->UpsertWorker(worker));
+  Seen(worker_id);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
@@ -122,6 +145,8 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
   // The deadline is real time (it bounds an RPC); lease arithmetic uses the injected clock.
   const absl::Time deadline = absl::Now() + std::min(wait, options_.max_acquire_wait);
   while (true) {
+    // A worker waiting in a long poll is alive: seen at every wake-up (at least once a second).
+    Seen(worker_id);
     const uint64_t seen = state_version();
     if (auto expired = ExpireLeases(); !expired.ok()) return expired.status();
     const absl::Time now = clock_->Now();
@@ -150,6 +175,7 @@ absl::StatusOr<bool> Scheduler::Heartbeat(const std::string& job_id, const std::
     return RenewLease(job, token, now, options_.lease, progress_step);
   });
   if (!updated.ok()) return updated.status();
+  Seen(updated->worker_id);
   Bump(/*state_change=*/false);
   return updated->cancel_requested;
 }
@@ -172,6 +198,7 @@ absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const s
     return RenewLease(job, token, now, options_.lease, step);
   });
   if (!updated.ok()) return updated.status();
+  Seen(updated->worker_id);
   Bump(/*state_change=*/false);
   return updated->cancel_requested;
 }
@@ -199,6 +226,7 @@ absl::StatusOr<JobRecord> Scheduler::SaveKeptModelChunk(const std::string& job_i
     return RenewLease(job, token, now, options_.lease, job.progress_step);
   });
   if (!updated.ok()) return updated.status();
+  Seen(updated->worker_id);
   Bump(/*state_change=*/false);
   return updated;
 }

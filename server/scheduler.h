@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,6 +31,9 @@ struct SchedulerOptions {
   // Longest AcquireJob long poll.
   absl::Duration max_acquire_wait = absl::Seconds(20);
   int32_t max_attempts = 3;
+  // A worker not seen (registration, acquire, heartbeat, metric batch, model piece) for more
+  // than one lease is lost (GetStatus says so); after this many leases it is no longer listed.
+  int32_t forget_worker_after_leases = 10;
 };
 
 // Thread-safe. Does not own `store` or `clock`, which must outlive it.
@@ -59,7 +63,11 @@ class Scheduler final : public storage::StoreReader {
       const storage::MetricQuery& query) override;
   absl::StatusOr<storage::KeptModelChunk> ReadKeptModelChunk(const std::string& job_id,
                                                              int64_t offset) override;
+  // The workers heard from within forget_worker_after_leases leases, each with the last time it
+  // was (RegisterWorker, Acquire, Heartbeat, ReportMetrics, SaveKeptModelChunk), oldest id first.
   absl::StatusOr<std::vector<storage::WorkerRecord>> ListWorkers() override;
+  // True for a worker not heard from for more than one lease (GetStatus's "lost").
+  bool IsLost(const storage::WorkerRecord& worker) const;
 
   // Records the worker (replacing what was known of `worker_id`) as seen now. The store's
   // InvalidArgument for an empty id or negative slots.
@@ -137,6 +145,8 @@ class Scheduler final : public storage::StoreReader {
 
  private:
   void Bump(bool state_change = true);
+  // Records that `worker_id` was heard from now.
+  void Seen(const std::string& worker_id);
   static std::string NewLeaseToken();
 
   storage::Store* const store_;
@@ -146,6 +156,9 @@ class Scheduler final : public storage::StoreReader {
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;
+  // When each worker was last heard from since this coordinator started (the store keeps the
+  // registration time; a write per heartbeat would buy nothing a restart needs).
+  std::map<std::string, absl::Time> seen_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace optbench::server

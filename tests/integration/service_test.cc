@@ -109,6 +109,15 @@ optimizer: {name: adam, lr: 0.001}
   EXPECT_EQ(jobs[0].worker_id(), "rescuer");
   // Every evaluation exactly once, with the values of an undisturbed run.
   ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+  // Silent for more than a lease (the requeue took one), the killed worker shows as lost; the
+  // rescuer, which long-polls for work, does not.
+  grpc::ClientContext context;
+  Authorize(&context);
+  v1::GetStatusResponse status;
+  ASSERT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
+  std::map<std::string, bool> lost;
+  for (const v1::WorkerInfo& w : status.workers()) lost[w.id()] = w.lost();
+  EXPECT_EQ(lost, (std::map<std::string, bool>{{"doomed", true}, {"rescuer", false}}));
 }
 
 TEST_F(ServiceTest, SigtermHandsTheJobBackWithoutSpendingAnAttempt) {

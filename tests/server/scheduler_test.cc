@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -371,6 +372,44 @@ TEST_F(SchedulerTest, AcquireLeasesUnderFreshRandomTokens) {
   EXPECT_EQ(tokens.size(), 5u);
   EXPECT_THAT(scheduler_->Acquire("", absl::ZeroDuration()),
               StatusIs(absl::StatusCode::kInvalidArgument, "worker_id is empty"));
+}
+
+// A worker is seen whenever it registers, asks for work or reports; one silent for more than a
+// lease is lost, and after ten leases it is no longer listed.
+TEST_F(SchedulerTest, WorkersAreSeenOnEveryCallAndLostWhenSilent) {
+  ASSERT_OK(scheduler_->RegisterWorker("busy", "", 1));
+  ASSERT_OK(scheduler_->RegisterWorker("idle", "", 1));
+  ASSERT_OK(scheduler_->RegisterWorker("dead", "", 1));
+  Submit(1);
+  const JobRecord job = Acquire("busy");
+  const auto last_seen = [&](const std::string& id) {
+    absl::StatusOr<std::vector<storage::WorkerRecord>> workers = scheduler_->ListWorkers();
+    EXPECT_TRUE(workers.ok()) << workers.status();
+    for (const storage::WorkerRecord& w : *workers) {
+      if (w.id == id) return std::optional<storage::WorkerRecord>(w);
+    }
+    return std::optional<storage::WorkerRecord>();
+  };
+  // Half a lease at a time: "busy" heartbeats, "idle" long-polls an empty queue, "dead" is silent.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(kLease / 2);
+    ASSERT_OK(scheduler_->Heartbeat(job.id, job.lease_token, 1).status());
+    ASSERT_OK(scheduler_->Acquire("idle", absl::ZeroDuration()).status());
+  }
+  for (const char* alive : {"busy", "idle"}) {
+    ASSERT_TRUE(last_seen(alive).has_value()) << alive;
+    EXPECT_EQ(last_seen(alive)->last_seen, clock_.Now()) << alive;
+    EXPECT_FALSE(scheduler_->IsLost(*last_seen(alive))) << alive;
+  }
+  ASSERT_TRUE(last_seen("dead").has_value());
+  EXPECT_TRUE(scheduler_->IsLost(*last_seen("dead")));  // 1.5 leases of silence.
+  // A metric batch counts too; after ten leases of silence a worker is gone from the list.
+  clock_.Advance(kLease * 9);
+  ASSERT_OK(scheduler_->ReportMetrics(job.id, job.lease_token, 2, {}).status());
+  EXPECT_FALSE(last_seen("dead").has_value());
+  EXPECT_TRUE(scheduler_->IsLost(*last_seen("idle")));
+  ASSERT_TRUE(last_seen("busy").has_value());
+  EXPECT_FALSE(scheduler_->IsLost(*last_seen("busy")));
 }
 
 // A worker whose lease lapsed and whose job went to another worker can neither write nor read
