@@ -590,7 +590,7 @@ absl::StatusOr<std::string> FetchKeptModel(const Args& args, const std::string& 
   while (reader->Read(&piece)) {
     if (absl::Status s = assembler.Add(piece); !s.ok()) {
       context->TryCancel();
-      reader->Finish().ok();
+      (void)reader->Finish();  // Cancelled by us: its status says nothing more than `s`.
       return s;
     }
   }

@@ -47,6 +47,11 @@ void CrossEntropy::CountTargets(const DataSplit& split, std::vector<int64_t>* co
   for (int32_t label : split.labels) ++(*counts)[static_cast<size_t>(label)];
 }
 
+void CrossEntropy::Targets(const ConstMatrixRef& x, const int32_t* labels,
+                           std::vector<int32_t>* out) const {
+  out->assign(labels, labels + x.rows());
+}
+
 double CrossEntropy::Evaluate(const ConstMatrixRef& /*x*/, const int32_t* labels, MatrixRef outputs,
                               Real grad_scale, ClassStats* stats,
                               const CurvatureRequest* curvature) {
@@ -75,16 +80,22 @@ void SequenceCrossEntropy::CountTargets(const DataSplit& split,
 double SequenceCrossEntropy::Evaluate(const ConstMatrixRef& x, const int32_t* labels,
                                       MatrixRef outputs, Real grad_scale, ClassStats* stats,
                                       const CurvatureRequest* curvature) {
+  OPTBENCH_CHECK(outputs.rows() == x.rows() * x.cols());
+  Targets(x, labels, &targets_);
+  return SoftmaxCrossEntropy(outputs, targets_.data(), grad_scale, stats, curvature);
+}
+
+void SequenceCrossEntropy::Targets(const ConstMatrixRef& x, const int32_t* labels,
+                                   std::vector<int32_t>* out) const {
   const Eigen::Index r = x.rows();
   const Eigen::Index t_len = x.cols();
-  OPTBENCH_CHECK(t_len == context_ && outputs.rows() == r * t_len);
-  targets_.resize(static_cast<size_t>(r * t_len));
+  OPTBENCH_CHECK(t_len == context_);
+  out->resize(static_cast<size_t>(r * t_len));
   for (Eigen::Index i = 0; i < r; ++i) {
-    int32_t* row = targets_.data() + i * t_len;
+    int32_t* row = out->data() + i * t_len;
     for (Eigen::Index t = 0; t + 1 < t_len; ++t) row[t] = static_cast<int32_t>(x(i, t + 1));
     row[t_len - 1] = labels[i];
   }
-  return SoftmaxCrossEntropy(outputs, targets_.data(), grad_scale, stats, curvature);
 }
 
 const ObjectiveDef& CrossEntropyDefinition() {

@@ -19,6 +19,8 @@ class CrossEntropy : public Objective {
  public:
   int64_t outputs_per_example() const override { return 1; }
   void CountTargets(const DataSplit& split, std::vector<int64_t>* counts) const override;
+  void Targets(const ConstMatrixRef& x, const int32_t* labels,
+               std::vector<int32_t>* out) const override;
   double Evaluate(const ConstMatrixRef& x, const int32_t* labels, MatrixRef outputs,
                   Real grad_scale, ClassStats* stats, const CurvatureRequest* curvature) override;
   void Report(const ClassStats& stats, Split split, MetricBatch* out) const override;
@@ -35,6 +37,8 @@ class SequenceCrossEntropy : public CrossEntropy {
   explicit SequenceCrossEntropy(int64_t context) : context_(context) {}
   int64_t outputs_per_example() const override { return context_; }
   void CountTargets(const DataSplit& split, std::vector<int64_t>* counts) const override;
+  void Targets(const ConstMatrixRef& x, const int32_t* labels,
+               std::vector<int32_t>* out) const override;
   double Evaluate(const ConstMatrixRef& x, const int32_t* labels, MatrixRef outputs,
                   Real grad_scale, ClassStats* stats, const CurvatureRequest* curvature) override;
 

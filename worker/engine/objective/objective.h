@@ -31,6 +31,11 @@ class Objective {
   // the per-class statistics of that split are means over.
   virtual void CountTargets(const DataSplit& split, std::vector<int64_t>* counts) const = 0;
 
+  // The class each output row of a chunk of r examples is scored against (r·outputs_per_example()
+  // entries into *out): the row's label, or for a sequence objective each position's next token.
+  virtual void Targets(const ConstMatrixRef& x, const int32_t* labels,
+                       std::vector<int32_t>* out) const = 0;
+
   // The loss of a chunk of r examples: x (r x features) and labels (r) are the examples,
   // `outputs` (r·outputs_per_example() x classes) the model's outputs for them, overwritten with
   // grad_scale times the gradient of the summed loss with respect to them. Adds the chunk's

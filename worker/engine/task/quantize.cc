@@ -302,16 +302,6 @@ double MeanSquare(const Matrix& diff) {
                           : diff.cast<double>().squaredNorm() / static_cast<double>(diff.size());
 }
 
-// The class each output row is scored against: the label, or for a model that outputs every
-// position of a token row, the next token (row i·T + t: x(i, t + 1), the label at t = T - 1), as
-// the sequence objective scores them.
-int32_t TargetOf(const DataSplit& split, int64_t row, int64_t per) {
-  if (per == 1) return split.labels[static_cast<size_t>(row)];
-  const int64_t i = row / per, t = row % per;
-  if (t + 1 == per) return split.labels[static_cast<size_t>(i)];
-  return static_cast<int32_t>(split.features(i, t + 1));
-}
-
 int32_t ArgMax(const ConstMatrixRef& logits, Eigen::Index row) {
   Eigen::Index best = 0;
   for (Eigen::Index k = 1; k < logits.cols(); ++k) {
@@ -324,6 +314,7 @@ int32_t ArgMax(const ConstMatrixRef& logits, Eigen::Index row) {
 struct SplitPass {
   ClassStats stats;
   std::vector<int32_t> predictions;  // Argmax per output row.
+  std::vector<int32_t> targets;      // The class each output row is scored against.
 };
 
 SplitPass EvaluateSplit(Model* model, Objective* objective, const DataSplit& split,
@@ -333,7 +324,9 @@ SplitPass EvaluateSplit(Model* model, Objective* objective, const DataSplit& spl
   SplitPass pass;
   pass.stats.Reset(num_classes);
   pass.predictions.resize(static_cast<size_t>(split.size() * per));
+  pass.targets.reserve(static_cast<size_t>(split.size() * per));
   Matrix outputs;
+  std::vector<int32_t> targets;
   for (int64_t start = 0; start < split.size(); start += kChunk) {
     const int64_t r = std::min(kChunk, split.size() - start);
     outputs.resize(r * per, num_classes);
@@ -342,6 +335,8 @@ SplitPass EvaluateSplit(Model* model, Objective* objective, const DataSplit& spl
     for (int64_t row = 0; row < r * per; ++row) {
       pass.predictions[static_cast<size_t>(start * per + row)] = ArgMax(outputs, row);
     }
+    objective->Targets(x, split.labels.data() + start, &targets);
+    pass.targets.insert(pass.targets.end(), targets.begin(), targets.end());
     objective->Evaluate(x, split.labels.data() + start, outputs, Real{0}, &pass.stats, nullptr);
   }
   return pass;
@@ -670,7 +665,6 @@ absl::Status QuantizeRun::Finish(int64_t step, const std::vector<double>& mse,
   batch.Add("block_mse_rtn", Split::kTrain, mse_rtn);
   batch.Add("block_changed", Split::kTrain, changed);
   const int64_t classes = data_->num_classes();
-  const int64_t per = objective_->outputs_per_example();
   std::vector<std::pair<Split, const DataSplit*>> splits = {{Split::kTrain, &data_->train()}};
   if (data_->has_test()) splits.push_back({Split::kTest, &data_->test()});
   for (const auto& [split, data] : splits) {
@@ -687,7 +681,7 @@ absl::Status QuantizeRun::Finish(int64_t step, const std::vector<double>& mse,
     std::vector<double> agree(static_cast<size_t>(classes), 0.0);
     for (size_t row = 0; row < q.predictions.size(); ++row) {
       if (q.predictions[row] == fp.predictions[row]) {
-        agree[static_cast<size_t>(TargetOf(*data, static_cast<int64_t>(row), per))] += 1;
+        agree[static_cast<size_t>(q.targets[row])] += 1;
       }
     }
     batch.Add("agree", split, std::move(agree));
