@@ -15,7 +15,7 @@ using storage::JobRecord;
 using storage::JobState;
 
 Scheduler::Scheduler(storage::Store* store, Clock* clock, SchedulerOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+    : store_(store), clock_(clock), options_(options), started_(clock->Now()) {}
 
 uint64_t Scheduler::version() const {
   absl::MutexLock lock(&mu_);
@@ -287,6 +287,7 @@ absl::Status Scheduler::CancelSweep(const std::string& sweep_id) {
 
 absl::StatusOr<std::vector<std::string>> Scheduler::ExpireLeases() {
   const absl::Time now = clock_->Now();
+  if (now < started_ + options_.lease) return std::vector<std::string>();
   storage::JobSelection expired;
   expired.states = {JobState::kRunning};
   expired.lease_expires_before = now;

@@ -130,7 +130,8 @@ class Scheduler final : public storage::StoreReader {
   absl::Status CancelJob(const std::string& job_id);
   absl::Status CancelSweep(const std::string& sweep_id);
 
-  // Requeues (or fails, or cancels) jobs whose lease expired; returns their ids.
+  // Requeues (or fails, or cancels) jobs whose lease expired; returns their ids. Nothing expires
+  // within the first lease after this scheduler started (a restarted coordinator's grace).
   absl::StatusOr<std::vector<std::string>> ExpireLeases();
 
   // Every change bumps version() (what Watch follows: states and progress); a change of a job's
@@ -152,6 +153,9 @@ class Scheduler final : public storage::StoreReader {
   storage::Store* const store_;
   Clock* const clock_;
   const SchedulerOptions options_;
+  // Construction time: no lease expires before started_ + lease, so that workers of a restarted
+  // coordinator get one lease to reconnect (their expiry times were written before the outage).
+  const absl::Time started_;
 
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;

@@ -124,7 +124,9 @@ void Reporter::ReaderLoop() {
     Log(LogLevel::kWarning, "worker", "report stream for job %s broke (%s); reconnecting", job_id_,
         status.error_message());
     absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(5));
+    if (options_.before_reconnect) options_.before_reconnect();
+    // At most a second apart: back well inside the restarted coordinator's grace of one lease.
+    backoff = std::min(backoff * 2, absl::Seconds(1));
     absl::MutexLock write_lock(&write_mu_);
     std::deque<v1::ReportRequest> resend;
     bool closing;

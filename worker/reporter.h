@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,9 +31,13 @@ class Reporter {
     // And at most this many bytes of them (checkpoints are large): Send blocks until the new
     // message fits, except that one message alone is always let through.
     int64_t max_unacked_bytes = 128 << 20;
-    // Give up reconnecting after this long (the lease will have expired by then anyway).
-    absl::Duration reconnect_for = absl::Seconds(60);
+    // Give up reconnecting after this long. Long: a restarted coordinator gives running jobs one
+    // lease of grace, so a worker still trying when it comes back keeps its job.
+    absl::Duration reconnect_for = absl::Minutes(10);
     std::string token;  // Bearer token sent with the stream; empty = none.
+    // Called before each reconnection attempt (the worker resets its channel's connection
+    // backoff, so the attempt dials at once instead of waiting out gRPC's own timer).
+    std::function<void()> before_reconnect;
   };
 
   Reporter(v1::WorkerService::Stub* stub, std::string job_id, std::string lease_token,

@@ -224,6 +224,13 @@ absl::Status Worker::Start(absl::Duration connect_timeout) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // After a coordinator outage the channel retries its connection at most a second apart (gRPC's
+  // default backoff grows to 120 s): the worker is back within a second of the coordinator,
+  // well inside the grace of one lease a restarted coordinator gives running jobs.
+  // (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also takes it as the connect timeout, and at
+  // 250 ms every attempt was cut off before the restarted coordinator's handshake finished.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   auto creds = options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
   channel_ = grpc::CreateCustomChannel(options_.coordinator, creds, args);
   stub_ = v1::WorkerService::NewStub(channel_);
@@ -305,7 +312,8 @@ void Worker::SlotLoop(int slot) {
       Log(LogLevel::kWarning, "worker", "slot %d: acquire failed (%s); retrying", slot,
           status.error_message());
       absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
+      ReconnectNow();
+      backoff = std::min(backoff * 2, absl::Seconds(1));
       continue;
     }
     backoff = absl::Milliseconds(100);
@@ -314,20 +322,34 @@ void Worker::SlotLoop(int slot) {
   }
 }
 
+void Worker::ReconnectNow() {
+  // Callers pace their own retries (<= 1 s apart); without this the channel would also wait out
+  // its own backoff timer before dialing again.
+  grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+}
+
 void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   Log(LogLevel::kInfo, "worker", "job %s: attempt %d starts", job.id(), job.attempt());
   auto finish_rpc = [&](auto call) {
-    // Completion must reach the coordinator even across a brief restart: retry while
-    // unavailable, for about one lease.
+    // Completion must reach the coordinator even across a restart: each try waits up to 10 s
+    // for the channel to be ready (wait_for_ready) instead of failing fast, then retries while
+    // unavailable, for a few minutes in all.
     absl::Duration backoff = absl::Milliseconds(100);
     for (int i = 0; i < 20; ++i) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      context.set_wait_for_ready(true);
       Authorize(&context);
       grpc::Status s = call(&context);
-      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+      // DEADLINE_EXCEEDED: still not ready after 10 s (a request that did arrive and only
+      // answered late is retried too; its retry then meets a finished job).
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+          s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        return s;
+      }
       absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(3));
+      ReconnectNow();
+      backoff = std::min(backoff * 2, absl::Seconds(1));
     }
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator unreachable");
   };
@@ -372,6 +394,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   ropts.heartbeat = heartbeat_;
   ropts.window = options_.report_window;
   ropts.token = options_.token;
+  ropts.before_reconnect = [this] { ReconnectNow(); };
   Reporter reporter(stub_.get(), job.id(), token, ropts);
   reporter.Start();
   auto load_checkpoint = [&](int64_t before) -> absl::StatusOr<std::optional<v1::Checkpoint>> {

@@ -67,6 +67,8 @@ class Worker {
   void SlotLoop(int slot);
   // Applies the token (if any) to a call.
   void Authorize(grpc::ClientContext* context) const;
+  // Dials the coordinator again now rather than after gRPC's connection backoff.
+  void ReconnectNow();
   void RunLeasedJob(const v1::Job& job, const std::string& token);
 
   WorkerOptions options_;

@@ -249,6 +249,43 @@ optimizer: {name: adam, lr: [0.001, 0.003, 0.01]}
   EXPECT_EQ(SqliteShell(dir_ + "/optbench.db", "PRAGMA integrity_check"), "ok");
 }
 
+// A coordinator down for 1, 2 and 5 leases (2 s) and restarted on the same file: its expiry times
+// were written before the outage, but it gives running jobs one lease of grace, and the worker,
+// retrying its connection at most a second apart, is back inside it. The job keeps its first
+// attempt and its results.
+TEST_F(ServiceTest, CoordinatorOutagesOfSeveralLeasesCostNoAttempt) {
+  listen_port_ = FreePort();
+  const std::vector<std::string> flags = {"--lease_seconds=2", "--heartbeat_seconds=1"};
+  StartCoordinator(flags);
+  StartWorker("steady");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 7}
+model: {name: linear}
+trainer: {steps: 1500, eval_every: 50}
+optimizer: {name: adam, lr: 0.001}
+)");
+  ASSERT_EQ(sweep.jobs_size(), 1);
+  const std::string job_id = sweep.jobs(0).id();
+  int64_t progress = 0;
+  for (int leases : {1, 2, 5}) {
+    SCOPED_TRACE(absl::StrCat("outage of ", leases, " leases"));
+    v1::Job job = WaitForProgress(job_id, progress + 20, absl::Seconds(30));
+    ASSERT_EQ(job.state(), v1::JOB_STATE_RUNNING) << job.error();
+    ASSERT_LT(job.progress_step(), 1500) << "finished before the outage; make it longer";
+    progress = job.progress_step();
+    coordinator_->Kill(SIGKILL);
+    coordinator_->Wait();
+    absl::SleepFor(absl::Seconds(2 * leases));
+    StartCoordinator(flags);
+  }
+  std::vector<v1::Job> jobs = WaitForSweep(sweep.sweep().id(), absl::Seconds(120));
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << jobs[0].error();
+  EXPECT_EQ(jobs[0].attempt(), 1);
+  EXPECT_EQ(jobs[0].worker_id(), "steady");
+  ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
+}
+
 TEST_F(ServiceTest, MalformedDataFileFailsTheJobOnceWithFileAndLine) {
   StartCoordinator();
   StartWorker("w");

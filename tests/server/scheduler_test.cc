@@ -24,6 +24,7 @@ using storage::JobRecord;
 using storage::JobState;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
 
 constexpr absl::Duration kLease = absl::Seconds(30);
@@ -112,6 +113,30 @@ TEST_F(SchedulerTest, ExpiredLeaseIsRequeuedAndStaleTokenRefused) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(scheduler_->Complete(second.id, second.lease_token, JobState::kSucceeded, "").ok());
   EXPECT_EQ(StateOf(first.id), JobState::kSucceeded);
+}
+
+// A restarted coordinator reads lease expiry times written before its outage; it gives running
+// jobs one lease from its start before it expires any, so their workers can reconnect.
+TEST_F(SchedulerTest, ARestartedSchedulerGivesRunningLeasesOneLeaseOfGrace) {
+  Submit(2);
+  const storage::JobRecord kept = Acquire("w1");
+  const storage::JobRecord lost = Acquire("w2");
+  clock_.Advance(3 * kLease);  // the outage: both leases are long past their expiry
+  SchedulerOptions options;
+  options.lease = kLease;
+  options.max_attempts = 2;
+  scheduler_ = std::make_unique<Scheduler>(store_.get(), &clock_, options);
+  clock_.Advance(kLease - absl::Seconds(1));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> none, scheduler_->ExpireLeases());
+  EXPECT_THAT(none, IsEmpty());
+  // w1 is back within the grace: its heartbeat renews the lease; w2 never returns.
+  ASSERT_OK(scheduler_->Heartbeat(kept.id, kept.lease_token, 3).status());
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> expired, scheduler_->ExpireLeases());
+  EXPECT_THAT(expired, ElementsAre(lost.id));
+  EXPECT_EQ(StateOf(kept.id), JobState::kRunning);
+  EXPECT_EQ(Get(kept.id).attempt, 1);
+  EXPECT_EQ(StateOf(lost.id), JobState::kQueued);
 }
 
 TEST_F(SchedulerTest, AttemptLimitEndsInFailed) {
