@@ -30,6 +30,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
@@ -64,6 +65,11 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                           with a source asks the coordinator, which resolves it)
       --name NAME         sweep name (default: the file's `name:` or its stem)
   status                jobs per state, workers, recent sweeps
+  health                the coordinator's grpc.health.v1 answer; exit 0 only when SERVING
+                        (a probe: needs no token)
+      --service NAME      one service (optbench.v1.Coordinator, optbench.v1.WorkerService);
+                          default: the whole server
+      --timeout_seconds S wait this long for an answer (default 5)
   list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress,
                         kept model size
       --state STATE       only jobs in this state (queued, running, succeeded, ...)
@@ -681,6 +687,30 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// Exit 0 only when the coordinator answers SERVING: usable as a Kubernetes exec probe or a
+// compose healthcheck. Needs no token.
+int CmdHealth(const Args& args, std::ostream& out, std::ostream& err) {
+  double timeout = 5;
+  if (const std::string t = Flag(args, "--timeout_seconds"); !t.empty()) {
+    if (!absl::SimpleAtod(t, &timeout) || !(timeout > 0 && timeout <= 3600)) {
+      err << "optbench health: --timeout_seconds: '" << t << "' is not a number in (0, 3600]\n";
+      return 2;
+    }
+  }
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(CoordinatorAddress(args), Calls().credentials));
+  std::unique_ptr<grpc::ClientContext> context = Context(absl::Seconds(timeout));
+  // A coordinator still starting up counts: wait for the connection within the timeout.
+  context->set_wait_for_ready(true);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(Flag(args, "--service"));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status s = stub->Check(context.get(), request, &response);
+  if (!s.ok()) return FailGrpc(err, "health", s);
+  out << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
 int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
   RemoteBackend backend(CoordinatorAddress(args));
   v1::GetStatusResponse response;
@@ -929,6 +959,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"run", {{"--db", "--workers", "--threads", "--groups", "--no-progress"}, CmdRun}},
       {"submit", {{"--coordinator", "--dry-run", "--name"}, CmdSubmit}},
       {"status", {{"--coordinator"}, CmdStatus}},
+      {"health", {{"--coordinator", "--service", "--timeout_seconds"}, CmdHealth}},
       {"list", {{"--coordinator", "--state"}, CmdList}},
       {"watch", {{"--coordinator", "--no-progress"}, CmdWatch}},
       {"cancel", {{"--coordinator"}, CmdCancel}},
@@ -944,7 +975,8 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
   auto it = commands.find(command);
   if (it == commands.end()) {
     err << "optbench: unknown command '" << command
-        << "'; known: run, submit, status, list, watch, cancel, query, export, plot, help\n";
+        << "'; known: run, submit, status, health, list, watch, cancel, query, export, plot, "
+           "help\n";
     return 2;
   }
   std::set<std::string> flags = it->second.flags;

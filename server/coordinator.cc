@@ -1,11 +1,17 @@
 #include "server/coordinator.h"
 
+#include <algorithm>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_channel.h"
 #include "common/logging.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "storage/sqlite_store.h"
@@ -24,6 +30,30 @@ std::string HostOf(const std::string& listen) {
     host = host.substr(1, host.size() - 2);
   }
   return host;
+}
+
+// Drops gRPC's reflection plugin from one server (linking the plugin registers it for all).
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
+
+// The overall status ("") and each service's.
+void SetServing(grpc::Server* server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+  for (const char* service :
+       {v1::Coordinator::service_full_name(), v1::WorkerService::service_full_name()}) {
+    health->SetServingStatus(service, serving);
+  }
 }
 
 }  // namespace
@@ -91,8 +121,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   c->worker_service_ =
       std::make_unique<WorkerService>(c->scheduler_.get(), options.catalog, c->auth_.get());
 
+  // grpc.health.v1.Health, answered by gRPC itself: SERVING until a drain (no token needed, so
+  // that probes can ask).
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &c->port_);
+  if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.RegisterService(c->coordinator_service_.get());
   builder.RegisterService(c->worker_service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -105,6 +139,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
     return absl::UnavailableError(
         absl::StrCat("cannot listen on '", options.listen, "' (address in use or not local?)"));
   }
+  SetServing(c->server_.get(), true);
   std::string dial = host;
   if (dial.empty() || dial == "0.0.0.0") dial = "127.0.0.1";
   if (dial == "::") dial = "::1";
@@ -125,10 +160,22 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   return c;
 }
 
+void Coordinator::Drain(absl::Duration notice) {
+  if (stop_.HasBeenNotified() || server_ == nullptr) return;
+  Log(LogLevel::kInfo, "coordinator",
+      "draining: health NOT_SERVING, no new leases; reports and completions go on; stopping in "
+      "%s",
+      absl::FormatDuration(notice));
+  SetServing(server_.get(), false);
+  worker_service_->BeginDrain();
+  drain_cut_.WaitForNotificationWithTimeout(notice);
+}
+
 void Coordinator::Shutdown(absl::Duration grace) {
   // Once, even when called from several threads (a signal handler thread and the destructor).
   std::call_once(shutdown_once_, [this, grace] {
     stop_.Notify();
+    if (server_ != nullptr) SetServing(server_.get(), false);
     // Also reached from the destructor of a Coordinator whose Start failed half way.
     if (coordinator_service_ != nullptr) coordinator_service_->BeginShutdown();
     if (worker_service_ != nullptr) worker_service_->BeginShutdown();

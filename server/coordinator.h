@@ -39,6 +39,10 @@ struct CoordinatorOptions {
   std::string tls_cert_path;  // PEM server certificate chain; with tls_key_path = TLS on.
   std::string tls_key_path;
   std::string tls_client_ca_path;  // If set, clients must present a certificate signed by it.
+
+  // Server reflection (grpcurl, grpc_cli) where the binary links gRPC's reflection plugin
+  // (optbench-coordinator does); false removes it from this server.
+  bool reflection = true;
 };
 
 // Owns everything it starts. Thread-safe after Start; Shutdown is idempotent and also run by the
@@ -57,6 +61,13 @@ class Coordinator {
   Scheduler* scheduler() { return scheduler_.get(); }
   storage::Store* store() { return store_.get(); }
 
+  // The first half of a graceful stop: health turns NOT_SERVING (grpc.health.v1, for probes and
+  // load balancers), no job is leased any more (long polls wait empty-handed), while reports,
+  // completions and reads go on. Then, after `notice` or CutDrainShort(), Shutdown(). Returns
+  // at once if Shutdown has begun.
+  void Drain(absl::Duration notice);
+  // Ends a Drain's notice now (a second stop signal).
+  void CutDrainShort() { drain_cut_.Notify(); }
   // Stops accepting calls, ends long polls and watches, waits up to `grace` for calls in flight.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
   // Blocks until Shutdown has been called (from another thread or a signal handler thread).
@@ -75,6 +86,7 @@ class Coordinator {
   std::once_flag shutdown_once_;
   absl::Notification stop_;
   absl::Notification stopped_;
+  absl::Notification drain_cut_;
   int port_ = 0;
   std::string address_;
 };

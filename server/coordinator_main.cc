@@ -1,17 +1,20 @@
 // optbench-coordinator: serves the Coordinator and WorkerService APIs over one SQLite file.
 //   optbench-coordinator --listen 127.0.0.1:7070 --db optbench.db
-// SIGINT / SIGTERM stop it cleanly; kill -9 loses nothing it acknowledged (SQLite WAL).
+// SIGINT / SIGTERM drain it (health NOT_SERVING, no new leases, --drain_seconds) and stop it
+// cleanly; kill -9 loses nothing it acknowledged (SQLite WAL).
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "server/coordinator.h"
 #include "worker/engine/catalog.h"
 
@@ -30,10 +33,26 @@ ABSL_FLAG(bool, insecure, false,
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain (enables TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "require client certificates signed by this PEM CA");
+ABSL_FLAG(bool, reflection, true,
+          "serve gRPC server reflection (grpcurl, grpc_cli: lists the services and their types; "
+          "needs no token)");
+ABSL_FLAG(double, drain_seconds, 5,
+          "on SIGTERM/SIGINT: report NOT_SERVING and lease nothing for this long while reports "
+          "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
   absl::ParseCommandLine(argc, argv);
+  const double drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  if (!(drain_seconds >= 0 && drain_seconds <= 3600)) {
+    std::fprintf(stderr,
+                 "optbench-coordinator: --drain_seconds=%g is out of range; allowed [0, 3600]\n",
+                 drain_seconds);
+    return 2;
+  }
+  // Links gRPC's reflection plugin, which then registers itself with every server;
+  // CoordinatorOptions::reflection takes it off again.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   // Before any thread starts: main waits for the stop signals with sigwait.
   const sigset_t signals = optbench::BlockStopSignals();
@@ -53,6 +72,7 @@ int main(int argc, char** argv) {
   options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  options.reflection = absl::GetFlag(FLAGS_reflection);
   const int lease = absl::GetFlag(FLAGS_lease_seconds);
   const int heartbeat = absl::GetFlag(FLAGS_heartbeat_seconds);
   const int attempts = absl::GetFlag(FLAGS_max_attempts);
@@ -82,6 +102,19 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   optbench::Log(optbench::LogLevel::kInfo, "coordinator", "signal %d: shutting down", sig);
+  if (drain_seconds > 0) {
+    // A second signal ends the drain at once. The thread is left waiting if none comes: the
+    // process ends with main.
+    optbench::server::Coordinator* c = coordinator->get();
+    std::thread([signals, c] {
+      int second = 0;
+      sigwait(&signals, &second);
+      optbench::Log(optbench::LogLevel::kInfo, "coordinator", "signal %d: stopping now", second);
+      c->CutDrainShort();
+    }).detach();
+    (*coordinator)->Drain(absl::Seconds(drain_seconds));
+  }
   (*coordinator)->Shutdown();
+  optbench::Log(optbench::LogLevel::kInfo, "coordinator", "stopped");
   return 0;
 }

@@ -144,10 +144,12 @@ class Scheduler final : public storage::StoreReader {
   uint64_t AwaitChange(uint64_t seen, absl::Duration timeout) const;
   uint64_t AwaitStateChange(uint64_t seen, absl::Duration timeout) const;
 
+  // Records that `worker_id` was heard from now (every call of the scheduler's that names a
+  // worker does this itself).
+  void Seen(const std::string& worker_id);
+
  private:
   void Bump(bool state_change = true);
-  // Records that `worker_id` was heard from now.
-  void Seen(const std::string& worker_id);
   static std::string NewLeaseToken();
 
   storage::Store* const store_;

@@ -147,6 +147,16 @@ grpc::Status WorkerService::AcquireJob(grpc::ServerContext* context,
   }
   if (shutting_down_) wait = absl::ZeroDuration();
   auto abandoned = [this, context] { return shutting_down_.load() || context->IsCancelled(); };
+  if (draining_) {
+    // Nothing is leased; the worker, answered empty-handed, polls again (and finds the
+    // coordinator's successor). Waiting keeps the polls as slow as usual.
+    const absl::Time until = absl::Now() + wait;
+    scheduler_->Seen(request->worker_id());
+    while (absl::Now() < until && !abandoned()) {
+      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(100)));
+    }
+    return grpc::Status::OK;
+  }
   auto job =
       scheduler_->Acquire(request->worker_id(), std::max(wait, absl::ZeroDuration()), abandoned);
   if (!job.ok()) return ToGrpcStatus(job.status());

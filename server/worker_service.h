@@ -37,6 +37,9 @@ class WorkerService final : public v1::WorkerService::Service {
 
   // Makes long polls return promptly (server shutdown).
   void BeginShutdown() { shutting_down_ = true; }
+  // A draining coordinator leases nothing: AcquireJob waits out its long poll (or until shutdown)
+  // and answers without a job. Every other call is served as before.
+  void BeginDrain() { draining_ = true; }
 
   grpc::Status RegisterWorker(grpc::ServerContext* context,
                               const v1::RegisterWorkerRequest* request,
@@ -64,6 +67,7 @@ class WorkerService final : public v1::WorkerService::Service {
   const spec::Catalog* const catalog_;
   const Authenticator* const auth_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace optbench::server

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -101,6 +102,26 @@ class Subprocess {
   pid_t pid_ = -1;
   std::string log_path_;
 };
+
+// A finished command: its exit code and its output.
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the `optbench` command line with `args` (a shell string) and waits for it.
+inline Result RunCli(const std::string& args) {
+  Result r;
+  const std::string command = std::string(OPTBENCH_CLI_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 }  // namespace optbench::testing
 
