@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_usage.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "server/coordinator.h"
@@ -32,6 +33,7 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "", "require client certificates signed by this PEM CA");
 
 int main(int argc, char** argv) {
+  optbench::ConfigureFlagsUsage("optbench-coordinator");
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
   absl::ParseCommandLine(argc, argv);
 

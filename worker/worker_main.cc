@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_usage.h"
 #include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -38,6 +39,7 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 
 int main(int argc, char** argv) {
+  optbench::ConfigureFlagsUsage("optbench-worker");
   absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
   absl::ParseCommandLine(argc, argv);
 
