@@ -979,6 +979,10 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
            "help\n";
     return 2;
   }
+  if (std::find(rest.begin(), rest.end(), "--help") != rest.end()) {
+    out << kUsage;
+    return 0;
+  }
   std::set<std::string> flags = it->second.flags;
   if (flags.count("--coordinator") != 0) {
     flags.insert({"--token_file", "--tls_ca", "--tls_cert", "--tls_key"});

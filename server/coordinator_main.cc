@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_usage.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -41,6 +42,7 @@ ABSL_FLAG(double, drain_seconds, 5,
           "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
 
 int main(int argc, char** argv) {
+  optbench::ConfigureFlagsUsage("optbench-coordinator");
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
   absl::ParseCommandLine(argc, argv);
   const double drain_seconds = absl::GetFlag(FLAGS_drain_seconds);

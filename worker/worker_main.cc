@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_usage.h"
 #include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   // refused" ~8 s (measured), past a short lease's grace. Polled every 100 ms it is back within
   // its reconnect backoff (<= 1 s, worker.cc). An explicit setting in the environment wins.
   setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", /*overwrite=*/0);
+  optbench::ConfigureFlagsUsage("optbench-worker");
   absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
   absl::ParseCommandLine(argc, argv);
 
