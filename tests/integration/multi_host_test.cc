@@ -95,6 +95,10 @@ class MultiHostTest : public testing::ServiceFixture {
     const int port = LaunchCoordinator(coordinator_ns_->Launcher(), "0.0.0.0:0", flags);
     ASSERT_GT(port, 0);
     EXPECT_EQ(Executable(coordinator_->pid()), Canonical(OPTBENCH_COORDINATOR_BIN));
+    // Its log says where it listens: every interface, not only loopback.
+    EXPECT_NE(coordinator_->Log().find(absl::StrCat("listening on 0.0.0.0:", port)),
+              std::string::npos)
+        << coordinator_->Log();
 
     // This process stays in the root namespace: its calls go over a Unix socket to a relay that
     // dials the coordinator on its namespace's loopback, so no address outside the namespaces
