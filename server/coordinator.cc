@@ -56,6 +56,12 @@ void SetServing(grpc::Server* server, bool serving) {
   }
 }
 
+// HOST:PORT, with an IPv6 host in brackets.
+std::string JoinHostPort(const std::string& host, int port) {
+  return absl::StrContains(host, ':') ? absl::StrCat("[", host, "]:", port)
+                                      : absl::StrCat(host, ":", port);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
@@ -143,8 +149,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   std::string dial = host;
   if (dial.empty() || dial == "0.0.0.0") dial = "127.0.0.1";
   if (dial == "::") dial = "::1";
-  c->address_ = absl::StrContains(dial, ':') ? absl::StrCat("[", dial, "]:", c->port_)
-                                             : absl::StrCat(dial, ":", c->port_);
+  c->address_ = JoinHostPort(dial, c->port_);
 
   // The reaper returns expired leases to the queue even when no worker is polling.
   Coordinator* self = c.get();
@@ -156,7 +161,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
       }
     }
   });
-  Log(LogLevel::kInfo, "coordinator", "listening on %s, database %s", c->address_, options.db_path);
+  // Where it listens, not address_ (where a client on this host dials): 0.0.0.0 is every
+  // interface, not only loopback.
+  Log(LogLevel::kInfo, "coordinator", "listening on %s, database %s", JoinHostPort(host, c->port_),
+      options.db_path);
   return c;
 }
 

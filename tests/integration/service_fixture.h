@@ -79,23 +79,44 @@ class ServiceFixture : public ::testing::Test {
   void StartCoordinator(const std::vector<std::string>& extra = {},
                         std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
                         const std::string& token = "") {
-    token_ = token;
+    const int port = LaunchCoordinator({}, "127.0.0.1:" + std::to_string(listen_port_), extra);
+    if (port == 0) return;
+    ConnectClient(absl::StrCat("127.0.0.1:", port), credentials, token);
+  }
+
+  // Starts the coordinator listening on `listen` (HOST:PORT; port 0 = any) with its command line
+  // run by `launcher` (empty, or e.g. {"ip", "netns", "exec", NS} to start it elsewhere).
+  // Returns the port it bound (coordinator_port_), or 0 with a test failure.
+  int LaunchCoordinator(const std::vector<std::string>& launcher, const std::string& listen,
+                        const std::vector<std::string>& extra) {
     const std::string port_file = dir_ + "/port";
     std::filesystem::remove(port_file);
-    std::vector<std::string> argv = {OPTBENCH_COORDINATOR_BIN,
-                                     "--listen=127.0.0.1:" + std::to_string(listen_port_),
-                                     "--db=" + dir_ + "/optbench.db", "--port_file=" + port_file};
+    std::vector<std::string> argv = launcher;
+    argv.insert(argv.end(), {OPTBENCH_COORDINATOR_BIN, "--listen=" + listen,
+                             "--db=" + dir_ + "/optbench.db", "--port_file=" + port_file});
     argv.insert(argv.end(), extra.begin(), extra.end());
     coordinator_ = std::make_unique<Subprocess>();
-    ASSERT_TRUE(coordinator_->Start(argv, dir_ + "/coordinator.log"));
+    if (!coordinator_->Start(argv, dir_ + "/coordinator.log")) {
+      ADD_FAILURE() << "cannot start " << argv[0];
+      return 0;
+    }
     int port = 0;
     for (int i = 0; i < 500 && port == 0; ++i) {
       std::ifstream in(port_file);
       if (!(in >> port)) absl::SleepFor(absl::Milliseconds(20));
     }
-    ASSERT_GT(port, 0) << coordinator_->Log();
+    EXPECT_GT(port, 0) << coordinator_->Log();
     coordinator_port_ = port;
-    address_ = absl::StrCat("127.0.0.1:", port);
+    return port;
+  }
+
+  // Points this test's client (stub_, address_) at `address`, with `credentials` (plaintext if
+  // null) and `token` (none if empty).
+  void ConnectClient(const std::string& address,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials,
+                     const std::string& token) {
+    token_ = token;
+    address_ = address;
     // Every evaluation of a job with many classes can exceed gRPC's default 4 MiB answer.
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -111,12 +132,15 @@ class ServiceFixture : public ::testing::Test {
     return StartWorkerVia(address_, id, extra);
   }
 
-  // A worker that dials `coordinator` (e.g. a relay in front of the coordinator) instead.
+  // A worker that dials `coordinator` (e.g. a relay in front of the coordinator) instead, its
+  // command line run by `launcher` (as in LaunchCoordinator).
   Subprocess* StartWorkerVia(const std::string& coordinator, const std::string& id,
-                             const std::vector<std::string>& extra = {}) {
+                             const std::vector<std::string>& extra = {},
+                             const std::vector<std::string>& launcher = {}) {
     workers_.push_back(std::make_unique<Subprocess>());
-    std::vector<std::string> argv = {OPTBENCH_WORKER_BIN, "--coordinator=" + coordinator,
-                                     "--slots=1", "--worker_id=" + id};
+    std::vector<std::string> argv = launcher;
+    argv.insert(argv.end(), {OPTBENCH_WORKER_BIN, "--coordinator=" + coordinator, "--slots=1",
+                             "--worker_id=" + id});
     argv.insert(argv.end(), extra.begin(), extra.end());
     EXPECT_TRUE(workers_.back()->Start(argv, dir_ + "/" + id + ".log"));
     return workers_.back().get();
@@ -195,6 +219,31 @@ class ServiceFixture : public ::testing::Test {
     return {last.jobs().begin(), last.jobs().end()};
   }
 
+  // Checks that `worker`, cut off while it ran `job_id`, was refused its reports under the lease
+  // that moved on and dropped the job (waits up to two minutes for it).
+  static void ExpectDroppedStaleJob(const Subprocess& worker, const std::string& job_id) {
+    ASSERT_TRUE(WaitForLog(worker, "abandoned", absl::Seconds(120))) << worker.Log();
+    EXPECT_NE(worker.Log().find("stale lease for job " + job_id), std::string::npos)
+        << worker.Log();
+  }
+
+  // Submits a short job and checks that `worker_id` runs it, on its first attempt, with the
+  // values of an undisturbed run: that worker serves (call with it the only worker left).
+  void ExpectRunsNextJob(const std::string& worker_id) {
+    v1::SubmitSweepResponse next = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: {name: gd, lr: 0.5}
+)");
+    std::vector<v1::Job> jobs = WaitForSweep(next.sweep().id(), absl::Seconds(120));
+    ASSERT_EQ(jobs.size(), 1u);
+    EXPECT_EQ(jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << jobs[0].error();
+    EXPECT_EQ(jobs[0].worker_id(), worker_id);
+    EXPECT_EQ(jobs[0].attempt(), 1);
+    ExpectSameSeries(QueryPerClass(jobs[0].id(), "loss"), TrainInProcess(jobs[0].spec()));
+  }
+
   // Per-class loss of every evaluation, from the coordinator.
   std::map<int64_t, std::vector<double>> QueryPerClass(const std::string& job_id,
                                                        const std::string& metric) {
@@ -255,10 +304,11 @@ class ServiceFixture : public ::testing::Test {
     }
   }
 
-  // Writes a test CA and a certificate for 127.0.0.1 signed by it: <name>.pem / <name>.key.
-  void MakeCertificates() {
+  // Writes a test CA and server and client certificates signed by it for `subject_alt_names`
+  // (openssl's syntax): <name>.pem / <name>.key.
+  void MakeCertificates(const std::string& subject_alt_names = "IP:127.0.0.1,DNS:localhost") {
     const std::string ext = dir_ + "/san.ext";
-    std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::ofstream(ext) << "subjectAltName=" << subject_alt_names << "\n";
     const std::string quiet = " >/dev/null 2>&1";
     const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     auto run = [&](const std::string& cmd) {
@@ -274,6 +324,28 @@ class ServiceFixture : public ::testing::Test {
           ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out " + n +
           ".pem");
     }
+  }
+
+  // Writes the coordinator's tokens file (tokens) and a worker's token file (worker.token) in
+  // dir_; returns the token of a client that may submit and read.
+  std::string MakeTokens() {
+    std::ofstream(dir_ + "/tokens") << "worker-token-for-tests worker w\n"
+                                    << "client-token-for-tests submit,read me\n";
+    std::ofstream(dir_ + "/worker.token") << "worker-token-for-tests\n";
+    return "client-token-for-tests";
+  }
+
+  // Whether each worker the coordinator lists is lost (not heard from for more than a lease).
+  std::map<std::string, bool> WorkersLost() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Authorize(&context);
+    v1::GetStatusResponse status;
+    grpc::Status s = stub_->GetStatus(&context, v1::GetStatusRequest(), &status);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::map<std::string, bool> lost;
+    for (const v1::WorkerInfo& w : status.workers()) lost[w.id()] = w.lost();
+    return lost;
   }
 
   std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(bool with_client_cert) {

@@ -111,13 +111,7 @@ optimizer: {name: adam, lr: 0.001}
   ExpectSameSeries(QueryPerClass(job_id, "loss"), TrainInProcess(jobs[0].spec()));
   // Silent for more than a lease (the requeue took one), the killed worker shows as lost; the
   // rescuer, which long-polls for work, does not.
-  grpc::ClientContext context;
-  Authorize(&context);
-  v1::GetStatusResponse status;
-  ASSERT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &status).ok());
-  std::map<std::string, bool> lost;
-  for (const v1::WorkerInfo& w : status.workers()) lost[w.id()] = w.lost();
-  EXPECT_EQ(lost, (std::map<std::string, bool>{{"doomed", true}, {"rescuer", false}}));
+  EXPECT_EQ(WorkersLost(), (std::map<std::string, bool>{{"doomed", true}, {"rescuer", false}}));
 }
 
 TEST_F(ServiceTest, SigtermHandsTheJobBackWithoutSpendingAnAttempt) {
@@ -377,12 +371,10 @@ optimizer: [{name: adam, lr: 0.01}, {name: gd, lr: 0.5}]
 
 TEST_F(ServiceTest, TlsAndTokensEndToEnd) {
   MakeCertificates();
-  std::ofstream(dir_ + "/tokens") << "worker-token-for-tests worker w\n"
-                                  << "client-token-for-tests submit,read me\n";
-  std::ofstream(dir_ + "/worker.token") << "worker-token-for-tests\n";
+  const std::string client_token = MakeTokens();
   StartCoordinator({"--tls_cert=" + dir_ + "/server.pem", "--tls_key=" + dir_ + "/server.key",
                     "--auth_tokens=" + dir_ + "/tokens"},
-                   TlsCredentials(false), "client-token-for-tests");
+                   TlsCredentials(false), client_token);
   StartWorker("tls-worker",
               {"--tls_ca=" + dir_ + "/ca.pem", "--token_file=" + dir_ + "/worker.token"});
   v1::SubmitSweepResponse sweep = Submit(kSmallSweep);

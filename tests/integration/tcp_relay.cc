@@ -6,10 +6,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <future>
 #include <list>
 #include <utility>
 #include <vector>
@@ -72,6 +75,48 @@ absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(int target_port) {
     close(listen_fd);
     return error;
   }
+  const int port = ntohs(addr.sin_port);
+  return Create(listen_fd, port, absl::StrCat("127.0.0.1:", port), LoopbackAddress(target_port),
+                /*netns_fd=*/-1);
+}
+
+absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::StartIntoNamespace(
+    const std::string& socket_path, const std::string& netns, const sockaddr_in& target) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("tcp relay: socket path ", socket_path,
+                                                   " is longer than ", sizeof(addr.sun_path) - 1,
+                                                   " bytes"));
+  }
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  // Where `ip netns add` mounts the namespace it names.
+  const std::string netns_path = "/var/run/netns/" + netns;
+  const int netns_fd = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (netns_fd < 0) {
+    const int error = errno;
+    return absl::UnavailableError(
+        absl::StrCat("tcp relay: opening ", netns_path, ": ", std::strerror(error)));
+  }
+  const int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  unlink(socket_path.c_str());
+  if (listen_fd < 0 || bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listen_fd, 64) != 0) {
+    absl::Status error = ErrnoError("listening on a unix socket");
+    if (listen_fd >= 0) close(listen_fd);
+    close(netns_fd);
+    return error;
+  }
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay =
+      Create(listen_fd, /*port=*/0, "unix:" + socket_path, target, netns_fd);
+  close(netns_fd);
+  return relay;
+}
+
+absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Create(int listen_fd, int port,
+                                                           std::string address,
+                                                           const sockaddr_in& target,
+                                                           int netns_fd) {
   int wake[2];
   if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) {
     absl::Status error = ErrnoError("pipe");
@@ -79,15 +124,28 @@ absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(int target_port) {
     return error;
   }
   std::unique_ptr<TcpRelay> relay(
-      new TcpRelay(listen_fd, ntohs(addr.sin_port), target_port, wake[0], wake[1]));
-  relay->thread_ = std::thread([r = relay.get()] { r->Loop(); });
+      new TcpRelay(listen_fd, port, std::move(address), target, wake[0], wake[1]));
+  // Only the relay thread moves into the namespace, so the sockets it dials live there while the
+  // listening socket, made above, stays in the caller's.
+  std::promise<absl::Status> entered;
+  std::future<absl::Status> entered_status = entered.get_future();
+  relay->thread_ = std::thread([r = relay.get(), netns_fd, entered = std::move(entered)]() mutable {
+    entered.set_value(netns_fd < 0 || setns(netns_fd, CLONE_NEWNET) == 0
+                          ? absl::OkStatus()
+                          : ErrnoError("entering the network namespace"));
+    r->Loop();
+  });
+  absl::Status status = entered_status.get();
+  if (!status.ok()) return status;  // The destructor stops the thread before anything dials.
   return relay;
 }
 
-TcpRelay::TcpRelay(int listen_fd, int port, int target_port, int wake_read, int wake_write)
+TcpRelay::TcpRelay(int listen_fd, int port, std::string address, const sockaddr_in& target,
+                   int wake_read, int wake_write)
     : listen_fd_(listen_fd),
       port_(port),
-      target_port_(target_port),
+      address_(std::move(address)),
+      target_(target),
       wake_read_(wake_read),
       wake_write_(wake_write) {}
 
@@ -98,8 +156,6 @@ TcpRelay::~TcpRelay() {
   close(wake_read_);
   close(wake_write_);
 }
-
-std::string TcpRelay::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 void TcpRelay::Cut() { Command(/*cut=*/true, /*reset=*/false, /*stop=*/false); }
 
@@ -218,11 +274,10 @@ void TcpRelay::Loop() {
     while (true) {
       const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (client < 0) break;
-      // A blocking connect to loopback answers at once: accepted or refused.
+      // A blocking connect to a local address answers at once: accepted or refused.
       const int target = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      const sockaddr_in addr = LoopbackAddress(target_port_);
       if (target < 0 ||
-          connect(target, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+          connect(target, reinterpret_cast<const sockaddr*>(&target_), sizeof(target_)) != 0) {
         // The client sees the refusal it would have seen dialing the target directly.
         if (target >= 0) close(target);
         CloseWithReset(client);

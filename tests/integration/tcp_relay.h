@@ -1,6 +1,6 @@
 // TcpRelay: a TCP forwarder on loopback that stands in for the network between a worker and the
 // coordinator in integration tests, so a test can pull the cable without root (no network
-// namespaces, no iptables).
+// namespaces, no iptables). It also carries a test's own calls into a network namespace.
 #ifndef OPTBENCH_TESTS_INTEGRATION_TCP_RELAY_H_
 #define OPTBENCH_TESTS_INTEGRATION_TCP_RELAY_H_
 
@@ -34,13 +34,21 @@ class TcpRelay {
   // Unavailable when no socket can be set up.
   static absl::StatusOr<std::unique_ptr<TcpRelay>> Start(int target_port);
 
+  // Listens on the Unix socket `socket_path` (replacing any file there) and forwards to `target`,
+  // dialed from inside the network namespace `netns` (a name `ip netns add` made): how a test in
+  // the root namespace reaches a server in a namespace without an address outside it. address()
+  // is then "unix:<socket_path>" and port() 0. Unavailable when a socket cannot be set up or the
+  // namespace cannot be entered.
+  static absl::StatusOr<std::unique_ptr<TcpRelay>> StartIntoNamespace(
+      const std::string& socket_path, const std::string& netns, const sockaddr_in& target);
+
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
   ~TcpRelay();
 
   int port() const { return port_; }
-  // "127.0.0.1:<port>", to give a client in place of the target's address.
-  std::string address() const;
+  // "127.0.0.1:<port>" (or "unix:<path>"), to give a client in place of the target's address.
+  const std::string& address() const { return address_; }
 
   // A black hole, like a pulled cable: from now on nothing is read from or written to any
   // forwarded connection and no new connection is forwarded (the kernel still completes the
@@ -58,14 +66,21 @@ class TcpRelay {
 
  private:
   struct Pair;
-  TcpRelay(int listen_fd, int port, int target_port, int wake_read, int wake_write);
+  TcpRelay(int listen_fd, int port, std::string address, const sockaddr_in& target, int wake_read,
+           int wake_write);
+  // Takes `listen_fd` (closed on error) and starts the relay thread, in the network namespace
+  // open as `netns_fd` (-1: the caller's).
+  static absl::StatusOr<std::unique_ptr<TcpRelay>> Create(int listen_fd, int port,
+                                                          std::string address,
+                                                          const sockaddr_in& target, int netns_fd);
   // Applies a command (cut, heal, reset, stop) and waits until the relay thread has seen it.
   void Command(bool cut, bool reset, bool stop);
   void Loop();
 
   const int listen_fd_;
   const int port_;
-  const int target_port_;
+  const std::string address_;
+  const sockaddr_in target_;
   const int wake_read_;  // A pipe that interrupts the relay thread's poll().
   const int wake_write_;
 
