@@ -117,7 +117,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   } else if (!options.tls_client_ca_path.empty()) {
     return absl::InvalidArgumentError("tls: --tls_client_ca needs --tls_cert and --tls_key");
   }
-  auto store = storage::SqliteStore::Open(options.db_path);
+  storage::SqliteStoreOptions store_options;
+  if (!options.metrics_listen.empty()) {
+    LatencyHistogram* writes = &c->sqlite_writes_;
+    store_options.on_write = [writes](absl::Duration d) { writes->Observe(d); };
+  }
+  auto store = storage::SqliteStore::Open(options.db_path, store_options);
   if (!store.ok()) return store.status();
   c->store_ = *std::move(store);
   Clock* clock = options.clock != nullptr ? options.clock : Clock::Real();
@@ -133,6 +138,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &c->port_);
   if (!options.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
+  if (!options.metrics_listen.empty()) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+    counting.push_back(RpcCounter::InterceptorFactory(&c->rpcs_));
+    builder.experimental().SetInterceptorCreators(std::move(counting));
+  }
   builder.RegisterService(c->coordinator_service_.get());
   builder.RegisterService(c->worker_service_.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -163,6 +173,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   });
   // Where it listens, not address_ (where a client on this host dials): 0.0.0.0 is every
   // interface, not only loopback.
+  if (!options.metrics_listen.empty()) {
+    auto metrics = MetricsHttpServer::Start(options.metrics_listen, [self] {
+      return RenderMetrics(*self->scheduler_, self->sqlite_writes_, self->rpcs_);
+    });
+    if (!metrics.ok()) return metrics.status();
+    c->metrics_http_ = *std::move(metrics);
+    Log(LogLevel::kInfo, "coordinator", "Prometheus metrics on http://%s/metrics",
+        JoinHostPort(HostOf(options.metrics_listen), c->metrics_http_->port()));
+  }
   Log(LogLevel::kInfo, "coordinator", "listening on %s, database %s", JoinHostPort(host, c->port_),
       options.db_path);
   return c;
@@ -191,6 +210,7 @@ void Coordinator::Shutdown(absl::Duration grace) {
       server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
     }
     if (reaper_.joinable()) reaper_.join();
+    metrics_http_.reset();
     stopped_.Notify();
   });
 }

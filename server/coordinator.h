@@ -14,6 +14,7 @@
 #include "grpcpp/server.h"
 #include "server/auth.h"
 #include "server/coordinator_service.h"
+#include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
 #include "spec/catalog.h"
@@ -43,6 +44,10 @@ struct CoordinatorOptions {
   // Server reflection (grpcurl, grpc_cli) where the binary links gRPC's reflection plugin
   // (optbench-coordinator does); false removes it from this server.
   bool reflection = true;
+
+  // Prometheus metrics (server/metrics.h) over HTTP on this HOST:PORT; empty = off. Plain HTTP
+  // and no token: the page holds counts, never job data.
+  std::string metrics_listen;
 };
 
 // Owns everything it starts. Thread-safe after Start; Shutdown is idempotent and also run by the
@@ -59,6 +64,8 @@ class Coordinator {
   // "127.0.0.1:PORT" style address clients can dial.
   const std::string& address() const { return address_; }
   Scheduler* scheduler() { return scheduler_.get(); }
+  // The metrics endpoint's port; 0 when off.
+  int metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
   storage::Store* store() { return store_.get(); }
 
   // The first half of a graceful stop: health turns NOT_SERVING (grpc.health.v1, for probes and
@@ -77,12 +84,17 @@ class Coordinator {
   Coordinator() = default;
 
   std::unique_ptr<Authenticator> auth_;
+  // Before the store and the server, which write into them.
+  LatencyHistogram sqlite_writes_{
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}};
+  RpcCounter rpcs_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CoordinatorService> coordinator_service_;
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread reaper_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::once_flag shutdown_once_;
   absl::Notification stop_;
   absl::Notification stopped_;

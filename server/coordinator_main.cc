@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, tls_client_ca, "", "require client certificates signed by
 ABSL_FLAG(bool, reflection, true,
           "serve gRPC server reflection (grpcurl, grpc_cli: lists the services and their types; "
           "needs no token)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP, no token: counts "
+          "only); empty = off");
 ABSL_FLAG(double, drain_seconds, 5,
           "on SIGTERM/SIGINT: report NOT_SERVING and lease nothing for this long while reports "
           "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
   options.reflection = absl::GetFlag(FLAGS_reflection);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   const int lease = absl::GetFlag(FLAGS_lease_seconds);
   const int heartbeat = absl::GetFlag(FLAGS_heartbeat_seconds);
   const int attempts = absl::GetFlag(FLAGS_max_attempts);

@@ -158,6 +158,7 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
       JobRecord& job = claimed->front();
       Log(LogLevel::kInfo, "scheduler", "job %s (attempt %d) leased to %s", job.id, job.attempt,
           worker_id);
+      counters_.leases.fetch_add(1, std::memory_order_relaxed);
       Bump();
       return std::make_optional(std::move(job));
     }
@@ -199,6 +200,10 @@ absl::StatusOr<bool> Scheduler::ReportMetrics(const std::string& job_id, const s
   });
   if (!updated.ok()) return updated.status();
   Seen(updated->worker_id);
+  counters_.report_batches.fetch_add(1, std::memory_order_relaxed);
+  uint64_t values = 0;
+  for (const storage::MetricRow& row : rows) values += row.values.size();
+  counters_.report_values.fetch_add(values, std::memory_order_relaxed);
   Bump(/*state_change=*/false);
   return updated->cancel_requested;
 }
@@ -256,6 +261,9 @@ absl::StatusOr<JobState> Scheduler::Fail(const std::string& job_id, const std::s
   auto updated = store_->UpdateJob(
       job_id, [&](const JobRecord& job) { return server::Fail(job, token, outcome, error, now); });
   if (!updated.ok()) return updated.status();
+  if (updated->state == JobState::kQueued) {
+    counters_.requeues.fetch_add(1, std::memory_order_relaxed);
+  }
   Log(LogLevel::kWarning, "scheduler", "job %s %s (%s): %s", job_id,
       outcome == AttemptOutcome::kPreempted ? "handed back" : "attempt failed",
       storage::JobStateName(updated->state), error);
@@ -298,6 +306,8 @@ absl::StatusOr<std::vector<std::string>> Scheduler::ExpireLeases() {
   for (const JobRecord& job : *changed) {
     Log(LogLevel::kWarning, "scheduler", "lease of job %s expired; now %s", job.id,
         storage::JobStateName(job.state));
+    counters_.lease_expiries.fetch_add(1, std::memory_order_relaxed);
+    if (job.state == JobState::kQueued) counters_.requeues.fetch_add(1, std::memory_order_relaxed);
     ids.push_back(job.id);
   }
   if (!ids.empty()) Bump();

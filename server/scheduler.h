@@ -4,6 +4,7 @@
 #ifndef OPTBENCH_SERVER_SCHEDULER_H_
 #define OPTBENCH_SERVER_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -44,6 +45,16 @@ struct SchedulerOptions {
 //
 // Every state change bumps a version counter; AwaitChange lets watchers and long-polling workers
 // sleep until something happened instead of polling the database.
+// What the scheduler has done since it started, for the coordinator's Prometheus metrics. Each
+// counter only grows.
+struct SchedulerCounters {
+  std::atomic<uint64_t> leases{0};          // jobs handed to a worker (every attempt)
+  std::atomic<uint64_t> lease_expiries{0};  // leases that ran out (whatever became of the job)
+  std::atomic<uint64_t> requeues{0};        // attempts that ended with the job queued again
+  std::atomic<uint64_t> report_batches{0};  // metric batches stored
+  std::atomic<uint64_t> report_values{0};   // values in them (a per-class row counts each class)
+};
+
 class Scheduler final : public storage::StoreReader {
  public:
   Scheduler(storage::Store* store, Clock* clock, SchedulerOptions options);
@@ -144,6 +155,8 @@ class Scheduler final : public storage::StoreReader {
   uint64_t AwaitChange(uint64_t seen, absl::Duration timeout) const;
   uint64_t AwaitStateChange(uint64_t seen, absl::Duration timeout) const;
 
+  const SchedulerCounters& counters() const { return counters_; }
+
   // Records that `worker_id` was heard from now (every call of the scheduler's that names a
   // worker does this itself).
   void Seen(const std::string& worker_id);
@@ -159,6 +172,7 @@ class Scheduler final : public storage::StoreReader {
   // coordinator get one lease to reconnect (their expiry times were written before the outage).
   const absl::Time started_;
 
+  SchedulerCounters counters_;
   mutable absl::Mutex mu_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t state_version_ ABSL_GUARDED_BY(mu_) = 0;

@@ -403,10 +403,15 @@ absl::Status SqliteStore::Write(Body body) {
     return absl::FailedPreconditionError(absl::StrCat("store is read-only: ", path_));
   }
   std::lock_guard<std::mutex> lock(writer_mu_);
-  OPTBENCH_ASSIGN_OR_RETURN(Transaction txn,
-                            Transaction::Begin(*writer_, Transaction::Mode::kWrite));
-  OPTBENCH_RETURN_IF_ERROR(body(*writer_));
-  return txn.Commit();
+  const absl::Time start = absl::Now();
+  absl::Status status = [&]() -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Transaction txn,
+                              Transaction::Begin(*writer_, Transaction::Mode::kWrite));
+    OPTBENCH_RETURN_IF_ERROR(body(*writer_));
+    return txn.Commit();
+  }();
+  if (options_.on_write) options_.on_write(absl::Now() - start);
+  return status;
 }
 
 std::string SqliteStore::NewSweepId() {

@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,6 +45,9 @@ struct SqliteStoreOptions {
   // Forced to 0 for ":memory:" (each connection to ":memory:" is a separate database) and to at
   // least 1 for read_only.
   int read_connections = 4;
+  // Called after each write transaction (committed or rolled back) with the time it held the
+  // writer: BEGIN IMMEDIATE to COMMIT. For the coordinator's latency histogram; may be empty.
+  std::function<void(absl::Duration)> on_write;
 };
 
 // Thread-safety: all methods may be called from any thread. Writes go through one writer

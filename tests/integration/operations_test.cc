@@ -1,15 +1,21 @@
 // Issue 14, operations: what probes, grpcurl and a graceful stop see of a real coordinator
 // process — grpc.health.v1 (SERVING, then NOT_SERVING while it drains), server reflection, and
 // a drain that leases nothing while the reports of running jobs go on.
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
@@ -24,6 +30,7 @@ namespace {
 
 using grpc::health::v1::HealthCheckResponse;
 using testing::RunCli;
+using testing::Subprocess;
 
 class OperationsTest : public testing::ServiceFixture {
  protected:
@@ -173,6 +180,186 @@ optimizer: {name: adam, lr: 0.01}
   std::vector<v1::Job> late_jobs = WaitForSweep(late.sweep().id(), absl::Seconds(60));
   ASSERT_EQ(late_jobs.size(), 1u);
   EXPECT_EQ(late_jobs[0].state(), v1::JOB_STATE_SUCCEEDED) << late_jobs[0].error();
+}
+
+// A Prometheus text page parsed strictly: every sample line is `name{labels} value` of a metric
+// announced by HELP and TYPE lines; a histogram's buckets are cumulative and end at +Inf with
+// its _count. Returns sample -> value ("name{labels}" as written).
+std::map<std::string, double> ParsePrometheus(const std::string& page) {
+  std::map<std::string, double> samples;
+  std::set<std::string> helped, typed;
+  const std::regex sample(R"(([a-z_]+)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? (\S+))");
+  for (absl::string_view line : absl::StrSplit(page, '\n', absl::SkipEmpty())) {
+    const std::string l(line);
+    if (absl::StartsWith(l, "# HELP ")) {
+      helped.insert(l.substr(7, l.find(' ', 7) - 7));
+      continue;
+    }
+    if (absl::StartsWith(l, "# TYPE ")) {
+      const std::vector<std::string> parts = absl::StrSplit(l.substr(7), ' ');
+      EXPECT_EQ(parts.size(), 2u) << l;
+      EXPECT_TRUE(parts.back() == "counter" || parts.back() == "gauge" ||
+                  parts.back() == "histogram")
+          << l;
+      typed.insert(parts.front());
+      continue;
+    }
+    std::smatch m;
+    EXPECT_TRUE(std::regex_match(l, m, sample)) << "not a sample: " << l;
+    if (m.empty()) continue;
+    std::string family = m[1];
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (typed.count(family) == 0 && absl::EndsWith(family, suffix)) {
+        family.resize(family.size() - strlen(suffix));
+      }
+    }
+    EXPECT_EQ(typed.count(family), 1u) << "no TYPE for " << l;
+    EXPECT_EQ(helped.count(family), 1u) << "no HELP for " << l;
+    double value = 0;
+    EXPECT_TRUE(m[4] == "+Inf" || absl::SimpleAtod(std::string(m[4]), &value)) << l;
+    EXPECT_TRUE(samples.emplace(std::string(m[1]) + std::string(m[2]), value).second)
+        << "twice: " << l;
+  }
+  return samples;
+}
+
+// The optbench_sqlite_write_seconds buckets are cumulative and end in _count.
+void ExpectCumulativeHistogram(const std::map<std::string, double>& s, const std::string& name) {
+  double previous = 0;
+  int buckets = 0;
+  for (const auto& [key, value] : s) {
+    if (!absl::StartsWith(key, name + "_bucket{")) continue;
+    ++buckets;
+    if (key == name + "_bucket{le=\"+Inf\"}") {
+      EXPECT_EQ(value, s.at(name + "_count"));
+    }
+  }
+  EXPECT_GT(buckets, 2);
+  // std::map orders the bounds as strings; check monotonicity in numeric order instead.
+  std::vector<std::pair<double, double>> by_bound;
+  for (const auto& [key, value] : s) {
+    if (!absl::StartsWith(key, name + "_bucket{le=\"")) continue;
+    const std::string le = key.substr(name.size() + 12, key.size() - name.size() - 14);
+    double bound = 0;
+    by_bound.emplace_back(le == "+Inf" ? INFINITY : (absl::SimpleAtod(le, &bound), bound), value);
+  }
+  std::sort(by_bound.begin(), by_bound.end());
+  for (const auto& [bound, count] : by_bound) {
+    EXPECT_GE(count, previous) << name << " le=" << bound;
+    previous = count;
+  }
+}
+
+class MetricsTest : public OperationsTest {
+ protected:
+  std::map<std::string, double> Scrape() {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    client.set_connection_timeout(5);
+    auto response = client.Get("/metrics");
+    EXPECT_TRUE(response) << httplib::to_string(response.error());
+    if (!response) return {};
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->get_header_value("Content-Type"),
+              "text/plain; version=0.0.4; charset=utf-8");
+    return ParsePrometheus(response->body);
+  }
+  int metrics_port_ = 0;
+};
+
+TEST_F(MetricsTest, TheScrapeParsesAndItsCountersMove) {
+  metrics_port_ = FreePort();
+  StartCoordinator({absl::StrCat("--metrics_listen=127.0.0.1:", metrics_port_), "--lease_seconds=2",
+                    "--heartbeat_seconds=1"});
+  std::map<std::string, double> before = Scrape();
+  EXPECT_EQ(before.at("optbench_jobs{state=\"queued\"}"), 0);
+  EXPECT_EQ(before.at("optbench_leases_total"), 0);
+  EXPECT_EQ(before.at("optbench_workers{liveness=\"alive\"}"), 0);
+  ExpectCumulativeHistogram(before, "optbench_sqlite_write_seconds");
+
+  StartWorker("w");
+  v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: [{name: adam, lr: 0.01}, {name: gd, lr: 0.5}]
+)");
+  ASSERT_EQ(sweep.jobs_size(), 2);
+  for (const v1::Job& job : WaitForSweep(sweep.sweep().id(), absl::Seconds(60))) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  }
+  {
+    grpc::ClientContext context;
+    v1::GetJobRequest request;
+    request.set_job_id("no-such-job");
+    v1::Job job;
+    EXPECT_EQ(stub_->GetJob(&context, request, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  std::map<std::string, double> after = Scrape();
+  EXPECT_EQ(after.at("optbench_jobs{state=\"succeeded\"}"), 2);
+  EXPECT_EQ(after.at("optbench_leases_total"), 2);
+  EXPECT_EQ(after.at("optbench_workers{liveness=\"alive\"}"), 1);
+  // Three evaluations (steps 0, 10, 20) per job, each at least one batch; 4 classes per row.
+  EXPECT_GE(after.at("optbench_report_batches_total"), 6);
+  EXPECT_GE(after.at("optbench_report_values_total"),
+            4 * after.at("optbench_report_batches_total"));
+  EXPECT_GT(after.at("optbench_sqlite_write_seconds_count"),
+            before.at("optbench_sqlite_write_seconds_count"));
+  ExpectCumulativeHistogram(after, "optbench_sqlite_write_seconds");
+  EXPECT_EQ(
+      after.at(R"(optbench_rpcs_total{method="optbench.v1.Coordinator/SubmitSweep",code="OK"})"),
+      1);
+  EXPECT_EQ(
+      after.at(R"(optbench_rpcs_total{method="optbench.v1.WorkerService/CompleteJob",code="OK"})"),
+      2);
+  EXPECT_EQ(
+      after.at(R"(optbench_rpcs_total{method="optbench.v1.Coordinator/GetJob",code="NOT_FOUND"})"),
+      1);
+  EXPECT_GE(
+      after.at(R"(optbench_rpcs_total{method="optbench.v1.WorkerService/AcquireJob",code="OK"})"),
+      2);
+
+  // A worker killed mid-job: its lease expires once and the job is requeued; the worker is lost.
+  v1::SubmitSweepResponse long_sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 6}
+model: {name: linear}
+trainer: {steps: 100000, eval_every: 100}
+optimizer: {name: adam, lr: 0.001}
+)");
+  ASSERT_EQ(long_sweep.jobs_size(), 1);
+  v1::Job running = WaitForProgress(long_sweep.jobs(0).id(), 10, absl::Seconds(60));
+  ASSERT_EQ(running.state(), v1::JOB_STATE_RUNNING) << running.error();
+  workers_.back()->Kill(SIGKILL);
+  workers_.back()->Wait();
+  std::map<std::string, double> expired;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    expired = Scrape();
+  } while (expired["optbench_lease_expiries_total"] < 1 && absl::Now() < deadline);
+  EXPECT_EQ(expired["optbench_lease_expiries_total"], 1);
+  EXPECT_EQ(expired["optbench_requeues_total"], 1);
+  EXPECT_EQ(expired["optbench_jobs{state=\"queued\"}"], 1);
+  EXPECT_EQ(expired["optbench_workers{liveness=\"lost\"}"], 1);
+  EXPECT_EQ(expired["optbench_workers{liveness=\"alive\"}"], 0);
+
+  // Only GET /metrics.
+  httplib::Client client("127.0.0.1", metrics_port_);
+  auto other = client.Get("/jobs");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+}
+
+TEST_F(MetricsTest, ABadMetricsAddressIsRefusedByName) {
+  Subprocess coordinator;
+  ASSERT_TRUE(coordinator.Start({OPTBENCH_COORDINATOR_BIN, "--listen=127.0.0.1:0",
+                                 "--db=" + dir_ + "/bad.db", "--metrics_listen=localhost:http"},
+                                dir_ + "/bad.log"));
+  int status = 0;
+  ASSERT_TRUE(coordinator.WaitFor(absl::Seconds(20), &status));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_NE(coordinator.Log().find("metrics_listen: 'localhost:http' is not HOST:PORT"),
+            std::string::npos)
+      << coordinator.Log();
 }
 
 // A second signal ends the drain at once.
