@@ -43,11 +43,22 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(double, drain_seconds, 5,
           "on SIGTERM/SIGINT: report NOT_SERVING and lease nothing for this long while reports "
           "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
+ABSL_FLAG(std::string, log_format, "text",
+          "log lines as 'text' (human, with job=, attempt=, worker= on job events) or 'json' "
+          "(one object per line)");
 
 int main(int argc, char** argv) {
   optbench::ConfigureFlagsUsage("optbench-coordinator");
   absl::SetProgramUsageMessage("optbench coordinator: --listen HOST:PORT --db FILE");
   absl::ParseCommandLine(argc, argv);
+  if (optbench::LogFormat format;
+      optbench::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &format)) {
+    optbench::SetLogFormat(format);
+  } else {
+    std::fprintf(stderr, "%s: --log_format=%s: expected text or json\n", "optbench-coordinator",
+                 absl::GetFlag(FLAGS_log_format).c_str());
+    return 2;
+  }
   const double drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   if (!(drain_seconds >= 0 && drain_seconds <= 3600)) {
     std::fprintf(stderr,

@@ -156,8 +156,8 @@ absl::StatusOr<std::optional<JobRecord>> Scheduler::Acquire(
     if (!claimed.ok()) return claimed.status();
     if (!claimed->empty()) {
       JobRecord& job = claimed->front();
-      Log(LogLevel::kInfo, "scheduler", "job %s (attempt %d) leased to %s", job.id, job.attempt,
-          worker_id);
+      LogEvent(LogLevel::kInfo, "scheduler", JobFields(job.id, job.attempt, worker_id),
+               "job %s (attempt %d) leased to %s", job.id, job.attempt, worker_id);
       counters_.leases.fetch_add(1, std::memory_order_relaxed);
       Bump();
       return std::make_optional(std::move(job));
@@ -249,8 +249,9 @@ absl::Status Scheduler::Complete(const std::string& job_id, const std::string& t
     return server::Complete(job, token, final_state, message, now);
   });
   if (!updated.ok()) return updated.status();
-  Log(LogLevel::kInfo, "scheduler", "job %s %s%s%s", job_id, storage::JobStateName(final_state),
-      message.empty() ? "" : ": ", message);
+  LogEvent(LogLevel::kInfo, "scheduler", JobFields(job_id, updated->attempt, updated->worker_id),
+           "job %s %s%s%s", job_id, storage::JobStateName(final_state), message.empty() ? "" : ": ",
+           message);
   Bump();
   return absl::OkStatus();
 }
@@ -264,9 +265,10 @@ absl::StatusOr<JobState> Scheduler::Fail(const std::string& job_id, const std::s
   if (updated->state == JobState::kQueued) {
     counters_.requeues.fetch_add(1, std::memory_order_relaxed);
   }
-  Log(LogLevel::kWarning, "scheduler", "job %s %s (%s): %s", job_id,
-      outcome == AttemptOutcome::kPreempted ? "handed back" : "attempt failed",
-      storage::JobStateName(updated->state), error);
+  LogEvent(LogLevel::kWarning, "scheduler", JobFields(job_id, updated->attempt, updated->worker_id),
+           "job %s %s (%s): %s", job_id,
+           outcome == AttemptOutcome::kPreempted ? "handed back" : "attempt failed",
+           storage::JobStateName(updated->state), error);
   Bump();
   return updated->state;
 }
@@ -304,8 +306,8 @@ absl::StatusOr<std::vector<std::string>> Scheduler::ExpireLeases() {
   if (!changed.ok()) return changed.status();
   std::vector<std::string> ids;
   for (const JobRecord& job : *changed) {
-    Log(LogLevel::kWarning, "scheduler", "lease of job %s expired; now %s", job.id,
-        storage::JobStateName(job.state));
+    LogEvent(LogLevel::kWarning, "scheduler", JobFields(job.id, job.attempt, job.worker_id),
+             "lease of job %s expired; now %s", job.id, storage::JobStateName(job.state));
     counters_.lease_expiries.fetch_add(1, std::memory_order_relaxed);
     if (job.state == JobState::kQueued) counters_.requeues.fetch_add(1, std::memory_order_relaxed);
     ids.push_back(job.id);

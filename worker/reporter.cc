@@ -121,8 +121,8 @@ void Reporter::ReaderLoop() {
           absl::StrCat("report stream for job ", job_id_, " lost: ", status.error_message())));
       break;
     }
-    Log(LogLevel::kWarning, "worker", "report stream for job %s broke (%s); reconnecting", job_id_,
-        status.error_message());
+    LogEvent(LogLevel::kWarning, "worker", options_.log_fields,
+             "report stream for job %s broke (%s); reconnecting", job_id_, status.error_message());
     absl::SleepFor(backoff);
     if (options_.before_reconnect) options_.before_reconnect();
     // At most a second apart: back well inside the restarted coordinator's grace of one lease.

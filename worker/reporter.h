@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/logging.h"
 #include "optbench/v1/worker.grpc.pb.h"
 
 namespace optbench::worker {
@@ -38,6 +39,7 @@ class Reporter {
     // Called before each reconnection attempt (the worker resets its channel's connection
     // backoff, so the attempt dials at once instead of waiting out gRPC's own timer).
     std::function<void()> before_reconnect;
+    LogFields log_fields;  // On the reporter's log lines (the job's: job, attempt, worker).
   };
 
   Reporter(v1::WorkerService::Stub* stub, std::string job_id, std::string lease_token,

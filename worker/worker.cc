@@ -48,11 +48,12 @@ class ReportingSink : public engine::RunSink {
   using Loader = std::function<absl::StatusOr<std::optional<v1::Checkpoint>>(int64_t before)>;
   using SourceLoader = std::function<absl::StatusOr<std::string>()>;
 
-  ReportingSink(Reporter* reporter, std::string job_id, absl::Duration checkpoint_interval,
-                std::function<bool()> preempted, Loader loader, int64_t model_piece_bytes,
-                SourceLoader source_loader)
+  ReportingSink(Reporter* reporter, std::string job_id, LogFields log_fields,
+                absl::Duration checkpoint_interval, std::function<bool()> preempted, Loader loader,
+                int64_t model_piece_bytes, SourceLoader source_loader)
       : reporter_(reporter),
         job_id_(std::move(job_id)),
+        log_fields_(std::move(log_fields)),
         checkpoint_interval_(checkpoint_interval),
         preempted_(std::move(preempted)),
         loader_(std::move(loader)),
@@ -71,7 +72,8 @@ class ReportingSink : public engine::RunSink {
       *r.mutable_kept_model_chunk() = PieceOf(bytes, checksum, offset, model_piece_bytes_);
       OPTBENCH_RETURN_IF_ERROR(reporter_->Send(std::move(r)));
     }
-    Log(LogLevel::kInfo, "worker", "job %s: kept model of %d bytes sent", job_id_, bytes.size());
+    LogEvent(LogLevel::kInfo, "worker", log_fields_, "job %s: kept model of %d bytes sent", job_id_,
+             bytes.size());
     return absl::OkStatus();
   }
 
@@ -89,10 +91,10 @@ class ReportingSink : public engine::RunSink {
     if (bytes.size() > kMaxCheckpointBytes) {
       // Too big for one message: training goes on; a retry would start over.
       if (!warned_size_) {
-        Log(LogLevel::kWarning, "worker",
-            "job %s: a checkpoint is %d MiB, over the %d MiB limit; "
-            "not checkpointing",
-            job_id_, bytes.size() >> 20, kMaxCheckpointBytes >> 20);
+        LogEvent(LogLevel::kWarning, "worker", log_fields_,
+                 "job %s: a checkpoint is %d MiB, over the %d MiB limit; "
+                 "not checkpointing",
+                 job_id_, bytes.size() >> 20, kMaxCheckpointBytes >> 20);
         warned_size_ = true;
       }
       return absl::OkStatus();
@@ -118,13 +120,13 @@ class ReportingSink : public engine::RunSink {
   }
 
   void OnCheckpointRejected(int64_t step, const absl::Status& why) override {
-    Log(LogLevel::kWarning, "worker", "job %s: discarding the checkpoint at step %d: %s", job_id_,
-        step, why.ToString());
+    LogEvent(LogLevel::kWarning, "worker", log_fields_,
+             "job %s: discarding the checkpoint at step %d: %s", job_id_, step, why.ToString());
   }
 
   void OnResumed(int64_t step) override {
-    Log(LogLevel::kInfo, "worker", "job %s: resuming from the checkpoint at step %d", job_id_,
-        step);
+    LogEvent(LogLevel::kInfo, "worker", log_fields_,
+             "job %s: resuming from the checkpoint at step %d", job_id_, step);
     reporter_->SetProgress(step);
   }
 
@@ -164,6 +166,7 @@ class ReportingSink : public engine::RunSink {
 
   Reporter* const reporter_;
   const std::string job_id_;
+  const LogFields log_fields_;  // The job event fields: job, attempt, worker.
   const absl::Duration checkpoint_interval_;
   const std::function<bool()> preempted_;
   const Loader loader_;
@@ -329,7 +332,8 @@ void Worker::ReconnectNow() {
 }
 
 void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
-  Log(LogLevel::kInfo, "worker", "job %s: attempt %d starts", job.id(), job.attempt());
+  const LogFields fields = JobFields(job.id(), job.attempt(), options_.worker_id);
+  LogEvent(LogLevel::kInfo, "worker", fields, "job %s: attempt %d starts", job.id(), job.attempt());
   auto finish_rpc = [&](auto call) {
     // Completion must reach the coordinator even across a restart: each try waits up to 10 s
     // for the channel to be ready (wait_for_ready) instead of failing fast, then retries while
@@ -364,8 +368,8 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     grpc::Status s =
         finish_rpc([&](grpc::ClientContext* c) { return stub_->FailJob(c, r, &resp); });
     if (!s.ok()) {
-      Log(LogLevel::kWarning, "worker", "job %s: fail report lost: %s", job.id(),
-          s.error_message());
+      LogEvent(LogLevel::kWarning, "worker", fields, "job %s: fail report lost: %s", job.id(),
+               s.error_message());
     }
   };
 
@@ -395,6 +399,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   ropts.window = options_.report_window;
   ropts.token = options_.token;
   ropts.before_reconnect = [this] { ReconnectNow(); };
+  ropts.log_fields = fields;
   Reporter reporter(stub_.get(), job.id(), token, ropts);
   reporter.Start();
   auto load_checkpoint = [&](int64_t before) -> absl::StatusOr<std::optional<v1::Checkpoint>> {
@@ -441,7 +446,7 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     return model;
   };
   ReportingSink sink(
-      &reporter, job.id(), options_.checkpoint_interval,
+      &reporter, job.id(), fields, options_.checkpoint_interval,
       [&] { return stopping_.load() && !reporter.cancel_requested() && reporter.status().ok(); },
       load_checkpoint, options_.model_piece_bytes, load_source);
   auto should_stop = [&]() {
@@ -452,7 +457,8 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
 
   if (!reported.ok()) {
     // Lease lost (the job moved on) or the coordinator refused the data: nothing to complete.
-    Log(LogLevel::kWarning, "worker", "job %s: abandoned: %s", job.id(), reported.ToString());
+    LogEvent(LogLevel::kWarning, "worker", fields, "job %s: abandoned: %s", job.id(),
+             reported.ToString());
     if (reported.code() != absl::StatusCode::kFailedPrecondition) {
       // A refused report (InvalidArgument) would be refused again on every retry.
       fail(absl::StrCat("reporting failed: ", reported.message()), false,
@@ -461,7 +467,8 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
     return;
   }
   if (!result.ok()) {
-    Log(LogLevel::kWarning, "worker", "job %s: failed: %s", job.id(), result.status().ToString());
+    LogEvent(LogLevel::kWarning, "worker", fields, "job %s: failed: %s", job.id(),
+             result.status().ToString());
     // A spec that cannot be built (bad data file, bad shape) fails the same way every time.
     fail(std::string(result.status().message()), false,
          result.status().code() == absl::StatusCode::kInvalidArgument);
@@ -470,7 +477,8 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   if (result->outcome == engine::RunOutcome::kCancelled && !reporter.cancel_requested()) {
     // Stopped by our own shutdown: hand the job back without spending an attempt.
     fail("worker shutting down", true);
-    Log(LogLevel::kInfo, "worker", "job %s: handed back at step %d", job.id(), result->steps_done);
+    LogEvent(LogLevel::kInfo, "worker", fields, "job %s: handed back at step %d", job.id(),
+             result->steps_done);
     return;
   }
   v1::CompleteJobRequest r;
@@ -493,13 +501,13 @@ void Worker::RunLeasedJob(const v1::Job& job, const std::string& token) {
   grpc::Status s =
       finish_rpc([&](grpc::ClientContext* c) { return stub_->CompleteJob(c, r, &resp); });
   if (!s.ok()) {
-    Log(LogLevel::kWarning, "worker", "job %s: completion refused: %s", job.id(),
-        s.error_message());
+    LogEvent(LogLevel::kWarning, "worker", fields, "job %s: completion refused: %s", job.id(),
+             s.error_message());
     return;
   }
   jobs_finished_++;
-  Log(LogLevel::kInfo, "worker", "job %s: %s after %d steps", job.id(),
-      v1::Outcome_Name(r.outcome()), result->steps_done);
+  LogEvent(LogLevel::kInfo, "worker", fields, "job %s: %s after %d steps", job.id(),
+           v1::Outcome_Name(r.outcome()), result->steps_done);
 }
 
 }  // namespace optbench::worker

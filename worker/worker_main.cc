@@ -39,6 +39,9 @@ ABSL_FLAG(int64_t, model_piece_kib, 4096,
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, log_format, "text",
+          "log lines as 'text' (human, with job=, attempt=, worker= on job events) or 'json' "
+          "(one object per line)");
 
 int main(int argc, char** argv) {
   // Before gRPC starts. A failed call does not stay to poll the channel's reconnection, so
@@ -50,6 +53,14 @@ int main(int argc, char** argv) {
   optbench::ConfigureFlagsUsage("optbench-worker");
   absl::SetProgramUsageMessage("optbench worker: --coordinator HOST:PORT --slots K");
   absl::ParseCommandLine(argc, argv);
+  if (optbench::LogFormat format;
+      optbench::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &format)) {
+    optbench::SetLogFormat(format);
+  } else {
+    std::fprintf(stderr, "%s: --log_format=%s: expected text or json\n", "optbench-worker",
+                 absl::GetFlag(FLAGS_log_format).c_str());
+    return 2;
+  }
 
   // Before any thread starts: a signal thread waits for the stop signals with sigwait.
   const sigset_t signals = optbench::BlockStopSignals();

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -360,6 +362,71 @@ TEST_F(MetricsTest, ABadMetricsAddressIsRefusedByName) {
   EXPECT_NE(coordinator.Log().find("metrics_listen: 'localhost:http' is not HOST:PORT"),
             std::string::npos)
       << coordinator.Log();
+}
+
+// --log_format=json: every line of ours is one JSON object; job events carry job, attempt and
+// worker. --log_format=text (the default) appends the same fields as key=value.
+TEST_F(OperationsTest, JobEventsCarryJobAttemptAndWorkerInBothLogFormats) {
+  for (const std::string format : {"json", "text"}) {
+    SCOPED_TRACE(format);
+    StartCoordinator({"--log_format=" + format});
+    testing::Subprocess* worker = StartWorker("w-" + format, {"--log_format=" + format});
+    v1::SubmitSweepResponse sweep = Submit(R"(
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: {name: adam, lr: 0.01}
+)");
+    ASSERT_EQ(sweep.jobs_size(), 1);
+    const std::string id = sweep.jobs(0).id();
+    for (const v1::Job& job : WaitForSweep(sweep.sweep().id(), absl::Seconds(60))) {
+      ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+    }
+    ASSERT_TRUE(WaitForLog(*worker, "OUTCOME_SUCCEEDED", absl::Seconds(10))) << worker->Log();
+    const std::string fields =
+        format == "json" ? absl::StrCat(R"("job":")", id, R"(","attempt":1,"worker":"w-json"})")
+                         : absl::StrCat(" job=", id, " attempt=1 worker=w-text");
+    // The events: leased and succeeded on the coordinator; starts and succeeded on the worker.
+    for (const auto& [process, event] :
+         {std::pair{coordinator_.get(), std::string("leased to")},
+          std::pair{coordinator_.get(), std::string(" succeeded")},
+          std::pair{worker, std::string("attempt 1 starts")},
+          std::pair{worker, std::string("OUTCOME_SUCCEEDED after 20 steps")}}) {
+      bool found = false;
+      for (absl::string_view line : absl::StrSplit(process->Log(), '\n')) {
+        if (absl::StrContains(line, event) && absl::StrContains(line, id)) {
+          found = true;
+          EXPECT_TRUE(absl::EndsWith(line, fields)) << line;
+        }
+      }
+      EXPECT_TRUE(found) << event << " not logged:\n" << process->Log();
+    }
+    const std::regex json_line(
+        R"re(\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"(debug|info|warning|error)","component":"[a-z]+","msg":"([^"\\]|\\.)*"(,"[a-z]+":(\d+|"([^"\\]|\\.)*"))*\})re");
+    const std::regex text_line(R"([DIWE] \d\d:\d\d:\d\d\.\d{3} \[[a-z]+\] .*)");
+    for (testing::Subprocess* process : {coordinator_.get(), worker}) {
+      int ours = 0;
+      for (absl::string_view l : absl::StrSplit(process->Log(), '\n', absl::SkipEmpty())) {
+        const std::string line(l);
+        const bool json = std::regex_match(line, json_line);
+        const bool text = std::regex_match(line, text_line);
+        ours += json || text;
+        // gRPC's own lines (if any) are neither; ours are all in the chosen format.
+        EXPECT_FALSE(format == "json" ? text : json) << line;
+      }
+      EXPECT_GE(ours, 2) << process->Log();
+    }
+    workers_.clear();
+    coordinator_.reset();
+    std::filesystem::remove(dir_ + "/coordinator.log");  // The next round starts a fresh one.
+  }
+  Subprocess bad;
+  ASSERT_TRUE(bad.Start({OPTBENCH_WORKER_BIN, "--log_format=yaml"}, dir_ + "/bad.log"));
+  int status = 0;
+  ASSERT_TRUE(bad.WaitFor(absl::Seconds(20), &status));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+  EXPECT_NE(bad.Log().find("--log_format=yaml: expected text or json"), std::string::npos)
+      << bad.Log();
 }
 
 // A second signal ends the drain at once.
