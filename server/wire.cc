@@ -9,8 +9,12 @@ namespace optbench::server {
 
 namespace {
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+// Sets the timestamp `field()` returns (a message's mutable_*_at), creating it only for a real
+// time: a job not started yet has no started_at on the wire, not an epoch-0 one.
+template <typename Field>
+void SetTime(absl::Time t, Field field) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return;
+  google::protobuf::Timestamp* out = field();
   const int64_t micros = absl::ToUnixMicros(t);
   out->set_seconds(micros / 1'000'000);
   out->set_nanos(static_cast<int32_t>((micros % 1'000'000) * 1000));
@@ -71,9 +75,9 @@ v1::Job JobToProto(const storage::JobRecord& job) {
   out.set_total_steps(job.total_steps);
   out.set_cancel_requested(job.cancel_requested);
   out.set_error(job.error);
-  SetTime(job.created_at, out.mutable_created_at());
-  SetTime(job.started_at, out.mutable_started_at());
-  SetTime(job.finished_at, out.mutable_finished_at());
+  SetTime(job.created_at, [&] { return out.mutable_created_at(); });
+  SetTime(job.started_at, [&] { return out.mutable_started_at(); });
+  SetTime(job.finished_at, [&] { return out.mutable_finished_at(); });
   for (const auto& [k, v] : proto::LabelsFromJson(job.summary_json)) {
     (*out.mutable_labels())[k] = v;
   }
@@ -93,7 +97,7 @@ v1::Sweep SweepToProto(const storage::SweepRecord& sweep,
   v1::Sweep out;
   out.set_id(sweep.id);
   out.set_name(sweep.name);
-  SetTime(sweep.created_at, out.mutable_created_at());
+  SetTime(sweep.created_at, [&] { return out.mutable_created_at(); });
   out.set_num_jobs(sweep.num_jobs);
   for (const auto& [state, n] : counts) {
     (*out.mutable_state_counts())[storage::JobStateName(state)] = n;

@@ -293,6 +293,21 @@ grpc::Status WorkerService::Report(
   return grpc::Status::OK;
 }
 
+absl::Status CheckFinalMetrics(Scheduler& scheduler, const std::string& job_id, int64_t step) {
+  storage::MetricQuery query;
+  query.job_ids = {job_id};
+  query.min_step = step;
+  query.max_step = step;
+  auto rows = scheduler.ReadMetrics(query);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("steps_done: job ", job_id, " has no metrics at its final step ", step,
+                     "; a job succeeds only once the evaluation of its last step is stored"));
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context,
                                         const v1::CompleteJobRequest* request,
                                         v1::CompleteJobResponse*) {
@@ -319,6 +334,14 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context,
     auto hb =
         scheduler_->Heartbeat(request->job_id(), request->lease_token(), request->steps_done());
     if (!hb.ok()) return ToGrpcStatus(hb.status());
+  }
+  if (state == storage::JobState::kSucceeded) {
+    // Every task evaluates at the last step it ran (a convex_relu solve that converges early
+    // stops before total_steps and reports there): a job without those metrics did not finish.
+    if (absl::Status s = CheckFinalMetrics(*scheduler_, request->job_id(), request->steps_done());
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
   }
   return ToGrpcStatus(
       scheduler_->Complete(request->job_id(), request->lease_token(), state, request->message()));

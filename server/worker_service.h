@@ -28,6 +28,10 @@ absl::StatusOr<std::vector<storage::MetricRow>> MetricRowsFromBatch(
 // `permanent` says; else `permanent` is kPermanent; else kRetry.
 AttemptOutcome AttemptOutcomeFromWire(const v1::FailJobRequest& request);
 
+// OK when `job_id` has metrics stored at `step` (the last step it ran): what CompleteJob needs
+// before a job may succeed. FailedPrecondition naming the job and step otherwise.
+absl::Status CheckFinalMetrics(Scheduler& scheduler, const std::string& job_id, int64_t step);
+
 class WorkerService final : public v1::WorkerService::Service {
  public:
   // Does not own `scheduler`, `catalog` or `auth`. `catalog` gives the metrics of jobs whose

@@ -97,15 +97,7 @@ class KeptModelsTest : public ServicesFixture {
     return FromGrpcStatus(stream->Finish());
   }
 
-  void Complete(const v1::AcquireJobResponse& leased) {
-    grpc::ClientContext context;
-    v1::CompleteJobRequest done;
-    done.set_job_id(leased.job().id());
-    done.set_lease_token(leased.lease_token());
-    done.set_outcome(v1::OUTCOME_SUCCEEDED);
-    v1::CompleteJobResponse response;
-    ASSERT_TRUE(workers_->CompleteJob(&context, done, &response).ok());
-  }
+  void Complete(const v1::AcquireJobResponse& leased) { ASSERT_OK(Succeed(leased)); }
 
   // kTrained submitted and run: jobs 0 and 1 succeeded with models (models_[id]), job 2
   // succeeded without one, job 3 failed, job 4 is still running.

@@ -93,6 +93,51 @@ class ServicesFixture : public ::testing::Test {
     return FromGrpcStatus(workers_->FailJob(&context, request, &response));
   }
 
+  // An evaluation of `leased`'s job at `step` as a worker reports it: a 4-class DatasetInfo,
+  // then a loss_sum row, on a Report stream. The stream's status.
+  absl::Status ReportEvaluation(const v1::AcquireJobResponse& leased, int64_t step) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = workers_->Report(&context);
+    v1::ReportRequest info;
+    info.set_job_id(leased.job().id());
+    info.set_lease_token(leased.lease_token());
+    info.set_seq(1);
+    v1::DatasetInfo* d = info.mutable_dataset_info();
+    d->set_num_classes(4);
+    for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
+    v1::ReportRequest eval;
+    eval.set_job_id(leased.job().id());
+    eval.set_lease_token(leased.lease_token());
+    eval.set_seq(2);
+    eval.mutable_metrics()->set_step(step);
+    v1::MetricValue* loss = eval.mutable_metrics()->add_values();
+    loss->set_metric("loss_sum");
+    loss->set_split(v1::SPLIT_TRAIN);
+    for (double x : {1.0, 2.0, 3.0, 4.0}) loss->add_values(x);
+    // One at a time: an in-process stream's Write waits for the other side to read.
+    v1::ReportResponse ack;
+    for (const v1::ReportRequest* r : {&info, &eval}) {
+      if (!stream->Write(*r) || !stream->Read(&ack)) break;
+    }
+    stream->WritesDone();
+    return FromGrpcStatus(stream->Finish());
+  }
+
+  // Ends `leased`'s attempt as a worker whose run succeeded: its final evaluation at `step`
+  // (ReportEvaluation), then CompleteJob with steps_done `step`. The first failure's status.
+  absl::Status Succeed(const v1::AcquireJobResponse& leased, int64_t step = 0) {
+    if (absl::Status s = ReportEvaluation(leased, step); !s.ok()) return s;
+    grpc::ClientContext context;
+    v1::CompleteJobRequest done;
+    done.set_job_id(leased.job().id());
+    done.set_lease_token(leased.lease_token());
+    done.set_outcome(v1::OUTCOME_SUCCEEDED);
+    done.set_steps_done(step);
+    v1::CompleteJobResponse response;
+    return FromGrpcStatus(workers_->CompleteJob(&context, done, &response));
+  }
+
   FakeClock clock_;
   std::unique_ptr<storage::SqliteStore> store_;
   std::unique_ptr<Scheduler> scheduler_;

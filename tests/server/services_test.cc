@@ -113,6 +113,11 @@ TEST_F(ServicesTest, SubmitExpandsValidatesAndLabels) {
   EXPECT_DOUBLE_EQ(r.jobs(2).spec().optimizer().params().at("beta2").double_value(), 0.999);
   EXPECT_EQ(r.jobs(0).state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(r.jobs(0).total_steps(), 5);
+  // Times a queued job does not have yet are absent, not epoch 0.
+  EXPECT_TRUE(r.jobs(0).has_created_at());
+  EXPECT_GT(r.jobs(0).created_at().seconds(), 0);
+  EXPECT_FALSE(r.jobs(0).has_started_at());
+  EXPECT_FALSE(r.jobs(0).has_finished_at());
 }
 
 TEST_F(ServicesTest, DryRunCreatesNothing) {
@@ -543,19 +548,51 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   (void)sweep;
 }
 
+// A job succeeds only with the evaluation of its last step stored (every task reports one);
+// other outcomes need none.
+TEST_F(ServicesTest, SuccessNeedsTheFinalStepsMetrics) {
+  v1::SubmitSweepResponse sweep = Submit(kSweep);
+  auto complete = [&](const v1::AcquireJobResponse& leased, v1::Outcome outcome, int64_t steps) {
+    grpc::ClientContext context;
+    v1::CompleteJobRequest done;
+    done.set_job_id(leased.job().id());
+    done.set_lease_token(leased.lease_token());
+    done.set_outcome(outcome);
+    done.set_steps_done(steps);
+    v1::CompleteJobResponse response;
+    return FromGrpcStatus(workers_->CompleteJob(&context, done, &response));
+  };
+  const v1::AcquireJobResponse first = Acquire();
+  EXPECT_THAT(complete(first, v1::OUTCOME_SUCCEEDED, 5),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("job ", first.job().id(),
+                                              " has no metrics at its final step 5"))));
+  // Metrics of an earlier step do not count; a run that ended there (a convex solve converged
+  // early) succeeds with them.
+  ASSERT_OK(ReportEvaluation(first, 3));
+  EXPECT_THAT(complete(first, v1::OUTCOME_SUCCEEDED, 5),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("final step 5")));
+  EXPECT_OK(complete(first, v1::OUTCOME_SUCCEEDED, 3));
+  EXPECT_EQ(GetJob(first.job().id()).state(), v1::JOB_STATE_SUCCEEDED);
+  const v1::AcquireJobResponse second = Acquire();
+  ASSERT_OK(Succeed(second, 5));
+  EXPECT_EQ(GetJob(second.job().id()).state(), v1::JOB_STATE_SUCCEEDED);
+  const v1::AcquireJobResponse third = Acquire();
+  EXPECT_OK(complete(third, v1::OUTCOME_DIVERGED, 2));
+  EXPECT_EQ(GetJob(third.job().id()).state(), v1::JOB_STATE_DIVERGED);
+  (void)sweep;
+}
+
 TEST_F(ServicesTest, WatchStreamsUntilAllJobsAreDone) {
   v1::SubmitSweepResponse sweep = Submit(kSweep);
   std::thread finisher([this] {
     for (int i = 0; i < 3; ++i) {
       v1::AcquireJobResponse leased = Acquire();
-      grpc::ClientContext context;
-      v1::CompleteJobRequest done;
-      done.set_job_id(leased.job().id());
-      done.set_lease_token(leased.lease_token());
-      done.set_outcome(v1::OUTCOME_SUCCEEDED);
-      done.set_steps_done(5);
-      v1::CompleteJobResponse resp;
-      ASSERT_TRUE(workers_->CompleteJob(&context, done, &resp).ok());
+      if (absl::Status s = Succeed(leased, 5); !s.ok()) {
+        ADD_FAILURE() << s;
+        // Ended for good all the same, or the watch below would wait for ever.
+        EXPECT_OK(Fail(leased, "test", /*release=*/false, /*permanent=*/true));
+      }
     }
   });
   grpc::ClientContext context;
