@@ -59,7 +59,8 @@ def query_request(metric, split, group_by, steps):
             lo, hi = steps
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"steps: {steps!r} is not a pair (a, b)") from None
-        ok = all(v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)) for v in (lo, hi))
+        ok = all(v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
+                 for v in (lo, hi))
         lo_value = lo or 0
         if not ok or lo_value < 0 or (hi is not None and hi < lo_value):
             raise InvalidArgumentError(
