@@ -264,7 +264,10 @@ def test_mutual_tls_with_a_token(secure_service):
         assert c.health() == "SERVING"
         assert len(c.submit(SWEEP, dry_run=True)) == 4
         sweep = c.submit(SWEEP)
-        assert list(c.jobs(sweep)["state"]) == ["queued"] * 4
+        queued = c.jobs(sweep)
+        assert list(queued["state"]) == ["queued"] * 4
+        # The coordinator sends the times a job does not have yet as the epoch.
+        assert queued["started_at"].isna().all() and queued["created_at"].notna().all()
     with optbench.Client(secure_service.address, **tls) as c:
         with pytest.raises(optbench.UnauthenticatedError, match="Bearer"):
             c.status()
