@@ -46,10 +46,10 @@ TEST(FormatTest, CsvQuotesFieldsAndLeavesNanEmpty) {
   EXPECT_EQ(csv,
             "job_id,sweep_id,state,optimizer,lr,seed,step,split,metric,group,group_classes,"
             "group_train_examples,value\n"
-            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,0,1,10,1.5\n"
-            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,1,2,10,\n"
-            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,0,1,10,1.5\n"
-            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,1,2,10,\n");
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,1,1,10,1.5\n"
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,2,2,10,\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,1,1,10,1.5\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,2,2,10,\n");
 }
 
 TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
@@ -58,6 +58,10 @@ TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
   EXPECT_NE(json.find("\"value\":1.5"), std::string::npos) << json;
   EXPECT_NE(json.find("\"lr\":\"a,\\\"b\\\"\""), std::string::npos) << json;
   EXPECT_EQ(json.front(), '[');
+  // Groups are numbered as the table and the plots number them: 1 = the most frequent.
+  EXPECT_NE(json.find("\"group\":1,\"group_classes\":1,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"group\":2,\"group_classes\":2,"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"group\":0"), std::string::npos) << json;
 }
 
 TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {

@@ -611,8 +611,9 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   const grpc::Status unknown = client_->QueryMetrics(&qc3, q, &r);
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(unknown.error_message(),
-              HasSubstr("unknown metric 'diag.no_such'; the job declare diag.attn_21, "
+              HasSubstr("unknown metric 'diag.no_such'; the job declares diag.attn_21, "
                         "diag.value_signal"));
+  EXPECT_THAT(unknown.error_message(), HasSubstr("; splits: train"));
   // The job's declared metrics travel with it.
   grpc::ClientContext gc;
   v1::GetJobRequest get;
