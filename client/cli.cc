@@ -33,6 +33,8 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
@@ -67,7 +69,10 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --dry-run           validate and list the expanded jobs, create nothing (a sweep
                           with a source asks the coordinator, which resolves it)
       --name NAME         sweep name (default: the file's `name:` or its stem)
-  status                jobs per state, workers, recent sweeps
+      --tag T             a tag, added to the file's `tags:` (repeatable)
+      --note TEXT         the sweep's note, instead of the file's `note:`
+  status                jobs per state, workers, the newest sweeps (with how many more)
+      --db PATH           read a database file directly (read-only) instead of a coordinator
   health                the coordinator's grpc.health.v1 answer; exit 0 only when SERVING
                         (a probe: needs no token)
       --service NAME      one service (optbench.v1.Coordinator, optbench.v1.WorkerService);
@@ -76,11 +81,32 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress,
                         kept model size
       --state STATE       only jobs in this state (queued, running, succeeded, ...)
+      --db PATH           read a database file directly (read-only)
   list tasks|optimizers|models|datasets|objectives
                         registered tasks and components: hyperparameters, defaults, ranges
   list metrics          the metrics each task and component declares, as query names
-  watch SWEEP_OR_JOB    progress until every job is done
+  sweeps                sweeps newest first, with tags and notes; every filter given holds
+      --tag T             sweeps with this tag (repeatable: every one of them)
+      --name SUBSTRING    names containing it, in any case
+      --state S           sweeps with a job in state S (queued, running, succeeded, failed,
+                          diverged, cancelled), or active (a job queued or running) or done
+                          (every job finished)
+      --limit N           sweeps per page (default 20, at most 1000)
+      --page-token TOKEN  the next page (the last line of a full page gives the command)
+      --db PATH           read a database file directly (read-only)
+  watch SWEEP_OR_JOB    progress until every job is done: labels that tell jobs apart, the
+                        latest train loss, an ETA per running job
+      --once              every job's state, progress, loss and ETA now, then exit
+      --db PATH           read a database file (polled twice a second until every job is done)
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
+  tag SWEEP             change a sweep's tags and note (needs the submit role)
+      --add T, --remove T   a tag to add or remove (each repeatable)
+      --note TEXT         replace the note ('' clears it)
+  delete SWEEP          remove a sweep with its jobs, metrics, checkpoints and kept models, in
+                        one transaction, for good (needs the submit role)
+      --yes               required: without it nothing is deleted
+      --force             cancel the sweep and wait until its running jobs stop, then delete
+                          (without it a sweep with a running job is refused)
   query SWEEP_OR_JOB    metric series
       --metric M          a metric the jobs declare (optbench list metrics); default: their
                           objective's loss
@@ -111,6 +137,26 @@ Common flags (every command that talks to a coordinator):
   --tls_ca FILE             PEM CA of the coordinator's certificate (enables TLS)
   --tls_cert FILE --tls_key FILE   client certificate for mutual TLS
 )";
+
+// `optbench COMMAND --help`: the command's lines of kUsage (from "  COMMAND" to the next
+// command; `list` has three), then the common flags.
+std::string CommandUsage(const std::string& command) {
+  std::vector<absl::string_view> lines = absl::StrSplit(kUsage, '\n');
+  std::string out = absl::StrCat("usage: optbench ", command, " ...\n");
+  bool in_command = false;
+  bool in_common = false;
+  for (absl::string_view line : lines) {
+    const bool starts_command = absl::StartsWith(line, "  ") && line.size() > 2 && line[2] != ' ';
+    if (starts_command) {
+      in_command =
+          absl::StartsWith(line.substr(2), absl::StrCat(command, " ")) || line.substr(2) == command;
+    }
+    if (absl::StartsWith(line, "Common flags")) in_common = true;
+    if (in_command || in_common) absl::StrAppend(&out, line, "\n");
+    if (line.empty()) in_command = false;
+  }
+  return out;
+}
 
 // How remote calls are made: set once per command from the common flags.
 struct CallConfig {
@@ -763,6 +809,45 @@ int CmdExport(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// Warnings about grid axes that cannot change what the jobs compute: jobs that differ only in
+// their seed when the seed draws nothing (engine::WhySeedCannotMatter). One line per reason.
+std::vector<std::string> SweepWarnings(const std::vector<v1::Job>& jobs) {
+  std::map<std::string, std::vector<const v1::Job*>> same_but_seed;
+  std::map<std::string, std::string> why;
+  for (const v1::Job& job : jobs) {
+    auto spec = proto::FromProto(job.spec());
+    if (!spec.ok()) continue;
+    absl::StatusOr<std::string> reason = engine::WhySeedCannotMatter(*spec);
+    if (!reason.ok() || reason->empty()) continue;
+    v1::JobSpec without_seed = job.spec();
+    without_seed.set_seed(0);
+    // Deterministic: maps (settings, parameters) serialize in key order.
+    std::string key;
+    {
+      google::protobuf::io::StringOutputStream stream(&key);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      without_seed.SerializeToCodedStream(&coded);
+    }
+    same_but_seed[key].push_back(&job);
+    why[key] = *reason;
+  }
+  std::map<std::string, int64_t> repeats;  // Reason -> jobs that repeat another's result.
+  std::set<std::string> seeds;
+  for (const auto& [key, group] : same_but_seed) {
+    if (group.size() < 2) continue;
+    repeats[why[key]] += static_cast<int64_t>(group.size()) - 1;
+    for (const v1::Job* job : group) seeds.insert(absl::StrCat(job->spec().seed()));
+  }
+  std::vector<std::string> warnings;
+  for (const auto& [reason, n] : repeats) {
+    warnings.push_back(absl::StrCat("warning: grid axis seed (", absl::StrJoin(seeds, ", "),
+                                    ") cannot change the result: ", reason, "; ", n,
+                                    " job(s) will repeat another's result exactly"));
+  }
+  return warnings;
+}
+
 int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench submit SWEEP_FILE [--dry-run] [--name NAME] [--coordinator ADDR]\n";
@@ -797,6 +882,7 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
       if (!s.ok()) return FailGrpc(err, "submit", s);
       jobs.assign(response.jobs().begin(), response.jobs().end());
     }
+    for (const std::string& warning : SweepWarnings(jobs)) err << warning << "\n";
     out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
     if (!expanded->annotations.tags.empty()) {
       out << "tags: " << absl::StrJoin(expanded->annotations.tags, ", ") << "\n";
@@ -817,6 +903,12 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
     }
     out << "estimated peak memory per job: up to " << (largest >> 20) << " MiB\n";
     return 0;
+  }
+  // The same warnings as a dry run's (the sweep is submitted all the same); the coordinator
+  // alone judges what cannot be expanded here (sources).
+  if (auto expanded = server::ExpandSubmission(request, engine::Catalog(), server::SubmitLimits());
+      expanded.ok()) {
+    for (const std::string& warning : SweepWarnings(expanded->jobs)) err << warning << "\n";
   }
   RemoteBackend backend(CoordinatorAddress(args));
   grpc::Status s = backend.stub()->SubmitSweep(Context().get(), request, &response);
@@ -1312,8 +1404,9 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
            "query, export, plot, help, --version\n";
     return 2;
   }
-  if (std::find(rest.begin(), rest.end(), "--help") != rest.end()) {
-    out << kUsage;
+  if (std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+      std::find(rest.begin(), rest.end(), "-h") != rest.end()) {
+    out << CommandUsage(command);
     return 0;
   }
   std::set<std::string> flags = it->second.flags;

@@ -89,6 +89,13 @@ TEST_F(SweepsCliTest, TagsNotesFiltersAndPages) {
        {a}},
       {"list " + a, 0, {"tags: extra, lr-grid, paper1", "note: from the file", a + "-1"}, {}},
       {"status", 0, {"recent sweeps:", "extra,lr-grid,paper1"}, {"more: optbench sweeps"}},
+      // A job that declares the metric but has not reported it, apart from one it lacks.
+      {"query " + a, 0, {"(no metrics yet: 2 job(s), 2 queued)"}, {}},
+      {"query " + a + " --metric nope",
+       1,
+       {"unknown metric 'nope'; its jobs declare ", "accuracy", "(train split only: ",
+        "; splits: train, and test where the data set has one (not run yet)"},
+       {}},
       // Errors name the bad value.
       {"sweeps --limit 0", 2, {"--limit: '0' is not a number in 1..1000"}, {}},
       {"sweeps --state weird", 2, {"'weird' is not one of", "active or done"}, {}},
