@@ -143,7 +143,7 @@ std::string ProgressSnapshot(const std::vector<v1::Job>& jobs, absl::Time now,
   for (const v1::Job& j : jobs) ptrs.push_back(&j);
   const std::vector<std::string> titles = DistinguishingTitles(ptrs);
   std::vector<std::vector<std::string>> rows = {
-      {"job", "labels", "state", "progress", "loss", "eta"}};
+      {"job", "labels", "state", "progress", "train loss", "eta"}};
   for (size_t i = 0; i < jobs.size(); ++i) {
     const v1::Job& j = jobs[i];
     auto loss = losses.find(j.id());
