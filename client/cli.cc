@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -26,18 +27,22 @@
 #include "absl/strings/str_split.h"
 #include "client/format.h"
 #include "client/plot.h"
+#include "common/clock.h"
+#include "common/flags_usage.h"
 #include "common/grpc_channel.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/server_builder.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
 #include "server/coordinator.h"
 #include "server/coordinator_service.h"
-#include "server/kept_model_stream.h"
-#include "server/query.h"
+#include "server/scheduler.h"
 #include "server/wire.h"
 #include "storage/sqlite_store.h"
 #include "worker/engine/catalog.h"
@@ -64,7 +69,10 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --dry-run           validate and list the expanded jobs, create nothing (a sweep
                           with a source asks the coordinator, which resolves it)
       --name NAME         sweep name (default: the file's `name:` or its stem)
-  status                jobs per state, workers, recent sweeps
+      --tag T             a tag, added to the file's `tags:` (repeatable)
+      --note TEXT         the sweep's note, instead of the file's `note:`
+  status                jobs per state, workers, the newest sweeps (with how many more)
+      --db PATH           read a database file directly (read-only) instead of a coordinator
   health                the coordinator's grpc.health.v1 answer; exit 0 only when SERVING
                         (a probe: needs no token)
       --service NAME      one service (optbench.v1.Coordinator, optbench.v1.WorkerService);
@@ -73,11 +81,32 @@ usage: optbench COMMAND [ARGS] [FLAGS]
   list [SWEEP]          jobs (of one sweep, or all) with state, attempt, worker, progress,
                         kept model size
       --state STATE       only jobs in this state (queued, running, succeeded, ...)
+      --db PATH           read a database file directly (read-only)
   list tasks|optimizers|models|datasets|objectives
                         registered tasks and components: hyperparameters, defaults, ranges
   list metrics          the metrics each task and component declares, as query names
-  watch SWEEP_OR_JOB    progress until every job is done
+  sweeps                sweeps newest first, with tags and notes; every filter given holds
+      --tag T             sweeps with this tag (repeatable: every one of them)
+      --name SUBSTRING    names containing it, in any case
+      --state S           sweeps with a job in state S (queued, running, succeeded, failed,
+                          diverged, cancelled), or active (a job queued or running) or done
+                          (every job finished)
+      --limit N           sweeps per page (default 20, at most 1000)
+      --page-token TOKEN  the next page (the last line of a full page gives the command)
+      --db PATH           read a database file directly (read-only)
+  watch SWEEP_OR_JOB    progress until every job is done: labels that tell jobs apart, the
+                        latest train loss, an ETA per running job
+      --once              every job's state, progress, loss and ETA now, then exit
+      --db PATH           read a database file (polled twice a second until every job is done)
   cancel SWEEP_OR_JOB   cancel queued jobs now and running ones at their next step
+  tag SWEEP             change a sweep's tags and note (needs the submit role)
+      --add T, --remove T   a tag to add or remove (each repeatable)
+      --note TEXT         replace the note ('' clears it)
+  delete SWEEP          remove a sweep with its jobs, metrics, checkpoints and kept models, in
+                        one transaction, for good (needs the submit role)
+      --yes               required: without it nothing is deleted
+      --force             cancel the sweep and wait until its running jobs stop, then delete
+                          (without it a sweep with a running job is refused)
   query SWEEP_OR_JOB    metric series
       --metric M          a metric the jobs declare (optbench list metrics); default: their
                           objective's loss
@@ -109,6 +138,26 @@ Common flags (every command that talks to a coordinator):
   --tls_cert FILE --tls_key FILE   client certificate for mutual TLS
 )";
 
+// `optbench COMMAND --help`: the command's lines of kUsage (from "  COMMAND" to the next
+// command; `list` has three), then the common flags.
+std::string CommandUsage(const std::string& command) {
+  std::vector<absl::string_view> lines = absl::StrSplit(kUsage, '\n');
+  std::string out = absl::StrCat("usage: optbench ", command, " ...\n");
+  bool in_command = false;
+  bool in_common = false;
+  for (absl::string_view line : lines) {
+    const bool starts_command = absl::StartsWith(line, "  ") && line.size() > 2 && line[2] != ' ';
+    if (starts_command) {
+      in_command =
+          absl::StartsWith(line.substr(2), absl::StrCat(command, " ")) || line.substr(2) == command;
+    }
+    if (absl::StartsWith(line, "Common flags")) in_common = true;
+    if (in_command || in_common) absl::StrAppend(&out, line, "\n");
+    if (line.empty()) in_command = false;
+  }
+  return out;
+}
+
 // How remote calls are made: set once per command from the common flags.
 struct CallConfig {
   std::string token;
@@ -124,10 +173,18 @@ CallConfig& Calls() {
 struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> flags;  // "--db" -> "x.db"; boolean flags -> "true".
+  // Flags that may be given more than once (RepeatedFlags), every value in order.
+  std::map<std::string, std::vector<std::string>> lists;
 };
 
 const std::set<std::string>& BoolFlags() {
-  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress", "--log-y"};
+  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress", "--log-y",
+                                                       "--yes",     "--force",       "--once"};
+  return *flags;
+}
+
+const std::set<std::string>& RepeatedFlags() {
+  static const auto* flags = new std::set<std::string>{"--tag", "--add", "--remove"};
   return *flags;
 }
 
@@ -164,8 +221,14 @@ absl::StatusOr<Args> ParseArgs(const std::vector<std::string>& raw,
       value = raw[++i];
     }
     args.flags[name] = value;
+    if (RepeatedFlags().count(name) != 0) args.lists[name].push_back(value);
   }
   return args;
+}
+
+std::vector<std::string> ListFlag(const Args& args, const std::string& name) {
+  auto it = args.lists.find(name);
+  return it == args.lists.end() ? std::vector<std::string>() : it->second;
 }
 
 std::string Flag(const Args& args, const std::string& name, const std::string& def = "") {
@@ -207,6 +270,68 @@ class RemoteBackend {
   v1::Coordinator::StubInterface* stub() { return stub_.get(); }
 
  private:
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+// Where a read verb reads: the coordinator named by --coordinator or, with --db, the database file
+// itself, opened read-only and answered by a CoordinatorService served in this process over an
+// in-process channel. The same service code answers either way, and the file may be read while
+// a coordinator writes it (WAL).
+class ReadBackend {
+ public:
+  static absl::StatusOr<std::unique_ptr<ReadBackend>> Open(const Args& args) {
+    std::unique_ptr<ReadBackend> backend(new ReadBackend());
+    const std::string db = Flag(args, "--db");
+    if (db.empty()) {
+      backend->where_ = absl::StrCat("coordinator ", CoordinatorAddress(args));
+      backend->remote_ = std::make_unique<RemoteBackend>(CoordinatorAddress(args));
+      return backend;
+    }
+    backend->where_ = absl::StrCat("database ", db, " (read-only)");
+    storage::SqliteStoreOptions options;
+    options.read_only = true;
+    auto store = storage::SqliteStore::Open(db, options);
+    if (!store.ok()) return store.status();
+    backend->store_ = *std::move(store);
+    backend->scheduler_ = std::make_unique<server::Scheduler>(backend->store_.get(), Clock::Real(),
+                                                              server::SchedulerOptions());
+    backend->service_ = std::make_unique<server::CoordinatorService>(
+        backend->scheduler_.get(), &engine::Catalog(), server::SubmitLimits());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(backend->service_.get());
+    backend->server_ = builder.BuildAndStart();
+    if (backend->server_ == nullptr) {
+      return absl::InternalError("cannot start the in-process reader of the database");
+    }
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(256 << 20);
+    backend->stub_ = v1::Coordinator::NewStub(backend->server_->InProcessChannel(channel_args));
+    return backend;
+  }
+
+  ~ReadBackend() {
+    if (service_ != nullptr) service_->BeginShutdown();
+    if (server_ != nullptr) server_->Shutdown();
+  }
+
+  v1::Coordinator::StubInterface* stub() {
+    return remote_ != nullptr ? remote_->stub() : stub_.get();
+  }
+  // Reading a database file rather than asking a coordinator.
+  bool is_file() const { return store_ != nullptr; }
+  // "coordinator 127.0.0.1:7070" or "database optbench.db (read-only)".
+  const std::string& where() const { return where_; }
+
+ private:
+  ReadBackend() = default;
+
+  std::string where_;
+  std::unique_ptr<RemoteBackend> remote_;
+  // Declared in the order they are built: destroyed in reverse.
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<server::Scheduler> scheduler_;
+  std::unique_ptr<server::CoordinatorService> service_;
+  std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
 };
 
@@ -276,7 +401,11 @@ absl::StatusOr<std::vector<v1::Job>> ListAllJobs(v1::Coordinator::StubInterface*
 // per state change.
 class Progress {
  public:
-  Progress(std::ostream& out, bool tty) : out_(out), tty_(tty) {}
+  // `losses` (may be empty) gives the latest loss of each job by id; the display asks it at most
+  // every two seconds.
+  using Losses = std::function<std::map<std::string, double>()>;
+  Progress(std::ostream& out, bool tty, Losses losses = nullptr)
+      : out_(out), tty_(tty), fetch_losses_(std::move(losses)) {}
 
   void Update(const v1::WatchEvent& event) {
     if (tty_) {
@@ -312,13 +441,29 @@ class Progress {
     lines.push_back(absl::StrFormat("sweep [%s] %3.0f%%  %d/%d jobs done (%s)", Bar(fraction, 30),
                                     100 * fraction, finished, event.jobs_size(),
                                     absl::StrJoin(counts, ", ")));
+    // Titles from every job of the sweep, so that two running jobs never read the same.
+    std::vector<const v1::Job*> all;
+    for (const v1::Job& j : event.jobs()) all.push_back(&j);
+    const std::vector<std::string> titles = DistinguishingTitles(all);
+    size_t width = 0;
+    for (const std::string& t : titles) width = std::max(width, t.size());
+    width = std::min<size_t>(width, 60);
+    const absl::Time now = absl::Now();
+    if (fetch_losses_ != nullptr && now - losses_at_ >= absl::Seconds(2)) {
+      losses_ = fetch_losses_();
+      losses_at_ = now;
+    }
     int shown = 0;
-    for (const v1::Job& j : event.jobs()) {
+    for (int i = 0; i < event.jobs_size(); ++i) {
+      const v1::Job& j = event.jobs(i);
       if (j.state() != v1::JOB_STATE_RUNNING || shown >= 12) continue;
       ++shown;
       const double f = j.total_steps() > 0 ? double(j.progress_step()) / j.total_steps() : 0.0;
-      lines.push_back(absl::StrFormat("  %-28.28s [%s] %6d/%d", JobTitle(j), Bar(f, 20),
-                                      j.progress_step(), j.total_steps()));
+      auto loss = losses_.find(j.id());
+      lines.push_back(absl::StrFormat(
+          "  %-*.*s [%s] %6d/%d  loss %s  eta %s", static_cast<int>(width), static_cast<int>(width),
+          titles[i], Bar(f, 20), j.progress_step(), j.total_steps(),
+          loss == losses_.end() ? "-" : absl::StrFormat("%.4g", loss->second), FormatEta(j, now)));
     }
     if (drawn_ > 0) out_ << "\x1b[" << drawn_ << "A";
     for (const std::string& line : lines) out_ << "\x1b[2K" << line << "\n";
@@ -340,13 +485,18 @@ class Progress {
 
   std::ostream& out_;
   const bool tty_;
+  const Losses fetch_losses_;
+  std::map<std::string, double> losses_;
+  absl::Time losses_at_ = absl::InfinitePast();
   int drawn_ = 0;
   std::map<std::string, v1::JobState> last_state_;
 };
 
 // Streams Watch events into `progress` until every job is terminal. Returns the last event.
+// `progress` may be null. `timeout`: DEADLINE_EXCEEDED when the jobs are still not done then.
 absl::StatusOr<v1::WatchEvent> WatchUntilDone(v1::Coordinator::StubInterface* stub,
-                                              const Target& target, Progress* progress) {
+                                              const Target& target, Progress* progress,
+                                              absl::Duration timeout = absl::InfiniteDuration()) {
   v1::WatchRequest request;
   if (!target.sweep_id.empty()) {
     request.set_sweep_id(target.sweep_id);
@@ -354,17 +504,42 @@ absl::StatusOr<v1::WatchEvent> WatchUntilDone(v1::Coordinator::StubInterface* st
     request.set_job_id(target.job_id);
   }
   grpc::ClientContext context;
+  if (timeout != absl::InfiniteDuration()) {
+    context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+  }
   if (!Calls().token.empty()) context.AddMetadata("authorization", "Bearer " + Calls().token);
   auto reader = stub->Watch(&context, request);
   v1::WatchEvent event;
   v1::WatchEvent last;
   while (reader->Read(&event)) {
-    progress->Update(event);
+    if (progress != nullptr) progress->Update(event);
     last = event;
   }
   grpc::Status s = reader->Finish();
   if (!s.ok()) return FromGrpcStatus(s);
   return last;
+}
+
+// The latest value of each job's primary metric (its objective's loss) on the train split, by
+// job id; empty when the query fails (the display then shows none).
+std::map<std::string, double> LatestLosses(v1::Coordinator::StubInterface* stub,
+                                           const Target& target) {
+  v1::QueryMetricsRequest request;
+  if (!target.sweep_id.empty()) {
+    request.set_sweep_id(target.sweep_id);
+  } else {
+    request.set_job_id(target.job_id);
+  }
+  request.set_split(v1::SPLIT_TRAIN);
+  request.set_group_by(v1::GROUP_BY_NONE);
+  v1::QueryMetricsResponse response;
+  std::map<std::string, double> losses;
+  if (!stub->QueryMetrics(Context().get(), request, &response).ok()) return losses;
+  for (const v1::Series& series : response.series()) {
+    if (series.points().empty() || series.points().rbegin()->values().empty()) continue;
+    losses[series.job().id()] = series.points().rbegin()->values(0);
+  }
+  return losses;
 }
 
 bool IsStdoutTty(std::ostream& out) { return &out == &std::cout && isatty(STDOUT_FILENO); }
@@ -415,32 +590,12 @@ absl::Status ParseSeriesFlags(const Args& args, v1::QueryMetricsRequest* request
   return ParseSteps(Flag(args, "--steps"), request);
 }
 
-// The database file `db`, read-only and straight from the file: works while a coordinator writes
-// to it (WAL).
-absl::StatusOr<std::unique_ptr<storage::SqliteStore>> OpenReadOnly(const std::string& db) {
-  storage::SqliteStoreOptions options;
-  options.read_only = true;
-  return storage::SqliteStore::Open(db, options);
-}
-
-// Runs `request` for the sweep or job `id`: on the database file named by --db, or else on the
-// coordinator.
+// Runs `request` for the sweep or job `id` where --db or --coordinator says.
 absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const std::string& id,
                                                       v1::QueryMetricsRequest request) {
-  const std::string db = Flag(args, "--db");
-  if (!db.empty()) {
-    auto store = OpenReadOnly(db);
-    if (!store.ok()) return store.status();
-    auto sweep = (*store)->GetSweep(id);
-    if (sweep.ok()) {
-      request.set_sweep_id(id);
-    } else {
-      request.set_job_id(id);
-    }
-    return server::QueryMetrics(**store, engine::Catalog(), request);
-  }
-  RemoteBackend backend(CoordinatorAddress(args));
-  auto target = ResolveTarget(backend.stub(), id);
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return backend.status();
+  auto target = ResolveTarget((*backend)->stub(), id);
   if (!target.ok()) return target.status();
   if (!target->sweep_id.empty()) {
     request.set_sweep_id(target->sweep_id);
@@ -448,7 +603,7 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
     request.set_job_id(target->job_id);
   }
   v1::QueryMetricsResponse response;
-  grpc::Status s = backend.stub()->QueryMetrics(Context().get(), request, &response);
+  grpc::Status s = (*backend)->stub()->QueryMetrics(Context().get(), request, &response);
   if (!s.ok()) return FromGrpcStatus(s);
   return response;
 }
@@ -480,6 +635,43 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
 
   auto response = FetchMetrics(args, args.positional[0], request);
   if (!response.ok()) return Fail(err, "query", response.status());
+  const bool no_points =
+      std::all_of(response->series().begin(), response->series().end(),
+                  [](const v1::Series& series) { return series.points().empty(); });
+  if (no_points && !Flag(args, "--steps").empty()) {
+    // Told apart from "nothing yet": which steps the jobs do have.
+    v1::QueryMetricsRequest all = request;
+    all.set_min_step(0);
+    all.clear_max_step();
+    all.set_group_by(v1::GROUP_BY_NONE);
+    auto whole = FetchMetrics(args, args.positional[0], all);
+    int64_t first = std::numeric_limits<int64_t>::max();
+    int64_t last = -1;
+    if (whole.ok()) {
+      for (const v1::Series& series : whole->series()) {
+        for (const v1::SeriesPoint& p : series.points()) {
+          first = std::min(first, p.step());
+          last = std::max(last, p.step());
+        }
+      }
+    }
+    if (last >= 0) {
+      err << "optbench query: --steps " << Flag(args, "--steps")
+          << ": no evaluation in that range; the jobs have evaluations at steps " << first << ".."
+          << last << "\n";
+      return 1;
+    }
+  }
+  if (no_points && format == "table") {
+    // The jobs declare the metric but have not reported it yet.
+    std::map<std::string, int> states;
+    for (const v1::Series& series : response->series()) states[StateName(series.job().state())]++;
+    std::vector<std::string> parts;
+    for (const auto& [state, n] : states) parts.push_back(absl::StrCat(n, " ", state));
+    out << "(no metrics yet: " << response->series_size() << " job(s), "
+        << absl::StrJoin(parts, ", ") << ")\n";
+    return 0;
+  }
   if (format == "csv") {
     out << QueryToCsv(*response);
   } else if (format == "json") {
@@ -573,25 +765,13 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
 // coordinator, put back together piece by piece with their size and checksum checked.
 absl::StatusOr<std::string> FetchKeptModel(const Args& args, const std::string& job_id) {
   worker::ModelAssembler assembler;
-  const std::string db = Flag(args, "--db");
-  if (!db.empty()) {
-    auto store = OpenReadOnly(db);
-    if (!store.ok()) return store.status();
-    absl::StatusOr<storage::JobRecord> job = (*store)->GetJob(job_id);
-    if (!job.ok()) return job.status();
-    OPTBENCH_RETURN_IF_ERROR(server::CheckHasKeptModel(*job));
-    OPTBENCH_RETURN_IF_ERROR(server::ForEachKeptModelPiece(
-        [&](int64_t offset) { return (*store)->ReadKeptModelChunk(job_id, offset); },
-        absl::StrCat("job ", job_id),
-        [&](v1::KeptModelChunk piece) { return assembler.Add(piece); }));
-    return std::move(assembler).Finish();
-  }
-  RemoteBackend backend(CoordinatorAddress(args));
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return backend.status();
   v1::DownloadKeptModelRequest request;
   request.set_job_id(job_id);
   std::unique_ptr<grpc::ClientContext> context = Context(absl::Minutes(30));
   std::unique_ptr<grpc::ClientReaderInterface<v1::KeptModelChunk>> reader =
-      backend.stub()->DownloadKeptModel(context.get(), request);
+      (*backend)->stub()->DownloadKeptModel(context.get(), request);
   v1::KeptModelChunk piece;
   while (reader->Read(&piece)) {
     if (absl::Status s = assembler.Add(piece); !s.ok()) {
@@ -629,6 +809,45 @@ int CmdExport(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// Warnings about grid axes that cannot change what the jobs compute: jobs that differ only in
+// their seed when the seed draws nothing (engine::WhySeedCannotMatter). One line per reason.
+std::vector<std::string> SweepWarnings(const std::vector<v1::Job>& jobs) {
+  std::map<std::string, std::vector<const v1::Job*>> same_but_seed;
+  std::map<std::string, std::string> why;
+  for (const v1::Job& job : jobs) {
+    auto spec = proto::FromProto(job.spec());
+    if (!spec.ok()) continue;
+    absl::StatusOr<std::string> reason = engine::WhySeedCannotMatter(*spec);
+    if (!reason.ok() || reason->empty()) continue;
+    v1::JobSpec without_seed = job.spec();
+    without_seed.set_seed(0);
+    // Deterministic: maps (settings, parameters) serialize in key order.
+    std::string key;
+    {
+      google::protobuf::io::StringOutputStream stream(&key);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      without_seed.SerializeToCodedStream(&coded);
+    }
+    same_but_seed[key].push_back(&job);
+    why[key] = *reason;
+  }
+  std::map<std::string, int64_t> repeats;  // Reason -> jobs that repeat another's result.
+  std::set<std::string> seeds;
+  for (const auto& [key, group] : same_but_seed) {
+    if (group.size() < 2) continue;
+    repeats[why[key]] += static_cast<int64_t>(group.size()) - 1;
+    for (const v1::Job* job : group) seeds.insert(absl::StrCat(job->spec().seed()));
+  }
+  std::vector<std::string> warnings;
+  for (const auto& [reason, n] : repeats) {
+    warnings.push_back(absl::StrCat("warning: grid axis seed (", absl::StrJoin(seeds, ", "),
+                                    ") cannot change the result: ", reason, "; ", n,
+                                    " job(s) will repeat another's result exactly"));
+  }
+  return warnings;
+}
+
 int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench submit SWEEP_FILE [--dry-run] [--name NAME] [--coordinator ADDR]\n";
@@ -642,6 +861,8 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
   request.set_source_name(path);
   request.set_name(Flag(args, "--name"));
   request.set_dry_run(BoolFlag(args, "--dry-run"));
+  for (const std::string& tag : ListFlag(args, "--tag")) request.add_tags(tag);
+  if (args.flags.count("--note") != 0) request.set_note(Flag(args, "--note"));
   v1::SubmitSweepResponse response;
   absl::Status status;
   if (request.dry_run()) {
@@ -661,7 +882,12 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
       if (!s.ok()) return FailGrpc(err, "submit", s);
       jobs.assign(response.jobs().begin(), response.jobs().end());
     }
+    for (const std::string& warning : SweepWarnings(jobs)) err << warning << "\n";
     out << jobs.size() << " jobs in sweep '" << expanded->name << "' (dry run, nothing created)\n";
+    if (!expanded->annotations.tags.empty()) {
+      out << "tags: " << absl::StrJoin(expanded->annotations.tags, ", ") << "\n";
+    }
+    if (!expanded->annotations.note.empty()) out << "note: " << expanded->annotations.note << "\n";
     out << JobsToTable(jobs);
     // Estimated peak memory of each job, so a sweep can be sized before it is submitted.
     int64_t largest = 0;
@@ -677,6 +903,12 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
     }
     out << "estimated peak memory per job: up to " << (largest >> 20) << " MiB\n";
     return 0;
+  }
+  // The same warnings as a dry run's (the sweep is submitted all the same); the coordinator
+  // alone judges what cannot be expanded here (sources).
+  if (auto expanded = server::ExpandSubmission(request, engine::Catalog(), server::SubmitLimits());
+      expanded.ok()) {
+    for (const std::string& warning : SweepWarnings(expanded->jobs)) err << warning << "\n";
   }
   RemoteBackend backend(CoordinatorAddress(args));
   grpc::Status s = backend.stub()->SubmitSweep(Context().get(), request, &response);
@@ -712,37 +944,188 @@ int CmdHealth(const Args& args, std::ostream& out, std::ostream& err) {
 }
 
 int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
-  RemoteBackend backend(CoordinatorAddress(args));
+  if (!args.positional.empty()) {
+    err << "usage: optbench status [--coordinator ADDR | --db PATH]\n";
+    return 2;
+  }
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return Fail(err, "status", backend.status());
   v1::GetStatusResponse response;
-  grpc::Status s = backend.stub()->GetStatus(Context().get(), v1::GetStatusRequest(), &response);
+  grpc::Status s =
+      (*backend)->stub()->GetStatus(Context().get(), v1::GetStatusRequest(), &response);
   if (!s.ok()) return FailGrpc(err, "status", s);
-  out << "coordinator " << CoordinatorAddress(args) << " (optbench " << response.version()
-      << ")\njobs:";
+  out << (*backend)->where() << " (optbench " << response.version() << ")\njobs:";
   std::map<std::string, int64_t> counts;
   for (const auto& [state, n] : response.state_counts()) {
     if (n > 0) counts[state] = n;
   }
   if (counts.empty()) out << " none";
   for (const auto& [state, n] : counts) out << " " << n << " " << state;
-  const int64_t lost = std::count_if(response.workers().begin(), response.workers().end(),
-                                     [](const v1::WorkerInfo& w) { return w.lost(); });
-  out << "\nworkers: " << response.workers_size() - lost << " alive";
-  if (lost > 0) out << ", " << lost << " lost (not heard from for more than a lease)";
-  out << "\n";
-  for (const v1::WorkerInfo& w : response.workers()) {
-    out << "  " << w.id() << "  " << w.slots() << " slot(s), seen " << w.seconds_since_seen()
-        << " s ago" << (w.lost() ? "  LOST" : "") << "\n";
+  if ((*backend)->is_file()) {
+    // A coordinator keeps when it last heard from each worker in memory, not in the file.
+    out << "\nworkers: not known from the file (ask the coordinator: --coordinator)\n";
+  } else {
+    const int64_t lost = std::count_if(response.workers().begin(), response.workers().end(),
+                                       [](const v1::WorkerInfo& w) { return w.lost(); });
+    out << "\nworkers: " << response.workers_size() - lost << " alive";
+    if (lost > 0) out << ", " << lost << " lost (not heard from for more than a lease)";
+    out << "\n";
+    for (const v1::WorkerInfo& w : response.workers()) {
+      out << "  " << w.id() << "  " << w.slots() << " slot(s), seen " << w.seconds_since_seen()
+          << " s ago" << (w.lost() ? "  LOST" : "") << "\n";
+    }
+  }
+  if (response.recent_sweeps().empty()) {
+    out << "sweeps: none\n";
+    return 0;
   }
   out << "recent sweeps:\n";
-  for (const v1::Sweep& sw : response.recent_sweeps()) {
-    std::vector<std::string> parts;
-    for (const auto& [state, n] :
-         std::map<std::string, int64_t>(sw.state_counts().begin(), sw.state_counts().end())) {
-      parts.push_back(absl::StrCat(n, " ", state));
-    }
-    out << "  " << sw.id() << "  " << sw.name() << "  " << sw.num_jobs() << " jobs ("
-        << absl::StrJoin(parts, ", ") << ")\n";
+  const std::vector<v1::Sweep> recent(response.recent_sweeps().begin(),
+                                      response.recent_sweeps().end());
+  for (absl::string_view line : absl::StrSplit(SweepsToTable(recent), '\n', absl::SkipEmpty())) {
+    out << "  " << line << "\n";
   }
+  const int64_t more = response.total_sweeps() - response.recent_sweeps_size();
+  if (more > 0) out << more << " more: optbench sweeps\n";
+  return 0;
+}
+
+// "--state" of `optbench list` and `optbench sweeps`: a job state by its name.
+absl::StatusOr<v1::JobState> ParseJobState(const std::string& text) {
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::string upper = "JOB_STATE_" + text;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  if (!v1::JobState_Parse(upper, &state) || state == v1::JOB_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--state: '", text,
+                     "' is not one of queued, running, succeeded, failed, diverged, "
+                     "cancelled"));
+  }
+  return state;
+}
+
+int CmdSweeps(const Args& args, std::ostream& out, std::ostream& err) {
+  if (!args.positional.empty()) {
+    err << "usage: optbench sweeps [--tag T]... [--name SUBSTRING] [--state STATE] [--limit N] "
+           "[--page-token TOKEN] [--coordinator ADDR | --db PATH]\n";
+    return 2;
+  }
+  auto usage_error = [&err](absl::string_view message) {
+    err << "optbench sweeps: " << message << "\n";
+    return 2;
+  };
+  v1::ListSweepsRequest request;
+  int limit = 20;
+  if (const std::string l = Flag(args, "--limit"); !l.empty()) {
+    if (!absl::SimpleAtoi(l, &limit) || limit < 1 || limit > 1000) {
+      return usage_error(absl::StrCat("--limit: '", l, "' is not a number in 1..1000"));
+    }
+  }
+  request.set_limit(limit);
+  for (const std::string& tag : ListFlag(args, "--tag")) request.add_tags(tag);
+  request.set_name_contains(Flag(args, "--name"));
+  if (const std::string state = Flag(args, "--state"); state == "active") {
+    request.set_progress(v1::SWEEP_PROGRESS_ACTIVE);
+  } else if (state == "done") {
+    request.set_progress(v1::SWEEP_PROGRESS_DONE);
+  } else if (!state.empty()) {
+    auto job_state = ParseJobState(state);
+    if (!job_state.ok()) {
+      return usage_error(absl::StrCat(job_state.status().message(), ", active or done"));
+    }
+    request.set_has_state(*job_state);
+  }
+  request.set_page_token(Flag(args, "--page-token"));
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return Fail(err, "sweeps", backend.status());
+  v1::ListSweepsResponse response;
+  grpc::Status s = (*backend)->stub()->ListSweeps(Context().get(), request, &response);
+  if (!s.ok()) return FailGrpc(err, "sweeps", s);
+  if (response.sweeps().empty()) {
+    out << (response.total_size() == 0 ? "no sweeps match\n" : "no more sweeps\n");
+    return 0;
+  }
+  out << SweepsToTable({response.sweeps().begin(), response.sweeps().end()});
+  if (!response.next_page_token().empty()) {
+    // The same command with the next page's token.
+    std::vector<std::string> again = {"optbench sweeps"};
+    for (const auto& [flag, value] : args.flags) {
+      if (flag == "--page-token" || RepeatedFlags().count(flag) != 0) continue;
+      again.push_back(absl::StrCat(flag, " '", value, "'"));
+    }
+    for (const std::string& tag : ListFlag(args, "--tag")) {
+      again.push_back(absl::StrCat("--tag '", tag, "'"));
+    }
+    again.push_back(absl::StrCat("--page-token ", response.next_page_token()));
+    out << response.total_size() << " sweeps match; next page: " << absl::StrJoin(again, " ")
+        << "\n";
+  }
+  return 0;
+}
+
+int CmdTag(const Args& args, std::ostream& out, std::ostream& err) {
+  const bool has_note = args.flags.count("--note") != 0;
+  if (args.positional.size() != 1 ||
+      (ListFlag(args, "--add").empty() && ListFlag(args, "--remove").empty() && !has_note)) {
+    err << "usage: optbench tag SWEEP [--add TAG]... [--remove TAG]... [--note TEXT] "
+           "[--coordinator ADDR]  (at least one of them; --note '' clears the note)\n";
+    return 2;
+  }
+  v1::UpdateSweepRequest request;
+  request.set_sweep_id(args.positional[0]);
+  for (const std::string& tag : ListFlag(args, "--add")) request.add_add_tags(tag);
+  for (const std::string& tag : ListFlag(args, "--remove")) request.add_remove_tags(tag);
+  if (has_note) request.set_note(Flag(args, "--note"));
+  RemoteBackend backend(CoordinatorAddress(args));
+  v1::Sweep sweep;
+  grpc::Status s = backend.stub()->UpdateSweep(Context().get(), request, &sweep);
+  if (!s.ok()) return FailGrpc(err, "tag", s);
+  out << SweepHeader(sweep);
+  return 0;
+}
+
+int CmdDelete(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.size() != 1) {
+    err << "usage: optbench delete SWEEP --yes [--force] [--coordinator ADDR]\n";
+    return 2;
+  }
+  const std::string& id = args.positional[0];
+  RemoteBackend backend(CoordinatorAddress(args));
+  v1::GetSweepRequest get;
+  get.set_sweep_id(id);
+  v1::Sweep sweep;
+  if (grpc::Status s = backend.stub()->GetSweep(Context().get(), get, &sweep); !s.ok()) {
+    return FailGrpc(err, "delete", s);
+  }
+  if (!BoolFlag(args, "--yes")) {
+    err << "optbench delete: not deleting sweep " << id << " '" << sweep.name()
+        << "' without --yes: "
+        << "it removes its " << sweep.num_jobs()
+        << " jobs with their metrics, checkpoints and kept models, for good\n";
+    return 2;
+  }
+  if (BoolFlag(args, "--force")) {
+    // Running jobs stop at their worker's next step once cancelled (or when a dead worker's lease
+    // runs out); the coordinator deletes nothing while one runs.
+    v1::CancelRequest cancel;
+    cancel.set_sweep_id(id);
+    v1::CancelResponse cancelled;
+    if (grpc::Status s = backend.stub()->Cancel(Context().get(), cancel, &cancelled); !s.ok()) {
+      return FailGrpc(err, "delete", s);
+    }
+    err << "cancelled sweep " << id << "; waiting for its running jobs to stop\n";
+    auto last = WatchUntilDone(backend.stub(), Target{id, ""}, nullptr, absl::Minutes(10));
+    if (!last.ok()) return Fail(err, "delete", last.status());
+  }
+  v1::DeleteSweepRequest request;
+  request.set_sweep_id(id);
+  v1::DeleteSweepResponse deleted;
+  grpc::Status s = backend.stub()->DeleteSweep(Context().get(), request, &deleted);
+  if (!s.ok()) return FailGrpc(err, "delete", s);
+  out << "deleted sweep " << id << " '" << sweep.name() << "': " << deleted.deleted_jobs()
+      << " jobs, " << deleted.deleted_metric_rows() << " metric rows, "
+      << deleted.deleted_checkpoints() << " checkpoints, " << deleted.deleted_kept_models()
+      << " kept models\n";
   return 0;
 }
 
@@ -776,17 +1159,25 @@ int CmdList(const Args& args, std::ostream& out, std::ostream& err) {
   }
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   if (const std::string s = Flag(args, "--state"); !s.empty()) {
-    std::string upper = "JOB_STATE_" + s;
-    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
-    if (!v1::JobState_Parse(upper, &state) || state == v1::JOB_STATE_UNSPECIFIED) {
-      err << "optbench list: --state: '" << s
-          << "' is not one of queued, running, succeeded, failed, diverged, cancelled\n";
+    auto parsed = ParseJobState(s);
+    if (!parsed.ok()) {
+      err << "optbench list: " << parsed.status().message() << "\n";
       return 2;
     }
+    state = *parsed;
   }
-  RemoteBackend backend(CoordinatorAddress(args));
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return Fail(err, "list", backend.status());
   const std::string sweep = args.positional.empty() ? "" : args.positional[0];
-  auto jobs = ListAllJobs(backend.stub(), sweep, state);
+  if (!sweep.empty()) {
+    v1::GetSweepRequest request;
+    request.set_sweep_id(sweep);
+    v1::Sweep found;
+    grpc::Status s = (*backend)->stub()->GetSweep(Context().get(), request, &found);
+    if (!s.ok()) return FailGrpc(err, "list", s);
+    out << SweepHeader(found);
+  }
+  auto jobs = ListAllJobs((*backend)->stub(), sweep, state);
   if (!jobs.ok()) return Fail(err, "list", jobs.status());
   out << JobsToTable(*jobs);
   return 0;
@@ -794,14 +1185,36 @@ int CmdList(const Args& args, std::ostream& out, std::ostream& err) {
 
 int CmdWatch(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
-    err << "usage: optbench watch SWEEP_OR_JOB [--coordinator ADDR]\n";
+    err << "usage: optbench watch SWEEP_OR_JOB [--once] [--coordinator ADDR | --db PATH]\n";
     return 2;
   }
-  RemoteBackend backend(CoordinatorAddress(args));
-  auto target = ResolveTarget(backend.stub(), args.positional[0]);
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return Fail(err, "watch", backend.status());
+  auto target = ResolveTarget((*backend)->stub(), args.positional[0]);
   if (!target.ok()) return Fail(err, "watch", target.status());
-  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"));
-  auto last = WatchUntilDone(backend.stub(), *target, &progress);
+  v1::Coordinator::StubInterface* stub = (*backend)->stub();
+  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"),
+                    [stub, t = *target] { return LatestLosses(stub, t); });
+  if (BoolFlag(args, "--once")) {
+    // The jobs as they are now, every one of them, and no waiting.
+    std::vector<v1::Job> jobs;
+    if (!target->sweep_id.empty()) {
+      auto all = ListAllJobs((*backend)->stub(), target->sweep_id, v1::JOB_STATE_UNSPECIFIED);
+      if (!all.ok()) return Fail(err, "watch", all.status());
+      jobs = *std::move(all);
+    } else {
+      v1::GetJobRequest request;
+      request.set_job_id(target->job_id);
+      v1::Job job;
+      grpc::Status s = (*backend)->stub()->GetJob(Context().get(), request, &job);
+      if (!s.ok()) return FailGrpc(err, "watch", s);
+      jobs.push_back(std::move(job));
+    }
+    out << ProgressSnapshot(jobs, absl::Now(), LatestLosses((*backend)->stub(), *target));
+    return 0;
+  }
+  // On a database file the reader polls it (twice a second) for what a coordinator writes.
+  auto last = WatchUntilDone((*backend)->stub(), *target, &progress);
   if (!last.ok()) return Fail(err, "watch", last.status());
   for (const v1::Job& j : last->jobs()) {
     if (j.state() == v1::JOB_STATE_FAILED) return 1;
@@ -908,8 +1321,11 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
   err << "sweep " << sweep_id << " '" << submitted.sweep().name() << "': " << submitted.jobs_size()
       << " jobs on " << workers << " worker slot(s), database " << copts.db_path << "\n";
 
-  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"));
-  auto last = WatchUntilDone(backend.stub(), Target{sweep_id, ""}, &progress);
+  v1::Coordinator::StubInterface* stub = backend.stub();
+  Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"), [stub, sweep_id] {
+    return LatestLosses(stub, Target{sweep_id, ""});
+  });
+  auto last = WatchUntilDone(stub, Target{sweep_id, ""}, &progress);
   int code = 0;
   if (!last.ok()) {
     code = Fail(err, "run", last.status());
@@ -949,6 +1365,10 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
     (raw.empty() ? err : out) << kUsage;
     return raw.empty() ? 2 : 0;
   }
+  if (raw[0] == "--version" || raw[0] == "version") {
+    out << "optbench " << OptbenchVersion() << "\n";
+    return 0;
+  }
   const std::string command = raw[0];
   const std::vector<std::string> rest(raw.begin() + 1, raw.end());
   struct Command {
@@ -957,12 +1377,17 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
   };
   const std::map<std::string, Command> commands = {
       {"run", {{"--db", "--workers", "--threads", "--groups", "--no-progress"}, CmdRun}},
-      {"submit", {{"--coordinator", "--dry-run", "--name"}, CmdSubmit}},
-      {"status", {{"--coordinator"}, CmdStatus}},
+      {"submit", {{"--coordinator", "--dry-run", "--name", "--tag", "--note"}, CmdSubmit}},
+      {"status", {{"--coordinator", "--db"}, CmdStatus}},
       {"health", {{"--coordinator", "--service", "--timeout_seconds"}, CmdHealth}},
-      {"list", {{"--coordinator", "--state"}, CmdList}},
-      {"watch", {{"--coordinator", "--no-progress"}, CmdWatch}},
+      {"list", {{"--coordinator", "--db", "--state"}, CmdList}},
+      {"sweeps",
+       {{"--coordinator", "--db", "--tag", "--name", "--state", "--limit", "--page-token"},
+        CmdSweeps}},
+      {"watch", {{"--coordinator", "--db", "--no-progress", "--once"}, CmdWatch}},
       {"cancel", {{"--coordinator"}, CmdCancel}},
+      {"tag", {{"--coordinator", "--add", "--remove", "--note"}, CmdTag}},
+      {"delete", {{"--coordinator", "--yes", "--force"}, CmdDelete}},
       {"query",
        {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
         CmdQuery}},
@@ -975,12 +1400,13 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
   auto it = commands.find(command);
   if (it == commands.end()) {
     err << "optbench: unknown command '" << command
-        << "'; known: run, submit, status, health, list, watch, cancel, query, export, plot, "
-           "help\n";
+        << "'; known: run, submit, status, health, list, sweeps, watch, cancel, tag, delete, "
+           "query, export, plot, help, --version\n";
     return 2;
   }
-  if (std::find(rest.begin(), rest.end(), "--help") != rest.end()) {
-    out << kUsage;
+  if (std::find(rest.begin(), rest.end(), "--help") != rest.end() ||
+      std::find(rest.begin(), rest.end(), "-h") != rest.end()) {
+    out << CommandUsage(command);
     return 0;
   }
   std::set<std::string> flags = it->second.flags;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "proto/convert.h"
 #include "spec/params.h"
 
@@ -36,14 +37,15 @@ std::vector<const v1::Job*> JobsOf(const v1::QueryMetricsResponse& response) {
 
 std::string SplitName(v1::Split split) { return split == v1::SPLIT_TEST ? "test" : "train"; }
 
-// Calls `row` for every (series, point, group) triple.
+// Calls `row` for every (series, point, group) triple, with the group's number as every output
+// of the CLI shows it: 1-based, 1 = the most frequent classes (the wire's ClassGroup.index + 1).
 template <typename F>
 void ForEachRow(const v1::QueryMetricsResponse& response, F row) {
   for (const v1::Series& s : response.series()) {
     for (const v1::SeriesPoint& p : s.points()) {
       for (int g = 0; g < p.values_size(); ++g) {
         const v1::ClassGroup* group = g < s.groups_size() ? &s.groups(g) : nullptr;
-        row(s, p, g, group, p.values(g));
+        row(s, p, g + 1, group, p.values(g));
       }
     }
   }
@@ -56,6 +58,10 @@ std::string StateName(v1::JobState state) {
   if (absl::StartsWith(name, "JOB_STATE_")) name = name.substr(10);
   return absl::AsciiStrToLower(name);
 }
+
+namespace {
+std::string RenderTable(const std::vector<std::vector<std::string>>& rows);
+}  // namespace
 
 std::vector<std::string> LabelKeys(const std::vector<const v1::Job*>& jobs) {
   std::set<std::string> keys;
@@ -79,6 +85,74 @@ std::string JobTitle(const v1::Job& job) {
   }
   if (parts.empty()) return job.id();
   return absl::StrJoin(parts, " ");
+}
+
+std::vector<std::string> DistinguishingTitles(const std::vector<const v1::Job*>& jobs) {
+  // The keys whose values differ between the jobs (a key some job lacks differs too).
+  std::vector<std::string> varying;
+  for (const std::string& key : LabelKeys(jobs)) {
+    std::set<std::string> values;
+    for (const v1::Job* job : jobs) {
+      auto it = job->labels().find(key);
+      values.insert(it == job->labels().end() ? std::string("\x01") : it->second);
+    }
+    if (values.size() > 1) varying.push_back(key);
+  }
+  // "trainer.steps" -> "steps" unless two keys would read the same.
+  std::map<std::string, int> uses;
+  auto short_key = [](const std::string& key) {
+    const size_t dot = key.rfind('.');
+    return dot == std::string::npos ? key : key.substr(dot + 1);
+  };
+  for (const std::string& key : varying) ++uses[short_key(key)];
+  std::vector<std::string> titles;
+  for (const v1::Job* job : jobs) {
+    std::vector<std::string> parts;
+    for (const std::string& key : varying) {
+      auto it = job->labels().find(key);
+      if (it == job->labels().end()) continue;
+      const std::string shown = uses[short_key(key)] == 1 ? short_key(key) : key;
+      parts.push_back(key == "optimizer" ? it->second : absl::StrCat(shown, "=", it->second));
+    }
+    titles.push_back(parts.empty() ? job->id() : absl::StrJoin(parts, " "));
+  }
+  return titles;
+}
+
+std::string FormatEta(const v1::Job& job, absl::Time now) {
+  if (job.state() != v1::JOB_STATE_RUNNING || job.progress_step() <= 0 ||
+      job.total_steps() <= job.progress_step() || job.started_at().seconds() <= 0) {
+    return "-";
+  }
+  const absl::Time started = absl::FromUnixSeconds(job.started_at().seconds()) +
+                             absl::Nanoseconds(job.started_at().nanos());
+  const absl::Duration elapsed = now - started;
+  if (elapsed <= absl::ZeroDuration()) return "-";
+  const absl::Duration left =
+      elapsed * (static_cast<double>(job.total_steps() - job.progress_step()) /
+                 static_cast<double>(job.progress_step()));
+  const int64_t seconds = absl::ToInt64Seconds(left) + 1;
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds < 3600) return absl::StrFormat("%dm%02ds", seconds / 60, seconds % 60);
+  return absl::StrFormat("%dh%02dm", seconds / 3600, seconds / 60 % 60);
+}
+
+std::string ProgressSnapshot(const std::vector<v1::Job>& jobs, absl::Time now,
+                             const std::map<std::string, double>& losses) {
+  std::vector<const v1::Job*> ptrs;
+  for (const v1::Job& j : jobs) ptrs.push_back(&j);
+  const std::vector<std::string> titles = DistinguishingTitles(ptrs);
+  std::vector<std::vector<std::string>> rows = {
+      {"job", "labels", "state", "progress", "train loss", "eta"}};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const v1::Job& j = jobs[i];
+    auto loss = losses.find(j.id());
+    rows.push_back({j.id(), titles[i], StateName(j.state()),
+                    absl::StrCat(j.progress_step(), "/", j.total_steps()),
+                    loss == losses.end() ? "-" : absl::StrFormat("%.4g", loss->second),
+                    FormatEta(j, now)});
+  }
+  return RenderTable(rows);
 }
 
 std::string QueryToCsv(const v1::QueryMetricsResponse& response) {
@@ -201,6 +275,74 @@ std::string FormatBytes(int64_t bytes) {
                     : absl::StrFormat("%.0f %s", value, units[unit]);
 }
 
+namespace {
+
+// Left-aligned columns two spaces apart, without trailing spaces; rows[0] is the header.
+std::string RenderTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(widths[i]) + 2, row[i]));
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+// "3 queued, 2 succeeded": the non-zero counts in state order.
+std::string StateCounts(const v1::Sweep& sweep) {
+  std::vector<std::string> parts;
+  for (int s = v1::JOB_STATE_QUEUED; s <= v1::JOB_STATE_CANCELLED; ++s) {
+    const std::string name = StateName(static_cast<v1::JobState>(s));
+    auto it = sweep.state_counts().find(name);
+    if (it != sweep.state_counts().end() && it->second > 0) {
+      parts.push_back(absl::StrCat(it->second, " ", name));
+    }
+  }
+  return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
+}
+
+// The note on one line, cut at `width` characters with "...".
+std::string ShortNote(const std::string& note, size_t width) {
+  std::string line = absl::StrReplaceAll(note, {{"\n", " "}, {"\r", " "}, {"\t", " "}});
+  if (line.size() > width) line = absl::StrCat(line.substr(0, width - 3), "...");
+  return line;
+}
+
+std::string CreatedAt(const v1::Sweep& sweep) {
+  const absl::Time t = absl::FromUnixSeconds(sweep.created_at().seconds());
+  return absl::FormatTime("%Y-%m-%d %H:%M", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+std::string SweepsToTable(const std::vector<v1::Sweep>& sweeps) {
+  std::vector<std::vector<std::string>> rows = {
+      {"sweep", "name", "created (UTC)", "jobs", "states", "tags", "note"}};
+  for (const v1::Sweep& s : sweeps) {
+    rows.push_back({s.id(), s.name(), CreatedAt(s), absl::StrCat(s.num_jobs()), StateCounts(s),
+                    s.tags().empty() ? "-" : absl::StrJoin(s.tags(), ","),
+                    ShortNote(s.note(), 40)});
+  }
+  return RenderTable(rows);
+}
+
+std::string SweepHeader(const v1::Sweep& sweep) {
+  std::string out =
+      absl::StrCat("sweep ", sweep.id(), " '", sweep.name(), "', created ", CreatedAt(sweep),
+                   " UTC: ", sweep.num_jobs(), " jobs (", StateCounts(sweep), ")\n");
+  if (!sweep.tags().empty())
+    absl::StrAppend(&out, "tags: ", absl::StrJoin(sweep.tags(), ", "), "\n");
+  if (!sweep.note().empty()) absl::StrAppend(&out, "note: ", sweep.note(), "\n");
+  return out;
+}
+
 std::string JobsToTable(const std::vector<v1::Job>& jobs) {
   std::vector<const v1::Job*> ptrs;
   for (const v1::Job& j : jobs) ptrs.push_back(&j);
@@ -227,18 +369,7 @@ std::string JobsToTable(const std::vector<v1::Job>& jobs) {
     }
     rows.push_back(row);
   }
-  std::vector<size_t> widths(header.size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(widths[i]) + 2, row[i]));
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    absl::StrAppend(&out, "\n");
-  }
+  std::string out = RenderTable(rows);
   for (const v1::Job& j : jobs) {
     if (!j.error().empty()) absl::StrAppend(&out, j.id(), ": ", j.error(), "\n");
   }

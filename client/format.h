@@ -3,9 +3,11 @@
 #define OPTBENCH_CLIENT_FORMAT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "optbench/v1/coordinator.pb.h"
 
 namespace optbench::client {
@@ -15,6 +17,18 @@ namespace optbench::client {
 std::vector<std::string> LabelKeys(const std::vector<const v1::Job*>& jobs);
 // "adam lr=0.001 seed=0" — a short row name for a job.
 std::string JobTitle(const v1::Job& job);
+
+// What tells `jobs` apart, one title per job in order: the labels whose values differ between
+// them ("adam lr=0.001": the optimizer's name bare), a key shortened to its last part
+// ("trainer.steps" -> "steps") unless two would read the same; the job id if none differ.
+std::vector<std::string> DistinguishingTitles(const std::vector<const v1::Job*>& jobs);
+// A running job's time left at its pace since its latest start ("42s", "3m05s", "1h20m"), else
+// "-".
+std::string FormatEta(const v1::Job& job, absl::Time now);
+// `optbench watch --once`: a row per job: id, distinguishing title, state, progress, its latest
+// loss when `losses` has one (by job id), ETA.
+std::string ProgressSnapshot(const std::vector<v1::Job>& jobs, absl::Time now,
+                             const std::map<std::string, double>& losses = {});
 
 // CSV, one row per (job, step, group): job_id, sweep_id, state, the label columns (optimizer
 // and hyperparameters, so the file pivots without a join), step, split, metric, group,
@@ -29,6 +43,12 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
 // Job listing table: id, state, attempt, worker, progress, the kept model's size (a column only
 // when some job kept one), labels.
 std::string JobsToTable(const std::vector<v1::Job>& jobs);
+// Sweep listing table (`optbench sweeps`, `status`): id, name, creation time (UTC), jobs, jobs per
+// state, tags, the note on one line (cut at 40 characters).
+std::string SweepsToTable(const std::vector<v1::Sweep>& sweeps);
+// A sweep's lines above its jobs (`optbench list SWEEP`): id, name, creation, jobs per state, and
+// its tags and note when it has them.
+std::string SweepHeader(const v1::Sweep& sweep);
 // "812 B", "3.5 KiB", "14 MiB": a size for listings.
 std::string FormatBytes(int64_t bytes);
 // `optbench list optimizers|models|datasets|objectives|tasks`: every task (slots and settings) and

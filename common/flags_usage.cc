@@ -21,9 +21,11 @@ void ConfigureFlagsUsage(absl::string_view program) {
   config.contains_help_flags = ours;
   config.contains_helpshort_flags = ours;
   config.version_string = [name = std::string(program)] {
-    return absl::StrCat(name, " ", OPTBENCH_VERSION, "\n");
+    return absl::StrCat(name, " ", OptbenchVersion(), "\n");
   };
   absl::SetFlagsUsageConfig(config);
 }
+
+absl::string_view OptbenchVersion() { return OPTBENCH_VERSION; }
 
 }  // namespace optbench

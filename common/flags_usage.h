@@ -15,6 +15,10 @@ namespace optbench {
 // before any thread starts.
 void ConfigureFlagsUsage(absl::string_view program);
 
+// The project's version (CMake's PROJECT_VERSION), e.g. "0.1.0": what `--version` prints after the
+// program's name, for programs that parse their own arguments (the optbench CLI).
+absl::string_view OptbenchVersion();
+
 }  // namespace optbench
 
 #endif  // OPTBENCH_COMMON_FLAGS_USAGE_H_

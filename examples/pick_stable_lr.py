@@ -24,9 +24,9 @@ for job, series in overall.items():
     stable = all(b <= a * (1 + 1e-6) for a, b in zip(vals, vals[1:])) and all(math.isfinite(v) for v in vals)
     opt = labels[job][:2]
     g = groups[job]
-    print(f"{labels[job]} final={vals[-1]:.4f} stable={stable} g1={g.get(0, math.nan):.3f} g10={g.get(9, math.nan):.3f}")
+    print(f"{labels[job]} final={vals[-1]:.4f} stable={stable} g1={g.get(1, math.nan):.3f} g10={g.get(10, math.nan):.3f}")
     if stable and (opt not in best or vals[-1] < best[opt][0]):
-        best[opt] = (vals[-1], labels[job][2], g.get(0), g.get(9))
+        best[opt] = (vals[-1], labels[job][2], g.get(1), g.get(10))
 print("\nchosen:")
 for opt, (final, lr, g1, g10) in sorted(best.items()):
     print(opt, "lr", lr, "final", round(final, 4), "g1", round(g1, 3), "g10", round(g10, 3))

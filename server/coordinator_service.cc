@@ -1,6 +1,8 @@
 #include "server/coordinator_service.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,22 @@ absl::StatusOr<v1::Sweep> LoadSweep(Scheduler& scheduler, const std::string& swe
   return SweepToProto(*sweep, *counts);
 }
 
+// Tags (each checked; `field` names the request field in errors), each kept once, in order.
+absl::Status AddTags(const google::protobuf::RepeatedPtrField<std::string>& tags,
+                     absl::string_view field, std::vector<std::string>* out) {
+  for (int i = 0; i < tags.size(); ++i) {
+    if (absl::Status s = sweep::CheckSweepTag(tags[i]); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "]: ", s.message()));
+    }
+    if (std::find(out->begin(), out->end(), tags[i]) == out->end()) out->push_back(tags[i]);
+  }
+  if (static_cast<int>(out->size()) > sweep::kMaxSweepTags) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", out->size(), " tags; a sweep has at most ", sweep::kMaxSweepTags));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest& request,
@@ -52,6 +70,8 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
     auto parsed = sweep::ParseSweep(request.sweep_text(), source, catalog, options);
     if (!parsed.ok()) return parsed.status();
     out.name = parsed->name;
+    out.annotations.tags = std::move(parsed->tags);
+    out.annotations.note = std::move(parsed->note);
     for (sweep::ExpandedJob& job : parsed->jobs) {
       specs.push_back(std::move(job.spec));
       labels.push_back(std::move(job.labels));
@@ -85,6 +105,13 @@ absl::StatusOr<ExpandedSubmission> ExpandSubmission(const v1::SubmitSweepRequest
     specs = std::move(resolved->specs);
     // Labelled again: the sources' jobs and labels can tell the resolved jobs apart.
     labels = sweep::LabelJobs(catalog, specs, resolved->source_labels);
+  }
+  if (absl::Status s = AddTags(request.tags(), "tags", &out.annotations.tags); !s.ok()) return s;
+  if (request.has_note()) {
+    if (absl::Status s = sweep::CheckSweepNote(request.note()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("note: ", s.message()));
+    }
+    out.annotations.note = request.note();
   }
   if (!request.name().empty()) out.name = request.name();
   if (out.name.empty()) out.name = "sweep";
@@ -131,8 +158,8 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* context,
     for (v1::Job& job : expanded->jobs) *response->add_jobs() = std::move(job);
     return grpc::Status::OK;
   }
-  auto sweep =
-      scheduler_->CreateSweep(expanded->name, request->sweep_text(), std::move(expanded->new_jobs));
+  auto sweep = scheduler_->CreateSweep(expanded->name, request->sweep_text(),
+                                       std::move(expanded->new_jobs), expanded->annotations);
   if (!sweep.ok()) return ToGrpcStatus(sweep.status());
   auto loaded = LoadSweep(*scheduler_, sweep->id);
   if (!loaded.ok()) return ToGrpcStatus(loaded.status());
@@ -160,13 +187,102 @@ grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* context,
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("limit: ", request->limit(), " is out of range; allowed [0, 1000]")));
   }
-  auto sweeps = scheduler_->ListSweeps(request->limit() == 0 ? 50 : request->limit());
-  if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
-  for (const storage::SweepRecord& s : *sweeps) {
+  storage::SweepFilter filter;
+  filter.limit = request->limit() == 0 ? 50 : request->limit();
+  for (int i = 0; i < request->tags_size(); ++i) {
+    if (absl::Status s = sweep::CheckSweepTag(request->tags(i)); !s.ok()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("tags[", i, "]: ", s.message())));
+    }
+    filter.tags.push_back(request->tags(i));
+  }
+  filter.name_contains = request->name_contains();
+  if (request->has_state() != v1::JOB_STATE_UNSPECIFIED) {
+    filter.has_state = StateFromProto(request->has_state());
+    if (!filter.has_state.has_value()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("has_state: unknown job state ", static_cast<int>(request->has_state()))));
+    }
+  }
+  switch (request->progress()) {
+    case v1::SWEEP_PROGRESS_UNSPECIFIED:
+      break;
+    case v1::SWEEP_PROGRESS_ACTIVE:
+      filter.progress = storage::SweepFilter::Progress::kActive;
+      break;
+    case v1::SWEEP_PROGRESS_DONE:
+      filter.progress = storage::SweepFilter::Progress::kDone;
+      break;
+    default:
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("progress: unknown value ", static_cast<int>(request->progress()),
+                       "; allowed SWEEP_PROGRESS_UNSPECIFIED, _ACTIVE, _DONE")));
+  }
+  filter.page_token = request->page_token();
+  auto page = scheduler_->ListSweeps(filter);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (const storage::SweepRecord& s : page->sweeps) {
     auto counts = scheduler_->CountJobs(s.id);
     if (!counts.ok()) return ToGrpcStatus(counts.status());
     *response->add_sweeps() = SweepToProto(s, *counts);
   }
+  response->set_next_page_token(page->next_page_token);
+  response->set_total_size(page->total);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::UpdateSweep(grpc::ServerContext* context,
+                                             const v1::UpdateSweepRequest* request,
+                                             v1::Sweep* response) {
+  if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
+  if (request->sweep_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("sweep_id: required (the sweep to change)"));
+  }
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+  if (absl::Status s = AddTags(request->add_tags(), "add_tags", &add); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  if (absl::Status s = AddTags(request->remove_tags(), "remove_tags", &remove); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  std::optional<std::string> note;
+  if (request->has_note()) {
+    if (absl::Status s = sweep::CheckSweepNote(request->note()); !s.ok()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("note: ", s.message())));
+    }
+    note = request->note();
+  }
+  // Checked before writing: a sweep may not end up with more tags than it could be given.
+  auto before = scheduler_->GetSweep(request->sweep_id());
+  if (!before.ok()) return ToGrpcStatus(before.status());
+  std::set<std::string> after(before->tags.begin(), before->tags.end());
+  for (const std::string& tag : remove) after.erase(tag);
+  after.insert(add.begin(), add.end());
+  if (static_cast<int>(after.size()) > sweep::kMaxSweepTags) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "add_tags: the sweep would have ", after.size(), " tags; at most ", sweep::kMaxSweepTags)));
+  }
+  auto updated = scheduler_->UpdateSweep(request->sweep_id(), add, remove, note);
+  if (!updated.ok()) return ToGrpcStatus(updated.status());
+  auto loaded = LoadSweep(*scheduler_, updated->id);
+  if (!loaded.ok()) return ToGrpcStatus(loaded.status());
+  *response = *std::move(loaded);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::DeleteSweep(grpc::ServerContext* context,
+                                             const v1::DeleteSweepRequest* request,
+                                             v1::DeleteSweepResponse* response) {
+  if (grpc::Status a = Authorize(context, Role::kSubmit); !a.ok()) return a;
+  if (request->sweep_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("sweep_id: required (the sweep to delete)"));
+  }
+  auto deleted = scheduler_->DeleteSweep(request->sweep_id());
+  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
+  response->set_deleted_jobs(deleted->jobs);
+  response->set_deleted_metric_rows(deleted->metric_rows);
+  response->set_deleted_checkpoints(deleted->checkpoints);
+  response->set_deleted_kept_models(deleted->kept_models);
   return grpc::Status::OK;
 }
 
@@ -312,9 +428,12 @@ grpc::Status CoordinatorService::GetStatus(grpc::ServerContext* context,
     info->set_seconds_since_seen(absl::ToInt64Seconds(now - w.last_seen));
     info->set_lost(scheduler_->IsLost(w));
   }
-  auto sweeps = scheduler_->ListSweeps(10);
+  storage::SweepFilter recent;
+  recent.limit = 10;
+  auto sweeps = scheduler_->ListSweeps(recent);
   if (!sweeps.ok()) return ToGrpcStatus(sweeps.status());
-  for (const storage::SweepRecord& s : *sweeps) {
+  response->set_total_sweeps(sweeps->total);
+  for (const storage::SweepRecord& s : sweeps->sweeps) {
     auto c = scheduler_->CountJobs(s.id);
     if (!c.ok()) return ToGrpcStatus(c.status());
     *response->add_recent_sweeps() = SweepToProto(s, *c);

@@ -25,6 +25,9 @@ struct SubmitLimits {
 // tests and the CLI.
 struct ExpandedSubmission {
   std::string name;
+  // The sweep file's tags with the request's added (each once, file order first), and its note
+  // or the request's.
+  storage::SweepAnnotations annotations;
   std::vector<storage::NewJob> new_jobs;
   std::vector<v1::Job> jobs;
 };
@@ -37,7 +40,8 @@ class CoordinatorService final : public v1::Coordinator::Service {
  public:
   // Does not own `scheduler`, `catalog` or `auth`. `catalog` validates submissions and declares
   // the metrics of jobs whose run declared none. `auth` null = no authentication (loopback use);
-  // else SubmitSweep and Cancel need the submit role and every other call the read role.
+  // else SubmitSweep, UpdateSweep, DeleteSweep and Cancel need the submit role and every other
+  // call the read role.
   CoordinatorService(Scheduler* scheduler, const spec::Catalog* catalog, SubmitLimits limits,
                      const Authenticator* auth = nullptr);
 
@@ -50,6 +54,10 @@ class CoordinatorService final : public v1::Coordinator::Service {
                         v1::Sweep* response) override;
   grpc::Status ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
                           v1::ListSweepsResponse* response) override;
+  grpc::Status UpdateSweep(grpc::ServerContext* context, const v1::UpdateSweepRequest* request,
+                           v1::Sweep* response) override;
+  grpc::Status DeleteSweep(grpc::ServerContext* context, const v1::DeleteSweepRequest* request,
+                           v1::DeleteSweepResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                       v1::Job* response) override;
   grpc::Status DownloadKeptModel(grpc::ServerContext* context,

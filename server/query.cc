@@ -134,9 +134,11 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
   if (!jobs.ok()) return jobs.status();
 
   v1::QueryMetricsResponse response;
-  std::set<std::string> declared;  // Query names the jobs declare, for the error.
-  std::string split_problem;       // Why a job that has the metric lacks the split.
-  bool answered = false;           // Some job has the metric for the split.
+  std::set<std::string> declared;    // Query names the jobs declare, for the error.
+  std::set<std::string> train_only;  // Those of them recorded for the train split only.
+  std::set<std::string> splits;      // The splits of the jobs that know their data.
+  std::string split_problem;         // Why a job that has the metric lacks the split.
+  bool answered = false;             // Some job has the metric for the split.
   for (const storage::JobRecord& job : *jobs) {
     v1::Series* series = response.add_series();
     *series->mutable_job() = JobToProto(job);
@@ -144,7 +146,13 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
     absl::StatusOr<std::vector<spec::MetricSpec>> metrics = JobMetrics(job, catalog);
     if (!metrics.ok()) return metrics.status();
     for (const spec::MetricSpec& m : *metrics) {
-      if (!m.query.empty()) declared.insert(m.query);
+      if (m.query.empty()) continue;
+      declared.insert(m.query);
+      if (m.splits == spec::MetricSplits::kTrain) train_only.insert(m.query);
+    }
+    if (job.num_classes > 0) {
+      splits.insert("train");
+      if (!job.test_class_counts.empty()) splits.insert("test");
     }
     const spec::MetricSpec* def = request.metric().empty()
                                       ? spec::DefaultMetric(*metrics)
@@ -152,13 +160,14 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
     if (def == nullptr) continue;
     series->set_metric(def->query);
     if (test && def->splits == spec::MetricSplits::kTrain) {
-      split_problem =
-          absl::StrCat("metric '", def->query, "' is recorded for the train split only");
+      split_problem = absl::StrCat("split: metric '", def->query,
+                                   "' is recorded for the train split only; --split train");
       continue;
     }
     const std::vector<int64_t>& counts = test ? job.test_class_counts : job.train_class_counts;
     if (test && job.num_classes > 0 && counts.empty()) {
-      split_problem = absl::StrCat("job ", job.id, " has no test split");
+      split_problem = absl::StrCat("split: job ", job.id,
+                                   " has no test split (its data set has none); it has train");
       continue;
     }
     answered = true;
@@ -214,10 +223,17 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
   }
   if (!answered && !split_problem.empty()) return absl::InvalidArgumentError(split_problem);
   if (!answered && !jobs->empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metric: unknown metric '", request.metric(), "'; ",
-        request.target_case() == v1::QueryMetricsRequest::kJobId ? "the job" : "its jobs",
-        " declare ", declared.empty() ? "none" : absl::StrJoin(declared, ", ")));
+    const bool one = request.target_case() == v1::QueryMetricsRequest::kJobId;
+    std::string message = absl::StrCat("metric: unknown metric '", request.metric(), "'; ",
+                                       one ? "the job declares " : "its jobs declare ",
+                                       declared.empty() ? "none" : absl::StrJoin(declared, ", "));
+    if (!train_only.empty()) {
+      absl::StrAppend(&message, " (train split only: ", absl::StrJoin(train_only, ", "), ")");
+    }
+    absl::StrAppend(&message, "; splits: ",
+                    splits.empty() ? "train, and test where the data set has one (not run yet)"
+                                   : absl::StrJoin(splits.rbegin(), splits.rend(), ", "));
+    return absl::InvalidArgumentError(message);
   }
   return response;
 }

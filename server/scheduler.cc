@@ -5,7 +5,9 @@
 
 #include "absl/random/distributions.h"
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -47,13 +49,13 @@ uint64_t Scheduler::AwaitStateChange(uint64_t seen, absl::Duration timeout) cons
   return state_version_;
 }
 
-absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(const std::string& name,
-                                                            const std::string& source,
-                                                            std::vector<storage::NewJob> jobs) {
+absl::StatusOr<storage::SweepRecord> Scheduler::CreateSweep(
+    const std::string& name, const std::string& source, std::vector<storage::NewJob> jobs,
+    const storage::SweepAnnotations& annotations) {
   for (storage::NewJob& job : jobs) {
     if (job.max_attempts <= 0) job.max_attempts = options_.max_attempts;
   }
-  auto sweep = store_->CreateSweep(name, source, jobs, clock_->Now());
+  auto sweep = store_->CreateSweep(name, source, annotations, jobs, clock_->Now());
   if (sweep.ok()) {
     Log(LogLevel::kInfo, "scheduler", "sweep %s '%s': %d jobs queued", sweep->id, name,
         jobs.size());
@@ -70,8 +72,40 @@ absl::StatusOr<storage::SweepRecord> Scheduler::FindSweepByName(const std::strin
   return store_->FindSweepByName(name);
 }
 
-absl::StatusOr<std::vector<storage::SweepRecord>> Scheduler::ListSweeps(int64_t limit) {
-  return store_->ListSweeps(limit);
+absl::StatusOr<storage::SweepPage> Scheduler::ListSweeps(const storage::SweepFilter& filter) {
+  return store_->ListSweeps(filter);
+}
+
+absl::StatusOr<storage::SweepRecord> Scheduler::UpdateSweep(
+    const std::string& sweep_id, const std::vector<std::string>& add_tags,
+    const std::vector<std::string>& remove_tags, const std::optional<std::string>& note) {
+  return store_->UpdateSweep(sweep_id, add_tags, remove_tags, note);
+}
+
+absl::StatusOr<storage::SweepDeletion> Scheduler::DeleteSweep(const std::string& sweep_id) {
+  // A running job's worker still writes to it: deleting under it would turn its next report into
+  // NotFound mid-run. Checked inside the deleting transaction, so no job is leased in between.
+  auto deleted = store_->DeleteSweep(sweep_id, [&](const std::vector<JobRecord>& jobs) {
+    std::vector<std::string> running;
+    for (const JobRecord& job : jobs) {
+      if (job.state == JobState::kRunning) running.push_back(job.id);
+    }
+    if (running.empty()) return absl::OkStatus();
+    constexpr size_t kNamed = 5;
+    std::string names =
+        absl::StrJoin(running.begin(), running.begin() + std::min(running.size(), kNamed), ", ");
+    if (running.size() > kNamed) absl::StrAppend(&names, ", ...");
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "sweep %s has %d running job(s) (%s); cancel it and wait until they stop, or delete "
+        "with --force (cancels, waits, then deletes)",
+        sweep_id, running.size(), names));
+  });
+  if (deleted.ok()) {
+    Log(LogLevel::kInfo, "scheduler", "sweep %s deleted: %d jobs, %d metric rows", sweep_id,
+        deleted->jobs, deleted->metric_rows);
+    Bump();
+  }
+  return deleted;
 }
 
 absl::StatusOr<JobRecord> Scheduler::GetJob(const std::string& job_id) {

@@ -65,7 +65,8 @@ class Scheduler final : public storage::StoreReader {
   // storage::StoreReader: the store's reads and errors.
   absl::StatusOr<storage::SweepRecord> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<storage::SweepRecord> FindSweepByName(const std::string& name) override;
-  absl::StatusOr<std::vector<storage::SweepRecord>> ListSweeps(int64_t limit) override;
+  using storage::StoreReader::ListSweeps;
+  absl::StatusOr<storage::SweepPage> ListSweeps(const storage::SweepFilter& filter) override;
   absl::StatusOr<storage::JobRecord> GetJob(const std::string& job_id) override;
   absl::StatusOr<storage::JobPage> ListJobs(const storage::JobFilter& filter) override;
   absl::StatusOr<std::vector<std::pair<storage::JobState, int64_t>>> CountJobs(
@@ -85,9 +86,18 @@ class Scheduler final : public storage::StoreReader {
   absl::Status RegisterWorker(const std::string& worker_id, const std::string& name, int32_t slots);
 
   // Creates the sweep with all its jobs QUEUED (all or nothing).
-  absl::StatusOr<storage::SweepRecord> CreateSweep(const std::string& name,
-                                                   const std::string& source,
-                                                   std::vector<storage::NewJob> jobs);
+  absl::StatusOr<storage::SweepRecord> CreateSweep(
+      const std::string& name, const std::string& source, std::vector<storage::NewJob> jobs,
+      const storage::SweepAnnotations& annotations = {});
+  // The store's UpdateSweep (tags and note).
+  absl::StatusOr<storage::SweepRecord> UpdateSweep(const std::string& sweep_id,
+                                                   const std::vector<std::string>& add_tags,
+                                                   const std::vector<std::string>& remove_tags,
+                                                   const std::optional<std::string>& note);
+  // Deletes the sweep with everything of its jobs (storage::Store::DeleteSweep).
+  // FailedPrecondition, nothing deleted, while any of its jobs is RUNNING (its worker still
+  // writes to it): cancel the sweep first and wait for them to stop. NotFound for an unknown id.
+  absl::StatusOr<storage::SweepDeletion> DeleteSweep(const std::string& sweep_id);
 
   // Claims the oldest queued job for `worker_id`, waiting up to `wait` (capped by
   // max_acquire_wait) for one to appear. nullopt if none came. Expired leases are reclaimed

@@ -99,6 +99,8 @@ v1::Sweep SweepToProto(const storage::SweepRecord& sweep,
   out.set_name(sweep.name);
   SetTime(sweep.created_at, [&] { return out.mutable_created_at(); });
   out.set_num_jobs(sweep.num_jobs);
+  for (const std::string& tag : sweep.tags) out.add_tags(tag);
+  out.set_note(sweep.note);
   for (const auto& [state, n] : counts) {
     (*out.mutable_state_counts())[storage::JobStateName(state)] = n;
   }

@@ -241,6 +241,8 @@ absl::Status Connection::Error(int rc, absl::string_view what) const {
 
 int64_t Connection::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
+int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
+
 bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 bool Connection::IsReadOnly() const { return sqlite3_db_readonly(db_, "main") == 1; }

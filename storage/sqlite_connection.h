@@ -94,6 +94,8 @@ class Connection {
   absl::Status Error(int rc, absl::string_view what) const;
   // The rowid of the last successful INSERT on this connection.
   int64_t LastInsertRowid() const;
+  // Rows changed by the last INSERT, UPDATE or DELETE (sqlite3_changes64).
+  int64_t Changes() const;
   // True while a transaction is open.
   bool InTransaction() const;
   // True if SQLite opened the file read-only (asked for, or the file is not writable).

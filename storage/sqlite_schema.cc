@@ -116,6 +116,17 @@ END;
 -- Sources name sweeps by name too: the most recent one of that name.
 CREATE INDEX sweeps_by_name ON sweeps (name, seq);
 )sql"},
+    // Tags and a note on each sweep (issue 13), to find sweeps again. A tag row goes with its
+    // sweep's row.
+    {6, "sweep tags and notes", R"sql(
+ALTER TABLE sweeps ADD COLUMN note TEXT NOT NULL DEFAULT '';
+CREATE TABLE sweep_tags (
+  sweep_seq INTEGER NOT NULL REFERENCES sweeps(seq) ON DELETE CASCADE,
+  tag       TEXT NOT NULL,
+  PRIMARY KEY (sweep_seq, tag)
+) WITHOUT ROWID;
+CREATE INDEX sweep_tags_by_tag ON sweep_tags (tag, sweep_seq);
+)sql"},
 };
 
 absl::StatusOr<int> ReadIntPragma(Connection& conn, const char* pragma) {

@@ -169,7 +169,12 @@ struct StoredSweep {
   SweepRecord record;
 };
 
-constexpr char kSelectSweep[] = "SELECT seq, id, name, source, created_at, num_jobs FROM sweeps ";
+// Tags come joined by the unit separator (char 31), which no tag holds (the server allows
+// letters, digits and a few punctuation marks).
+constexpr char kSelectSweep[] =
+    "SELECT seq, id, name, source, created_at, num_jobs, note, "
+    "(SELECT group_concat(tag, char(31)) FROM sweep_tags WHERE sweep_tags.sweep_seq = sweeps.seq) "
+    "FROM sweeps ";
 
 StoredSweep ReadSweep(const Statement& stmt) {
   StoredSweep sweep;
@@ -179,7 +184,49 @@ StoredSweep ReadSweep(const Statement& stmt) {
   sweep.record.source = stmt.ColumnText(3);
   sweep.record.created_at = stmt.ColumnTime(4);
   sweep.record.num_jobs = stmt.ColumnInt64(5);
+  sweep.record.note = stmt.ColumnText(6);
+  if (!stmt.IsNull(7)) {
+    sweep.record.tags = absl::StrSplit(stmt.ColumnText(7), '\x1f', absl::SkipEmpty());
+    std::sort(sweep.record.tags.begin(), sweep.record.tags.end());
+  }
   return sweep;
+}
+
+absl::Status CheckTags(const std::vector<std::string>& tags) {
+  for (const std::string& tag : tags) {
+    if (tag.empty()) return absl::InvalidArgumentError("a sweep tag is empty");
+  }
+  return absl::OkStatus();
+}
+
+// Adds `tags` to the sweep `seq` (those it has already stay once), inside the caller's write.
+absl::Status InsertTags(Connection& conn, int64_t seq, const std::vector<std::string>& tags) {
+  if (tags.empty()) return absl::OkStatus();
+  OPTBENCH_ASSIGN_OR_RETURN(
+      Statement insert,
+      conn.Prepare("INSERT OR IGNORE INTO sweep_tags (sweep_seq, tag) VALUES (?1, ?2)"));
+  for (const std::string& tag : tags) {
+    insert.BindInt64(1, seq);
+    insert.BindText(2, tag);
+    OPTBENCH_RETURN_IF_ERROR(insert.Run());
+    OPTBENCH_RETURN_IF_ERROR(insert.Reset());
+  }
+  return absl::OkStatus();
+}
+
+// Sweep page tokens encode the seq of the last sweep returned; opaque to callers.
+std::string EncodeSweepPageToken(int64_t seq) {
+  return absl::WebSafeBase64Escape(absl::StrCat("s1:", seq));
+}
+
+absl::Status DecodeSweepPageToken(const std::string& token, int64_t* seq) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, ':');
+  if (parts.size() != 2 || parts[0] != "s1" || !absl::SimpleAtoi(parts[1], seq)) {
+    return absl::InvalidArgumentError(absl::StrFormat("invalid page token '%s'", token));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<StoredSweep> LoadSweep(Connection& conn, const std::string& sweep_id) {
@@ -423,8 +470,10 @@ std::string SqliteStore::NewSweepId() {
 
 absl::StatusOr<SweepRecord> SqliteStore::CreateSweep(const std::string& name,
                                                      const std::string& source,
+                                                     const SweepAnnotations& annotations,
                                                      const std::vector<NewJob>& jobs,
                                                      absl::Time now) {
+  OPTBENCH_RETURN_IF_ERROR(CheckTags(annotations.tags));
   if (jobs.empty()) {
     return absl::InvalidArgumentError(absl::StrFormat("sweep '%s' has no jobs", name));
   }
@@ -454,15 +503,17 @@ absl::StatusOr<SweepRecord> SqliteStore::CreateSweep(const std::string& name,
     }
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement insert_sweep,
-        conn.Prepare("INSERT INTO sweeps (id, name, source, created_at, num_jobs) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5)"));
+        conn.Prepare("INSERT INTO sweeps (id, name, source, created_at, num_jobs, note) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     insert_sweep.BindText(1, id);
     insert_sweep.BindText(2, name);
     insert_sweep.BindText(3, source);
     insert_sweep.BindTime(4, now);
     insert_sweep.BindInt64(5, static_cast<int64_t>(jobs.size()));
+    insert_sweep.BindText(6, annotations.note);
     OPTBENCH_RETURN_IF_ERROR(insert_sweep.Run());
     const int64_t seq = conn.LastInsertRowid();  // sweeps.seq is the rowid.
+    OPTBENCH_RETURN_IF_ERROR(InsertTags(conn, seq, annotations.tags));
     OPTBENCH_ASSIGN_OR_RETURN(
         Statement insert_job,
         conn.Prepare("INSERT INTO jobs (id, sweep_seq, idx, spec, summary_json, state, "
@@ -513,23 +564,153 @@ absl::StatusOr<SweepRecord> SqliteStore::FindSweepByName(const std::string& name
   return sweep;
 }
 
-absl::StatusOr<std::vector<SweepRecord>> SqliteStore::ListSweeps(int64_t limit) {
-  if (limit < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat("limit must be >= 1, got %d", limit));
+absl::StatusOr<SweepPage> SqliteStore::ListSweeps(const SweepFilter& filter) {
+  if (filter.limit < 1 || filter.limit > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("limit must be in 1..%d, got %d", kMaxPageSize, filter.limit));
   }
-  std::vector<SweepRecord> sweeps;
+  OPTBENCH_RETURN_IF_ERROR(CheckTags(filter.tags));
+  int64_t before_seq = INT64_MAX;
+  if (!filter.page_token.empty()) {
+    OPTBENCH_RETURN_IF_ERROR(DecodeSweepPageToken(filter.page_token, &before_seq));
+  }
+  // The conditions, numbered from ?3 on (?1 and ?2 are the page's bounds).
+  std::string where = "WHERE 1";
+  std::vector<std::string> texts;
+  for (const std::string& tag : filter.tags) {
+    texts.push_back(tag);
+    absl::StrAppend(&where,
+                    " AND EXISTS (SELECT 1 FROM sweep_tags t WHERE t.sweep_seq = "
+                    "sweeps.seq AND t.tag = ?",
+                    texts.size() + 2, ")");
+  }
+  if (!filter.name_contains.empty()) {
+    texts.push_back(filter.name_contains);
+    absl::StrAppend(&where, " AND instr(lower(name), lower(?", texts.size() + 2, ")) > 0");
+  }
+  if (filter.has_state.has_value()) {
+    absl::StrAppend(&where, " AND EXISTS (SELECT 1 FROM jobs j WHERE j.state = ",
+                    static_cast<int>(*filter.has_state), " AND j.sweep_seq = sweeps.seq)");
+  }
+  // States 1 and 2 (queued, running) are the live ones (storage/store.h JobState).
+  constexpr char kLive[] =
+      "EXISTS (SELECT 1 FROM jobs j WHERE j.state IN (1, 2) AND "
+      "j.sweep_seq = sweeps.seq)";
+  if (filter.progress == SweepFilter::Progress::kActive) absl::StrAppend(&where, " AND ", kLive);
+  if (filter.progress == SweepFilter::Progress::kDone) absl::StrAppend(&where, " AND NOT ", kLive);
+  auto bind = [&](Statement& stmt) {
+    for (size_t i = 0; i < texts.size(); ++i) stmt.BindText(static_cast<int>(i) + 3, texts[i]);
+  };
+  SweepPage page;
   OPTBENCH_RETURN_IF_ERROR(Read([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(Statement count,
+                              conn.Prepare(absl::StrCat("SELECT count(*) FROM sweeps ", where)));
+    bind(count);  // ?1 and ?2 are unused here: SQLite leaves them NULL.
+    OPTBENCH_ASSIGN_OR_RETURN(bool counted, count.Step());
+    if (counted) page.total = count.ColumnInt64(0);
     OPTBENCH_ASSIGN_OR_RETURN(
-        Statement stmt, conn.Prepare(absl::StrCat(kSelectSweep, "ORDER BY seq DESC LIMIT ?1")));
-    stmt.BindInt64(1, limit);
+        Statement stmt, conn.Prepare(absl::StrCat(kSelectSweep, where,
+                                                  " AND seq < ?1 ORDER BY seq DESC LIMIT ?2")));
+    stmt.BindInt64(1, before_seq);
+    // One extra row says whether another page follows.
+    stmt.BindInt64(2, filter.limit + 1);
+    bind(stmt);
+    int64_t last_seq = 0;
     while (true) {
       OPTBENCH_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      sweeps.push_back(ReadSweep(stmt).record);
+      if (static_cast<int64_t>(page.sweeps.size()) == filter.limit) {
+        page.next_page_token = EncodeSweepPageToken(last_seq);
+        break;
+      }
+      StoredSweep sweep = ReadSweep(stmt);
+      last_seq = sweep.seq;
+      page.sweeps.push_back(std::move(sweep.record));
     }
     return absl::OkStatus();
   }));
-  return sweeps;
+  return page;
+}
+
+absl::StatusOr<SweepRecord> SqliteStore::UpdateSweep(const std::string& sweep_id,
+                                                     const std::vector<std::string>& add_tags,
+                                                     const std::vector<std::string>& remove_tags,
+                                                     const std::optional<std::string>& note) {
+  OPTBENCH_RETURN_IF_ERROR(CheckTags(add_tags));
+  OPTBENCH_RETURN_IF_ERROR(CheckTags(remove_tags));
+  SweepRecord sweep;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep stored, LoadSweep(conn, sweep_id));
+    if (!remove_tags.empty()) {
+      OPTBENCH_ASSIGN_OR_RETURN(
+          Statement remove,
+          conn.Prepare("DELETE FROM sweep_tags WHERE sweep_seq = ?1 AND tag = ?2"));
+      for (const std::string& tag : remove_tags) {
+        remove.BindInt64(1, stored.seq);
+        remove.BindText(2, tag);
+        OPTBENCH_RETURN_IF_ERROR(remove.Run());
+        OPTBENCH_RETURN_IF_ERROR(remove.Reset());
+      }
+    }
+    OPTBENCH_RETURN_IF_ERROR(InsertTags(conn, stored.seq, add_tags));
+    if (note.has_value()) {
+      OPTBENCH_ASSIGN_OR_RETURN(Statement set,
+                                conn.Prepare("UPDATE sweeps SET note = ?1 WHERE seq = ?2"));
+      set.BindText(1, *note);
+      set.BindInt64(2, stored.seq);
+      OPTBENCH_RETURN_IF_ERROR(set.Run());
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(stored, LoadSweep(conn, sweep_id));
+    sweep = std::move(stored.record);
+    return absl::OkStatus();
+  }));
+  return sweep;
+}
+
+absl::StatusOr<SweepDeletion> SqliteStore::DeleteSweep(const std::string& sweep_id,
+                                                       const SweepCheck& check) {
+  SweepDeletion deleted;
+  OPTBENCH_RETURN_IF_ERROR(Write([&](Connection& conn) -> absl::Status {
+    OPTBENCH_ASSIGN_OR_RETURN(StoredSweep sweep, LoadSweep(conn, sweep_id));
+    {
+      OPTBENCH_ASSIGN_OR_RETURN(
+          Statement jobs, conn.Prepare(absl::StrCat(SelectJob(ClassCounts::kSkip),
+                                                    "WHERE j.sweep_seq = ?1 ORDER BY j.idx")));
+      jobs.BindInt64(1, sweep.seq);
+      std::vector<JobRecord> records;
+      while (true) {
+        OPTBENCH_ASSIGN_OR_RETURN(bool row, jobs.Step());
+        if (!row) break;
+        OPTBENCH_ASSIGN_OR_RETURN(JobRecord job, ReadJob(jobs));
+        records.push_back(std::move(job));
+      }
+      OPTBENCH_RETURN_IF_ERROR(check(records));
+    }
+    // Children first: metrics and checkpoints name their job without ON DELETE CASCADE (schema
+    // versions 1 and 3); kept models and their pieces cascade, but are counted first.
+    constexpr char kJobsOfSweep[] = "(SELECT id FROM jobs WHERE sweep_seq = ?1)";
+    const std::pair<const char*, int64_t*> steps[] = {
+        {"DELETE FROM metrics WHERE job_id IN ", &deleted.metric_rows},
+        {"DELETE FROM checkpoints WHERE job_id IN ", &deleted.checkpoints},
+        {"DELETE FROM kept_models WHERE job_id IN ", &deleted.kept_models},
+    };
+    for (const auto& [sql, count] : steps) {
+      OPTBENCH_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(absl::StrCat(sql, kJobsOfSweep)));
+      stmt.BindInt64(1, sweep.seq);
+      OPTBENCH_RETURN_IF_ERROR(stmt.Run());
+      *count = conn.Changes();
+    }
+    OPTBENCH_ASSIGN_OR_RETURN(Statement jobs,
+                              conn.Prepare("DELETE FROM jobs WHERE sweep_seq = ?1"));
+    jobs.BindInt64(1, sweep.seq);
+    OPTBENCH_RETURN_IF_ERROR(jobs.Run());
+    deleted.jobs = conn.Changes();
+    // Its tags cascade.
+    OPTBENCH_ASSIGN_OR_RETURN(Statement row, conn.Prepare("DELETE FROM sweeps WHERE seq = ?1"));
+    row.BindInt64(1, sweep.seq);
+    return row.Run();
+  }));
+  return deleted;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,12 +90,21 @@ class SqliteStore final : public Store {
 
   // Sweep ids are "s-" + 8 random lowercase hex digits (unique in the file). InvalidArgument also
   // for a job with max_attempts < 1 or total_steps < 0 (naming its index).
+  // InvalidArgument also for an empty tag.
+  using Store::CreateSweep;
   absl::StatusOr<SweepRecord> CreateSweep(const std::string& name, const std::string& source,
+                                          const SweepAnnotations& annotations,
                                           const std::vector<NewJob>& jobs, absl::Time now) override;
   absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<SweepRecord> FindSweepByName(const std::string& name) override;
-  // InvalidArgument unless limit >= 1.
-  absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) override;
+  using Store::ListSweeps;
+  absl::StatusOr<SweepPage> ListSweeps(const SweepFilter& filter) override;
+  absl::StatusOr<SweepRecord> UpdateSweep(const std::string& sweep_id,
+                                          const std::vector<std::string>& add_tags,
+                                          const std::vector<std::string>& remove_tags,
+                                          const std::optional<std::string>& note) override;
+  absl::StatusOr<SweepDeletion> DeleteSweep(const std::string& sweep_id,
+                                            const SweepCheck& check) override;
 
   absl::StatusOr<JobRecord> GetJob(const std::string& job_id) override;
   // InvalidArgument for page_size outside 1..1000 or a malformed page token; NotFound for an

@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <tuple>
+#include <utility>
 
 namespace optbench::storage {
 
@@ -49,6 +50,19 @@ void JobUpdate::ApplyTo(JobRecord* job) const { LifecycleFields(*job) = Lifecycl
 
 bool operator==(const JobUpdate& a, const JobUpdate& b) {
   return LifecycleFields(a) == LifecycleFields(b);
+}
+
+absl::StatusOr<std::vector<SweepRecord>> StoreReader::ListSweeps(int64_t limit) {
+  SweepFilter filter;
+  filter.limit = limit;
+  absl::StatusOr<SweepPage> page = ListSweeps(filter);
+  if (!page.ok()) return page.status();
+  return std::move(page->sweeps);
+}
+
+absl::StatusOr<SweepRecord> Store::CreateSweep(const std::string& name, const std::string& source,
+                                               const std::vector<NewJob>& jobs, absl::Time now) {
+  return CreateSweep(name, source, SweepAnnotations(), jobs, now);
 }
 
 }  // namespace optbench::storage

@@ -56,6 +56,42 @@ struct SweepRecord {
   std::string source;  // The sweep file text as submitted (may be empty).
   absl::Time created_at;
   int64_t num_jobs = 0;
+  std::vector<std::string> tags;  // Sorted, no duplicates.
+  std::string note;
+};
+
+// What a researcher writes on a sweep to find it again: tags (non-empty strings; the server
+// decides which characters) and a free-text note.
+struct SweepAnnotations {
+  std::vector<std::string> tags;  // Duplicates are stored once.
+  std::string note;
+};
+
+// Which sweeps StoreReader::ListSweeps returns: those that meet every condition given, newest
+// first.
+struct SweepFilter {
+  std::vector<std::string> tags;      // Every one of these tags.
+  std::string name_contains;          // A substring of the name, ignoring ASCII case; empty = any.
+  std::optional<JobState> has_state;  // At least one job in this state.
+  // kActive: a job queued or running; kDone: every job terminal.
+  enum class Progress { kAny, kActive, kDone };
+  Progress progress = Progress::kAny;
+  int64_t limit = 50;      // 1..1000.
+  std::string page_token;  // Opaque; from the previous page's next_page_token.
+};
+
+struct SweepPage {
+  std::vector<SweepRecord> sweeps;  // Newest first.
+  std::string next_page_token;      // Empty when there are no more.
+  int64_t total = 0;                // Sweeps matching the filter, on every page.
+};
+
+// What Store::DeleteSweep removed.
+struct SweepDeletion {
+  int64_t jobs = 0;
+  int64_t metric_rows = 0;
+  int64_t checkpoints = 0;
+  int64_t kept_models = 0;
 };
 
 // What the caller supplies for each job of a new sweep.
@@ -177,6 +213,9 @@ struct JobUpdate {
 // no decision needs them. It runs under the store's write lock: it must be quick and must not
 // call the store.
 using JobDecision = std::function<absl::StatusOr<JobUpdate>(const JobRecord& job)>;
+// A caller's verdict on a sweep's jobs (in index order, each as a decision sees it), made inside
+// the write transaction that would change them: an error aborts the write.
+using SweepCheck = std::function<absl::Status(const std::vector<JobRecord>& jobs)>;
 
 // The jobs Store::UpdateJobs visits: those that meet every condition given, in claim order (sweep
 // creation, then index).
@@ -197,8 +236,11 @@ class StoreReader {
   virtual absl::StatusOr<SweepRecord> GetSweep(const std::string& sweep_id) = 0;  // NotFound.
   // The most recently created sweep named `name`; NotFound if none is.
   virtual absl::StatusOr<SweepRecord> FindSweepByName(const std::string& name) = 0;
-  // Newest first.
-  virtual absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit) = 0;
+  // The sweeps `filter` selects, a page at a time, newest first. InvalidArgument for a limit
+  // outside 1..1000, an empty tag or a malformed page token.
+  virtual absl::StatusOr<SweepPage> ListSweeps(const SweepFilter& filter) = 0;
+  // The newest `limit` sweeps (1..1000), unfiltered.
+  absl::StatusOr<std::vector<SweepRecord>> ListSweeps(int64_t limit);
 
   virtual absl::StatusOr<JobRecord> GetJob(const std::string& job_id) = 0;  // NotFound.
   virtual absl::StatusOr<JobPage> ListJobs(const JobFilter& filter) = 0;
@@ -230,8 +272,26 @@ class Store : public StoreReader {
   // InvalidArgument if `jobs` is empty. Returns the sweep as stored (with its new id).
   virtual absl::StatusOr<SweepRecord> CreateSweep(const std::string& name,
                                                   const std::string& source,
+                                                  const SweepAnnotations& annotations,
                                                   const std::vector<NewJob>& jobs,
                                                   absl::Time now) = 0;
+  // The same, with neither tags nor a note.
+  absl::StatusOr<SweepRecord> CreateSweep(const std::string& name, const std::string& source,
+                                          const std::vector<NewJob>& jobs, absl::Time now);
+
+  // Adds and removes tags (removing one the sweep lacks, or adding one it has, changes nothing)
+  // and, when `note` is set, replaces the note, in one transaction. Returns the sweep afterwards.
+  // NotFound for an unknown sweep; InvalidArgument for an empty tag.
+  virtual absl::StatusOr<SweepRecord> UpdateSweep(const std::string& sweep_id,
+                                                  const std::vector<std::string>& add_tags,
+                                                  const std::vector<std::string>& remove_tags,
+                                                  const std::optional<std::string>& note) = 0;
+
+  // Removes the sweep with its jobs, their metrics, checkpoints and kept models, and its tags, in
+  // one transaction, after `check` passed its jobs: a refusal deletes nothing and is returned.
+  // Other sweeps are untouched. NotFound for an unknown sweep.
+  virtual absl::StatusOr<SweepDeletion> DeleteSweep(const std::string& sweep_id,
+                                                    const SweepCheck& check) = 0;
 
   // Applies `decide` to the job in one write transaction. Returns the job as it is afterwards
   // (without per-class counts, as a decision sees it), or the decision's error.

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/charconv.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -720,6 +722,34 @@ absl::StatusOr<std::vector<spec::JobSpec>> ExpandBody(const Reporter& reporter,
                                                       int root_line, int64_t max_jobs,
                                                       std::string* name);
 
+// `tags:` as a list of tags or one tag.
+absl::StatusOr<std::vector<std::string>> ReadTags(const Reporter& reporter, const Entry& entry) {
+  std::vector<YAML::Node> nodes;
+  if (entry.value.IsSequence()) {
+    for (const YAML::Node& node : entry.value) nodes.push_back(node);
+  } else {
+    nodes.push_back(entry.value);
+  }
+  if (static_cast<int>(nodes.size()) > kMaxSweepTags) {
+    return reporter.Error(entry.line, "tags",
+                          absl::StrCat(nodes.size(), " tags; at most ", kMaxSweepTags));
+  }
+  std::vector<std::string> tags;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::string field = entry.value.IsSequence() ? Index("tags", i) : "tags";
+    const int line = LineOf(nodes[i], entry.line);
+    if (!nodes[i].IsScalar()) {
+      return reporter.Error(line, field,
+                            absl::StrCat("expected a tag (a word), got ", Describe(nodes[i])));
+    }
+    if (absl::Status s = CheckSweepTag(nodes[i].Scalar()); !s.ok()) {
+      return reporter.Error(line, field, s.message());
+    }
+    tags.push_back(nodes[i].Scalar());
+  }
+  return tags;
+}
+
 absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalog& catalog,
                                     absl::string_view text, absl::string_view source_name,
                                     const ParseOptions& options) {
@@ -751,6 +781,29 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
   OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadMapping(reporter, root, ""));
   SweepFile sweep;
   sweep.name = DefaultName(source_name);
+  // The sweep's tags and note describe the sweep, not a job: read here and taken out of the
+  // body (and of a sweep with parts, where they sit beside name and parts). Entries are copied,
+  // never assigned: assigning a YAML::Node writes through to the node it refers to.
+  {
+    std::vector<Entry> body;
+    for (const Entry& entry : entries) {
+      if (entry.key == "tags") {
+        OPTBENCH_ASSIGN_OR_RETURN(sweep.tags, ReadTags(reporter, entry));
+      } else if (entry.key == "note") {
+        if (!entry.value.IsScalar()) {
+          return reporter.Error(entry.line, "note",
+                                absl::StrCat("expected a string, got ", Describe(entry.value)));
+        }
+        sweep.note = entry.value.Scalar();
+        if (absl::Status s = CheckSweepNote(sweep.note); !s.ok()) {
+          return reporter.Error(entry.line, "note", s.message());
+        }
+      } else {
+        body.push_back(entry);
+      }
+    }
+    entries.swap(body);
+  }
   const auto parts =
       std::find_if(entries.begin(), entries.end(), [](const Entry& e) { return e.key == "parts"; });
   std::vector<spec::JobSpec> specs;
@@ -770,8 +823,8 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
         sweep.name = entry.value.Scalar();
       } else if (entry.key != "parts") {
         return reporter.Error(entry.line, entry.key,
-                              "a sweep with parts takes only name and parts at the top level; "
-                              "write this key inside each part");
+                              "a sweep with parts takes only name, tags, note and parts at the "
+                              "top level; write this key inside each part");
       }
     }
     if (!parts->value.IsSequence() || parts->value.size() == 0) {
@@ -791,7 +844,8 @@ absl::StatusOr<SweepFile> ParseYaml(const Reporter& reporter, const spec::Catalo
       OPTBENCH_ASSIGN_OR_RETURN(std::vector<Entry> part_entries,
                                 ReadMapping(reporter, part, Index("parts", i)));
       for (const Entry& entry : part_entries) {
-        if (entry.key == "name" || entry.key == "parts") {
+        if (entry.key == "name" || entry.key == "parts" || entry.key == "tags" ||
+            entry.key == "note") {
           return reporter.Error(entry.line, Child(Index("parts", i), entry.key),
                                 "belongs at the top level of the sweep, not in a part");
         }
@@ -1182,6 +1236,26 @@ std::string FormatLabels(const JobLabels& labels) {
   auto seed = labels.find("seed");
   if (seed != labels.end()) parts.push_back(absl::StrCat("seed=", seed->second));
   return absl::StrJoin(parts, " ");
+}
+
+absl::Status CheckSweepTag(absl::string_view tag) {
+  constexpr size_t kMaxLength = 64;
+  const bool allowed =
+      !tag.empty() && tag.size() <= kMaxLength && std::all_of(tag.begin(), tag.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               absl::string_view("_.:+=/-").find(c) != absl::string_view::npos;
+      });
+  if (allowed) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tag '", absl::CEscape(tag), "' is not 1..", kMaxLength,
+                   " characters of letters, digits and _ . : + = / -"));
+}
+
+absl::Status CheckSweepNote(absl::string_view note) {
+  constexpr size_t kMaxBytes = 4096;
+  if (note.size() <= kMaxBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("note has ", note.size(), " bytes; at most ", kMaxBytes));
 }
 
 }  // namespace optbench::sweep

@@ -16,8 +16,9 @@
 //
 // gives 2 (gd) + 2 (adam) + 1 (sign_descent) optimizer settings x 3 seeds = 15 jobs.
 //
-// Keys. Top level: name, task (optional: the catalog's default task, "train"), seed, and the
-// task's keys (`optbench list tasks`): one per component slot and its settings key. For "train":
+// Keys. Top level: name, tags and note (see SweepFile), task (optional: the catalog's default
+// task, "train"), seed, and the task's keys (`optbench list tasks`): one per component slot and
+// its settings key. For "train":
 // dataset, model, optimizer (required), aux_optimizer, objective, trainer. A component slot takes
 // a mapping with `name` (a registered component, see `optbench list`) and its hyperparameters, or
 // a non-empty list of such mappings (alternatives), unless the slot takes one setting only
@@ -94,11 +95,21 @@ struct ExpandedJob {
   JobLabels labels;
 };
 
-// A parsed sweep: its name and its jobs in the documented order.
+// A parsed sweep: its name, its tags and note (top-level `tags: [a, b]` or `tags: a`, `note:
+// "text"`; they describe the sweep, not its jobs) and its jobs in the documented order.
 struct SweepFile {
   std::string name;
+  std::vector<std::string> tags;  // In file order, each checked by CheckSweepTag.
+  std::string note;               // Checked by CheckSweepNote.
   std::vector<ExpandedJob> jobs;
 };
+
+// A sweep's tag: 1..64 characters of letters, digits and _ . : + = / - (no spaces, so that a
+// tag is one word on a command line). InvalidArgument naming the tag and what is allowed.
+absl::Status CheckSweepTag(absl::string_view tag);
+inline constexpr int kMaxSweepTags = 32;
+// A sweep's note: at most 4096 bytes. InvalidArgument naming its length.
+absl::Status CheckSweepNote(absl::string_view note);
 
 struct ParseOptions {
   // The most jobs a sweep may expand to (>= 1). Checked before expanding.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace optbench::client {
@@ -41,15 +42,57 @@ TEST(FormatTest, LabelKeysPutOptimizerFirstAndSeedLast) {
   EXPECT_EQ(JobTitle(r.series(0).job()), "gd lr=0.1 seed=0");
 }
 
+TEST(FormatTest, DistinguishingTitlesShowWhatDiffersInFull) {
+  // Two jobs that a 28-character cut made read the same: only their last label differs.
+  std::vector<v1::Job> jobs(3);
+  for (int i = 0; i < 3; ++i) {
+    auto& labels = *jobs[i].mutable_labels();
+    jobs[i].set_id(absl::StrCat("s-1-", i));
+    labels["optimizer"] = "adamuon";
+    labels["seed"] = "0";
+    labels["lr"] = "0.000312";
+    labels["trainer.steps"] = "400";
+    labels["model.hidden"] = i == 2 ? "[256]" : "[128, 128]";
+    labels["weight_decay"] = i == 1 ? "0.1" : "0.01";
+  }
+  std::vector<const v1::Job*> ptrs = {&jobs[0], &jobs[1], &jobs[2]};
+  EXPECT_THAT(DistinguishingTitles(ptrs),
+              ::testing::ElementsAre("hidden=[128, 128] weight_decay=0.01",
+                                     "hidden=[128, 128] weight_decay=0.1",
+                                     "hidden=[256] weight_decay=0.01"));
+  // Short keys that would read the same stay whole; nothing differing: the job id.
+  (*jobs[0].mutable_labels())["optimizer.hidden"] = "1";
+  (*jobs[1].mutable_labels())["optimizer.hidden"] = "2";
+  EXPECT_EQ(DistinguishingTitles(ptrs)[0],
+            "model.hidden=[128, 128] optimizer.hidden=1 weight_decay=0.01");
+  EXPECT_THAT(DistinguishingTitles({&jobs[0]}), ::testing::ElementsAre("s-1-0"));
+}
+
+TEST(FormatTest, EtaFollowsTheJobsPaceSinceItStarted) {
+  const absl::Time now = absl::FromUnixSeconds(1'000'000);
+  v1::Job job;
+  job.set_state(v1::JOB_STATE_RUNNING);
+  job.set_total_steps(400);
+  job.set_progress_step(100);
+  job.mutable_started_at()->set_seconds(1'000'000 - 60);  // 100 steps a minute: 3 minutes left.
+  EXPECT_EQ(FormatEta(job, now), "3m01s");
+  job.set_progress_step(0);
+  EXPECT_EQ(FormatEta(job, now), "-");  // No pace yet.
+  job.set_progress_step(399);
+  EXPECT_EQ(FormatEta(job, now), "1s");
+  job.set_state(v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(FormatEta(job, now), "-");
+}
+
 TEST(FormatTest, CsvQuotesFieldsAndLeavesNanEmpty) {
   const std::string csv = QueryToCsv(TwoJobs());
   EXPECT_EQ(csv,
             "job_id,sweep_id,state,optimizer,lr,seed,step,split,metric,group,group_classes,"
             "group_train_examples,value\n"
-            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,0,1,10,1.5\n"
-            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,1,2,10,\n"
-            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,0,1,10,1.5\n"
-            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,1,2,10,\n");
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,1,1,10,1.5\n"
+            "s-1-0,s-1,succeeded,gd,0.1,0,5,train,loss,2,2,10,\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,1,1,10,1.5\n"
+            "s-1-1,s-1,succeeded,adam,\"a,\"\"b\"\"\",0,5,train,loss,2,2,10,\n");
 }
 
 TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
@@ -58,6 +101,10 @@ TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
   EXPECT_NE(json.find("\"value\":1.5"), std::string::npos) << json;
   EXPECT_NE(json.find("\"lr\":\"a,\\\"b\\\"\""), std::string::npos) << json;
   EXPECT_EQ(json.front(), '[');
+  // Groups are numbered as the table and the plots number them: 1 = the most frequent.
+  EXPECT_NE(json.find("\"group\":1,\"group_classes\":1,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"group\":2,\"group_classes\":2,"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"group\":0"), std::string::npos) << json;
 }
 
 TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {

@@ -69,7 +69,8 @@ TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
             "group_train_examples,value");
   // 2 jobs x 3 evaluations (0, 10, 20) x 10 groups.
   EXPECT_EQ(lines.size(), 1u + 2 * 3 * 10);
-  EXPECT_NE(csv.output.find(absl::StrCat(id, "-0,", id, ",succeeded,gd,0.5,0,0,train,loss,0,")),
+  // Group 1 is the most frequent, as in the table and the plots.
+  EXPECT_NE(csv.output.find(absl::StrCat(id, "-0,", id, ",succeeded,gd,0.5,0,0,train,loss,1,")),
             std::string::npos)
       << csv.output.substr(0, 600);
 
@@ -79,6 +80,31 @@ TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
   std::vector<std::string> first_lines = absl::StrSplit(first.output, '\n', absl::SkipEmpty());
   EXPECT_EQ(first_lines.size(), 1u + 2 * 10);
   EXPECT_EQ(RunCli(absl::StrCat("query ", id, " --db ", db, " --steps 5:3")).exit_code, 2);
+  // A range without evaluations, or a metric or split the jobs lack: errors that say what exists.
+  Result empty = RunCli(absl::StrCat("query ", id, " --db ", db, " --steps 100:200"));
+  EXPECT_EQ(empty.exit_code, 1) << empty.output;
+  EXPECT_NE(empty.output.find("--steps 100:200: no evaluation in that range; the jobs have "
+                              "evaluations at steps 0..20"),
+            std::string::npos)
+      << empty.output;
+  Result unknown = RunCli(absl::StrCat("query ", id, "-0 --db ", db, " --metric losss"));
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown metric 'losss'; the job declares "), std::string::npos)
+      << unknown.output;
+  EXPECT_NE(unknown.output.find("; splits: "), std::string::npos) << unknown.output;
+  // Read verbs read the file too, through the coordinator's own service code.
+  for (const std::string& verb : std::vector<std::string>{
+           "status", "sweeps", "list " + id, "watch " + id, "watch " + id + " --once"}) {
+    Result r = RunCli(absl::StrCat(verb, " --db ", db));
+    EXPECT_EQ(r.exit_code, 0) << verb << "\n" << r.output;
+    EXPECT_NE(r.output.find(id), std::string::npos) << verb << "\n" << r.output;
+  }
+  Result once = RunCli(absl::StrCat("watch ", id, " --once --db ", db));
+  EXPECT_NE(once.output.find("adam lr=0.01  succeeded  20/20"), std::string::npos) << once.output;
+  EXPECT_EQ(once.output.find("seed="), std::string::npos) << once.output;  // Same for every job.
+  Result missing = RunCli(absl::StrCat("status --db ", dir_, "/missing.db"));
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("missing.db"), std::string::npos) << missing.output;
 
   Result per_class = RunCli(
       absl::StrCat("query ", id, "-1 --db ", db, " --group-by class --steps 20:20 --format json"));
@@ -97,6 +123,46 @@ TEST_F(CliTest, DryRunListsTheExpandedJobs) {
   EXPECT_NE(r.output.find("6 jobs in sweep 'tiny'"), std::string::npos) << r.output;
   // D1 m = 4: 64 x 80 features; the estimate is stated before anything runs.
   EXPECT_NE(r.output.find("estimated peak memory per job: up to "), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, DryRunWarnsOfASeedAxisThatCannotChangeTheResult) {
+  struct Case {
+    std::string extra;  // Appended to kTiny (model linear, init zeros by default, full batch).
+    bool warns;
+  };
+  const Case cases[] = {
+      {"seed: [0, 1, 2]\n", true},
+      {"seed: 3\n", false},  // No axis.
+      {"seed: [0, 1]\nmodel: {name: linear, init: uniform}\n", false},
+      {"seed: [0, 1]\ntrainer: {steps: 20, eval_every: 10, batch_size: 8}\n", false},
+  };
+  for (const Case& c : cases) {
+    // A later key replaces kTiny's (a duplicate key is refused), so rebuild the file.
+    std::string text = kTiny;
+    if (c.extra.find("model:") != std::string::npos) {
+      text = std::regex_replace(text, std::regex("model: \\{name: linear\\}\n"), "");
+    }
+    if (c.extra.find("trainer:") != std::string::npos) {
+      text = std::regex_replace(text, std::regex("trainer: \\{[^}]*\\}\n"), "");
+    }
+    const std::string sweep = Write("seeds.yaml", text + c.extra);
+    Result r = RunCli(absl::StrCat("submit ", sweep, " --dry-run"));
+    ASSERT_EQ(r.exit_code, 0) << c.extra << r.output;
+    const bool warned = r.output.find(
+                            "warning: grid axis seed (0, 1, 2) cannot change the result: "
+                            "model linear with init: zeros, full batch") != std::string::npos;
+    EXPECT_EQ(warned, c.warns) << c.extra << r.output;
+    if (c.warns) {
+      EXPECT_NE(r.output.find("4 job(s) will repeat another's result exactly"), std::string::npos)
+          << r.output;
+    }
+  }
+  // Submitting warns the same on stderr and still submits (here: no coordinator to take it).
+  const std::string sweep = Write("seeds.yaml", absl::StrCat(kTiny, "seed: [0, 1, 2]\n"));
+  Result r = RunCli(absl::StrCat("submit ", sweep, " --coordinator 127.0.0.1:1"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("warning: grid axis seed (0, 1, 2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is a coordinator running there?"), std::string::npos) << r.output;
 }
 
 TEST_F(CliTest, BadSweepFileNamesFileLineAndField) {
@@ -196,6 +262,21 @@ TEST_F(CliTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("frequency:0"), std::string::npos) << r.output;
   EXPECT_EQ(RunCli("query x --colour red").exit_code, 2);
+}
+
+TEST_F(CliTest, EveryVerbHasHelpAndTheCliAVersion) {
+  for (const char* verb : {"run", "submit", "status", "health", "list", "sweeps", "watch", "cancel",
+                           "tag", "delete", "query", "export", "plot"}) {
+    Result r = RunCli(absl::StrCat(verb, " --help"));
+    EXPECT_EQ(r.exit_code, 0) << verb << "\n" << r.output;
+    EXPECT_NE(r.output.find(absl::StrCat("usage: optbench ", verb)), std::string::npos)
+        << verb << "\n"
+        << r.output;
+  }
+  Result version = RunCli("--version");
+  EXPECT_EQ(version.exit_code, 0) << version.output;
+  EXPECT_TRUE(std::regex_match(version.output, std::regex("optbench [0-9]+\\.[0-9]+\\.[0-9]+\n")))
+      << version.output;
 }
 
 TEST_F(CliTest, StatusWithoutCoordinatorSaysSo) {

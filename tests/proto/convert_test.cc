@@ -4,6 +4,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "optbench/v1/coordinator.pb.h"
+#include "optbench/v1/types.pb.h"
 #include "tests/testing/status_matchers.h"
 #include "worker/engine/catalog.h"
 
@@ -95,6 +97,73 @@ TEST(ConvertTest, MetricDeclarationsRoundTripAndBadOnesAreNamed) {
   bad.set_name("loss");
   EXPECT_THAT(FromProto(bad), StatusIs(absl::StatusCode::kInvalidArgument,
                                        HasSubstr("'loss' has an unspecified or unknown shape")));
+}
+
+// Issue 13 added fields and messages only: every field a released client or server knows keeps its
+// number and type, so old and new peers read each other (unknown fields are skipped), and a
+// request without the new fields means what it meant before.
+TEST(ConvertTest, SweepFieldsOfIssue13AreAdditive) {
+  using google::protobuf::Descriptor;
+  using google::protobuf::FieldDescriptor;
+  struct Field {
+    const Descriptor* message;
+    const char* name;
+    int number;
+    FieldDescriptor::Type type;
+  };
+  const Field fields[] = {
+      // As released.
+      {v1::Sweep::descriptor(), "id", 1, FieldDescriptor::TYPE_STRING},
+      {v1::Sweep::descriptor(), "name", 2, FieldDescriptor::TYPE_STRING},
+      {v1::Sweep::descriptor(), "num_jobs", 4, FieldDescriptor::TYPE_INT64},
+      {v1::Sweep::descriptor(), "state_counts", 5, FieldDescriptor::TYPE_MESSAGE},
+      {v1::ListSweepsRequest::descriptor(), "limit", 1, FieldDescriptor::TYPE_INT32},
+      {v1::ListSweepsResponse::descriptor(), "sweeps", 1, FieldDescriptor::TYPE_MESSAGE},
+      {v1::SubmitSweepRequest::descriptor(), "max_attempts", 6, FieldDescriptor::TYPE_INT32},
+      {v1::GetStatusResponse::descriptor(), "version", 4, FieldDescriptor::TYPE_STRING},
+      // Added.
+      {v1::Sweep::descriptor(), "tags", 6, FieldDescriptor::TYPE_STRING},
+      {v1::Sweep::descriptor(), "note", 7, FieldDescriptor::TYPE_STRING},
+      {v1::SubmitSweepRequest::descriptor(), "tags", 7, FieldDescriptor::TYPE_STRING},
+      {v1::SubmitSweepRequest::descriptor(), "note", 8, FieldDescriptor::TYPE_STRING},
+      {v1::ListSweepsRequest::descriptor(), "tags", 2, FieldDescriptor::TYPE_STRING},
+      {v1::ListSweepsRequest::descriptor(), "name_contains", 3, FieldDescriptor::TYPE_STRING},
+      {v1::ListSweepsRequest::descriptor(), "has_state", 4, FieldDescriptor::TYPE_ENUM},
+      {v1::ListSweepsRequest::descriptor(), "progress", 5, FieldDescriptor::TYPE_ENUM},
+      {v1::ListSweepsRequest::descriptor(), "page_token", 6, FieldDescriptor::TYPE_STRING},
+      {v1::ListSweepsResponse::descriptor(), "next_page_token", 2, FieldDescriptor::TYPE_STRING},
+      {v1::ListSweepsResponse::descriptor(), "total_size", 3, FieldDescriptor::TYPE_INT64},
+      {v1::GetStatusResponse::descriptor(), "total_sweeps", 5, FieldDescriptor::TYPE_INT64},
+  };
+  for (const Field& f : fields) {
+    const FieldDescriptor* field = f.message->FindFieldByName(f.name);
+    ASSERT_NE(field, nullptr) << f.message->name() << "." << f.name;
+    EXPECT_EQ(field->number(), f.number) << f.message->name() << "." << f.name;
+    EXPECT_EQ(field->type(), f.type) << f.message->name() << "." << f.name;
+  }
+  // A sweep from a new server read by an old client: the old fields as they were.
+  v1::Sweep sweep;
+  sweep.set_id("s-1");
+  sweep.set_num_jobs(3);
+  sweep.add_tags("paper1");
+  sweep.set_note("n");
+  v1::Sweep old;
+  old.set_id("s-1");
+  old.set_num_jobs(3);
+  v1::Sweep read;
+  ASSERT_TRUE(read.ParseFromString(sweep.SerializeAsString()));
+  read.clear_tags();
+  read.clear_note();
+  EXPECT_EQ(read.SerializeAsString(), old.SerializeAsString());
+  // An old client's request: no filters, no note (has_note false: the file's note stays).
+  v1::ListSweepsRequest request;
+  request.set_limit(5);
+  v1::ListSweepsRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(request.SerializeAsString()));
+  EXPECT_EQ(parsed.tags_size(), 0);
+  EXPECT_EQ(parsed.has_state(), v1::JOB_STATE_UNSPECIFIED);
+  EXPECT_EQ(parsed.progress(), v1::SWEEP_PROGRESS_UNSPECIFIED);
+  EXPECT_FALSE(v1::SubmitSweepRequest().has_note());
 }
 
 }  // namespace

@@ -104,6 +104,11 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
   submit.set_sweep_text(kTinySweep);
   v1::CancelRequest cancel;
   cancel.set_sweep_id("s-00000000");
+  v1::UpdateSweepRequest update;
+  update.set_sweep_id("s-00000000");
+  update.add_add_tags("tag");
+  v1::DeleteSweepRequest delete_sweep;
+  delete_sweep.set_sweep_id("s-00000000");
   v1::WatchRequest watch;
   watch.set_job_id(job);
   v1::QueryMetricsRequest query;
@@ -136,6 +141,8 @@ inline std::vector<Rpc> AllRpcs(v1::Coordinator::Stub* coordinator,
   return {
       Unary("SubmitSweep", Role::kSubmit, coordinator, &C::SubmitSweep, submit),
       Unary("Cancel", Role::kSubmit, coordinator, &C::Cancel, cancel),
+      Unary("UpdateSweep", Role::kSubmit, coordinator, &C::UpdateSweep, update),
+      Unary("DeleteSweep", Role::kSubmit, coordinator, &C::DeleteSweep, delete_sweep),
       Unary("GetSweep", Role::kRead, coordinator, &C::GetSweep, v1::GetSweepRequest()),
       Unary("ListSweeps", Role::kRead, coordinator, &C::ListSweeps, v1::ListSweepsRequest()),
       Unary("GetJob", Role::kRead, coordinator, &C::GetJob, v1::GetJobRequest()),

@@ -120,6 +120,101 @@ TEST_F(ServicesTest, SubmitExpandsValidatesAndLabels) {
   EXPECT_FALSE(r.jobs(0).has_finished_at());
 }
 
+TEST_F(ServicesTest, SweepsCarryTagsAndANoteFoundByFilters) {
+  grpc::ClientContext submit_context;
+  v1::SubmitSweepRequest request;
+  request.set_sweep_text(absl::StrCat("tags: [paper1, lr-grid]\nnote: from the file\n", kSweep));
+  request.add_tags("extra");
+  request.add_tags("paper1");  // Already in the file: kept once.
+  v1::SubmitSweepResponse submitted;
+  grpc::Status submit_status = client_->SubmitSweep(&submit_context, request, &submitted);
+  ASSERT_TRUE(submit_status.ok()) << submit_status.error_message();
+  EXPECT_THAT(submitted.sweep().tags(), ::testing::ElementsAre("extra", "lr-grid", "paper1"));
+  EXPECT_EQ(submitted.sweep().note(), "from the file");
+  request.clear_tags();
+  request.set_note("the flag's note");  // Replaces the file's.
+  grpc::ClientContext second_context;
+  v1::SubmitSweepResponse second;
+  ASSERT_TRUE(client_->SubmitSweep(&second_context, request, &second).ok());
+  EXPECT_EQ(second.sweep().note(), "the flag's note");
+
+  grpc::ClientContext update_context;
+  v1::UpdateSweepRequest update;
+  update.set_sweep_id(submitted.sweep().id());
+  update.add_add_tags("final");
+  update.add_remove_tags("lr-grid");
+  update.set_note("");
+  v1::Sweep updated;
+  ASSERT_TRUE(client_->UpdateSweep(&update_context, update, &updated).ok());
+  EXPECT_THAT(updated.tags(), ::testing::ElementsAre("extra", "final", "paper1"));
+  EXPECT_EQ(updated.note(), "");
+  EXPECT_EQ(updated.num_jobs(), 3);
+
+  auto list = [&](v1::ListSweepsRequest r) {
+    grpc::ClientContext context;
+    v1::ListSweepsResponse response;
+    grpc::Status s = client_->ListSweeps(&context, r, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  };
+  v1::ListSweepsRequest by_tag;
+  by_tag.add_tags("final");
+  v1::ListSweepsResponse found = list(by_tag);
+  ASSERT_EQ(found.sweeps_size(), 1);
+  EXPECT_EQ(found.sweeps(0).id(), submitted.sweep().id());
+  EXPECT_EQ(found.total_size(), 1);
+  v1::ListSweepsRequest one_per_page;
+  one_per_page.set_limit(1);
+  one_per_page.set_progress(v1::SWEEP_PROGRESS_ACTIVE);
+  found = list(one_per_page);
+  ASSERT_EQ(found.sweeps_size(), 1);
+  EXPECT_EQ(found.sweeps(0).id(), second.sweep().id());  // Newest first.
+  EXPECT_EQ(found.total_size(), 2);
+  one_per_page.set_page_token(found.next_page_token());
+  found = list(one_per_page);
+  ASSERT_EQ(found.sweeps_size(), 1);
+  EXPECT_EQ(found.sweeps(0).id(), submitted.sweep().id());
+  EXPECT_TRUE(found.next_page_token().empty());
+  v1::ListSweepsRequest done;
+  done.set_progress(v1::SWEEP_PROGRESS_DONE);
+  EXPECT_EQ(list(done).sweeps_size(), 0);
+  grpc::ClientContext status_context;
+  v1::GetStatusResponse status;
+  ASSERT_TRUE(client_->GetStatus(&status_context, v1::GetStatusRequest(), &status).ok());
+  EXPECT_EQ(status.total_sweeps(), 2);
+}
+
+TEST_F(ServicesTest, DeleteSweepRefusesRunningJobsAndLeavesOtherSweepsAlone) {
+  v1::SubmitSweepResponse keep = Submit(kSweep);
+  v1::SubmitSweepResponse drop = Submit(kSweep);
+  // The oldest queued job first: lease all of `keep`, then one of `drop`.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Acquire().has_job());
+  auto call = [&](const std::string& id, v1::DeleteSweepResponse* response) {
+    grpc::ClientContext context;
+    v1::DeleteSweepRequest request;
+    request.set_sweep_id(id);
+    return FromGrpcStatus(client_->DeleteSweep(&context, request, response));
+  };
+  v1::DeleteSweepResponse response;
+  EXPECT_THAT(call(drop.sweep().id(), &response),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("1 running job(s) (", drop.sweep().id(), "-0)"))));
+  ASSERT_OK(scheduler_->CancelSweep(drop.sweep().id()));
+  // The running job stops only when its worker hears of the cancellation: still refused.
+  EXPECT_THAT(call(drop.sweep().id(), &response), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(storage::JobRecord job, store_->GetJob(drop.sweep().id() + "-0"));
+  ASSERT_OK(
+      scheduler_->Complete(job.id, job.lease_token, storage::JobState::kCancelled, "cancelled"));
+  ASSERT_OK(call(drop.sweep().id(), &response));
+  EXPECT_EQ(response.deleted_jobs(), 3);
+  EXPECT_THAT(call(drop.sweep().id(), &response), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(std::vector<storage::SweepRecord> sweeps, store_->ListSweeps(10));
+  ASSERT_EQ(sweeps.size(), 1u);
+  EXPECT_EQ(sweeps[0].id, keep.sweep().id());
+  ASSERT_OK_AND_ASSIGN(storage::JobRecord kept, store_->GetJob(keep.sweep().id() + "-2"));
+  EXPECT_EQ(kept.state, storage::JobState::kRunning);
+}
+
 TEST_F(ServicesTest, DryRunCreatesNothing) {
   v1::SubmitSweepResponse r = Submit(kSweep, /*dry_run=*/true);
   EXPECT_EQ(r.jobs_size(), 3);
@@ -521,8 +616,9 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
   const grpc::Status unknown = client_->QueryMetrics(&qc3, q, &r);
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(unknown.error_message(),
-              HasSubstr("unknown metric 'diag.no_such'; the job declare diag.attn_21, "
+              HasSubstr("unknown metric 'diag.no_such'; the job declares diag.attn_21, "
                         "diag.value_signal"));
+  EXPECT_THAT(unknown.error_message(), HasSubstr("; splits: train"));
   // The job's declared metrics travel with it.
   grpc::ClientContext gc;
   v1::GetJobRequest get;
@@ -675,6 +771,21 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
   oversized.set_sweep_text(std::string(2 << 20, '#'));
   v1::ListSweepsRequest negative_limit;
   negative_limit.set_limit(-1);
+  v1::ListSweepsRequest bad_tag_filter;
+  bad_tag_filter.add_tags("has space");
+  v1::ListSweepsRequest bad_sweep_token;
+  bad_sweep_token.set_page_token("garbage");
+  v1::SubmitSweepRequest bad_submit_tag;
+  bad_submit_tag.set_sweep_text(kSweep);
+  bad_submit_tag.add_tags("a,b");
+  v1::SubmitSweepRequest long_note;
+  long_note.set_sweep_text(kSweep);
+  long_note.set_note(std::string(5000, 'n'));
+  v1::UpdateSweepRequest update_no_sweep;
+  update_no_sweep.add_add_tags("x");
+  v1::UpdateSweepRequest update_bad_tag;
+  update_bad_tag.set_sweep_id("s-00000000");
+  update_bad_tag.add_remove_tags("");
   v1::ListJobsRequest big_page;
   big_page.set_page_size(5000);
   v1::ListJobsRequest bad_page_token;
@@ -734,6 +845,20 @@ TEST_F(ServicesTest, BadInputToEveryRpcIsNamed) {
        StatusCode::kResourceExhausted, "sweep_text"},
       {"list sweeps: limit", "ListSweeps", AsMessage(negative_limit), StatusCode::kInvalidArgument,
        "limit"},
+      {"list sweeps: bad tag", "ListSweeps", AsMessage(bad_tag_filter),
+       StatusCode::kInvalidArgument, "tags[0]: tag 'has space'"},
+      {"list sweeps: bad page token", "ListSweeps", AsMessage(bad_sweep_token),
+       StatusCode::kInvalidArgument, "'garbage'"},
+      {"submit: bad tag", "SubmitSweep", AsMessage(bad_submit_tag), StatusCode::kInvalidArgument,
+       "tags[0]: tag 'a,b'"},
+      {"submit: note too long", "SubmitSweep", AsMessage(long_note), StatusCode::kInvalidArgument,
+       "note has 5000 bytes"},
+      {"update sweep: no id", "UpdateSweep", AsMessage(update_no_sweep),
+       StatusCode::kInvalidArgument, "sweep_id"},
+      {"update sweep: empty tag", "UpdateSweep", AsMessage(update_bad_tag),
+       StatusCode::kInvalidArgument, "remove_tags[0]"},
+      {"delete sweep: no id", "DeleteSweep", AsMessage(v1::DeleteSweepRequest()),
+       StatusCode::kInvalidArgument, "sweep_id"},
       {"list jobs: page size", "ListJobs", AsMessage(big_page), StatusCode::kInvalidArgument,
        "page_size"},
       {"list jobs: bad page token", "ListJobs", AsMessage(bad_page_token),
@@ -936,7 +1061,7 @@ TEST_F(AuthServicesTest, EveryRpcChecksTokenAndRole) {
   const std::map<Role, Role> wrong = {
       {Role::kSubmit, Role::kRead}, {Role::kRead, Role::kWorker}, {Role::kWorker, Role::kSubmit}};
   const std::vector<Rpc> rpcs = AllRpcs(client_.get(), workers_.get());
-  ASSERT_EQ(rpcs.size(), 18u);
+  ASSERT_EQ(rpcs.size(), 20u);
   for (const Rpc& rpc : rpcs) {
     EXPECT_THAT(Call(rpc, ""), StatusIs(absl::StatusCode::kUnauthenticated)) << rpc.name;
     EXPECT_THAT(Call(rpc, "not-a-valid-token-at-all"), StatusIs(absl::StatusCode::kUnauthenticated))

@@ -30,6 +30,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/sqlite_connection.h"
+#include "storage/sqlite_schema.h"
 #include "tests/testing/status_matchers.h"
 
 namespace optbench::storage {
@@ -1643,6 +1645,237 @@ TEST_F(SqliteStoreTest, MemoryStoreReadsThroughTheWriter) {
 }
 
 // Every lifecycle field takes part in Of, ApplyTo and ==; nothing else of a job does.
+// ---------------------------------------------------------------------------------------------
+// Sweep tags, notes, filters and deletion (schema v6)
+
+TEST_F(SqliteStoreTest, UpgradesVersion5DatabaseToTagsAndNotes) {
+  {
+    // A version-5 file as released: the migrations up to 5 (steps are never edited).
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<internal::Connection> conn,
+                         internal::Connection::Open(
+                             Path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, absl::Seconds(5)));
+    for (const internal::Migration& step : internal::Migrations()) {
+      if (step.version > 5) break;
+      ASSERT_OK(conn->Exec(step.sql));
+    }
+    ASSERT_OK(conn->Exec(
+        "PRAGMA user_version = 5;"
+        "INSERT INTO sweeps (seq, id, name, source, created_at, num_jobs) "
+        "VALUES (1, 's-0000abcd', 'old', '', 1700000000000000, 1);"
+        "INSERT INTO jobs (id, sweep_seq, idx, spec, summary_json, state, max_attempts, "
+        "total_steps, created_at) VALUES ('s-0000abcd-0', 1, 0, x'0102', '{}', 3, 2, 10, "
+        "1700000000000000);"));
+  }
+  {
+    // Read-only cannot migrate: it says how to.
+    SqliteStoreOptions read_only;
+    read_only.read_only = true;
+    EXPECT_THAT(
+        SqliteStore::Open(Path(), read_only),
+        StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open it once writable")));
+  }
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawDb(Path()).QueryText("PRAGMA user_version"), "6");
+  ASSERT_OK_AND_ASSIGN(SweepRecord old, store->GetSweep("s-0000abcd"));
+  EXPECT_THAT(old.tags, IsEmpty());
+  EXPECT_EQ(old.note, "");
+  ASSERT_OK_AND_ASSIGN(old, store->UpdateSweep("s-0000abcd", {"baseline"}, {}, "from v5"));
+  EXPECT_THAT(old.tags, ElementsAre("baseline"));
+  EXPECT_EQ(old.note, "from v5");
+  ASSERT_OK_AND_ASSIGN(SweepDeletion deleted,
+                       store->DeleteSweep("s-0000abcd", [](const std::vector<JobRecord>&) {
+                         return absl::OkStatus();
+                       }));
+  EXPECT_EQ(deleted.jobs, 1);
+  EXPECT_EQ(RawDb(Path()).QueryText("PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(SqliteStoreTest, SweepTagsAndNoteAreStoredAndUpdated) {
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(
+      SweepRecord sweep,
+      store->CreateSweep("s", "", SweepAnnotations{{"paper1", "adam", "paper1"}, "first try"},
+                         MakeJobs(1), kT0));
+  EXPECT_THAT(sweep.tags, ElementsAre("adam", "paper1"));  // Sorted, once each.
+  EXPECT_EQ(sweep.note, "first try");
+  ASSERT_OK_AND_ASSIGN(
+      sweep, store->UpdateSweep(sweep.id, {"final", "adam"}, {"paper1", "nope"}, std::nullopt));
+  EXPECT_THAT(sweep.tags, ElementsAre("adam", "final"));
+  EXPECT_EQ(sweep.note, "first try");  // Unset: unchanged.
+  ASSERT_OK_AND_ASSIGN(sweep, store->UpdateSweep(sweep.id, {}, {}, ""));
+  EXPECT_EQ(sweep.note, "");
+  ASSERT_OK_AND_ASSIGN(SweepRecord reread, store->GetSweep(sweep.id));
+  EXPECT_THAT(reread.tags, ElementsAre("adam", "final"));
+  EXPECT_THAT(store->UpdateSweep("s-nope", {"x"}, {}, std::nullopt),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("s-nope")));
+  EXPECT_THAT(store->UpdateSweep(sweep.id, {""}, {}, std::nullopt),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  EXPECT_THAT(store->CreateSweep("t", "", SweepAnnotations{{""}, ""}, MakeJobs(1), kT0),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(store->ListSweeps(10), IsOkAndHolds(::testing::SizeIs(1)));  // Nothing created.
+}
+
+TEST_F(SqliteStoreTest, ListSweepsFiltersByTagNameAndJobStatesAndPages) {
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  // Oldest first: a (done), b (one running), c (queued), d (done, one failed).
+  ASSERT_OK_AND_ASSIGN(
+      SweepRecord a,
+      store->CreateSweep("Adam-LR", "", SweepAnnotations{{"p1"}, ""}, MakeJobs(1), kT0));
+  ASSERT_OK(store->UpdateJobs(Queued(), Ending("", JobState::kSucceeded, kT0)).status());
+  ASSERT_OK_AND_ASSIGN(
+      SweepRecord b,
+      store->CreateSweep("sgd-lr", "", SweepAnnotations{{"p1", "final"}, ""}, MakeJobs(2), kT0));
+  ASSERT_OK(Claim(*store, "w1", kT0).status());
+  ASSERT_OK_AND_ASSIGN(SweepRecord c, store->CreateSweep("muon", "", MakeJobs(1), kT0));
+  ASSERT_OK_AND_ASSIGN(
+      SweepRecord d,
+      store->CreateSweep("adam-wd", "", SweepAnnotations{{"final"}, ""}, MakeJobs(2), kT0));
+  ASSERT_OK(store->UpdateJob(d.id + "-0", Ending("", JobState::kFailed, kT0)).status());
+  ASSERT_OK(store->UpdateJob(d.id + "-1", Ending("", JobState::kSucceeded, kT0)).status());
+
+  auto ids = [&](const SweepFilter& filter) -> std::vector<std::string> {
+    absl::StatusOr<SweepPage> page = store->ListSweeps(filter);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> out;
+    if (page.ok()) {
+      for (const SweepRecord& s : page->sweeps) out.push_back(s.id);
+    }
+    return out;
+  };
+  SweepFilter all;
+  EXPECT_THAT(ids(all), ElementsAre(d.id, c.id, b.id, a.id));  // Newest first.
+  SweepFilter tagged;
+  tagged.tags = {"p1"};
+  EXPECT_THAT(ids(tagged), ElementsAre(b.id, a.id));
+  tagged.tags = {"p1", "final"};  // Every tag.
+  EXPECT_THAT(ids(tagged), ElementsAre(b.id));
+  tagged.tags = {"nobody"};
+  EXPECT_THAT(ids(tagged), IsEmpty());
+  SweepFilter named;
+  named.name_contains = "ADAM";  // ASCII case ignored.
+  EXPECT_THAT(ids(named), ElementsAre(d.id, a.id));
+  SweepFilter running;
+  running.has_state = JobState::kRunning;
+  EXPECT_THAT(ids(running), ElementsAre(b.id));
+  SweepFilter failed;
+  failed.has_state = JobState::kFailed;
+  EXPECT_THAT(ids(failed), ElementsAre(d.id));
+  SweepFilter active;
+  active.progress = SweepFilter::Progress::kActive;
+  EXPECT_THAT(ids(active), ElementsAre(c.id, b.id));
+  SweepFilter done;
+  done.progress = SweepFilter::Progress::kDone;
+  EXPECT_THAT(ids(done), ElementsAre(d.id, a.id));
+  done.name_contains = "wd";  // Conditions combine.
+  EXPECT_THAT(ids(done), ElementsAre(d.id));
+
+  // Pages of 3 then 1 cover every sweep once; the total counts every page.
+  SweepFilter paged;
+  paged.limit = 3;
+  ASSERT_OK_AND_ASSIGN(SweepPage first, store->ListSweeps(paged));
+  EXPECT_EQ(first.total, 4);
+  ASSERT_EQ(first.sweeps.size(), 3u);
+  ASSERT_FALSE(first.next_page_token.empty());
+  paged.page_token = first.next_page_token;
+  ASSERT_OK_AND_ASSIGN(SweepPage second, store->ListSweeps(paged));
+  EXPECT_EQ(second.total, 4);
+  ASSERT_EQ(second.sweeps.size(), 1u);
+  EXPECT_EQ(second.sweeps[0].id, a.id);
+  EXPECT_TRUE(second.next_page_token.empty());
+  tagged.tags = {"final"};
+  tagged.limit = 1;
+  ASSERT_OK_AND_ASSIGN(SweepPage one, store->ListSweeps(tagged));
+  EXPECT_EQ(one.total, 2);
+  EXPECT_FALSE(one.next_page_token.empty());
+
+  paged.page_token = "garbage";
+  EXPECT_THAT(store->ListSweeps(paged),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'garbage'")));
+  paged.page_token.clear();
+  paged.limit = 0;
+  EXPECT_THAT(store->ListSweeps(paged),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 0")));
+}
+
+TEST_F(SqliteStoreTest, DeleteSweepRemovesEverythingOfItsJobsAndNothingElse) {
+  auto store = OpenOrDie(Path());
+  ASSERT_NE(store, nullptr);
+  // Two sweeps alike: metrics, a checkpoint and a finished kept model each, and tags.
+  std::vector<SweepRecord> sweeps;
+  const std::string model = ModelBytes(300);
+  for (const char* name : {"keep", "drop"}) {
+    ASSERT_OK_AND_ASSIGN(
+        SweepRecord sweep,
+        store->CreateSweep(name, "", SweepAnnotations{{name}, "n"}, MakeJobs(2), kT0));
+    sweeps.push_back(sweep);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, Claim(*store, "w1", kT0));
+      ASSERT_TRUE(job.has_value());
+      const std::string& token = job->lease_token;
+      ASSERT_OK(store
+                    ->AppendMetrics(job->id,
+                                    {Row(job->id, 0, "train", "loss", {1, 2}),
+                                     Row(job->id, 1, "train", "loss", {0.5, 1})},
+                                    Holding(token))
+                    .status());
+      ASSERT_OK(store->SaveCheckpoint(job->id, 1, "state", 2, Holding(token)));
+      ASSERT_OK(store->SaveKeptModelChunk(job->id, Piece(model, 0, 300), Holding(token)).status());
+    }
+  }
+  const SweepRecord& keep = sweeps[0];
+  const SweepRecord& drop = sweeps[1];
+  RawDb raw(Path());
+  auto rows = [&](const std::string& table) {
+    return raw.QueryText(absl::StrCat("SELECT count(*) FROM ", table));
+  };
+  ASSERT_EQ(rows("metrics"), "8");
+  ASSERT_EQ(rows("checkpoints"), "4");
+  ASSERT_EQ(rows("kept_models"), "4");
+
+  // A refusal deletes nothing.
+  EXPECT_THAT(store->DeleteSweep(drop.id,
+                                 [](const std::vector<JobRecord>& jobs) {
+                                   return jobs.size() == 2 && jobs[1].state == JobState::kRunning
+                                              ? absl::FailedPreconditionError("test: running")
+                                              : absl::OkStatus();
+                                 }),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("test: running")));
+  EXPECT_EQ(rows("metrics"), "8");
+  EXPECT_OK(store->GetSweep(drop.id).status());
+
+  ASSERT_OK_AND_ASSIGN(
+      SweepDeletion deleted,
+      store->DeleteSweep(drop.id, [](const std::vector<JobRecord>&) { return absl::OkStatus(); }));
+  EXPECT_EQ(deleted.jobs, 2);
+  EXPECT_EQ(deleted.metric_rows, 4);
+  EXPECT_EQ(deleted.checkpoints, 2);
+  EXPECT_EQ(deleted.kept_models, 2);
+  EXPECT_THAT(store->GetSweep(drop.id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->GetJob(drop.id + "-0"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(raw.QueryText("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(raw.QueryText("PRAGMA foreign_key_check"), "");
+  // What is left is exactly the other sweep's.
+  EXPECT_EQ(rows("sweeps"), "1");
+  EXPECT_EQ(rows("jobs"), "2");
+  EXPECT_EQ(rows("metrics"), "4");
+  EXPECT_EQ(rows("checkpoints"), "2");
+  EXPECT_EQ(rows("kept_models"), "2");
+  EXPECT_EQ(rows("kept_model_pieces"), "2");
+  EXPECT_EQ(rows("sweep_tags"), "1");
+  ASSERT_OK_AND_ASSIGN(SweepRecord kept, store->GetSweep(keep.id));
+  EXPECT_THAT(kept.tags, ElementsAre("keep"));
+  MetricQuery query;
+  query.job_ids = {keep.id + "-0", keep.id + "-1"};
+  EXPECT_THAT(store->ReadMetrics(query), IsOkAndHolds(::testing::SizeIs(4)));
+  EXPECT_THAT(Download(*store, keep.id + "-1"), IsOkAndHolds(model));
+  EXPECT_THAT(
+      store->DeleteSweep(drop.id, [](const std::vector<JobRecord>&) { return absl::OkStatus(); }),
+      StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST(JobUpdateTest, OfApplyToAndEqualityCoverEveryLifecycleField) {
   JobRecord job;
   job.id = "s-1-0";

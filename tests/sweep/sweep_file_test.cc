@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sweep/sweep_values.h"
@@ -118,6 +119,32 @@ TEST(SweepFileTest, ExpandsExampleInDocumentedOrder) {
   EXPECT_EQ(GetInt(adam.dataset.params, "m"), 8);
   EXPECT_EQ(adam.trainer.steps, 300);
   EXPECT_TRUE(adam.trainer.eval_log_spaced);
+}
+
+TEST(SweepFileTest, TagsAndNoteDescribeTheSweepNotItsJobs) {
+  const std::string body =
+      "dataset: {name: heavy_tail_uniform, m: 3}\nmodel: {name: linear}\n"
+      "optimizer: {name: gd, lr: [0.1, 0.2]}\n";
+  SweepFile sweep = ParseOk("name: n\ntags: [paper1, lr-grid]\nnote: \"first: try\"\n" + body);
+  EXPECT_EQ(sweep.name, "n");
+  EXPECT_THAT(sweep.tags, ElementsAre("paper1", "lr-grid"));
+  EXPECT_EQ(sweep.note, "first: try");
+  ASSERT_EQ(sweep.jobs.size(), 2u);
+  EXPECT_EQ(sweep.jobs[0].labels.count("tags"), 0u);
+  EXPECT_THAT(ParseOk("tags: one\n" + body).tags, ElementsAre("one"));
+  // Beside parts too, but not inside one.
+  EXPECT_THAT(
+      ParseOk("tags: [a]\nparts:\n  - " + absl::StrReplaceAll(body, {{"\n", "\n    "}})).tags,
+      ElementsAre("a"));
+  EXPECT_THAT(ErrorOf("tags: [ok, has space]\n" + body),
+              HasSubstr("sweep.yaml:1: tags[1]: tag 'has space' is not 1..64 characters"));
+  EXPECT_THAT(ErrorOf("tags: {a: 1}\n" + body), HasSubstr("sweep.yaml:1: tags: expected a tag"));
+  EXPECT_THAT(ErrorOf("note: [a]\n" + body), HasSubstr("sweep.yaml:1: note: expected a string"));
+  EXPECT_THAT(ErrorOf("note: " + std::string(5000, 'x') + "\n" + body),
+              HasSubstr("note has 5000 bytes; at most 4096"));
+  EXPECT_THAT(
+      ErrorOf("parts:\n  - tags: [a]\n    " + absl::StrReplaceAll(body, {{"\n", "\n    "}})),
+      HasSubstr("belongs at the top level"));
 }
 
 TEST(SweepFileTest, AxesExpandInFileOrderFirstSlowest) {
@@ -754,8 +781,9 @@ TEST(SweepFileTest, PartsJoinSweepsOfDifferentTasks) {
 TEST(SweepFileTest, PartsErrorsNameTheirPlace) {
   EXPECT_THAT(ErrorOf("parts: {task: train}\n"), HasSubstr("parts: expected a list"));
   EXPECT_THAT(ErrorOf("parts: []\n"), HasSubstr("parts: expected a list"));
-  EXPECT_THAT(ErrorOf("seed: 1\nparts:\n  - {task: train}\n"),
-              HasSubstr("sweep.yaml:1: seed: a sweep with parts takes only name and parts"));
+  EXPECT_THAT(
+      ErrorOf("seed: 1\nparts:\n  - {task: train}\n"),
+      HasSubstr("sweep.yaml:1: seed: a sweep with parts takes only name, tags, note and parts"));
   EXPECT_THAT(ErrorOf("parts:\n  - name: x\n    task: train\n"),
               HasSubstr("parts[0].name: belongs at the top level"));
   EXPECT_THAT(ErrorOf("parts:\n  - 3\n"), HasSubstr("parts[0]: expected a mapping"));

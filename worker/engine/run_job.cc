@@ -4,7 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "spec/params.h"
 #include "worker/engine/catalog.h"
+#include "worker/engine/model/linear.h"
+#include "worker/engine/task/train.h"
+#include "worker/engine/trainer_spec.h"
 
 namespace optbench::engine {
 inline namespace OPTBENCH_ENGINE_PRECISION {
@@ -27,6 +31,23 @@ absl::StatusOr<RunResult> RunJob(const spec::JobSpec& spec, RunSink* sink,
 absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const spec::JobSpec& spec) {
   OPTBENCH_ASSIGN_OR_RETURN(const spec::JobSpec validated, Catalog().Validate(spec));
   return FindTask(validated.task).peak_memory(validated);
+}
+
+absl::StatusOr<std::string> WhySeedCannotMatter(const spec::JobSpec& spec) {
+  OPTBENCH_ASSIGN_OR_RETURN(const spec::JobSpec validated, Catalog().Validate(spec));
+  if (validated.task != TrainTaskDefinition().spec.name) return std::string();
+  const TrainJob job = TrainJob::From(validated);
+  // Of the models, only linear can start without drawing anything (init: zeros).
+  const auto init = job.model.params.find("init");
+  const bool fixed_start = job.model.name == LinearDefinition().spec.name &&
+                           init != job.model.params.end() &&
+                           spec::FormatParamValue(init->second) == "zeros";
+  if (!fixed_start || job.trainer.batch_size != 0 || TrainerAttacks(job.trainer)) {
+    return std::string();
+  }
+  return std::string(
+      "model linear with init: zeros, full batch (trainer.batch_size: 0) and no attack draw "
+      "nothing at random");
 }
 
 }  // namespace OPTBENCH_ENGINE_PRECISION

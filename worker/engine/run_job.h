@@ -32,6 +32,13 @@ absl::StatusOr<RunResult> RunJob(const spec::JobSpec& spec, RunSink* sink,
 // validation, or for files that cannot be read or parsed.
 absl::StatusOr<int64_t> EstimatePeakMemoryBytes(const spec::JobSpec& spec);
 
+// Why the seed of `spec` cannot change its result, or "" when it can (or may). The seed drives a
+// model's random initialization, mini-batch sampling and attacks' random starts (data sets have
+// their own data_seed), so a train job of model linear with init zeros, trained full batch
+// (trainer.batch_size 0) without adversarial training or attack_epsilon, computes the same for
+// every seed. Other tasks and models: "". InvalidArgument as EstimatePeakMemoryBytes.
+absl::StatusOr<std::string> WhySeedCannotMatter(const spec::JobSpec& spec);
+
 }  // namespace OPTBENCH_ENGINE_PRECISION
 }  // namespace optbench::engine
 
