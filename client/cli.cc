@@ -673,9 +673,9 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (format == "csv") {
-    out << QueryToCsv(*response);
+    out << QueryToCsv(*response, request.group_by());
   } else if (format == "json") {
-    out << QueryToJson(*response);
+    out << QueryToJson(*response, request.group_by());
   } else {
     out << QueryToTable(*response, 6);
   }

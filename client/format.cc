@@ -38,17 +38,27 @@ std::vector<const v1::Job*> JobsOf(const v1::QueryMetricsResponse& response) {
 std::string SplitName(v1::Split split) { return split == v1::SPLIT_TEST ? "test" : "train"; }
 
 // Calls `row` for every (series, point, group) triple, with the group's number as every output
-// of the CLI shows it: 1-based, 1 = the most frequent classes (the wire's ClassGroup.index + 1).
+// of the CLI shows it: a frequency group 1-based, 1 = the most frequent classes (the wire's
+// ClassGroup.index + 1); with group_by class, the class's own id (a label of the data set).
 template <typename F>
-void ForEachRow(const v1::QueryMetricsResponse& response, F row) {
+void ForEachRow(const v1::QueryMetricsResponse& response, v1::GroupBy group_by, F row) {
   for (const v1::Series& s : response.series()) {
     for (const v1::SeriesPoint& p : s.points()) {
       for (int g = 0; g < p.values_size(); ++g) {
         const v1::ClassGroup* group = g < s.groups_size() ? &s.groups(g) : nullptr;
-        row(s, p, g + 1, group, p.values(g));
+        int64_t number = g + 1;
+        if (group_by == v1::GROUP_BY_CLASS) {
+          number = group != nullptr && group->classes_size() == 1 ? group->classes(0) : g;
+        }
+        row(s, p, number, group, p.values(g));
       }
     }
   }
+}
+
+// The column of the group's number: "class" when each group is one class, else "group".
+const char* GroupColumn(v1::GroupBy group_by) {
+  return group_by == v1::GROUP_BY_CLASS ? "class" : "group";
 }
 
 }  // namespace
@@ -155,40 +165,46 @@ std::string ProgressSnapshot(const std::vector<v1::Job>& jobs, absl::Time now,
   return RenderTable(rows);
 }
 
-std::string QueryToCsv(const v1::QueryMetricsResponse& response) {
+std::string QueryToCsv(const v1::QueryMetricsResponse& response, v1::GroupBy group_by) {
   const std::vector<std::string> keys = LabelKeys(JobsOf(response));
   std::string out = "job_id,sweep_id,state";
   for (const std::string& k : keys) absl::StrAppend(&out, ",", CsvField(k));
-  absl::StrAppend(&out, ",step,split,metric,group,group_classes,group_train_examples,value\n");
-  ForEachRow(response, [&](const v1::Series& s, const v1::SeriesPoint& p, int g,
-                           const v1::ClassGroup* group, double value) {
-    absl::StrAppend(&out, CsvField(s.job().id()), ",", CsvField(s.job().sweep_id()), ",",
-                    StateName(s.job().state()));
-    for (const std::string& k : keys) {
-      auto it = s.job().labels().find(k);
-      absl::StrAppend(&out, ",", it == s.job().labels().end() ? "" : CsvField(it->second));
-    }
-    absl::StrAppend(&out, ",", p.step(), ",", SplitName(s.split()), ",", s.metric(), ",", g, ",",
-                    group ? group->num_classes() : 0, ",", group ? group->train_examples() : 0, ",",
-                    Number(value), "\n");
-  });
+  absl::StrAppend(&out, ",step,split,metric,", GroupColumn(group_by),
+                  ",group_classes,group_train_examples,value\n");
+  ForEachRow(response, group_by,
+             [&](const v1::Series& s, const v1::SeriesPoint& p, int64_t g,
+                 const v1::ClassGroup* group, double value) {
+               absl::StrAppend(&out, CsvField(s.job().id()), ",", CsvField(s.job().sweep_id()), ",",
+                               StateName(s.job().state()));
+               for (const std::string& k : keys) {
+                 auto it = s.job().labels().find(k);
+                 absl::StrAppend(&out, ",",
+                                 it == s.job().labels().end() ? "" : CsvField(it->second));
+               }
+               absl::StrAppend(&out, ",", p.step(), ",", SplitName(s.split()), ",", s.metric(), ",",
+                               g, ",", group ? group->num_classes() : 0, ",",
+                               group ? group->train_examples() : 0, ",", Number(value), "\n");
+             });
   return out;
 }
 
-std::string QueryToJson(const v1::QueryMetricsResponse& response) {
+std::string QueryToJson(const v1::QueryMetricsResponse& response, v1::GroupBy group_by) {
   std::vector<std::string> rows;
-  ForEachRow(response, [&](const v1::Series& s, const v1::SeriesPoint& p, int g,
-                           const v1::ClassGroup* group, double value) {
-    std::map<std::string, std::string> labels(s.job().labels().begin(), s.job().labels().end());
-    rows.push_back(absl::StrCat(
-        "{\"job_id\":", JsonString(s.job().id()), ",\"sweep_id\":", JsonString(s.job().sweep_id()),
-        ",\"state\":", JsonString(StateName(s.job().state())),
-        ",\"labels\":", proto::LabelsToJson(labels), ",\"step\":", p.step(),
-        ",\"split\":", JsonString(SplitName(s.split())), ",\"metric\":", JsonString(s.metric()),
-        ",\"group\":", g, ",\"group_classes\":", group ? group->num_classes() : 0,
-        ",\"group_train_examples\":", group ? group->train_examples() : 0,
-        ",\"value\":", std::isfinite(value) ? spec::FormatDouble(value) : "null", "}"));
-  });
+  ForEachRow(
+      response, group_by,
+      [&](const v1::Series& s, const v1::SeriesPoint& p, int64_t g, const v1::ClassGroup* group,
+          double value) {
+        std::map<std::string, std::string> labels(s.job().labels().begin(), s.job().labels().end());
+        rows.push_back(absl::StrCat(
+            "{\"job_id\":", JsonString(s.job().id()), ",\"sweep_id\":",
+            JsonString(s.job().sweep_id()), ",\"state\":", JsonString(StateName(s.job().state())),
+            ",\"labels\":", proto::LabelsToJson(labels), ",\"step\":", p.step(),
+            ",\"split\":", JsonString(SplitName(s.split())), ",\"metric\":", JsonString(s.metric()),
+            ",\"", GroupColumn(group_by), "\":", g,
+            ",\"group_classes\":", group ? group->num_classes() : 0,
+            ",\"group_train_examples\":", group ? group->train_examples() : 0,
+            ",\"value\":", std::isfinite(value) ? spec::FormatDouble(value) : "null", "}"));
+      });
   if (rows.empty()) return "[]\n";
   return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
 }

@@ -32,10 +32,14 @@ std::string ProgressSnapshot(const std::vector<v1::Job>& jobs, absl::Time now,
 
 // CSV, one row per (job, step, group): job_id, sweep_id, state, the label columns (optimizer
 // and hyperparameters, so the file pivots without a join), step, split, metric, group,
-// group_classes, group_train_examples, value. RFC 4180 quoting; NaN is an empty field.
-std::string QueryToCsv(const v1::QueryMetricsResponse& response);
+// group_classes, group_train_examples, value. `group` numbers frequency groups from 1 (the most
+// frequent classes), as the table and the plots do; with `group_by` class the column is `class`,
+// the class's id. RFC 4180 quoting; NaN is an empty field.
+std::string QueryToCsv(const v1::QueryMetricsResponse& response,
+                       v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 // JSON array of the same rows as objects (NaN is null).
-std::string QueryToJson(const v1::QueryMetricsResponse& response);
+std::string QueryToJson(const v1::QueryMetricsResponse& response,
+                        v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 // Human table: for each step, one row per job and one column per group. Steps are limited to
 // `max_steps` evenly spread ones (always the first and the last) when there are more.
 std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps);

@@ -114,7 +114,7 @@ LogFields JobFields(absl::string_view job_id, int64_t attempt, absl::string_view
 }
 
 bool ParseLogFormat(absl::string_view name, LogFormat* format) {
-  if (name == "text") {
+  if (name == "plain") {
     *format = LogFormat::kText;
   } else if (name == "json") {
     *format = LogFormat::kJson;

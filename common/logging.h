@@ -1,6 +1,6 @@
 // Minimal leveled logging to stderr (Abseil 20220623 has no absl/log). Thread-safe: each call
 // writes one line with a single fwrite. Two formats (SetLogFormat; the daemons' --log_format):
-//   text  I 07:21:02.088 [scheduler] job s-1-0 (attempt 1) leased to w1 job=s-1-0 attempt=1 ...
+//   plain I 07:21:02.088 [scheduler] job s-1-0 (attempt 1) leased to w1 job=s-1-0 attempt=1 ...
 //   json  {"ts":"2026-12-04T07:21:02.088Z","level":"info","component":"scheduler","msg":"...",
 //          "job":"s-1-0","attempt":1,"worker":"w1"}
 // Job events carry the fields job, attempt and worker (JobFields) in both.
@@ -30,7 +30,7 @@ using LogFields = std::vector<LogField>;
 // The fields of a job event; an empty worker is left out.
 LogFields JobFields(absl::string_view job_id, int64_t attempt, absl::string_view worker_id);
 
-// "text" or "json"; false for anything else.
+// "plain" or "json"; false for anything else.
 bool ParseLogFormat(absl::string_view name, LogFormat* format);
 void SetLogFormat(LogFormat format);
 

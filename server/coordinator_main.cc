@@ -43,8 +43,8 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(double, drain_seconds, 5,
           "on SIGTERM/SIGINT: report NOT_SERVING and lease nothing for this long while reports "
           "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
-ABSL_FLAG(std::string, log_format, "text",
-          "log lines as 'text' (human, with job=, attempt=, worker= on job events) or 'json' "
+ABSL_FLAG(std::string, log_format, "plain",
+          "log lines as 'plain' (human, with job=, attempt=, worker= on job events) or 'json' "
           "(one object per line)");
 
 int main(int argc, char** argv) {
@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
       optbench::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &format)) {
     optbench::SetLogFormat(format);
   } else {
-    std::fprintf(stderr, "%s: --log_format=%s: expected text or json\n", "optbench-coordinator",
+    std::fprintf(stderr, "%s: --log_format=%s: expected plain or json\n", "optbench-coordinator",
                  absl::GetFlag(FLAGS_log_format).c_str());
     return 2;
   }

@@ -39,8 +39,8 @@ ABSL_FLAG(int64_t, model_piece_kib, 4096,
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA of the coordinator's certificate (enables TLS)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mutual TLS)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, log_format, "text",
-          "log lines as 'text' (human, with job=, attempt=, worker= on job events) or 'json' "
+ABSL_FLAG(std::string, log_format, "plain",
+          "log lines as 'plain' (human, with job=, attempt=, worker= on job events) or 'json' "
           "(one object per line)");
 
 int main(int argc, char** argv) {
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       optbench::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &format)) {
     optbench::SetLogFormat(format);
   } else {
-    std::fprintf(stderr, "%s: --log_format=%s: expected text or json\n", "optbench-worker",
+    std::fprintf(stderr, "%s: --log_format=%s: expected plain or json\n", "optbench-worker",
                  absl::GetFlag(FLAGS_log_format).c_str());
     return 2;
   }

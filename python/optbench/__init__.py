@@ -8,8 +8,8 @@ straight from a database file, read-only (`open_db`), with the same DataFrames e
     c.wait(sweep)
     df = c.query(sweep, group_by="frequency:10")   # job_id, labels, step, group, value, ...
 
-Frequency groups are numbered from 0 (the most frequent classes), as in `optbench query
---format csv|json`; the CLI's table calls that group 1.
+Frequency groups are numbered from 1 (the most frequent classes), as everywhere in optbench
+(`optbench query` tables, CSV and JSON, and plots); per-class rows carry the class id.
 """
 
 # The generated modules (optbench.v1, optbench._health_pb2) may live in another directory named

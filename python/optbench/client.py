@@ -203,7 +203,7 @@ class Client:
         """Metric series of the jobs that `ids` names (a sweep or job id, or a list of them; each
         job once), in long format: one row per (job, step, group) with job_id, sweep_id, the
         jobs' labels as typed columns (optimizer first, seed last), metric, split, step, "group"
-        (frequency groups: 0 = the most frequent classes) or "class", group_classes,
+        (frequency groups: 1 = the most frequent classes) or "class", group_classes,
         group_train_examples and value. See frames.query_frame.
 
         metric: a metric the jobs declare (`optbench list metrics`; default: their objective's

@@ -302,6 +302,7 @@ class Database:
 
         response = c.QueryMetricsResponse()
         declared, split_problem, answered = set(), "", False
+        train_only, splits = set(), set()  # As server/query.cc names them in its error.
         for row in jobs:
             job = row.job
             series = response.series.add()
@@ -321,6 +322,12 @@ class Database:
                 _check_declaration(job.id, m)
                 if m.query:
                     declared.add(m.query)
+                    if m.splits == _Decl.SPLITS_TRAIN:
+                        train_only.add(m.query)
+            if row.num_classes > 0:
+                splits.add("train")
+                if row.test_counts:
+                    splits.add("test")
             if request.metric:
                 metric = next((m for m in row.declarations if m.query == request.metric), None)
             else:
@@ -345,9 +352,14 @@ class Database:
             raise InvalidArgumentError(split_problem)
         if not answered and jobs:
             who = "the job" if target == "job_id" else "its jobs"
-            raise InvalidArgumentError(
-                f"metric: unknown metric '{request.metric}'; {who} declare "
-                f"{', '.join(sorted(declared)) if declared else 'none'}")
+            message = (f"metric: unknown metric '{request.metric}'; {who} declare "
+                       f"{', '.join(sorted(declared)) if declared else 'none'}")
+            if train_only:
+                message += f" (train split only: {', '.join(sorted(train_only))})"
+            message += "; splits: " + (
+                ", ".join(sorted(splits, reverse=True)) if splits
+                else "train, and test where the data set has one (not run yet)")
+            raise InvalidArgumentError(message)
         return response
 
     def _fill_series(self, series, row, metric, counts, group_by, num_groups, min_step,

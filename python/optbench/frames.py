@@ -181,8 +181,8 @@ GROUP_COLUMN = {"frequency": "group", "class": "class", "none": None}
 def query_frame(series_list, group_by):
     """Long format, one row per (job, step, group): job_id, sweep_id, each label key of the jobs
     (typed; a job without that label takes the value of its own field of that name, if it has
-    one), metric, split, step, then for group_by "frequency" a "group" column (0 = the most
-    frequent classes, as in `optbench query --format csv|json`) or for "class" a "class" column
+    one), metric, split, step, then for group_by "frequency" a "group" column (1 = the most
+    frequent classes, as in `optbench query`'s table, CSV and JSON) or for "class" a "class" column
     (the class id), "item" for per-item metrics (the item's name), group_classes and
     group_train_examples; last, value (NaN for a class without targets in the split).
 
@@ -238,7 +238,9 @@ def query_frame(series_list, group_by):
     frame["split"] = pd.Series(split, dtype=object)
     frame["step"] = cat(step, np.int64)
     if group_column is not None:
-        frame[group_column] = cat(index, np.int64)
+        # Frequency groups count from 1 (the most frequent), as the CLI's every output does; a
+        # per-class series' groups are its classes in id order, so the position is the id.
+        frame[group_column] = cat(index, np.int64) + (1 if group_column == "group" else 0)
         if items:
             frame["item"] = pd.Series(label, dtype=object)
     frame["group_classes"] = cat(classes, np.int64)

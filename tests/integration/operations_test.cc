@@ -365,9 +365,9 @@ TEST_F(MetricsTest, ABadMetricsAddressIsRefusedByName) {
 }
 
 // --log_format=json: every line of ours is one JSON object; job events carry job, attempt and
-// worker. --log_format=text (the default) appends the same fields as key=value.
+// worker. --log_format=plain (the default) appends the same fields as key=value.
 TEST_F(OperationsTest, JobEventsCarryJobAttemptAndWorkerInBothLogFormats) {
-  for (const std::string format : {"json", "text"}) {
+  for (const std::string format : {"json", "plain"}) {
     SCOPED_TRACE(format);
     StartCoordinator({"--log_format=" + format});
     testing::Subprocess* worker = StartWorker("w-" + format, {"--log_format=" + format});
@@ -385,7 +385,7 @@ optimizer: {name: adam, lr: 0.01}
     ASSERT_TRUE(WaitForLog(*worker, "OUTCOME_SUCCEEDED", absl::Seconds(10))) << worker->Log();
     const std::string fields =
         format == "json" ? absl::StrCat(R"("job":")", id, R"(","attempt":1,"worker":"w-json"})")
-                         : absl::StrCat(" job=", id, " attempt=1 worker=w-text");
+                         : absl::StrCat(" job=", id, " attempt=1 worker=w-plain");
     // The events: leased and succeeded on the coordinator; starts and succeeded on the worker.
     for (const auto& [process, event] :
          {std::pair{coordinator_.get(), std::string("leased to")},
@@ -425,7 +425,7 @@ optimizer: {name: adam, lr: 0.01}
   int status = 0;
   ASSERT_TRUE(bad.WaitFor(absl::Seconds(20), &status));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
-  EXPECT_NE(bad.Log().find("--log_format=yaml: expected text or json"), std::string::npos)
+  EXPECT_NE(bad.Log().find("--log_format=yaml: expected plain or json"), std::string::npos)
       << bad.Log();
 }
 

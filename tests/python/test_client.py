@@ -123,7 +123,7 @@ def test_query_equals_the_cli_json(service, client, sweeps, group_by, flag):
         assert got["group_classes"] == want["group_classes"]
         assert got["group_train_examples"] == want["group_train_examples"]
         if group_column:
-            assert got[group_column] == want["group"]
+            assert got[group_column] == want[group_column]
         if want["value"] is None:
             assert math.isnan(got["value"])
         else:
