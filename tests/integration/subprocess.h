@@ -109,11 +109,10 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the `optbench` command line with `args` (a shell string) and waits for it.
-inline Result RunCli(const std::string& args) {
+// Runs `command` with /bin/sh (stderr joined to stdout) and waits for it.
+inline Result RunShell(const std::string& command) {
   Result r;
-  const std::string command = std::string(OPTBENCH_CLI_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return r;
   char buf[4096];
   size_t n;
@@ -121,6 +120,11 @@ inline Result RunCli(const std::string& args) {
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Runs the `optbench` command line with `args` (a shell string) and waits for it.
+inline Result RunCli(const std::string& args) {
+  return RunShell(std::string(OPTBENCH_CLI_BIN) + " " + args);
 }
 
 }  // namespace optbench::testing

@@ -93,12 +93,8 @@ class ServicesFixture : public ::testing::Test {
     return FromGrpcStatus(workers_->FailJob(&context, request, &response));
   }
 
-  // An evaluation of `leased`'s job at `step` as a worker reports it: a 4-class DatasetInfo,
-  // then a loss_sum row, on a Report stream. The stream's status.
-  absl::Status ReportEvaluation(const v1::AcquireJobResponse& leased, int64_t step) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    auto stream = workers_->Report(&context);
+  // Report seq 1 of `leased`'s job: a data set of four classes with train counts 4, 2, 1, 1.
+  static v1::ReportRequest FourClassDatasetInfo(const v1::AcquireJobResponse& leased) {
     v1::ReportRequest info;
     info.set_job_id(leased.job().id());
     info.set_lease_token(leased.lease_token());
@@ -106,6 +102,16 @@ class ServicesFixture : public ::testing::Test {
     v1::DatasetInfo* d = info.mutable_dataset_info();
     d->set_num_classes(4);
     for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
+    return info;
+  }
+
+  // An evaluation of `leased`'s job at `step` as a worker reports it: a 4-class DatasetInfo,
+  // then a loss_sum row, on a Report stream. The stream's status.
+  absl::Status ReportEvaluation(const v1::AcquireJobResponse& leased, int64_t step) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = workers_->Report(&context);
+    v1::ReportRequest info = FourClassDatasetInfo(leased);
     v1::ReportRequest eval;
     eval.set_job_id(leased.job().id());
     eval.set_lease_token(leased.lease_token());

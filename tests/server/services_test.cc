@@ -77,15 +77,9 @@ class ServicesTest : public ServicesFixture {
     const v1::AcquireJobResponse& leased = *out;
     if (!leased.has_job()) return false;
     *stream = workers_->Report(context);
-    v1::ReportRequest info;
-    info.set_job_id(leased.job().id());
-    info.set_lease_token(leased.lease_token());
-    info.set_seq(1);
-    v1::DatasetInfo* d = info.mutable_dataset_info();
-    d->set_num_classes(4);
-    for (int64_t n : {4, 2, 1, 1}) d->add_train_class_counts(n);
     v1::ReportResponse ack;
-    return (*stream)->Write(info) && (*stream)->Read(&ack) && ack.acked_seq() == 1;
+    return (*stream)->Write(FourClassDatasetInfo(leased)) && (*stream)->Read(&ack) &&
+           ack.acked_seq() == 1;
   }
 
   // An empty metric batch of `leased`'s job at `step`, as report `seq`.
