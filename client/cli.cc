@@ -114,6 +114,9 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)
       --format F          table (default), csv or json
+      --aggregate seed    over seeds: per setting (the labels but seed), step and group the
+                          mean, std (n - 1), n and 95 % Student-t interval; each step over the
+                          jobs that have it, NaN values left out of n
       --db PATH           read a database file directly (read-only) instead of a coordinator
   export JOB --out FILE  the model a job kept, checked (size, FNV-1a) as its pieces arrive: a
                         quantize job's quantized model (docs/QUANTIZED_FORMAT.md) or a train
@@ -611,7 +614,8 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
 int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench query SWEEP_OR_JOB [--metric M] [--split S] [--group-by G] "
-           "[--steps A:B] [--format table|csv|json] [--db PATH | --coordinator ADDR]\n";
+           "[--steps A:B] [--format table|csv|json] [--aggregate seed] "
+           "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
   v1::QueryMetricsRequest request;
@@ -632,6 +636,12 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     err << "optbench query: --format: '" << format << "' is not table, csv or json\n";
     return 2;
   }
+  const std::string aggregate = Flag(args, "--aggregate");
+  if (!aggregate.empty() && aggregate != "seed") {
+    err << "optbench query: --aggregate: '" << aggregate << "' is not accepted; accepted: seed\n";
+    return 2;
+  }
+  request.set_aggregate(aggregate);
 
   auto response = FetchMetrics(args, args.positional[0], request);
   if (!response.ok()) return Fail(err, "query", response.status());
@@ -672,12 +682,13 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
         << absl::StrJoin(parts, ", ") << ")\n";
     return 0;
   }
+  const bool aggregated = !aggregate.empty();
   if (format == "csv") {
-    out << QueryToCsv(*response, request.group_by());
+    out << (aggregated ? AggregatesToCsv : QueryToCsv)(*response, request.group_by());
   } else if (format == "json") {
-    out << QueryToJson(*response, request.group_by());
+    out << (aggregated ? AggregatesToJson : QueryToJson)(*response, request.group_by());
   } else {
-    out << QueryToTable(*response, 6);
+    out << (aggregated ? AggregatesToTable : QueryToTable)(*response, 6);
   }
   return 0;
 }
@@ -1389,7 +1400,8 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"tag", {{"--coordinator", "--add", "--remove", "--note"}, CmdTag}},
       {"delete", {{"--coordinator", "--yes", "--force"}, CmdDelete}},
       {"query",
-       {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
+       {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format",
+         "--aggregate"},
         CmdQuery}},
       {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
       {"plot",
