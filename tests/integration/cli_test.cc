@@ -198,11 +198,24 @@ seed: [0, 1, 2]
   EXPECT_NE(table.output.find("\n  lr=0.5 "), std::string::npos) << table.output;
   EXPECT_NE(table.output.find(" (3)"), std::string::npos) << table.output;
 
-  Result bad = RunCli(absl::StrCat("query ", id, " --db ", db, " --aggregate foo"));
-  EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_NE(bad.output.find("--aggregate: 'foo' is not accepted; accepted: seed"),
-            std::string::npos)
-      << bad.output;
+  // The plot: a panel per setting, each group's mean with its interval as a band.
+  Result plot = RunCli(absl::StrCat("plot ", id, " --db ", db, " --aggregate seed --groups 3"));
+  ASSERT_EQ(plot.exit_code, 0) << plot.output;
+  EXPECT_NE(plot.output.find(">gd lr=0.5<"), std::string::npos) << plot.output.substr(0, 2000);
+  size_t bands = 0;
+  for (size_t at = 0; (at = plot.output.find("<polygon data-band=\"1\"", at)) != std::string::npos;
+       ++at) {
+    ++bands;
+  }
+  EXPECT_EQ(bands, 2u * 3u);  // Settings x groups: every step has three seeds.
+
+  for (const char* verb : {"query", "plot"}) {
+    Result bad = RunCli(absl::StrCat(verb, " ", id, " --db ", db, " --aggregate foo"));
+    EXPECT_EQ(bad.exit_code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("--aggregate: 'foo' is not accepted; accepted: seed"),
+              std::string::npos)
+        << bad.output;
+  }
 }
 
 TEST_F(CliTest, DryRunListsTheExpandedJobs) {
