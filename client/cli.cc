@@ -114,6 +114,9 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --group-by G        frequency:N (default frequency:10), class, or none
       --steps A:B         only steps A..B (either side may be empty)
       --format F          table (default), csv or json
+      --aggregate seed    over seeds: per setting (the labels but seed), step and group the
+                          mean, std (n - 1), n and 95 % Student-t interval; each step over the
+                          jobs that have it, NaN values left out of n
       --db PATH           read a database file directly (read-only) instead of a coordinator
   export JOB --out FILE  the model a job kept, checked (size, FNV-1a) as its pieces arrive: a
                         quantize job's quantized model (docs/QUANTIZED_FORMAT.md) or a train
@@ -121,6 +124,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --db PATH           read a database file directly (read-only) instead of a coordinator
   plot SWEEP_OR_JOB     SVG figure: a panel per job, a line per frequency group, shared y axis
       --groups G          frequency groups (default 10)
+      --aggregate seed    a panel per setting: each group's mean over seeds, its 95 % interval
+                          shaded
       --metric M, --split S, --steps A:B, --db PATH   as for query
       --log-y             logarithmic y axis
       --reference R       dashed line at y = R: a number, or log-c (log of the class count,
@@ -590,6 +595,17 @@ absl::Status ParseSeriesFlags(const Args& args, v1::QueryMetricsRequest* request
   return ParseSteps(Flag(args, "--steps"), request);
 }
 
+// --aggregate: empty (none) or "seed".
+absl::Status ParseAggregate(const Args& args, v1::QueryMetricsRequest* request) {
+  const std::string aggregate = Flag(args, "--aggregate");
+  if (!aggregate.empty() && aggregate != "seed") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--aggregate: '", aggregate, "' is not accepted; accepted: seed"));
+  }
+  request->set_aggregate(aggregate);
+  return absl::OkStatus();
+}
+
 // Runs `request` for the sweep or job `id` where --db or --coordinator says.
 absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const std::string& id,
                                                       v1::QueryMetricsRequest request) {
@@ -611,7 +627,8 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
 int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench query SWEEP_OR_JOB [--metric M] [--split S] [--group-by G] "
-           "[--steps A:B] [--format table|csv|json] [--db PATH | --coordinator ADDR]\n";
+           "[--steps A:B] [--format table|csv|json] [--aggregate seed] "
+           "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
   v1::QueryMetricsRequest request;
@@ -632,6 +649,11 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     err << "optbench query: --format: '" << format << "' is not table, csv or json\n";
     return 2;
   }
+  if (absl::Status s = ParseAggregate(args, &request); !s.ok()) {
+    err << "optbench query: " << s.message() << "\n";
+    return 2;
+  }
+  const std::string& aggregate = request.aggregate();
 
   auto response = FetchMetrics(args, args.positional[0], request);
   if (!response.ok()) return Fail(err, "query", response.status());
@@ -672,12 +694,13 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
         << absl::StrJoin(parts, ", ") << ")\n";
     return 0;
   }
+  const bool aggregated = !aggregate.empty();
   if (format == "csv") {
-    out << QueryToCsv(*response, request.group_by());
+    out << (aggregated ? AggregatesToCsv : QueryToCsv)(*response, request.group_by());
   } else if (format == "json") {
-    out << QueryToJson(*response, request.group_by());
+    out << (aggregated ? AggregatesToJson : QueryToJson)(*response, request.group_by());
   } else {
-    out << QueryToTable(*response, 6);
+    out << (aggregated ? AggregatesToTable : QueryToTable)(*response, 6);
   }
   return 0;
 }
@@ -685,7 +708,7 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
 int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.size() != 1) {
     err << "usage: optbench plot SWEEP_OR_JOB [--groups G] [--metric M] [--split S] [--steps A:B] "
-           "[--log-y] [--reference log-c|Y] [--title T] [--out FILE.svg] "
+           "[--aggregate seed] [--log-y] [--reference log-c|Y] [--title T] [--out FILE.svg] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
@@ -703,6 +726,8 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   }
   request.set_group_by(v1::GROUP_BY_FREQUENCY);
   request.set_groups(groups);
+  if (absl::Status s = ParseAggregate(args, &request); !s.ok()) return usage_error(s.message());
+  const std::string& aggregate = request.aggregate();
   PlotOptions options;
   options.log_y = BoolFlag(args, "--log-y");
   options.title = Flag(args, "--title", args.positional[0]);
@@ -737,7 +762,8 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     options.reference_y = std::log(static_cast<double>(classes));
     options.reference_label = absl::StrCat("log ", classes);
   }
-  auto svg = QueryToSvg(*response, options);
+  auto svg =
+      aggregate.empty() ? QueryToSvg(*response, options) : AggregatesToSvg(*response, options);
   if (!svg.ok()) {
     if (svg.status().code() == absl::StatusCode::kInvalidArgument) {
       return usage_error(svg.status().message());
@@ -757,7 +783,9 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
                 absl::InvalidArgumentError(
                     absl::StrCat("--out: cannot write '", path, "': ", std::strerror(errno))));
   }
-  err << "wrote " << path << ": " << response->series_size() << " panel(s)\n";
+  err << "wrote " << path << ": "
+      << (aggregate.empty() ? response->series_size() : response->aggregates_size())
+      << " panel(s)\n";
   return 0;
 }
 
@@ -1389,12 +1417,13 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"tag", {{"--coordinator", "--add", "--remove", "--note"}, CmdTag}},
       {"delete", {{"--coordinator", "--yes", "--force"}, CmdDelete}},
       {"query",
-       {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format"},
+       {{"--coordinator", "--db", "--metric", "--split", "--group-by", "--steps", "--format",
+         "--aggregate"},
         CmdQuery}},
       {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
       {"plot",
        {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",
-         "--reference", "--title", "--columns", "--width", "--height", "--out"},
+         "--reference", "--title", "--columns", "--width", "--height", "--out", "--aggregate"},
         CmdPlot}},
   };
   auto it = commands.find(command);

@@ -37,13 +37,14 @@ std::vector<const v1::Job*> JobsOf(const v1::QueryMetricsResponse& response) {
 
 std::string SplitName(v1::Split split) { return split == v1::SPLIT_TEST ? "test" : "train"; }
 
-// Calls `row` for every (series, point, group) triple, with the group's number as every output
-// of the CLI shows it: a frequency group 1-based, 1 = the most frequent classes (the wire's
-// ClassGroup.index + 1); with group_by class, the class's own id (a label of the data set).
-template <typename F>
-void ForEachRow(const v1::QueryMetricsResponse& response, v1::GroupBy group_by, F row) {
-  for (const v1::Series& s : response.series()) {
-    for (const v1::SeriesPoint& p : s.points()) {
+// Calls `row` for every (series, point, group) triple of `list` (the response's series or its
+// aggregates), with the group's number as every output of the CLI shows it: a frequency group
+// 1-based, 1 = the most frequent classes (the wire's ClassGroup.index + 1); with group_by class,
+// the class's own id (a label of the data set).
+template <typename SeriesList, typename F>
+void ForEachRow(const SeriesList& list, v1::GroupBy group_by, F row) {
+  for (const auto& s : list) {
+    for (const auto& p : s.points()) {
       for (int g = 0; g < p.values_size(); ++g) {
         const v1::ClassGroup* group = g < s.groups_size() ? &s.groups(g) : nullptr;
         int64_t number = g + 1;
@@ -54,6 +55,32 @@ void ForEachRow(const v1::QueryMetricsResponse& response, v1::GroupBy group_by, 
       }
     }
   }
+}
+
+// The steps of `step_set`, at most `max_steps` of them evenly spread (always the first and the
+// last) when there are more.
+std::vector<int64_t> SpreadSteps(const std::set<int64_t>& step_set, int max_steps) {
+  std::vector<int64_t> steps(step_set.begin(), step_set.end());
+  if (max_steps > 1 && static_cast<int>(steps.size()) > max_steps) {
+    std::vector<int64_t> picked;
+    for (int i = 0; i < max_steps; ++i) {
+      picked.push_back(steps[(steps.size() - 1) * i / (max_steps - 1)]);
+    }
+    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
+    steps = picked;
+  }
+  return steps;
+}
+
+// The settings as jobs named by their labels alone, for LabelKeys and DistinguishingTitles.
+std::vector<v1::Job> SettingsAsJobs(const v1::QueryMetricsResponse& response) {
+  std::vector<v1::Job> jobs;
+  for (const v1::AggregateSeries& s : response.aggregates()) {
+    v1::Job& job = jobs.emplace_back();
+    job.set_id("all seeds");
+    *job.mutable_labels() = s.labels();
+  }
+  return jobs;
 }
 
 // The column of the group's number: "class" when each group is one class, else "group".
@@ -171,7 +198,7 @@ std::string QueryToCsv(const v1::QueryMetricsResponse& response, v1::GroupBy gro
   for (const std::string& k : keys) absl::StrAppend(&out, ",", CsvField(k));
   absl::StrAppend(&out, ",step,split,metric,", GroupColumn(group_by),
                   ",group_classes,group_train_examples,value\n");
-  ForEachRow(response, group_by,
+  ForEachRow(response.series(), group_by,
              [&](const v1::Series& s, const v1::SeriesPoint& p, int64_t g,
                  const v1::ClassGroup* group, double value) {
                absl::StrAppend(&out, CsvField(s.job().id()), ",", CsvField(s.job().sweep_id()), ",",
@@ -191,7 +218,7 @@ std::string QueryToCsv(const v1::QueryMetricsResponse& response, v1::GroupBy gro
 std::string QueryToJson(const v1::QueryMetricsResponse& response, v1::GroupBy group_by) {
   std::vector<std::string> rows;
   ForEachRow(
-      response, group_by,
+      response.series(), group_by,
       [&](const v1::Series& s, const v1::SeriesPoint& p, int64_t g, const v1::ClassGroup* group,
           double value) {
         std::map<std::string, std::string> labels(s.job().labels().begin(), s.job().labels().end());
@@ -219,15 +246,7 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
     num_groups = std::max(num_groups, s.groups_size());
     for (const v1::SeriesPoint& p : s.points()) step_set.insert(p.step());
   }
-  std::vector<int64_t> steps(step_set.begin(), step_set.end());
-  if (max_steps > 1 && static_cast<int>(steps.size()) > max_steps) {
-    std::vector<int64_t> picked;
-    for (int i = 0; i < max_steps; ++i) {
-      picked.push_back(steps[(steps.size() - 1) * i / (max_steps - 1)]);
-    }
-    picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
-    steps = picked;
-  }
+  const std::vector<int64_t> steps = SpreadSteps(step_set, max_steps);
   if (steps.empty()) return "(no metrics yet)\n";
   const bool grouped = num_groups > 1;
   // A per-item metric (a quantize job's block_mse) has its items for groups, named.
@@ -271,6 +290,126 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
         } else {
           absl::StrAppend(&out, absl::StrFormat(" %7.3f", point->values(g)));
         }
+      }
+      absl::StrAppend(&out, "\n");
+    }
+  }
+  return out;
+}
+
+std::string AggregatesToCsv(const v1::QueryMetricsResponse& response, v1::GroupBy group_by) {
+  const std::vector<v1::Job> settings = SettingsAsJobs(response);
+  std::vector<const v1::Job*> pointers;
+  for (const v1::Job& job : settings) pointers.push_back(&job);
+  const std::vector<std::string> keys = LabelKeys(pointers);
+  std::string out;
+  for (const std::string& k : keys) absl::StrAppend(&out, CsvField(k), ",");
+  absl::StrAppend(&out, "step,split,metric,", GroupColumn(group_by),
+                  ",group_classes,group_train_examples,mean,std,n,ci_low,ci_high\n");
+  ForEachRow(response.aggregates(), group_by,
+             [&](const v1::AggregateSeries& s, const v1::AggregatePoint& p, int64_t g,
+                 const v1::ClassGroup* group, const v1::AggregateValue& v) {
+               for (const std::string& k : keys) {
+                 auto it = s.labels().find(k);
+                 absl::StrAppend(&out, it == s.labels().end() ? "" : CsvField(it->second), ",");
+               }
+               absl::StrAppend(&out, p.step(), ",", SplitName(s.split()), ",", s.metric(), ",", g,
+                               ",", group ? group->num_classes() : 0, ",",
+                               group ? group->train_examples() : 0, ",", Number(v.mean()), ",",
+                               Number(v.std()), ",", v.n(), ",", Number(v.ci_low()), ",",
+                               Number(v.ci_high()), "\n");
+             });
+  return out;
+}
+
+std::string AggregatesToJson(const v1::QueryMetricsResponse& response, v1::GroupBy group_by) {
+  auto json_number = [](double v) { return std::isfinite(v) ? spec::FormatDouble(v) : "null"; };
+  std::vector<std::string> rows;
+  ForEachRow(response.aggregates(), group_by,
+             [&](const v1::AggregateSeries& s, const v1::AggregatePoint& p, int64_t g,
+                 const v1::ClassGroup* group, const v1::AggregateValue& v) {
+               std::map<std::string, std::string> labels(s.labels().begin(), s.labels().end());
+               rows.push_back(absl::StrCat(
+                   "{\"labels\":", proto::LabelsToJson(labels), ",\"jobs\":[",
+                   absl::StrJoin(s.job_ids(), ",",
+                                 [](std::string* o, const std::string& id) {
+                                   absl::StrAppend(o, JsonString(id));
+                                 }),
+                   "],\"step\":", p.step(), ",\"split\":", JsonString(SplitName(s.split())),
+                   ",\"metric\":", JsonString(s.metric()), ",\"", GroupColumn(group_by), "\":", g,
+                   ",\"group_classes\":", group ? group->num_classes() : 0,
+                   ",\"group_train_examples\":", group ? group->train_examples() : 0,
+                   ",\"mean\":", json_number(v.mean()), ",\"std\":", json_number(v.std()),
+                   ",\"n\":", v.n(), ",\"ci_low\":", json_number(v.ci_low()),
+                   ",\"ci_high\":", json_number(v.ci_high()), "}"));
+             });
+  if (rows.empty()) return "[]\n";
+  return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
+}
+
+std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps) {
+  std::set<int64_t> step_set;
+  int num_groups = 0;
+  for (const v1::AggregateSeries& s : response.aggregates()) {
+    for (const v1::AggregatePoint& p : s.points()) {
+      step_set.insert(p.step());
+      num_groups = std::max(num_groups, p.values_size());
+    }
+  }
+  const std::vector<int64_t> steps = SpreadSteps(step_set, max_steps);
+  if (steps.empty()) return "(no metrics yet)\n";
+  const std::vector<v1::Job> settings = SettingsAsJobs(response);
+  std::vector<const v1::Job*> pointers;
+  for (const v1::Job& job : settings) pointers.push_back(&job);
+  const std::vector<std::string> titles = DistinguishingTitles(pointers);
+  size_t width = std::string("setting").size();
+  for (const std::string& t : titles) width = std::max(width, t.size());
+  const v1::AggregateSeries& first = response.aggregates(0);
+  const bool grouped = num_groups > 1;
+  std::string out;
+  for (int64_t step : steps) {
+    absl::StrAppend(&out, "step ", step, " - ", SplitName(first.split()), " ", first.metric(),
+                    ", mean ± 95 % CI (n) over seeds",
+                    grouped ? " by group (1 = most frequent classes)" : "", "\n");
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back({"setting"});
+    for (int g = 0; g < std::max(1, num_groups); ++g) {
+      const bool item = g < first.groups_size() && !first.groups(g).label().empty();
+      rows[0].push_back(item ? first.groups(g).label() : grouped ? absl::StrCat(g + 1) : "value");
+    }
+    for (int i = 0; i < response.aggregates_size(); ++i) {
+      const v1::AggregateSeries& s = response.aggregates(i);
+      std::vector<std::string>& row = rows.emplace_back();
+      row.push_back(titles[static_cast<size_t>(i)]);
+      const v1::AggregatePoint* point = nullptr;
+      for (const v1::AggregatePoint& p : s.points()) {
+        if (p.step() == step) point = &p;
+      }
+      for (int g = 0; g < std::max(1, num_groups); ++g) {
+        if (point == nullptr || g >= point->values_size() ||
+            !std::isfinite(point->values(g).mean())) {
+          row.push_back("-");
+          continue;
+        }
+        const v1::AggregateValue& v = point->values(g);
+        row.push_back(std::isfinite(v.ci_high()) ? absl::StrFormat("%.3f ± %.3f (%d)", v.mean(),
+                                                                   v.ci_high() - v.mean(), v.n())
+                                                 : absl::StrFormat("%.3f (%d)", v.mean(), v.n()));
+      }
+    }
+    // Right-aligned value columns; "±" is two bytes and one column wide.
+    auto shown = [](const std::string& cell) {
+      return cell.size() - (absl::StrContains(cell, "±") ? 1 : 0);
+    };
+    std::vector<size_t> widths(rows[0].size(), 0);
+    widths[0] = width;
+    for (const auto& row : rows) {
+      for (size_t c = 1; c < row.size(); ++c) widths[c] = std::max(widths[c], shown(row[c]));
+    }
+    for (const auto& row : rows) {
+      absl::StrAppend(&out, "  ", row[0], std::string(width - row[0].size(), ' '));
+      for (size_t c = 1; c < row.size(); ++c) {
+        absl::StrAppend(&out, "  ", std::string(widths[c] - shown(row[c]), ' '), row[c]);
       }
       absl::StrAppend(&out, "\n");
     }

@@ -44,6 +44,17 @@ std::string QueryToJson(const v1::QueryMetricsResponse& response,
 // `max_steps` evenly spread ones (always the first and the last) when there are more.
 std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps);
 
+// The same three for response.aggregates (`optbench query --aggregate seed`). CSV and JSON: one
+// row per (setting, step, group): the setting's label columns (no seed), step, split, metric,
+// group (or class), group_classes, group_train_examples, mean, std, n, ci_low, ci_high (NaN is
+// an empty field in CSV, null in JSON). Table: for each step, one row per setting and per group
+// "mean ± half-width of the 95 % interval (n)"; "mean (n)" where n < 2.
+std::string AggregatesToCsv(const v1::QueryMetricsResponse& response,
+                            v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
+std::string AggregatesToJson(const v1::QueryMetricsResponse& response,
+                             v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
+std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps);
+
 // Job listing table: id, state, attempt, worker, progress, the kept model's size (a column only
 // when some job kept one), labels.
 std::string JobsToTable(const std::vector<v1::Job>& jobs);

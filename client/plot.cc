@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -145,10 +147,55 @@ std::vector<double> Ticks(const Axis& axis, bool integer) {
 
 bool Drawable(double v, bool log) { return std::isfinite(v) && (!log || v > 0); }
 
-}  // namespace
+// A confidence band per panel, point and group: (low, high); empty when there are none.
+using Bands = std::vector<std::vector<std::vector<std::pair<double, double>>>>;
 
-absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
-                                       const PlotOptions& options) {
+// Group `g`'s band in one panel: a translucent <polygon> (the upper bounds left to right, then
+// the lower ones back) per maximal run of points with a drawable interval; a run of one point is
+// a vertical <line>. `band` is indexed as s.points().
+void DrawBand(const v1::Series& s, const std::vector<std::vector<std::pair<double, double>>>& band,
+              int g, const Axis& x, const Axis& y, const std::string& attributes,
+              const std::string& colour, std::string* svg) {
+  struct Corner {
+    std::string x, high, low;  // Pixel coordinates.
+  };
+  std::vector<Corner> run;
+  auto flush = [&] {
+    if (run.size() == 1) {
+      absl::StrAppend(svg, "<line data-band=\"1\" ", attributes, " x1=\"", run[0].x, "\" y1=\"",
+                      run[0].high, "\" x2=\"", run[0].x, "\" y2=\"", run[0].low, "\" stroke=\"",
+                      colour, "\" stroke-opacity=\"0.4\" stroke-width=\"3\"/>\n");
+    } else if (run.size() > 1) {
+      std::vector<std::string> corners;
+      for (const Corner& c : run) corners.push_back(absl::StrCat(c.x, ",", c.high));
+      for (auto it = run.rbegin(); it != run.rend(); ++it) {
+        corners.push_back(absl::StrCat(it->x, ",", it->low));
+      }
+      absl::StrAppend(svg, "<polygon data-band=\"1\" ", attributes, " fill=\"", colour,
+                      "\" fill-opacity=\"0.18\" stroke=\"none\" points=\"",
+                      absl::StrJoin(corners, " "), "\"/>\n");
+    }
+    run.clear();
+  };
+  for (int i = 0; i < s.points_size(); ++i) {
+    const size_t point = static_cast<size_t>(i);
+    const size_t group = static_cast<size_t>(g);
+    double low = NAN, high = NAN;
+    if (point < band.size() && group < band[point].size()) {
+      std::tie(low, high) = band[point][group];
+    }
+    if (!Drawable(low, y.log) || !Drawable(high, y.log)) {
+      flush();
+      continue;
+    }
+    run.push_back(
+        {Px(x.Map(static_cast<double>(s.points(i).step()))), Px(y.Map(high)), Px(y.Map(low))});
+  }
+  flush();
+}
+
+absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
+                                   const PlotOptions& options) {
   for (const auto& [name, value] :
        {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
     if (value != 0 && (value < kMinSize || value > kMaxSize)) {
@@ -181,6 +228,15 @@ absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
         if (!Drawable(v, log)) continue;
         y_lo = std::min(y_lo, v);
         y_hi = std::max(y_hi, v);
+      }
+    }
+  }
+  for (const auto& panel : bands) {
+    for (const auto& point : panel) {
+      for (const auto& [low, high] : point) {
+        if (!Drawable(low, log) || !Drawable(high, log)) continue;
+        y_lo = std::min(y_lo, low);
+        y_hi = std::max(y_hi, high);
       }
     }
   }
@@ -308,6 +364,9 @@ absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
       const std::string attributes =
           absl::StrCat("data-panel=\"", panel, "\" data-group=\"", g, "\"");
       const std::string colour = GroupColour(g, num_groups);
+      if (static_cast<size_t>(panel) < bands.size()) {
+        DrawBand(s, bands[static_cast<size_t>(panel)], g, x, y, attributes, colour, &svg);
+      }
       std::vector<std::string> run;
       auto flush = [&] {
         if (run.size() == 1) {
@@ -379,6 +438,38 @@ absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
   }
   absl::StrAppend(&svg, "</g>\n</svg>\n");
   return svg;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
+                                       const PlotOptions& options) {
+  return Render(response, {}, options);
+}
+
+absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
+                                            const PlotOptions& options) {
+  v1::QueryMetricsResponse means;
+  Bands bands;
+  for (const v1::AggregateSeries& a : response.aggregates()) {
+    v1::Series* s = means.add_series();
+    s->mutable_job()->set_id("all seeds");
+    *s->mutable_job()->mutable_labels() = a.labels();
+    s->set_metric(a.metric());
+    s->set_split(a.split());
+    *s->mutable_groups() = a.groups();
+    auto& panel = bands.emplace_back();
+    for (const v1::AggregatePoint& p : a.points()) {
+      v1::SeriesPoint* point = s->add_points();
+      point->set_step(p.step());
+      auto& at = panel.emplace_back();
+      for (const v1::AggregateValue& v : p.values()) {
+        point->add_values(v.mean());
+        at.emplace_back(v.ci_low(), v.ci_high());
+      }
+    }
+  }
+  return Render(means, bands, options);
 }
 
 }  // namespace optbench::client

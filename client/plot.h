@@ -48,6 +48,15 @@ struct PlotOptions {
 absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
                                        const PlotOptions& options);
 
+// The same figure for response.aggregates (`optbench plot --aggregate seed`): one panel per
+// setting titled with its labels, each group's line the mean over seeds, under it the 95 %
+// interval as a translucent band in the group's colour: a <polygon data-band="1"> with the
+// line's data-panel and data-group per run of points whose interval is drawable (a run of one
+// point: a vertical <line data-band="1">; n < 2 has no interval, so no band). The shared y range
+// covers the bands too. Errors as QueryToSvg.
+absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
+                                            const PlotOptions& options);
+
 }  // namespace optbench::client
 
 #endif  // OPTBENCH_CLIENT_PLOT_H_

@@ -18,12 +18,14 @@ namespace optbench::server {
 // sums over its classes for sums (the mean over the group's targets, as in the paper, never a
 // mean of per-class means), the mean over its classes for per-class values, the mean over its
 // items for per-item metrics. Scalars have one value per step (grouping does not apply). A class
-// without targets in the split has the value NaN.
+// without targets in the split has the value NaN. With aggregate "seed" the response also holds
+// the series aggregated over seeds (server/aggregate.h AggregateOverSeeds).
 //
-// Errors: InvalidArgument for no target, a bad group count (allowed 1..1000), a metric no target
-// job declares (the message lists what they declare), or a split the metric or the jobs do not
-// have (a train-only metric for the test split; a test split of jobs without one); NotFound for
-// an unknown job or sweep; DataLoss for stored declarations that do not parse.
+// Errors: InvalidArgument for no target, an aggregate other than "" and "seed", a bad group count
+// (allowed 1..1000), a metric no target job declares (the message lists what they declare), or a
+// split the metric or the jobs do not have (a train-only metric for the test split; a test split of
+// jobs without one); NotFound for an unknown job or sweep; DataLoss for stored declarations that do
+// not parse.
 absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& store,
                                                       const spec::Catalog& catalog,
                                                       const v1::QueryMetricsRequest& request);

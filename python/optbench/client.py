@@ -199,7 +199,8 @@ class Client:
                 return jobs
             request.page_token = page.next_page_token
 
-    def query(self, ids, metric="", split="train", group_by="frequency:10", steps=None):
+    def query(self, ids, metric="", split="train", group_by="frequency:10", steps=None,
+              aggregate=None):
         """Metric series of the jobs that `ids` names (a sweep or job id, or a list of them; each
         job once), in long format: one row per (job, step, group) with job_id, sweep_id, the
         jobs' labels as typed columns (optimizer first, seed last), metric, split, step, "group"
@@ -209,8 +210,18 @@ class Client:
         metric: a metric the jobs declare (`optbench list metrics`; default: their objective's
         loss). split: "train" or "test". group_by: "frequency:N" (N groups holding about the
         same number of training examples), "frequency" (10), "class" or "none". steps: (a, b)
-        for steps a..b, either may be None."""
-        request, kind = requests.query_request(metric, split, group_by, steps)
+        for steps a..b, either may be None.
+
+        aggregate="seed": over seeds instead, one row per (setting, step, group), a setting being
+        the jobs whose labels are equal but for seed: the setting's labels, metric, split, step,
+        the group columns, then mean, std (n - 1; NaN for n < 2), n (the jobs with the step and
+        a finite value there), ci_low and ci_high (95 % Student-t); each step over the jobs that
+        have it. One sweep or job id only (labels tell jobs apart within their sweep)."""
+        request, kind = requests.query_request(metric, split, group_by, steps, aggregate)
+        if aggregate:
+            settings, series = requests.collect_aggregates(ids, request, self._resolve,
+                                                           self.query_messages)
+            return frames.aggregate_frame(settings, series, kind)
         series = requests.collect_series(ids, request, self._resolve, self.query_messages)
         return frames.query_frame(series, kind)
 

@@ -19,7 +19,7 @@ import urllib.parse
 
 import numpy as np
 
-from optbench import _proto, frames, request as requests
+from optbench import _proto, aggregate as aggregates, frames, request as requests
 from optbench.errors import (DataLossError, FailedPreconditionError, InvalidArgumentError,
                              NotFoundError, error)
 
@@ -275,10 +275,16 @@ class Database:
             seen.update(r.job.id for r in rows)
         return frames.jobs_frame(out)
 
-    def query(self, ids, metric="", split="train", group_by="frequency:10", steps=None):
-        """The metric series of the jobs the ids name, long format (frames.query_frame); the same
-        arguments, errors and DataFrame as Client.query."""
-        request, kind = requests.query_request(metric, split, group_by, steps)
+    def query(self, ids, metric="", split="train", group_by="frequency:10", steps=None,
+              aggregate=None):
+        """The metric series of the jobs the ids name, long format (frames.query_frame), or with
+        aggregate="seed" over seeds (frames.aggregate_frame); the same arguments, errors and
+        DataFrame as Client.query."""
+        request, kind = requests.query_request(metric, split, group_by, steps, aggregate)
+        if aggregate:
+            settings, series = requests.collect_aggregates(ids, request, self._resolve,
+                                                           self.query_messages)
+            return frames.aggregate_frame(settings, series, kind)
         series = requests.collect_series(ids, request, self._resolve, self.query_messages)
         return frames.query_frame(series, kind)
 
@@ -292,6 +298,8 @@ class Database:
         if not 1 <= num_groups <= 1000:
             raise InvalidArgumentError(
                 f"groups: {request.groups} is out of range; allowed [1, 1000]")
+        if (problem := aggregates.check(request.aggregate)) is not None:
+            raise InvalidArgumentError(problem)
         max_step = request.max_step if request.HasField("max_step") else (1 << 63) - 1
         target = request.WhichOneof("target")
         if target is None:
@@ -360,6 +368,8 @@ class Database:
                 ", ".join(sorted(splits, reverse=True)) if splits
                 else "train, and test where the data set has one (not run yet)")
             raise InvalidArgumentError(message)
+        if request.aggregate == "seed":
+            response.aggregates.extend(aggregates.over_seeds(response.series))
         return response
 
     def _fill_series(self, series, row, metric, counts, group_by, num_groups, min_step,

@@ -249,6 +249,70 @@ def query_frame(series_list, group_by):
     return frame
 
 
+def aggregate_frame(aggregates, series_list, group_by):
+    """Long format, one row per (setting, step, group): each label key of the settings but seed
+    (typed as the setting's first job has it), metric, split, step, the group columns as
+    query_frame has them, group_classes, group_train_examples, then mean, std, n, ci_low,
+    ci_high (optbench.aggregate says how they are computed; NaN where undefined).
+
+    `aggregates` holds optbench.v1.AggregateSeries messages, `series_list` the Series of their
+    jobs (for the labels' types); `group_by` is "frequency", "class" or "none"."""
+    jobs = {s.job.id: s.job for s in series_list}
+    keys = [k for k in label_keys([_Labelled(a.labels) for a in aggregates]) if k != "seed"]
+    columns = {k: [] for k in keys}
+    group_column = GROUP_COLUMN[group_by]
+    items = group_column is not None and any(g.label for a in aggregates for g in a.groups)
+    rows = {name: [] for name in ("metric", "split", "step", "group", "item", "group_classes",
+                                  "group_train_examples", "mean", "std", "n", "ci_low",
+                                  "ci_high")}
+    for a in aggregates:
+        first = jobs.get(a.job_ids[0]) if a.job_ids else None
+        fields = job_fields(first) if first is not None else {}
+        typed = {k: fields[k] if k in fields else plain_scalar(a.labels[k])
+                 for k in keys if k in a.labels}
+        groups = list(a.groups)
+        for p in a.points:
+            for g, v in enumerate(p.values):
+                group = groups[g] if g < len(groups) else None
+                for k in keys:
+                    columns[k].append(typed.get(k))
+                rows["metric"].append(a.metric)
+                rows["split"].append("test" if a.split == _proto.types.SPLIT_TEST else "train")
+                rows["step"].append(p.step)
+                # As query_frame numbers them: frequency groups from 1, classes by their id.
+                number = g + 1
+                if group_column == "class":
+                    number = group.classes[0] if group is not None and len(group.classes) == 1 \
+                        else g
+                rows["group"].append(number)
+                rows["item"].append(group.label if group is not None else "")
+                rows["group_classes"].append(group.num_classes if group is not None else 0)
+                rows["group_train_examples"].append(
+                    group.train_examples if group is not None else 0)
+                for name in ("mean", "std", "n", "ci_low", "ci_high"):
+                    rows[name].append(getattr(v, name))
+    frame = typed_frame(columns) if keys else pd.DataFrame(index=range(len(rows["step"])))
+    frame["metric"] = pd.Series(rows["metric"], dtype=object)
+    frame["split"] = pd.Series(rows["split"], dtype=object)
+    frame["step"] = np.array(rows["step"], dtype=np.int64)
+    if group_column is not None:
+        frame[group_column] = np.array(rows["group"], dtype=np.int64)
+        if items:
+            frame["item"] = pd.Series(rows["item"], dtype=object)
+    frame["group_classes"] = np.array(rows["group_classes"], dtype=np.int64)
+    frame["group_train_examples"] = np.array(rows["group_train_examples"], dtype=np.int64)
+    for name in ("mean", "std", "n", "ci_low", "ci_high"):
+        frame[name] = np.array(rows[name], dtype=np.int64 if name == "n" else np.float64)
+    return frame
+
+
+class _Labelled:
+    """A stand-in with only `labels`, for label_keys over settings."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+
 def components_frame(declarations):
     """One row per (component or task, parameter or setting) of a ListComponentsResponse: kind,
     name, param (None for one without any; a task's settings as sweep files and labels name

@@ -3,7 +3,7 @@ and the database reader so that both accept and refuse the same arguments."""
 
 import numbers
 
-from optbench import _proto
+from optbench import _proto, aggregate as aggregates
 from optbench.errors import InvalidArgumentError
 
 _MAX_GROUPS = 1000
@@ -41,10 +41,13 @@ def parse_group_by(text):
         f"group_by: {text!r} is not one of frequency:N, frequency, class, none")
 
 
-def query_request(metric, split, group_by, steps):
+def query_request(metric, split, group_by, steps, aggregate=None):
     """A QueryMetricsRequest without its target, and the group_by kind ("frequency", "class" or
-    "none"). `steps` is None or (a, b), either of which may be None; 0 <= a <= b."""
+    "none"). `steps` is None or (a, b), either of which may be None; 0 <= a <= b. `aggregate`:
+    None or "seed"."""
     kind, groups = parse_group_by(group_by)
+    if (problem := aggregates.check(aggregate)) is not None:
+        raise InvalidArgumentError(problem)
     request = _proto.coordinator.QueryMetricsRequest(
         metric=metric or "",
         group_by={"frequency": _proto.coordinator.GROUP_BY_FREQUENCY,
@@ -68,6 +71,7 @@ def query_request(metric, split, group_by, steps):
         request.min_step = int(lo_value)
         if hi is not None:
             request.max_step = int(hi)
+    request.aggregate = aggregate or ""
     return request, kind
 
 
@@ -84,3 +88,19 @@ def collect_series(ids, request, resolve, fetch):
                 seen.add(s.job.id)
                 series.append(s)
     return series
+
+
+def collect_aggregates(ids, request, resolve, fetch):
+    """The AggregateSeries (request.aggregate is "seed") and the Series of the jobs of one sweep
+    or job id, as `fetch(request)` answers. Several ids are refused: labels tell jobs apart only
+    within their sweep, so jobs of two sweeps with equal labels need not be one setting."""
+    names = id_list(ids)
+    if len(names) != 1:
+        raise InvalidArgumentError(
+            f"aggregate: one sweep or job id at a time, not {len(names)} (labels tell jobs apart "
+            "only within their sweep)")
+    one = _proto.coordinator.QueryMetricsRequest()
+    one.CopyFrom(request)
+    setattr(one, resolve(names[0]), names[0])
+    response = fetch(one)
+    return list(response.aggregates), list(response.series)

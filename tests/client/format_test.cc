@@ -127,6 +127,69 @@ TEST(FormatTest, TableNamesTheItemsOfAPerItemMetric) {
   EXPECT_EQ(table.find("most frequent"), std::string::npos) << table;
 }
 
+// Two settings over seeds: gd (n = 3, an interval) and adam (n = 1: no spread, no interval).
+v1::QueryMetricsResponse TwoSettings() {
+  v1::QueryMetricsResponse r;
+  for (int i = 0; i < 2; ++i) {
+    v1::AggregateSeries* a = r.add_aggregates();
+    (*a->mutable_labels())["optimizer"] = i == 0 ? "gd" : "adam";
+    (*a->mutable_labels())["lr"] = "0.1";
+    a->add_job_ids(i == 0 ? "s-1-0" : "s-1-3");
+    a->set_metric("loss");
+    a->set_split(v1::SPLIT_TRAIN);
+    for (int g = 0; g < 2; ++g) {
+      v1::ClassGroup* group = a->add_groups();
+      group->set_index(g);
+      group->set_num_classes(g + 1);
+      group->set_train_examples(10);
+    }
+    v1::AggregatePoint* p = a->add_points();
+    p->set_step(5);
+    v1::AggregateValue* v = p->add_values();
+    v->set_mean(1.5);
+    v->set_n(i == 0 ? 3 : 1);
+    v->set_std(i == 0 ? 0.5 : std::nan(""));
+    v->set_ci_low(i == 0 ? 0.25 : std::nan(""));
+    v->set_ci_high(i == 0 ? 2.75 : std::nan(""));
+    v1::AggregateValue* empty = p->add_values();
+    empty->set_mean(std::nan(""));
+    empty->set_std(std::nan(""));
+    empty->set_ci_low(std::nan(""));
+    empty->set_ci_high(std::nan(""));
+  }
+  return r;
+}
+
+TEST(FormatTest, AggregatesGiveEveryFieldInCsvAndJson) {
+  EXPECT_EQ(AggregatesToCsv(TwoSettings()),
+            "optimizer,lr,step,split,metric,group,group_classes,group_train_examples,mean,std,n,"
+            "ci_low,ci_high\n"
+            "gd,0.1,5,train,loss,1,1,10,1.5,0.5,3,0.25,2.75\n"
+            "gd,0.1,5,train,loss,2,2,10,,,0,,\n"
+            "adam,0.1,5,train,loss,1,1,10,1.5,,1,,\n"
+            "adam,0.1,5,train,loss,2,2,10,,,0,,\n");
+  const std::string json = AggregatesToJson(TwoSettings(), v1::GROUP_BY_FREQUENCY);
+  EXPECT_NE(json.find("{\"labels\":{\"lr\":\"0.1\",\"optimizer\":\"gd\"},\"jobs\":[\"s-1-0\"],"
+                      "\"step\":5,\"split\":\"train\",\"metric\":\"loss\",\"group\":1,"
+                      "\"group_classes\":1,\"group_train_examples\":10,\"mean\":1.5,\"std\":0.5,"
+                      "\"n\":3,\"ci_low\":0.25,\"ci_high\":2.75}"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"mean\":null,\"std\":null,\"n\":0,\"ci_low\":null,\"ci_high\":null"),
+            std::string::npos)
+      << json;
+}
+
+TEST(FormatTest, AggregateTableShowsMeanPlusMinusHalfWidthAndN) {
+  const std::string table = AggregatesToTable(TwoSettings(), 6);
+  EXPECT_NE(table.find("step 5 - train loss, mean ± 95 % CI (n) over seeds by group"),
+            std::string::npos)
+      << table;
+  // Only what differs names a setting; the half-width is ci_high - mean.
+  EXPECT_NE(table.find("  gd       1.500 ± 1.250 (3)  -\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("  adam             1.500 (1)  -\n"), std::string::npos) << table;
+}
+
 TEST(FormatTest, JobListingShowsKeptModelSizesOnlyWhenThereAreSome) {
   std::vector<v1::Job> jobs(2);
   jobs[0].set_id("s-1-0");

@@ -245,6 +245,54 @@ TEST(PlotTest, OnePolylinePerPanelAndGroupWithAPointPerStep) {
   EXPECT_GT(b2.x, b0.x + b0.w);
 }
 
+TEST(PlotTest, AggregatesDrawTheMeanOverSeedsWithItsIntervalAsABand) {
+  // One setting, one group: means 2, 1.5, 1 at steps 0, 10, 20; the last point rests on one seed
+  // (no interval), so the band covers steps 0 and 10.
+  v1::QueryMetricsResponse r;
+  v1::AggregateSeries* a = r.add_aggregates();
+  (*a->mutable_labels())["optimizer"] = "gd";
+  (*a->mutable_labels())["lr"] = "0.1";
+  a->set_metric("loss");
+  a->add_groups()->set_num_classes(3);
+  const double kNan = std::nan("");
+  const double means[] = {2.0, 1.5, 1.0}, lows[] = {1.0, 1.2, kNan}, highs[] = {3.0, 1.8, kNan};
+  for (int t = 0; t < 3; ++t) {
+    v1::AggregatePoint* p = a->add_points();
+    p->set_step(10 * t);
+    v1::AggregateValue* v = p->add_values();
+    v->set_mean(means[t]);
+    v->set_n(t == 2 ? 1 : 3);
+    v->set_ci_low(lows[t]);
+    v->set_ci_high(highs[t]);
+  }
+  auto text = AggregatesToSvg(r, {});
+  ASSERT_TRUE(text.ok()) << text.status();
+  Svg svg;
+  ASSERT_TRUE(ParseXml(*text, &svg.elements)) << *text;
+  const Box box = PlotBox(svg, 0);
+  auto line = Points(*svg.Runs(0, 0).at(0));
+  ASSERT_EQ(line.size(), 3u);
+  const std::vector<const Element*> bands = svg.Find("polygon", "data-band", "1");
+  ASSERT_EQ(bands.size(), 1u);
+  EXPECT_EQ(bands[0]->attrs.at("data-panel"), "0");
+  EXPECT_EQ(bands[0]->attrs.at("data-group"), "0");
+  auto corners = Points(*bands[0]);
+  ASSERT_EQ(corners.size(), 4u);  // Upper bounds at steps 0 and 10, then the lower ones back.
+  // The y range is [1, 3]: the band's top at step 0 is the box's top, its bottom there the
+  // box's bottom; the means lie inside the band.
+  EXPECT_NEAR(corners[0].first, box.x, kPx);
+  EXPECT_NEAR(corners[0].second, box.y, kPx);
+  EXPECT_NEAR(corners[3].first, box.x, kPx);
+  EXPECT_NEAR(corners[3].second, box.y + box.h, kPx);
+  EXPECT_NEAR(corners[1].first, line[1].first, kPx);
+  EXPECT_LT(corners[1].second, line[1].second);         // 1.8 above 1.5 (y grows downwards).
+  EXPECT_GT(corners[2].second, line[1].second);         // 1.2 below it.
+  EXPECT_NEAR(line[0].second, box.y + box.h / 2, kPx);  // mean 2, mid-range.
+  bool titled = false;
+  for (const Element* t : svg.Find("text")) titled |= t->text == "gd lr=0.1";
+  EXPECT_TRUE(titled);
+}
+
 TEST(PlotTest, DataExtremesMapToThePlotBoxEdgesWithTheYRangeShared) {
   // Panel 0 spans 1..2, panel 1 spans 2..5: the shared range is 1..5 over steps 0..20.
   v1::QueryMetricsResponse r = Response({{{1.5}, {1.0}, {2.0}}, {{5.0}, {2.0}, {3.0}}});

@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,6 +117,105 @@ TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
                 std::count(per_class.output.begin(), per_class.output.end(), '}'),
             0);
   EXPECT_EQ(std::count(per_class.output.begin(), per_class.output.end(), '\n'), 2 + 15);
+}
+
+// Rows of a CSV without quoted fields, as maps from the header's names.
+std::vector<std::map<std::string, std::string>> CsvRows(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  std::vector<std::map<std::string, std::string>> rows;
+  if (lines.empty()) return rows;
+  const std::vector<std::string> header = absl::StrSplit(lines[0], ',');
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> fields = absl::StrSplit(lines[i], ',');
+    std::map<std::string, std::string>& row = rows.emplace_back();
+    for (size_t c = 0; c < header.size() && c < fields.size(); ++c) row[header[c]] = fields[c];
+  }
+  return rows;
+}
+
+// Seeds that change the result (random init, mini-batches): the aggregate over seeds, recomputed
+// here from the per-job CSV of the same database.
+TEST_F(CliTest, QueryAggregatesOverSeeds) {
+  const std::string sweep = Write("seeds.yaml", R"(name: seeds
+dataset: {name: heavy_tail_uniform, m: 3}
+model: {name: linear, init: uniform}
+trainer: {steps: 20, eval_every: 10, batch_size: 8}
+optimizer: {name: gd, lr: [0.1, 0.5]}
+seed: [0, 1, 2]
+)");
+  const std::string db = dir_ + "/seeds.db";
+  Result run = RunCli(absl::StrCat("run ", sweep, " --db ", db, " --workers 2"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
+  const std::string id = m[1];
+
+  Result plain = RunCli(absl::StrCat("query ", id, " --db ", db, " --format csv --group-by none"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  // (lr, step) -> the seeds' values.
+  std::map<std::pair<std::string, std::string>, std::vector<double>> values;
+  std::set<std::string> seeds;
+  for (const auto& row : CsvRows(plain.output)) {
+    values[{row.at("lr"), row.at("step")}].push_back(std::stod(row.at("value")));
+    seeds.insert(row.at("seed"));
+  }
+  ASSERT_EQ(seeds.size(), 3u);
+  ASSERT_EQ(values.size(), 2u * 3u);  // Two settings x steps 0, 10, 20.
+
+  Result aggregated = RunCli(
+      absl::StrCat("query ", id, " --db ", db, " --format csv --group-by none --aggregate seed"));
+  ASSERT_EQ(aggregated.exit_code, 0) << aggregated.output;
+  EXPECT_EQ(aggregated.output.substr(0, aggregated.output.find('\n')),
+            "optimizer,lr,step,split,metric,group,group_classes,group_train_examples,mean,std,n,"
+            "ci_low,ci_high");
+  const auto rows = CsvRows(aggregated.output);
+  ASSERT_EQ(rows.size(), values.size()) << aggregated.output;
+  bool some_spread = false;
+  for (const auto& row : rows) {
+    const std::vector<double>& xs = values.at({row.at("lr"), row.at("step")});
+    SCOPED_TRACE(absl::StrCat("lr ", row.at("lr"), " step ", row.at("step")));
+    ASSERT_EQ(xs.size(), 3u);
+    const double mean = (xs[0] + xs[1] + xs[2]) / 3;
+    double ss = 0;
+    for (double x : xs) ss += (x - mean) * (x - mean);
+    const double sd = std::sqrt(ss / 2);
+    const double half = 4.302652729911275 * sd / std::sqrt(3.0);  // t(0.975, 2), R's qt.
+    some_spread = some_spread || sd > 0;
+    const double tol = 1e-9 * std::max(1.0, std::fabs(mean));
+    EXPECT_EQ(row.at("n"), "3");
+    EXPECT_NEAR(std::stod(row.at("mean")), mean, tol);
+    EXPECT_NEAR(std::stod(row.at("std")), sd, tol);
+    EXPECT_NEAR(std::stod(row.at("ci_low")), mean - half, tol);
+    EXPECT_NEAR(std::stod(row.at("ci_high")), mean + half, tol);
+  }
+  EXPECT_TRUE(some_spread) << "the seeds should change the result\n" << plain.output;
+
+  Result table = RunCli(absl::StrCat("query ", id, " --db ", db, " --aggregate seed"));
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_NE(table.output.find("step 20 - train loss, mean ± 95 % CI (n) over seeds by group"),
+            std::string::npos)
+      << table.output;
+  EXPECT_NE(table.output.find("\n  lr=0.5 "), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find(" (3)"), std::string::npos) << table.output;
+
+  // The plot: a panel per setting, each group's mean with its interval as a band.
+  Result plot = RunCli(absl::StrCat("plot ", id, " --db ", db, " --aggregate seed --groups 3"));
+  ASSERT_EQ(plot.exit_code, 0) << plot.output;
+  EXPECT_NE(plot.output.find(">gd lr=0.5<"), std::string::npos) << plot.output.substr(0, 2000);
+  size_t bands = 0;
+  for (size_t at = 0; (at = plot.output.find("<polygon data-band=\"1\"", at)) != std::string::npos;
+       ++at) {
+    ++bands;
+  }
+  EXPECT_EQ(bands, 2u * 3u);  // Settings x groups: every step has three seeds.
+
+  for (const char* verb : {"query", "plot"}) {
+    Result bad = RunCli(absl::StrCat(verb, " ", id, " --db ", db, " --aggregate foo"));
+    EXPECT_EQ(bad.exit_code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("--aggregate: 'foo' is not accepted; accepted: seed"),
+              std::string::npos)
+        << bad.output;
+  }
 }
 
 TEST_F(CliTest, DryRunListsTheExpandedJobs) {

@@ -232,6 +232,72 @@ def test_open_db_refuses_what_is_not_an_optbench_database(tmp_path):
         optbench.open_db(other)
 
 
+# Seeds that change the result (random init, mini-batches): two settings (lr) x three seeds.
+# Submitted when first used, after the tests that count the session's sweeps.
+SEEDS = """
+name: py_seeds
+dataset: {name: heavy_tail_uniform, m: 3}
+model: {name: linear, init: uniform}
+trainer: {steps: 20, eval_every: 10, batch_size: 8}
+optimizer: {name: gd, lr: [0.1, 0.5]}
+seed: [0, 1, 2]
+"""
+T975 = {1: 12.706204736174698, 2: 4.302652729911275}  # R's qt(0.975, df)
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(client, sweeps):
+    sweep = client.submit(SEEDS)
+    client.wait(sweep, timeout=120)
+    return sweep
+
+
+def test_query_aggregates_over_seeds_as_pandas_recomputes_them(client, db, seed_sweep):
+    per_job = client.query(seed_sweep, group_by="frequency:3")
+    got = client.query(seed_sweep, group_by="frequency:3", aggregate="seed")
+    assert list(got.columns) == ["optimizer", "lr", "metric", "split", "step", "group",
+                                 "group_classes", "group_train_examples", "mean", "std", "n",
+                                 "ci_low", "ci_high"]
+    assert got.dtypes["lr"] == np.float64 and got.dtypes["n"] == np.int64
+    keys = ["optimizer", "lr", "step", "group"]
+    want = per_job.groupby(keys)["value"].agg(["mean", "std", "count"]).reset_index()  # ddof 1
+    merged = got.merge(want, on=keys, suffixes=("", "_want"))
+    assert len(merged) == len(got) == len(want) == 2 * 3 * 3  # settings x steps x groups
+    assert (merged["n"] == merged["count"]).all() and (merged["n"] == 3).all()
+    assert (merged["std_want"] > 0).any(), "the seeds should change the result"
+    np.testing.assert_allclose(merged["mean"], merged["mean_want"], rtol=1e-12)
+    np.testing.assert_allclose(merged["std"], merged["std_want"], rtol=1e-9, atol=1e-15)
+    half = merged["std_want"] * merged["n"].map(lambda n: T975[n - 1]) / np.sqrt(merged["n"])
+    np.testing.assert_allclose(merged["ci_low"], merged["mean_want"] - half, rtol=1e-9)
+    np.testing.assert_allclose(merged["ci_high"], merged["mean_want"] + half, rtol=1e-9)
+    # The database reader aggregates as the coordinator does.
+    pdt.assert_frame_equal(db.query(seed_sweep, group_by="frequency:3", aggregate="seed"), got,
+                           check_exact=False, rtol=1e-12)
+    # One job: n = 1, no spread, no interval.
+    alone = db.query(f"{seed_sweep}-0", group_by="none", aggregate="seed")
+    assert (alone["n"] == 1).all() and alone["std"].isna().all() and alone["ci_low"].isna().all()
+    pdt.assert_frame_equal(alone, client.query(f"{seed_sweep}-0", group_by="none",
+                                               aggregate="seed"), check_exact=False, rtol=1e-12)
+    assert optbench.aggregate.student_t975(2) == pytest.approx(T975[2], rel=1e-10)
+
+
+def test_aggregate_refuses_what_it_does_not_know(client, db, seed_sweep):
+    for reader in (client, db):
+        with pytest.raises(optbench.InvalidArgumentError,
+                           match="aggregate: 'foo' is not accepted; accepted: seed"):
+            reader.query(seed_sweep, aggregate="foo")
+        with pytest.raises(optbench.InvalidArgumentError, match="one sweep or job id"):
+            reader.query([seed_sweep, f"{seed_sweep}-0"], aggregate="seed")
+    # The coordinator itself refuses it too, with the message the database reader gives.
+    raw = optbench._proto.coordinator.QueryMetricsRequest(sweep_id=seed_sweep, aggregate="foo")
+    with pytest.raises(optbench.InvalidArgumentError) as from_client:
+        client.query_messages(raw)
+    with pytest.raises(optbench.InvalidArgumentError) as from_db:
+        db.query_messages(raw)
+    assert from_client.value.message == from_db.value.message
+    assert "'foo'" in from_client.value.message and "seed" in from_client.value.message
+
+
 @pytest.fixture(scope="module")
 def secure_service(tmp_path_factory):
     d = tmp_path_factory.mktemp("secure")

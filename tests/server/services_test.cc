@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "optbench/v1/worker.grpc.pb.h"
+#include "server/aggregate.h"
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
@@ -300,6 +301,159 @@ TEST_F(ServicesTest, GroupedQueryComputesEveryStepFromItsOwnValues) {
   EXPECT_DOUBLE_EQ(mass.series(0).points(0).values(1), 4.0 / 8);
   EXPECT_DOUBLE_EQ(mass.series(0).points(1).values(0), 2.0 / 8);
   EXPECT_DOUBLE_EQ(mass.series(0).points(1).values(1), 6.0 / 8);
+}
+
+// Student t quantiles from R's qt(0.975, df).
+TEST(StudentT975Test, MatchesReferenceQuantiles) {
+  EXPECT_NEAR(StudentT975(1), 12.706204736174698, 1e-9);
+  EXPECT_NEAR(StudentT975(2), 4.302652729911275, 1e-9);
+  EXPECT_NEAR(StudentT975(10), 2.228138851964938, 1e-9);
+  EXPECT_NEAR(StudentT975(30), 2.042272456301238, 1e-9);
+  EXPECT_NEAR(StudentT975(100), 1.983971518523552, 1e-9);
+  EXPECT_NEAR(StudentT975(1000000), 1.959966, 1e-5);
+}
+
+// Six jobs, two settings (lr) of three seeds; each job reports its own losses, and the aggregate
+// is recomputed here from those values.
+TEST_F(ServicesTest, QueryAggregatesOverSeedsPerSettingStepAndGroup) {
+  v1::SubmitSweepResponse sweep = Submit(
+      "name: seeds\ndataset: {name: heavy_tail_uniform, m: 3}\nmodel: {name: linear}\n"
+      "trainer: {steps: 10, eval_every: 5}\noptimizer: {name: gd, lr: [0.1, 0.2]}\n"
+      "seed: [1, 2, 3]\n");
+  ASSERT_EQ(sweep.jobs_size(), 6);
+  // (lr, seed) -> the overall train loss at steps 5 and 10 (NaN: no evaluation at that step).
+  const double kNone = std::nan("");
+  const std::map<std::pair<std::string, std::string>, std::pair<double, double>> losses = {
+      {{"0.1", "1"}, {1.0, 0.5}}, {{"0.1", "2"}, {2.0, 1.5}}, {{"0.1", "3"}, {4.0, kNone}},
+      {{"0.2", "1"}, {3.0, 2.0}}, {{"0.2", "2"}, {3.0, 2.5}}, {{"0.2", "3"}, {3.0, 3.5}}};
+  for (int i = 0; i < 6; ++i) {
+    v1::AcquireJobResponse leased = Acquire();
+    ASSERT_TRUE(leased.has_job());
+    const auto& labels = leased.job().labels();
+    ASSERT_TRUE(labels.contains("lr") && labels.contains("seed"));
+    const auto [at5, at10] = losses.at({labels.at("lr"), labels.at("seed")});
+    grpc::ClientContext context;
+    auto stream = workers_->Report(&context);
+    std::vector<v1::ReportRequest> reports(1);
+    reports[0].set_job_id(leased.job().id());
+    reports[0].set_lease_token(leased.lease_token());
+    reports[0].set_seq(1);
+    // Class 3 has no train examples: its loss is NaN, left out of n.
+    v1::DatasetInfo* d = reports[0].mutable_dataset_info();
+    d->set_num_classes(4);
+    for (int64_t n : {4, 2, 1, 0}) d->add_train_class_counts(n);
+    for (auto [step, loss] : {std::pair<int64_t, double>{5, at5}, {10, at10}}) {
+      if (std::isnan(loss)) continue;
+      v1::ReportRequest& r = reports.emplace_back(MetricsReport(leased, reports.size() + 1, step));
+      v1::MetricValue* v = r.mutable_metrics()->add_values();
+      v->set_metric("loss_sum");
+      v->set_split(v1::SPLIT_TRAIN);
+      // Overall loss = sum / 7 examples = `loss`; class 0's = 7 * loss / 4; classes 1, 2: 0.
+      for (double x : {7 * loss, 0.0, 0.0, 0.0}) v->add_values(x);
+    }
+    v1::ReportResponse ack;
+    for (const v1::ReportRequest& r : reports) {
+      ASSERT_TRUE(stream->Write(r) && stream->Read(&ack));
+    }
+    stream->WritesDone();
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+
+  auto query = [&](v1::GroupBy group_by) {
+    v1::QueryMetricsRequest q;
+    q.set_sweep_id(sweep.sweep().id());
+    q.set_group_by(group_by);
+    q.set_aggregate("seed");
+    grpc::ClientContext context;
+    v1::QueryMetricsResponse r;
+    grpc::Status s = client_->QueryMetrics(&context, q, &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return r;
+  };
+  // Mean, sample std (n - 1), and the 95 % interval with t(0.975, n - 1) from R's qt.
+  const std::map<int, double> t975 = {{1, 12.706204736174698}, {2, 4.302652729911275}};
+  auto expect_stats = [&](const v1::AggregateValue& got, std::vector<double> xs,
+                          const std::string& where) {
+    SCOPED_TRACE(where);
+    const double n = static_cast<double>(xs.size());
+    ASSERT_EQ(got.n(), static_cast<int64_t>(xs.size()));
+    double mean = 0;
+    for (double x : xs) mean += x / n;
+    double ss = 0;
+    for (double x : xs) ss += (x - mean) * (x - mean);
+    const double sd = std::sqrt(ss / (n - 1));
+    const double half = t975.at(static_cast<int>(xs.size()) - 1) * sd / std::sqrt(n);
+    EXPECT_NEAR(got.mean(), mean, 1e-12);
+    EXPECT_NEAR(got.std(), sd, 1e-12);
+    EXPECT_NEAR(got.ci_low(), mean - half, 1e-9);
+    EXPECT_NEAR(got.ci_high(), mean + half, 1e-9);
+  };
+
+  v1::QueryMetricsResponse all = query(v1::GROUP_BY_NONE);
+  EXPECT_EQ(all.series_size(), 6);  // The per-job series stay.
+  ASSERT_EQ(all.aggregates_size(), 2);
+  std::map<std::string, const v1::AggregateSeries*> by_lr;
+  for (const v1::AggregateSeries& a : all.aggregates()) {
+    EXPECT_FALSE(a.labels().contains("seed"));
+    EXPECT_EQ(a.labels().at("optimizer"), "gd");
+    EXPECT_EQ(a.job_ids_size(), 3);
+    EXPECT_EQ(a.metric(), "loss");
+    by_lr[a.labels().at("lr")] = &a;
+  }
+  ASSERT_EQ(by_lr.size(), 2u);
+  const v1::AggregateSeries& low = *by_lr.at("0.1");
+  ASSERT_EQ(low.points_size(), 2);
+  EXPECT_EQ(low.points(0).step(), 5);
+  ASSERT_EQ(low.points(0).values_size(), 1);
+  expect_stats(low.points(0).values(0), {1.0, 2.0, 4.0}, "lr 0.1 step 5");
+  // Seed 3 has no step 10: the step is aggregated over the two jobs that have it.
+  EXPECT_EQ(low.points(1).step(), 10);
+  expect_stats(low.points(1).values(0), {0.5, 1.5}, "lr 0.1 step 10");
+  const v1::AggregateSeries& high = *by_lr.at("0.2");
+  ASSERT_EQ(high.points_size(), 2);
+  expect_stats(high.points(0).values(0), {3.0, 3.0, 3.0}, "lr 0.2 step 5 (std 0)");
+  expect_stats(high.points(1).values(0), {2.0, 2.5, 3.5}, "lr 0.2 step 10");
+
+  // Per class: class 3 has no targets, so no value counts (n = 0, mean NaN).
+  v1::QueryMetricsResponse classes = query(v1::GROUP_BY_CLASS);
+  for (const v1::AggregateSeries& a : classes.aggregates()) {
+    if (a.labels().at("lr") != "0.2") continue;
+    ASSERT_EQ(a.groups_size(), 4);
+    const v1::AggregatePoint& p = a.points(1);
+    ASSERT_EQ(p.values_size(), 4);
+    expect_stats(p.values(0), {7 * 2.0 / 4, 7 * 2.5 / 4, 7 * 3.5 / 4}, "class 0");
+    expect_stats(p.values(1), {0.0, 0.0, 0.0}, "class 1");
+    EXPECT_EQ(p.values(3).n(), 0);
+    EXPECT_TRUE(std::isnan(p.values(3).mean()));
+    EXPECT_TRUE(std::isnan(p.values(3).std()));
+  }
+
+  // One job alone: n = 1, no spread and no interval.
+  v1::QueryMetricsRequest one;
+  one.set_job_id(low.job_ids(0));
+  one.set_aggregate("seed");
+  grpc::ClientContext one_context;
+  v1::QueryMetricsResponse single;
+  ASSERT_TRUE(client_->QueryMetrics(&one_context, one, &single).ok());
+  ASSERT_EQ(single.aggregates_size(), 1);
+  ASSERT_GE(single.aggregates(0).points_size(), 1);
+  const v1::AggregateValue& alone = single.aggregates(0).points(0).values(0);
+  EXPECT_EQ(alone.n(), 1);
+  EXPECT_TRUE(std::isnan(alone.std()));
+  EXPECT_TRUE(std::isnan(alone.ci_low()) && std::isnan(alone.ci_high()));
+
+  // Without aggregate nothing is aggregated; an unknown one is refused, naming what is accepted.
+  v1::QueryMetricsRequest plain;
+  plain.set_sweep_id(sweep.sweep().id());
+  grpc::ClientContext plain_context;
+  v1::QueryMetricsResponse none;
+  ASSERT_TRUE(client_->QueryMetrics(&plain_context, plain, &none).ok());
+  EXPECT_EQ(none.aggregates_size(), 0);
+  plain.set_aggregate("foo");
+  grpc::ClientContext bad_context;
+  EXPECT_THAT(FromGrpcStatus(client_->QueryMetrics(&bad_context, plain, &none)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("'foo'"), HasSubstr("seed"))));
 }
 
 TEST_F(ServicesTest, ReportedMetricsAreQueryableByFrequencyGroup) {
