@@ -2,6 +2,9 @@
 //   optbench-coordinator --listen 127.0.0.1:7070 --db optbench.db
 // SIGINT / SIGTERM drain it (health NOT_SERVING, no new leases, --drain_seconds) and stop it
 // cleanly; kill -9 loses nothing it acknowledged (SQLite WAL).
+#include <pthread.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -120,16 +123,21 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   optbench::Log(optbench::LogLevel::kInfo, "coordinator", "signal %d: shutting down", sig);
   if (drain_seconds > 0) {
-    // A second signal ends the drain at once. The thread is left waiting if none comes: the
-    // process ends with main.
+    // A second signal ends the drain at once. Joined before the coordinator goes: if no second
+    // signal came, main sends the thread one itself.
     optbench::server::Coordinator* c = coordinator->get();
-    std::thread([signals, c] {
+    std::atomic<bool> drained{false};
+    std::thread second_signal([signals, c, &drained] {
       int second = 0;
       sigwait(&signals, &second);
+      if (drained.load()) return;
       optbench::Log(optbench::LogLevel::kInfo, "coordinator", "signal %d: stopping now", second);
       c->CutDrainShort();
-    }).detach();
+    });
     (*coordinator)->Drain(absl::Seconds(drain_seconds));
+    drained.store(true);
+    pthread_kill(second_signal.native_handle(), SIGTERM);
+    second_signal.join();
   }
   (*coordinator)->Shutdown();
   optbench::Log(optbench::LogLevel::kInfo, "coordinator", "stopped");

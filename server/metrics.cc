@@ -169,7 +169,7 @@ absl::StatusOr<std::string> RenderMetrics(Scheduler& scheduler,
   std::map<storage::JobState, int64_t> by_state;
   for (storage::JobState state :
        {storage::JobState::kQueued, storage::JobState::kRunning, storage::JobState::kSucceeded,
-        storage::JobState::kFailed, storage::JobState::kCancelled}) {
+        storage::JobState::kFailed, storage::JobState::kDiverged, storage::JobState::kCancelled}) {
     by_state[state] = 0;
   }
   for (const auto& [state, n] : *counts) by_state[state] += n;
@@ -249,6 +249,14 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   }
   httplib::Server* http = server->http_.get();
   server->thread_ = std::thread([http] { http->listen_after_bind(); });
+  // httplib's stop() does nothing before the server runs: wait for it, so that the destructor
+  // always stops (and joins) a running one.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!http->is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  if (!http->is_running()) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics_listen: the HTTP server on '", listen, "' did not start"));
+  }
   return server;
 }
 

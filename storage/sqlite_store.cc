@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -450,14 +451,17 @@ absl::Status SqliteStore::Write(Body body) {
     return absl::FailedPreconditionError(absl::StrCat("store is read-only: ", path_));
   }
   std::lock_guard<std::mutex> lock(writer_mu_);
-  const absl::Time start = absl::Now();
+  // A steady clock: a wall-clock step would make a negative duration.
+  const auto start = std::chrono::steady_clock::now();
   absl::Status status = [&]() -> absl::Status {
     OPTBENCH_ASSIGN_OR_RETURN(Transaction txn,
                               Transaction::Begin(*writer_, Transaction::Mode::kWrite));
     OPTBENCH_RETURN_IF_ERROR(body(*writer_));
     return txn.Commit();
   }();
-  if (options_.on_write) options_.on_write(absl::Now() - start);
+  if (options_.on_write) {
+    options_.on_write(absl::FromChrono(std::chrono::steady_clock::now() - start));
+  }
   return status;
 }
 

@@ -274,6 +274,7 @@ TEST_F(MetricsTest, TheScrapeParsesAndItsCountersMove) {
                     "--heartbeat_seconds=1"});
   std::map<std::string, double> before = Scrape();
   EXPECT_EQ(before.at("optbench_jobs{state=\"queued\"}"), 0);
+  EXPECT_EQ(before.at("optbench_jobs{state=\"diverged\"}"), 0);  // Every state, from the start.
   EXPECT_EQ(before.at("optbench_leases_total"), 0);
   EXPECT_EQ(before.at("optbench_workers{liveness=\"alive\"}"), 0);
   ExpectCumulativeHistogram(before, "optbench_sqlite_write_seconds");
