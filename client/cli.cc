@@ -700,7 +700,8 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   } else if (format == "json") {
     out << (aggregated ? AggregatesToJson : QueryToJson)(*response, request.group_by());
   } else {
-    out << (aggregated ? AggregatesToTable : QueryToTable)(*response, 6);
+    out << (aggregated ? AggregatesToTable(*response, 6)
+                       : QueryToTable(*response, 6, request.group_by()));
   }
   return 0;
 }

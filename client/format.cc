@@ -236,7 +236,9 @@ std::string QueryToJson(const v1::QueryMetricsResponse& response, v1::GroupBy gr
   return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
 }
 
-std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps) {
+std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps,
+                         v1::GroupBy group_by) {
+  const bool by_class = group_by == v1::GROUP_BY_CLASS;
   // All steps present in any series, then a spread subset of them.
   std::set<int64_t> step_set;
   size_t width = 0;
@@ -265,16 +267,18 @@ std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps
           : "";
   for (int64_t step : steps) {
     absl::StrAppend(&out, "step ", step, " - ", metric,
-                    items     ? " by item"
-                    : grouped ? " by group (1 = most frequent classes)"
-                              : "",
+                    items      ? " by item"
+                    : by_class ? " by class (the data set's class ids)"
+                    : grouped  ? " by group (1 = most frequent classes)"
+                               : "",
                     "\n");
     absl::StrAppend(&out, absl::StrFormat("  %-*s", static_cast<int>(width), "job"));
     for (int g = 0; g < std::max(1, num_groups); ++g) {
       if (items) {
         absl::StrAppend(&out, absl::StrFormat(" %7s", item_labels[static_cast<size_t>(g)]));
       } else {
-        absl::StrAppend(&out, grouped ? absl::StrFormat(" %7d", g + 1) : "   value");
+        // A per-class series' groups are its classes in id order.
+        absl::StrAppend(&out, grouped ? absl::StrFormat(" %7d", by_class ? g : g + 1) : "   value");
       }
     }
     absl::StrAppend(&out, "\n");

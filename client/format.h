@@ -42,7 +42,9 @@ std::string QueryToJson(const v1::QueryMetricsResponse& response,
                         v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 // Human table: for each step, one row per job and one column per group. Steps are limited to
 // `max_steps` evenly spread ones (always the first and the last) when there are more.
-std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps);
+// With `group_by` class, the columns are the class ids.
+std::string QueryToTable(const v1::QueryMetricsResponse& response, int max_steps,
+                         v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 
 // The same three for response.aggregates (`optbench query --aggregate seed`). CSV and JSON: one
 // row per (setting, step, group): the setting's label columns (no seed), step, split, metric,

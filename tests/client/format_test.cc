@@ -1,8 +1,12 @@
 #include "client/format.h"
 
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -105,6 +109,19 @@ TEST(FormatTest, JsonUsesNullForNanAndEscapesStrings) {
   EXPECT_NE(json.find("\"group\":1,\"group_classes\":1,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"group\":2,\"group_classes\":2,"), std::string::npos) << json;
   EXPECT_EQ(json.find("\"group\":0"), std::string::npos) << json;
+}
+
+// Per class, every output names a class by its own id: the table's columns and the CSV/JSON
+// `class` column alike (groups count from 1 only when they are frequency groups).
+TEST(FormatTest, PerClassOutputsUseTheClassIds) {
+  const std::string table = QueryToTable(TwoJobs(), 4, v1::GROUP_BY_CLASS);
+  EXPECT_NE(table.find("by class (the data set's class ids)"), std::string::npos) << table;
+  const std::vector<std::string> lines = absl::StrSplit(table, '\n');
+  ASSERT_GE(lines.size(), 2u) << table;
+  EXPECT_TRUE(absl::EndsWith(lines[1], "       0       1")) << table;  // The column header.
+  const std::string json = QueryToJson(TwoJobs(), v1::GROUP_BY_CLASS);
+  EXPECT_NE(json.find("\"class\":0,"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"group\":"), std::string::npos) << json;
 }
 
 TEST(FormatTest, TableShowsOneRowPerJobAndDashForMissing) {
