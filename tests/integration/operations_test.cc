@@ -134,12 +134,7 @@ TEST_F(OperationsTest, ADrainReportsNotServingLeasesNothingAndKeepsReports) {
                                           "--heartbeat_seconds=1"};
   StartCoordinator(flags);
   StartWorker("busy");
-  v1::SubmitSweepResponse sweep = Submit(R"(
-dataset: {name: heavy_tail_uniform, m: 7}
-model: {name: linear}
-trainer: {steps: 1500, eval_every: 50}
-optimizer: {name: adam, lr: 0.001}
-)");
+  v1::SubmitSweepResponse sweep = Submit(testing::kLongRunningJob);
   ASSERT_EQ(sweep.jobs_size(), 1);
   const std::string running = sweep.jobs(0).id();
   v1::Job job = WaitForProgress(running, 20, absl::Seconds(60));

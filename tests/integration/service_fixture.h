@@ -31,6 +31,15 @@
 
 namespace optbench::testing {
 
+// One job long enough (1,500 steps, a few seconds) for a coordinator to be stopped, drained or
+// restarted while it runs, with an evaluation every 50 steps to compare with an in-process run.
+inline constexpr char kLongRunningJob[] = R"(
+dataset: {name: heavy_tail_uniform, m: 7}
+model: {name: linear}
+trainer: {steps: 1500, eval_every: 50}
+optimizer: {name: adam, lr: 0.001}
+)";
+
 // Runs a spec in this process and keeps every evaluation.
 class CaptureSink : public engine::RunSink {
  public:

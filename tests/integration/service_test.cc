@@ -252,12 +252,7 @@ TEST_F(ServiceTest, CoordinatorOutagesOfSeveralLeasesCostNoAttempt) {
   const std::vector<std::string> flags = {"--lease_seconds=2", "--heartbeat_seconds=1"};
   StartCoordinator(flags);
   StartWorker("steady");
-  v1::SubmitSweepResponse sweep = Submit(R"(
-dataset: {name: heavy_tail_uniform, m: 7}
-model: {name: linear}
-trainer: {steps: 1500, eval_every: 50}
-optimizer: {name: adam, lr: 0.001}
-)");
+  v1::SubmitSweepResponse sweep = Submit(testing::kLongRunningJob);
   ASSERT_EQ(sweep.jobs_size(), 1);
   const std::string job_id = sweep.jobs(0).id();
   int64_t progress = 0;
