@@ -107,7 +107,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --yes               required: without it nothing is deleted
       --force             cancel the sweep and wait until its running jobs stop, then delete
                           (without it a sweep with a running job is refused)
-  query SWEEP_OR_JOB    metric series
+  query SWEEP_OR_JOB... metric series of one or more sweeps or jobs (each job once), side by
+                        side: to compare sweeps
       --metric M          a metric the jobs declare (optbench list metrics); default: their
                           objective's loss
       --split S           train (default) or test
@@ -122,7 +123,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                         quantize job's quantized model (docs/QUANTIZED_FORMAT.md) or a train
                         job's parameters (trainer.keep_model)
       --db PATH           read a database file directly (read-only) instead of a coordinator
-  plot SWEEP_OR_JOB     SVG figure: a panel per job, a line per frequency group, shared y axis
+  plot SWEEP_OR_JOB...  SVG figure: a panel per job (of every sweep or job given), a line per
+                        frequency group, shared y axis
       --groups G          frequency groups (default 10)
       --aggregate seed    a panel per setting: each group's mean over seeds, its 95 % interval
                           shaded
@@ -624,9 +626,29 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
   return response;
 }
 
+// The series of every id in `ids` (sweeps or jobs) in one response: each id queried as
+// FetchMetrics does, in order, a job named twice (or also through its sweep) kept once.
+absl::StatusOr<v1::QueryMetricsResponse> FetchMetricsOfAll(const Args& args,
+                                                           const std::vector<std::string>& ids,
+                                                           const v1::QueryMetricsRequest& request) {
+  v1::QueryMetricsResponse all;
+  std::set<std::string> jobs;
+  for (const std::string& id : ids) {
+    auto one = FetchMetrics(args, id, request);
+    if (!one.ok()) return one.status();
+    for (v1::Series& series : *one->mutable_series()) {
+      if (jobs.insert(series.job().id()).second) *all.add_series() = std::move(series);
+    }
+    for (v1::AggregateSeries& aggregate : *one->mutable_aggregates()) {
+      *all.add_aggregates() = std::move(aggregate);
+    }
+  }
+  return all;
+}
+
 int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
-  if (args.positional.size() != 1) {
-    err << "usage: optbench query SWEEP_OR_JOB [--metric M] [--split S] [--group-by G] "
+  if (args.positional.empty()) {
+    err << "usage: optbench query SWEEP_OR_JOB... [--metric M] [--split S] [--group-by G] "
            "[--steps A:B] [--format table|csv|json] [--aggregate seed] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
@@ -655,7 +677,7 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   }
   const std::string& aggregate = request.aggregate();
 
-  auto response = FetchMetrics(args, args.positional[0], request);
+  auto response = FetchMetricsOfAll(args, args.positional, request);
   if (!response.ok()) return Fail(err, "query", response.status());
   const bool no_points =
       std::all_of(response->series().begin(), response->series().end(),
@@ -666,7 +688,7 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     all.set_min_step(0);
     all.clear_max_step();
     all.set_group_by(v1::GROUP_BY_NONE);
-    auto whole = FetchMetrics(args, args.positional[0], all);
+    auto whole = FetchMetricsOfAll(args, args.positional, all);
     int64_t first = std::numeric_limits<int64_t>::max();
     int64_t last = -1;
     if (whole.ok()) {
@@ -707,8 +729,9 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
 }
 
 int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
-  if (args.positional.size() != 1) {
-    err << "usage: optbench plot SWEEP_OR_JOB [--groups G] [--metric M] [--split S] [--steps A:B] "
+  if (args.positional.empty()) {
+    err << "usage: optbench plot SWEEP_OR_JOB... [--groups G] [--metric M] [--split S] [--steps "
+           "A:B] "
            "[--aggregate seed] [--log-y] [--reference log-c|Y] [--title T] [--out FILE.svg] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
@@ -731,7 +754,7 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   const std::string& aggregate = request.aggregate();
   PlotOptions options;
   options.log_y = BoolFlag(args, "--log-y");
-  options.title = Flag(args, "--title", args.positional[0]);
+  options.title = Flag(args, "--title", absl::StrJoin(args.positional, " + "));
   for (const auto& [flag, field] :
        {std::pair{"--width", &options.width}, std::pair{"--height", &options.height},
         std::pair{"--columns", &options.columns}}) {
@@ -748,7 +771,7 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     options.reference_y = reference_y;
   }
 
-  auto response = FetchMetrics(args, args.positional[0], request);
+  auto response = FetchMetricsOfAll(args, args.positional, request);
   if (!response.ok()) return Fail(err, "plot", response.status());
   if (reference == "log-c") {
     // Frequency groups partition all classes, so their sizes add up to c.

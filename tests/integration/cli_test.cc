@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -83,6 +84,19 @@ TEST_F(CliTest, RunThenQueryTheDatabaseAsCsv) {
   std::vector<std::string> first_lines = absl::StrSplit(first.output, '\n', absl::SkipEmpty());
   EXPECT_EQ(first_lines.size(), 1u + 2 * 10);
   EXPECT_EQ(RunCli(absl::StrCat("query ", id, " --db ", db, " --steps 5:3")).exit_code, 2);
+  // Several ids side by side, in the order given; a job named twice (here also through its
+  // sweep) appears once.
+  Result both = RunCli(
+      absl::StrCat("query ", id, "-1 ", id, " ", id, "-1 --db ", db, " --format csv --steps 0:0"));
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  std::vector<std::string> both_lines = absl::StrSplit(both.output, '\n', absl::SkipEmpty());
+  ASSERT_EQ(both_lines.size(), 1u + 2 * 10) << both.output;
+  EXPECT_TRUE(absl::StartsWith(both_lines[1], absl::StrCat(id, "-1,"))) << both.output;
+  EXPECT_TRUE(absl::StartsWith(both_lines[11], absl::StrCat(id, "-0,"))) << both.output;
+  Result plot_both =
+      RunCli(absl::StrCat("plot ", id, "-0 ", id, "-1 --db ", db, " --out ", dir_, "/both.svg"));
+  EXPECT_EQ(plot_both.exit_code, 0) << plot_both.output;
+  EXPECT_EQ(RunCli(absl::StrCat("query ", id, " s-00000000 --db ", db)).exit_code, 1);
   // A range without evaluations, or a metric or split the jobs lack: errors that say what exists.
   Result empty = RunCli(absl::StrCat("query ", id, " --db ", db, " --steps 100:200"));
   EXPECT_EQ(empty.exit_code, 1) << empty.output;
