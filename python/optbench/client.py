@@ -217,13 +217,7 @@ class Client:
         the group columns, then mean, std (n - 1; NaN for n < 2), n (the jobs with the step and
         a finite value there), ci_low and ci_high (95 % Student-t); each step over the jobs that
         have it. One sweep or job id only (labels tell jobs apart within their sweep)."""
-        request, kind = requests.query_request(metric, split, group_by, steps, aggregate)
-        if aggregate:
-            settings, series = requests.collect_aggregates(ids, request, self._resolve,
-                                                           self.query_messages)
-            return frames.aggregate_frame(settings, series, kind)
-        series = requests.collect_series(ids, request, self._resolve, self.query_messages)
-        return frames.query_frame(series, kind)
+        return frames.query(self, ids, metric, split, group_by, steps, aggregate)
 
     def query_messages(self, request):
         """The coordinator's QueryMetricsResponse for an optbench.v1.QueryMetricsRequest."""

@@ -280,13 +280,7 @@ class Database:
         """The metric series of the jobs the ids name, long format (frames.query_frame), or with
         aggregate="seed" over seeds (frames.aggregate_frame); the same arguments, errors and
         DataFrame as Client.query."""
-        request, kind = requests.query_request(metric, split, group_by, steps, aggregate)
-        if aggregate:
-            settings, series = requests.collect_aggregates(ids, request, self._resolve,
-                                                           self.query_messages)
-            return frames.aggregate_frame(settings, series, kind)
-        series = requests.collect_series(ids, request, self._resolve, self.query_messages)
-        return frames.query_frame(series, kind)
+        return frames.query(self, ids, metric, split, group_by, steps, aggregate)
 
     def query_messages(self, request):
         """server/query.cc QueryMetrics on this file: the QueryMetricsResponse the coordinator

@@ -12,7 +12,7 @@ column even when every value is whole, an int list is a tuple.
 import numpy as np
 import pandas as pd
 
-from optbench import _proto
+from optbench import _proto, request as requests
 from optbench.errors import InvalidArgumentError
 
 # The slot whose parameters go bare in labels (every task's TaskSpec::labelled_slot today).
@@ -348,3 +348,15 @@ def components_frame(declarations):
     # Defaults of different types share the column: keep them as given.
     frame["default"] = pd.Series([r["default"] for r in rows], dtype=object)
     return frame
+
+
+def query(source, ids, metric, split, group_by, steps, aggregate):
+    """Client.query and open_db(...).query alike: `source` resolves ids (`_resolve`) and answers
+    QueryMetricsRequests (`query_messages`), from a coordinator or a database file."""
+    request, kind = requests.query_request(metric, split, group_by, steps, aggregate)
+    if aggregate:
+        settings, series = requests.collect_aggregates(ids, request, source._resolve,
+                                                       source.query_messages)
+        return aggregate_frame(settings, series, kind)
+    series = requests.collect_series(ids, request, source._resolve, source.query_messages)
+    return query_frame(series, kind)
