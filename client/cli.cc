@@ -25,8 +25,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "client/format.h"
-#include "client/plot.h"
 #include "common/clock.h"
 #include "common/flags_usage.h"
 #include "common/grpc_channel.h"
@@ -40,6 +38,8 @@
 #include "grpcpp/server_builder.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "proto/convert.h"
+#include "report/format.h"
+#include "report/plot.h"
 #include "server/coordinator.h"
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
@@ -440,7 +440,7 @@ class Progress {
       done_steps += terminal ? j.total_steps() : j.progress_step();
       total_steps += j.total_steps();
       finished += terminal ? 1 : 0;
-      states[StateName(j.state())]++;
+      states[report::StateName(j.state())]++;
     }
     std::vector<std::string> counts;
     for (const auto& [name, n] : states) counts.push_back(absl::StrCat(n, " ", name));
@@ -451,7 +451,7 @@ class Progress {
     // Titles from every job of the sweep, so that two running jobs never read the same.
     std::vector<const v1::Job*> all;
     for (const v1::Job& j : event.jobs()) all.push_back(&j);
-    const std::vector<std::string> titles = DistinguishingTitles(all);
+    const std::vector<std::string> titles = report::DistinguishingTitles(all);
     size_t width = 0;
     for (const std::string& t : titles) width = std::max(width, t.size());
     width = std::min<size_t>(width, 60);
@@ -470,7 +470,8 @@ class Progress {
       lines.push_back(absl::StrFormat(
           "  %-*.*s [%s] %6d/%d  loss %s  eta %s", static_cast<int>(width), static_cast<int>(width),
           titles[i], Bar(f, 20), j.progress_step(), j.total_steps(),
-          loss == losses_.end() ? "-" : absl::StrFormat("%.4g", loss->second), FormatEta(j, now)));
+          loss == losses_.end() ? "-" : absl::StrFormat("%.4g", loss->second),
+          report::FormatEta(j, now)));
     }
     if (drawn_ > 0) out_ << "\x1b[" << drawn_ << "A";
     for (const std::string& line : lines) out_ << "\x1b[2K" << line << "\n";
@@ -484,7 +485,8 @@ class Progress {
       if (!inserted && it->second == j.state()) continue;
       it->second = j.state();
       if (j.state() == v1::JOB_STATE_QUEUED && inserted) continue;
-      out_ << "  " << j.id() << " " << StateName(j.state()) << "  (" << JobTitle(j) << ")";
+      out_ << "  " << j.id() << " " << report::StateName(j.state()) << "  (" << report::JobTitle(j)
+           << ")";
       if (!j.error().empty()) out_ << ": " << j.error();
       out_ << "\n" << std::flush;
     }
@@ -709,7 +711,8 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   if (no_points && format == "table") {
     // The jobs declare the metric but have not reported it yet.
     std::map<std::string, int> states;
-    for (const v1::Series& series : response->series()) states[StateName(series.job().state())]++;
+    for (const v1::Series& series : response->series())
+      states[report::StateName(series.job().state())]++;
     std::vector<std::string> parts;
     for (const auto& [state, n] : states) parts.push_back(absl::StrCat(n, " ", state));
     out << "(no metrics yet: " << response->series_size() << " job(s), "
@@ -718,12 +721,14 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   }
   const bool aggregated = !aggregate.empty();
   if (format == "csv") {
-    out << (aggregated ? AggregatesToCsv : QueryToCsv)(*response, request.group_by());
+    out << (aggregated ? report::AggregatesToCsv : report::QueryToCsv)(*response,
+                                                                       request.group_by());
   } else if (format == "json") {
-    out << (aggregated ? AggregatesToJson : QueryToJson)(*response, request.group_by());
+    out << (aggregated ? report::AggregatesToJson : report::QueryToJson)(*response,
+                                                                         request.group_by());
   } else {
-    out << (aggregated ? AggregatesToTable(*response, 6)
-                       : QueryToTable(*response, 6, request.group_by()));
+    out << (aggregated ? report::AggregatesToTable(*response, 6)
+                       : report::QueryToTable(*response, 6, request.group_by()));
   }
   return 0;
 }
@@ -752,7 +757,7 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   request.set_groups(groups);
   if (absl::Status s = ParseAggregate(args, &request); !s.ok()) return usage_error(s.message());
   const std::string& aggregate = request.aggregate();
-  PlotOptions options;
+  report::PlotOptions options;
   options.log_y = BoolFlag(args, "--log-y");
   options.title = Flag(args, "--title", absl::StrJoin(args.positional, " + "));
   for (const auto& [flag, field] :
@@ -786,8 +791,8 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     options.reference_y = std::log(static_cast<double>(classes));
     options.reference_label = absl::StrCat("log ", classes);
   }
-  auto svg =
-      aggregate.empty() ? QueryToSvg(*response, options) : AggregatesToSvg(*response, options);
+  auto svg = aggregate.empty() ? report::QueryToSvg(*response, options)
+                               : report::AggregatesToSvg(*response, options);
   if (!svg.ok()) {
     if (svg.status().code() == absl::StatusCode::kInvalidArgument) {
       return usage_error(svg.status().message());
@@ -940,7 +945,7 @@ int CmdSubmit(const Args& args, std::ostream& out, std::ostream& err) {
       out << "tags: " << absl::StrJoin(expanded->annotations.tags, ", ") << "\n";
     }
     if (!expanded->annotations.note.empty()) out << "note: " << expanded->annotations.note << "\n";
-    out << JobsToTable(jobs);
+    out << report::JobsToTable(jobs);
     // Estimated peak memory of each job, so a sweep can be sized before it is submitted.
     int64_t largest = 0;
     for (size_t i = 0; i < jobs.size(); ++i) {
@@ -1034,7 +1039,8 @@ int CmdStatus(const Args& args, std::ostream& out, std::ostream& err) {
   out << "recent sweeps:\n";
   const std::vector<v1::Sweep> recent(response.recent_sweeps().begin(),
                                       response.recent_sweeps().end());
-  for (absl::string_view line : absl::StrSplit(SweepsToTable(recent), '\n', absl::SkipEmpty())) {
+  for (absl::string_view line :
+       absl::StrSplit(report::SweepsToTable(recent), '\n', absl::SkipEmpty())) {
     out << "  " << line << "\n";
   }
   const int64_t more = response.total_sweeps() - response.recent_sweeps_size();
@@ -1097,7 +1103,7 @@ int CmdSweeps(const Args& args, std::ostream& out, std::ostream& err) {
     out << (response.total_size() == 0 ? "no sweeps match\n" : "no more sweeps\n");
     return 0;
   }
-  out << SweepsToTable({response.sweeps().begin(), response.sweeps().end()});
+  out << report::SweepsToTable({response.sweeps().begin(), response.sweeps().end()});
   if (!response.next_page_token().empty()) {
     // The same command with the next page's token.
     std::vector<std::string> again = {"optbench sweeps"};
@@ -1132,7 +1138,7 @@ int CmdTag(const Args& args, std::ostream& out, std::ostream& err) {
   v1::Sweep sweep;
   grpc::Status s = backend.stub()->UpdateSweep(Context().get(), request, &sweep);
   if (!s.ok()) return FailGrpc(err, "tag", s);
-  out << SweepHeader(sweep);
+  out << report::SweepHeader(sweep);
   return 0;
 }
 
@@ -1196,7 +1202,7 @@ int CmdListDeclarations(const std::string& what, std::ostream& out, std::ostream
   auto declarations = server::ListComponentDeclarations(
       engine::Catalog(), metrics ? "" : what.substr(0, what.size() - 1));
   if (!declarations.ok()) return Fail(err, "list", declarations.status());
-  out << (metrics ? MetricsToText(*declarations) : ComponentsToText(*declarations));
+  out << (metrics ? report::MetricsToText(*declarations) : report::ComponentsToText(*declarations));
   return 0;
 }
 
@@ -1227,11 +1233,11 @@ int CmdList(const Args& args, std::ostream& out, std::ostream& err) {
     v1::Sweep found;
     grpc::Status s = (*backend)->stub()->GetSweep(Context().get(), request, &found);
     if (!s.ok()) return FailGrpc(err, "list", s);
-    out << SweepHeader(found);
+    out << report::SweepHeader(found);
   }
   auto jobs = ListAllJobs((*backend)->stub(), sweep, state);
   if (!jobs.ok()) return Fail(err, "list", jobs.status());
-  out << JobsToTable(*jobs);
+  out << report::JobsToTable(*jobs);
   return 0;
 }
 
@@ -1262,7 +1268,7 @@ int CmdWatch(const Args& args, std::ostream& out, std::ostream& err) {
       if (!s.ok()) return FailGrpc(err, "watch", s);
       jobs.push_back(std::move(job));
     }
-    out << ProgressSnapshot(jobs, absl::Now(), LatestLosses((*backend)->stub(), *target));
+    out << report::ProgressSnapshot(jobs, absl::Now(), LatestLosses((*backend)->stub(), *target));
     return 0;
   }
   // On a database file the reader polls it (twice a second) for what a coordinator writes.
@@ -1392,7 +1398,7 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
     if (!s.ok()) {
       code = FailGrpc(err, "run", s);
     } else {
-      out << "\n" << QueryToTable(response, 4);
+      out << "\n" << report::QueryToTable(response, 4);
     }
     for (const v1::Job& j : last->jobs()) {
       if (j.state() == v1::JOB_STATE_FAILED) {

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/aggregate.h"
+#include "report/aggregate.h"
 #include "server/wire.h"
 #include "spec/frequency_groups.h"
 
@@ -128,7 +128,7 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
     return absl::InvalidArgumentError(
         absl::StrCat("groups: ", request.groups(), " is out of range; allowed [1, 1000]"));
   }
-  if (absl::Status s = CheckAggregate(request.aggregate()); !s.ok()) return s;
+  if (absl::Status s = report::CheckAggregate(request.aggregate()); !s.ok()) return s;
   const int64_t max_step =
       request.has_max_step() ? request.max_step() : std::numeric_limits<int64_t>::max();
 
@@ -237,7 +237,7 @@ absl::StatusOr<v1::QueryMetricsResponse> QueryMetrics(storage::StoreReader& stor
                                    : absl::StrJoin(splits.rbegin(), splits.rend(), ", "));
     return absl::InvalidArgumentError(message);
   }
-  if (request.aggregate() == "seed") AggregateOverSeeds(&response);
+  if (request.aggregate() == "seed") report::AggregateOverSeeds(&response);
   return response;
 }
 

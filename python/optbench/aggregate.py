@@ -1,4 +1,4 @@
-"""Aggregation over seeds, as server/aggregate.cc computes it, for the database reader (which
+"""Aggregation over seeds, as report/aggregate.cc computes it, for the database reader (which
 answers QueryMetrics requests itself).
 
 A setting is the jobs whose labels are equal but for "seed". Per setting, step and group: the
@@ -24,7 +24,7 @@ def check(aggregate):
 
 
 def _beta_continued_fraction(a, b, x):
-    # Numerical Recipes, 3rd ed., 6.4 betacf (modified Lentz), as server/aggregate.cc.
+    # Numerical Recipes, 3rd ed., 6.4 betacf (modified Lentz), as report/aggregate.cc.
     tiny, eps = 1e-300, 1e-15
     qab, qap, qam = a + b, a + 1, a - 1
     c, d = 1.0, 1 - qab * x / qap

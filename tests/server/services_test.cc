@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "optbench/v1/coordinator.grpc.pb.h"
 #include "optbench/v1/worker.grpc.pb.h"
-#include "server/aggregate.h"
+#include "report/aggregate.h"
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
@@ -305,12 +305,12 @@ TEST_F(ServicesTest, GroupedQueryComputesEveryStepFromItsOwnValues) {
 
 // Student t quantiles from R's qt(0.975, df).
 TEST(StudentT975Test, MatchesReferenceQuantiles) {
-  EXPECT_NEAR(StudentT975(1), 12.706204736174698, 1e-9);
-  EXPECT_NEAR(StudentT975(2), 4.302652729911275, 1e-9);
-  EXPECT_NEAR(StudentT975(10), 2.228138851964938, 1e-9);
-  EXPECT_NEAR(StudentT975(30), 2.042272456301238, 1e-9);
-  EXPECT_NEAR(StudentT975(100), 1.983971518523552, 1e-9);
-  EXPECT_NEAR(StudentT975(1000000), 1.959966, 1e-5);
+  EXPECT_NEAR(report::StudentT975(1), 12.706204736174698, 1e-9);
+  EXPECT_NEAR(report::StudentT975(2), 4.302652729911275, 1e-9);
+  EXPECT_NEAR(report::StudentT975(10), 2.228138851964938, 1e-9);
+  EXPECT_NEAR(report::StudentT975(30), 2.042272456301238, 1e-9);
+  EXPECT_NEAR(report::StudentT975(100), 1.983971518523552, 1e-9);
+  EXPECT_NEAR(report::StudentT975(1000000), 1.959966, 1e-5);
 }
 
 // Six jobs, two settings (lr) of three seeds; each job reports its own losses, and the aggregate

@@ -1,6 +1,6 @@
 // Rendering of query results and job listings for the terminal, CSV and JSON.
-#ifndef OPTBENCH_CLIENT_FORMAT_H_
-#define OPTBENCH_CLIENT_FORMAT_H_
+#ifndef OPTBENCH_REPORT_FORMAT_H_
+#define OPTBENCH_REPORT_FORMAT_H_
 
 #include <cstdint>
 #include <map>
@@ -10,7 +10,7 @@
 #include "absl/time/time.h"
 #include "optbench/v1/coordinator.pb.h"
 
-namespace optbench::client {
+namespace optbench::report {
 
 // Label columns shared by a set of jobs: every label key present on any job, "optimizer" first,
 // "seed" last, the rest sorted.
@@ -78,6 +78,6 @@ std::string MetricsToText(const v1::ListComponentsResponse& declarations);
 // "running", "succeeded", ...
 std::string StateName(v1::JobState state);
 
-}  // namespace optbench::client
+}  // namespace optbench::report
 
-#endif  // OPTBENCH_CLIENT_FORMAT_H_
+#endif  // OPTBENCH_REPORT_FORMAT_H_

@@ -1,4 +1,4 @@
-#include "server/aggregate.h"
+#include "report/aggregate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace optbench::server {
+namespace optbench::report {
 namespace {
 
 // Continued fraction for the incomplete beta function (Numerical Recipes, 3rd ed., 6.4 betacf),
@@ -161,4 +161,4 @@ void AggregateOverSeeds(v1::QueryMetricsResponse* response) {
   }
 }
 
-}  // namespace optbench::server
+}  // namespace optbench::report

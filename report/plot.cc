@@ -1,4 +1,4 @@
-#include "client/plot.h"
+#include "report/plot.h"
 
 #include <algorithm>
 #include <array>
@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "client/format.h"
+#include "report/format.h"
 
-namespace optbench::client {
+namespace optbench::report {
 namespace {
 
 // Layout in pixels. A cell holds one panel: its title above the plot box, tick labels left of
@@ -472,4 +472,4 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
   return Render(means, bands, options);
 }
 
-}  // namespace optbench::client
+}  // namespace optbench::report

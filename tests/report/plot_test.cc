@@ -1,4 +1,4 @@
-#include "client/plot.h"
+#include "report/plot.h"
 
 #include <algorithm>
 #include <cctype>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
-namespace optbench::client {
+namespace optbench::report {
 namespace {
 
 // ---- a small XML reader, strict enough to reject what a browser would -------------------------
@@ -501,4 +501,4 @@ TEST(PlotTest, OneValueStillGetsARange) {
 }
 
 }  // namespace
-}  // namespace optbench::client
+}  // namespace optbench::report

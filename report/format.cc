@@ -1,4 +1,4 @@
-#include "client/format.h"
+#include "report/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,7 +17,7 @@
 #include "proto/convert.h"
 #include "spec/params.h"
 
-namespace optbench::client {
+namespace optbench::report {
 namespace {
 
 std::string CsvField(const std::string& s) {
@@ -636,4 +636,4 @@ std::string MetricsToText(const v1::ListComponentsResponse& declarations) {
   return out;
 }
 
-}  // namespace optbench::client
+}  // namespace optbench::report

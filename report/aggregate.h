@@ -1,7 +1,7 @@
 // Aggregation of metric series over seeds (`optbench query --aggregate seed`): the mean, sample
 // standard deviation, count and 95 % Student-t confidence interval per setting, step and group.
-#ifndef OPTBENCH_SERVER_AGGREGATE_H_
-#define OPTBENCH_SERVER_AGGREGATE_H_
+#ifndef OPTBENCH_REPORT_AGGREGATE_H_
+#define OPTBENCH_REPORT_AGGREGATE_H_
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "optbench/v1/coordinator.pb.h"
 
-namespace optbench::server {
+namespace optbench::report {
 
 // The aggregations QueryMetricsRequest.aggregate accepts, for messages: "seed".
 inline constexpr const char* kAggregateChoices = "seed";
@@ -32,6 +32,6 @@ double StudentT975(int64_t df);
 // share their data set, so their groups agree.
 void AggregateOverSeeds(v1::QueryMetricsResponse* response);
 
-}  // namespace optbench::server
+}  // namespace optbench::report
 
-#endif  // OPTBENCH_SERVER_AGGREGATE_H_
+#endif  // OPTBENCH_REPORT_AGGREGATE_H_

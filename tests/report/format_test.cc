@@ -1,4 +1,4 @@
-#include "client/format.h"
+#include "report/format.h"
 
 #include <cmath>
 #include <string>
@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace optbench::client {
+namespace optbench::report {
 namespace {
 
 v1::QueryMetricsResponse TwoJobs() {
@@ -289,4 +289,4 @@ TEST(FormatTest, MetricsListAlignsDocsPastTheLongestNameAndMarksStoredNamesAndTh
 }
 
 }  // namespace
-}  // namespace optbench::client
+}  // namespace optbench::report

@@ -1,7 +1,7 @@
 // Figures of query results as self-contained SVG: paper 1's per-frequency-group curves
 // (ALGORITHMS.md 1.4), one panel per job, with no plotting library and no Python.
-#ifndef OPTBENCH_CLIENT_PLOT_H_
-#define OPTBENCH_CLIENT_PLOT_H_
+#ifndef OPTBENCH_REPORT_PLOT_H_
+#define OPTBENCH_REPORT_PLOT_H_
 
 #include <optional>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "optbench/v1/coordinator.pb.h"
 
-namespace optbench::client {
+namespace optbench::report {
 
 struct PlotOptions {
   // Figure title above the panels; empty for none.
@@ -57,6 +57,6 @@ absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
 absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
                                             const PlotOptions& options);
 
-}  // namespace optbench::client
+}  // namespace optbench::report
 
-#endif  // OPTBENCH_CLIENT_PLOT_H_
+#endif  // OPTBENCH_REPORT_PLOT_H_
