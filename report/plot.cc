@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "report/format.h"
+#include "spec/params.h"
 
 namespace optbench::report {
 namespace {
@@ -470,6 +471,148 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
     }
   }
   return Render(means, bands, options);
+}
+
+absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,
+                                              const PlotOptions& options) {
+  for (const auto& [name, value] :
+       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
+    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
+                                                     " is out of range; allowed ", kMinSize, "..",
+                                                     kMaxSize, " (or 0: automatic)"));
+    }
+  }
+  // One (frequency, value) per class at the series' last step.
+  struct Point {
+    int64_t cls;
+    int64_t frequency;
+    double value;
+  };
+  std::vector<std::vector<Point>> panels;
+  std::vector<int64_t> last_steps;
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  for (const v1::Series& s : response.series()) {
+    auto& points = panels.emplace_back();
+    last_steps.push_back(s.points().empty() ? -1 : s.points(s.points_size() - 1).step());
+    if (s.points().empty()) continue;
+    const v1::SeriesPoint& last = s.points(s.points_size() - 1);
+    for (int g = 0; g < s.groups_size() && g < last.values_size(); ++g) {
+      if (s.groups(g).classes_size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "series of job ", s.job().id(), ": group ", g + 1, " holds ",
+            s.groups(g).classes_size(), " classes; a class scatter needs one class per group"));
+      }
+      const Point p{s.groups(g).classes(0), s.groups(g).train_examples(), last.values(g)};
+      if (p.frequency <= 0 || !Drawable(p.value, true)) continue;
+      x_lo = std::min(x_lo, static_cast<double>(p.frequency));
+      x_hi = std::max(x_hi, static_cast<double>(p.frequency));
+      y_lo = std::min(y_lo, p.value);
+      y_hi = std::max(y_hi, p.value);
+      points.push_back(p);
+    }
+  }
+  const std::string what =
+      response.series_size() > 0
+          ? absl::StrCat(response.series(0).split() == v1::SPLIT_TEST ? "test " : "train ",
+                         response.series(0).metric())
+          : std::string("values");
+  if (x_lo > x_hi) {
+    return absl::FailedPreconditionError(absl::StrCat("nothing to plot: no positive ", what,
+                                                      " of a class with training examples in ",
+                                                      response.series_size(), " series"));
+  }
+  // Half a decade of room around single values, so each axis spans something.
+  // A single value gets half a decade either side; every range 5 % of its span (in log10) more,
+  // so that no point sits on the frame.
+  for (auto [lo, hi] : {std::pair{&x_lo, &x_hi}, std::pair{&y_lo, &y_hi}}) {
+    if (*lo == *hi) {
+      *lo /= std::sqrt(10.0);
+      *hi *= std::sqrt(10.0);
+    }
+    const double margin = std::pow(*hi / *lo, 0.05);
+    *lo /= margin;
+    *hi *= margin;
+  }
+
+  const int n = std::max<int>(1, panels.size());
+  const int title_height = options.title.empty() ? 12 : 40;
+  const int cell = 380;
+  const int width = options.width > 0 ? options.width : kAxisCaption + n * cell + 20;
+  const int height = options.height > 0 ? options.height : title_height + 320 + kAxisCaption;
+  const double cell_w = static_cast<double>(width - kAxisCaption - 20) / n;
+  const double cell_h = static_cast<double>(height - title_height - kAxisCaption);
+  if (cell_w - kBoxLeft - kBoxRight < kMinBox || cell_h - kBoxTop - kBoxBottom < kMinBox) {
+    return absl::InvalidArgumentError(absl::StrCat("width x height: ", width, " x ", height,
+                                                   " is too small for ", n, " panel(s)"));
+  }
+  std::string svg = absl::StrCat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
+      "\" viewBox=\"0 0 ", width, " ", height,
+      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
+      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+  if (!options.title.empty()) {
+    absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
+                    "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),
+                    "</text>\n");
+  }
+  absl::StrAppend(&svg, "<text transform=\"translate(14,", Px(title_height + cell_h / 2),
+                  ") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">", Xml(what),
+                  " at the last step (log scale)</text>\n");
+  absl::StrAppend(&svg, "<text x=\"", Px(kAxisCaption + n * cell_w / 2), "\" y=\"", Px(height - 8),
+                  "\" text-anchor=\"middle\" font-size=\"12\">training examples of the class "
+                  "(log scale)</text>\n");
+  for (int panel = 0; panel < n; ++panel) {
+    const double cx = kAxisCaption + panel * cell_w;
+    const double left = cx + kBoxLeft, right = cx + cell_w - kBoxRight;
+    const double top = title_height + kBoxTop, bottom = title_height + cell_h - kBoxBottom;
+    const Axis x{x_lo, x_hi, true, left, right};
+    const Axis y{y_lo, y_hi, true, bottom, top};
+    absl::StrAppend(&svg, "<g>\n");
+    for (double t : Ticks(y, false)) {
+      const std::string py = Px(y.Map(t));
+      absl::StrAppend(&svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right),
+                      "\" y2=\"", py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4),
+                      "\" y=\"", py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">",
+                      Label(t), "</text>\n");
+    }
+    for (double t : Ticks(x, false)) {
+      const std::string px = Px(x.Map(t));
+      absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
+                      Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
+                      Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
+                      "</text>\n");
+    }
+    absl::StrAppend(&svg, "<rect data-box=\"", panel, "\" x=\"", Px(left), "\" y=\"", Px(top),
+                    "\" width=\"", Px(right - left), "\" height=\"", Px(bottom - top),
+                    "\" fill=\"none\" stroke=\"#555\"/>\n");
+    if (panel >= response.series_size()) {
+      absl::StrAppend(&svg, "</g>\n");
+      continue;
+    }
+    const v1::Series& s = response.series(panel);
+    absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px(top - 8),
+                    "\" text-anchor=\"middle\" font-size=\"12\">", Xml(JobTitle(s.job())),
+                    last_steps[panel] >= 0 ? absl::StrCat(" (step ", last_steps[panel], ")") : "",
+                    "</text>\n");
+    if (panels[panel].empty()) {
+      absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px((top + bottom) / 2),
+                      "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n");
+    }
+    for (const Point& p : panels[panel]) {
+      const std::string value = spec::FormatDouble(p.value);
+      absl::StrAppend(&svg, "<circle data-panel=\"", panel, "\" data-class=\"", p.cls,
+                      "\" data-frequency=\"", p.frequency, "\" data-value=\"", value,
+                      "\" data-step=\"", last_steps[panel], "\" cx=\"",
+                      Px(x.Map(static_cast<double>(p.frequency))), "\" cy=\"", Px(y.Map(p.value)),
+                      "\" r=\"3\" fill=\"", GroupColour(0, 1),
+                      "\" fill-opacity=\"0.6\"><title>class ", p.cls, ": ", p.frequency,
+                      " train examples, ", Xml(s.metric()), " ", value, "</title></circle>\n");
+    }
+    absl::StrAppend(&svg, "</g>\n");
+  }
+  absl::StrAppend(&svg, "</svg>\n");
+  return svg;
 }
 
 }  // namespace optbench::report

@@ -57,6 +57,19 @@ absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
 absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
                                             const PlotOptions& options);
 
+// Paper 1's per-class picture: each class's value at its series' last step against the class's
+// number of training examples, log-log, one panel per series (one job, or a few side by side,
+// sharing both axes). `response` is a QueryMetrics answer grouped by class (GROUP_BY_CLASS: one
+// group per class). Each drawable point (frequency > 0, value finite and > 0) is a
+// <circle data-panel="P" data-class="C" data-frequency="N" data-value="V" data-step="S"> whose
+// data-value is the stored double printed exactly (spec::FormatDouble, as `optbench query
+// --format json` prints it) and whose <title> reads "class C: N train examples, <metric> V".
+// options.title, width and height as for QueryToSvg (log_y and reference_y are ignored: both
+// axes are logarithmic). Errors: InvalidArgument for a width or height out of range or a series
+// not grouped by class; FailedPrecondition when no series has a drawable point.
+absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,
+                                              const PlotOptions& options);
+
 }  // namespace optbench::report
 
 #endif  // OPTBENCH_REPORT_PLOT_H_

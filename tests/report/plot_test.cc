@@ -500,5 +500,93 @@ TEST(PlotTest, OneValueStillGetsARange) {
   EXPECT_NEAR(Num(*lone[0], "cy"), b.y + b.h / 2, kPx);
 }
 
+// A class-grouped answer: per job, classes with `counts` training examples and values at steps 0
+// and 10 (the scatter takes the last).
+v1::QueryMetricsResponse ClassResponse(const std::vector<int64_t>& counts,
+                                       const std::vector<std::vector<double>>& last_values) {
+  v1::QueryMetricsResponse r;
+  for (size_t j = 0; j < last_values.size(); ++j) {
+    v1::Series* s = r.add_series();
+    s->mutable_job()->set_id("s-1-" + std::to_string(j));
+    (*s->mutable_job()->mutable_labels())["optimizer"] = j == 0 ? "gd" : "adam";
+    s->set_metric("loss");
+    for (size_t c = 0; c < counts.size(); ++c) {
+      v1::ClassGroup* g = s->add_groups();
+      g->set_num_classes(1);
+      g->set_train_examples(counts[c]);
+      g->add_classes(static_cast<int64_t>(c));
+    }
+    v1::SeriesPoint* first = s->add_points();
+    first->set_step(0);
+    for (size_t c = 0; c < counts.size(); ++c) first->add_values(99);
+    v1::SeriesPoint* last = s->add_points();
+    last->set_step(10);
+    for (double v : last_values[j]) last->add_values(v);
+  }
+  return r;
+}
+
+TEST(ClassScatterTest, APointPerClassAtTheLastStepWithExactValuesLogLog) {
+  const double third = 1.0 / 3;
+  auto text = ClassScatterToSvg(
+      ClassResponse({1000, 100, 10, 0}, {{0.1, third, 10, 5}, {0.2, 0.3, NAN, 5}}), {});
+  ASSERT_TRUE(text.ok()) << text.status();
+  Svg svg;
+  ASSERT_TRUE(ParseXml(*text, &svg.elements));
+  // Class 3 has no training examples and job 1's class 2 is NaN: neither is drawn.
+  EXPECT_EQ(svg.Find("circle", "data-panel", "0").size(), 3u);
+  EXPECT_EQ(svg.Find("circle", "data-panel", "1").size(), 2u);
+  auto third_point = svg.Find("circle", "data-value", "0.3333333333333333");
+  ASSERT_EQ(third_point.size(), 1u);
+  EXPECT_EQ(third_point[0]->attrs.at("data-class"), "1");
+  EXPECT_EQ(third_point[0]->attrs.at("data-frequency"), "100");
+  EXPECT_EQ(third_point[0]->attrs.at("data-step"), "10");
+  // Its hover text.
+  bool titled = false;
+  for (const Element* t : svg.Find("title")) {
+    titled |= t->text == "class 1: 100 train examples, loss 0.3333333333333333";
+  }
+  EXPECT_TRUE(titled);
+  // Log-log: frequencies 10, 100, 1000 are evenly spaced in x; values 0.1 .. 10 in y likewise.
+  auto at = [&](const std::string& panel, const std::string& cls) {
+    for (const Element* c : svg.Find("circle", "data-panel", panel)) {
+      if (c->attrs.at("data-class") == cls) return std::pair{Num(*c, "cx"), Num(*c, "cy")};
+    }
+    ADD_FAILURE() << "no class " << cls;
+    return std::pair{0.0, 0.0};
+  };
+  const auto p0 = at("0", "0"), p1 = at("0", "1"), p2 = at("0", "2");
+  EXPECT_NEAR(p0.first - p1.first, p1.first - p2.first, 2 * kPx);
+  EXPECT_GT(p0.first, p1.first);
+  EXPECT_NEAR(p2.second - at("0", "1").second,
+              std::log10(third / 10) / std::log10(0.1 / 10) * (p2.second - p0.second), 2 * kPx);
+  // Both panels share the axes: the same class count maps to the same x offset in its box.
+  const Box b0 = PlotBox(svg, 0), b1 = PlotBox(svg, 1);
+  EXPECT_NEAR(at("1", "0").first - b1.x, p0.first - b0.x, kPx);
+  // No point sits on a frame.
+  for (const Element* c : svg.Find("circle")) {
+    const Box b = PlotBox(svg, static_cast<int>(Num(*c, "data-panel")));
+    EXPECT_GT(Num(*c, "cx"), b.x);
+    EXPECT_LT(Num(*c, "cx"), b.x + b.w);
+    EXPECT_GT(Num(*c, "cy"), b.y);
+    EXPECT_LT(Num(*c, "cy"), b.y + b.h);
+  }
+}
+
+TEST(ClassScatterTest, RefusesGroupsOfSeveralClassesAndEmptyData) {
+  v1::QueryMetricsResponse grouped = ClassResponse({10, 20}, {{1, 2}});
+  grouped.mutable_series(0)->mutable_groups(1)->add_classes(7);
+  auto bad = ClassScatterToSvg(grouped, {});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("group 2 holds 2 classes"), std::string::npos)
+      << bad.status();
+  auto empty = ClassScatterToSvg(ClassResponse({10, 20}, {{NAN, -1}}), {});
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kFailedPrecondition);
+  PlotOptions tiny;
+  tiny.width = 100;
+  EXPECT_EQ(ClassScatterToSvg(ClassResponse({10}, {{1}}), tiny).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace optbench::report
