@@ -22,16 +22,6 @@ namespace {
 // Per-class vectors of large vocabularies make big batches; 64 MiB bounds one message.
 constexpr int kMaxMessageBytes = 64 << 20;
 
-// "host:port" -> the host part, without IPv6 brackets.
-std::string HostOf(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
-}
-
 // Drops gRPC's reflection plugin from one server (linking the plugin registers it for all).
 class WithoutReflection final : public grpc::ServerBuilderOption {
  public:
@@ -69,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
     return absl::InvalidArgumentError("catalog: a coordinator needs the catalog of tasks");
   }
   std::unique_ptr<Coordinator> c(new Coordinator());
-  const std::string host = HostOf(options.listen);
+  const std::string host = HostOfListen(options.listen);
   const bool tls = !options.tls_cert_path.empty() || !options.tls_key_path.empty();
   if (!options.auth_tokens_path.empty()) {
     auto auth = Authenticator::FromFile(options.auth_tokens_path);
@@ -93,6 +83,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
       Log(LogLevel::kWarning, "coordinator",
           "WARNING: --insecure: serving %s without authentication", options.listen);
     }
+  }
+  if (!options.http_listen.empty()) {
+    absl::Status exposure =
+        CheckDashboardExposure(options.http_listen, c->auth_ != nullptr, options.insecure);
+    if (!exposure.ok()) return exposure;
   }
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (tls) {
@@ -174,13 +169,27 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   // Where it listens, not address_ (where a client on this host dials): 0.0.0.0 is every
   // interface, not only loopback.
   if (!options.metrics_listen.empty()) {
-    auto metrics = MetricsHttpServer::Start(options.metrics_listen, [self] {
+    auto metrics = StartMetricsHttpServer(options.metrics_listen, [self] {
       return RenderMetrics(*self->scheduler_, self->sqlite_writes_, self->rpcs_);
     });
     if (!metrics.ok()) return metrics.status();
     c->metrics_http_ = *std::move(metrics);
     Log(LogLevel::kInfo, "coordinator", "Prometheus metrics on http://%s/metrics",
-        JoinHostPort(HostOf(options.metrics_listen), c->metrics_http_->port()));
+        JoinHostPort(HostOfListen(options.metrics_listen), c->metrics_http_->port()));
+  }
+  if (!options.http_listen.empty()) {
+    DashboardOptions dashboard;
+    dashboard.listen = options.http_listen;
+    dashboard.tls_cert_path = options.tls_cert_path;
+    dashboard.tls_key_path = options.tls_key_path;
+    dashboard.tls_client_ca_path = options.tls_client_ca_path;
+    dashboard.insecure = options.insecure;
+    auto started =
+        Dashboard::Start(dashboard, c->scheduler_.get(), options.catalog, c->auth_.get());
+    if (!started.ok()) return started.status();
+    c->dashboard_ = *std::move(started);
+    Log(LogLevel::kInfo, "coordinator", "dashboard on %s://%s/", tls ? "https" : "http",
+        JoinHostPort(HostOfListen(options.http_listen), c->dashboard_->port()));
   }
   Log(LogLevel::kInfo, "coordinator", "listening on %s, database %s", JoinHostPort(host, c->port_),
       options.db_path);
@@ -211,6 +220,7 @@ void Coordinator::Shutdown(absl::Duration grace) {
     }
     if (reaper_.joinable()) reaper_.join();
     metrics_http_.reset();
+    dashboard_.reset();
     stopped_.Notify();
   });
 }

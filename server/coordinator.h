@@ -14,6 +14,7 @@
 #include "grpcpp/server.h"
 #include "server/auth.h"
 #include "server/coordinator_service.h"
+#include "server/dashboard.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/worker_service.h"
@@ -48,6 +49,10 @@ struct CoordinatorOptions {
   // Prometheus metrics (server/metrics.h) over HTTP on this HOST:PORT; empty = off. Plain HTTP
   // and no token: the page holds counts, never job data.
   std::string metrics_listen;
+
+  // The read-only web dashboard (server/dashboard.h) on this HOST:PORT; empty = off. Same tokens
+  // (read role) and TLS certificate as the gRPC API; off loopback only with tokens (or insecure).
+  std::string http_listen;
 };
 
 // Owns everything it starts. Thread-safe after Start; Shutdown is idempotent and also run by the
@@ -66,6 +71,8 @@ class Coordinator {
   Scheduler* scheduler() { return scheduler_.get(); }
   // The metrics endpoint's port; 0 when off.
   int metrics_port() const { return metrics_http_ != nullptr ? metrics_http_->port() : 0; }
+  // The dashboard's port; 0 when off.
+  int http_port() const { return dashboard_ != nullptr ? dashboard_->port() : 0; }
   storage::Store* store() { return store_.get(); }
 
   // The first half of a graceful stop: health turns NOT_SERVING (grpc.health.v1, for probes and
@@ -94,7 +101,8 @@ class Coordinator {
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread reaper_;
-  std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<HttpServer> metrics_http_;
+  std::unique_ptr<Dashboard> dashboard_;
   std::once_flag shutdown_once_;
   absl::Notification stop_;
   absl::Notification stopped_;

@@ -43,6 +43,10 @@ ABSL_FLAG(bool, reflection, true,
 ABSL_FLAG(std::string, metrics_listen, "",
           "serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP, no token: counts "
           "only); empty = off");
+ABSL_FLAG(std::string, http_listen, "",
+          "serve the read-only web dashboard at http(s)://HOST:PORT/ (sweeps, jobs, curves); "
+          "same tokens (read role; browsers: open any page once with ?token=TOKEN) and TLS as "
+          "--listen; off loopback only with --auth_tokens; empty = off");
 ABSL_FLAG(double, drain_seconds, 5,
           "on SIGTERM/SIGINT: report NOT_SERVING and lease nothing for this long while reports "
           "and completions go on, then stop (a second signal stops at once; 0 = no drain)");
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
   options.reflection = absl::GetFlag(FLAGS_reflection);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
   const int lease = absl::GetFlag(FLAGS_lease_seconds);
   const int heartbeat = absl::GetFlag(FLAGS_heartbeat_seconds);
   const int attempts = absl::GetFlag(FLAGS_max_attempts);

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -211,58 +210,25 @@ absl::StatusOr<std::string> RenderMetrics(Scheduler& scheduler,
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& listen, Render render) {
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics_listen: '", listen, "' is not HOST:PORT (port 0..65535)"));
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
-  server->http_ = std::make_unique<httplib::Server>();
+absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsHttpServer(const std::string& listen,
+                                                                   MetricsRender render) {
+  HttpServerOptions options;
+  options.flag = "metrics_listen";
+  options.listen = listen;
   // Scrapes are rare and small: two threads, not one per core.
-  server->http_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server->http_->Get("/metrics", [render](const httplib::Request&, httplib::Response& response) {
-    absl::StatusOr<std::string> text = render();
-    if (!text.ok()) {
-      Log(LogLevel::kError, "metrics", "scrape failed: %s", text.status().ToString());
-      response.status = 500;
-      response.set_content(std::string(text.status().message()) + "\n", "text/plain");
-      return;
-    }
-    response.set_content(*std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+  options.threads = 2;
+  return HttpServer::Start(options, [render](httplib::Server& http) {
+    http.Get("/metrics", [render](const httplib::Request&, httplib::Response& response) {
+      absl::StatusOr<std::string> text = render();
+      if (!text.ok()) {
+        Log(LogLevel::kError, "metrics", "scrape failed: %s", text.status().ToString());
+        response.status = 500;
+        response.set_content(std::string(text.status().message()) + "\n", "text/plain");
+        return;
+      }
+      response.set_content(*std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+    });
   });
-  if (port == 0) {
-    server->port_ = server->http_->bind_to_any_port(host);
-  } else if (server->http_->bind_to_port(host, port)) {
-    server->port_ = port;
-  }
-  if (server->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics_listen: cannot listen on '", listen, "' (address in use?)"));
-  }
-  httplib::Server* http = server->http_.get();
-  server->thread_ = std::thread([http] { http->listen_after_bind(); });
-  // httplib's stop() does nothing before the server runs: wait for it, so that the destructor
-  // always stops (and joins) a running one.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!http->is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  if (!http->is_running()) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics_listen: the HTTP server on '", listen, "' did not start"));
-  }
-  return server;
-}
-
-MetricsHttpServer::~MetricsHttpServer() {
-  if (http_ != nullptr) http_->stop();
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace optbench::server

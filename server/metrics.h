@@ -11,7 +11,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,10 +21,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/status.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
+#include "server/http_server.h"
 
 namespace optbench::server {
 
@@ -70,23 +66,11 @@ absl::StatusOr<std::string> RenderMetrics(Scheduler& scheduler,
                                           const LatencyHistogram& sqlite_writes,
                                           const RpcCounter& rpcs);
 
-// GET /metrics over plain HTTP on its own threads (cpp-httplib). Anything else is 404; only GET.
-class MetricsHttpServer {
- public:
-  using Render = std::function<absl::StatusOr<std::string>()>;
-  // Binds `listen` (HOST:PORT; port 0 = any). InvalidArgument for a malformed address,
-  // Unavailable when it cannot be bound.
-  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& listen,
-                                                                  Render render);
-  ~MetricsHttpServer();  // Stops serving and joins its threads.
-  int port() const { return port_; }
-
- private:
-  MetricsHttpServer() = default;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
-  int port_ = 0;
-};
+// GET /metrics over plain HTTP on its own threads (server/http_server.h). Anything else is 404;
+// only GET. Errors as HttpServer::Start.
+using MetricsRender = std::function<absl::StatusOr<std::string>()>;
+absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsHttpServer(const std::string& listen,
+                                                                   MetricsRender render);
 
 }  // namespace optbench::server
 
