@@ -1,0 +1,463 @@
+// The coordinator's dashboard (--http_listen) as people and browsers reach it: a real
+// optbench-coordinator process, its security rules over real HTTP(S), and every page loaded in
+// headless Chromium with the numbers it shows compared to `optbench query --format json`.
+#include <httplib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/integration/service_fixture.h"
+
+namespace optbench {
+namespace {
+
+using testing::Result;
+using testing::RunCli;
+using testing::RunShell;
+
+constexpr char kPolicy[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+// Every response, errors included, carries the dashboard's protective headers.
+void ExpectProtectiveHeaders(const httplib::Response& response, const std::string& what) {
+  EXPECT_EQ(response.get_header_value("Content-Security-Policy"), kPolicy) << what;
+  EXPECT_EQ(response.get_header_value("X-Content-Type-Options"), "nosniff") << what;
+  EXPECT_EQ(response.get_header_value("Referrer-Policy"), "no-referrer") << what;
+}
+
+class DashboardTest : public testing::ServiceFixture {
+ protected:
+  // Starts a coordinator with the dashboard on a free loopback port and `extra` flags.
+  void StartWithDashboard(const std::vector<std::string>& extra = {}) {
+    http_port_ = FreePort();
+    std::vector<std::string> flags = {absl::StrCat("--http_listen=127.0.0.1:", http_port_)};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    StartCoordinator(flags);
+  }
+
+  httplib::Result Get(const std::string& path, const httplib::Headers& headers = {}) {
+    httplib::Client client("127.0.0.1", http_port_);
+    client.set_connection_timeout(5);
+    client.set_read_timeout(30);
+    httplib::Result r = client.Get(path.c_str(), headers);
+    EXPECT_TRUE(r) << path << ": " << httplib::to_string(r.error());
+    if (r) ExpectProtectiveHeaders(r.value(), path);
+    return r;
+  }
+
+  int http_port_ = 0;
+};
+
+TEST_F(DashboardTest, OnlyReadsAndAnswersBadRequestsWithPagesNamingTheValue) {
+  StartWithDashboard();
+  // A sweep whose name, tag-free note and labels hold markup; no worker runs it.
+  v1::SubmitSweepResponse sweep = Submit(R"(name: "<script>alert(1)</script>"
+note: "a <b>bold</b> & 'quoted' note"
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: {name: adam, lr: 0.01}
+)");
+  ASSERT_FALSE(sweep.sweep().id().empty());
+  const std::string id = sweep.sweep().id();
+
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_connection_timeout(5);
+  for (const char* method : {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    httplib::Request request;
+    request.method = method;
+    request.path = "/sweeps/" + id;
+    request.body = "x=1";
+    request.set_header("Content-Type", "application/x-www-form-urlencoded");
+    httplib::Response response;
+    httplib::Error error = httplib::Error::Success;
+    ASSERT_TRUE(client.send(request, response, error)) << method << httplib::to_string(error);
+    EXPECT_EQ(response.status, 405) << method;
+    EXPECT_EQ(response.get_header_value("Allow"), "GET, HEAD") << method;
+    EXPECT_NE(response.body.find(method), std::string::npos) << response.body;
+    ExpectProtectiveHeaders(response, method);
+  }
+  // The sweep is still there, unchanged.
+  httplib::Result page = Get("/sweeps/" + id);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  // Escaped where shown; the raw markup never reaches the page.
+  EXPECT_EQ(page->body.find("<script>alert"), std::string::npos);
+  EXPECT_NE(page->body.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(page->body.find("a &lt;b&gt;bold&lt;/b&gt; &amp; &#39;quoted&#39; note"),
+            std::string::npos);
+  httplib::Result list = Get("/");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_EQ(list->body.find("<script>alert"), std::string::npos);
+  EXPECT_EQ(list->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  auto head = client.Head("/");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+
+  struct Case {
+    std::string path;
+    int status;
+    std::string named;  // What the error page must say (HTML-escaped).
+  };
+  const std::vector<Case> cases = {
+      {"/sweeps/s-nope", 404, "s-nope"},
+      {"/sweeps/s-nope/curves", 404, "s-nope"},
+      {"/jobs/s-nope-0", 404, "s-nope-0"},
+      {"/jobs/" + id + "-0?groups=abc", 400, "groups: &#39;abc&#39;"},
+      {"/jobs/" + id + "-0?groups=0", 400, "groups: &#39;0&#39;"},
+      {"/sweeps/" + id + "/curves?split=validation", 400, "split: &#39;validation&#39;"},
+      {"/sweeps/" + id + "/curves?log=yes", 400, "log: &#39;yes&#39;"},
+      {"/sweeps/" + id + "/curves?metric=nonsense", 400, "nonsense"},
+      {"/?colour=red", 400, "unknown parameter &#39;colour&#39;"},
+      {"/?tag=%3Cb%3E", 400, "&lt;b&gt;"},
+      {"/scatter", 400, "job: 0 given"},
+      {"/scatter?job=a&job=b&job=c", 400, "job: 3 given"},
+      {"/scatter?job=s-nope-1", 404, "s-nope-1"},
+      {"/api/query?sweep=" + id + "&job=x", 400, "one of sweep=ID and job=ID"},
+      {"/api/query?job=" + id + "-0&group_by=item", 400, "group_by: &#39;item&#39;"},
+      {"/api/sweeps/s-nope/jobs", 404, "s-nope"},
+      {"/static/evil.exe", 404, "evil.exe"},
+      {"/no/such/page", 404, "/no/such/page"},
+  };
+  for (const Case& c : cases) {
+    httplib::Result r = Get(c.path);
+    ASSERT_TRUE(r) << c.path;
+    EXPECT_EQ(r->status, c.status) << c.path << "\n" << r->body;
+    const bool json = absl::StartsWith(c.path, "/api/");
+    // JSON errors quote the message as JSON; pages escape it as HTML.
+    std::string named = c.named;
+    if (json) named = absl::StrReplaceAll(named, {{"&#39;", "'"}});
+    EXPECT_NE(r->body.find(named), std::string::npos) << c.path << "\n" << r->body;
+  }
+  // The JSON the sweep page polls.
+  httplib::Result jobs = Get("/api/sweeps/" + id + "/jobs");
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ(jobs->status, 200);
+  EXPECT_EQ(jobs->get_header_value("Content-Type"), "application/json; charset=utf-8");
+  EXPECT_NE(jobs->body.find("\"done\":false"), std::string::npos) << jobs->body;
+  EXPECT_NE(jobs->body.find("\"state\":\"queued\""), std::string::npos) << jobs->body;
+}
+
+TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
+  std::ofstream(dir_ + "/tokens") << "worker-token-for-tests worker w\n"
+                                  << "reader-token-for-tests read r\n"
+                                  << "submit-token-for-tests submit s\n";
+  StartWithDashboard({"--auth_tokens=" + dir_ + "/tokens"});
+  for (const std::string path :
+       {"/", "/sweeps/s-1", "/api/sweeps/s-1/jobs", "/static/dashboard.js", "/no/such/page"}) {
+    httplib::Result none = Get(path);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->status, 401) << path;
+    EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer") << path;
+    EXPECT_NE(none->body.find("?token=TOKEN"), std::string::npos) << none->body;
+  }
+  // A token nobody holds is unauthenticated (as on the gRPC API); a known one without the read
+  // role is forbidden, and the page names its holder, never the token.
+  httplib::Result wrong = Get("/", {{"Authorization", "Bearer not-a-token-of-anyone"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  for (const std::string token : {"worker-token-for-tests", "submit-token-for-tests"}) {
+    httplib::Result denied = Get("/", {{"Authorization", "Bearer " + token}});
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 403) << token;
+    EXPECT_NE(denied->body.find("lacks the &#39;read&#39; role"), std::string::npos)
+        << denied->body;
+    EXPECT_EQ(denied->body.find(token), std::string::npos) << denied->body;
+  }
+  httplib::Result bearer = Get("/", {{"Authorization", "Bearer reader-token-for-tests"}});
+  ASSERT_TRUE(bearer);
+  EXPECT_EQ(bearer->status, 200);
+
+  // ?token= sets the cookie once and sends the browser to the same URL without it.
+  httplib::Result visit = Get("/?tag=paper-1&token=reader-token-for-tests");
+  ASSERT_TRUE(visit);
+  EXPECT_EQ(visit->status, 303);
+  EXPECT_EQ(visit->get_header_value("Location"), "/?tag=paper-1");
+  const std::string cookie = visit->get_header_value("Set-Cookie");
+  EXPECT_EQ(cookie, "optbench_token=reader-token-for-tests; Path=/; HttpOnly; SameSite=Strict");
+  httplib::Result with_cookie =
+      Get("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=reader-token-for-tests"}});
+  ASSERT_TRUE(with_cookie);
+  EXPECT_EQ(with_cookie->status, 200);
+  httplib::Result bad_cookie = Get("/", {{"Cookie", "optbench_token=worker-token-for-tests"}});
+  ASSERT_TRUE(bad_cookie);
+  EXPECT_EQ(bad_cookie->status, 403);
+  // A token without the role sets nothing.
+  httplib::Result worker_visit = Get("/?token=worker-token-for-tests");
+  ASSERT_TRUE(worker_visit);
+  EXPECT_EQ(worker_visit->status, 403);
+  EXPECT_FALSE(worker_visit->has_header("Set-Cookie"));
+  httplib::Result unknown_visit = Get("/?token=guessed-token-0000");
+  ASSERT_TRUE(unknown_visit);
+  EXPECT_EQ(unknown_visit->status, 401);
+  EXPECT_FALSE(unknown_visit->has_header("Set-Cookie"));
+}
+
+TEST_F(DashboardTest, RefusesANonLoopbackAddressWithoutTokens) {
+  for (const std::string listen : {"0.0.0.0:0", "[::]:0"}) {
+    testing::Subprocess coordinator;
+    ASSERT_TRUE(coordinator.Start({OPTBENCH_COORDINATOR_BIN, "--listen=127.0.0.1:0",
+                                   "--db=" + dir_ + "/refused.db", "--http_listen=" + listen},
+                                  dir_ + "/refused.log"));
+    int status = 0;
+    ASSERT_TRUE(coordinator.WaitFor(absl::Seconds(30), &status)) << coordinator.Log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << coordinator.Log();
+    EXPECT_NE(coordinator.Log().find("refusing to serve the dashboard on non-loopback address '" +
+                                     listen + "' without authentication"),
+              std::string::npos)
+        << coordinator.Log();
+  }
+}
+
+TEST_F(DashboardTest, ServesHttpsWithTheApisCertificateAndRefusesPlainHttp) {
+  MakeCertificates();
+  std::ofstream(dir_ + "/tokens") << "reader-token-for-tests read r\n";
+  StartWithDashboard({"--tls_cert=" + dir_ + "/server.pem", "--tls_key=" + dir_ + "/server.key",
+                      "--auth_tokens=" + dir_ + "/tokens"});
+  httplib::SSLClient https("127.0.0.1", http_port_);
+  https.set_ca_cert_path((dir_ + "/ca.pem").c_str());
+  https.enable_server_certificate_verification(true);
+  https.set_connection_timeout(5);
+  auto page = https.Get("/", {{"Authorization", "Bearer reader-token-for-tests"}});
+  ASSERT_TRUE(page) << httplib::to_string(page.error());
+  EXPECT_EQ(page->status, 200);
+  ExpectProtectiveHeaders(page.value(), "https /");
+  auto visit = https.Get("/?token=reader-token-for-tests");
+  ASSERT_TRUE(visit) << httplib::to_string(visit.error());
+  EXPECT_EQ(visit->status, 303);
+  EXPECT_EQ(visit->get_header_value("Set-Cookie"),
+            "optbench_token=reader-token-for-tests; Path=/; HttpOnly; SameSite=Strict; Secure");
+  // A client that does not trust the CA is refused at the handshake.
+  httplib::SSLClient untrusting("127.0.0.1", http_port_);
+  untrusting.set_ca_cert_path("/dev/null");
+  untrusting.enable_server_certificate_verification(true);
+  EXPECT_FALSE(untrusting.Get("/"));
+  // Plain HTTP on the TLS port gets no HTTP answer.
+  httplib::Client plain("127.0.0.1", http_port_);
+  plain.set_connection_timeout(5);
+  plain.set_read_timeout(5);
+  auto refused = plain.Get("/", {{"Authorization", "Bearer reader-token-for-tests"}});
+  EXPECT_FALSE(refused && refused->status == 200);
+}
+
+// --- In a browser ---------------------------------------------------------------------------
+
+// Headless Chromium, or empty when it is not installed.
+std::string FindChromium() {
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+    Result r = RunShell(absl::StrCat("command -v ", name));
+    if (r.exit_code == 0 && !r.output.empty())
+      return std::string(absl::StripTrailingAsciiWhitespace(r.output));
+  }
+  return "";
+}
+
+// The values of attribute `name` on every element of `html` whose tag and other attributes match
+// `element` (a regex over the opening tag), in document order.
+std::vector<std::string> Attributes(const std::string& html, const std::string& element,
+                                    const std::string& name) {
+  std::vector<std::string> out;
+  const std::regex tag("<" + element + "[^>]*>");
+  const std::regex attribute(name + "=\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), tag); it != std::sregex_iterator();
+       ++it) {
+    const std::string t = it->str();
+    std::smatch m;
+    if (std::regex_search(t, m, attribute)) out.push_back(m[1]);
+  }
+  return out;
+}
+
+// A field of each row of `optbench query --format json` (one row per line), as printed.
+std::vector<std::string> JsonField(const std::string& json, const std::string& field) {
+  std::vector<std::string> out;
+  const std::regex value("\"" + field + "\":(\"[^\"]*\"|[^,}]+)");
+  for (absl::string_view line : absl::StrSplit(json, '\n')) {
+    std::smatch m;
+    const std::string l(line);
+    if (std::regex_search(l, m, value)) out.push_back(m[1]);
+  }
+  return out;
+}
+
+std::string NullAsNan(std::string v) { return v == "null" ? "nan" : v; }
+
+class DashboardBrowserTest : public DashboardTest {
+ protected:
+  void SetUp() override {
+    DashboardTest::SetUp();
+    chromium_ = FindChromium();
+    if (chromium_.empty()) {
+      const char* ci = std::getenv("CI");
+      if (ci != nullptr && std::string(ci) == "true") {
+        FAIL() << "chromium is not installed (scripts/setup installs it); CI=true needs the "
+                  "browser test to run";
+      }
+      GTEST_SKIP() << "chromium is not installed: the browser test is skipped (scripts/setup "
+                      "installs it)";
+    }
+    // Where screenshots go: the test's directory, or $OPTBENCH_DASHBOARD_SCREENSHOTS
+    // (scripts/dashboard-screenshots) to keep them.
+    const char* keep = std::getenv("OPTBENCH_DASHBOARD_SCREENSHOTS");
+    shots_ = keep != nullptr && *keep != '\0' ? std::string(keep) : dir_;
+  }
+
+  // The DOM of `path` after its script ran, and a screenshot of it as <shots>/dashboard-NAME.png.
+  std::string Load(const std::string& path, const std::string& name, int height = 900) {
+    const std::string url = absl::StrCat("http://127.0.0.1:", http_port_, path);
+    const std::string common = absl::StrCat(
+        chromium_, " --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run ",
+        "--user-data-dir=", dir_, "/chromium --virtual-time-budget=5000 ");
+    Result dom = RunShell(absl::StrCat(common, "--dump-dom '", url, "' 2>/dev/null"));
+    EXPECT_EQ(dom.exit_code, 0) << path << "\n" << dom.output;
+    const std::string png = absl::StrCat(shots_, "/dashboard-", name, ".png");
+    std::filesystem::remove(png);
+    Result shot = RunShell(
+        absl::StrCat(common, "--window-size=1280,", height, " --screenshot=", png, " '", url, "'"));
+    EXPECT_EQ(shot.exit_code, 0) << shot.output;
+    EXPECT_TRUE(std::filesystem::exists(png) && std::filesystem::file_size(png) > 1000) << png;
+    // The embedded script ran under the page's policy.
+    EXPECT_NE(dom.output.find("data-script=\"ready\""), std::string::npos) << path;
+    return dom.output;
+  }
+
+  std::string chromium_;
+  std::string shots_;
+};
+
+constexpr char kStudy[] = R"(name: heavy tail <demo>
+tags: [paper-1, dashboard]
+note: two optimizers, two seeds each, on a heavy-tailed problem
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear, init: zeros}
+trainer: {steps: 40, eval_every: 10}
+seed: [0, 1]
+optimizer:
+  - {name: gd, lr: 0.5}
+  - {name: adam, lr: 0.01}
+)";
+
+TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
+  std::ofstream(dir_ + "/study.yaml") << kStudy;
+  Result run =
+      RunCli(absl::StrCat("run ", dir_, "/study.yaml --db ", dir_, "/optbench.db --workers 2"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
+  const std::string sweep = m[1];
+  StartWithDashboard();
+  const std::string coordinator = absl::StrCat(" --coordinator 127.0.0.1:", coordinator_port_);
+  auto query = [&](const std::string& args) {
+    Result r = RunCli(absl::StrCat("query ", args, " --format json", coordinator));
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+    return r.output;
+  };
+
+  // The sweeps: its row, job counts and states.
+  std::string dom = Load("/", "sweeps", 500);
+  EXPECT_NE(dom.find("data-sweep=\"" + sweep + "\""), std::string::npos) << dom;
+  EXPECT_NE(dom.find("heavy tail &lt;demo&gt;"), std::string::npos);
+  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"jobs\">4</td>"), std::string::npos);
+  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"succeeded\">4</td>"), std::string::npos);
+
+  // The sweep: four finished jobs, and the script's poll saw that they are done.
+  dom = Load("/sweeps/" + sweep, "sweep", 520);
+  EXPECT_EQ(Attributes(dom, "tr", "data-job").size(), 4u);
+  EXPECT_NE(dom.find("data-live=\"done\""), std::string::npos) << dom;
+  size_t succeeded = 0;
+  for (size_t at = dom.find(">succeeded<"); at != std::string::npos;
+       at = dom.find(">succeeded<", at + 1)) {
+    ++succeeded;
+  }
+  EXPECT_EQ(succeeded, 4u);
+  EXPECT_NE(dom.find("40/40"), std::string::npos);
+
+  // A job: the values at its last step, per frequency group, exactly as query prints them; its
+  // figure's readout loaded every row of the job's series.
+  const std::string job = sweep + "-0";
+  dom = Load("/jobs/" + job + "?groups=4", "job", 1250);
+  const std::vector<std::string> shown = Attributes(dom, "td", "data-value");
+  std::vector<std::string> want =
+      JsonField(query(job + " --group-by frequency:4 --steps 40:40"), "value");
+  ASSERT_EQ(want.size(), 4u);
+  ASSERT_EQ(shown.size(), want.size()) << dom;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(shown[i], NullAsNan(want[i])) << i;
+  const size_t rows = JsonField(query(job + " --group-by frequency:4"), "value").size();
+  EXPECT_EQ(rows, 4u * 5);  // Steps 0, 10, ..., 40.
+  EXPECT_EQ(Attributes(dom, "figure", "data-hover-rows"),
+            std::vector<std::string>{absl::StrCat(rows)});
+  EXPECT_NE(dom.find("data-reference=\"0\""), std::string::npos);  // log c on the loss.
+
+  // The curves: each setting's seed mean at the last step, per group.
+  dom = Load("/sweeps/" + sweep + "/curves?groups=4", "curves", 900);
+  const std::string aggregate =
+      query(sweep + " --group-by frequency:4 --aggregate seed --steps 40:40");
+  want = JsonField(aggregate, "mean");
+  ASSERT_EQ(want.size(), 2u * 4);
+  const std::vector<std::string> means = Attributes(dom, "td", "data-value");
+  ASSERT_EQ(means.size(), want.size()) << dom;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(means[i], NullAsNan(want[i])) << i;
+  EXPECT_EQ(Attributes(dom, "td", "data-n"), std::vector<std::string>(8, "2"));
+  EXPECT_EQ(Attributes(dom, "polyline", "data-panel").size(), 2u * 4);
+  EXPECT_EQ(
+      Attributes(dom, "figure", "data-hover-rows"),
+      std::vector<std::string>{absl::StrCat(
+          JsonField(query(sweep + " --group-by frequency:4 --aggregate seed"), "mean").size())});
+
+  // The per-class scatter of two jobs side by side: every class with its training examples and
+  // its final loss, as query --group-by class prints them.
+  const std::string other = sweep + "-2";
+  dom = Load("/scatter?job=" + job + "&job=" + other, "scatter", 560);
+  const std::vector<std::string> panels = Attributes(dom, "circle", "data-panel");
+  const std::vector<std::string> classes = Attributes(dom, "circle", "data-class");
+  const std::vector<std::string> frequencies = Attributes(dom, "circle", "data-frequency");
+  const std::vector<std::string> values = Attributes(dom, "circle", "data-value");
+  ASSERT_EQ(classes.size(), panels.size());
+  ASSERT_EQ(values.size(), panels.size());
+  size_t compared = 0;
+  for (int panel = 0; panel < 2; ++panel) {
+    const std::string rows_json =
+        query((panel == 0 ? job : other) + " --group-by class --steps 40:40");
+    const std::vector<std::string> ids = JsonField(rows_json, "class");
+    const std::vector<std::string> counts = JsonField(rows_json, "group_train_examples");
+    const std::vector<std::string> losses = JsonField(rows_json, "value");
+    ASSERT_EQ(ids.size(), 15u);  // m = 4: 1 + 2 + 4 + 8 classes.
+    std::map<std::string, std::pair<std::string, std::string>> expected;
+    for (size_t i = 0; i < ids.size(); ++i) expected[ids[i]] = {counts[i], losses[i]};
+    size_t in_panel = 0;
+    for (size_t i = 0; i < panels.size(); ++i) {
+      if (panels[i] != absl::StrCat(panel)) continue;
+      ++in_panel;
+      ASSERT_TRUE(expected.count(classes[i])) << classes[i];
+      EXPECT_EQ(frequencies[i], expected[classes[i]].first) << "class " << classes[i];
+      EXPECT_EQ(values[i], expected[classes[i]].second) << "class " << classes[i];
+      ++compared;
+    }
+    EXPECT_EQ(in_panel, 15u) << "panel " << panel;
+  }
+  EXPECT_EQ(compared, 30u);
+
+  // The comparisons' page holds its two sections.
+  dom = Load("/sweeps/" + sweep + "/compare", "compare", 400);
+  EXPECT_NE(dom.find("id=\"time-to-target\""), std::string::npos);
+  EXPECT_NE(dom.find("id=\"performance-profile\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace optbench
