@@ -341,15 +341,16 @@ class DashboardBrowserTest : public DashboardTest {
   std::string shots_;
 };
 
+// m = 5: 31 classes; 7 evaluations; a random initialization per seed, so seeds differ.
 constexpr char kStudy[] = R"(name: heavy tail <demo>
 tags: [paper-1, dashboard]
-note: two optimizers, two seeds each, on a heavy-tailed problem
-dataset: {name: heavy_tail_uniform, m: 4}
-model: {name: linear, init: zeros}
-trainer: {steps: 40, eval_every: 10}
-seed: [0, 1]
+note: two optimizers, three seeds each, on a heavy-tailed problem
+dataset: {name: heavy_tail_uniform, m: 5}
+model: {name: linear, init: uniform}
+trainer: {steps: 60, eval_every: 10}
+seed: [0, 1, 2]
 optimizer:
-  - {name: gd, lr: 0.5}
+  - {name: gd, lr: 0.2}
   - {name: adam, lr: 0.01}
 )";
 
@@ -373,20 +374,20 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   std::string dom = Load("/", "sweeps", 500);
   EXPECT_NE(dom.find("data-sweep=\"" + sweep + "\""), std::string::npos) << dom;
   EXPECT_NE(dom.find("heavy tail &lt;demo&gt;"), std::string::npos);
-  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"jobs\">4</td>"), std::string::npos);
-  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"succeeded\">4</td>"), std::string::npos);
+  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"jobs\">6</td>"), std::string::npos);
+  EXPECT_NE(dom.find("<td class=\"num\" data-field=\"succeeded\">6</td>"), std::string::npos);
 
-  // The sweep: four finished jobs, and the script's poll saw that they are done.
+  // The sweep: six finished jobs, and the script's poll saw that they are done.
   dom = Load("/sweeps/" + sweep, "sweep", 520);
-  EXPECT_EQ(Attributes(dom, "tr", "data-job").size(), 4u);
+  EXPECT_EQ(Attributes(dom, "tr", "data-job").size(), 6u);
   EXPECT_NE(dom.find("data-live=\"done\""), std::string::npos) << dom;
   size_t succeeded = 0;
   for (size_t at = dom.find(">succeeded<"); at != std::string::npos;
        at = dom.find(">succeeded<", at + 1)) {
     ++succeeded;
   }
-  EXPECT_EQ(succeeded, 4u);
-  EXPECT_NE(dom.find("40/40"), std::string::npos);
+  EXPECT_EQ(succeeded, 6u);
+  EXPECT_NE(dom.find("60/60"), std::string::npos);
 
   // A job: the values at its last step, per frequency group, exactly as query prints them; its
   // figure's readout loaded every row of the job's series.
@@ -394,12 +395,12 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   dom = Load("/jobs/" + job + "?groups=4", "job", 1250);
   const std::vector<std::string> shown = Attributes(dom, "td", "data-value");
   std::vector<std::string> want =
-      JsonField(query(job + " --group-by frequency:4 --steps 40:40"), "value");
+      JsonField(query(job + " --group-by frequency:4 --steps 60:60"), "value");
   ASSERT_EQ(want.size(), 4u);
   ASSERT_EQ(shown.size(), want.size()) << dom;
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(shown[i], NullAsNan(want[i])) << i;
   const size_t rows = JsonField(query(job + " --group-by frequency:4"), "value").size();
-  EXPECT_EQ(rows, 4u * 5);  // Steps 0, 10, ..., 40.
+  EXPECT_EQ(rows, 4u * 7);  // Steps 0, 10, ..., 60.
   EXPECT_EQ(Attributes(dom, "figure", "data-hover-rows"),
             std::vector<std::string>{absl::StrCat(rows)});
   EXPECT_NE(dom.find("data-reference=\"0\""), std::string::npos);  // log c on the loss.
@@ -407,13 +408,13 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   // The curves: each setting's seed mean at the last step, per group.
   dom = Load("/sweeps/" + sweep + "/curves?groups=4", "curves", 900);
   const std::string aggregate =
-      query(sweep + " --group-by frequency:4 --aggregate seed --steps 40:40");
+      query(sweep + " --group-by frequency:4 --aggregate seed --steps 60:60");
   want = JsonField(aggregate, "mean");
   ASSERT_EQ(want.size(), 2u * 4);
   const std::vector<std::string> means = Attributes(dom, "td", "data-value");
   ASSERT_EQ(means.size(), want.size()) << dom;
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(means[i], NullAsNan(want[i])) << i;
-  EXPECT_EQ(Attributes(dom, "td", "data-n"), std::vector<std::string>(8, "2"));
+  EXPECT_EQ(Attributes(dom, "td", "data-n"), std::vector<std::string>(8, "3"));
   EXPECT_EQ(Attributes(dom, "polyline", "data-panel").size(), 2u * 4);
   EXPECT_EQ(
       Attributes(dom, "figure", "data-hover-rows"),
@@ -422,7 +423,7 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
 
   // The per-class scatter of two jobs side by side: every class with its training examples and
   // its final loss, as query --group-by class prints them.
-  const std::string other = sweep + "-2";
+  const std::string other = sweep + "-3";
   dom = Load("/scatter?job=" + job + "&job=" + other, "scatter", 560);
   const std::vector<std::string> panels = Attributes(dom, "circle", "data-panel");
   const std::vector<std::string> classes = Attributes(dom, "circle", "data-class");
@@ -433,11 +434,11 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   size_t compared = 0;
   for (int panel = 0; panel < 2; ++panel) {
     const std::string rows_json =
-        query((panel == 0 ? job : other) + " --group-by class --steps 40:40");
+        query((panel == 0 ? job : other) + " --group-by class --steps 60:60");
     const std::vector<std::string> ids = JsonField(rows_json, "class");
     const std::vector<std::string> counts = JsonField(rows_json, "group_train_examples");
     const std::vector<std::string> losses = JsonField(rows_json, "value");
-    ASSERT_EQ(ids.size(), 15u);  // m = 4: 1 + 2 + 4 + 8 classes.
+    ASSERT_EQ(ids.size(), 31u);
     std::map<std::string, std::pair<std::string, std::string>> expected;
     for (size_t i = 0; i < ids.size(); ++i) expected[ids[i]] = {counts[i], losses[i]};
     size_t in_panel = 0;
@@ -449,9 +450,9 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
       EXPECT_EQ(values[i], expected[classes[i]].second) << "class " << classes[i];
       ++compared;
     }
-    EXPECT_EQ(in_panel, 15u) << "panel " << panel;
+    EXPECT_EQ(in_panel, 31u) << "panel " << panel;
   }
-  EXPECT_EQ(compared, 30u);
+  EXPECT_EQ(compared, 62u);
 
   // The comparisons' page holds its two sections.
   dom = Load("/sweeps/" + sweep + "/compare", "compare", 400);
