@@ -32,32 +32,7 @@ constexpr int kMinBox = 40;
 constexpr int kMinSize = 200;
 constexpr int kMaxSize = 20000;
 
-std::string Xml(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string Xml(const std::string& s) { return EscapeXml(s); }
 
 // Pixel coordinates: two decimals is below what a renderer resolves, and fixed so the output is
 // byte-stable.
@@ -148,6 +123,56 @@ std::vector<double> Ticks(const Axis& axis, bool integer) {
 
 bool Drawable(double v, bool log) { return std::isfinite(v) && (!log || v > 0); }
 
+absl::Status CheckSize(const PlotOptions& options) {
+  for (const auto& [name, value] :
+       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
+    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
+                                                     " is out of range; allowed ", kMinSize, "..",
+                                                     kMaxSize, " (or 0: automatic)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The document's opening tag and its white background.
+std::string SvgOpen(int width, int height) {
+  return absl::StrCat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
+      "\" viewBox=\"0 0 ", width, " ", height,
+      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
+      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+}
+
+// Opens a panel's <g> and draws its grid lines, tick labels and plot box
+// (<rect data-box="panel">) for the axes `x` (integer ticks when `x_integer`) and `y`, and its
+// `title` above the box unless empty.
+void PanelFrame(int panel, const Axis& x, bool x_integer, const Axis& y, const std::string& title,
+                std::string* svg) {
+  const double left = x.p0, right = x.p1, top = y.p1, bottom = y.p0;
+  absl::StrAppend(svg, "<g>\n");
+  for (double t : Ticks(y, false)) {
+    const std::string py = Px(y.Map(t));
+    absl::StrAppend(svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right), "\" y2=\"",
+                    py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4), "\" y=\"", py,
+                    "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">", Label(t), "</text>\n");
+  }
+  for (double t : Ticks(x, x_integer)) {
+    const std::string px = Px(x.Map(t));
+    absl::StrAppend(svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
+                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
+                    Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
+                    "</text>\n");
+  }
+  absl::StrAppend(svg, "<rect data-box=\"", panel, "\" x=\"", Px(left), "\" y=\"", Px(top),
+                  "\" width=\"", Px(right - left), "\" height=\"", Px(bottom - top),
+                  "\" fill=\"none\" stroke=\"#555\"/>\n");
+  if (!title.empty()) {
+    absl::StrAppend(svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px(top - 8),
+                    "\" text-anchor=\"middle\" font-size=\"12\">", Xml(title), "</text>\n");
+  }
+}
+
 // A confidence band per panel, point and group: (low, high); empty when there are none.
 using Bands = std::vector<std::vector<std::vector<std::pair<double, double>>>>;
 
@@ -197,14 +222,7 @@ void DrawBand(const v1::Series& s, const std::vector<std::vector<std::pair<doubl
 
 absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
                                    const PlotOptions& options) {
-  for (const auto& [name, value] :
-       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
-    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
-                                                     " is out of range; allowed ", kMinSize, "..",
-                                                     kMaxSize, " (or 0: automatic)"));
-    }
-  }
+  if (absl::Status s = CheckSize(options); !s.ok()) return s;
   if (options.columns < 0 || options.columns > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("columns: ", options.columns, " is out of range; allowed 0..100"));
@@ -299,11 +317,7 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
         title_height + kAxisCaption + rows * (kBoxTop + kBoxBottom + kMinBox)));
   }
 
-  std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height,
-      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
-      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+  std::string svg = SvgOpen(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(
         &svg, "<text x=\"", Px(kAxisCaption + (width - kAxisCaption - kLegendWidth) / 2.0),
@@ -325,32 +339,13 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
     const Axis x{x_lo, x_hi, false, left, right};
     const Axis y{y_lo, y_hi, log, bottom, top};
 
-    absl::StrAppend(&svg, "<g>\n");
-    for (double t : Ticks(y, false)) {
-      const std::string py = Px(y.Map(t));
-      absl::StrAppend(&svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right),
-                      "\" y2=\"", py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4),
-                      "\" y=\"", py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">",
-                      Label(t), "</text>\n");
-    }
-    for (double t : Ticks(x, true)) {
-      const std::string px = Px(x.Map(t));
-      absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
-                      Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
-                      Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
-                      "</text>\n");
-    }
-    absl::StrAppend(&svg, "<rect data-box=\"", panel, "\" x=\"", Px(left), "\" y=\"", Px(top),
-                    "\" width=\"", Px(right - left), "\" height=\"", Px(bottom - top),
-                    "\" fill=\"none\" stroke=\"#555\"/>\n");
-    if (panel >= response.series_size()) {
+    const bool drawn = panel < response.series_size();
+    PanelFrame(panel, x, true, y, drawn ? JobTitle(response.series(panel).job()) : "", &svg);
+    if (!drawn) {
       absl::StrAppend(&svg, "</g>\n");
       continue;
     }
     const v1::Series& s = response.series(panel);
-    absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px(top - 8),
-                    "\" text-anchor=\"middle\" font-size=\"12\">", Xml(JobTitle(s.job())),
-                    "</text>\n");
     if (options.reference_y.has_value()) {
       const std::string py = Px(y.Map(*options.reference_y));
       absl::StrAppend(&svg, "<line data-reference=\"", panel, "\" x1=\"", Px(left), "\" y1=\"", py,
@@ -475,14 +470,7 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
 
 absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,
                                               const PlotOptions& options) {
-  for (const auto& [name, value] :
-       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
-    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
-                                                     " is out of range; allowed ", kMinSize, "..",
-                                                     kMaxSize, " (or 0: automatic)"));
-    }
-  }
+  if (absl::Status s = CheckSize(options); !s.ok()) return s;
   // One (frequency, value) per class at the series' last step.
   struct Point {
     int64_t cls;
@@ -546,11 +534,7 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
     return absl::InvalidArgumentError(absl::StrCat("width x height: ", width, " x ", height,
                                                    " is too small for ", n, " panel(s)"));
   }
-  std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height,
-      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
-      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+  std::string svg = SvgOpen(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
                     "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),
@@ -568,33 +552,17 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
     const double top = title_height + kBoxTop, bottom = title_height + cell_h - kBoxBottom;
     const Axis x{x_lo, x_hi, true, left, right};
     const Axis y{y_lo, y_hi, true, bottom, top};
-    absl::StrAppend(&svg, "<g>\n");
-    for (double t : Ticks(y, false)) {
-      const std::string py = Px(y.Map(t));
-      absl::StrAppend(&svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right),
-                      "\" y2=\"", py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4),
-                      "\" y=\"", py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">",
-                      Label(t), "</text>\n");
-    }
-    for (double t : Ticks(x, false)) {
-      const std::string px = Px(x.Map(t));
-      absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
-                      Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
-                      Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
-                      "</text>\n");
-    }
-    absl::StrAppend(&svg, "<rect data-box=\"", panel, "\" x=\"", Px(left), "\" y=\"", Px(top),
-                    "\" width=\"", Px(right - left), "\" height=\"", Px(bottom - top),
-                    "\" fill=\"none\" stroke=\"#555\"/>\n");
     if (panel >= response.series_size()) {
+      PanelFrame(panel, x, false, y, "", &svg);
       absl::StrAppend(&svg, "</g>\n");
       continue;
     }
     const v1::Series& s = response.series(panel);
-    absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px(top - 8),
-                    "\" text-anchor=\"middle\" font-size=\"12\">", Xml(JobTitle(s.job())),
-                    last_steps[panel] >= 0 ? absl::StrCat(" (step ", last_steps[panel], ")") : "",
-                    "</text>\n");
+    PanelFrame(
+        panel, x, false, y,
+        absl::StrCat(JobTitle(s.job()),
+                     last_steps[panel] >= 0 ? absl::StrCat(" (step ", last_steps[panel], ")") : ""),
+        &svg);
     if (panels[panel].empty()) {
       absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px((top + bottom) / 2),
                       "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n");
@@ -613,6 +581,33 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
   }
   absl::StrAppend(&svg, "</svg>\n");
   return svg;
+}
+
+std::string EscapeXml(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace optbench::report

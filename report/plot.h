@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "optbench/v1/coordinator.pb.h"
 
 namespace optbench::report {
@@ -69,6 +70,10 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
 // not grouped by class; FailedPrecondition when no series has a drawable point.
 absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,
                                               const PlotOptions& options);
+
+// `text` with & < > " ' as entities (&apos; for '), for SVG and HTML text and quoted attribute
+// values alike.
+std::string EscapeXml(absl::string_view text);
 
 }  // namespace optbench::report
 

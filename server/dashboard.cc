@@ -181,6 +181,14 @@ absl::StatusOr<View> ParseView(const httplib::Request& request) {
   return view;
 }
 
+// The view of a page that takes no other parameter.
+absl::StatusOr<View> ParseViewOnly(const httplib::Request& request) {
+  if (absl::Status s = CheckParams(request, {"metric", "split", "groups", "log"}); !s.ok()) {
+    return s;
+  }
+  return ParseView(request);
+}
+
 std::vector<std::pair<std::string, std::string>> ViewParams(const View& view) {
   std::vector<std::pair<std::string, std::string>> params;
   if (!view.metric.empty()) params.emplace_back("metric", view.metric);
@@ -426,10 +434,7 @@ class DashboardPages {
   }
 
   absl::StatusOr<Page> Curves(const httplib::Request& request, const std::string& id) {
-    if (absl::Status s = CheckParams(request, {"metric", "split", "groups", "log"}); !s.ok()) {
-      return s;
-    }
-    auto view = ParseView(request);
+    auto view = ParseViewOnly(request);
     if (!view.ok()) return view.status();
     auto record = store_->GetSweep(id);
     if (!record.ok()) return record.status();
@@ -488,10 +493,7 @@ class DashboardPages {
   }
 
   absl::StatusOr<Page> Job(const httplib::Request& request, const std::string& id) {
-    if (absl::Status s = CheckParams(request, {"metric", "split", "groups", "log"}); !s.ok()) {
-      return s;
-    }
-    auto view = ParseView(request);
+    auto view = ParseViewOnly(request);
     if (!view.ok()) return view.status();
     auto record = store_->GetJob(id);
     if (!record.ok()) return record.status();
@@ -919,32 +921,7 @@ void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator
 
 }  // namespace
 
-std::string HtmlEscape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string HtmlEscape(absl::string_view text) { return report::EscapeXml(text); }
 
 absl::Status CheckDashboardExposure(const std::string& listen, bool has_auth, bool insecure) {
   if (IsLoopbackHost(HostOfListen(listen)) || has_auth || insecure) return absl::OkStatus();

@@ -82,7 +82,8 @@ class Dashboard {
 // refuses; the coordinator asks before it opens its database).
 absl::Status CheckDashboardExposure(const std::string& listen, bool has_auth, bool insecure);
 
-// HTML-escapes `text` (& < > " ') for element content and quoted attribute values.
+// HTML-escapes `text` (& < > " ') for element content and quoted attribute values
+// (report::EscapeXml: &apos; is HTML5's too).
 std::string HtmlEscape(absl::string_view text);
 
 }  // namespace optbench::server

@@ -59,6 +59,12 @@ class DashboardTest : public testing::ServiceFixture {
     return r;
   }
 
+  // The status of GET `path` (0 when no answer came).
+  int StatusOf(const std::string& path, const httplib::Headers& headers = {}) {
+    httplib::Result r = Get(path, headers);
+    return r ? r->status : 0;
+  }
+
   int http_port_ = 0;
 };
 
@@ -98,7 +104,7 @@ optimizer: {name: adam, lr: 0.01}
   // Escaped where shown; the raw markup never reaches the page.
   EXPECT_EQ(page->body.find("<script>alert"), std::string::npos);
   EXPECT_NE(page->body.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
-  EXPECT_NE(page->body.find("a &lt;b&gt;bold&lt;/b&gt; &amp; &#39;quoted&#39; note"),
+  EXPECT_NE(page->body.find("a &lt;b&gt;bold&lt;/b&gt; &amp; &apos;quoted&apos; note"),
             std::string::npos);
   httplib::Result list = Get("/");
   ASSERT_TRUE(list);
@@ -119,18 +125,18 @@ optimizer: {name: adam, lr: 0.01}
       {"/sweeps/s-nope", 404, "s-nope"},
       {"/sweeps/s-nope/curves", 404, "s-nope"},
       {"/jobs/s-nope-0", 404, "s-nope-0"},
-      {"/jobs/" + id + "-0?groups=abc", 400, "groups: &#39;abc&#39;"},
-      {"/jobs/" + id + "-0?groups=0", 400, "groups: &#39;0&#39;"},
-      {"/sweeps/" + id + "/curves?split=validation", 400, "split: &#39;validation&#39;"},
-      {"/sweeps/" + id + "/curves?log=yes", 400, "log: &#39;yes&#39;"},
+      {"/jobs/" + id + "-0?groups=abc", 400, "groups: &apos;abc&apos;"},
+      {"/jobs/" + id + "-0?groups=0", 400, "groups: &apos;0&apos;"},
+      {"/sweeps/" + id + "/curves?split=validation", 400, "split: &apos;validation&apos;"},
+      {"/sweeps/" + id + "/curves?log=yes", 400, "log: &apos;yes&apos;"},
       {"/sweeps/" + id + "/curves?metric=nonsense", 400, "nonsense"},
-      {"/?colour=red", 400, "unknown parameter &#39;colour&#39;"},
+      {"/?colour=red", 400, "unknown parameter &apos;colour&apos;"},
       {"/?tag=%3Cb%3E", 400, "&lt;b&gt;"},
       {"/scatter", 400, "job: 0 given"},
       {"/scatter?job=a&job=b&job=c", 400, "job: 3 given"},
       {"/scatter?job=s-nope-1", 404, "s-nope-1"},
       {"/api/query?sweep=" + id + "&job=x", 400, "one of sweep=ID and job=ID"},
-      {"/api/query?job=" + id + "-0&group_by=item", 400, "group_by: &#39;item&#39;"},
+      {"/api/query?job=" + id + "-0&group_by=item", 400, "group_by: &apos;item&apos;"},
       {"/api/sweeps/s-nope/jobs", 404, "s-nope"},
       {"/static/evil.exe", 404, "evil.exe"},
       {"/no/such/page", 404, "/no/such/page"},
@@ -142,7 +148,7 @@ optimizer: {name: adam, lr: 0.01}
     const bool json = absl::StartsWith(c.path, "/api/");
     // JSON errors quote the message as JSON; pages escape it as HTML.
     std::string named = c.named;
-    if (json) named = absl::StrReplaceAll(named, {{"&#39;", "'"}});
+    if (json) named = absl::StrReplaceAll(named, {{"&apos;", "'"}});
     EXPECT_NE(r->body.find(named), std::string::npos) << c.path << "\n" << r->body;
   }
   // The JSON the sweep page polls.
@@ -169,20 +175,16 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   }
   // A token nobody holds is unauthenticated (as on the gRPC API); a known one without the read
   // role is forbidden, and the page names its holder, never the token.
-  httplib::Result wrong = Get("/", {{"Authorization", "Bearer not-a-token-of-anyone"}});
-  ASSERT_TRUE(wrong);
-  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(StatusOf("/", {{"Authorization", "Bearer not-a-token-of-anyone"}}), 401);
   for (const std::string token : {"worker-token-for-tests", "submit-token-for-tests"}) {
     httplib::Result denied = Get("/", {{"Authorization", "Bearer " + token}});
     ASSERT_TRUE(denied);
     EXPECT_EQ(denied->status, 403) << token;
-    EXPECT_NE(denied->body.find("lacks the &#39;read&#39; role"), std::string::npos)
+    EXPECT_NE(denied->body.find("lacks the &apos;read&apos; role"), std::string::npos)
         << denied->body;
     EXPECT_EQ(denied->body.find(token), std::string::npos) << denied->body;
   }
-  httplib::Result bearer = Get("/", {{"Authorization", "Bearer reader-token-for-tests"}});
-  ASSERT_TRUE(bearer);
-  EXPECT_EQ(bearer->status, 200);
+  EXPECT_EQ(StatusOf("/", {{"Authorization", "Bearer reader-token-for-tests"}}), 200);
 
   // ?token= sets the cookie once and sends the browser to the same URL without it.
   httplib::Result visit = Get("/?tag=paper-1&token=reader-token-for-tests");
@@ -191,13 +193,10 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   EXPECT_EQ(visit->get_header_value("Location"), "/?tag=paper-1");
   const std::string cookie = visit->get_header_value("Set-Cookie");
   EXPECT_EQ(cookie, "optbench_token=reader-token-for-tests; Path=/; HttpOnly; SameSite=Strict");
-  httplib::Result with_cookie =
-      Get("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=reader-token-for-tests"}});
-  ASSERT_TRUE(with_cookie);
-  EXPECT_EQ(with_cookie->status, 200);
-  httplib::Result bad_cookie = Get("/", {{"Cookie", "optbench_token=worker-token-for-tests"}});
-  ASSERT_TRUE(bad_cookie);
-  EXPECT_EQ(bad_cookie->status, 403);
+  EXPECT_EQ(
+      StatusOf("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=reader-token-for-tests"}}),
+      200);
+  EXPECT_EQ(StatusOf("/", {{"Cookie", "optbench_token=worker-token-for-tests"}}), 403);
   // A token without the role sets nothing.
   httplib::Result worker_visit = Get("/?token=worker-token-for-tests");
   ASSERT_TRUE(worker_visit);
