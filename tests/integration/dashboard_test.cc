@@ -151,6 +151,11 @@ optimizer: {name: adam, lr: 0.01}
     if (json) named = absl::StrReplaceAll(named, {{"&apos;", "'"}});
     EXPECT_NE(r->body.find(named), std::string::npos) << c.path << "\n" << r->body;
   }
+  // A job that has not run has a page; its picture is a note, not an error.
+  httplib::Result queued = Get("/jobs/" + id + "-0");
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->status, 200);
+  EXPECT_NE(queued->body.find("nothing to plot"), std::string::npos) << queued->body;
   // The JSON the sweep page polls.
   httplib::Result jobs = Get("/api/sweeps/" + id + "/jobs");
   ASSERT_TRUE(jobs);
@@ -452,6 +457,13 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
     EXPECT_EQ(in_panel, 31u) << "panel " << panel;
   }
   EXPECT_EQ(compared, 62u);
+
+  // A sweep nobody works on: its page keeps polling for changes.
+  v1::SubmitSweepResponse waiting = Submit(kStudy);
+  ASSERT_FALSE(waiting.sweep().id().empty());
+  dom = Load("/sweeps/" + waiting.sweep().id(), "waiting", 400);
+  EXPECT_NE(dom.find("data-live=\"polling\""), std::string::npos) << dom;
+  std::filesystem::remove(shots_ + "/dashboard-waiting.png");
 
   // The comparisons' page holds its two sections.
   dom = Load("/sweeps/" + sweep + "/compare", "compare", 400);
