@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -64,23 +64,17 @@ std::string UrlEncode(absl::string_view text) {
   return out;
 }
 
-std::string UrlDecode(absl::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    int hi = 0, lo = 0;
-    if (text[i] == '%' && i + 2 < text.size() && absl::ascii_isxdigit(text[i + 1]) &&
-        absl::ascii_isxdigit(text[i + 2])) {
-      hi = absl::ascii_isdigit(text[i + 1]) ? text[i + 1] - '0'
-                                            : absl::ascii_tolower(text[i + 1]) - 'a' + 10;
-      lo = absl::ascii_isdigit(text[i + 2]) ? text[i + 2] - '0'
-                                            : absl::ascii_tolower(text[i + 2]) - 'a' + 10;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
+// The cookie carries the token in hex: cpp-httplib 0.11 percent-decodes every header value it
+// reads (a Cookie header's too), so a percent-encoded value could not be split at its ';' again.
+std::string CookieValue(absl::string_view token) { return absl::BytesToHexString(token); }
+
+// The token of a cookie value, or "" when it is not hex.
+std::string TokenOfCookie(absl::string_view value) {
+  if (value.empty() || value.size() % 2 != 0) return "";
+  for (char c : value) {
+    if (!absl::ascii_isxdigit(c)) return "";
   }
-  return out;
+  return absl::HexStringToBytes(value);
 }
 
 // "?a=1&b=2" from `params` (empty for none), each key and value percent-encoded.
@@ -239,9 +233,10 @@ int64_t ClassCount(const google::protobuf::RepeatedPtrField<v1::ClassGroup>& gro
   return classes;
 }
 
-// log c, the loss of a uniform prediction over c classes, on the loss's pictures.
-void AddLogCReference(const std::string& metric, int64_t classes, report::PlotOptions* options) {
-  if (metric != "loss" || classes < 2) return;
+// log c, the loss of a uniform prediction over c classes, on the pictures of the jobs' primary
+// metric (the objective's loss: the metric a page shows when none is named) of c >= 2 classes.
+void AddLogCReference(const View& view, int64_t classes, report::PlotOptions* options) {
+  if (!view.metric.empty() || classes < 2) return;
   options->reference_y = std::log(static_cast<double>(classes));
   options->reference_label = absl::StrCat("log ", classes);
 }
@@ -453,7 +448,7 @@ class DashboardPages {
     std::string metric = view->metric;
     if (response->aggregates_size() > 0) {
       metric = response->aggregates(0).metric();
-      AddLogCReference(metric, ClassCount(response->aggregates(0).groups()), &options);
+      AddLogCReference(*view, ClassCount(response->aggregates(0).groups()), &options);
     }
     options.title =
         absl::StrCat(record->name, ": ", view->split == v1::SPLIT_TEST ? "test " : "train ", metric,
@@ -554,7 +549,7 @@ class DashboardPages {
     options.columns = 1;
     if (response->series_size() > 0) {
       const v1::Series& s = response->series(0);
-      AddLogCReference(s.metric(), ClassCount(s.groups()), &options);
+      AddLogCReference(*view, ClassCount(s.groups()), &options);
       options.title = absl::StrCat(view->split == v1::SPLIT_TEST ? "test " : "train ", s.metric(),
                                    " per frequency group");
     }
@@ -795,7 +790,8 @@ std::string Authorization(const httplib::Request& request) {
     for (absl::string_view cookie : absl::StrSplit(request.get_header_value("Cookie", i), ';')) {
       cookie = absl::StripAsciiWhitespace(cookie);
       if (absl::ConsumePrefix(&cookie, kCookie) && absl::ConsumePrefix(&cookie, "=")) {
-        return absl::StrCat("Bearer ", UrlDecode(cookie));
+        const std::string token = TokenOfCookie(cookie);
+        return token.empty() ? "" : absl::StrCat("Bearer ", token);
       }
     }
   }
@@ -860,7 +856,7 @@ void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator
         if (k != "token") rest.emplace_back(k, v);
       }
       response.set_header(
-          "Set-Cookie", absl::StrCat(kCookie, "=", UrlEncode(token),
+          "Set-Cookie", absl::StrCat(kCookie, "=", CookieValue(token),
                                      "; Path=/; HttpOnly; SameSite=Strict", tls ? "; Secure" : ""));
       response.set_redirect(request.path + QueryString(rest), 303);
       return httplib::Server::HandlerResponse::Handled;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -168,7 +169,8 @@ optimizer: {name: adam, lr: 0.01}
 TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   std::ofstream(dir_ + "/tokens") << "worker-token-for-tests worker w\n"
                                   << "reader-token-for-tests read r\n"
-                                  << "submit-token-for-tests submit s\n";
+                                  << "submit-token-for-tests submit s\n"
+                                  << "odd%token;with=signs read odd\n";
   StartWithDashboard({"--auth_tokens=" + dir_ + "/tokens"});
   for (const std::string path :
        {"/", "/sweeps/s-1", "/api/sweeps/s-1/jobs", "/static/dashboard.js", "/no/such/page"}) {
@@ -196,12 +198,24 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   ASSERT_TRUE(visit);
   EXPECT_EQ(visit->status, 303);
   EXPECT_EQ(visit->get_header_value("Location"), "/?tag=paper-1");
-  const std::string cookie = visit->get_header_value("Set-Cookie");
-  EXPECT_EQ(cookie, "optbench_token=reader-token-for-tests; Path=/; HttpOnly; SameSite=Strict");
-  EXPECT_EQ(
-      StatusOf("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=reader-token-for-tests"}}),
-      200);
-  EXPECT_EQ(StatusOf("/", {{"Cookie", "optbench_token=worker-token-for-tests"}}), 403);
+  const std::string reader_hex = absl::BytesToHexString("reader-token-for-tests");
+  EXPECT_EQ(visit->get_header_value("Set-Cookie"),
+            "optbench_token=" + reader_hex + "; Path=/; HttpOnly; SameSite=Strict");
+  EXPECT_EQ(StatusOf("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=" + reader_hex}}), 200);
+  EXPECT_EQ(StatusOf("/", {{"Cookie",
+                            "optbench_token=" + absl::BytesToHexString("worker-token-for-tests")}}),
+            403);
+  // The token itself is not a cookie value.
+  EXPECT_EQ(StatusOf("/", {{"Cookie", "optbench_token=reader-token-for-tests"}}), 401);
+  // A token with characters a cookie cannot hold (; = %) travels in hex.
+  httplib::Result odd = Get("/?token=odd%25token%3Bwith%3Dsigns");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->status, 303);
+  const std::string odd_hex = absl::BytesToHexString("odd%token;with=signs");
+  EXPECT_EQ(odd->get_header_value("Set-Cookie"),
+            "optbench_token=" + odd_hex + "; Path=/; HttpOnly; SameSite=Strict");
+  EXPECT_EQ(StatusOf("/", {{"Cookie", "a=b; optbench_token=" + odd_hex + "; c=d"}}), 200);
+  EXPECT_EQ(StatusOf("/", {{"Cookie", "optbench_token=odd%token;with=signs"}}), 401);
   // A token without the role sets nothing.
   httplib::Result worker_visit = Get("/?token=worker-token-for-tests");
   ASSERT_TRUE(worker_visit);
@@ -246,7 +260,8 @@ TEST_F(DashboardTest, ServesHttpsWithTheApisCertificateAndRefusesPlainHttp) {
   ASSERT_TRUE(visit) << httplib::to_string(visit.error());
   EXPECT_EQ(visit->status, 303);
   EXPECT_EQ(visit->get_header_value("Set-Cookie"),
-            "optbench_token=reader-token-for-tests; Path=/; HttpOnly; SameSite=Strict; Secure");
+            "optbench_token=" + absl::BytesToHexString("reader-token-for-tests") +
+                "; Path=/; HttpOnly; SameSite=Strict; Secure");
   // A client that does not trust the CA is refused at the handshake.
   httplib::SSLClient untrusting("127.0.0.1", http_port_);
   untrusting.set_ca_cert_path("/dev/null");
@@ -323,7 +338,10 @@ class DashboardBrowserTest : public DashboardTest {
   }
 
   // The DOM of `path` after its script ran, and a screenshot of it as <shots>/dashboard-NAME.png.
-  std::string Load(const std::string& path, const std::string& name, int height = 900) {
+  // `script`: whether the page's script must have run (it cannot on a page refused for want of a
+  // token: the script itself needs one).
+  std::string Load(const std::string& path, const std::string& name, int height = 900,
+                   bool script = true) {
     const std::string url = absl::StrCat("http://127.0.0.1:", http_port_, path);
     const std::string common = absl::StrCat(
         chromium_, " --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run ",
@@ -337,7 +355,9 @@ class DashboardBrowserTest : public DashboardTest {
     EXPECT_EQ(shot.exit_code, 0) << shot.output;
     EXPECT_TRUE(std::filesystem::exists(png) && std::filesystem::file_size(png) > 1000) << png;
     // The embedded script ran under the page's policy.
-    EXPECT_NE(dom.output.find("data-script=\"ready\""), std::string::npos) << path;
+    if (script) {
+      EXPECT_NE(dom.output.find("data-script=\"ready\""), std::string::npos) << path;
+    }
     return dom.output;
   }
 
@@ -469,6 +489,28 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   dom = Load("/sweeps/" + sweep + "/compare", "compare", 400);
   EXPECT_NE(dom.find("id=\"time-to-target\""), std::string::npos);
   EXPECT_NE(dom.find("id=\"performance-profile\""), std::string::npos);
+}
+
+TEST_F(DashboardBrowserTest, ATokenInTheAddressOnceLetsTheBrowserIn) {
+  std::ofstream(dir_ + "/tokens") << "reader-token-for-tests read r\n"
+                                  << "submit-token-for-tests submit s\n";
+  StartWithDashboard({"--auth_tokens=" + dir_ + "/tokens"});
+  token_ = "submit-token-for-tests";
+  v1::SubmitSweepResponse sweep = Submit(kStudy);
+  ASSERT_FALSE(sweep.sweep().id().empty());
+  const std::string page = "/sweeps/" + sweep.sweep().id();
+  // Without the cookie: the 401 page.
+  std::string dom = Load(page, "login-refused", 400, /*script=*/false);
+  EXPECT_NE(dom.find("401 Token needed"), std::string::npos) << dom;
+  // The redirect sets the cookie (for the browser's session); the page and the script's polls
+  // then carry it.
+  dom = Load(page + "?token=reader-token-for-tests", "login", 400);
+  EXPECT_NE(dom.find("<tr data-job="), std::string::npos) << dom;
+  EXPECT_NE(dom.find("data-live=\"polling\""), std::string::npos) << dom;
+  EXPECT_EQ(dom.find("reader-token-for-tests"), std::string::npos) << dom;
+  for (const char* name : {"login-refused", "login"}) {
+    std::filesystem::remove(absl::StrCat(shots_, "/dashboard-", name, ".png"));
+  }
 }
 
 }  // namespace
