@@ -727,7 +727,7 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     out << (aggregated ? report::AggregatesToJson : report::QueryToJson)(*response,
                                                                          request.group_by());
   } else {
-    out << (aggregated ? report::AggregatesToTable(*response, 6)
+    out << (aggregated ? report::AggregatesToTable(*response, 6, request.group_by())
                        : report::QueryToTable(*response, 6, request.group_by()));
   }
   return 0;
