@@ -169,8 +169,8 @@ std::vector<double> Ticks(const Axis& axis, bool integer) {
 
 // The range an axis shows for data spanning [*lo, *hi]: a single value gets room around it
 // (steps, being whole, one step either side); a log range with fewer than two of the ticks
-// 1, 2, 5 x 10^k widens to the nearest ones outside it, so that no log axis needs ticks that
-// read as linear ones.
+// 1, 2, 5 x 10^k widens to the nearest ones outside it (on the nearer side only when it holds
+// one already), so that no log axis needs ticks that read as linear ones.
 void FitRange(bool log, bool integer, double* lo, double* hi) {
   if (*lo == *hi) {
     if (log) {
@@ -182,11 +182,16 @@ void FitRange(bool log, bool integer, double* lo, double* hi) {
       *hi += pad;
     }
   }
-  if (!log || LogTicks(*lo, *hi, {1, 2, 5}).size() >= 2) return;
-  const std::vector<double> below = LogTicks(*lo / 10, *lo, {1, 2, 5});
-  const std::vector<double> above = LogTicks(*hi, *hi * 10, {1, 2, 5});
-  *lo = below.back();
-  *hi = above.front();
+  if (!log) return;
+  const size_t inside = LogTicks(*lo, *hi, {1, 2, 5}).size();
+  if (inside >= 2) return;
+  const double below = LogTicks(*lo / 10, *lo, {1, 2, 5}).back();
+  const double above = LogTicks(*hi, *hi * 10, {1, 2, 5}).front();
+  // With one tick inside, widening the nearer side (in decades) is enough.
+  const bool lower = inside == 0 || *lo / below < above / *hi;
+  const bool upper = inside == 0 || !lower;
+  if (lower) *lo = below;
+  if (upper) *hi = above;
 }
 
 // A line as drawn: a series' values of one group over its steps, and the interval around each

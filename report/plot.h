@@ -44,9 +44,10 @@ struct PlotOptions {
 // Renders `response` (what QueryMetrics returns, as for QueryToTable) as an SVG document. All
 // panels share the x and the y range: on a linear axis the range is exactly [smallest, largest]
 // drawable value over every panel (and the reference line), so those map to the edges of the
-// plot boxes; a log axis too narrow to hold two of the ticks 1, 2, 5 x 10^k widens to the nearest
-// ones outside it. Linear ticks are 1, 2 or 5 x 10^k apart; log ticks are the powers of ten when
-// the range spans two decades or more, else 1, 2 and 5 x 10^k.
+// plot boxes (likewise on a log axis, except that one too narrow to hold two of the ticks
+// 1, 2, 5 x 10^k widens to the nearest ones outside it, on one side when it holds one). Linear
+// ticks are 1, 2 or 5 x 10^k apart; log ticks are the powers of ten when the range spans two
+// decades or more, else 1, 2 and 5 x 10^k.
 //
 // Group layout (the default): one panel per frequency group titled "group 1 · 10 classes · most
 // frequent" ... "group 10 · 40 classes · rarest" (the class count when every series groups its

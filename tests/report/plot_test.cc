@@ -709,6 +709,9 @@ TEST(PlotTest, LogTicksArePowersOfTenOverDecadesAndOneTwoFiveWithin) {
   const double span = std::log10(0.5 / 0.2);
   EXPECT_NEAR(p[0].second, b.y + b.h * std::log10(0.5 / 0.31) / span, kPx);
   EXPECT_NEAR(p[1].second, b.y + b.h * std::log10(0.5 / 0.38) / span, kPx);
+  // [0.3, 0.9] holds one, 0.5: the nearer side widens, to 1 (a factor 1.11, not 1.5 to 0.2).
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.3}, {0.9}}}), options), "y"),
+            (std::vector<std::string>{"0.5", "1"}));
   // Linear ticks stay round.
   EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.03}, {40}}}), ByGroup()), "y"),
             (std::vector<std::string>{"10", "20", "30", "40"}));
