@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/client/png_image.h"
 
@@ -26,18 +27,24 @@ testing::Image Decode(const std::string& png) {
   return image;
 }
 
+// The PNG of a white `width` x `height` page with `body` drawn on it; empty when SvgToPng fails.
+std::string Page(int width, int height, const std::string& body) {
+  const std::string size = absl::StrCat("width=\"", width, "\" height=\"", height, "\"");
+  auto png = SvgToPng(absl::StrCat("<svg xmlns=\"http://www.w3.org/2000/svg\" ", size, "><rect ",
+                                   size, " fill=\"white\"/>", body, "</svg>"));
+  EXPECT_TRUE(png.ok()) << png.status();
+  return png.ok() ? *png : "";
+}
+
 TEST(SvgToPngTest, OnePixelPerUserUnitWithTheShapesInPlace) {
-  // A 40 x 30 white page with a 10 x 20 Tableau-blue rectangle on whole pixels.
-  auto png = SvgToPng(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"30\" viewBox=\"0 0 40 "
-      "30\"><rect width=\"40\" height=\"30\" fill=\"white\"/><rect x=\"10\" y=\"5\" "
-      "width=\"10\" height=\"20\" fill=\"#4e79a7\"/></svg>");
-  ASSERT_TRUE(png.ok()) << png.status();
+  // A 10 x 20 Tableau-blue rectangle on whole pixels of a 40 x 30 page.
+  const std::string png =
+      Page(40, 30, "<rect x=\"10\" y=\"5\" width=\"10\" height=\"20\" fill=\"#4e79a7\"/>");
   int width = 0, height = 0;
-  ASSERT_TRUE(testing::PngHeaderSize(*png, &width, &height)) << png->substr(0, 16);
+  ASSERT_TRUE(testing::PngHeaderSize(png, &width, &height)) << png.substr(0, 16);
   EXPECT_EQ(width, 40);
   EXPECT_EQ(height, 30);
-  const testing::Image image = Decode(*png);
+  const testing::Image image = Decode(png);
   ASSERT_EQ(image.width, 40);
   ASSERT_EQ(image.height, 30);
   EXPECT_EQ(image.Count(0x4e79a7), 10 * 20);
@@ -49,12 +56,8 @@ TEST(SvgToPngTest, OnePixelPerUserUnitWithTheShapesInPlace) {
 
 TEST(SvgToPngTest, DrawsText) {
   // Text needs a font: a page with only a word on it is not blank.
-  auto png = SvgToPng(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"40\"><rect width=\"120\" "
-      "height=\"40\" fill=\"white\"/><text x=\"4\" y=\"30\" font-family=\"DejaVu Sans\" "
-      "font-size=\"24\" fill=\"black\">group</text></svg>");
-  ASSERT_TRUE(png.ok()) << png.status();
-  const testing::Image image = Decode(*png);
+  const testing::Image image = Decode(Page(
+      120, 40, "<text x=\"4\" y=\"30\" font-family=\"DejaVu Sans\" font-size=\"24\">group</text>"));
   ASSERT_EQ(image.width, 120);
   EXPECT_GT(image.Count(0x000000, 64), 40);
 }
