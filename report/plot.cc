@@ -93,8 +93,9 @@ std::string GroupColour(int group, int num_groups) {
 }
 
 // Tableau 10 (Maureen Stone, "How we designed the new color palettes in Tableau 10", Tableau
-// blog, 2016): ten qualitative colours that stay apart for most colour-vision deficiencies. Series
-// from the 11th on repeat them dashed, then dotted.
+// blog, 2016): ten qualitative colours of balanced weight on white, designed to be told apart
+// (for colour-blind readers Okabe & Ito's eight would be safer, but ten lines are common here).
+// Series from the 11th on repeat them dashed, then dotted.
 std::string SeriesColour(int series) {
   static constexpr std::array<const char*, 10> kTableau10 = {
       "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
