@@ -19,12 +19,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/png.h"
 #include "common/clock.h"
 #include "common/flags_usage.h"
 #include "common/grpc_channel.h"
@@ -123,19 +125,24 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                         quantize job's quantized model (docs/QUANTIZED_FORMAT.md) or a train
                         job's parameters (trainer.keep_model)
       --db PATH           read a database file directly (read-only) instead of a coordinator
-  plot SWEEP_OR_JOB...  SVG figure: a panel per job (of every sweep or job given), a line per
-                        frequency group, shared y axis
+  plot SWEEP_OR_JOB...  SVG or PNG figure of the jobs of every sweep or job given, axes shared
+      --layout L          group (default): a panel per frequency group, a line per job;
+                          job: a panel per job, a line per group
       --groups G          frequency groups (default 10)
-      --aggregate seed    a panel per setting: each group's mean over seeds, its 95 % interval
+      --aggregate seed    settings instead of jobs: the mean over seeds, its 95 % interval
                           shaded
       --metric M, --split S, --steps A:B, --db PATH   as for query
-      --log-y             logarithmic y axis
+      --log-y             logarithmic y axis (values <= 0 are left out, like NaN)
+      --log-x             logarithmic step axis (step 0 cannot be drawn on it: left out)
       --reference R       dashed line at y = R: a number, or log-c (log of the class count,
                           the loss of a uniform prediction)
-      --title T           figure title (default: the id)
-      --columns N         panels per row (default up to 3)
+      --title T           figure title (default: the sweeps' names; a job's id)
+      --columns N         panels per row (default up to 5 by group, 3 by job)
       --width W, --height H   figure size in pixels (default from the number of panels)
-      --out FILE          write the SVG there (default: standard output)
+      --out FILE          write the figure there, SVG or PNG by the name's extension (.svg,
+                          .png); default: SVG to standard output
+      --format F          svg or png, for standard output or an --out of another name; PNG
+                          goes to standard output only when that is not a terminal
 
 Common flags (every command that talks to a coordinator):
   --coordinator HOST:PORT   coordinator to talk to (default $OPTBENCH_COORDINATOR or
@@ -185,8 +192,8 @@ struct Args {
 };
 
 const std::set<std::string>& BoolFlags() {
-  static const auto* flags = new std::set<std::string>{"--dry-run", "--no-progress", "--log-y",
-                                                       "--yes",     "--force",       "--once"};
+  static const auto* flags = new std::set<std::string>{
+      "--dry-run", "--no-progress", "--log-y", "--log-x", "--yes", "--force", "--once"};
   return *flags;
 }
 
@@ -367,6 +374,7 @@ int FailGrpc(std::ostream& err, const std::string& what, const grpc::Status& sta
 struct Target {
   std::string sweep_id;
   std::string job_id;
+  std::string sweep_name;  // the sweep's name, when the target is a sweep that has one
 };
 
 absl::StatusOr<Target> ResolveTarget(v1::Coordinator::StubInterface* stub, const std::string& id) {
@@ -374,13 +382,13 @@ absl::StatusOr<Target> ResolveTarget(v1::Coordinator::StubInterface* stub, const
   sr.set_sweep_id(id);
   v1::Sweep sweep;
   grpc::Status s = stub->GetSweep(Context().get(), sr, &sweep);
-  if (s.ok()) return Target{id, ""};
+  if (s.ok()) return Target{id, "", sweep.name()};
   if (s.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s);
   v1::GetJobRequest jr;
   jr.set_job_id(id);
   v1::Job job;
   s = stub->GetJob(Context().get(), jr, &job);
-  if (s.ok()) return Target{"", id};
+  if (s.ok()) return Target{"", id, ""};
   if (s.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s);
   return absl::NotFoundError(absl::StrCat("no sweep or job with id '", id, "'"));
 }
@@ -610,13 +618,16 @@ absl::Status ParseAggregate(const Args& args, v1::QueryMetricsRequest* request) 
   return absl::OkStatus();
 }
 
-// Runs `request` for the sweep or job `id` where --db or --coordinator says.
+// Runs `request` for the sweep or job `id` where --db or --coordinator says. `name` (may be null)
+// is set to the sweep's name, or `id` for a job or a sweep without one.
 absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const std::string& id,
-                                                      v1::QueryMetricsRequest request) {
+                                                      v1::QueryMetricsRequest request,
+                                                      std::string* name = nullptr) {
   auto backend = ReadBackend::Open(args);
   if (!backend.ok()) return backend.status();
   auto target = ResolveTarget((*backend)->stub(), id);
   if (!target.ok()) return target.status();
+  if (name != nullptr) *name = target->sweep_name.empty() ? id : target->sweep_name;
   if (!target->sweep_id.empty()) {
     request.set_sweep_id(target->sweep_id);
   } else {
@@ -629,15 +640,18 @@ absl::StatusOr<v1::QueryMetricsResponse> FetchMetrics(const Args& args, const st
 }
 
 // The series of every id in `ids` (sweeps or jobs) in one response: each id queried as
-// FetchMetrics does, in order, a job named twice (or also through its sweep) kept once.
-absl::StatusOr<v1::QueryMetricsResponse> FetchMetricsOfAll(const Args& args,
-                                                           const std::vector<std::string>& ids,
-                                                           const v1::QueryMetricsRequest& request) {
+// FetchMetrics does, in order, a job named twice (or also through its sweep) kept once. `names`
+// (may be null) gets FetchMetrics' name of each id, in order.
+absl::StatusOr<v1::QueryMetricsResponse> FetchMetricsOfAll(
+    const Args& args, const std::vector<std::string>& ids, const v1::QueryMetricsRequest& request,
+    std::vector<std::string>* names = nullptr) {
   v1::QueryMetricsResponse all;
   std::set<std::string> jobs;
   for (const std::string& id : ids) {
-    auto one = FetchMetrics(args, id, request);
+    std::string name;
+    auto one = FetchMetrics(args, id, request, &name);
     if (!one.ok()) return one.status();
+    if (names != nullptr) names->push_back(name);
     for (v1::Series& series : *one->mutable_series()) {
       if (jobs.insert(series.job().id()).second) *all.add_series() = std::move(series);
     }
@@ -727,17 +741,45 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
     out << (aggregated ? report::AggregatesToJson : report::QueryToJson)(*response,
                                                                          request.group_by());
   } else {
-    out << (aggregated ? report::AggregatesToTable(*response, 6)
+    out << (aggregated ? report::AggregatesToTable(*response, 6, request.group_by())
                        : report::QueryToTable(*response, 6, request.group_by()));
   }
   return 0;
 }
 
+// What `plot` writes: --format when given, else the extension of --out (SVG to stdout without
+// either). A --format that contradicts the extension of --out is refused rather than guessed.
+absl::StatusOr<std::string> PlotFormat(const Args& args) {
+  const std::string format = Flag(args, "--format");
+  if (!format.empty() && format != "svg" && format != "png") {
+    return absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not svg or png"));
+  }
+  const std::string path = Flag(args, "--out");
+  const size_t dot = path.rfind('.');
+  std::string extension = dot == std::string::npos || path.find('/', dot) != std::string::npos
+                              ? ""
+                              : path.substr(dot + 1);
+  extension = absl::AsciiStrToLower(extension);
+  const bool known = extension == "svg" || extension == "png";
+  if (path.empty() || (!format.empty() && !known)) return format.empty() ? "svg" : format;
+  if (!known) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
+                     extension.empty() ? "no extension" : absl::StrCat(".", extension),
+                     "); name the file FILE.svg or FILE.png, or give --format svg|png"));
+  }
+  if (!format.empty() && format != extension) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--format ", format, " contradicts --out '", path, "'"));
+  }
+  return extension;
+}
+
 int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.empty()) {
-    err << "usage: optbench plot SWEEP_OR_JOB... [--groups G] [--metric M] [--split S] [--steps "
-           "A:B] "
-           "[--aggregate seed] [--log-y] [--reference log-c|Y] [--title T] [--out FILE.svg] "
+    err << "usage: optbench plot SWEEP_OR_JOB... [--layout group|job] [--groups G] [--metric M] "
+           "[--split S] [--steps A:B] [--aggregate seed] [--log-y] [--log-x] "
+           "[--reference log-c|Y] [--title T] [--out FILE.svg|FILE.png] [--format svg|png] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
@@ -758,8 +800,13 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
   if (absl::Status s = ParseAggregate(args, &request); !s.ok()) return usage_error(s.message());
   const std::string& aggregate = request.aggregate();
   report::PlotOptions options;
+  const std::string layout = Flag(args, "--layout", "group");
+  if (layout != "group" && layout != "job") {
+    return usage_error(absl::StrCat("--layout: '", layout, "' is not group or job"));
+  }
+  options.layout = layout == "job" ? report::PlotLayout::kJob : report::PlotLayout::kGroup;
   options.log_y = BoolFlag(args, "--log-y");
-  options.title = Flag(args, "--title", absl::StrJoin(args.positional, " + "));
+  options.log_x = BoolFlag(args, "--log-x");
   for (const auto& [flag, field] :
        {std::pair{"--width", &options.width}, std::pair{"--height", &options.height},
         std::pair{"--columns", &options.columns}}) {
@@ -775,9 +822,17 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     }
     options.reference_y = reference_y;
   }
+  auto format = PlotFormat(args);
+  if (!format.ok()) return usage_error(format.status().message());
+  const std::string path = Flag(args, "--out");
+  if (*format == "png" && path.empty() && IsStdoutTty(out)) {
+    return usage_error("PNG is not written to a terminal: give --out FILE.png or redirect");
+  }
 
-  auto response = FetchMetricsOfAll(args, args.positional, request);
+  std::vector<std::string> names;
+  auto response = FetchMetricsOfAll(args, args.positional, request, &names);
   if (!response.ok()) return Fail(err, "plot", response.status());
+  options.title = Flag(args, "--title", absl::StrJoin(names, " + "));
   if (reference == "log-c") {
     // Frequency groups partition all classes, so their sizes add up to c.
     int64_t classes = 0;
@@ -791,30 +846,33 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     options.reference_y = std::log(static_cast<double>(classes));
     options.reference_label = absl::StrCat("log ", classes);
   }
-  auto svg = aggregate.empty() ? report::QueryToSvg(*response, options)
-                               : report::AggregatesToSvg(*response, options);
-  if (!svg.ok()) {
-    if (svg.status().code() == absl::StatusCode::kInvalidArgument) {
-      return usage_error(svg.status().message());
+  auto figure = aggregate.empty() ? report::QueryToSvg(*response, options)
+                                  : report::AggregatesToSvg(*response, options);
+  if (!figure.ok()) {
+    if (figure.status().code() == absl::StatusCode::kInvalidArgument) {
+      return usage_error(figure.status().message());
     }
-    return Fail(err, "plot", svg.status());
+    return Fail(err, "plot", figure.status());
   }
-  const std::string path = Flag(args, "--out");
+  if (*format == "png") {
+    figure = SvgToPng(*figure);
+    if (!figure.ok()) return Fail(err, "plot", figure.status());
+  }
   if (path.empty()) {
-    out << *svg;
+    out << *figure;
     return 0;
   }
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << *svg;
+  file << *figure;
   file.close();
   if (!file) {
     return Fail(err, "plot",
                 absl::InvalidArgumentError(
                     absl::StrCat("--out: cannot write '", path, "': ", std::strerror(errno))));
   }
-  err << "wrote " << path << ": "
-      << (aggregate.empty() ? response->series_size() : response->aggregates_size())
-      << " panel(s)\n";
+  err << "wrote " << path << " (" << *format
+      << "): " << (aggregate.empty() ? response->series_size() : response->aggregates_size())
+      << (aggregate.empty() ? " job(s)" : " setting(s)") << "\n";
   return 0;
 }
 
@@ -1172,7 +1230,7 @@ int CmdDelete(const Args& args, std::ostream& out, std::ostream& err) {
       return FailGrpc(err, "delete", s);
     }
     err << "cancelled sweep " << id << "; waiting for its running jobs to stop\n";
-    auto last = WatchUntilDone(backend.stub(), Target{id, ""}, nullptr, absl::Minutes(10));
+    auto last = WatchUntilDone(backend.stub(), Target{id, "", ""}, nullptr, absl::Minutes(10));
     if (!last.ok()) return Fail(err, "delete", last.status());
   }
   v1::DeleteSweepRequest request;
@@ -1381,9 +1439,9 @@ int CmdRun(const Args& args, std::ostream& out, std::ostream& err) {
 
   v1::Coordinator::StubInterface* stub = backend.stub();
   Progress progress(out, IsStdoutTty(out) && !BoolFlag(args, "--no-progress"), [stub, sweep_id] {
-    return LatestLosses(stub, Target{sweep_id, ""});
+    return LatestLosses(stub, Target{sweep_id, "", ""});
   });
-  auto last = WatchUntilDone(stub, Target{sweep_id, ""}, &progress);
+  auto last = WatchUntilDone(stub, Target{sweep_id, "", ""}, &progress);
   int code = 0;
   if (!last.ok()) {
     code = Fail(err, "run", last.status());
@@ -1453,7 +1511,8 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
       {"plot",
        {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",
-         "--reference", "--title", "--columns", "--width", "--height", "--out", "--aggregate"},
+         "--reference", "--title", "--columns", "--width", "--height", "--out", "--aggregate",
+         "--layout", "--log-x", "--format"},
         CmdPlot}},
   };
   auto it = commands.find(command);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace optbench::proto {
@@ -364,38 +365,14 @@ v1::TaskDeclaration ToProto(const spec::TaskSpec& t) {
   return out;
 }
 
-namespace {
-void AppendJsonString(const std::string& s, std::string* out) {
-  out->push_back('"');
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(ch);
-    } else if (c < 0x20) {
-      absl::StrAppend(out, absl::StrFormat("\\u%04x", c));
-    } else {
-      out->push_back(ch);
-    }
-  }
-  out->push_back('"');
-}
-}  // namespace
-
-std::string JsonQuote(const std::string& s) {
-  std::string out;
-  AppendJsonString(s, &out);
-  return out;
-}
-
 std::string LabelsToJson(const std::map<std::string, std::string>& labels) {
   // A flat object, so the database stays readable with the sqlite3 shell and json_extract().
   std::string out = "{";
   for (const auto& [k, v] : labels) {
     if (out.size() > 1) out.push_back(',');
-    AppendJsonString(k, &out);
+    out += JsonQuote(k);
     out.push_back(':');
-    AppendJsonString(v, &out);
+    out += JsonQuote(v);
   }
   out.push_back('}');
   return out;

@@ -43,8 +43,6 @@ v1::TaskDeclaration ToProto(const spec::TaskSpec& task);
 // Labels <-> the JSON object stored in the database ({"optimizer": "adam", "lr": "0.001"}).
 std::string LabelsToJson(const std::map<std::string, std::string>& labels);
 std::map<std::string, std::string> LabelsFromJson(const std::string& json);  // {} if malformed.
-// `s` as a JSON string literal, quotes included.
-std::string JsonQuote(const std::string& s);
 
 }  // namespace optbench::proto
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "common/json.h"
 #include "proto/convert.h"
 #include "spec/params.h"
 
@@ -25,7 +26,7 @@ std::string CsvField(const std::string& s) {
   return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
 }
 
-std::string JsonString(const std::string& s) { return proto::JsonQuote(s); }
+std::string JsonString(const std::string& s) { return JsonQuote(s); }
 
 std::string Number(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : ""; }
 
@@ -351,7 +352,8 @@ std::string AggregatesToJson(const v1::QueryMetricsResponse& response, v1::Group
   return absl::StrCat("[\n  ", absl::StrJoin(rows, ",\n  "), "\n]\n");
 }
 
-std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps) {
+std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps,
+                              v1::GroupBy group_by) {
   std::set<int64_t> step_set;
   int num_groups = 0;
   for (const v1::AggregateSeries& s : response.aggregates()) {
@@ -370,16 +372,24 @@ std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_
   for (const std::string& t : titles) width = std::max(width, t.size());
   const v1::AggregateSeries& first = response.aggregates(0);
   const bool grouped = num_groups > 1;
+  const bool by_class = group_by == v1::GROUP_BY_CLASS;
   std::string out;
   for (int64_t step : steps) {
     absl::StrAppend(&out, "step ", step, " - ", SplitName(first.split()), " ", first.metric(),
                     ", mean ± 95 % CI (n) over seeds",
-                    grouped ? " by group (1 = most frequent classes)" : "", "\n");
+                    by_class  ? " by class (the data set's class ids)"
+                    : grouped ? " by group (1 = most frequent classes)"
+                              : "",
+                    "\n");
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"setting"});
     for (int g = 0; g < std::max(1, num_groups); ++g) {
       const bool item = g < first.groups_size() && !first.groups(g).label().empty();
-      rows[0].push_back(item ? first.groups(g).label() : grouped ? absl::StrCat(g + 1) : "value");
+      // A per-class series' groups are its classes in id order, so the index is the class id.
+      rows[0].push_back(item       ? first.groups(g).label()
+                        : by_class ? absl::StrCat(g)
+                        : grouped  ? absl::StrCat(g + 1)
+                                   : "value");
     }
     for (int i = 0; i < response.aggregates_size(); ++i) {
       const v1::AggregateSeries& s = response.aggregates(i);

@@ -55,7 +55,8 @@ std::string AggregatesToCsv(const v1::QueryMetricsResponse& response,
                             v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 std::string AggregatesToJson(const v1::QueryMetricsResponse& response,
                              v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
-std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps);
+std::string AggregatesToTable(const v1::QueryMetricsResponse& response, int max_steps,
+                              v1::GroupBy group_by = v1::GROUP_BY_FREQUENCY);
 
 // Job listing table: id, state, attempt, worker, progress, the kept model's size (a column only
 // when some job kept one), labels.

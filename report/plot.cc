@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,27 @@ std::string GroupColour(int group, int num_groups) {
   return absl::StrFormat("#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
 }
 
+// Tableau 10 (Maureen Stone, "How we designed the new color palettes in Tableau 10", Tableau
+// blog, 2016): ten qualitative colours of balanced weight on white, designed to be told apart
+// (for colour-blind readers Okabe & Ito's eight would be safer, but ten lines are common here).
+// Series from the 11th on repeat them dashed, then dotted.
+std::string SeriesColour(int series) {
+  static constexpr std::array<const char*, 10> kTableau10 = {
+      "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+      "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  return kTableau10[static_cast<size_t>(series) % kTableau10.size()];
+}
+std::string SeriesDash(int series) {
+  switch (series / 10 % 3) {
+    case 1:
+      return "6,3";
+    case 2:
+      return "1.5,2.5";
+    default:
+      return "";
+  }
+}
+
 // Maps data to pixels along one axis: [lo, hi] (after log10 on a log axis) onto [p0, p1].
 struct Axis {
   double lo = 0;
@@ -96,32 +118,58 @@ std::vector<double> LinearTicks(double lo, double hi, double step) {
   return ticks;
 }
 
+// m x 10^k, divided rather than multiplied for k < 0 so that 0.2 is the double nearest 0.2.
+double Decade(double m, double k) { return k < 0 ? m / std::pow(10.0, -k) : m * std::pow(10.0, k); }
+
+// The values m x 10^k (m in `mantissas`) inside [lo, hi], ascending; lo > 0.
+std::vector<double> LogTicks(double lo, double hi, std::initializer_list<double> mantissas) {
+  std::vector<double> ticks;
+  for (double k = std::floor(std::log10(lo)) - 1; k <= std::ceil(std::log10(hi)); k += 1) {
+    for (double m : mantissas) {
+      const double v = Decade(m, k);
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) ticks.push_back(v);
+    }
+  }
+  return ticks;
+}
+
 std::vector<double> Ticks(const Axis& axis, bool integer) {
   if (!axis.log) {
     double step = NiceStep(axis.hi - axis.lo, 5);
     if (integer) step = std::max(step, 1.0);
     return LinearTicks(axis.lo, axis.hi, step);
   }
-  // Decades when the range spans two or more; otherwise 1, 2, 5 per decade; otherwise (a narrow
-  // range) linear steps, still placed on the log scale.
-  std::vector<double> ticks;
-  for (double k = std::ceil(std::log10(axis.lo) - 1e-9);
-       k <= std::floor(std::log10(axis.hi) + 1e-9); k += 1) {
-    ticks.push_back(std::pow(10.0, k));
-  }
-  if (ticks.size() >= 2) return ticks;
-  ticks.clear();
-  for (double k = std::floor(std::log10(axis.lo)); k <= std::ceil(std::log10(axis.hi)); k += 1) {
-    for (double m : {1.0, 2.0, 5.0}) {
-      const double v = m * std::pow(10.0, k);
-      if (v >= axis.lo * (1 - 1e-9) && v <= axis.hi * (1 + 1e-9)) ticks.push_back(v);
-    }
-  }
-  if (ticks.size() >= 2) return ticks;
-  return LinearTicks(axis.lo, axis.hi, NiceStep(axis.hi - axis.lo, 4));
+  // Decades over two or more of them; 1, 2, 5 per decade below that (FitRange made room for two).
+  if (axis.hi >= 100 * axis.lo * (1 - 1e-9)) return LogTicks(axis.lo, axis.hi, {1});
+  return LogTicks(axis.lo, axis.hi, {1, 2, 5});
 }
 
-bool Drawable(double v, bool log) { return std::isfinite(v) && (!log || v > 0); }
+// The range an axis shows for data spanning [*lo, *hi]: a single value gets room around it
+// (steps, being whole, one step either side); a log range with fewer than two of the ticks
+// 1, 2, 5 x 10^k widens to the nearest ones outside it (on the nearer side only when it holds
+// one already), so that no log axis needs ticks that read as linear ones.
+void FitRange(bool log, bool integer, double* lo, double* hi) {
+  if (*lo == *hi) {
+    if (log) {
+      *lo /= std::sqrt(10.0);
+      *hi *= std::sqrt(10.0);
+    } else {
+      const double pad = integer ? 1 : *lo == 0 ? 0.5 : std::abs(*lo) * 0.1;
+      *lo -= pad;
+      *hi += pad;
+    }
+  }
+  if (!log) return;
+  const size_t inside = LogTicks(*lo, *hi, {1, 2, 5}).size();
+  if (inside >= 2) return;
+  const double below = LogTicks(*lo / 10, *lo, {1, 2, 5}).back();
+  const double above = LogTicks(*hi, *hi * 10, {1, 2, 5}).front();
+  // With one tick inside, widening the nearer side (in decades) is enough.
+  const bool lower = inside == 0 || *lo / below < above / *hi;
+  const bool upper = inside == 0 || !lower;
+  if (lower) *lo = below;
+  if (upper) *hi = above;
+}
 
 absl::Status CheckSize(const PlotOptions& options) {
   for (const auto& [name, value] :
@@ -144,7 +192,7 @@ std::string SvgOpen(int width, int height) {
       "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
 }
 
-// Opens a panel's <g> and draws its grid lines, tick labels and plot box
+// Opens a panel's <g> and draws its grid lines, tick labels (data-tick="x" or "y") and plot box
 // (<rect data-box="panel">) for the axes `x` (integer ticks when `x_integer`) and `y`, and its
 // `title` above the box unless empty.
 void PanelFrame(int panel, const Axis& x, bool x_integer, const Axis& y, const std::string& title,
@@ -154,15 +202,16 @@ void PanelFrame(int panel, const Axis& x, bool x_integer, const Axis& y, const s
   for (double t : Ticks(y, false)) {
     const std::string py = Px(y.Map(t));
     absl::StrAppend(svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right), "\" y2=\"",
-                    py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4), "\" y=\"", py,
-                    "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">", Label(t), "</text>\n");
+                    py, "\" stroke=\"#e4e4e4\"/>\n<text data-tick=\"y\" x=\"", Px(left - 4),
+                    "\" y=\"", py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">", Label(t),
+                    "</text>\n");
   }
   for (double t : Ticks(x, x_integer)) {
     const std::string px = Px(x.Map(t));
     absl::StrAppend(svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
-                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
-                    Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
-                    "</text>\n");
+                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text data-tick=\"x\" x=\"", px,
+                    "\" y=\"", Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">",
+                    Label(t), "</text>\n");
   }
   absl::StrAppend(svg, "<rect data-box=\"", panel, "\" x=\"", Px(left), "\" y=\"", Px(top),
                   "\" width=\"", Px(right - left), "\" height=\"", Px(bottom - top),
@@ -173,55 +222,242 @@ void PanelFrame(int panel, const Axis& x, bool x_integer, const Axis& y, const s
   }
 }
 
-// A confidence band per panel, point and group: (low, high); empty when there are none.
+// A line as drawn: a series' values of one group over its steps, and the interval around each
+// (NaN, NaN where there is none).
+struct Line {
+  std::string attributes;  // data-panel="P" data-group="G" ...
+  std::string colour;
+  std::string dash;  // stroke-dasharray, empty for solid
+  std::vector<int64_t> steps;
+  std::vector<double> values;
+  std::vector<std::pair<double, double>> band;  // empty, or one per step
+};
+
+struct Panel {
+  std::string title;
+  std::vector<Line> lines;
+};
+
+struct LegendEntry {
+  std::string label;
+  std::string colour;
+  std::string dash;
+};
+
+struct Figure {
+  std::vector<Panel> panels;
+  std::string legend_title;
+  std::string legend_note;  // a grey line under the title, empty for none
+  std::vector<LegendEntry> legend;
+};
+
+// A confidence band per series, point and group: (low, high); empty when there are none.
 using Bands = std::vector<std::vector<std::vector<std::pair<double, double>>>>;
 
-// Group `g`'s band in one panel: a translucent <polygon> (the upper bounds left to right, then
-// the lower ones back) per maximal run of points with a drawable interval; a run of one point is
-// a vertical <line>. `band` is indexed as s.points().
-void DrawBand(const v1::Series& s, const std::vector<std::vector<std::pair<double, double>>>& band,
-              int g, const Axis& x, const Axis& y, const std::string& attributes,
-              const std::string& colour, std::string* svg) {
+// Whether a point can be placed on the axes `options` asks for.
+bool Drawable(double v, bool log) { return std::isfinite(v) && (!log || v > 0); }
+bool DrawableAt(int64_t step, double v, const PlotOptions& options) {
+  return Drawable(v, options.log_y) && (!options.log_x || step > 0);
+}
+
+// Series `s`'s line for group `g`, with its band from `bands[series]` when there is one.
+Line SeriesLine(const v1::Series& s, int series, int g, const Bands& bands) {
+  Line line;
+  const size_t at = static_cast<size_t>(series);
+  for (int i = 0; i < s.points_size(); ++i) {
+    const v1::SeriesPoint& p = s.points(i);
+    line.steps.push_back(p.step());
+    line.values.push_back(g < p.values_size() ? p.values(g) : NAN);
+    if (at >= bands.size()) continue;
+    const auto& band = bands[at];
+    const size_t point = static_cast<size_t>(i), group = static_cast<size_t>(g);
+    line.band.push_back(point < band.size() && group < band[point].size()
+                            ? band[point][group]
+                            : std::pair<double, double>{NAN, NAN});
+  }
+  return line;
+}
+
+bool HasDrawable(const v1::Series& s, int g, const PlotOptions& options) {
+  for (const v1::SeriesPoint& p : s.points()) {
+    if (g < p.values_size() && DrawableAt(p.step(), p.values(g), options)) return true;
+  }
+  return false;
+}
+
+// The class count of each group when every series that has groups groups its classes alike;
+// empty otherwise.
+std::vector<int64_t> SharedGroupSizes(const v1::QueryMetricsResponse& response) {
+  std::vector<int64_t> sizes;
+  bool first = true;
+  for (const v1::Series& s : response.series()) {
+    if (s.groups_size() == 0) continue;
+    std::vector<int64_t> these;
+    for (const v1::ClassGroup& g : s.groups()) these.push_back(g.num_classes());
+    if (!first && these != sizes) return {};
+    sizes = std::move(these);
+    first = false;
+  }
+  return sizes;
+}
+
+std::string Classes(int64_t n) { return absl::StrCat(n, n == 1 ? " class" : " classes"); }
+
+Figure JobPanels(const v1::QueryMetricsResponse& response, const Bands& bands, int num_groups,
+                 const PlotOptions& options) {
+  Figure figure;
+  for (int j = 0; j < response.series_size(); ++j) {
+    const v1::Series& s = response.series(j);
+    Panel& panel = figure.panels.emplace_back();
+    panel.title = JobTitle(s.job());
+    for (int g = 0; g < s.groups_size(); ++g) {
+      Line& line = panel.lines.emplace_back(SeriesLine(s, j, g, bands));
+      line.attributes = absl::StrCat("data-panel=\"", j, "\" data-group=\"", g, "\"");
+      line.colour = GroupColour(g, num_groups);
+    }
+  }
+  const std::vector<int64_t> sizes = SharedGroupSizes(response);
+  figure.legend_title = num_groups > 1 ? "frequency group" : "group";
+  if (num_groups > 1) figure.legend_note = "1 = most frequent";
+  for (int g = 0; g < num_groups; ++g) {
+    if (std::none_of(response.series().begin(), response.series().end(),
+                     [&](const v1::Series& s) { return HasDrawable(s, g, options); })) {
+      continue;
+    }
+    std::string label = absl::StrCat(g + 1);
+    if (static_cast<size_t>(g) < sizes.size()) {
+      absl::StrAppend(&label, "  (", Classes(sizes[static_cast<size_t>(g)]), ")");
+    }
+    figure.legend.push_back({label, GroupColour(g, num_groups), ""});
+  }
+  return figure;
+}
+
+// `series_kind` names a series in the data attributes and the legend: "job" or "setting".
+Figure GroupPanels(const v1::QueryMetricsResponse& response, const Bands& bands, int num_groups,
+                   const std::string& series_kind, const PlotOptions& options) {
+  Figure figure;
+  const std::vector<int64_t> sizes = SharedGroupSizes(response);
+  for (int g = 0; g < num_groups; ++g) {
+    if (std::none_of(response.series().begin(), response.series().end(),
+                     [&](const v1::Series& s) { return HasDrawable(s, g, options); })) {
+      continue;
+    }
+    const int p = static_cast<int>(figure.panels.size());
+    Panel& panel = figure.panels.emplace_back();
+    std::vector<std::string> title = {absl::StrCat("group ", g + 1)};
+    if (static_cast<size_t>(g) < sizes.size()) {
+      title.push_back(Classes(sizes[static_cast<size_t>(g)]));
+    }
+    if (num_groups > 1 && g == 0) title.push_back("most frequent");
+    if (num_groups > 1 && g == num_groups - 1) title.push_back("rarest");
+    panel.title = absl::StrJoin(title, " \u00b7 ");
+    for (int j = 0; j < response.series_size(); ++j) {
+      const v1::Series& s = response.series(j);
+      if (g >= s.groups_size()) continue;
+      Line& line = panel.lines.emplace_back(SeriesLine(s, j, g, bands));
+      line.attributes = absl::StrCat("data-panel=\"", p, "\" data-group=\"", g, "\" data-",
+                                     series_kind, "=\"", j, "\"");
+      line.colour = SeriesColour(j);
+      line.dash = SeriesDash(j);
+    }
+  }
+  std::vector<const v1::Job*> jobs;
+  for (const v1::Series& s : response.series()) jobs.push_back(&s.job());
+  const std::vector<std::string> titles =
+      jobs.size() == 1 ? std::vector<std::string>{JobTitle(*jobs[0])} : DistinguishingTitles(jobs);
+  figure.legend_title = series_kind;
+  if (series_kind == "setting") figure.legend_note = "mean over seeds, 95 % CI";
+  for (int j = 0; j < response.series_size(); ++j) {
+    const v1::Series& s = response.series(j);
+    bool drawable = false;
+    for (int g = 0; g < s.groups_size() && !drawable; ++g) drawable = HasDrawable(s, g, options);
+    if (drawable) {
+      figure.legend.push_back({titles[static_cast<size_t>(j)], SeriesColour(j), SeriesDash(j)});
+    }
+  }
+  return figure;
+}
+
+std::string DashAttribute(const std::string& dash) {
+  return dash.empty() ? "" : absl::StrCat(" stroke-dasharray=\"", dash, "\"");
+}
+
+// A line's band: a translucent <polygon> (the upper bounds left to right, then the lower ones
+// back) per maximal run of points with a drawable interval; a run of one point is a vertical
+// <line>.
+void DrawBand(const Line& line, const Axis& x, const Axis& y, const PlotOptions& options,
+              std::string* svg) {
   struct Corner {
     std::string x, high, low;  // Pixel coordinates.
   };
   std::vector<Corner> run;
   auto flush = [&] {
     if (run.size() == 1) {
-      absl::StrAppend(svg, "<line data-band=\"1\" ", attributes, " x1=\"", run[0].x, "\" y1=\"",
-                      run[0].high, "\" x2=\"", run[0].x, "\" y2=\"", run[0].low, "\" stroke=\"",
-                      colour, "\" stroke-opacity=\"0.4\" stroke-width=\"3\"/>\n");
+      absl::StrAppend(svg, "<line data-band=\"1\" ", line.attributes, " x1=\"", run[0].x,
+                      "\" y1=\"", run[0].high, "\" x2=\"", run[0].x, "\" y2=\"", run[0].low,
+                      "\" stroke=\"", line.colour,
+                      "\" stroke-opacity=\"0.4\" stroke-width=\"3\"/>\n");
     } else if (run.size() > 1) {
       std::vector<std::string> corners;
       for (const Corner& c : run) corners.push_back(absl::StrCat(c.x, ",", c.high));
       for (auto it = run.rbegin(); it != run.rend(); ++it) {
         corners.push_back(absl::StrCat(it->x, ",", it->low));
       }
-      absl::StrAppend(svg, "<polygon data-band=\"1\" ", attributes, " fill=\"", colour,
+      absl::StrAppend(svg, "<polygon data-band=\"1\" ", line.attributes, " fill=\"", line.colour,
                       "\" fill-opacity=\"0.18\" stroke=\"none\" points=\"",
                       absl::StrJoin(corners, " "), "\"/>\n");
     }
     run.clear();
   };
-  for (int i = 0; i < s.points_size(); ++i) {
-    const size_t point = static_cast<size_t>(i);
-    const size_t group = static_cast<size_t>(g);
-    double low = NAN, high = NAN;
-    if (point < band.size() && group < band[point].size()) {
-      std::tie(low, high) = band[point][group];
-    }
-    if (!Drawable(low, y.log) || !Drawable(high, y.log)) {
+  for (size_t i = 0; i < line.band.size(); ++i) {
+    const auto [low, high] = line.band[i];
+    if (!DrawableAt(line.steps[i], low, options) || !DrawableAt(line.steps[i], high, options)) {
       flush();
       continue;
     }
-    run.push_back(
-        {Px(x.Map(static_cast<double>(s.points(i).step()))), Px(y.Map(high)), Px(y.Map(low))});
+    run.push_back({Px(x.Map(static_cast<double>(line.steps[i]))), Px(y.Map(high)), Px(y.Map(low))});
   }
   flush();
 }
 
+// A line: a <polyline> per maximal run of drawable points, a <circle> for a run of one.
+void DrawLine(const Line& line, const Axis& x, const Axis& y, const PlotOptions& options,
+              std::string* svg) {
+  std::vector<std::string> run;
+  auto flush = [&] {
+    if (run.size() == 1) {
+      const size_t comma = run[0].find(',');
+      absl::StrAppend(svg, "<circle ", line.attributes, " cx=\"", run[0].substr(0, comma),
+                      "\" cy=\"", run[0].substr(comma + 1), "\" r=\"1.8\" fill=\"", line.colour,
+                      "\"/>\n");
+    } else if (run.size() > 1) {
+      absl::StrAppend(svg, "<polyline ", line.attributes, " fill=\"none\" stroke=\"", line.colour,
+                      "\"", DashAttribute(line.dash),
+                      " stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"",
+                      absl::StrJoin(run, " "), "\"/>\n");
+    }
+    run.clear();
+  };
+  for (size_t i = 0; i < line.values.size(); ++i) {
+    if (!DrawableAt(line.steps[i], line.values[i], options)) {
+      flush();
+      continue;
+    }
+    run.push_back(absl::StrCat(Px(x.Map(static_cast<double>(line.steps[i]))), ",",
+                               Px(y.Map(line.values[i]))));
+  }
+  flush();
+}
+
+// Characters (UTF-8 code points) in `s`, to size the legend.
+int Chars(const std::string& s) {
+  return static_cast<int>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
-                                   const PlotOptions& options) {
+                                   const std::string& series_kind, const PlotOptions& options) {
   if (absl::Status s = CheckSize(options); !s.ok()) return s;
   if (options.columns < 0 || options.columns > 100) {
     return absl::InvalidArgumentError(
@@ -234,28 +470,36 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
                                                    options.log_y ? "log" : "linear", " axis"));
   }
 
-  // Shared ranges over every panel.
-  const bool log = options.log_y;
   int num_groups = 0;
+  for (const v1::Series& s : response.series()) num_groups = std::max(num_groups, s.groups_size());
+  num_groups = std::max(num_groups, 1);
+  const bool by_group = options.layout == PlotLayout::kGroup;
+  const Figure figure = by_group ? GroupPanels(response, bands, num_groups, series_kind, options)
+                                 : JobPanels(response, bands, num_groups, options);
+
+  // Shared ranges over every panel: x over the steps a series has (that the axis can show), y
+  // over the drawable values and intervals.
+  const bool log = options.log_y;
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
   for (const v1::Series& s : response.series()) {
-    num_groups = std::max(num_groups, s.groups_size());
     for (const v1::SeriesPoint& p : s.points()) {
+      if (options.log_x && p.step() <= 0) continue;
       x_lo = std::min(x_lo, static_cast<double>(p.step()));
       x_hi = std::max(x_hi, static_cast<double>(p.step()));
-      for (double v : p.values()) {
-        if (!Drawable(v, log)) continue;
-        y_lo = std::min(y_lo, v);
-        y_hi = std::max(y_hi, v);
-      }
     }
   }
-  for (const auto& panel : bands) {
-    for (const auto& point : panel) {
-      for (const auto& [low, high] : point) {
-        if (!Drawable(low, log) || !Drawable(high, log)) continue;
-        y_lo = std::min(y_lo, low);
-        y_hi = std::max(y_hi, high);
+  for (const Panel& panel : figure.panels) {
+    for (const Line& line : panel.lines) {
+      for (size_t i = 0; i < line.values.size(); ++i) {
+        if (DrawableAt(line.steps[i], line.values[i], options)) {
+          y_lo = std::min(y_lo, line.values[i]);
+          y_hi = std::max(y_hi, line.values[i]);
+        }
+        if (i < line.band.size() && DrawableAt(line.steps[i], line.band[i].first, options) &&
+            DrawableAt(line.steps[i], line.band[i].second, options)) {
+          y_lo = std::min(y_lo, line.band[i].first);
+          y_hi = std::max(y_hi, line.band[i].second);
+        }
       }
     }
   }
@@ -265,51 +509,45 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
                          response.series(0).metric())
           : std::string("values");
   if (y_lo > y_hi) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("nothing to plot: no ", log ? "positive " : "finite ", what, " in ",
-                     response.series_size(), " series (no evaluation in the selected steps yet?",
-                     log ? " or try a linear axis" : "", ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "nothing to plot: no ", log ? "positive " : "finite ", what, " in ", response.series_size(),
+        " series (no evaluation in the selected steps yet?", log ? " or try a linear axis" : "",
+        options.log_x ? "; step 0 cannot be drawn on a log x axis" : "", ")"));
   }
   if (options.reference_y.has_value()) {
     y_lo = std::min(y_lo, *options.reference_y);
     y_hi = std::max(y_hi, *options.reference_y);
   }
-  if (y_lo == y_hi) {
-    // One value: centre it in a range it can be read against.
-    if (log) {
-      y_lo /= std::sqrt(10.0);
-      y_hi *= std::sqrt(10.0);
-    } else {
-      const double pad = y_lo == 0 ? 0.5 : std::abs(y_lo) * 0.1;
-      y_lo -= pad;
-      y_hi += pad;
-    }
-  }
-  if (x_lo == x_hi) {
-    x_lo -= 1;
-    x_hi += 1;
-  }
-  num_groups = std::max(num_groups, 1);
+  FitRange(log, false, &y_lo, &y_hi);
+  FitRange(options.log_x, true, &x_lo, &x_hi);
 
   // Layout.
-  const int panels = std::max(1, response.series_size());
-  const int columns = options.columns > 0 ? std::min(options.columns, panels) : std::min(panels, 3);
+  const int panels = std::max(1, static_cast<int>(figure.panels.size()));
+  const int columns =
+      options.columns > 0 ? std::min(options.columns, panels) : std::min(panels, by_group ? 5 : 3);
   const int rows = (panels + columns - 1) / columns;
   const int title_height = options.title.empty() ? 12 : 40;
+  // The legend is as wide as its longest label (about 6.5 pixels a character), at least
+  // kLegendWidth.
+  int legend_chars = Chars(figure.legend_title);
+  for (const LegendEntry& e : figure.legend)
+    legend_chars = std::max(legend_chars, 5 + Chars(e.label));
+  const int legend_width =
+      std::clamp(static_cast<int>(std::lround(20 + 6.5 * legend_chars)), kLegendWidth, 480);
   const int width =
-      options.width > 0 ? options.width : kAxisCaption + columns * kCellWidth + kLegendWidth;
-  // Automatic height also fits the legend (a line per group) beside a single row.
-  const int legend_height = kBoxTop + 60 + 16 * num_groups;
+      options.width > 0 ? options.width : kAxisCaption + columns * kCellWidth + legend_width;
+  // Automatic height also fits the legend (a line per entry) beside a single row.
+  const int legend_height = kBoxTop + 60 + 16 * static_cast<int>(figure.legend.size());
   const int height =
       options.height > 0
           ? options.height
           : title_height + std::max(rows * kCellHeight, legend_height) + kAxisCaption;
-  const double cell_w = static_cast<double>(width - kAxisCaption - kLegendWidth) / columns;
+  const double cell_w = static_cast<double>(width - kAxisCaption - legend_width) / columns;
   const double cell_h = static_cast<double>(height - title_height - kAxisCaption) / rows;
   if (cell_w - kBoxLeft - kBoxRight < kMinBox) {
     return absl::InvalidArgumentError(absl::StrCat(
         "width: ", width, " is too small for ", columns, " columns of panels; needs at least ",
-        kAxisCaption + kLegendWidth + columns * (kBoxLeft + kBoxRight + kMinBox)));
+        kAxisCaption + legend_width + columns * (kBoxLeft + kBoxRight + kMinBox)));
   }
   if (cell_h - kBoxTop - kBoxBottom < kMinBox) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -320,7 +558,7 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
   std::string svg = SvgOpen(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(
-        &svg, "<text x=\"", Px(kAxisCaption + (width - kAxisCaption - kLegendWidth) / 2.0),
+        &svg, "<text x=\"", Px(kAxisCaption + (width - kAxisCaption - legend_width) / 2.0),
         "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title), "</text>\n");
   }
   // Axis captions, once for the whole grid since the axes are shared.
@@ -329,99 +567,63 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
                   ") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">", Xml(what),
                   log ? " (log scale)" : "", "</text>\n");
   absl::StrAppend(&svg, "<text x=\"", Px(kAxisCaption + columns * cell_w / 2), "\" y=\"",
-                  Px(height - 8), "\" text-anchor=\"middle\" font-size=\"12\">step</text>\n");
+                  Px(height - 8), "\" text-anchor=\"middle\" font-size=\"12\">step",
+                  options.log_x ? " (log scale)" : "", "</text>\n");
 
   for (int panel = 0; panel < panels; ++panel) {
     const double cx = kAxisCaption + (panel % columns) * cell_w;
     const double cy = title_height + (panel / columns) * cell_h;
     const double left = cx + kBoxLeft, right = cx + cell_w - kBoxRight;
     const double top = cy + kBoxTop, bottom = cy + cell_h - kBoxBottom;
-    const Axis x{x_lo, x_hi, false, left, right};
+    const Axis x{x_lo, x_hi, options.log_x, left, right};
     const Axis y{y_lo, y_hi, log, bottom, top};
 
-    const bool drawn = panel < response.series_size();
-    PanelFrame(panel, x, true, y, drawn ? JobTitle(response.series(panel).job()) : "", &svg);
+    const bool drawn = static_cast<size_t>(panel) < figure.panels.size();
+    PanelFrame(panel, x, true, y, drawn ? figure.panels[static_cast<size_t>(panel)].title : "",
+               &svg);
     if (!drawn) {
       absl::StrAppend(&svg, "</g>\n");
       continue;
     }
-    const v1::Series& s = response.series(panel);
+    const Panel& p = figure.panels[static_cast<size_t>(panel)];
     if (options.reference_y.has_value()) {
       const std::string py = Px(y.Map(*options.reference_y));
       absl::StrAppend(&svg, "<line data-reference=\"", panel, "\" x1=\"", Px(left), "\" y1=\"", py,
                       "\" x2=\"", Px(right), "\" y2=\"", py,
                       "\" stroke=\"#777\" stroke-dasharray=\"6,4\"/>\n");
     }
-    if (s.points_size() == 0) {
+    bool any = false;
+    for (const Line& line : p.lines) {
+      for (size_t i = 0; i < line.values.size() && !any; ++i) {
+        any = DrawableAt(line.steps[i], line.values[i], options);
+      }
+    }
+    if (!any) {
       absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px((top + bottom) / 2),
                       "\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n");
     }
-    for (int g = 0; g < s.groups_size(); ++g) {
-      const std::string attributes =
-          absl::StrCat("data-panel=\"", panel, "\" data-group=\"", g, "\"");
-      const std::string colour = GroupColour(g, num_groups);
-      if (static_cast<size_t>(panel) < bands.size()) {
-        DrawBand(s, bands[static_cast<size_t>(panel)], g, x, y, attributes, colour, &svg);
-      }
-      std::vector<std::string> run;
-      auto flush = [&] {
-        if (run.size() == 1) {
-          const size_t comma = run[0].find(',');
-          absl::StrAppend(&svg, "<circle ", attributes, " cx=\"", run[0].substr(0, comma),
-                          "\" cy=\"", run[0].substr(comma + 1), "\" r=\"1.8\" fill=\"", colour,
-                          "\"/>\n");
-        } else if (run.size() > 1) {
-          absl::StrAppend(&svg, "<polyline ", attributes, " fill=\"none\" stroke=\"", colour,
-                          "\" stroke-width=\"1.6\" stroke-linejoin=\"round\" points=\"",
-                          absl::StrJoin(run, " "), "\"/>\n");
-        }
-        run.clear();
-      };
-      for (const v1::SeriesPoint& p : s.points()) {
-        const double v = g < p.values_size() ? p.values(g) : NAN;
-        if (!Drawable(v, log)) {
-          flush();
-          continue;
-        }
-        run.push_back(absl::StrCat(Px(x.Map(static_cast<double>(p.step()))), ",", Px(y.Map(v))));
-      }
-      flush();
+    for (const Line& line : p.lines) {
+      DrawBand(line, x, y, options, &svg);
+      DrawLine(line, x, y, options, &svg);
     }
     absl::StrAppend(&svg, "</g>\n");
   }
 
-  // Legend: a swatch per group, with its class count when every panel's grouping agrees.
-  bool same_groups = true;
-  const v1::Series* first = nullptr;
-  for (const v1::Series& s : response.series()) {
-    if (s.groups_size() == 0) continue;
-    if (first == nullptr) first = &s;
-    if (s.groups_size() != first->groups_size()) same_groups = false;
-    for (int g = 0; same_groups && g < s.groups_size(); ++g) {
-      same_groups = s.groups(g).num_classes() == first->groups(g).num_classes();
-    }
-  }
-  const double lx = width - kLegendWidth + 12;
+  const double lx = width - legend_width + 12;
   double ly = title_height + kBoxTop;
   absl::StrAppend(&svg, "<g font-size=\"11\">\n<text x=\"", Px(lx), "\" y=\"", Px(ly),
-                  "\" font-size=\"12\">", num_groups > 1 ? "frequency group" : "group",
-                  "</text>\n");
+                  "\" font-size=\"12\">", Xml(figure.legend_title), "</text>\n");
   ly += 16;
-  if (num_groups > 1) {
-    absl::StrAppend(&svg, "<text x=\"", Px(lx), "\" y=\"", Px(ly),
-                    "\" fill=\"#666\">1 = most frequent</text>\n");
+  if (!figure.legend_note.empty()) {
+    absl::StrAppend(&svg, "<text x=\"", Px(lx), "\" y=\"", Px(ly), "\" fill=\"#666\">",
+                    Xml(figure.legend_note), "</text>\n");
     ly += 18;
   }
-  for (int g = 0; g < num_groups; ++g) {
-    std::string label = absl::StrCat(g + 1);
-    if (same_groups && first != nullptr && g < first->groups_size()) {
-      const int64_t n = first->groups(g).num_classes();
-      absl::StrAppend(&label, "  (", n, n == 1 ? " class)" : " classes)");
-    }
-    absl::StrAppend(&svg, "<line x1=\"", Px(lx), "\" y1=\"", Px(ly - 4), "\" x2=\"", Px(lx + 22),
-                    "\" y2=\"", Px(ly - 4), "\" stroke=\"", GroupColour(g, num_groups),
-                    "\" stroke-width=\"3\"/>\n<text x=\"", Px(lx + 28), "\" y=\"", Px(ly), "\">",
-                    Xml(label), "</text>\n");
+  for (const LegendEntry& e : figure.legend) {
+    absl::StrAppend(&svg, "<line data-legend=\"1\" x1=\"", Px(lx), "\" y1=\"", Px(ly - 4),
+                    "\" x2=\"", Px(lx + 22), "\" y2=\"", Px(ly - 4), "\" stroke=\"", e.colour, "\"",
+                    DashAttribute(e.dash), " stroke-width=\"3\"/>\n<text x=\"", Px(lx + 28),
+                    "\" y=\"", Px(ly), "\">", Xml(e.label), "</text>\n");
     ly += 16;
   }
   if (options.reference_y.has_value()) {
@@ -440,7 +642,7 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
 
 absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
                                        const PlotOptions& options) {
-  return Render(response, {}, options);
+  return Render(response, {}, "job", options);
 }
 
 absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
@@ -454,18 +656,18 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
     s->set_metric(a.metric());
     s->set_split(a.split());
     *s->mutable_groups() = a.groups();
-    auto& panel = bands.emplace_back();
+    auto& series = bands.emplace_back();
     for (const v1::AggregatePoint& p : a.points()) {
       v1::SeriesPoint* point = s->add_points();
       point->set_step(p.step());
-      auto& at = panel.emplace_back();
+      auto& at = series.emplace_back();
       for (const v1::AggregateValue& v : p.values()) {
         point->add_values(v.mean());
         at.emplace_back(v.ci_low(), v.ci_high());
       }
     }
   }
-  return Render(means, bands, options);
+  return Render(means, bands, "setting", options);
 }
 
 absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,

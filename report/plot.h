@@ -1,5 +1,5 @@
 // Figures of query results as self-contained SVG: paper 1's per-frequency-group curves
-// (ALGORITHMS.md 1.4), one panel per job, with no plotting library and no Python.
+// (ALGORITHMS.md 1.4), a panel per group or per job, with no plotting library and no Python.
 #ifndef OPTBENCH_REPORT_PLOT_H_
 #define OPTBENCH_REPORT_PLOT_H_
 
@@ -12,16 +12,29 @@
 
 namespace optbench::report {
 
+// How panels split a figure.
+enum class PlotLayout {
+  // One panel per frequency group, one line per job (or setting): the optimizers compared on
+  // the same classes, as paper 1's figures do.
+  kGroup,
+  // One panel per job (or setting), one line per frequency group.
+  kJob,
+};
+
 struct PlotOptions {
+  PlotLayout layout = PlotLayout::kGroup;
   // Figure title above the panels; empty for none.
   std::string title;
   // Logarithmic y axis. Values <= 0 cannot be drawn on it and are skipped like NaN.
   bool log_y = false;
+  // Logarithmic x (step) axis. Step 0 cannot be drawn on it: its points are skipped like NaN.
+  bool log_x = false;
   // Whole-figure size in pixels; 0 picks one from the number of panels (about 300 x 250 per
   // panel plus the legend). Allowed 200..20000 otherwise.
   int width = 0;
   int height = 0;
-  // Panels per row; 0 picks min(number of jobs, 3).
+  // Panels per row; 0 picks min(number of panels, 3) in job layout, min(number of panels, 5) in
+  // group layout.
   int columns = 0;
   // A dashed horizontal line in every panel, e.g. log c (the loss of a uniform prediction over c
   // classes), labelled in the legend with `reference_label`. The y range includes it.
@@ -29,19 +42,34 @@ struct PlotOptions {
   std::string reference_label = "reference";
 };
 
-// Renders `response` (what QueryMetrics returns, as for QueryToTable) as an SVG document:
-// one panel per series titled with JobTitle (e.g. "adam lr=0.001 seed=0"), x = step, y = the
-// metric of each group, one colour per group from a sequential map (group 1, the most frequent
-// classes, darkest; the rarest lightest), a legend, and axes with ticks. All panels share the x
-// and the y range: the y range is exactly [smallest, largest] finite value over every panel (and
-// the reference line), so those map to the bottom and top edges of the plot boxes.
+// Renders `response` (what QueryMetrics returns, as for QueryToTable) as an SVG document. All
+// panels share the x and the y range: on a linear axis the range is exactly [smallest, largest]
+// drawable value over every panel (and the reference line), so those map to the edges of the
+// plot boxes (likewise on a log axis, except that one too narrow to hold two of the ticks
+// 1, 2, 5 x 10^k widens to the nearest ones outside it, on one side when it holds one). Linear
+// ticks are 1, 2 or 5 x 10^k apart; log ticks are the powers of ten when the range spans two
+// decades or more, else 1, 2 and 5 x 10^k.
 //
-// Each maximal run of consecutive drawable values of a group is one <polyline> with attributes
-// data-panel="P" data-group="G" (0-based); a NaN, an infinity, a value the group lacks at a step,
-// or (log axis) a value <= 0 ends the run, so gaps stay gaps and are never drawn at 0. A run of a
-// single point is a <circle> with the same attributes. Steps a series never evaluated are not
-// gaps: its line joins the steps it has. Coordinates are printed with two decimals and labels
-// with %g, so the same response gives the same bytes.
+// Group layout (the default): one panel per frequency group titled "group 1 · 10 classes · most
+// frequent" ... "group 10 · 40 classes · rarest" (the class count when every series groups its
+// classes alike), one line per series coloured from Tableau 10 (dashed from the 11th series on),
+// the legend naming each series by what tells them apart (DistinguishingTitles). A group with no
+// drawable value in any series gets no panel.
+//
+// Job layout: one panel per series titled with JobTitle (e.g. "adam lr=0.001 seed=0"), one line
+// per group coloured from a sequential map (group 1, the most frequent classes, darkest; the
+// rarest lightest), the legend listing the groups with their class counts. A panel without a
+// drawable value says "no data".
+//
+// Either way a legend entry (group or series) with no drawable value anywhere is left out.
+// Each maximal run of consecutive drawable values of a line is one <polyline> with attributes
+// data-panel="P" data-group="G" (0-based; G is the frequency group in either layout) and, in
+// group layout, data-job="J" (the series' index in the response); a NaN, an infinity, a value the
+// group lacks at a step, or on a log axis a value <= 0 (step 0 on a log x axis) ends the run, so
+// gaps stay gaps and are never drawn at 0. A run of a single point is a <circle> with the same
+// attributes. Steps a series never evaluated are not gaps: its line joins the steps it has.
+// Coordinates are printed with two decimals and labels with %g, so the same response gives the
+// same bytes.
 //
 // Errors: InvalidArgument for a width, height or columns out of range, or a reference value that
 // is not finite (or <= 0 with log_y); FailedPrecondition when no series has a drawable value
@@ -49,12 +77,12 @@ struct PlotOptions {
 absl::StatusOr<std::string> QueryToSvg(const v1::QueryMetricsResponse& response,
                                        const PlotOptions& options);
 
-// The same figure for response.aggregates (`optbench plot --aggregate seed`): one panel per
-// setting titled with its labels, each group's line the mean over seeds, under it the 95 %
-// interval as a translucent band in the group's colour: a <polygon data-band="1"> with the
-// line's data-panel and data-group per run of points whose interval is drawable (a run of one
-// point: a vertical <line data-band="1">; n < 2 has no interval, so no band). The shared y range
-// covers the bands too. Errors as QueryToSvg.
+// The same figure for response.aggregates (`optbench plot --aggregate seed`), a setting in place
+// of a job (data-setting="S" in place of data-job; job layout titles a panel with the setting's
+// labels): each line is the mean over seeds, under it the 95 % interval as a translucent band in
+// the line's colour: a <polygon data-band="1"> with the line's data-* attributes per run of
+// points whose interval is drawable (a run of one point: a vertical <line data-band="1">; n < 2
+// has no interval, so no band). The shared y range covers the bands too. Errors as QueryToSvg.
 absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& response,
                                             const PlotOptions& options);
 

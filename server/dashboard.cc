@@ -20,8 +20,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/check.h"
+#include "common/json.h"
 #include "common/logging.h"
-#include "proto/convert.h"
 #include "report/format.h"
 #include "report/plot.h"
 #include "server/dashboard_assets.h"
@@ -241,27 +241,32 @@ void AddLogCReference(const View& view, int64_t classes, report::PlotOptions* op
   options->reference_label = absl::StrCat("log ", classes);
 }
 
-// The per-frequency-group curves of a sweep. The one place that picks the layout: switch to the
-// group layout (a panel per frequency group, a line per setting) here once report/plot.h has it.
+// The per-frequency-group curves of a sweep: a panel per frequency group, a line per setting
+// (the seed mean over its 95 % band). The one place that picks the layout.
 absl::StatusOr<std::string> GroupCurvesSvg(const v1::QueryMetricsResponse& response,
-                                           const report::PlotOptions& options) {
+                                           report::PlotOptions options) {
+  options.layout = report::PlotLayout::kGroup;
   return report::AggregatesToSvg(response, options);
 }
 
 // A figure whose script readout (dashboard.js) reads `rows_url` (JSON rows as /api/query gives
-// them) and shows the values at the step under the pointer.
-std::string Figure(const std::string& svg, const std::string& rows_url, const std::string& kind) {
+// them) and shows the values at the step under the pointer. `kind`: "aggregate" (rows per
+// setting) or "series" (rows per job); `layout`: "group" (a panel per frequency group, found from
+// the lines' data-group) or "job" (a panel per series, in the rows' order).
+std::string Figure(const std::string& svg, const std::string& rows_url, const std::string& kind,
+                   const std::string& layout) {
   return absl::StrCat("<figure class=\"plot\" data-hover-src=\"", HtmlEscape(rows_url),
-                      "\" data-hover-kind=\"", kind, "\">\n", svg,
-                      "<figcaption class=\"readout\">Point at a panel to read its values.",
+                      "\" data-hover-kind=\"", kind, "\" data-hover-layout=\"", layout, "\">\n",
+                      svg, "<figcaption class=\"readout\">Point at a panel to read its values.",
                       "</figcaption>\n</figure>\n");
 }
 
 // A picture that could not be drawn yet (FailedPrecondition: nothing to plot) is a note in the
 // page; other errors end the page.
 absl::StatusOr<std::string> FigureOrNote(const absl::StatusOr<std::string>& svg,
-                                         const std::string& rows_url, const std::string& kind) {
-  if (svg.ok()) return Figure(*svg, rows_url, kind);
+                                         const std::string& rows_url, const std::string& kind,
+                                         const std::string& layout) {
+  if (svg.ok()) return Figure(*svg, rows_url, kind, layout);
   if (svg.status().code() == absl::StatusCode::kFailedPrecondition) {
     return absl::StrCat("<p class=\"note\">", HtmlEscape(svg.status().message()), "</p>\n");
   }
@@ -415,11 +420,10 @@ class DashboardPages {
       done = done && storage::IsTerminal(record.state);
       const v1::Job job = JobToProto(record);
       rows.push_back(absl::StrCat(
-          "{\"id\":", proto::JsonQuote(job.id()),
-          ",\"state\":", proto::JsonQuote(report::StateName(job.state())),
-          ",\"attempt\":", job.attempt(), ",\"worker\":", proto::JsonQuote(job.worker_id()),
+          "{\"id\":", JsonQuote(job.id()), ",\"state\":", JsonQuote(report::StateName(job.state())),
+          ",\"attempt\":", job.attempt(), ",\"worker\":", JsonQuote(job.worker_id()),
           ",\"progress_step\":", job.progress_step(), ",\"total_steps\":", job.total_steps(),
-          ",\"error\":", proto::JsonQuote(job.error().substr(0, 200)), "}"));
+          ",\"error\":", JsonQuote(job.error().substr(0, 200)), "}"));
     }
     Page out;
     out.json = true;
@@ -456,8 +460,9 @@ class DashboardPages {
     std::vector<std::pair<std::string, std::string>> params = ViewParams(*view);
     params.insert(params.begin(), {"sweep", id});
     params.emplace_back("aggregate", "seed");
-    auto figure = FigureOrNote(GroupCurvesSvg(*response, options),
-                               absl::StrCat("/api/query", QueryString(params)), "aggregate");
+    auto figure =
+        FigureOrNote(GroupCurvesSvg(*response, options),
+                     absl::StrCat("/api/query", QueryString(params)), "aggregate", "group");
     if (!figure.ok()) return figure.status();
     absl::StrAppend(&out.body, *figure);
     // The values at each setting's last step, exactly (the browser test reads them).
@@ -546,6 +551,8 @@ class DashboardPages {
     }
     report::PlotOptions options;
     options.log_y = view->log_y;
+    // One job: one panel, a line per frequency group.
+    options.layout = report::PlotLayout::kJob;
     options.columns = 1;
     if (response->series_size() > 0) {
       const v1::Series& s = response->series(0);
@@ -556,7 +563,7 @@ class DashboardPages {
     std::vector<std::pair<std::string, std::string>> params = ViewParams(*view);
     params.insert(params.begin(), {"job", id});
     auto figure = FigureOrNote(report::QueryToSvg(*response, options),
-                               absl::StrCat("/api/query", QueryString(params)), "series");
+                               absl::StrCat("/api/query", QueryString(params)), "series", "job");
     if (!figure.ok()) return figure.status();
     absl::StrAppend(&out.body, *figure);
     if (response->series_size() > 0 && !response->series(0).points().empty()) {
@@ -773,7 +780,7 @@ Page ErrorPage(int code, absl::string_view message, bool json) {
   page.status = code;
   page.json = json;
   if (json) {
-    page.body = absl::StrCat("{\"error\":", proto::JsonQuote(std::string(message)), "}\n");
+    page.body = absl::StrCat("{\"error\":", JsonQuote(std::string(message)), "}\n");
     return page;
   }
   page.title = ReasonOf(code);

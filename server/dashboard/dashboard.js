@@ -53,34 +53,40 @@ function liveJobs(table) {
   poll();
 }
 
-// A curves figure: on pointer moves, the values of the panel's series at the nearest step.
+// A curves figure: on pointer moves, the values at the nearest step of the lines of the panel
+// under the pointer. Layout "job": a panel per series (job or setting) in the rows' order, a line
+// per frequency group; layout "group": a panel per frequency group (the group its lines carry in
+// data-group), a line per series.
 function hoverCurves(figure) {
   var svg = figure.querySelector('svg');
   var readout = figure.querySelector('.readout');
   var kind = figure.getAttribute('data-hover-kind');
+  var byGroup = figure.getAttribute('data-hover-layout') === 'group';
   if (!svg) return;
   fetchJson(figure.getAttribute('data-hover-src')).then(function (rows) {
-    // Panels in the order their series first appear (the order the SVG draws them).
-    var panels = [], index = {}, lo = Infinity, hi = -Infinity;
+    var series = [], index = {}, lo = Infinity, hi = -Infinity;
     rows.forEach(function (row) {
       var key = kind === 'aggregate' ? JSON.stringify(row.labels) : row.job_id;
       if (!(key in index)) {
-        index[key] = panels.length;
-        var title = kind === 'aggregate' ? Object.keys(row.labels).map(function (k) {
+        index[key] = series.length;
+        series.push(kind === 'aggregate' ? Object.keys(row.labels).map(function (k) {
           return k + '=' + row.labels[k];
-        }).join(' ') : row.job_id;
-        panels.push({title: title, steps: {}});
+        }).join(' ') : row.job_id);
       }
-      var panel = panels[index[key]];
-      (panel.steps[row.step] = panel.steps[row.step] || []).push(row);
+      row.series = index[key];
       lo = Math.min(lo, row.step);
       hi = Math.max(hi, row.step);
     });
+    // The x axis spans the steps (a single step gets one either side), as report/plot.cc draws it.
     if (lo === hi) { lo -= 1; hi += 1; }
     figure.setAttribute('data-hover-rows', String(rows.length));
     var cursor = document.createElementNS('http://www.w3.org/2000/svg', 'line');
     cursor.setAttribute('class', 'cursor');
     svg.appendChild(cursor);
+    var value = function (row) {
+      return kind === 'aggregate' ? text(row.mean) + ' [' + text(row.ci_low) + ', ' +
+          text(row.ci_high) + '] n=' + row.n : text(row.value);
+    };
     svg.addEventListener('mousemove', function (event) {
       var p = svg.createSVGPoint();
       p.x = event.clientX;
@@ -90,22 +96,29 @@ function hoverCurves(figure) {
       for (var i = 0; i < boxes.length; ++i) {
         var b = boxes[i].getBBox();
         if (at.x < b.x || at.x > b.x + b.width || at.y < b.y || at.y > b.y + b.height) continue;
-        var panel = panels[Number(boxes[i].getAttribute('data-box'))];
-        if (!panel) return;
+        var panel = Number(boxes[i].getAttribute('data-box'));
+        var mine;
+        if (byGroup) {
+          var line = svg.querySelector('[data-panel="' + panel + '"][data-group]');
+          if (!line) return;
+          var group = Number(line.getAttribute('data-group')) + 1;
+          mine = rows.filter(function (row) { return row.group === group; });
+        } else {
+          mine = rows.filter(function (row) { return row.series === panel; });
+        }
         var want = lo + (at.x - b.x) / b.width * (hi - lo), best = null;
-        Object.keys(panel.steps).forEach(function (s) {
-          if (best === null || Math.abs(s - want) < Math.abs(best - want)) best = Number(s);
+        mine.forEach(function (row) {
+          if (best === null || Math.abs(row.step - want) < Math.abs(best - want)) best = row.step;
         });
         if (best === null) return;
         var x = b.x + (best - lo) / (hi - lo) * b.width;
         cursor.setAttribute('x1', x); cursor.setAttribute('x2', x);
         cursor.setAttribute('y1', b.y); cursor.setAttribute('y2', b.y + b.height);
-        var parts = panel.steps[best].map(function (row) {
-          var v = kind === 'aggregate' ? text(row.mean) + ' [' + text(row.ci_low) + ', ' +
-              text(row.ci_high) + '] n=' + row.n : text(row.value);
-          return 'group ' + row.group + ': ' + v;
+        var parts = mine.filter(function (row) { return row.step === best; }).map(function (row) {
+          return (byGroup ? series[row.series] : 'group ' + row.group) + ': ' + value(row);
         });
-        readout.textContent = panel.title + ' · step ' + best + ' · ' + parts.join(' · ');
+        readout.textContent = (byGroup ? 'group ' + mine[0].group : series[panel]) + ' · step ' +
+            best + ' · ' + parts.join(' · ');
         return;
       }
     });

@@ -212,16 +212,23 @@ seed: [0, 1, 2]
   EXPECT_NE(table.output.find("\n  lr=0.5 "), std::string::npos) << table.output;
   EXPECT_NE(table.output.find(" (3)"), std::string::npos) << table.output;
 
-  // The plot: a panel per setting, each group's mean with its interval as a band.
-  Result plot = RunCli(absl::StrCat("plot ", id, " --db ", db, " --aggregate seed --groups 3"));
-  ASSERT_EQ(plot.exit_code, 0) << plot.output;
-  EXPECT_NE(plot.output.find(">gd lr=0.5<"), std::string::npos) << plot.output.substr(0, 2000);
-  size_t bands = 0;
-  for (size_t at = 0; (at = plot.output.find("<polygon data-band=\"1\"", at)) != std::string::npos;
-       ++at) {
-    ++bands;
+  // The plot by job: a panel per setting, each group's mean with its interval as a band; by
+  // group (the default): a panel per group, a line and a band per setting, named in the legend
+  // by what differs.
+  for (const char* layout : {"job", "group"}) {
+    Result plot = RunCli(
+        absl::StrCat("plot ", id, " --db ", db, " --aggregate seed --groups 3 --layout ", layout));
+    ASSERT_EQ(plot.exit_code, 0) << plot.output;
+    EXPECT_NE(plot.output.find(layout == std::string("job") ? ">gd lr=0.5<" : ">lr=0.5<"),
+              std::string::npos)
+        << layout << ": " << plot.output.substr(0, 2000);
+    size_t bands = 0;
+    for (size_t at = 0;
+         (at = plot.output.find("<polygon data-band=\"1\"", at)) != std::string::npos; ++at) {
+      ++bands;
+    }
+    EXPECT_EQ(bands, 2u * 3u) << layout;  // Settings x groups: every step has three seeds.
   }
-  EXPECT_EQ(bands, 2u * 3u);  // Settings x groups: every step has three seeds.
 
   for (const char* verb : {"query", "plot"}) {
     Result bad = RunCli(absl::StrCat(verb, " ", id, " --db ", db, " --aggregate foo"));

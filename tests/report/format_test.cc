@@ -207,6 +207,15 @@ TEST(FormatTest, AggregateTableShowsMeanPlusMinusHalfWidthAndN) {
   EXPECT_NE(table.find("  adam             1.500 (1)  -\n"), std::string::npos) << table;
 }
 
+TEST(FormatTest, AggregateTableByClassNamesColumnsByClassId) {
+  const std::string table = AggregatesToTable(TwoSettings(), 6, v1::GROUP_BY_CLASS);
+  EXPECT_NE(table.find("over seeds by class (the data set's class ids)"), std::string::npos)
+      << table;
+  // Two groups here: class ids 0 and 1, not the frequency groups' 1 and 2.
+  EXPECT_NE(table.find("  setting                  0  1\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("by group"), std::string::npos) << table;
+}
+
 TEST(FormatTest, JobListingShowsKeptModelSizesOnlyWhenThereAreSome) {
   std::vector<v1::Job> jobs(2);
   jobs[0].set_id("s-1-0");

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -179,14 +180,24 @@ std::vector<std::pair<double, double>> Points(const Element& polyline) {
   return points;
 }
 
-Svg Render(const v1::QueryMetricsResponse& response, const PlotOptions& options = {}) {
+// The layout of the tests from before there were two: a panel per job.
+PlotOptions ByJob() {
+  PlotOptions options;
+  options.layout = PlotLayout::kJob;
+  return options;
+}
+
+Svg Parse(const absl::StatusOr<std::string>& text) {
   Svg svg;
-  auto text = QueryToSvg(response, options);
   EXPECT_TRUE(text.ok()) << text.status();
   if (text.ok()) {
     EXPECT_TRUE(ParseXml(*text, &svg.elements)) << *text;
   }
   return svg;
+}
+
+Svg Render(const v1::QueryMetricsResponse& response, const PlotOptions& options = ByJob()) {
+  return Parse(QueryToSvg(response, options));
 }
 
 // One series per entry of `values` (values[job][step][group]); steps 0, 10, 20, ...
@@ -265,7 +276,7 @@ TEST(PlotTest, AggregatesDrawTheMeanOverSeedsWithItsIntervalAsABand) {
     v->set_ci_low(lows[t]);
     v->set_ci_high(highs[t]);
   }
-  auto text = AggregatesToSvg(r, {});
+  auto text = AggregatesToSvg(r, ByJob());
   ASSERT_TRUE(text.ok()) << text.status();
   Svg svg;
   ASSERT_TRUE(ParseXml(*text, &svg.elements)) << *text;
@@ -319,7 +330,7 @@ TEST(PlotTest, DataExtremesMapToThePlotBoxEdgesWithTheYRangeShared) {
 }
 
 TEST(PlotTest, LogAxisMapsDecadesEvenly) {
-  PlotOptions options;
+  PlotOptions options = ByJob();
   options.log_y = true;
   Svg svg = Render(Response({{{0.01}, {0.1}, {1.0}, {10.0}}}), options);
   const Box b = PlotBox(svg, 0);
@@ -373,7 +384,7 @@ TEST(PlotTest, NanInfinityAndMissingValuesBreakTheLine) {
 }
 
 TEST(PlotTest, LogAxisSkipsValuesThatAreNotPositive) {
-  PlotOptions options;
+  PlotOptions options = ByJob();
   options.log_y = true;
   Svg svg = Render(Response({{{1}, {0}, {0.5}, {0.25}, {-1}, {0.1}}}), options);
   auto runs = svg.Runs(0, 0);
@@ -385,7 +396,7 @@ TEST(PlotTest, LogAxisSkipsValuesThatAreNotPositive) {
 TEST(PlotTest, TitlesEscapeXmlSpecialCharacters) {
   v1::QueryMetricsResponse r = Response({{{1}, {2}}});
   (*r.mutable_series(0)->mutable_job()->mutable_labels())["lr"] = "a&b<c\"d'e>";
-  PlotOptions options;
+  PlotOptions options = ByJob();
   options.title = "x & y < \"z\"";
   options.reference_y = 1.5;
   options.reference_label = "<ref>";
@@ -401,7 +412,7 @@ TEST(PlotTest, TitlesEscapeXmlSpecialCharacters) {
 }
 
 TEST(PlotTest, ReferenceLineIsInEveryPanelAndInsideTheRange) {
-  PlotOptions options;
+  PlotOptions options = ByJob();
   options.reference_y = 5.0;  // above every value: it becomes the top of the range
   Svg svg = Render(Response({{{1}, {2}}, {{3}, {4}}}), options);
   for (int panel = 0; panel < 2; ++panel) {
@@ -440,8 +451,8 @@ TEST(PlotTest, GroupColoursGetLighterFromFrequentToRare) {
 
 TEST(PlotTest, SameInputGivesTheSameBytes) {
   v1::QueryMetricsResponse r = Response({{{1.0 / 3}, {2.0 / 7}}, {{std::sqrt(2.0)}, {NAN}}});
-  auto a = QueryToSvg(r, {});
-  auto b = QueryToSvg(r, {});
+  auto a = QueryToSvg(r, ByJob());
+  auto b = QueryToSvg(r, ByJob());
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(*a, *b);
   // Fixed formatting: every coordinate pair has exactly two decimals.
@@ -459,19 +470,19 @@ TEST(PlotTest, SameInputGivesTheSameBytes) {
 
 TEST(PlotTest, BadOptionsAndEmptyDataAreErrorsNamingTheValue) {
   const v1::QueryMetricsResponse r = Response({{{1}, {2}}});
-  PlotOptions small;
+  PlotOptions small = ByJob();
   small.width = 150;
   auto s = QueryToSvg(r, small);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("150"), std::string::npos) << s.status();
 
-  PlotOptions narrow;  // in range, but three columns of panels do not fit in it
+  PlotOptions narrow = ByJob();  // in range, but three columns of panels do not fit in it
   narrow.width = 300;
   s = QueryToSvg(Response({{{1}}, {{1}}, {{1}}}), narrow);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("300"), std::string::npos) << s.status();
 
-  PlotOptions bad_reference;
+  PlotOptions bad_reference = ByJob();
   bad_reference.log_y = true;
   bad_reference.reference_y = -2;
   s = QueryToSvg(r, bad_reference);
@@ -482,7 +493,7 @@ TEST(PlotTest, BadOptionsAndEmptyDataAreErrorsNamingTheValue) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.status().message().find("train loss"), std::string::npos) << s.status();
 
-  PlotOptions log;
+  PlotOptions log = ByJob();
   log.log_y = true;
   s = QueryToSvg(Response({{{0}, {-1}}}), log);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -586,6 +597,272 @@ TEST(ClassScatterTest, RefusesGroupsOfSeveralClassesAndEmptyData) {
   tiny.width = 100;
   EXPECT_EQ(ClassScatterToSvg(ClassResponse({10}, {{1}}), tiny).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// ---- group layout, legends, log ticks ----------------------------------------------------------
+
+PlotOptions ByGroup() {
+  PlotOptions options;
+  options.layout = PlotLayout::kGroup;
+  return options;
+}
+
+// Texts of the elements named `name` with attribute key = value, in document order.
+std::vector<std::string> Texts(const Svg& svg, const std::string& key = "",
+                               const std::string& value = "") {
+  std::vector<std::string> texts;
+  for (const Element* e : svg.Find("text", key, value)) texts.push_back(e->text);
+  return texts;
+}
+
+// The lines of panel p for series (job or setting) j: data-panel, data-<kind>.
+std::vector<const Element*> SeriesRuns(const Svg& svg, int panel, const std::string& kind, int j) {
+  std::vector<const Element*> runs;
+  for (const Element* e : svg.Find("polyline", "data-panel", std::to_string(panel))) {
+    auto it = e->attrs.find("data-" + kind);
+    if (it != e->attrs.end() && it->second == std::to_string(j)) runs.push_back(e);
+  }
+  return runs;
+}
+
+// The legend: its swatches' colours and the label beside each, in order.
+std::vector<std::pair<std::string, std::string>> Legend(const Svg& svg) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (size_t i = 0; i + 1 < svg.elements.size(); ++i) {
+    const Element& e = svg.elements[i];
+    if (e.name == "line" && e.attrs.count("data-legend") != 0) {
+      EXPECT_EQ(svg.elements[i + 1].name, "text");
+      entries.emplace_back(e.attrs.at("stroke"), svg.elements[i + 1].text);
+    }
+  }
+  return entries;
+}
+
+TEST(PlotTest, GroupLayoutHasAPanelPerGroupAndALinePerJob) {
+  // 2 jobs x 3 groups x 3 steps (0, 10, 20); values from 1 to 5 overall.
+  const v1::QueryMetricsResponse r = Response({
+      {{1, 2, 3}, {2, 3, 4}, {3, 4, 5}},  // gd, lr=1
+      {{5, 4, 3}, {4, 3, 2}, {3, 2, 1}},  // adam, lr=2
+  });
+  Svg svg = Render(r, ByGroup());
+  for (int p = 0; p < 3; ++p) PlotBox(svg, p);  // one box each
+  EXPECT_TRUE(svg.Find("rect", "data-box", "3").empty());
+  EXPECT_EQ(svg.Find("polyline").size(), 3u * 2);
+  // Panel titles name the group, its classes (Response gives group g g+1 classes), and the ends.
+  const std::vector<std::string> texts = Texts(svg);
+  for (const char* title : {"group 1 \u00b7 1 class \u00b7 most frequent",
+                            "group 2 \u00b7 2 classes", "group 3 \u00b7 3 classes \u00b7 rarest"}) {
+    EXPECT_NE(std::find(texts.begin(), texts.end(), title), texts.end()) << title;
+  }
+  // Each (panel, job) is one 3-point line at the pixels its values map to: x over steps 0..20,
+  // y over the shared range 1..5.
+  std::map<int, std::string> colour_of_job;
+  for (int p = 0; p < 3; ++p) {
+    const Box b = PlotBox(svg, p);
+    for (int j = 0; j < 2; ++j) {
+      auto runs = SeriesRuns(svg, p, "job", j);
+      ASSERT_EQ(runs.size(), 1u) << p << " " << j;
+      EXPECT_EQ(runs[0]->attrs.at("data-group"), std::to_string(p));
+      auto points = Points(*runs[0]);
+      ASSERT_EQ(points.size(), 3u);
+      for (int t = 0; t < 3; ++t) {
+        const double v = j == 0 ? 1 + p + t : 5 - p - t;
+        EXPECT_NEAR(points[t].first, b.x + b.w * t / 2, kPx) << p << " " << j << " " << t;
+        EXPECT_NEAR(points[t].second, b.y + b.h * (5 - v) / 4, kPx) << p << " " << j << " " << t;
+      }
+      const std::string colour = runs[0]->attrs.at("stroke");
+      if (p == 0) colour_of_job[j] = colour;
+      EXPECT_EQ(colour, colour_of_job[j]) << "job " << j << " changes colour in panel " << p;
+    }
+  }
+  EXPECT_NE(colour_of_job[0], colour_of_job[1]);
+  // The legend names the jobs by what differs, in the colours of their lines.
+  const auto legend = Legend(svg);
+  ASSERT_EQ(legend.size(), 2u);
+  EXPECT_EQ(legend[0], std::make_pair(colour_of_job[0], std::string("gd lr=1")));
+  EXPECT_EQ(legend[1], std::make_pair(colour_of_job[1], std::string("adam lr=2")));
+  // Group layout is the default.
+  auto default_layout = QueryToSvg(r, {});
+  ASSERT_TRUE(default_layout.ok());
+  EXPECT_EQ(*default_layout, *QueryToSvg(r, ByGroup()));
+}
+
+TEST(PlotTest, SeriesColoursAreDistinctAndRepeatDashed) {
+  std::vector<std::vector<std::vector<double>>> values(12);
+  for (int j = 0; j < 12; ++j) values[j] = {{1.0 + j}, {2.0 + j}};
+  Svg svg = Render(Response(values), ByGroup());
+  std::set<std::string> colours, styles;
+  for (int j = 0; j < 12; ++j) {
+    auto runs = SeriesRuns(svg, 0, "job", j);
+    ASSERT_EQ(runs.size(), 1u) << j;
+    const std::string colour = runs[0]->attrs.at("stroke");
+    const std::string dash =
+        runs[0]->attrs.count("stroke-dasharray") ? runs[0]->attrs.at("stroke-dasharray") : "";
+    if (j < 10) {
+      EXPECT_TRUE(colours.insert(colour).second) << "job " << j << " repeats " << colour;
+      EXPECT_EQ(dash, "") << j;
+    } else {
+      EXPECT_NE(dash, "") << j;
+    }
+    EXPECT_TRUE(styles.insert(colour + dash).second) << j;
+  }
+}
+
+TEST(PlotTest, AggregatesInGroupLayoutDrawALineAndABandPerSetting) {
+  // Two settings x 2 groups x 2 steps, three seeds each.
+  v1::QueryMetricsResponse r;
+  for (int s = 0; s < 2; ++s) {
+    v1::AggregateSeries* a = r.add_aggregates();
+    (*a->mutable_labels())["optimizer"] = "gd";
+    (*a->mutable_labels())["lr"] = s == 0 ? "0.1" : "0.5";
+    a->set_metric("loss");
+    for (int g = 0; g < 2; ++g) a->add_groups()->set_num_classes(2);
+    for (int t = 0; t < 2; ++t) {
+      v1::AggregatePoint* p = a->add_points();
+      p->set_step(10 * t);
+      for (int g = 0; g < 2; ++g) {
+        v1::AggregateValue* v = p->add_values();
+        const double mean = 2 + g - t - s;  // 0 .. 3
+        v->set_mean(mean);
+        v->set_n(3);
+        v->set_ci_low(mean - 0.5);
+        v->set_ci_high(mean + 0.5);
+      }
+    }
+  }
+  Svg svg = Parse(AggregatesToSvg(r, ByGroup()));
+  EXPECT_EQ(svg.Find("polyline").size(), 2u * 2);
+  const auto bands = svg.Find("polygon", "data-band", "1");
+  ASSERT_EQ(bands.size(), 2u * 2);
+  for (int p = 0; p < 2; ++p) {
+    const Box b = PlotBox(svg, p);
+    for (int s = 0; s < 2; ++s) {
+      auto runs = SeriesRuns(svg, p, "setting", s);
+      ASSERT_EQ(runs.size(), 1u);
+      const Element* band = nullptr;
+      for (const Element* e : bands) {
+        if (e->attrs.at("data-panel") == std::to_string(p) &&
+            e->attrs.at("data-setting") == std::to_string(s)) {
+          band = e;
+        }
+      }
+      ASSERT_NE(band, nullptr) << p << " " << s;
+      EXPECT_EQ(band->attrs.at("fill"), runs[0]->attrs.at("stroke"));
+      // The y range is the bands' [-0.5, 3.5]: the upper bound at step 0 is mean + 0.5.
+      const double mean = 2 + p - s;
+      EXPECT_NEAR(Points(*band)[0].second, b.y + b.h * (3.5 - (mean + 0.5)) / 4, kPx);
+      EXPECT_NEAR(Points(*runs[0])[0].second, b.y + b.h * (3.5 - mean) / 4, kPx);
+    }
+  }
+  const auto legend = Legend(svg);
+  ASSERT_EQ(legend.size(), 2u);
+  EXPECT_EQ(legend[0].second, "lr=0.1");
+  EXPECT_EQ(legend[1].second, "lr=0.5");
+  EXPECT_NE(legend[0].first, legend[1].first);
+}
+
+// The tick labels of panel 0 only (every panel repeats them).
+std::vector<std::string> FirstPanelTicks(const Svg& svg, const std::string& axis) {
+  std::vector<std::string> ticks;
+  bool in_first = false;
+  int groups = 0;
+  for (const Element& e : svg.elements) {
+    if (e.name == "g" && ++groups == 2) break;
+    in_first = groups == 1;
+    if (in_first && e.name == "text" && e.attrs.count("data-tick") &&
+        e.attrs.at("data-tick") == axis)
+      ticks.push_back(e.text);
+  }
+  return ticks;
+}
+
+TEST(PlotTest, LogTicksArePowersOfTenOverDecadesAndOneTwoFiveWithin) {
+  PlotOptions options = ByGroup();
+  options.log_y = true;
+  // [0.03, 40]: three decades and more; ticks at the powers of ten inside, nothing else.
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.03}, {40}}}), options), "y"),
+            (std::vector<std::string>{"0.1", "1", "10"}));
+  // [0.2, 0.9]: within a decade, the 1-2-5 values inside.
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.2}, {0.9}}}), options), "y"),
+            (std::vector<std::string>{"0.2", "0.5"}));
+  // [0.05, 3]: under two decades: 1, 2, 5 per decade.
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.05}, {3}}}), options), "y"),
+            (std::vector<std::string>{"0.05", "0.1", "0.2", "0.5", "1", "2"}));
+  // [0.31, 0.38] holds none: the axis widens to the 1-2-5 values around it, [0.2, 0.5], rather
+  // than label linear steps such as 0.35.
+  Svg narrow = Render(Response({{{0.31}, {0.38}}}), options);
+  EXPECT_EQ(FirstPanelTicks(narrow, "y"), (std::vector<std::string>{"0.2", "0.5"}));
+  const Box b = PlotBox(narrow, 0);
+  auto p = Points(*narrow.Runs(0, 0).at(0));
+  const double span = std::log10(0.5 / 0.2);
+  EXPECT_NEAR(p[0].second, b.y + b.h * std::log10(0.5 / 0.31) / span, kPx);
+  EXPECT_NEAR(p[1].second, b.y + b.h * std::log10(0.5 / 0.38) / span, kPx);
+  // [0.3, 0.9] holds one, 0.5: the nearer side widens, to 1 (a factor 1.11, not 1.5 to 0.2).
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.3}, {0.9}}}), options), "y"),
+            (std::vector<std::string>{"0.5", "1"}));
+  // Linear ticks stay round.
+  EXPECT_EQ(FirstPanelTicks(Render(Response({{{0.03}, {40}}}), ByGroup()), "y"),
+            (std::vector<std::string>{"10", "20", "30", "40"}));
+}
+
+TEST(PlotTest, AGroupWithoutDrawableValuesHasNoLegendEntryNorPanel) {
+  // Group 2 (index 1) is NaN everywhere in both jobs; job 2 has nothing drawable at all.
+  const v1::QueryMetricsResponse r = Response({
+      {{1, NAN, 3}, {2, NAN, 4}},
+      {{5, NAN, 3}, {4, NAN, 2}},
+      {{NAN, NAN, NAN}, {NAN, NAN, NAN}},
+  });
+  Svg by_job = Render(r, ByJob());
+  std::vector<std::string> labels;
+  for (const auto& [colour, label] : Legend(by_job)) labels.push_back(label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"1  (1 class)", "3  (3 classes)"}));
+  EXPECT_EQ(Texts(by_job, "fill", "#888"), std::vector<std::string>{"no data"});  // job 2's panel
+
+  Svg by_group = Render(r, ByGroup());
+  PlotBox(by_group, 0);
+  PlotBox(by_group, 1);
+  EXPECT_TRUE(by_group.Find("rect", "data-box", "2").empty());
+  const std::vector<std::string> texts = Texts(by_group);
+  EXPECT_EQ(std::count_if(texts.begin(), texts.end(),
+                          [](const std::string& t) { return t.rfind("group 2", 0) == 0; }),
+            0);
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "group 3 \u00b7 3 classes \u00b7 rarest"),
+            texts.end());
+  // The second panel is group 3's: data-group keeps the group's own number.
+  ASSERT_EQ(SeriesRuns(by_group, 1, "job", 0).size(), 1u);
+  EXPECT_EQ(SeriesRuns(by_group, 1, "job", 0)[0]->attrs.at("data-group"), "2");
+  labels.clear();
+  for (const auto& [colour, label] : Legend(by_group)) labels.push_back(label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"gd lr=1", "adam lr=2"}));
+}
+
+TEST(PlotTest, LogStepAxisSkipsStepZero) {
+  // Steps 0, 1, 10, 100: on a log x axis step 0 is left out like a gap, and 1, 10, 100 are
+  // evenly spaced with decade ticks.
+  v1::QueryMetricsResponse r = Response({{{4}, {3}, {2}, {1}}});
+  const int64_t steps[] = {0, 1, 10, 100};
+  for (int t = 0; t < 4; ++t) r.mutable_series(0)->mutable_points(t)->set_step(steps[t]);
+  PlotOptions options = ByGroup();
+  options.log_x = true;
+  Svg svg = Render(r, options);
+  const Box b = PlotBox(svg, 0);
+  auto runs = svg.Runs(0, 0);
+  ASSERT_EQ(runs.size(), 1u);
+  auto p = Points(*runs[0]);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_NEAR(p[0].first, b.x, kPx);
+  EXPECT_NEAR(p[1].first, b.x + b.w / 2, kPx);
+  EXPECT_NEAR(p[2].first, b.x + b.w, kPx);
+  // The y range is the drawable values' [1, 3]: step 0's 4 is not in it.
+  EXPECT_NEAR(p[0].second, b.y, kPx);
+  EXPECT_TRUE(svg.Find("circle").empty());
+  EXPECT_EQ(FirstPanelTicks(svg, "x"), (std::vector<std::string>{"1", "10", "100"}));
+  const std::vector<std::string> texts = Texts(svg);
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "step (log scale)"), texts.end());
+  // Only step 0: nothing to draw, and the error says why.
+  auto s = QueryToSvg(Response({{{4}}}), options);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("step 0"), std::string::npos) << s.status();
 }
 
 }  // namespace
