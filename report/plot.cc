@@ -528,7 +528,12 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
                     py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">", Label(t),
                     "</text>\n");
   }
-  for (double t : Ticks(x, false)) {
+  // Ratios read as factors: ticks at powers of two (of ten on a long axis), and at tau_max.
+  std::vector<double> x_ticks;
+  const double factor = options.tau_max <= 64 ? 2 : 10;
+  for (double t = 1; t < options.tau_max * (1 - 1e-9); t *= factor) x_ticks.push_back(t);
+  x_ticks.push_back(options.tau_max);
+  for (double t : x_ticks) {
     const std::string px = Px(x.Map(t));
     absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
                     Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",

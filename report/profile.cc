@@ -294,13 +294,17 @@ std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& q
                                                  "settings", "reached", "median steps",
                                                  "median seconds", "median final", "ratio"}};
   for (const ProfileEntry& e : result.entries) {
+    auto name = question.workload_names.find(e.workload);
+    const std::string workload = name == question.workload_names.end()
+                                     ? e.workload
+                                     : absl::StrCat(e.workload, " (", name->second, ")");
     if (!e.best.has_value()) {
-      rows.push_back({e.workload, e.optimizer, "(not run)", "0", "-", "-", "-", "-", "inf"});
+      rows.push_back({workload, e.optimizer, "(not run)", "0", "-", "-", "-", "-", "inf"});
       continue;
     }
     const SettingOutcome& s = *e.best;
     rows.push_back(
-        {e.workload, e.optimizer,
+        {workload, e.optimizer,
          e.solved ? SettingText(s.setting) : absl::StrCat(SettingText(s.setting), " (best final)"),
          absl::StrCat(e.settings), absl::StrCat(s.reached, "/", s.runs.size()),
          Short(s.median_steps), Short(s.median_seconds), Short(s.median_final), Short(e.ratio)});
@@ -349,10 +353,13 @@ std::string ProfileToJson(const ProfileResult& result, const ProfileQuestion& qu
                                   ",\"seconds\":", JsonNumber(r.seconds),
                                   ",\"final\":", JsonNumber(r.final_value), "}"));
     }
+    auto name = question.workload_names.find(e.workload);
     entries.push_back(absl::StrCat(
-        "{\"workload\":", proto::JsonQuote(e.workload), ",\"optimizer\":",
-        proto::JsonQuote(e.optimizer), ",\"setting\":", proto::LabelsToJson(s.setting),
-        ",\"settings\":", e.settings, ",\"reached\":", s.reached, ",\"seeds\":", s.runs.size(),
+        "{\"workload\":", proto::JsonQuote(e.workload), ",\"workload_name\":",
+        name == question.workload_names.end() ? "null" : proto::JsonQuote(name->second),
+        ",\"optimizer\":", proto::JsonQuote(e.optimizer),
+        ",\"setting\":", proto::LabelsToJson(s.setting), ",\"settings\":", e.settings,
+        ",\"reached\":", s.reached, ",\"seeds\":", s.runs.size(),
         ",\"median_steps\":", JsonNumber(e.best.has_value() ? s.median_steps : kInf),
         ",\"median_seconds\":", JsonNumber(e.best.has_value() ? s.median_seconds : kInf),
         ",\"median_final\":", JsonNumber(e.best.has_value() ? s.median_final : kNaN),

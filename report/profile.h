@@ -162,9 +162,12 @@ struct ProfileQuestion {
   int group = 0;       // 0 = overall; else the frequency group, 1 = most frequent.
   int groups = 0;      // G when group > 0.
   ProfileOptions options;
+  // Sweep names by workload (sweep id), shown beside the ids where known.
+  std::map<std::string, std::string> workload_names;
 };
 
-// A line on the question and the rule, then a row per entry: workload, optimizer, best setting
+// A line on the question and the rule, then a row per entry: workload ("s-1a2b3c4d (name)"),
+// optimizer, best setting
 // (its labels but optimizer and seed; "-" for none; "(best final)" when not solved), settings
 // tried, reached k/n, median steps, median seconds, median final value, ratio to the best; then
 // ρ at kTableTaus per optimizer.
@@ -174,10 +177,10 @@ std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& q
 // empty fields). The profile itself is in the table, JSON and SVG.
 std::string ProfileToCsv(const ProfileResult& result);
 // {"metric", "split", "group" (null overall), "groups", "target", "goal", "time", "entries": [{
-// "workload", "optimizer", "setting": {labels}, "settings", "reached", "seeds", "median_steps",
-// "median_seconds", "median_final", "time", "ratio", "solved", "runs": [{"job_id", "step",
-// "seconds", "final"}]}], "profile": [{"optimizer", "breakpoints": [[tau, fraction]...],
-// "rho": {"1": x, "1.5": x, "2": x, "4": x}}]}; infinity and NaN are null.
+// "workload", "workload_name" (null when not known), "optimizer", "setting": {labels}, "settings",
+// "reached", "seeds", "median_steps", "median_seconds", "median_final", "time", "ratio", "solved",
+// "runs": [{"job_id", "step", "seconds", "final"}]}], "profile": [{"optimizer", "breakpoints":
+// [[tau, fraction]...], "rho": {"1": x, "1.5": x, "2": x, "4": x}}]}; infinity and NaN are null.
 std::string ProfileToJson(const ProfileResult& result, const ProfileQuestion& question);
 
 }  // namespace optbench::report

@@ -13,6 +13,7 @@
 namespace optbench::report {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
@@ -232,17 +233,22 @@ TEST(ProfileTest, RatiosAndProfileOnThreeWorkloadsAndTwoOptimizers) {
   EXPECT_DOUBLE_EQ(Rho(adam, 1.5), 1);
 
   // The table shows rho at 1, 1.5, 2 and 4; JSON the same and the breakpoints.
-  ProfileQuestion q{"loss", "train", 0, 0, Target(0.5)};
+  ProfileQuestion q{"loss", "train", 0, 0, Target(0.5), {{"w1", "first"}}};
   const std::string table = ProfileToTable(*result, q);
   EXPECT_THAT(table, HasSubstr("train loss (overall) <= 0.5"));
+  EXPECT_THAT(table, ContainsRegex("\nw1 \\(first\\) +gd +- +1 +1/1 +40 +4\\.5 +0\\.1 +2\n"));
+  EXPECT_THAT(table, ContainsRegex("\nw3 +gd +- \\(best final\\) +1 +0/1 +inf +inf +1 +inf\n"));
   EXPECT_THAT(table, HasSubstr("gd         0.333  0.333    0.667  0.667"));
   EXPECT_THAT(table, HasSubstr("adam       0.667  1        1      1"));
   const std::string json = ProfileToJson(*result, q);
   EXPECT_THAT(json, HasSubstr("\"rho\":{\"1\":0.3333333333333333,\"1.5\":0.3333333333333333,"
                               "\"2\":0.6666666666666666,\"4\":0.6666666666666666}"));
-  EXPECT_THAT(json, HasSubstr("{\"workload\":\"w3\",\"optimizer\":\"gd\",\"setting\":"
-                              "{\"optimizer\":\"gd\"},\"settings\":1,\"reached\":0,\"seeds\":1,"
-                              "\"median_steps\":null"));
+  EXPECT_THAT(
+      json,
+      HasSubstr("{\"workload\":\"w3\",\"workload_name\":null,\"optimizer\":\"gd\",\"setting\":"
+                "{\"optimizer\":\"gd\"},\"settings\":1,\"reached\":0,\"seeds\":1,"
+                "\"median_steps\":null"));
+  EXPECT_THAT(json, HasSubstr("{\"workload\":\"w1\",\"workload_name\":\"first\","));
   EXPECT_THAT(json, HasSubstr("\"runs\":[{\"job_id\":\"a2\",\"step\":40,\"seconds\":4.5,"));
   EXPECT_THAT(ProfileToCsv(*result), HasSubstr("\nw2,adam,-,1,1,1,40,4.5,0.1,40,"
                                                "1.3333333333333333,true\n"));
@@ -280,7 +286,7 @@ TEST(ProfileTest, AnOptimizerNotRunOnAWorkloadFailsIt) {
   EXPECT_EQ(e.ratio, kInf);
   EXPECT_DOUBLE_EQ(Rho(result->curves[0], 4), 0.5);
   EXPECT_DOUBLE_EQ(Rho(result->curves[1], 1), 1);
-  EXPECT_THAT(ProfileToTable(*result, {"loss", "train", 0, 0, Target(0.5)}),
+  EXPECT_THAT(ProfileToTable(*result, {"loss", "train", 0, 0, Target(0.5), {}}),
               HasSubstr("w2        gd         (not run)"));
 }
 
