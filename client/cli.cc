@@ -867,6 +867,39 @@ std::map<std::string, std::string> SweepNames(const Args& args,
   return names;
 }
 
+// "4 queued, 1 running" when none of the jobs of `ids` (sweeps or jobs) finished (succeeded or
+// diverged); empty when one did or they cannot be listed.
+std::string FinishedOrNot(const Args& args, const std::vector<std::string>& ids) {
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return "";
+  std::map<std::string, int> states;
+  for (const std::string& id : ids) {
+    auto target = ResolveTarget((*backend)->stub(), id);
+    if (!target.ok()) return "";
+    std::vector<v1::Job> jobs;
+    if (!target->sweep_id.empty()) {
+      auto all = ListAllJobs((*backend)->stub(), target->sweep_id, v1::JOB_STATE_UNSPECIFIED);
+      if (!all.ok()) return "";
+      jobs = *std::move(all);
+    } else {
+      v1::GetJobRequest request;
+      request.set_job_id(target->job_id);
+      if (!(*backend)->stub()->GetJob(Context().get(), request, &jobs.emplace_back()).ok()) {
+        return "";
+      }
+    }
+    for (const v1::Job& job : jobs) {
+      if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_DIVERGED) {
+        return "";
+      }
+      states[report::StateName(job.state())]++;
+    }
+  }
+  std::vector<std::string> parts;
+  for (const auto& [state, n] : states) parts.push_back(absl::StrCat(n, " ", state));
+  return absl::StrJoin(parts, ", ");
+}
+
 // `optbench profile`: time to target and performance profiles (report/profile.h).
 int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.empty()) {
@@ -928,7 +961,16 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   request.set_groups(question.groups);
 
   auto metric = FetchMetricsOfAll(args, args.positional, request);
-  if (!metric.ok()) return Fail(err, "profile", metric.status());
+  if (!metric.ok()) {
+    // Jobs that never ran declare no metrics, so the query alone would blame the metric.
+    if (auto states = FinishedOrNot(args, args.positional);
+        metric.status().code() == absl::StatusCode::kInvalidArgument && !states.empty()) {
+      return Fail(err, "profile",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "no finished job to profile (succeeded or diverged); the jobs: ", states)));
+    }
+    return Fail(err, "profile", metric.status());
+  }
   v1::QueryMetricsRequest seconds_request;
   seconds_request.set_metric("wall_seconds");
   seconds_request.set_split(v1::SPLIT_TRAIN);
