@@ -116,6 +116,19 @@ std::string Question(const ProfileQuestion& q) {
 
 }  // namespace
 
+std::string WorkloadOf(const std::string& sweep_id,
+                       const std::map<std::string, std::string>& labels) {
+  std::string out = sweep_id;
+  for (const auto& [key, value] : labels) {
+    const std::string slot = key.substr(0, key.find('.'));
+    if (slot == "task" || slot == "dataset" || slot == "model" || slot == "objective" ||
+        slot == "source") {
+      absl::StrAppend(&out, " ", key, "=", value);
+    }
+  }
+  return out;
+}
+
 Goal DefaultGoal(const std::string& metric) {
   if (metric == "accuracy" || absl::StartsWith(metric, "accuracy_") || metric == "p_true" ||
       metric == "agreement") {
@@ -258,12 +271,12 @@ absl::StatusOr<ProfileInput> ProfileRunsFromQuery(const v1::QueryMetricsResponse
     }
     ProfileRun& run = input.runs.emplace_back();
     run.job_id = job.id();
-    run.workload = job.sweep_id();
     auto optimizer = job.labels().find("optimizer");
     run.optimizer =
         optimizer != job.labels().end() ? optimizer->second : job.spec().optimizer().name();
     run.setting = std::map<std::string, std::string>(job.labels().begin(), job.labels().end());
     run.setting.erase("seed");
+    run.workload = WorkloadOf(job.sweep_id(), run.setting);
     for (const v1::SeriesPoint& p : s.points()) {
       run.curve.emplace_back(p.step(), index < p.values_size() ? p.values(index) : kNaN);
     }
@@ -294,7 +307,7 @@ std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& q
                                                  "settings", "reached", "median steps",
                                                  "median seconds", "median final", "ratio"}};
   for (const ProfileEntry& e : result.entries) {
-    auto name = question.workload_names.find(e.workload);
+    auto name = question.workload_names.find(e.workload.substr(0, e.workload.find(' ')));
     const std::string workload = name == question.workload_names.end()
                                      ? e.workload
                                      : absl::StrCat(e.workload, " (", name->second, ")");
@@ -353,7 +366,7 @@ std::string ProfileToJson(const ProfileResult& result, const ProfileQuestion& qu
                                   ",\"seconds\":", JsonNumber(r.seconds),
                                   ",\"final\":", JsonNumber(r.final_value), "}"));
     }
-    auto name = question.workload_names.find(e.workload);
+    auto name = question.workload_names.find(e.workload.substr(0, e.workload.find(' ')));
     entries.push_back(absl::StrCat(
         "{\"workload\":", proto::JsonQuote(e.workload), ",\"workload_name\":",
         name == question.workload_names.end() ? "null" : proto::JsonQuote(name->second),

@@ -29,6 +29,14 @@ enum class Goal { kMin, kMax };
 // (depends on the machine and its load).
 enum class TimeMeasure { kSteps, kSeconds };
 
+// The workload of a job of sweep `sweep_id` with `labels`: the sweep id, followed by the labels
+// that name the problem rather than the optimizer's hyperparameters, when the sweep varies them:
+// "task", "dataset", "model", "objective" and "source" and their "<slot>.<param>" keys
+// ("s-1a2b3c4d dataset.m=5 model=mlp"). So one sweep over several data sets is several
+// workloads, and a best setting is never picked across problems.
+std::string WorkloadOf(const std::string& sweep_id,
+                       const std::map<std::string, std::string>& labels);
+
 // The goal a metric has when none is given. Metric declarations carry no direction, so it goes
 // by the query name: kMax for "accuracy", "accuracy_*" (accuracy_fgsm, accuracy_pgd), "p_true"
 // and "agreement"; kMin for everything else (loss, recon_mse, suboptimality, ...).
@@ -40,7 +48,8 @@ const char* TimeMeasureName(TimeMeasure time);
 // One job's evaluations: the input of ComputeProfile.
 struct ProfileRun {
   std::string job_id;
-  std::string workload;   // The sweep id: its jobs are one workload.
+  // What the optimizers are compared on: its sweep, and within it the problem (WorkloadOf).
+  std::string workload;
   std::string optimizer;  // Its "optimizer" label (or the spec's optimizer name).
   // The job's labels without "seed": the jobs of a workload and optimizer with equal settings are
   // the seeds of one hyperparameter setting.
@@ -162,7 +171,7 @@ struct ProfileQuestion {
   int group = 0;       // 0 = overall; else the frequency group, 1 = most frequent.
   int groups = 0;      // G when group > 0.
   ProfileOptions options;
-  // Sweep names by workload (sweep id), shown beside the ids where known.
+  // Sweep names by sweep id, shown beside the workloads of the sweep where known.
   std::map<std::string, std::string> workload_names;
 };
 

@@ -415,6 +415,29 @@ TEST(ProfileTest, AdapterReadsTheChosenFrequencyGroup) {
   EXPECT_DOUBLE_EQ(frequent->entries[0].best->median_steps, 15);
 }
 
+TEST(ProfileTest, ASweepOverSeveralProblemsIsSeveralWorkloads) {
+  EXPECT_EQ(WorkloadOf("s-1", {{"optimizer", "adam"},
+                               {"lr", "0.1"},
+                               {"dataset.m", "5"},
+                               {"model", "mlp"},
+                               {"trainer.steps", "10"},
+                               {"aux_optimizer.lr", "1"}}),
+            "s-1 dataset.m=5 model=mlp");
+  EXPECT_EQ(WorkloadOf("s-1", {{"optimizer", "adam"}, {"lr", "0.1"}}), "s-1");
+  FakeQuery q = ThreeGroups();
+  (*q.metric.mutable_series(1)->mutable_job()->mutable_labels())["dataset.m"] = "5";
+  auto input = ProfileRunsFromQuery(q.metric, q.seconds, 1);
+  ASSERT_TRUE(input.ok());
+  ASSERT_EQ(input->runs.size(), 2u);
+  EXPECT_EQ(input->runs[0].workload, "s-1");
+  EXPECT_EQ(input->runs[1].workload, "s-1 dataset.m=5");
+  auto result = ComputeProfile(input->runs, Target(1e-9));
+  ASSERT_TRUE(result.ok());
+  EXPECT_THAT(result->workloads, ElementsAre("s-1", "s-1 dataset.m=5"));
+  ProfileQuestion question{"loss", "train", 1, 3, Target(1e-9), {{"s-1", "sweep one"}}};
+  EXPECT_THAT(ProfileToTable(*result, question), HasSubstr("\ns-1 dataset.m=5 (sweep one)  adam"));
+}
+
 TEST(ProfileTest, AdapterErrorsNameTheGroupAndTheJob) {
   FakeQuery q = ThreeGroups();
   auto beyond = ProfileRunsFromQuery(q.metric, q.seconds, 4);
