@@ -86,11 +86,19 @@ double TimeOf(const SettingOutcome& s, TimeMeasure time) {
   return time == TimeMeasure::kSteps ? s.median_steps : s.median_seconds;
 }
 
-// "k=v k=v" of a setting without its optimizer; "-" when nothing else tells it apart.
+// A label that names the problem (WorkloadOf), not a hyperparameter.
+bool IsWorkloadLabel(const std::string& key) {
+  const std::string slot = key.substr(0, key.find('.'));
+  return slot == "task" || slot == "dataset" || slot == "model" || slot == "objective" ||
+         slot == "source";
+}
+
+// "k=v k=v" of a setting without its optimizer and workload; "-" when nothing else tells it
+// apart.
 std::string SettingText(const std::map<std::string, std::string>& setting) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : setting) {
-    if (k != "optimizer") parts.push_back(absl::StrCat(k, "=", v));
+    if (k != "optimizer" && !IsWorkloadLabel(k)) parts.push_back(absl::StrCat(k, "=", v));
   }
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
@@ -120,11 +128,7 @@ std::string WorkloadOf(const std::string& sweep_id,
                        const std::map<std::string, std::string>& labels) {
   std::string out = sweep_id;
   for (const auto& [key, value] : labels) {
-    const std::string slot = key.substr(0, key.find('.'));
-    if (slot == "task" || slot == "dataset" || slot == "model" || slot == "objective" ||
-        slot == "source") {
-      absl::StrAppend(&out, " ", key, "=", value);
-    }
+    if (IsWorkloadLabel(key)) absl::StrAppend(&out, " ", key, "=", value);
   }
   return out;
 }

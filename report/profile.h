@@ -176,12 +176,11 @@ struct ProfileQuestion {
 };
 
 // A line on the question and the rule, then a row per entry: workload ("s-1a2b3c4d (name)"),
-// optimizer, best setting
-// (its labels but optimizer and seed; "-" for none; "(best final)" when not solved), settings
-// tried, reached k/n, median steps, median seconds, median final value, ratio to the best; then
-// ρ at kTableTaus per optimizer.
+// optimizer, best setting (its labels but optimizer, seed and the workload's; "-" for none;
+// "(best final)" when not solved), settings tried, reached k/n, median steps, median seconds,
+// median final value, ratio to the best; then ρ at kTableTaus per optimizer.
 std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& question);
-// One row per entry: workload, optimizer, setting (labels as "k=v k=v"), settings, reached,
+// One row per entry: workload, optimizer, setting (as in the table), settings, reached,
 // seeds, median_steps, median_seconds, median_final, time, ratio, solved (infinity and NaN are
 // empty fields). The profile itself is in the table, JSON and SVG.
 std::string ProfileToCsv(const ProfileResult& result);
