@@ -194,16 +194,30 @@ void DrawBand(const v1::Series& s, const std::vector<std::vector<std::pair<doubl
   flush();
 }
 
-absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
-                                   const PlotOptions& options) {
-  for (const auto& [name, value] :
-       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
+// A figure's width and height: 0 (automatic) or kMinSize..kMaxSize; InvalidArgument naming it.
+absl::Status CheckFigureSize(int width, int height) {
+  for (const auto& [name, value] : {std::pair{"width", width}, std::pair{"height", height}}) {
     if (value != 0 && (value < kMinSize || value > kMaxSize)) {
       return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
                                                      " is out of range; allowed ", kMinSize, "..",
                                                      kMaxSize, " (or 0: automatic)"));
     }
   }
+  return absl::OkStatus();
+}
+
+// The <svg> element and its white background.
+std::string SvgStart(int width, int height) {
+  return absl::StrCat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
+      "\" viewBox=\"0 0 ", width, " ", height,
+      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
+      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+}
+
+absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
+                                   const PlotOptions& options) {
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
   if (options.columns < 0 || options.columns > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("columns: ", options.columns, " is out of range; allowed 0..100"));
@@ -298,11 +312,7 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
         title_height + kAxisCaption + rows * (kBoxTop + kBoxBottom + kMinBox)));
   }
 
-  std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height,
-      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
-      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+  std::string svg = SvgStart(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(
         &svg, "<text x=\"", Px(kAxisCaption + (width - kAxisCaption - kLegendWidth) / 2.0),
@@ -478,14 +488,7 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
     return absl::InvalidArgumentError(
         absl::StrCat("tau-max: ", Label(options.tau_max), " must be a finite number > 1"));
   }
-  for (const auto& [name, value] :
-       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
-    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
-                                                     " is out of range; allowed ", kMinSize, "..",
-                                                     kMaxSize, " (or 0: automatic)"));
-    }
-  }
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
   if (result.curves.empty()) {
     return absl::FailedPreconditionError("nothing to plot: no optimizer in the profile");
   }
@@ -505,11 +508,7 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
   const Axis x{1, options.tau_max, true, left, right};
   const Axis y{0, 1, false, bottom, top};
 
-  std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height,
-      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
-      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+  std::string svg = SvgStart(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2),
                     "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),

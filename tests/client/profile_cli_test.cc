@@ -27,10 +27,7 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using testing::Result;  // stdout and stderr together
 
 // Two workloads (4 and 5 frequency levels), each with gd and adam at two step sizes and two seeds.
 constexpr char kSweep[] = R"(name: NAME
@@ -102,15 +99,8 @@ class ProfileCliTest : public ::testing::Test {
   static Result Run(std::vector<std::string> args) {
     static int calls = 0;
     args.insert(args.begin(), OPTBENCH_CLI_BIN);
-    const std::string log = absl::StrCat(*dir_, "/cli.", calls++, ".log");
-    testing::Subprocess process;
-    Result r;
-    if (!process.Start(args, log)) return r;
-    int status = 0;
-    if (!process.WaitFor(absl::Seconds(240), &status)) return r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.output = process.Log();
-    return r;
+    return testing::RunToCompletion(args, absl::StrCat(*dir_, "/cli.", calls++, ".log"),
+                                    absl::Seconds(240));
   }
 
   static std::vector<std::string> Profile(std::vector<std::string> flags) {
