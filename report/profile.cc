@@ -261,6 +261,13 @@ absl::StatusOr<ProfileInput> ProfileRunsFromQuery(const v1::QueryMetricsResponse
       continue;
     }
     const int index = group > 0 ? group - 1 : 0;
+    // The server answers a scalar with its one overall value whatever the grouping asked for.
+    if (group > 0 && s.groups_size() == 1 && s.groups(0).classes_size() == 0 &&
+        s.groups(0).label().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("group: ", s.metric(), " is a scalar (job ", job.id(),
+                       "): it has no frequency groups; leave out --group"));
+    }
     if (index >= s.groups_size()) {
       return absl::OutOfRangeError(absl::StrCat(
           "group: ", group, " is out of range: job ", job.id(), "'s ", s.metric(), " has ",

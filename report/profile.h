@@ -154,9 +154,9 @@ struct ProfileInput {
 // GROUP_BY_NONE (an empty response when the jobs report none). `group` 0 takes each series'
 // only value, `group` g >= 1 its g-th (frequency group g, 1 = the most frequent classes).
 //
-// Errors: OutOfRange when a series has fewer than `group` groups (a scalar metric has only its
-// overall value); FailedPrecondition when the group has no classes in a job (one class spans
-// several breakpoints: fewer groups help) or no job finished.
+// Errors: InvalidArgument for a `group` of a scalar metric (it has only its overall value);
+// OutOfRange when a series has fewer than `group` groups; FailedPrecondition when the group has no
+// classes in a job (one class spans several breakpoints: fewer groups help) or no job finished.
 absl::StatusOr<ProfileInput> ProfileRunsFromQuery(const v1::QueryMetricsResponse& metric,
                                                   const v1::QueryMetricsResponse& wall_seconds,
                                                   int group);

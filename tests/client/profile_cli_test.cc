@@ -305,7 +305,9 @@ TEST_F(ProfileCliTest, BadValuesAreErrorsNamingTheValue) {
       {{"--target", "1", "--steps", "0:10"}, 2, "unknown flag --steps"},
       {{"--target", "1", "--metric", "bogus"}, 1, "unknown metric 'bogus'"},
       {{"--target", "1", "--metric", "grad_norm", "--split", "test"}, 1, "train split only"},
-      {{"--target", "1", "--metric", "grad_norm", "--group", "2"}, 1, "group: 2 is out of range"},
+      {{"--target", "1", "--metric", "grad_norm", "--group", "2"},
+       1,
+       "group: grad_norm is a scalar"},
       {{"--target", "1", "--out", *dir_ + "/no/such/dir/p.svg"}, 1, "no/such/dir/p.svg"},
   };
   for (const Case& c : cases) {

@@ -375,6 +375,7 @@ FakeQuery ThreeGroups() {
       v1::ClassGroup* group = s->add_groups();
       group->set_index(g);
       group->set_num_classes(g + 1);
+      for (int k = 0; k <= g; ++k) group->add_classes(g * (g + 1) / 2 + k);
     }
     for (int step = 0; step <= 100; step += 10) {
       v1::SeriesPoint* p = s->add_points();
@@ -446,7 +447,13 @@ TEST(ProfileTest, AdapterErrorsNameTheGroupAndTheJob) {
               HasSubstr("group: 4 is out of range: job j0's loss has 3"));
   // Overall (group 0) takes the only value; here the first of three.
   EXPECT_TRUE(ProfileRunsFromQuery(q.metric, q.seconds, 0).ok());
+  // A scalar (one group listing no classes) has no frequency groups, not even group 1.
+  auto scalar = ProfileRunsFromQuery(q.seconds, q.seconds, 1);
+  EXPECT_EQ(scalar.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(scalar.status().message(), HasSubstr("wall_seconds is a scalar (job j0)"));
+  EXPECT_TRUE(ProfileRunsFromQuery(q.seconds, q.seconds, 0).ok());
   q.metric.mutable_series(1)->mutable_groups(1)->set_num_classes(0);
+  q.metric.mutable_series(1)->mutable_groups(1)->clear_classes();
   auto empty = ProfileRunsFromQuery(q.metric, q.seconds, 2);
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(empty.status().message(), HasSubstr("group: 2 has no classes in job j1"));
