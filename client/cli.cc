@@ -147,8 +147,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                         final value, then the first; none reaching: the workload is failed
       --target T          the value to reach (required)
       --metric M, --split S, --db PATH   as for query (default: the objective's loss, train)
-      --goal min|max      reach T from above (min) or below (max); default max for accuracy,
-                          accuracy_*, p_true and agreement, min otherwise
+      --goal min|max      reach T from above (min) or below (max); default: max for a
+                          metric declared higher-is-better (accuracy, p_true, ...), else min
       --group N|rarest    frequency group N (1 = most frequent) or the rarest (= G) instead of
                           the overall value
       --groups G          frequency groups (default 10)
@@ -971,11 +971,7 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
     }
     return Fail(err, "profile", metric.status());
   }
-  v1::QueryMetricsRequest seconds_request;
-  seconds_request.set_metric("wall_seconds");
-  seconds_request.set_split(v1::SPLIT_TRAIN);
-  seconds_request.set_group_by(v1::GROUP_BY_NONE);
-  auto seconds = FetchMetricsOfAll(args, args.positional, seconds_request);
+  auto seconds = FetchMetricsOfAll(args, args.positional, report::WallSecondsQuery(request));
   if (!seconds.ok()) {
     // Only train jobs report wall_seconds; times in steps do without them.
     if (options.time == report::TimeMeasure::kSeconds) {
@@ -987,7 +983,7 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   }
   question.metric = metric->series_size() > 0 ? metric->series(0).metric() : request.metric();
   question.split = request.split() == v1::SPLIT_TEST ? "test" : "train";
-  options.goal = goal.empty()    ? report::DefaultGoal(question.metric)
+  options.goal = goal.empty()    ? report::DefaultGoal(*metric)
                  : goal == "min" ? report::Goal::kMin
                                  : report::Goal::kMax;
   question.workload_names = SweepNames(args, *metric);

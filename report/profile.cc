@@ -10,12 +10,12 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "proto/convert.h"
 #include "report/format.h"
+#include "spec/metric.h"
 #include "spec/params.h"
 
 namespace optbench::report {
@@ -133,12 +133,23 @@ std::string WorkloadOf(const std::string& sweep_id,
   return out;
 }
 
-Goal DefaultGoal(const std::string& metric) {
-  if (metric == "accuracy" || absl::StartsWith(metric, "accuracy_") || metric == "p_true" ||
-      metric == "agreement") {
-    return Goal::kMax;
+Goal DefaultGoal(const v1::QueryMetricsResponse& metric) {
+  for (const v1::Series& s : metric.series()) {
+    for (const v1::MetricDeclaration& d : s.job().metrics()) {
+      if (d.query() == s.metric()) return d.higher_is_better() ? Goal::kMax : Goal::kMin;
+    }
   }
   return Goal::kMin;
+}
+
+v1::QueryMetricsRequest WallSecondsQuery(const v1::QueryMetricsRequest& request) {
+  v1::QueryMetricsRequest out;
+  if (request.has_sweep_id()) out.set_sweep_id(request.sweep_id());
+  if (request.has_job_id()) out.set_job_id(request.job_id());
+  out.set_metric(spec::kWallSecondsMetric);
+  out.set_split(v1::SPLIT_TRAIN);
+  out.set_group_by(v1::GROUP_BY_NONE);
+  return out;
 }
 
 const char* GoalName(Goal goal) { return goal == Goal::kMin ? "min" : "max"; }

@@ -37,10 +37,11 @@ enum class TimeMeasure { kSteps, kSeconds };
 std::string WorkloadOf(const std::string& sweep_id,
                        const std::map<std::string, std::string>& labels);
 
-// The goal a metric has when none is given. Metric declarations carry no direction, so it goes
-// by the query name: kMax for "accuracy", "accuracy_*" (accuracy_fgsm, accuracy_pgd), "p_true"
-// and "agreement"; kMin for everything else (loss, recon_mse, suboptimality, ...).
-Goal DefaultGoal(const std::string& metric);
+// The goal of the metric of `metric` (a QueryMetrics answer) when none is given: kMax when its
+// declaration (MetricDeclaration.higher_is_better, in the first job that declares the metric)
+// says larger is better — accuracy, accuracy_fgsm, accuracy_pgd, p_true, agreement —, else kMin
+// (loss, recon_mse, ...; also for jobs stored before declarations carried it).
+Goal DefaultGoal(const v1::QueryMetricsResponse& metric);
 // "min" / "max", "steps" / "seconds".
 const char* GoalName(Goal goal);
 const char* TimeMeasureName(TimeMeasure time);
@@ -149,9 +150,13 @@ struct ProfileInput {
   std::map<std::string, int> left_out;
 };
 
+// The request for the wall_seconds of the jobs `request` asks about (the same target): the train
+// split's scalar spec::kWallSecondsMetric, GROUP_BY_NONE, no aggregation.
+v1::QueryMetricsRequest WallSecondsQuery(const v1::QueryMetricsRequest& request);
+
 // Runs from QueryMetrics answers: `metric` for the metric (GROUP_BY_NONE when `group` is 0,
-// GROUP_BY_FREQUENCY otherwise) and `wall_seconds` for metric "wall_seconds", split train,
-// GROUP_BY_NONE (an empty response when the jobs report none). `group` 0 takes each series'
+// GROUP_BY_FREQUENCY otherwise) and `wall_seconds` for WallSecondsQuery (an empty response when
+// the jobs report none). `group` 0 takes each series'
 // only value, `group` g >= 1 its g-th (frequency group g, 1 = the most frequent classes).
 //
 // Errors: InvalidArgument for a `group` of a scalar metric (it has only its overall value);

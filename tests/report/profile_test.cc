@@ -103,12 +103,37 @@ TEST(ProfileTest, GoalMaxReachesFromBelow) {
   auto min = ComputeProfile({run}, Target(0.8, Goal::kMin));
   ASSERT_TRUE(min.ok());
   EXPECT_EQ(min->entries[0].best->runs[0].step, 0);
-  EXPECT_EQ(DefaultGoal("accuracy"), Goal::kMax);
-  EXPECT_EQ(DefaultGoal("accuracy_pgd"), Goal::kMax);
-  EXPECT_EQ(DefaultGoal("p_true"), Goal::kMax);
-  EXPECT_EQ(DefaultGoal("agreement"), Goal::kMax);
-  EXPECT_EQ(DefaultGoal("loss"), Goal::kMin);
-  EXPECT_EQ(DefaultGoal("recon_mse"), Goal::kMin);
+}
+
+TEST(ProfileTest, DefaultGoalIsWhatTheMetricDeclares) {
+  v1::QueryMetricsResponse response;
+  v1::Series* s = response.add_series();
+  s->set_metric("accuracy");
+  EXPECT_EQ(DefaultGoal(response), Goal::kMin);  // no declaration (a job stored before them)
+  v1::MetricDeclaration* loss = s->mutable_job()->add_metrics();
+  loss->set_query("loss");
+  v1::MetricDeclaration* accuracy = s->mutable_job()->add_metrics();
+  accuracy->set_query("accuracy");
+  EXPECT_EQ(DefaultGoal(response), Goal::kMin);
+  accuracy->set_higher_is_better(true);
+  EXPECT_EQ(DefaultGoal(response), Goal::kMax);
+  s->set_metric("loss");
+  EXPECT_EQ(DefaultGoal(response), Goal::kMin);
+}
+
+TEST(ProfileTest, WallSecondsQueryAsksTheSameJobs) {
+  v1::QueryMetricsRequest request;
+  request.set_sweep_id("s-1");
+  request.set_metric("accuracy");
+  request.set_split(v1::SPLIT_TEST);
+  request.set_group_by(v1::GROUP_BY_FREQUENCY);
+  request.set_aggregate("seed");
+  const v1::QueryMetricsRequest seconds = WallSecondsQuery(request);
+  EXPECT_EQ(seconds.sweep_id(), "s-1");
+  EXPECT_EQ(seconds.metric(), "wall_seconds");
+  EXPECT_EQ(seconds.split(), v1::SPLIT_TRAIN);
+  EXPECT_EQ(seconds.group_by(), v1::GROUP_BY_NONE);
+  EXPECT_EQ(seconds.aggregate(), "");
 }
 
 TEST(ProfileTest, NeverReachingSeedCountsAsInfinityInTheMedian) {
