@@ -163,7 +163,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                           jobs' wall_seconds (depend on the machine); the best setting is
                           chosen by it
       --format F          table (default), csv or json
-      --out FILE          also write the profile as SVG: tau on a log axis from 1 to --tau-max
+      --out FILE          also draw the profile, SVG or PNG by the name (.svg, .png): tau on a
+                          log axis from 1 to --tau-max
       --tau-max X         right end of the figure's tau axis (default 4, as AlgoPerf's score)
       --title T           figure title
 
@@ -770,6 +771,19 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// "svg" or "png" by the extension of `path` (any case); InvalidArgument naming the file else.
+absl::StatusOr<std::string> FigureFormatOf(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  const std::string extension = absl::AsciiStrToLower(
+      dot == std::string::npos || path.find('/', dot) != std::string::npos ? ""
+                                                                           : path.substr(dot + 1));
+  if (extension == "svg" || extension == "png") return extension;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
+                   extension.empty() ? "no extension" : absl::StrCat(".", extension),
+                   "); name the file FILE.svg or FILE.png"));
+}
+
 // What `plot` writes: --format when given, else the extension of --out (SVG to stdout without
 // either). A --format that contradicts the extension of --out is refused rather than guessed.
 absl::StatusOr<std::string> PlotFormat(const Args& args) {
@@ -778,20 +792,14 @@ absl::StatusOr<std::string> PlotFormat(const Args& args) {
     return absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not svg or png"));
   }
   const std::string path = Flag(args, "--out");
-  const size_t dot = path.rfind('.');
-  std::string extension = dot == std::string::npos || path.find('/', dot) != std::string::npos
-                              ? ""
-                              : path.substr(dot + 1);
-  extension = absl::AsciiStrToLower(extension);
-  const bool known = extension == "svg" || extension == "png";
-  if (path.empty() || (!format.empty() && !known)) return format.empty() ? "svg" : format;
-  if (!known) {
+  if (path.empty()) return format.empty() ? "svg" : format;
+  auto extension = FigureFormatOf(path);
+  if (!extension.ok()) {
+    if (!format.empty()) return format;
     return absl::InvalidArgumentError(
-        absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
-                     extension.empty() ? "no extension" : absl::StrCat(".", extension),
-                     "); name the file FILE.svg or FILE.png, or give --format svg|png"));
+        absl::StrCat(extension.status().message(), ", or give --format svg|png"));
   }
-  if (!format.empty() && format != extension) {
+  if (!format.empty() && format != *extension) {
     return absl::InvalidArgumentError(
         absl::StrCat("--format ", format, " contradicts --out '", path, "'"));
   }
@@ -963,7 +971,7 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.empty()) {
     err << "usage: optbench profile SWEEP_OR_JOB... --target T [--metric M] [--split S] "
            "[--goal min|max] [--group N|rarest] [--groups G] [--time steps|seconds] "
-           "[--format table|csv|json] [--out FILE.svg] [--tau-max X] "
+           "[--format table|csv|json] [--out FILE.svg|FILE.png] [--tau-max X] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
@@ -1007,6 +1015,13 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
     return usage_error(absl::StrCat("--format: '", format, "' is not table, csv or json"));
   }
   report::ProfilePlotOptions plot;
+  const std::string path = Flag(args, "--out");
+  std::string figure_format;
+  if (!path.empty()) {
+    auto f = FigureFormatOf(path);
+    if (!f.ok()) return usage_error(f.status().message());
+    figure_format = *f;
+  }
   if (const std::string tau = Flag(args, "--tau-max"); !tau.empty()) {
     if (!absl::SimpleAtod(tau, &plot.tau_max) || !std::isfinite(plot.tau_max) ||
         plot.tau_max <= 1) {
@@ -1062,7 +1077,7 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   } else {
     out << report::ProfileToTable(*result, question);
   }
-  if (const std::string path = Flag(args, "--out"); !path.empty()) {
+  if (!path.empty()) {
     plot.title =
         Flag(args, "--title",
              absl::StrCat("performance profile: ", question.split, " ", question.metric,
@@ -1070,10 +1085,12 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
                           question.group > 0
                               ? absl::StrCat(", group ", question.group, " of ", question.groups)
                               : ""));
-    auto svg = report::ProfileToSvg(*result, plot);
-    if (!svg.ok()) return Fail(err, "profile", svg.status());
-    if (absl::Status s = WriteOutFile(path, *svg); !s.ok()) return Fail(err, "profile", s);
-    err << "wrote " << path << ": " << result->curves.size() << " optimizer(s)\n";
+    auto figure = report::ProfileToSvg(*result, plot);
+    if (figure.ok() && figure_format == "png") figure = SvgToPng(*figure);
+    if (!figure.ok()) return Fail(err, "profile", figure.status());
+    if (absl::Status s = WriteOutFile(path, *figure); !s.ok()) return Fail(err, "profile", s);
+    err << "wrote " << path << " (" << figure_format << "): " << result->curves.size()
+        << " optimizer(s)\n";
   }
   return 0;
 }

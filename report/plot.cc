@@ -691,7 +691,9 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
   if (result.curves.empty()) {
     return absl::FailedPreconditionError("nothing to plot: no optimizer in the profile");
   }
-  const int width = options.width > 0 ? options.width : 560;
+  // Automatic width: 560, or wider so the title (15 px type, about 8.5 px a character) fits.
+  const int width =
+      options.width > 0 ? options.width : std::max(560, Chars(options.title) * 17 / 2 + 40);
   const int height = options.height > 0 ? options.height : 360;
   const int title_height = options.title.empty() ? 12 : 40;
   const double left = kAxisCaption + kBoxLeft, right = width - kLegendWidth - kBoxRight;
@@ -705,7 +707,7 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
 
   std::string svg = SvgStart(width, height);
   if (!options.title.empty()) {
-    absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2),
+    absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
                     "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),
                     "</text>\n");
   }

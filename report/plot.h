@@ -91,7 +91,8 @@ struct ProfilePlotOptions {
   // The right end of the τ axis (> 1, finite): AlgoPerf's scoring integrates its profiles up to
   // τ = 4.
   double tau_max = 4;
-  // Figure size in pixels; 0 = 560 x 360. Allowed 200..20000 otherwise.
+  // Figure size in pixels; 0 = 360 high and 560 wide, or wider for a long title. Allowed
+  // 200..20000 otherwise.
   int width = 0;
   int height = 0;
 };

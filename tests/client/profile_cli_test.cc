@@ -254,7 +254,7 @@ TEST_F(ProfileCliTest, TableCsvAndFigure) {
         absl::StrCat((*sweeps_)[0], " (ht4)"), absl::StrCat((*sweeps_)[1], " (ht5)"),
         std::string("median steps"), std::string("performance profile"),
         std::string("optimizer  tau=1  tau=1.5  tau=2  tau=4"),
-        absl::StrCat("wrote ", svg, ": 2 optimizer(s)")}) {
+        absl::StrCat("wrote ", svg, " (svg): 2 optimizer(s)")}) {
     EXPECT_NE(table.output.find(want), std::string::npos) << want << "\n" << table.output;
   }
   std::ifstream in(svg);
@@ -265,6 +265,18 @@ TEST_F(ProfileCliTest, TableCsvAndFigure) {
   EXPECT_NE(figure.str().find("<polyline data-optimizer=\"1\""), std::string::npos);
   EXPECT_NE(figure.str().find(">8</text>"), std::string::npos);  // the tau axis ends at 8
   EXPECT_NE(figure.str().find(">adam</text>"), std::string::npos);
+
+  // The same figure as PNG, by the name.
+  const std::string png = *dir_ + "/profile.PNG";
+  Result as_png = Run(Profile({"--target", "1", "--out", png}));
+  ASSERT_EQ(as_png.exit_code, 0) << as_png.output;
+  EXPECT_NE(as_png.output.find(absl::StrCat("wrote ", png, " (png): 2 optimizer(s)")),
+            std::string::npos)
+      << as_png.output;
+  std::ifstream png_in(png, std::ios::binary);
+  std::string signature(8, '\0');
+  png_in.read(signature.data(), 8);
+  EXPECT_EQ(signature, "\x89PNG\r\n\x1a\n");
 
   Result csv = Run(Profile({"--target", "1", "--format", "csv", "--time", "seconds"}));
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
@@ -309,6 +321,7 @@ TEST_F(ProfileCliTest, BadValuesAreErrorsNamingTheValue) {
        1,
        "group: grad_norm is a scalar"},
       {{"--target", "1", "--out", *dir_ + "/no/such/dir/p.svg"}, 1, "no/such/dir/p.svg"},
+      {{"--target", "1", "--out", *dir_ + "/p.gif"}, 2, "p.gif' ends in neither .svg nor .png"},
   };
   for (const Case& c : cases) {
     Result r = Run(Profile(c.flags));
