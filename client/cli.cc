@@ -42,6 +42,7 @@
 #include "proto/convert.h"
 #include "report/format.h"
 #include "report/plot.h"
+#include "report/profile.h"
 #include "server/coordinator.h"
 #include "server/coordinator_service.h"
 #include "server/scheduler.h"
@@ -143,6 +144,29 @@ usage: optbench COMMAND [ARGS] [FLAGS]
                           .png); default: SVG to standard output
       --format F          svg or png, for standard output or an --out of another name; PNG
                           goes to standard output only when that is not a terminal
+  profile SWEEP_OR_JOB... --target T
+                        time to target, as AlgoPerf: per sweep (a workload) and optimizer the
+                        steps and wall seconds its best setting needs to reach T (the first
+                        evaluation at or past T, not interpolated), then the performance profile:
+                        per optimizer the fraction of workloads solved within tau x the best time
+                        (Dolan-More). Best setting: the smallest median time over its seeds (a
+                        seed that never reaches counts as infinite), ties to the better median
+                        final value, then the first; none reaching: the workload is failed
+      --target T          the value to reach (required)
+      --metric M, --split S, --db PATH   as for query (default: the objective's loss, train)
+      --goal min|max      reach T from above (min) or below (max); default: max for a
+                          metric declared higher-is-better (accuracy, p_true, ...), else min
+      --group N|rarest    frequency group N (1 = most frequent) or the rarest (= G) instead of
+                          the overall value
+      --groups G          frequency groups (default 10)
+      --time steps|seconds   what time is: evaluated steps (default, deterministic) or the
+                          jobs' wall_seconds (depend on the machine); the best setting is
+                          chosen by it
+      --format F          table (default), csv or json
+      --out FILE          also draw the profile, SVG or PNG by the name (.svg, .png): tau on a
+                          log axis from 1 to --tau-max
+      --tau-max X         right end of the figure's tau axis (default 4, as AlgoPerf's score)
+      --title T           figure title
 
 Common flags (every command that talks to a coordinator):
   --coordinator HOST:PORT   coordinator to talk to (default $OPTBENCH_COORDINATOR or
@@ -747,6 +771,19 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+// "svg" or "png" by the extension of `path` (any case); InvalidArgument naming the file else.
+absl::StatusOr<std::string> FigureFormatOf(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  const std::string extension = absl::AsciiStrToLower(
+      dot == std::string::npos || path.find('/', dot) != std::string::npos ? ""
+                                                                           : path.substr(dot + 1));
+  if (extension == "svg" || extension == "png") return extension;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
+                   extension.empty() ? "no extension" : absl::StrCat(".", extension),
+                   "); name the file FILE.svg or FILE.png"));
+}
+
 // What `plot` writes: --format when given, else the extension of --out (SVG to stdout without
 // either). A --format that contradicts the extension of --out is refused rather than guessed.
 absl::StatusOr<std::string> PlotFormat(const Args& args) {
@@ -755,24 +792,30 @@ absl::StatusOr<std::string> PlotFormat(const Args& args) {
     return absl::InvalidArgumentError(absl::StrCat("--format: '", format, "' is not svg or png"));
   }
   const std::string path = Flag(args, "--out");
-  const size_t dot = path.rfind('.');
-  std::string extension = dot == std::string::npos || path.find('/', dot) != std::string::npos
-                              ? ""
-                              : path.substr(dot + 1);
-  extension = absl::AsciiStrToLower(extension);
-  const bool known = extension == "svg" || extension == "png";
-  if (path.empty() || (!format.empty() && !known)) return format.empty() ? "svg" : format;
-  if (!known) {
+  if (path.empty()) return format.empty() ? "svg" : format;
+  auto extension = FigureFormatOf(path);
+  if (!extension.ok()) {
+    if (!format.empty()) return format;
     return absl::InvalidArgumentError(
-        absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
-                     extension.empty() ? "no extension" : absl::StrCat(".", extension),
-                     "); name the file FILE.svg or FILE.png, or give --format svg|png"));
+        absl::StrCat(extension.status().message(), ", or give --format svg|png"));
   }
-  if (!format.empty() && format != extension) {
+  if (!format.empty() && format != *extension) {
     return absl::InvalidArgumentError(
         absl::StrCat("--format ", format, " contradicts --out '", path, "'"));
   }
   return extension;
+}
+
+// Writes `text` to the file named by --out; InvalidArgument naming it when that fails.
+absl::Status WriteOutFile(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--out: cannot write '", path, "': ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
@@ -862,17 +905,193 @@ int CmdPlot(const Args& args, std::ostream& out, std::ostream& err) {
     out << *figure;
     return 0;
   }
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << *figure;
-  file.close();
-  if (!file) {
-    return Fail(err, "plot",
-                absl::InvalidArgumentError(
-                    absl::StrCat("--out: cannot write '", path, "': ", std::strerror(errno))));
-  }
+  if (absl::Status s = WriteOutFile(path, *figure); !s.ok()) return Fail(err, "plot", s);
   err << "wrote " << path << " (" << *format
       << "): " << (aggregate.empty() ? response->series_size() : response->aggregates_size())
       << (aggregate.empty() ? " job(s)" : " setting(s)") << "\n";
+  return 0;
+}
+
+// The names of the sweeps of `response`'s jobs, by id; a sweep that cannot be read is left out
+// (its id still names it).
+std::map<std::string, std::string> SweepNames(const Args& args,
+                                              const v1::QueryMetricsResponse& response) {
+  std::map<std::string, std::string> names;
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return names;
+  for (const v1::Series& s : response.series()) {
+    const std::string& id = s.job().sweep_id();
+    if (id.empty() || names.count(id) != 0) continue;
+    v1::GetSweepRequest request;
+    request.set_sweep_id(id);
+    v1::Sweep sweep;
+    if ((*backend)->stub()->GetSweep(Context().get(), request, &sweep).ok() &&
+        !sweep.name().empty()) {
+      names[id] = sweep.name();
+    }
+  }
+  return names;
+}
+
+// "4 queued, 1 running" when none of the jobs of `ids` (sweeps or jobs) finished (succeeded or
+// diverged); empty when one did or they cannot be listed.
+std::string FinishedOrNot(const Args& args, const std::vector<std::string>& ids) {
+  auto backend = ReadBackend::Open(args);
+  if (!backend.ok()) return "";
+  std::map<std::string, int> states;
+  for (const std::string& id : ids) {
+    auto target = ResolveTarget((*backend)->stub(), id);
+    if (!target.ok()) return "";
+    std::vector<v1::Job> jobs;
+    if (!target->sweep_id.empty()) {
+      auto all = ListAllJobs((*backend)->stub(), target->sweep_id, v1::JOB_STATE_UNSPECIFIED);
+      if (!all.ok()) return "";
+      jobs = *std::move(all);
+    } else {
+      v1::GetJobRequest request;
+      request.set_job_id(target->job_id);
+      if (!(*backend)->stub()->GetJob(Context().get(), request, &jobs.emplace_back()).ok()) {
+        return "";
+      }
+    }
+    for (const v1::Job& job : jobs) {
+      if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_DIVERGED) {
+        return "";
+      }
+      states[report::StateName(job.state())]++;
+    }
+  }
+  std::vector<std::string> parts;
+  for (const auto& [state, n] : states) parts.push_back(absl::StrCat(n, " ", state));
+  return absl::StrJoin(parts, ", ");
+}
+
+// `optbench profile`: time to target and performance profiles (report/profile.h).
+int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.positional.empty()) {
+    err << "usage: optbench profile SWEEP_OR_JOB... --target T [--metric M] [--split S] "
+           "[--goal min|max] [--group N|rarest] [--groups G] [--time steps|seconds] "
+           "[--format table|csv|json] [--out FILE.svg|FILE.png] [--tau-max X] "
+           "[--db PATH | --coordinator ADDR]\n";
+    return 2;
+  }
+  auto usage_error = [&err](absl::string_view message) {
+    err << "optbench profile: " << message << "\n";
+    return 2;
+  };
+  report::ProfileQuestion question;
+  report::ProfileOptions& options = question.options;
+  const std::string target = Flag(args, "--target");
+  if (target.empty()) return usage_error("--target is required: the value to reach");
+  if (!absl::SimpleAtod(target, &options.target) || !std::isfinite(options.target)) {
+    return usage_error(absl::StrCat("--target: '", target, "' is not a finite number"));
+  }
+  const std::string goal = Flag(args, "--goal");
+  if (!goal.empty() && goal != "min" && goal != "max") {
+    return usage_error(absl::StrCat("--goal: '", goal, "' is not min or max"));
+  }
+  const std::string time = Flag(args, "--time", "steps");
+  if (time != "steps" && time != "seconds") {
+    return usage_error(absl::StrCat("--time: '", time, "' is not steps or seconds"));
+  }
+  options.time = time == "steps" ? report::TimeMeasure::kSteps : report::TimeMeasure::kSeconds;
+  question.groups = 10;
+  if (const std::string g = Flag(args, "--groups"); !g.empty()) {
+    if (!absl::SimpleAtoi(g, &question.groups) || question.groups < 1 || question.groups > 1000) {
+      return usage_error(absl::StrCat("--groups: '", g, "' is not a number in 1..1000"));
+    }
+  }
+  if (const std::string g = Flag(args, "--group"); g == "rarest") {
+    question.group = question.groups;
+  } else if (!g.empty() && (!absl::SimpleAtoi(g, &question.group) || question.group < 1 ||
+                            question.group > question.groups)) {
+    return usage_error(absl::StrCat("--group: '", g, "' is not a group in 1..", question.groups,
+                                    " (of --groups ", question.groups,
+                                    ", 1 = most frequent) or "
+                                    "rarest"));
+  }
+  const std::string format = Flag(args, "--format", "table");
+  if (format != "table" && format != "csv" && format != "json") {
+    return usage_error(absl::StrCat("--format: '", format, "' is not table, csv or json"));
+  }
+  report::ProfilePlotOptions plot;
+  const std::string path = Flag(args, "--out");
+  std::string figure_format;
+  if (!path.empty()) {
+    auto f = FigureFormatOf(path);
+    if (!f.ok()) return usage_error(f.status().message());
+    figure_format = *f;
+  }
+  if (const std::string tau = Flag(args, "--tau-max"); !tau.empty()) {
+    if (!absl::SimpleAtod(tau, &plot.tau_max) || !std::isfinite(plot.tau_max) ||
+        plot.tau_max <= 1) {
+      return usage_error(absl::StrCat("--tau-max: '", tau, "' is not a number > 1"));
+    }
+  }
+  v1::QueryMetricsRequest request;
+  if (absl::Status s = ParseSeriesFlags(args, &request); !s.ok()) return usage_error(s.message());
+  request.set_group_by(question.group > 0 ? v1::GROUP_BY_FREQUENCY : v1::GROUP_BY_NONE);
+  request.set_groups(question.groups);
+
+  auto metric = FetchMetricsOfAll(args, args.positional, request);
+  if (!metric.ok()) {
+    // Jobs that never ran declare no metrics, so the query alone would blame the metric.
+    if (auto states = FinishedOrNot(args, args.positional);
+        metric.status().code() == absl::StatusCode::kInvalidArgument && !states.empty()) {
+      return Fail(err, "profile",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "no finished job to profile (succeeded or diverged); the jobs: ", states)));
+    }
+    return Fail(err, "profile", metric.status());
+  }
+  auto seconds = FetchMetricsOfAll(args, args.positional, report::WallSecondsQuery(request));
+  if (!seconds.ok()) {
+    // Only train jobs report wall_seconds; times in steps do without them.
+    if (options.time == report::TimeMeasure::kSeconds) {
+      return Fail(err, "profile",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "--time seconds: ", seconds.status().message(), "; use --time steps")));
+    }
+    seconds = v1::QueryMetricsResponse();
+  }
+  question.metric = metric->series_size() > 0 ? metric->series(0).metric() : request.metric();
+  question.split = request.split() == v1::SPLIT_TEST ? "test" : "train";
+  options.goal = goal.empty()    ? report::DefaultGoal(*metric)
+                 : goal == "min" ? report::Goal::kMin
+                                 : report::Goal::kMax;
+  question.workload_names = SweepNames(args, *metric);
+  auto input = report::ProfileRunsFromQuery(*metric, *seconds, question.group);
+  if (!input.ok()) return Fail(err, "profile", input.status());
+  auto result = report::ComputeProfile(input->runs, options);
+  if (!result.ok()) return Fail(err, "profile", result.status());
+  if (!input->left_out.empty()) {
+    std::vector<std::string> states;
+    for (const auto& [state, n] : input->left_out) states.push_back(absl::StrCat(n, " ", state));
+    err << "optbench profile: left out " << absl::StrJoin(states, ", ")
+        << " job(s): only succeeded and diverged jobs count\n";
+  }
+  if (format == "csv") {
+    out << report::ProfileToCsv(*result);
+  } else if (format == "json") {
+    out << report::ProfileToJson(*result, question);
+  } else {
+    out << report::ProfileToTable(*result, question);
+  }
+  if (!path.empty()) {
+    plot.title =
+        Flag(args, "--title",
+             absl::StrCat("performance profile: ", question.split, " ", question.metric,
+                          question.options.goal == report::Goal::kMin ? " <= " : " >= ", target,
+                          question.group > 0
+                              ? absl::StrCat(", group ", question.group, " of ", question.groups)
+                              : ""));
+    auto figure = report::ProfileToSvg(*result, plot);
+    if (figure.ok() && figure_format == "png") figure = SvgToPng(*figure);
+    if (!figure.ok()) return Fail(err, "profile", figure.status());
+    if (absl::Status s = WriteOutFile(path, *figure); !s.ok()) return Fail(err, "profile", s);
+    err << "wrote " << path << " (" << figure_format << "): " << result->curves.size()
+        << " optimizer(s)\n";
+  }
   return 0;
 }
 
@@ -1509,6 +1728,10 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
          "--aggregate"},
         CmdQuery}},
       {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
+      {"profile",
+       {{"--coordinator", "--db", "--metric", "--split", "--target", "--goal", "--group",
+         "--groups", "--time", "--format", "--out", "--tau-max", "--title"},
+        CmdProfile}},
       {"plot",
        {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",
          "--reference", "--title", "--columns", "--width", "--height", "--out", "--aggregate",
@@ -1519,7 +1742,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
   if (it == commands.end()) {
     err << "optbench: unknown command '" << command
         << "'; known: run, submit, status, health, list, sweeps, watch, cancel, tag, delete, "
-           "query, export, plot, help, --version\n";
+           "query, export, plot, profile, help, --version\n";
     return 2;
   }
   if (std::find(rest.begin(), rest.end(), "--help") != rest.end() ||

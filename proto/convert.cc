@@ -267,6 +267,7 @@ v1::MetricDeclaration ToProto(const spec::MetricSpec& m) {
   out.set_item_kind(m.item_kind);
   for (const std::string& item : m.items) out.add_items(item);
   out.set_primary(m.primary);
+  out.set_higher_is_better(m.higher_is_better);
   return out;
 }
 
@@ -302,6 +303,7 @@ absl::StatusOr<spec::MetricSpec> FromProto(const v1::MetricDeclaration& m) {
   out.item_kind = m.item_kind();
   out.items.assign(m.items().begin(), m.items().end());
   out.primary = m.primary();
+  out.higher_is_better = m.higher_is_better();
   return out;
 }
 

@@ -646,4 +646,10 @@ std::string MetricsToText(const v1::ListComponentsResponse& declarations) {
   return out;
 }
 
+std::string TextTable(const std::vector<std::vector<std::string>>& rows) {
+  return RenderTable(rows);
+}
+
+std::string CsvQuote(const std::string& field) { return CsvField(field); }
+
 }  // namespace optbench::report

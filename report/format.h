@@ -79,6 +79,12 @@ std::string MetricsToText(const v1::ListComponentsResponse& declarations);
 // "running", "succeeded", ...
 std::string StateName(v1::JobState state);
 
+// The text-table and CSV-field helpers the tables above use, for other reports (profile.h):
+// rows as left-aligned columns two spaces apart, trailing spaces trimmed; a field RFC 4180-quoted
+// where it needs quotes.
+std::string TextTable(const std::vector<std::vector<std::string>>& rows);
+std::string CsvQuote(const std::string& field);
+
 }  // namespace optbench::report
 
 #endif  // OPTBENCH_REPORT_FORMAT_H_

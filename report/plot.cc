@@ -171,27 +171,6 @@ void FitRange(bool log, bool integer, double* lo, double* hi) {
   if (upper) *hi = above;
 }
 
-absl::Status CheckSize(const PlotOptions& options) {
-  for (const auto& [name, value] :
-       {std::pair{"width", options.width}, std::pair{"height", options.height}}) {
-    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
-                                                     " is out of range; allowed ", kMinSize, "..",
-                                                     kMaxSize, " (or 0: automatic)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The document's opening tag and its white background.
-std::string SvgOpen(int width, int height) {
-  return absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height,
-      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
-      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
-}
-
 // Opens a panel's <g> and draws its grid lines, tick labels (data-tick="x" or "y") and plot box
 // (<rect data-box="panel">) for the axes `x` (integer ticks when `x_integer`) and `y`, and its
 // `title` above the box unless empty.
@@ -456,9 +435,30 @@ int Chars(const std::string& s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
+// A figure's width and height: 0 (automatic) or kMinSize..kMaxSize; InvalidArgument naming it.
+absl::Status CheckFigureSize(int width, int height) {
+  for (const auto& [name, value] : {std::pair{"width", width}, std::pair{"height", height}}) {
+    if (value != 0 && (value < kMinSize || value > kMaxSize)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value,
+                                                     " is out of range; allowed ", kMinSize, "..",
+                                                     kMaxSize, " (or 0: automatic)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The <svg> element and its white background.
+std::string SvgStart(int width, int height) {
+  return absl::StrCat(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
+      "\" viewBox=\"0 0 ", width, " ", height,
+      "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">\n",
+      "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
+}
+
 absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
                                    const std::string& series_kind, const PlotOptions& options) {
-  if (absl::Status s = CheckSize(options); !s.ok()) return s;
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
   if (options.columns < 0 || options.columns > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("columns: ", options.columns, " is out of range; allowed 0..100"));
@@ -555,7 +555,7 @@ absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, con
         title_height + kAxisCaption + rows * (kBoxTop + kBoxBottom + kMinBox)));
   }
 
-  std::string svg = SvgOpen(width, height);
+  std::string svg = SvgStart(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(
         &svg, "<text x=\"", Px(kAxisCaption + (width - kAxisCaption - legend_width) / 2.0),
@@ -670,9 +670,98 @@ absl::StatusOr<std::string> AggregatesToSvg(const v1::QueryMetricsResponse& resp
   return Render(means, bands, "setting", options);
 }
 
+absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
+                                         const ProfilePlotOptions& options) {
+  if (!std::isfinite(options.tau_max) || options.tau_max <= 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tau-max: ", Label(options.tau_max), " must be a finite number > 1"));
+  }
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
+  if (result.curves.empty()) {
+    return absl::FailedPreconditionError("nothing to plot: no optimizer in the profile");
+  }
+  // Automatic width: 560, or wider so the title (15 px type, about 8.5 px a character) fits.
+  const int width =
+      options.width > 0 ? options.width : std::max(560, Chars(options.title) * 17 / 2 + 40);
+  const int height = options.height > 0 ? options.height : 360;
+  const int title_height = options.title.empty() ? 12 : 40;
+  const double left = kAxisCaption + kBoxLeft, right = width - kLegendWidth - kBoxRight;
+  const double top = title_height + 8, bottom = height - kAxisCaption - kBoxBottom;
+  if (right - left < kMinBox || bottom - top < kMinBox) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size: ", width, " x ", height, " is too small for the profile"));
+  }
+  const Axis x{1, options.tau_max, true, left, right};
+  const Axis y{0, 1, false, bottom, top};
+
+  std::string svg = SvgStart(width, height);
+  if (!options.title.empty()) {
+    absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
+                    "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),
+                    "</text>\n");
+  }
+  absl::StrAppend(&svg, "<text transform=\"translate(14,", Px((top + bottom) / 2),
+                  ") rotate(-90)\" text-anchor=\"middle\" font-size=\"12\">fraction of "
+                  "workloads</text>\n<text x=\"",
+                  Px((left + right) / 2), "\" y=\"", Px(height - 8),
+                  "\" text-anchor=\"middle\" font-size=\"12\">tau: time / best time (log "
+                  "scale)</text>\n");
+  for (double t : Ticks(y, false)) {
+    const std::string py = Px(y.Map(t));
+    absl::StrAppend(&svg, "<line x1=\"", Px(left), "\" y1=\"", py, "\" x2=\"", Px(right),
+                    "\" y2=\"", py, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Px(left - 4), "\" y=\"",
+                    py, "\" dy=\"0.32em\" text-anchor=\"end\" fill=\"#444\">", Label(t),
+                    "</text>\n");
+  }
+  // Ratios read as factors: ticks at powers of two (of ten on a long axis), and at tau_max.
+  std::vector<double> x_ticks;
+  const double factor = options.tau_max <= 64 ? 2 : 10;
+  for (double t = 1; t < options.tau_max * (1 - 1e-9); t *= factor) x_ticks.push_back(t);
+  x_ticks.push_back(options.tau_max);
+  for (double t : x_ticks) {
+    const std::string px = Px(x.Map(t));
+    absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
+                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
+                    Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
+                    "</text>\n");
+  }
+  absl::StrAppend(&svg, "<rect data-box=\"0\" x=\"", Px(left), "\" y=\"", Px(top), "\" width=\"",
+                  Px(right - left), "\" height=\"", Px(bottom - top),
+                  "\" fill=\"none\" stroke=\"#555\"/>\n");
+  const double lx = width - kLegendWidth + 12;
+  double ly = top + 12;
+  std::string legend = absl::StrCat("<g font-size=\"11\">\n<text x=\"", Px(lx), "\" y=\"", Px(ly),
+                                    "\" font-size=\"12\">optimizer</text>\n");
+  ly += 18;
+  for (size_t i = 0; i < result.curves.size(); ++i) {
+    const ProfileCurve& c = result.curves[i];
+    const std::string colour = SeriesColour(static_cast<int>(i));
+    // Horizontal at the current fraction, then up at each breakpoint inside the axis.
+    double rho = Rho(c, 1);
+    std::vector<std::string> points = {absl::StrCat(Px(x.Map(1)), ",", Px(y.Map(rho)))};
+    for (const auto& [tau, fraction] : c.breakpoints) {
+      if (tau <= 1 || tau > options.tau_max) continue;
+      points.push_back(absl::StrCat(Px(x.Map(tau)), ",", Px(y.Map(rho))));
+      rho = fraction;
+      points.push_back(absl::StrCat(Px(x.Map(tau)), ",", Px(y.Map(rho))));
+    }
+    points.push_back(absl::StrCat(Px(x.Map(options.tau_max)), ",", Px(y.Map(rho))));
+    absl::StrAppend(&svg, "<polyline data-optimizer=\"", i, "\" fill=\"none\" stroke=\"", colour,
+                    "\" stroke-width=\"2\" stroke-linejoin=\"miter\" points=\"",
+                    absl::StrJoin(points, " "), "\"/>\n");
+    absl::StrAppend(&legend, "<line x1=\"", Px(lx), "\" y1=\"", Px(ly - 4), "\" x2=\"", Px(lx + 22),
+                    "\" y2=\"", Px(ly - 4), "\" stroke=\"", colour,
+                    "\" stroke-width=\"3\"/>\n<text x=\"", Px(lx + 28), "\" y=\"", Px(ly), "\">",
+                    Xml(c.optimizer), "</text>\n");
+    ly += 16;
+  }
+  absl::StrAppend(&svg, legend, "</g>\n</svg>\n");
+  return svg;
+}
+
 absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& response,
                                               const PlotOptions& options) {
-  if (absl::Status s = CheckSize(options); !s.ok()) return s;
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
   // One (frequency, value) per class at the series' last step.
   struct Point {
     int64_t cls;
@@ -736,7 +825,7 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
     return absl::InvalidArgumentError(absl::StrCat("width x height: ", width, " x ", height,
                                                    " is too small for ", n, " panel(s)"));
   }
-  std::string svg = SvgOpen(width, height);
+  std::string svg = SvgStart(width, height);
   if (!options.title.empty()) {
     absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
                     "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),

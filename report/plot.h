@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "optbench/v1/coordinator.pb.h"
+#include "report/profile.h"
 
 namespace optbench::report {
 
@@ -102,6 +103,28 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
 // `text` with & < > " ' as entities (&apos; for '), for SVG and HTML text and quoted attribute
 // values alike.
 std::string EscapeXml(absl::string_view text);
+
+struct ProfilePlotOptions {
+  std::string title;  // Above the plot; empty for none.
+  // The right end of the τ axis (> 1, finite): AlgoPerf's scoring integrates its profiles up to
+  // τ = 4.
+  double tau_max = 4;
+  // Figure size in pixels; 0 = 360 high and 560 wide, or wider for a long title. Allowed
+  // 200..20000 otherwise.
+  int width = 0;
+  int height = 0;
+};
+
+// The performance profile of `result` (profile.h) as an SVG document: one plot, x = τ on a log
+// axis from 1 to tau_max, y = the fraction of workloads 0..1, per optimizer its ρ(τ) as a step
+// line (a <polyline data-optimizer="i"> in result.curves order, rising at each breakpoint),
+// a colour per optimizer and a legend naming them. An optimizer that solves nothing within
+// tau_max is a line along 0.
+//
+// Errors: InvalidArgument for tau_max not finite or <= 1, or a size out of range;
+// FailedPrecondition when there are no optimizers.
+absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
+                                         const ProfilePlotOptions& options);
 
 }  // namespace optbench::report
 

@@ -11,7 +11,12 @@ const char* SplitName(Split split) { return split == Split::kTrain ? "train" : "
 bool MetricSpec::operator==(const MetricSpec& o) const {
   return name == o.name && query == o.query && shape == o.shape && splits == o.splits &&
          aggregate == o.aggregate && doc == o.doc && item_kind == o.item_kind && items == o.items &&
-         primary == o.primary;
+         primary == o.primary && higher_is_better == o.higher_is_better;
+}
+
+MetricSpec HigherIsBetter(MetricSpec spec) {
+  spec.higher_is_better = true;
+  return spec;
 }
 
 MetricSpec ScalarMetric(std::string name, MetricSplits splits, std::string doc) {

@@ -53,6 +53,9 @@ struct MetricSpec {
   std::vector<std::string> items;
   // The metric shown when a query names none (an objective marks its loss).
   bool primary = false;
+  // Larger values are better (accuracy), so a target is reached from below; false: smaller are
+  // better (loss) or neither is (a count).
+  bool higher_is_better = false;
 
   bool operator==(const MetricSpec& other) const;
 };
@@ -66,6 +69,12 @@ MetricSpec PerItemMetric(std::string name, std::string item_kind, MetricSplits s
 // The same declaration stored as `stored` but queried as `query` ("loss_sum" -> "loss"), or
 // not queryable on its own when `query` is empty.
 MetricSpec Renamed(MetricSpec spec, std::string query);
+
+// The same declaration with higher_is_better set (accuracy-like metrics).
+MetricSpec HigherIsBetter(MetricSpec spec);
+// The name of the trainer's elapsed training time, a scalar of the train split (`optbench profile
+// --time seconds` reads it).
+inline constexpr char kWallSecondsMetric[] = "wall_seconds";
 
 // True for a name of 1..64 characters of [a-z0-9_.] that starts with a letter.
 bool IsValidMetricName(absl::string_view name);

@@ -19,10 +19,7 @@
 namespace optbench {
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using testing::Result;  // stdout and stderr together
 
 constexpr char kSweep[] = R"(name: tiny
 dataset: {name: heavy_tail_uniform, m: 4}
@@ -60,15 +57,8 @@ class PlotCliTest : public ::testing::Test {
   static Result Run(std::vector<std::string> args) {
     static int calls = 0;
     args.insert(args.begin(), OPTBENCH_CLI_BIN);
-    const std::string log = absl::StrCat(*dir_, "/cli.", calls++, ".log");
-    testing::Subprocess process;
-    Result r;
-    if (!process.Start(args, log)) return r;
-    int status = 0;
-    if (!process.WaitFor(absl::Seconds(240), &status)) return r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.output = process.Log();
-    return r;
+    return testing::RunToCompletion(args, absl::StrCat(*dir_, "/cli.", calls++, ".log"),
+                                    absl::Seconds(240));
   }
 
   static std::string Read(const std::string& path) {

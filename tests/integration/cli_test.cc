@@ -389,7 +389,7 @@ TEST_F(CliTest, UsageErrorsExitWithTwo) {
 
 TEST_F(CliTest, EveryVerbHasHelpAndTheCliAVersion) {
   for (const char* verb : {"run", "submit", "status", "health", "list", "sweeps", "watch", "cancel",
-                           "tag", "delete", "query", "export", "plot"}) {
+                           "tag", "delete", "query", "export", "plot", "profile"}) {
     Result r = RunCli(absl::StrCat(verb, " --help"));
     EXPECT_EQ(r.exit_code, 0) << verb << "\n" << r.output;
     EXPECT_NE(r.output.find(absl::StrCat("usage: optbench ", verb)), std::string::npos)

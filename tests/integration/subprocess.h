@@ -122,6 +122,20 @@ inline Result RunShell(const std::string& command) {
   return r;
 }
 
+// Runs `argv` (no shell) with its output appended to `log_path`, and waits at most `timeout` for
+// it; exit_code -1 when it cannot start, runs out of time (it is killed) or does not exit.
+inline Result RunToCompletion(const std::vector<std::string>& argv, const std::string& log_path,
+                              absl::Duration timeout) {
+  Subprocess process;
+  Result r;
+  if (!process.Start(argv, log_path)) return r;
+  int status = 0;
+  if (!process.WaitFor(timeout, &status)) return r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.output = process.Log();
+  return r;
+}
+
 // Runs the `optbench` command line with `args` (a shell string) and waits for it.
 inline Result RunCli(const std::string& args) {
   return RunShell(std::string(OPTBENCH_CLI_BIN) + " " + args);

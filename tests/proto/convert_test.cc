@@ -1,5 +1,6 @@
 #include "proto/convert.h"
 
+#include <set>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -85,11 +86,16 @@ TEST(ConvertTest, AParameterWithoutATypeIsNamed) {
 TEST(ConvertTest, MetricDeclarationsRoundTripAndBadOnesAreNamed) {
   absl::StatusOr<spec::JobSpec> valid = engine::Catalog().Validate(*FromProto(V1Job()));
   ASSERT_TRUE(valid.ok());
+  std::set<std::string> higher_is_better;
   for (const spec::MetricSpec& m : engine::Catalog().Metrics(*valid)) {
     absl::StatusOr<spec::MetricSpec> back = FromProto(ToProto(m));
     ASSERT_TRUE(back.ok()) << m.name << ": " << back.status();
     EXPECT_EQ(*back, m) << m.name;
+    if (m.higher_is_better && !m.query.empty()) higher_is_better.insert(m.query);
   }
+  // The direction `optbench profile` reaches a target from travels with the declaration.
+  EXPECT_EQ(higher_is_better,
+            (std::set<std::string>{"accuracy", "accuracy_fgsm", "accuracy_pgd", "p_true"}));
   v1::MetricDeclaration bad;
   bad.set_name("Loss");
   EXPECT_THAT(FromProto(bad),

@@ -103,7 +103,7 @@ std::vector<spec::MetricSpec> TrainerMetrics() {
                          "||gradient||_2 over all parameters (full batch, or the mini-batch)"),
       spec::ScalarMetric("lr", MetricSplits::kTrain,
                          "the scheduled step size of the step taken from these parameters"),
-      spec::ScalarMetric("wall_seconds", MetricSplits::kTrain,
+      spec::ScalarMetric(spec::kWallSecondsMetric, MetricSplits::kTrain,
                          "training time so far (excludes loading the data)"),
   };
 }
@@ -345,7 +345,7 @@ absl::StatusOr<RunResult> Trainer::Run(const TrainerCallbacks& callbacks) {
       eval.wall_seconds = elapsed();
       batch_.Add("grad_norm", Split::kTrain, {grad_norm});
       batch_.Add("lr", Split::kTrain, {learning_rate});
-      batch_.Add("wall_seconds", Split::kTrain, {eval.wall_seconds});
+      batch_.Add(spec::kWallSecondsMetric, Split::kTrain, {eval.wall_seconds});
       eval.metrics = &batch_;
       if (absl::Status s = callbacks.on_evaluation(eval); !s.ok()) return s;
       last_reported = step;

@@ -21,12 +21,14 @@ std::vector<spec::MetricSpec> CrossEntropyMetrics() {
   loss.primary = true;
   return {
       loss,
-      spec::Renamed(spec::PerClassMetric("correct", MetricSplits::kEach, Aggregate::kPerExample,
-                                         "fraction of the group's targets whose argmax is right"),
-                    "accuracy"),
-      spec::Renamed(spec::PerClassMetric("p_true_sum", MetricSplits::kEach, Aggregate::kPerExample,
-                                         "mean softmax probability of the true class"),
-                    "p_true"),
+      spec::HigherIsBetter(spec::Renamed(
+          spec::PerClassMetric("correct", MetricSplits::kEach, Aggregate::kPerExample,
+                               "fraction of the group's targets whose argmax is right"),
+          "accuracy")),
+      spec::HigherIsBetter(spec::Renamed(
+          spec::PerClassMetric("p_true_sum", MetricSplits::kEach, Aggregate::kPerExample,
+                               "mean softmax probability of the true class"),
+          "p_true")),
       spec::PerClassMetric("p_mass", MetricSplits::kEach, Aggregate::kPerSplitExample,
                            "predicted probability mass of the group's classes over all targets, "
                            "divided by the number of targets"),
@@ -34,10 +36,11 @@ std::vector<spec::MetricSpec> CrossEntropyMetrics() {
                                        "mean loss over the split (stored for SQL readers; "
                                        "query loss --group-by none gives it)"),
                     ""),
-      spec::Renamed(spec::ScalarMetric("accuracy", MetricSplits::kEach,
-                                       "accuracy over the split (stored for SQL readers; query "
-                                       "accuracy --group-by none gives it)"),
-                    ""),
+      spec::HigherIsBetter(
+          spec::Renamed(spec::ScalarMetric("accuracy", MetricSplits::kEach,
+                                           "accuracy over the split (stored for SQL readers; query "
+                                           "accuracy --group-by none gives it)"),
+                        "")),
   };
 }
 

@@ -29,17 +29,19 @@ std::vector<spec::MetricSpec> RobustnessObserver::Metrics() {
   using spec::Aggregate;
   using spec::MetricSplits;
   return {
-      spec::Renamed(spec::PerClassMetric(kCorrectFgsm, MetricSplits::kEach, Aggregate::kPerExample,
-                                         "fraction of the group's examples still classified "
-                                         "right under FGSM at the job's attack epsilon "
-                                         "(trainer.attack_epsilon; convex.epsilon)"),
-                    "accuracy_fgsm"),
-      spec::Renamed(spec::PerClassMetric(kCorrectPgd, MetricSplits::kEach, Aggregate::kPerExample,
-                                         "fraction of the group's examples still classified "
-                                         "right under PGD (random start, "
-                                         "attack_pgd_steps steps) at the job's attack "
-                                         "epsilon"),
-                    "accuracy_pgd"),
+      spec::HigherIsBetter(spec::Renamed(
+          spec::PerClassMetric(kCorrectFgsm, MetricSplits::kEach, Aggregate::kPerExample,
+                               "fraction of the group's examples still classified "
+                               "right under FGSM at the job's attack epsilon "
+                               "(trainer.attack_epsilon; convex.epsilon)"),
+          "accuracy_fgsm")),
+      spec::HigherIsBetter(spec::Renamed(
+          spec::PerClassMetric(kCorrectPgd, MetricSplits::kEach, Aggregate::kPerExample,
+                               "fraction of the group's examples still classified "
+                               "right under PGD (random start, "
+                               "attack_pgd_steps steps) at the job's attack "
+                               "epsilon"),
+          "accuracy_pgd")),
   };
 }
 

@@ -243,11 +243,11 @@ std::vector<spec::MetricSpec> ClassMetrics(const std::vector<spec::MetricSpec>& 
     q.primary = false;
     out.push_back(std::move(q));
   }
-  out.push_back(spec::Renamed(
+  out.push_back(spec::HigherIsBetter(spec::Renamed(
       spec::PerClassMetric("agree", spec::MetricSplits::kEach, spec::Aggregate::kPerExample,
                            "targets of the class where the quantized model's argmax equals "
                            "the full-precision model's"),
-      "agreement"));
+      "agreement")));
   return out;
 }
 
