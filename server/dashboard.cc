@@ -24,6 +24,7 @@
 #include "common/logging.h"
 #include "report/format.h"
 #include "report/plot.h"
+#include "report/profile.h"
 #include "server/dashboard_assets.h"
 #include "server/query.h"
 #include "server/wire.h"
@@ -655,22 +656,101 @@ class DashboardPages {
     return out;
   }
 
+  // Time to target and the performance profile of the sweep's optimizers, as `optbench profile
+  // SWEEP --target T` computes them (report/profile.h), for ?target=T (required to compute),
+  // goal=min|max, time=steps|seconds, group=G|rarest of groups=N (default overall), split, metric.
   absl::StatusOr<Page> Compare(const httplib::Request& request, const std::string& id) {
-    if (absl::Status s = CheckParams(request, {}); !s.ok()) return s;
+    if (absl::Status s =
+            CheckParams(request, {"target", "goal", "time", "group", "groups", "split", "metric"});
+        !s.ok()) {
+      return s;
+    }
+    auto view = ParseView(request);
+    if (!view.ok()) return view.status();
     auto record = store_->GetSweep(id);
     if (!record.ok()) return record.status();
     Page out;
     out.title = absl::StrCat("Comparisons of ", record->name);
-    // The two pictures `optbench profile` draws (report/profile.h) go in these sections: each
-    // section's figure is an SVG from the report library, as on the curves page.
-    absl::StrAppend(
-        &out.body, "<h1>Comparisons of ", SweepLink(id, record->name), "</h1>\n",
-        "<section id=\"time-to-target\">\n<h2>Time to target</h2>\n<p class=\"note\">Not drawn "
-        "yet: the steps each setting needs to reach a target loss per frequency group come "
-        "with <code>optbench profile</code>.</p>\n</section>\n",
-        "<section id=\"performance-profile\">\n<h2>Performance profile</h2>\n<p "
-        "class=\"note\">Not drawn yet: the share of problems each optimizer solves within a "
-        "factor of the best comes with <code>optbench profile</code>.</p>\n</section>\n");
+    absl::StrAppend(&out.body, "<h1>Comparisons of ", SweepLink(id, record->name), "</h1>\n");
+    const std::string target = request.get_param_value("target");
+    if (target.empty()) {
+      absl::StrAppend(
+          &out.body,
+          "<section id=\"time-to-target\">\n<h2>Time to target</h2>\n<p class=\"note\">Give "
+          "a target value in the address: <code>?target=0.5</code> (and optionally "
+          "<code>&amp;group=rarest</code>, <code>&amp;goal=max</code>, "
+          "<code>&amp;time=seconds</code>), as <code>optbench profile --target</code> takes "
+          "it.</p>\n</section>\n<section id=\"performance-profile\">\n<h2>Performance "
+          "profile</h2>\n<p class=\"note\">Drawn once a target is given.</p>\n</section>\n");
+      return out;
+    }
+    report::ProfileOptions options;
+    if (!absl::SimpleAtod(target, &options.target) || !std::isfinite(options.target)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target: '", target, "' is not a finite number"));
+    }
+    const std::string goal = request.get_param_value("goal");
+    if (!goal.empty() && goal != "min" && goal != "max") {
+      return absl::InvalidArgumentError(absl::StrCat("goal: '", goal, "' is not min or max"));
+    }
+    const std::string time = request.get_param_value("time");
+    if (!time.empty() && time != "steps" && time != "seconds") {
+      return absl::InvalidArgumentError(absl::StrCat("time: '", time, "' is not steps or seconds"));
+    }
+    options.time = time == "seconds" ? report::TimeMeasure::kSeconds : report::TimeMeasure::kSteps;
+    report::ProfileQuestion question;
+    question.groups = view->groups;
+    if (const std::string g = request.get_param_value("group"); g == "rarest") {
+      question.group = question.groups;
+    } else if (!g.empty() && (!absl::SimpleAtoi(g, &question.group) || question.group < 1 ||
+                              question.group > question.groups)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("group: '", g, "' is not a group in 1..", question.groups, " or rarest"));
+    }
+    v1::QueryMetricsRequest query = FrequencyRequest(*view);
+    query.set_sweep_id(id);
+    query.set_group_by(question.group > 0 ? v1::GROUP_BY_FREQUENCY : v1::GROUP_BY_NONE);
+    auto metric = QueryMetrics(*store_, *catalog_, query);
+    if (!metric.ok()) return metric.status();
+    auto seconds = QueryMetrics(*store_, *catalog_, report::WallSecondsQuery(query));
+    if (!seconds.ok()) {
+      // Only train jobs report wall_seconds; times in steps do without them.
+      if (options.time == report::TimeMeasure::kSeconds) return seconds.status();
+      seconds = v1::QueryMetricsResponse();
+    }
+    options.goal = goal.empty()    ? report::DefaultGoal(*metric)
+                   : goal == "min" ? report::Goal::kMin
+                                   : report::Goal::kMax;
+    question.options = options;
+    question.metric = metric->series_size() > 0 ? metric->series(0).metric() : view->metric;
+    question.split = view->split == v1::SPLIT_TEST ? "test" : "train";
+    question.workload_names[id] = record->name;
+    auto input = report::ProfileRunsFromQuery(*metric, *seconds, question.group);
+    absl::StatusOr<report::ProfileResult> result =
+        input.ok() ? report::ComputeProfile(input->runs, options) : input.status();
+    if (!result.ok()) {
+      // Nothing finished yet, or a target no run could be timed at: a note, not an error page.
+      if (result.status().code() != absl::StatusCode::kFailedPrecondition) return result.status();
+      absl::StrAppend(&out.body, "<p class=\"note\">", HtmlEscape(result.status().message()),
+                      "</p>\n");
+      return out;
+    }
+    absl::StrAppend(&out.body,
+                    "<section id=\"time-to-target\">\n<h2>Time to target</h2>\n<pre "
+                    "id=\"profile-table\">",
+                    HtmlEscape(report::ProfileToTable(*result, question)), "</pre>\n</section>\n");
+    report::ProfilePlotOptions plot;
+    plot.title = absl::StrCat(
+        "performance profile: ", question.split, " ", question.metric,
+        options.goal == report::Goal::kMin ? " <= " : " >= ", target,
+        question.group > 0 ? absl::StrCat(", group ", question.group, " of ", question.groups)
+                           : "");
+    auto svg = report::ProfileToSvg(*result, plot);
+    if (!svg.ok()) return svg.status();
+    absl::StrAppend(&out.body,
+                    "<section id=\"performance-profile\">\n<h2>Performance profile</h2>\n"
+                    "<figure class=\"plot\">\n",
+                    *svg, "</figure>\n</section>\n");
     return out;
   }
 

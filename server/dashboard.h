@@ -10,7 +10,9 @@
 //   /sweeps/ID/curves          a panel per setting, a line per frequency group: the seed mean
 //                              with its 95 % band (?groups=1..1000, split=train|test, metric=M,
 //                              log=0|1)
-//   /sweeps/ID/compare         time-to-target and performance profiles (not drawn yet)
+//   /sweeps/ID/compare         time to target and the performance profile of its optimizers, as
+//                              `optbench profile` (?target=T, goal, time, group, groups, split,
+//                              metric)
 //   /jobs/ID                   a job: settings, error, curves (?groups, split, metric, log)
 //   /scatter?job=A[&job=B]     final value per class against its training examples, log-log
 //                              (?split, metric)

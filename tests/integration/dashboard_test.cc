@@ -132,6 +132,10 @@ optimizer: {name: adam, lr: 0.01}
       {"/sweeps/" + id + "/curves?log=yes", 400, "log: &apos;yes&apos;"},
       {"/sweeps/" + id + "/curves?metric=nonsense", 400, "nonsense"},
       {"/?colour=red", 400, "unknown parameter &apos;colour&apos;"},
+      {"/sweeps/" + id + "/compare?target=abc", 400, "target: &apos;abc&apos;"},
+      {"/sweeps/" + id + "/compare?target=1&goal=up", 400, "goal: &apos;up&apos;"},
+      {"/sweeps/" + id + "/compare?target=1&groups=4&group=9", 400, "group: &apos;9&apos;"},
+      {"/sweeps/s-nope/compare?target=1", 404, "s-nope"},
       {"/?tag=%3Cb%3E", 400, "&lt;b&gt;"},
       {"/scatter", 400, "job: 0 given"},
       {"/scatter?job=a&job=b&job=c", 400, "job: 3 given"},
@@ -157,6 +161,11 @@ optimizer: {name: adam, lr: 0.01}
   ASSERT_TRUE(queued);
   EXPECT_EQ(queued->status, 200);
   EXPECT_NE(queued->body.find("nothing to plot"), std::string::npos) << queued->body;
+  // Nothing finished: the comparison is a note saying so.
+  httplib::Result compare = Get("/sweeps/" + id + "/compare?target=1");
+  ASSERT_TRUE(compare);
+  EXPECT_EQ(compare->status, 200);
+  EXPECT_NE(compare->body.find("class=\"note\""), std::string::npos) << compare->body;
   // The JSON the sweep page polls.
   httplib::Result jobs = Get("/api/sweeps/" + id + "/jobs");
   ASSERT_TRUE(jobs);
@@ -485,10 +494,23 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   EXPECT_NE(dom.find("data-live=\"polling\""), std::string::npos) << dom;
   std::filesystem::remove(shots_ + "/dashboard-waiting.png");
 
-  // The comparisons' page holds its two sections.
-  dom = Load("/sweeps/" + sweep + "/compare", "compare", 400);
-  EXPECT_NE(dom.find("id=\"time-to-target\""), std::string::npos);
-  EXPECT_NE(dom.find("id=\"performance-profile\""), std::string::npos);
+  // Without a target the comparisons' page says how to give one.
+  dom = Load("/sweeps/" + sweep + "/compare", "compare-empty", 400);
+  EXPECT_NE(dom.find("?target=0.5"), std::string::npos) << dom;
+  std::filesystem::remove(shots_ + "/dashboard-compare-empty.png");
+  // With one: the table `optbench profile` prints, and a profile line per optimizer.
+  dom = Load("/sweeps/" + sweep + "/compare?target=1&group=rarest&groups=4", "compare", 1000);
+  Result profile =
+      RunCli(absl::StrCat("profile ", sweep, " --target 1 --group rarest --groups 4", coordinator));
+  ASSERT_EQ(profile.exit_code, 0) << profile.output;
+  const size_t table = dom.find("<pre id=\"profile-table\">");
+  ASSERT_NE(table, std::string::npos) << dom;
+  const size_t start = table + std::string("<pre id=\"profile-table\">").size();
+  const std::string profile_table =
+      absl::StrReplaceAll(dom.substr(start, dom.find("</pre>", start) - start),
+                          {{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}});
+  EXPECT_EQ(profile_table, profile.output);
+  EXPECT_EQ(Attributes(dom, "polyline", "data-optimizer").size(), 2u);
 }
 
 TEST_F(DashboardBrowserTest, ATokenInTheAddressOnceLetsTheBrowserIn) {
