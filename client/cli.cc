@@ -1078,13 +1078,8 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
     out << report::ProfileToTable(*result, question);
   }
   if (!path.empty()) {
-    plot.title =
-        Flag(args, "--title",
-             absl::StrCat("performance profile: ", question.split, " ", question.metric,
-                          question.options.goal == report::Goal::kMin ? " <= " : " >= ", target,
-                          question.group > 0
-                              ? absl::StrCat(", group ", question.group, " of ", question.groups)
-                              : ""));
+    plot.title = Flag(args, "--title",
+                      absl::StrCat("performance profile: ", report::QuestionText(question)));
     auto figure = report::ProfileToSvg(*result, plot);
     if (figure.ok() && figure_format == "png") figure = SvgToPng(*figure);
     if (!figure.ok()) return Fail(err, "profile", figure.status());

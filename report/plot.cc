@@ -874,6 +874,113 @@ absl::StatusOr<std::string> ClassScatterToSvg(const v1::QueryMetricsResponse& re
   return svg;
 }
 
+absl::StatusOr<std::string> TimeToTargetToSvg(const ProfileResult& result,
+                                              const ProfileQuestion& question,
+                                              const ProfilePlotOptions& options) {
+  if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
+  if (result.entries.empty()) {
+    return absl::FailedPreconditionError("nothing to plot: no optimizer in the profile");
+  }
+  constexpr int kBar = 16;          // bar height
+  constexpr int kRowGap = 14;       // between workloads
+  constexpr int kLabelWidth = 260;  // workload titles left of the bars
+  const int num_optimizers = static_cast<int>(result.optimizers.size());
+  const int num_workloads = static_cast<int>(result.workloads.size());
+  const int title_height = options.title.empty() ? 12 : 40;
+  const int width =
+      options.width > 0 ? options.width : std::max(720, Chars(options.title) * 17 / 2 + 40);
+  const int height = options.height > 0
+                         ? options.height
+                         : title_height + 8 + num_workloads * (num_optimizers * kBar + kRowGap) +
+                               kBoxBottom + kAxisCaption;
+  const double left = kLabelWidth, right = width - kLegendWidth - kBoxRight;
+  const double top = title_height + 8, bottom = height - kAxisCaption - kBoxBottom;
+  if (right - left < kMinBox || bottom - top < kMinBox) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size: ", width, " x ", height, " is too small for the bars"));
+  }
+  double longest = 0;
+  for (const ProfileEntry& e : result.entries) {
+    if (e.solved && std::isfinite(e.time)) longest = std::max(longest, e.time);
+  }
+  // From 0 to a tick a little past the longest bar.
+  double hi = 1;
+  if (longest > 0) {
+    const double step = NiceStep(longest * 1.05, 5);
+    hi = std::ceil(longest * 1.05 / step) * step;
+  }
+  const Axis x{0, hi, false, left, right};
+  const std::string unit = TimeMeasureName(question.options.time);
+
+  std::string svg = SvgStart(width, height);
+  if (!options.title.empty()) {
+    absl::StrAppend(&svg, "<text x=\"", Px(width / 2.0),
+                    "\" y=\"26\" text-anchor=\"middle\" font-size=\"15\">", Xml(options.title),
+                    "</text>\n");
+  }
+  absl::StrAppend(&svg, "<text x=\"", Px((left + right) / 2), "\" y=\"", Px(height - 8),
+                  "\" text-anchor=\"middle\" font-size=\"12\">median ", unit,
+                  " to reach the target (best setting of each optimizer)</text>\n");
+  for (double t : Ticks(x, question.options.time == TimeMeasure::kSteps)) {
+    const std::string px = Px(x.Map(t));
+    absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
+                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text data-tick=\"x\" x=\"", px,
+                    "\" y=\"", Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">",
+                    Label(t), "</text>\n");
+  }
+  std::map<std::string, int> optimizer_index;
+  for (int i = 0; i < num_optimizers; ++i) {
+    optimizer_index[result.optimizers[static_cast<size_t>(i)]] = i;
+  }
+  for (int w = 0; w < num_workloads; ++w) {
+    const std::string& workload = result.workloads[static_cast<size_t>(w)];
+    const double row_top = top + w * (num_optimizers * kBar + kRowGap);
+    absl::StrAppend(&svg, "<text x=\"", Px(left - 8), "\" y=\"",
+                    Px(row_top + num_optimizers * kBar / 2.0),
+                    "\" dy=\"0.32em\" text-anchor=\"end\" font-size=\"11\">",
+                    Xml(WorkloadTitle(workload, question)), "</text>\n");
+    for (const ProfileEntry& e : result.entries) {
+      if (e.workload != workload) continue;
+      const int o = optimizer_index[e.optimizer];
+      const double y = row_top + o * kBar;
+      const std::string attributes =
+          absl::StrCat("data-workload=\"", w, "\" data-optimizer=\"", o, "\"");
+      if (!e.solved || !e.best.has_value()) {
+        absl::StrAppend(&svg, "<text ", attributes, " data-value=\"inf\" x=\"", Px(left + 4),
+                        "\" y=\"", Px(y + kBar / 2.0), "\" dy=\"0.32em\" fill=\"#888\">",
+                        Xml(e.optimizer), e.best.has_value() ? ": not reached" : ": not run",
+                        "</text>\n");
+        continue;
+      }
+      absl::StrAppend(&svg, "<rect ", attributes, " data-value=\"",
+                      absl::StrFormat("%.17g", e.time), "\" x=\"", Px(left), "\" y=\"", Px(y + 2),
+                      "\" width=\"", Px(x.Map(e.time) - left), "\" height=\"", kBar - 4,
+                      "\" fill=\"", SeriesColour(o), "\"><title>",
+                      Xml(absl::StrCat(e.optimizer, " ", SettingText(e.best->setting), ": ",
+                                       Label(e.time), " ", unit, ", ", e.best->reached, "/",
+                                       e.best->runs.size(), " seeds reached")),
+                      "</title></rect>\n");
+    }
+  }
+  absl::StrAppend(&svg, "<rect data-box=\"0\" x=\"", Px(left), "\" y=\"", Px(top), "\" width=\"",
+                  Px(right - left), "\" height=\"", Px(bottom - top),
+                  "\" fill=\"none\" stroke=\"#555\"/>\n");
+  const double lx = width - kLegendWidth + 12;
+  double ly = top + 12;
+  absl::StrAppend(&svg, "<g font-size=\"11\">\n<text x=\"", Px(lx), "\" y=\"", Px(ly),
+                  "\" font-size=\"12\">optimizer</text>\n");
+  ly += 18;
+  for (int o = 0; o < num_optimizers; ++o) {
+    absl::StrAppend(&svg, "<rect data-legend=\"", o, "\" x=\"", Px(lx), "\" y=\"", Px(ly - 9),
+                    "\" width=\"22\" height=\"10\" fill=\"", SeriesColour(o), "\"/>\n<text x=\"",
+                    Px(lx + 28), "\" y=\"", Px(ly), "\">",
+                    Xml(result.optimizers[static_cast<size_t>(o)]), "</text>\n");
+    ly += 16;
+  }
+  absl::StrAppend(&svg, "</g>\n</svg>\n");
+  return svg;
+}
+
 std::string EscapeXml(absl::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -126,6 +126,18 @@ struct ProfilePlotOptions {
 absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
                                          const ProfilePlotOptions& options);
 
+// Time to target as horizontal bars (the picture beside the profile): a row of bars per
+// workload (titled by WorkloadTitle), one bar per optimizer in result.optimizers' colours (as
+// ProfileToSvg's), its length the entry's median time in question.options.time on a linear axis
+// from 0. Each bar is a <rect data-workload="W" data-optimizer="O" data-value="T"> (T with
+// %.17g, so it reads back exactly) with a <title> naming the setting and how many seeds reached;
+// an optimizer that did not reach the target (or was not run) has no bar but a <text
+// data-workload data-optimizer data-value="inf"> "not reached" (or "not run"). Errors as
+// ProfileToSvg (tau_max is not used); FailedPrecondition when there are no entries.
+absl::StatusOr<std::string> TimeToTargetToSvg(const ProfileResult& result,
+                                              const ProfileQuestion& question,
+                                              const ProfilePlotOptions& options);
+
 }  // namespace optbench::report
 
 #endif  // OPTBENCH_REPORT_PLOT_H_

@@ -94,8 +94,8 @@ bool IsWorkloadLabel(const std::string& key) {
          slot == "source";
 }
 
-// "k=v k=v" of a setting without its optimizer and workload; "-" when nothing else tells it
-// apart.
+}  // namespace
+
 std::string SettingText(const std::map<std::string, std::string>& setting) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : setting) {
@@ -104,16 +104,13 @@ std::string SettingText(const std::map<std::string, std::string>& setting) {
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
 
-std::string JsonNumber(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : "null"; }
-std::string CsvNumber(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : ""; }
-// For the table: short, "inf" for never, "-" for not known.
-std::string Short(double v) {
-  if (std::isnan(v)) return "-";
-  if (std::isinf(v)) return "inf";
-  return absl::StrFormat("%.4g", v);
+std::string WorkloadTitle(const std::string& workload, const ProfileQuestion& question) {
+  auto name = question.workload_names.find(workload.substr(0, workload.find(' ')));
+  return name == question.workload_names.end() ? workload
+                                               : absl::StrCat(workload, " (", name->second, ")");
 }
 
-std::string Question(const ProfileQuestion& q) {
+std::string QuestionText(const ProfileQuestion& q) {
   return absl::StrCat(
       q.split, " ", q.metric,
       q.group > 0 ? absl::StrCat(" in frequency group ", q.group, " of ", q.groups,
@@ -121,6 +118,17 @@ std::string Question(const ProfileQuestion& q) {
                                  q.group == 1 ? " (the most frequent)" : "")
                   : std::string(" (overall)"),
       q.options.goal == Goal::kMin ? " <= " : " >= ", spec::FormatDouble(q.options.target));
+}
+
+namespace {
+
+std::string JsonNumber(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : "null"; }
+std::string CsvNumber(double v) { return std::isfinite(v) ? spec::FormatDouble(v) : ""; }
+// For the table: short, "inf" for never, "-" for not known.
+std::string Short(double v) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return "inf";
+  return absl::StrFormat("%.4g", v);
 }
 
 }  // namespace
@@ -321,7 +329,8 @@ absl::StatusOr<ProfileInput> ProfileRunsFromQuery(const v1::QueryMetricsResponse
 
 std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& question) {
   std::string out = absl::StrCat(
-      "time to target: ", Question(question), ", time in ", TimeMeasureName(question.options.time),
+      "time to target: ", QuestionText(question), ", time in ",
+      TimeMeasureName(question.options.time),
       "\nbest setting per optimizer and workload: the smallest median ",
       TimeMeasureName(question.options.time),
       " over seeds (a seed that never reaches counts as inf), ties to the better median final "
@@ -330,10 +339,7 @@ std::string ProfileToTable(const ProfileResult& result, const ProfileQuestion& q
                                                  "settings", "reached", "median steps",
                                                  "median seconds", "median final", "ratio"}};
   for (const ProfileEntry& e : result.entries) {
-    auto name = question.workload_names.find(e.workload.substr(0, e.workload.find(' ')));
-    const std::string workload = name == question.workload_names.end()
-                                     ? e.workload
-                                     : absl::StrCat(e.workload, " (", name->second, ")");
+    const std::string workload = WorkloadTitle(e.workload, question);
     if (!e.best.has_value()) {
       rows.push_back({workload, e.optimizer, "(not run)", "0", "-", "-", "-", "-", "inf"});
       continue;

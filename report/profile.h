@@ -180,6 +180,14 @@ struct ProfileQuestion {
   std::map<std::string, std::string> workload_names;
 };
 
+// "k=v k=v" of a setting without its optimizer and workload labels; "-" when nothing else
+// tells it apart.
+std::string SettingText(const std::map<std::string, std::string>& setting);
+// A workload as the table names it: "s-1a2b3c4d dataset.m=5 (the sweep's name)".
+std::string WorkloadTitle(const std::string& workload, const ProfileQuestion& question);
+// The question in words: "train loss in frequency group 4 of 4 (the rarest) <= 1".
+std::string QuestionText(const ProfileQuestion& question);
+
 // A line on the question and the rule, then a row per entry: workload ("s-1a2b3c4d (name)"),
 // optimizer, best setting (its labels but optimizer, seed and the workload's; "-" for none;
 // "(best final)" when not solved), settings tried, reached k/n, median steps, median seconds,

@@ -133,7 +133,7 @@ absl::Status CheckParams(const httplib::Request& request, const std::vector<std:
       return absl::InvalidArgumentError(
           absl::StrCat("parameter '", key, "': longer than ", kMaxParamBytes, " bytes"));
     }
-    if (request.params.count(key) > 1 && key != "job") {
+    if (request.params.count(key) > 1 && key != "job" && key != "sweep") {
       return absl::InvalidArgumentError(absl::StrCat("parameter '", key, "': given twice"));
     }
   }
@@ -353,6 +353,16 @@ class DashboardPages {
                       HtmlEscape(note), "</td></tr>\n");
     }
     absl::StrAppend(&out.body, "</tbody>\n</table>\n");
+    if (page->sweeps.size() > 1) {
+      // The sweeps on this page as the workloads of one comparison.
+      std::vector<std::pair<std::string, std::string>> params;
+      for (const storage::SweepRecord& record : page->sweeps)
+        params.emplace_back("sweep", record.id);
+      absl::StrAppend(&out.body, "<p><a id=\"compare-these\" href=\"/compare",
+                      HtmlEscape(QueryString(params)),
+                      "\">compare these sweeps</a> (each a workload: time to target, performance "
+                      "profile)</p>\n");
+    }
     if (!page->next_page_token.empty()) {
       std::vector<std::pair<std::string, std::string>> params = {{"page", page->next_page_token}};
       if (!tag.empty()) params.emplace_back("tag", tag);
@@ -656,22 +666,44 @@ class DashboardPages {
     return out;
   }
 
-  // Time to target and the performance profile of the sweep's optimizers, as `optbench profile
-  // SWEEP --target T` computes them (report/profile.h), for ?target=T (required to compute),
-  // goal=min|max, time=steps|seconds, group=G|rarest of groups=N (default overall), split, metric.
-  absl::StatusOr<Page> Compare(const httplib::Request& request, const std::string& id) {
-    if (absl::Status s =
-            CheckParams(request, {"target", "goal", "time", "group", "groups", "split", "metric"});
+  // Time to target and the performance profile of the optimizers of the sweeps `ids` (each a
+  // workload, or several when it varies its problem), as `optbench profile IDS --target T`
+  // computes them (report/profile.h), for ?target=T (required to compute), goal=min|max,
+  // time=steps|seconds, group=G|rarest of groups=N (default overall), split, metric. `ids` come
+  // from the path (/sweeps/ID/compare) or from repeated ?sweep= (/compare).
+  absl::StatusOr<Page> Compare(const httplib::Request& request, std::vector<std::string> ids) {
+    if (absl::Status s = CheckParams(
+            request, {"target", "goal", "time", "group", "groups", "split", "metric", "sweep"});
         !s.ok()) {
       return s;
     }
+    const bool from_path = !ids.empty();
+    if (from_path && request.has_param("sweep")) {
+      return absl::InvalidArgumentError("sweep: the sweep is in the path; give no ?sweep= here");
+    }
+    for (size_t i = 0; i < request.get_param_value_count("sweep"); ++i) {
+      const std::string id = request.get_param_value("sweep", i);
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    }
+    if (ids.empty()) {
+      return absl::InvalidArgumentError(
+          "sweep: give the sweeps to compare, ?sweep=ID&sweep=ID (each a workload)");
+    }
     auto view = ParseView(request);
     if (!view.ok()) return view.status();
-    auto record = store_->GetSweep(id);
-    if (!record.ok()) return record.status();
+    report::ProfileQuestion question;
+    std::vector<std::string> links;
+    for (const std::string& id : ids) {
+      auto record = store_->GetSweep(id);
+      if (!record.ok()) return record.status();
+      question.workload_names[id] = record->name;
+      links.push_back(SweepLink(id, record->name));
+    }
     Page out;
-    out.title = absl::StrCat("Comparisons of ", record->name);
-    absl::StrAppend(&out.body, "<h1>Comparisons of ", SweepLink(id, record->name), "</h1>\n");
+    out.title =
+        absl::StrCat("Comparisons of ", ids.size() == 1 ? question.workload_names[ids[0]]
+                                                        : absl::StrCat(ids.size(), " sweeps"));
+    absl::StrAppend(&out.body, "<h1>Comparisons of ", absl::StrJoin(links, ", "), "</h1>\n");
     const std::string target = request.get_param_value("target");
     if (target.empty()) {
       absl::StrAppend(
@@ -698,7 +730,6 @@ class DashboardPages {
       return absl::InvalidArgumentError(absl::StrCat("time: '", time, "' is not steps or seconds"));
     }
     options.time = time == "seconds" ? report::TimeMeasure::kSeconds : report::TimeMeasure::kSteps;
-    report::ProfileQuestion question;
     question.groups = view->groups;
     if (const std::string g = request.get_param_value("group"); g == "rarest") {
       question.group = question.groups;
@@ -708,24 +739,35 @@ class DashboardPages {
           absl::StrCat("group: '", g, "' is not a group in 1..", question.groups, " or rarest"));
     }
     v1::QueryMetricsRequest query = FrequencyRequest(*view);
-    query.set_sweep_id(id);
     query.set_group_by(question.group > 0 ? v1::GROUP_BY_FREQUENCY : v1::GROUP_BY_NONE);
-    auto metric = QueryMetrics(*store_, *catalog_, query);
-    if (!metric.ok()) return metric.status();
-    auto seconds = QueryMetrics(*store_, *catalog_, report::WallSecondsQuery(query));
+    // The sweeps' series side by side, as `optbench profile` puts them.
+    v1::QueryMetricsResponse metric;
+    absl::StatusOr<v1::QueryMetricsResponse> seconds = v1::QueryMetricsResponse();
+    for (const std::string& id : ids) {
+      query.set_sweep_id(id);
+      auto one = QueryMetrics(*store_, *catalog_, query);
+      if (!one.ok()) return one.status();
+      for (v1::Series& s : *one->mutable_series()) *metric.add_series() = std::move(s);
+      if (!seconds.ok()) continue;
+      auto wall = QueryMetrics(*store_, *catalog_, report::WallSecondsQuery(query));
+      if (!wall.ok()) {
+        seconds = wall.status();
+        continue;
+      }
+      for (v1::Series& s : *wall->mutable_series()) *seconds->add_series() = std::move(s);
+    }
     if (!seconds.ok()) {
       // Only train jobs report wall_seconds; times in steps do without them.
       if (options.time == report::TimeMeasure::kSeconds) return seconds.status();
       seconds = v1::QueryMetricsResponse();
     }
-    options.goal = goal.empty()    ? report::DefaultGoal(*metric)
+    options.goal = goal.empty()    ? report::DefaultGoal(metric)
                    : goal == "min" ? report::Goal::kMin
                                    : report::Goal::kMax;
     question.options = options;
-    question.metric = metric->series_size() > 0 ? metric->series(0).metric() : view->metric;
+    question.metric = metric.series_size() > 0 ? metric.series(0).metric() : view->metric;
     question.split = view->split == v1::SPLIT_TEST ? "test" : "train";
-    question.workload_names[id] = record->name;
-    auto input = report::ProfileRunsFromQuery(*metric, *seconds, question.group);
+    auto input = report::ProfileRunsFromQuery(metric, *seconds, question.group);
     absl::StatusOr<report::ProfileResult> result =
         input.ok() ? report::ComputeProfile(input->runs, options) : input.status();
     if (!result.ok()) {
@@ -735,16 +777,16 @@ class DashboardPages {
                       "</p>\n");
       return out;
     }
-    absl::StrAppend(&out.body,
-                    "<section id=\"time-to-target\">\n<h2>Time to target</h2>\n<pre "
-                    "id=\"profile-table\">",
-                    HtmlEscape(report::ProfileToTable(*result, question)), "</pre>\n</section>\n");
     report::ProfilePlotOptions plot;
-    plot.title = absl::StrCat(
-        "performance profile: ", question.split, " ", question.metric,
-        options.goal == report::Goal::kMin ? " <= " : " >= ", target,
-        question.group > 0 ? absl::StrCat(", group ", question.group, " of ", question.groups)
-                           : "");
+    plot.title = absl::StrCat("time to target: ", report::QuestionText(question));
+    auto bars = report::TimeToTargetToSvg(*result, question, plot);
+    if (!bars.ok()) return bars.status();
+    absl::StrAppend(&out.body,
+                    "<section id=\"time-to-target\">\n<h2>Time to target</h2>\n"
+                    "<figure class=\"plot\">\n",
+                    *bars, "</figure>\n<pre id=\"profile-table\">",
+                    HtmlEscape(report::ProfileToTable(*result, question)), "</pre>\n</section>\n");
+    plot.title = absl::StrCat("performance profile: ", report::QuestionText(question));
     auto svg = report::ProfileToSvg(*result, plot);
     if (!svg.ok()) return svg.status();
     absl::StrAppend(&out.body,
@@ -980,7 +1022,8 @@ void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator
   http.Get(R"(/sweeps/([^/]+)/curves)",
            Serve([pages](const auto& r) { return pages->Curves(r, r.matches[1]); }, false));
   http.Get(R"(/sweeps/([^/]+)/compare)",
-           Serve([pages](const auto& r) { return pages->Compare(r, r.matches[1]); }, false));
+           Serve([pages](const auto& r) { return pages->Compare(r, {r.matches[1]}); }, false));
+  http.Get("/compare", Serve([pages](const auto& r) { return pages->Compare(r, {}); }, false));
   http.Get(R"(/jobs/([^/]+))",
            Serve([pages](const auto& r) { return pages->Job(r, r.matches[1]); }, false));
   http.Get("/scatter", Serve([pages](const auto& r) { return pages->Scatter(r); }, false));

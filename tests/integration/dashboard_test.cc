@@ -136,6 +136,9 @@ optimizer: {name: adam, lr: 0.01}
       {"/sweeps/" + id + "/compare?target=1&goal=up", 400, "goal: &apos;up&apos;"},
       {"/sweeps/" + id + "/compare?target=1&groups=4&group=9", 400, "group: &apos;9&apos;"},
       {"/sweeps/s-nope/compare?target=1", 404, "s-nope"},
+      {"/compare?target=1", 400, "sweep: give the sweeps to compare"},
+      {"/compare?sweep=" + id + "&sweep=s-nope&target=1", 404, "s-nope"},
+      {"/sweeps/" + id + "/compare?sweep=" + id, 400, "the sweep is in the path"},
       {"/?tag=%3Cb%3E", 400, "&lt;b&gt;"},
       {"/scatter", 400, "job: 0 given"},
       {"/scatter?job=a&job=b&job=c", 400, "job: 3 given"},
@@ -395,6 +398,13 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
   const std::string sweep = m[1];
+  // A second workload for the comparisons: the same study on another heavy-tailed problem.
+  std::ofstream(dir_ + "/other.yaml") << absl::StrReplaceAll(
+      kStudy, {{"m: 5", "m: 6"}, {"name: heavy tail <demo>", "name: heavy tail m=6"}});
+  run = RunCli(absl::StrCat("run ", dir_, "/other.yaml --db ", dir_, "/optbench.db --workers 2"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  ASSERT_TRUE(std::regex_search(run.output, m, std::regex("sweep (s-[0-9a-f]+)"))) << run.output;
+  const std::string second = m[1];
   StartWithDashboard();
   const std::string coordinator = absl::StrCat(" --coordinator 127.0.0.1:", coordinator_port_);
   auto query = [&](const std::string& args) {
@@ -499,7 +509,7 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
   EXPECT_NE(dom.find("?target=0.5"), std::string::npos) << dom;
   std::filesystem::remove(shots_ + "/dashboard-compare-empty.png");
   // With one: the table `optbench profile` prints, and a profile line per optimizer.
-  dom = Load("/sweeps/" + sweep + "/compare?target=1&group=rarest&groups=4", "compare", 1000);
+  dom = Load("/sweeps/" + sweep + "/compare?target=1&group=rarest&groups=4", "compare-one", 1000);
   Result profile =
       RunCli(absl::StrCat("profile ", sweep, " --target 1 --group rarest --groups 4", coordinator));
   ASSERT_EQ(profile.exit_code, 0) << profile.output;
@@ -510,6 +520,34 @@ TEST_F(DashboardBrowserTest, EveryPageShowsWhatQueryPrints) {
       absl::StrReplaceAll(dom.substr(start, dom.find("</pre>", start) - start),
                           {{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}});
   EXPECT_EQ(profile_table, profile.output);
+  EXPECT_EQ(Attributes(dom, "polyline", "data-optimizer").size(), 2u);
+  std::filesystem::remove(shots_ + "/dashboard-compare-one.png");
+
+  // Both sweeps as workloads (the sweeps list links every sweep it shows; the one submitted
+  // above never ran): a bar per optimizer that reached the target with its median steps, as
+  // `optbench profile A B --format json` says, and the profile.
+  dom = Load("/", "sweeps", 500);
+  const size_t compare_these = dom.find("<a id=\"compare-these\" href=\"/compare?");
+  ASSERT_NE(compare_these, std::string::npos) << dom;
+  const std::string compare_href =
+      dom.substr(compare_these, dom.find('>', compare_these) - compare_these);
+  for (const std::string& id : {second, sweep}) {
+    EXPECT_NE(compare_href.find("sweep=" + id), std::string::npos) << compare_href;
+  }
+  const std::string link = absl::StrCat("/compare?sweep=", second, "&sweep=", sweep);
+  dom = Load(link + "&target=2.5", "compare", 1000);
+  Result both = RunCli(
+      absl::StrCat("profile ", second, " ", sweep, " --target 2.5 --format json", coordinator));
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  std::vector<std::string> reached;
+  for (const std::string& steps : JsonField(both.output, "median_steps")) {
+    if (steps != "null") reached.push_back(steps);
+  }
+  ASSERT_FALSE(reached.empty()) << both.output;
+  EXPECT_EQ(Attributes(dom, "rect", "data-value"), reached) << dom;
+  EXPECT_EQ(JsonField(both.output, "median_steps").size() - reached.size(),
+            Attributes(dom, "text", "data-value").size());  // "not reached"
+  EXPECT_NE(dom.find("heavy tail m=6"), std::string::npos);
   EXPECT_EQ(Attributes(dom, "polyline", "data-optimizer").size(), 2u);
 }
 

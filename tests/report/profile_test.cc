@@ -530,5 +530,54 @@ TEST(ProfileTest, SvgDrawsAStepLinePerOptimizer) {
   EXPECT_EQ(ProfileToSvg(*result, options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The bars: gd 40 and 30 steps, adam 20 and never on w2; the axis from 0 to the longest time
+// (40 * 1.05, widened to its last tick, 50), so a bar's width is time / 50 of the plot box.
+TEST(ProfileTest, TimeToTargetBarsHaveTheMedianTimesAndMarkWhatNeverReached) {
+  std::vector<ProfileRun> runs = {
+      Reaching("g1", "w1", "gd", {{"lr", "0.1"}}, 40),
+      Reaching("a1", "w1", "adam", {{"lr", "0.01"}}, 20),
+      Reaching("g2", "w2", "gd", {{"lr", "0.1"}}, 30),
+      Reaching("a2", "w2", "adam", {{"lr", "0.01"}}, -1),
+  };
+  auto result = ComputeProfile(runs, Target(0.5));
+  ASSERT_TRUE(result.ok());
+  ProfileQuestion question;
+  question.options = Target(0.5);
+  question.workload_names = {{"w1", "first <sweep>"}};
+  ProfilePlotOptions options;
+  options.width = 800;
+  auto svg = TimeToTargetToSvg(*result, question, options);
+  ASSERT_TRUE(svg.ok()) << svg.status();
+  EXPECT_THAT(*svg, HasSubstr(">w1 (first &lt;sweep&gt;)</text>"));
+  EXPECT_THAT(*svg, HasSubstr(">w2</text>"));
+  EXPECT_THAT(*svg, HasSubstr("median steps to reach the target"));
+  // Plot box: x from 260 (labels) to 800 - 170 (legend) - 14 = 616, so 356 px for 0..50.
+  auto bar_width = [&](const std::string& key) -> double {
+    const size_t at = svg->find("<rect " + key);
+    if (at == std::string::npos) return -1;
+    const size_t w = svg->find("width=\"", at) + 7;
+    return std::stod(svg->substr(w, svg->find('"', w) - w));
+  };
+  EXPECT_NEAR(bar_width("data-workload=\"0\" data-optimizer=\"0\" data-value=\"40\""),
+              356.0 * 40 / 50, 0.01);
+  EXPECT_NEAR(bar_width("data-workload=\"0\" data-optimizer=\"1\" data-value=\"20\""),
+              356.0 * 20 / 50, 0.01);
+  EXPECT_NEAR(bar_width("data-workload=\"1\" data-optimizer=\"0\" data-value=\"30\""),
+              356.0 * 30 / 50, 0.01);
+  // adam never reached on w2: no bar, a note instead.
+  EXPECT_EQ(bar_width("data-workload=\"1\" data-optimizer=\"1\""), -1);
+  EXPECT_THAT(*svg, HasSubstr("<text data-workload=\"1\" data-optimizer=\"1\" "
+                              "data-value=\"inf\""));
+  EXPECT_THAT(*svg, HasSubstr(">adam: not reached</text>"));
+  EXPECT_THAT(*svg, HasSubstr("<title>gd lr=0.1: 40 steps, 1/1 seeds reached</title>"));
+  EXPECT_THAT(*svg, HasSubstr(">50</text>"));  // the last tick
+
+  options.width = 50;
+  EXPECT_EQ(TimeToTargetToSvg(*result, question, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TimeToTargetToSvg(ProfileResult(), question, ProfilePlotOptions()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace optbench::report
