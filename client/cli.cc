@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -165,6 +166,8 @@ usage: optbench COMMAND [ARGS] [FLAGS]
       --format F          table (default), csv or json
       --out FILE          also draw the profile, SVG or PNG by the name (.svg, .png): tau on a
                           log axis from 1 to --tau-max
+      --bars FILE         also draw time to target as bars (.svg or .png): per workload a bar
+                          per optimizer, its best setting's median time; not reached: marked
       --tau-max X         right end of the figure's tau axis (default 4, as AlgoPerf's score)
       --title T           figure title
 
@@ -771,15 +774,16 @@ int CmdQuery(const Args& args, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-// "svg" or "png" by the extension of `path` (any case); InvalidArgument naming the file else.
-absl::StatusOr<std::string> FigureFormatOf(const std::string& path) {
+// "svg" or "png" by the extension of `path` (any case); InvalidArgument naming `flag` and the
+// file else.
+absl::StatusOr<std::string> FigureFormatOf(const std::string& flag, const std::string& path) {
   const size_t dot = path.rfind('.');
   const std::string extension = absl::AsciiStrToLower(
       dot == std::string::npos || path.find('/', dot) != std::string::npos ? ""
                                                                            : path.substr(dot + 1));
   if (extension == "svg" || extension == "png") return extension;
   return absl::InvalidArgumentError(
-      absl::StrCat("--out: '", path, "' ends in neither .svg nor .png (",
+      absl::StrCat(flag, ": '", path, "' ends in neither .svg nor .png (",
                    extension.empty() ? "no extension" : absl::StrCat(".", extension),
                    "); name the file FILE.svg or FILE.png"));
 }
@@ -793,7 +797,7 @@ absl::StatusOr<std::string> PlotFormat(const Args& args) {
   }
   const std::string path = Flag(args, "--out");
   if (path.empty()) return format.empty() ? "svg" : format;
-  auto extension = FigureFormatOf(path);
+  auto extension = FigureFormatOf("--out", path);
   if (!extension.ok()) {
     if (!format.empty()) return format;
     return absl::InvalidArgumentError(
@@ -971,7 +975,7 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.positional.empty()) {
     err << "usage: optbench profile SWEEP_OR_JOB... --target T [--metric M] [--split S] "
            "[--goal min|max] [--group N|rarest] [--groups G] [--time steps|seconds] "
-           "[--format table|csv|json] [--out FILE.svg|FILE.png] [--tau-max X] "
+           "[--format table|csv|json] [--out FILE.svg|FILE.png] [--bars FILE] [--tau-max X] "
            "[--db PATH | --coordinator ADDR]\n";
     return 2;
   }
@@ -1016,11 +1020,14 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   }
   report::ProfilePlotOptions plot;
   const std::string path = Flag(args, "--out");
-  std::string figure_format;
-  if (!path.empty()) {
-    auto f = FigureFormatOf(path);
+  const std::string bars_path = Flag(args, "--bars");
+  std::string figure_format, bars_format;
+  for (const auto& [flag, file, format] :
+       {std::tuple{"--out", &path, &figure_format}, {"--bars", &bars_path, &bars_format}}) {
+    if (file->empty()) continue;
+    auto f = FigureFormatOf(flag, *file);
     if (!f.ok()) return usage_error(f.status().message());
-    figure_format = *f;
+    *format = *f;
   }
   if (const std::string tau = Flag(args, "--tau-max"); !tau.empty()) {
     if (!absl::SimpleAtod(tau, &plot.tau_max) || !std::isfinite(plot.tau_max) ||
@@ -1086,6 +1093,17 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
     if (absl::Status s = WriteOutFile(path, *figure); !s.ok()) return Fail(err, "profile", s);
     err << "wrote " << path << " (" << figure_format << "): " << result->curves.size()
         << " optimizer(s)\n";
+  }
+  if (!bars_path.empty()) {
+    report::ProfilePlotOptions bars;
+    bars.title =
+        Flag(args, "--title", absl::StrCat("time to target: ", report::QuestionText(question)));
+    auto figure = report::TimeToTargetToSvg(*result, question, bars);
+    if (figure.ok() && bars_format == "png") figure = SvgToPng(*figure);
+    if (!figure.ok()) return Fail(err, "profile", figure.status());
+    if (absl::Status s = WriteOutFile(bars_path, *figure); !s.ok()) return Fail(err, "profile", s);
+    err << "wrote " << bars_path << " (" << bars_format << "): time to target of "
+        << result->entries.size() << " optimizer(s) x workload(s)\n";
   }
   return 0;
 }
@@ -1725,7 +1743,7 @@ int RunCli(const std::vector<std::string>& raw, std::ostream& out, std::ostream&
       {"export", {{"--coordinator", "--db", "--out"}, CmdExport}},
       {"profile",
        {{"--coordinator", "--db", "--metric", "--split", "--target", "--goal", "--group",
-         "--groups", "--time", "--format", "--out", "--tau-max", "--title"},
+         "--groups", "--time", "--format", "--out", "--bars", "--tau-max", "--title"},
         CmdProfile}},
       {"plot",
        {{"--coordinator", "--db", "--metric", "--split", "--groups", "--steps", "--log-y",

@@ -278,6 +278,32 @@ TEST_F(ProfileCliTest, TableCsvAndFigure) {
   png_in.read(signature.data(), 8);
   EXPECT_EQ(signature, "\x89PNG\r\n\x1a\n");
 
+  // Time to target as bars: one per optimizer and workload that reached, with its median steps
+  // as the JSON says.
+  const std::string bars = *dir_ + "/bars.svg";
+  Result with_bars = Run(Profile({"--target", "1", "--bars", bars}));
+  ASSERT_EQ(with_bars.exit_code, 0) << with_bars.output;
+  Result json = Run(Profile({"--target", "1", "--format", "json"}));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  std::ifstream bars_in(bars);
+  std::stringstream bars_svg;
+  bars_svg << bars_in.rdbuf();
+  const std::regex median("\"median_steps\":([0-9]+)");
+  const std::regex bar(
+      "<rect data-workload=\"[0-9]+\" data-optimizer=\"[0-9]+\" data-value=\"([0-9]+)\"");
+  std::vector<std::string> want, drawn;
+  for (auto it = std::sregex_iterator(json.output.begin(), json.output.end(), median);
+       it != std::sregex_iterator(); ++it) {
+    want.push_back((*it)[1]);
+  }
+  const std::string svg_text = bars_svg.str();
+  for (auto it = std::sregex_iterator(svg_text.begin(), svg_text.end(), bar);
+       it != std::sregex_iterator(); ++it) {
+    drawn.push_back((*it)[1]);
+  }
+  EXPECT_FALSE(want.empty()) << json.output;
+  EXPECT_EQ(drawn, want) << svg_text;
+
   Result csv = Run(Profile({"--target", "1", "--format", "csv", "--time", "seconds"}));
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   EXPECT_EQ(csv.output.rfind("workload,optimizer,setting,settings,reached,seeds,median_steps,", 0),
@@ -322,6 +348,7 @@ TEST_F(ProfileCliTest, BadValuesAreErrorsNamingTheValue) {
        "group: grad_norm is a scalar"},
       {{"--target", "1", "--out", *dir_ + "/no/such/dir/p.svg"}, 1, "no/such/dir/p.svg"},
       {{"--target", "1", "--out", *dir_ + "/p.gif"}, 2, "p.gif' ends in neither .svg nor .png"},
+      {{"--target", "1", "--bars", *dir_ + "/b.txt"}, 2, "--bars: '"},
   };
   for (const Case& c : cases) {
     Result r = Run(Profile(c.flags));
