@@ -456,6 +456,28 @@ std::string SvgStart(int width, int height) {
       "<rect width=\"", width, "\" height=\"", height, "\" fill=\"white\"/>\n");
 }
 
+// A vertical grid line at x = px across [top, bottom] and its tick label under the box.
+std::string XGridTick(double px, double top, double bottom, const std::string& label) {
+  const std::string x = Px(px);
+  return absl::StrCat("<line x1=\"", x, "\" y1=\"", Px(top), "\" x2=\"", x, "\" y2=\"", Px(bottom),
+                      "\" stroke=\"#e4e4e4\"/>\n<text data-tick=\"x\" x=\"", x, "\" y=\"",
+                      Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", label,
+                      "</text>\n");
+}
+
+// The frame of a single plot box.
+std::string BoxFrame(double left, double top, double right, double bottom) {
+  return absl::StrCat("<rect data-box=\"0\" x=\"", Px(left), "\" y=\"", Px(top), "\" width=\"",
+                      Px(right - left), "\" height=\"", Px(bottom - top),
+                      "\" fill=\"none\" stroke=\"#555\"/>\n");
+}
+
+// Opens a legend's group (closed by the caller with </g>) with its heading at (x, y).
+std::string LegendHead(double x, double y, const std::string& heading) {
+  return absl::StrCat("<g font-size=\"11\">\n<text x=\"", Px(x), "\" y=\"", Px(y),
+                      "\" font-size=\"12\">", Xml(heading), "</text>\n");
+}
+
 absl::StatusOr<std::string> Render(const v1::QueryMetricsResponse& response, const Bands& bands,
                                    const std::string& series_kind, const PlotOptions& options) {
   if (absl::Status s = CheckFigureSize(options.width, options.height); !s.ok()) return s;
@@ -719,19 +741,12 @@ absl::StatusOr<std::string> ProfileToSvg(const ProfileResult& result,
   for (double t = 1; t < options.tau_max * (1 - 1e-9); t *= factor) x_ticks.push_back(t);
   x_ticks.push_back(options.tau_max);
   for (double t : x_ticks) {
-    const std::string px = Px(x.Map(t));
-    absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
-                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text x=\"", px, "\" y=\"",
-                    Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">", Label(t),
-                    "</text>\n");
+    absl::StrAppend(&svg, XGridTick(x.Map(t), top, bottom, Label(t)));
   }
-  absl::StrAppend(&svg, "<rect data-box=\"0\" x=\"", Px(left), "\" y=\"", Px(top), "\" width=\"",
-                  Px(right - left), "\" height=\"", Px(bottom - top),
-                  "\" fill=\"none\" stroke=\"#555\"/>\n");
+  absl::StrAppend(&svg, BoxFrame(left, top, right, bottom));
   const double lx = width - kLegendWidth + 12;
   double ly = top + 12;
-  std::string legend = absl::StrCat("<g font-size=\"11\">\n<text x=\"", Px(lx), "\" y=\"", Px(ly),
-                                    "\" font-size=\"12\">optimizer</text>\n");
+  std::string legend = LegendHead(lx, ly, "optimizer");
   ly += 18;
   for (size_t i = 0; i < result.curves.size(); ++i) {
     const ProfileCurve& c = result.curves[i];
@@ -922,11 +937,7 @@ absl::StatusOr<std::string> TimeToTargetToSvg(const ProfileResult& result,
                   "\" text-anchor=\"middle\" font-size=\"12\">median ", unit,
                   " to reach the target (best setting of each optimizer)</text>\n");
   for (double t : Ticks(x, question.options.time == TimeMeasure::kSteps)) {
-    const std::string px = Px(x.Map(t));
-    absl::StrAppend(&svg, "<line x1=\"", px, "\" y1=\"", Px(top), "\" x2=\"", px, "\" y2=\"",
-                    Px(bottom), "\" stroke=\"#e4e4e4\"/>\n<text data-tick=\"x\" x=\"", px,
-                    "\" y=\"", Px(bottom + 14), "\" text-anchor=\"middle\" fill=\"#444\">",
-                    Label(t), "</text>\n");
+    absl::StrAppend(&svg, XGridTick(x.Map(t), top, bottom, Label(t)));
   }
   std::map<std::string, int> optimizer_index;
   for (int i = 0; i < num_optimizers; ++i) {
@@ -962,13 +973,10 @@ absl::StatusOr<std::string> TimeToTargetToSvg(const ProfileResult& result,
                       "</title></rect>\n");
     }
   }
-  absl::StrAppend(&svg, "<rect data-box=\"0\" x=\"", Px(left), "\" y=\"", Px(top), "\" width=\"",
-                  Px(right - left), "\" height=\"", Px(bottom - top),
-                  "\" fill=\"none\" stroke=\"#555\"/>\n");
+  absl::StrAppend(&svg, BoxFrame(left, top, right, bottom));
   const double lx = width - kLegendWidth + 12;
   double ly = top + 12;
-  absl::StrAppend(&svg, "<g font-size=\"11\">\n<text x=\"", Px(lx), "\" y=\"", Px(ly),
-                  "\" font-size=\"12\">optimizer</text>\n");
+  absl::StrAppend(&svg, LegendHead(lx, ly, "optimizer"));
   ly += 18;
   for (int o = 0; o < num_optimizers; ++o) {
     absl::StrAppend(&svg, "<rect data-legend=\"", o, "\" x=\"", Px(lx), "\" y=\"", Px(ly - 9),
