@@ -110,11 +110,16 @@ double NiceStep(double span, int target) {
 }
 
 // Multiples of `step` inside [lo, hi], each computed as k * step so labels come out round.
+// None when that is not a countable few (a step of 0 or NaN from an empty span, or values so
+// large that k + 1 == k): counting by doubles there would never end.
 std::vector<double> LinearTicks(double lo, double hi, double step) {
   std::vector<double> ticks;
+  if (!(step > 0) || !std::isfinite(lo) || !std::isfinite(hi)) return ticks;
   const double first = std::ceil(lo / step - 1e-9);
   const double last = std::floor(hi / step + 1e-9);
-  for (double k = first; k <= last; k += 1) ticks.push_back(k * step);
+  if (!(last >= first) || last - first > 1000 || first + 1 == first) return ticks;
+  const int count = static_cast<int>(last - first);
+  for (int i = 0; i <= count; ++i) ticks.push_back((first + i) * step);
   return ticks;
 }
 

@@ -49,7 +49,8 @@ class Authenticator {
   std::vector<Entry> entries_;
 };
 
-// True for 127.0.0.0/8, ::1, [::1] and "localhost" (the host part of a listen address).
+// True for an address in 127.0.0.0/8, ::1, [::1] and "localhost" (the host part of a listen
+// address or of a Host header); a name that merely begins with "127." is not.
 bool IsLoopbackHost(absl::string_view host);
 
 }  // namespace optbench::server

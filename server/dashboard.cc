@@ -148,6 +148,9 @@ struct View {
   bool log_y = true;
 };
 
+// Sweeps one comparison takes (each costs two queries over all its jobs).
+constexpr size_t kMaxCompareSweeps = 20;
+
 absl::StatusOr<View> ParseView(const httplib::Request& request) {
   View view;
   view.metric = request.get_param_value("metric");
@@ -161,9 +164,10 @@ absl::StatusOr<View> ParseView(const httplib::Request& request) {
   }
   if (request.has_param("groups")) {
     const std::string groups = request.get_param_value("groups");
-    if (!absl::SimpleAtoi(groups, &view.groups) || view.groups < 1 || view.groups > 1000) {
+    // A panel per group: at most 100 (the CLI's 1000 would be a page of a thousand pictures).
+    if (!absl::SimpleAtoi(groups, &view.groups) || view.groups < 1 || view.groups > 100) {
       return absl::InvalidArgumentError(
-          absl::StrCat("groups: '", groups, "' is not a whole number in 1..1000"));
+          absl::StrCat("groups: '", groups, "' is not a whole number in 1..100"));
     }
   }
   if (request.has_param("log")) {
@@ -354,14 +358,18 @@ class DashboardPages {
     }
     absl::StrAppend(&out.body, "</tbody>\n</table>\n");
     if (page->sweeps.size() > 1) {
-      // The sweeps on this page as the workloads of one comparison.
+      // The sweeps on this page (the newest kMaxCompareSweeps) as the workloads of one comparison.
       std::vector<std::pair<std::string, std::string>> params;
-      for (const storage::SweepRecord& record : page->sweeps)
+      for (const storage::SweepRecord& record : page->sweeps) {
+        if (params.size() == kMaxCompareSweeps) break;
         params.emplace_back("sweep", record.id);
+      }
       absl::StrAppend(&out.body, "<p><a id=\"compare-these\" href=\"/compare",
-                      HtmlEscape(QueryString(params)),
-                      "\">compare these sweeps</a> (each a workload: time to target, performance "
-                      "profile)</p>\n");
+                      HtmlEscape(QueryString(params)), "\">compare ",
+                      params.size() < page->sweeps.size()
+                          ? absl::StrCat("the newest ", params.size(), " of these sweeps")
+                          : std::string("these sweeps"),
+                      "</a> (each a workload: time to target, performance profile)</p>\n");
     }
     if (!page->next_page_token.empty()) {
       std::vector<std::pair<std::string, std::string>> params = {{"page", page->next_page_token}};
@@ -689,6 +697,11 @@ class DashboardPages {
       return absl::InvalidArgumentError(
           "sweep: give the sweeps to compare, ?sweep=ID&sweep=ID (each a workload)");
     }
+    if (ids.size() > kMaxCompareSweeps) {
+      return absl::InvalidArgumentError(absl::StrCat("sweep: ", ids.size(),
+                                                     " sweeps given; at most ", kMaxCompareSweeps,
+                                                     " are compared at once"));
+    }
     auto view = ParseView(request);
     if (!view.ok()) return view.status();
     report::ProfileQuestion question;
@@ -768,6 +781,14 @@ class DashboardPages {
     question.metric = metric.series_size() > 0 ? metric.series(0).metric() : view->metric;
     question.split = view->split == v1::SPLIT_TEST ? "test" : "train";
     auto input = report::ProfileRunsFromQuery(metric, *seconds, question.group);
+    if (input.ok() && !input->left_out.empty()) {
+      // As the CLI says it: unfinished seeds would make a setting's median over fewer seeds.
+      std::vector<std::string> states;
+      for (const auto& [state, n] : input->left_out) states.push_back(absl::StrCat(n, " ", state));
+      absl::StrAppend(&out.body, "<p class=\"note\" id=\"left-out\">Left out ",
+                      HtmlEscape(absl::StrJoin(states, ", ")),
+                      " job(s): only succeeded and diverged jobs count.</p>\n");
+    }
     absl::StatusOr<report::ProfileResult> result =
         input.ok() ? report::ComputeProfile(input->runs, options) : input.status();
     if (!result.ok()) {
@@ -954,20 +975,50 @@ httplib::Server::Handler Serve(Handler handler, bool json) {
   };
 }
 
-void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator* auth, bool tls) {
+// The address a redirect may send the browser to: `path` (percent-decoded by httplib) with each
+// segment encoded again and empty segments dropped, so it always stays on this host ("/x/y", never
+// "//evil.example/" or "/\\evil.example").
+std::string SameSitePath(absl::string_view path) {
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    segments.push_back(UrlEncode(segment));
+  }
+  return absl::StrCat("/", absl::StrJoin(segments, "/"));
+}
+
+// The host of a Host header ("127.0.0.1:8080" -> "127.0.0.1", "[::1]:8080" -> "[::1]").
+absl::string_view HostOfHeader(absl::string_view host) {
+  if (absl::StartsWith(host, "[")) return host.substr(0, host.find(']') + 1);
+  return host.substr(0, host.find(':'));
+}
+
+// `check_host`: serving loopback without tokens, answer only requests addressed to a loopback
+// name: another site's page whose name resolves to 127.0.0.1 (DNS rebinding) would otherwise read
+// every result as a same-origin request.
+void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator* auth, bool tls,
+               bool check_host) {
   http.set_default_headers({{"Content-Security-Policy", kDashboardContentSecurityPolicy},
                             {"X-Content-Type-Options", "nosniff"},
                             {"Referrer-Policy", "no-referrer"},
                             {"X-Frame-Options", "DENY"},
                             {"Cache-Control", "no-store"}});
   // Before any route: the method, then the token.
-  http.set_pre_routing_handler([auth, tls](const httplib::Request& request,
-                                           httplib::Response& response) {
+  http.set_pre_routing_handler([auth, tls, check_host](const httplib::Request& request,
+                                                       httplib::Response& response) {
     if (request.method != "GET" && request.method != "HEAD") {
       response.set_header("Allow", "GET, HEAD");
       SendHtml(ErrorPage(405,
                          absl::StrCat("method ", request.method,
                                       " is not allowed; the dashboard only reads (GET, HEAD)"),
+                         false),
+               response);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (check_host && !IsLoopbackHost(HostOfHeader(request.get_header_value("Host")))) {
+      SendHtml(ErrorPage(421,
+                         absl::StrCat("host '", request.get_header_value("Host"),
+                                      "' is not a loopback name: without tokens the dashboard "
+                                      "answers only requests to localhost, 127.0.0.1 or [::1]"),
                          false),
                response);
       return httplib::Server::HandlerResponse::Handled;
@@ -984,10 +1035,13 @@ void AddRoutes(httplib::Server& http, DashboardPages* pages, const Authenticator
       for (const auto& [k, v] : request.params) {
         if (k != "token") rest.emplace_back(k, v);
       }
-      response.set_header(
-          "Set-Cookie", absl::StrCat(kCookie, "=", CookieValue(token),
-                                     "; Path=/; HttpOnly; SameSite=Strict", tls ? "; Secure" : ""));
-      response.set_redirect(request.path + QueryString(rest), 303);
+      response.set_header("Set-Cookie",
+                          absl::StrCat(kCookie, "=", CookieValue(token),
+                                       "; Path=/; HttpOnly; SameSite=Lax", tls ? "; Secure" : ""));
+      // Lax, not Strict: a link followed from another site (mail, a wiki) must arrive with the
+      // cookie; the dashboard only reads, so Lax opens no cross-site write.
+      response.status = 303;
+      response.set_header("Location", SameSitePath(request.path) + QueryString(rest));
       return httplib::Server::HandlerResponse::Handled;
     }
     if (absl::Status s = auth->Check(Authorization(request), Role::kRead); !s.ok()) {
@@ -1073,11 +1127,13 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(const DashboardOptio
   http.tls_client_ca_path = options.tls_client_ca_path;
   http.threads = options.threads;
   const bool tls = !options.tls_cert_path.empty();
+  const bool check_host = auth == nullptr && IsLoopbackHost(HostOfListen(options.listen));
   std::unique_ptr<Dashboard> dashboard(new Dashboard());
   dashboard->pages_ = std::make_unique<DashboardPages>(store, catalog);
   DashboardPages* pages = dashboard->pages_.get();
-  auto server = HttpServer::Start(
-      http, [pages, auth, tls](httplib::Server& server) { AddRoutes(server, pages, auth, tls); });
+  auto server = HttpServer::Start(http, [pages, auth, tls, check_host](httplib::Server& server) {
+    AddRoutes(server, pages, auth, tls, check_host);
+  });
   if (!server.ok()) return server.status();
   dashboard->http_ = *std::move(server);
   return dashboard;

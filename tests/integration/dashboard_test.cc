@@ -1,8 +1,12 @@
 // The coordinator's dashboard (--http_listen) as people and browsers reach it: a real
 // optbench-coordinator process, its security rules over real HTTP(S), and every page loaded in
 // headless Chromium with the numbers it shows compared to `optbench query --format json`.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -58,6 +62,31 @@ class DashboardTest : public testing::ServiceFixture {
     EXPECT_TRUE(r) << path << ": " << httplib::to_string(r.error());
     if (r) ExpectProtectiveHeaders(r.value(), path);
     return r;
+  }
+
+  // The Location header of GET `path` as the bytes on the wire (httplib's client would decode
+  // it): one request over a plain socket, `path` sent as is.
+  std::string RawLocation(const std::string& path) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(http_port_));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    std::string answer;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+      const std::string request =
+          absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1:", http_port_,
+                       "\r\nConnection: close\r\n\r\n");
+      if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        char buffer[4096];
+        for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) answer.append(buffer, n);
+      }
+    }
+    close(fd);
+    const size_t at = answer.find("\r\nLocation: ");
+    if (at == std::string::npos) return "(no Location in: " + answer.substr(0, 200) + ")";
+    const size_t start = at + 12;
+    return answer.substr(start, answer.find("\r\n", start) - start);
   }
 
   // The status of GET `path` (0 when no answer came).
@@ -137,6 +166,14 @@ optimizer: {name: adam, lr: 0.01}
       {"/sweeps/" + id + "/compare?target=1&groups=4&group=9", 400, "group: &apos;9&apos;"},
       {"/sweeps/s-nope/compare?target=1", 404, "s-nope"},
       {"/compare?target=1", 400, "sweep: give the sweeps to compare"},
+      {"/compare?target=1" +
+           [] {
+             std::string many;
+             for (int i = 0; i < 21; ++i) absl::StrAppend(&many, "&sweep=s-", i);
+             return many;
+           }(),
+       400, "sweep: 21 sweeps given; at most 20"},
+      {"/sweeps/" + id + "/curves?groups=101", 400, "groups: &apos;101&apos;"},
       {"/compare?sweep=" + id + "&sweep=s-nope&target=1", 404, "s-nope"},
       {"/sweeps/" + id + "/compare?sweep=" + id, 400, "the sweep is in the path"},
       {"/?tag=%3Cb%3E", 400, "&lt;b&gt;"},
@@ -212,7 +249,7 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   EXPECT_EQ(visit->get_header_value("Location"), "/?tag=paper-1");
   const std::string reader_hex = absl::BytesToHexString("reader-token-for-tests");
   EXPECT_EQ(visit->get_header_value("Set-Cookie"),
-            "optbench_token=" + reader_hex + "; Path=/; HttpOnly; SameSite=Strict");
+            "optbench_token=" + reader_hex + "; Path=/; HttpOnly; SameSite=Lax");
   EXPECT_EQ(StatusOf("/?tag=paper-1", {{"Cookie", "other=1; optbench_token=" + reader_hex}}), 200);
   EXPECT_EQ(StatusOf("/", {{"Cookie",
                             "optbench_token=" + absl::BytesToHexString("worker-token-for-tests")}}),
@@ -225,9 +262,20 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   EXPECT_EQ(odd->status, 303);
   const std::string odd_hex = absl::BytesToHexString("odd%token;with=signs");
   EXPECT_EQ(odd->get_header_value("Set-Cookie"),
-            "optbench_token=" + odd_hex + "; Path=/; HttpOnly; SameSite=Strict");
+            "optbench_token=" + odd_hex + "; Path=/; HttpOnly; SameSite=Lax");
   EXPECT_EQ(StatusOf("/", {{"Cookie", "a=b; optbench_token=" + odd_hex + "; c=d"}}), 200);
   EXPECT_EQ(StatusOf("/", {{"Cookie", "optbench_token=odd%token;with=signs"}}), 401);
+  // The redirect stays on this host, whatever the path holds (httplib decodes %2F to '/'), and
+  // each segment is sent encoded.
+  for (const auto& [path, want] : std::vector<std::pair<std::string, std::string>>{
+           {"//evil.example/", "/evil.example"},
+           {"/%2F%2Fevil.example/", "/evil.example"},
+           {"/%5C%5Cevil.example", "/%5C%5Cevil.example"},
+           {"/sweeps/a%3Fb%23c", "/sweeps/a%3Fb%23c"},
+           {"/sweeps/s-1?tag=x", "/sweeps/s-1?tag=x"}}) {
+    const std::string sep = absl::StrContains(path, "?") ? "&" : "?";
+    EXPECT_EQ(RawLocation(path + sep + "token=reader-token-for-tests"), want) << path;
+  }
   // A token without the role sets nothing.
   httplib::Result worker_visit = Get("/?token=worker-token-for-tests");
   ASSERT_TRUE(worker_visit);
@@ -237,6 +285,23 @@ TEST_F(DashboardTest, WithTokensEveryRequestNeedsTheReadRole) {
   ASSERT_TRUE(unknown_visit);
   EXPECT_EQ(unknown_visit->status, 401);
   EXPECT_FALSE(unknown_visit->has_header("Set-Cookie"));
+}
+
+// Without tokens on loopback, a request addressed to another name is refused: a page of
+// evil.example whose name resolves to 127.0.0.1 (DNS rebinding) must not read the results.
+TEST_F(DashboardTest, WithoutTokensOnlyLoopbackNamesAreAnswered) {
+  StartWithDashboard();
+  for (const std::string host :
+       {"evil.example", "evil.example:1234", "127.0.0.1.evil.example", "[::2]:80", ""}) {
+    httplib::Result r = Get("/", {{"Host", host}});
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 421) << host;
+  }
+  for (const std::string& host :
+       {absl::StrCat("127.0.0.1:", http_port_), absl::StrCat("localhost:", http_port_),
+        absl::StrCat("[::1]:", http_port_), std::string("localhost")}) {
+    EXPECT_EQ(StatusOf("/", {{"Host", host}}), 200) << host;
+  }
 }
 
 TEST_F(DashboardTest, RefusesANonLoopbackAddressWithoutTokens) {
@@ -273,7 +338,7 @@ TEST_F(DashboardTest, ServesHttpsWithTheApisCertificateAndRefusesPlainHttp) {
   EXPECT_EQ(visit->status, 303);
   EXPECT_EQ(visit->get_header_value("Set-Cookie"),
             "optbench_token=" + absl::BytesToHexString("reader-token-for-tests") +
-                "; Path=/; HttpOnly; SameSite=Strict; Secure");
+                "; Path=/; HttpOnly; SameSite=Lax; Secure");
   // A client that does not trust the CA is refused at the handshake.
   httplib::SSLClient untrusting("127.0.0.1", http_port_);
   untrusting.set_ca_cert_path("/dev/null");

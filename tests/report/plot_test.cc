@@ -865,5 +865,20 @@ TEST(PlotTest, LogStepAxisSkipsStepZero) {
   EXPECT_NE(s.status().message().find("step 0"), std::string::npos) << s.status();
 }
 
+// Steps and values past 2^53, where adding 1 to a double changes nothing: the figure is drawn
+// (without ticks it cannot count) instead of counting ticks for ever.
+TEST(PlotTest, HugeStepsAndValuesEndInsteadOfCountingTicksForEver) {
+  v1::QueryMetricsResponse r = Response({{{1e16}, {std::nextafter(1e16, 2e16)}}});
+  r.mutable_series(0)->mutable_points(0)->set_step(int64_t{1} << 60);
+  r.mutable_series(0)->mutable_points(1)->set_step((int64_t{1} << 60) + 1);
+  for (PlotLayout layout : {PlotLayout::kJob, PlotLayout::kGroup}) {
+    PlotOptions options;
+    options.layout = layout;
+    auto svg = QueryToSvg(r, options);
+    ASSERT_TRUE(svg.ok()) << svg.status();
+    EXPECT_NE(svg->find("<polyline"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace optbench::report

@@ -71,7 +71,8 @@ TEST(AuthenticatorTest, LoopbackHosts) {
   for (const char* h : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"}) {
     EXPECT_TRUE(IsLoopbackHost(h)) << h;
   }
-  for (const char* h : {"0.0.0.0", "", "::", "[::]", "10.0.0.1", "example.com", "128.0.0.1"}) {
+  for (const char* h : {"0.0.0.0", "", "::", "[::]", "10.0.0.1", "example.com", "128.0.0.1",
+                        "127.0.0.1.evil.example", "127.evil.example", "::2"}) {
     EXPECT_FALSE(IsLoopbackHost(h)) << h;
   }
 }
