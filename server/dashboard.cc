@@ -647,6 +647,16 @@ class DashboardPages {
       query.set_job_id(id);
       query.set_metric(view->metric);
       query.set_split(view->split);
+      // The last evaluated step from the overall values (a value per step), then the classes at
+      // that step only: every step's classes would be steps x classes values for one picture.
+      query.set_group_by(v1::GROUP_BY_NONE);
+      auto overall = QueryMetrics(*store_, *catalog_, query);
+      if (!overall.ok()) return overall.status();
+      if (overall->series_size() > 0 && overall->series(0).points_size() > 0) {
+        const auto& points = overall->series(0).points();
+        query.set_min_step(points[points.size() - 1].step());
+        query.set_max_step(points[points.size() - 1].step());
+      }
       query.set_group_by(v1::GROUP_BY_CLASS);
       auto one = QueryMetrics(*store_, *catalog_, query);
       if (!one.ok()) return one.status();
