@@ -30,6 +30,14 @@
 namespace optbench {
 namespace {
 
+// A job of two evaluations, done in well under a second.
+constexpr char kShortJob[] = R"(
+dataset: {name: heavy_tail_uniform, m: 4}
+model: {name: linear}
+trainer: {steps: 20, eval_every: 10}
+optimizer: {name: adam, lr: 0.01}
+)";
+
 using grpc::health::v1::HealthCheckResponse;
 using testing::RunCli;
 using testing::Subprocess;
@@ -150,12 +158,7 @@ TEST_F(OperationsTest, ADrainReportsNotServingLeasesNothingAndKeepsReports) {
   EXPECT_EQ(cli.exit_code, 1) << cli.output;
   EXPECT_EQ(cli.output, "NOT_SERVING\n");
   // Reads and submissions are still served; the idle worker gets nothing.
-  v1::SubmitSweepResponse late = Submit(R"(
-dataset: {name: heavy_tail_uniform, m: 4}
-model: {name: linear}
-trainer: {steps: 20, eval_every: 10}
-optimizer: {name: adam, lr: 0.01}
-)");
+  v1::SubmitSweepResponse late = Submit(kShortJob);
   ASSERT_EQ(late.jobs_size(), 1);
   const int64_t before = GetJob(running).progress_step();
   v1::Job advanced = WaitForProgress(running, before + 50, absl::Seconds(2));
@@ -367,12 +370,7 @@ TEST_F(OperationsTest, JobEventsCarryJobAttemptAndWorkerInBothLogFormats) {
     SCOPED_TRACE(format);
     StartCoordinator({"--log_format=" + format});
     testing::Subprocess* worker = StartWorker("w-" + format, {"--log_format=" + format});
-    v1::SubmitSweepResponse sweep = Submit(R"(
-dataset: {name: heavy_tail_uniform, m: 4}
-model: {name: linear}
-trainer: {steps: 20, eval_every: 10}
-optimizer: {name: adam, lr: 0.01}
-)");
+    v1::SubmitSweepResponse sweep = Submit(kShortJob);
     ASSERT_EQ(sweep.jobs_size(), 1);
     const std::string id = sweep.jobs(0).id();
     for (const v1::Job& job : WaitForSweep(sweep.sweep().id(), absl::Seconds(60))) {

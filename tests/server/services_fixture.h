@@ -134,12 +134,17 @@ class ServicesFixture : public ::testing::Test {
   // (ReportEvaluation), then CompleteJob with steps_done `step`. The first failure's status.
   absl::Status Succeed(const v1::AcquireJobResponse& leased, int64_t step = 0) {
     if (absl::Status s = ReportEvaluation(leased, step); !s.ok()) return s;
+    return Complete(leased, v1::OUTCOME_SUCCEEDED, step);
+  }
+
+  // CompleteJob for `leased` with `outcome` after `steps` steps; the call's status.
+  absl::Status Complete(const v1::AcquireJobResponse& leased, v1::Outcome outcome, int64_t steps) {
     grpc::ClientContext context;
     v1::CompleteJobRequest done;
     done.set_job_id(leased.job().id());
     done.set_lease_token(leased.lease_token());
-    done.set_outcome(v1::OUTCOME_SUCCEEDED);
-    done.set_steps_done(step);
+    done.set_outcome(outcome);
+    done.set_steps_done(steps);
     v1::CompleteJobResponse response;
     return FromGrpcStatus(workers_->CompleteJob(&context, done, &response));
   }

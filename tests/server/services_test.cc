@@ -796,33 +796,23 @@ TEST_F(ServicesTest, DiagnosticMetricsAreStoredAndQueried) {
 // other outcomes need none.
 TEST_F(ServicesTest, SuccessNeedsTheFinalStepsMetrics) {
   v1::SubmitSweepResponse sweep = Submit(kSweep);
-  auto complete = [&](const v1::AcquireJobResponse& leased, v1::Outcome outcome, int64_t steps) {
-    grpc::ClientContext context;
-    v1::CompleteJobRequest done;
-    done.set_job_id(leased.job().id());
-    done.set_lease_token(leased.lease_token());
-    done.set_outcome(outcome);
-    done.set_steps_done(steps);
-    v1::CompleteJobResponse response;
-    return FromGrpcStatus(workers_->CompleteJob(&context, done, &response));
-  };
   const v1::AcquireJobResponse first = Acquire();
-  EXPECT_THAT(complete(first, v1::OUTCOME_SUCCEEDED, 5),
+  EXPECT_THAT(Complete(first, v1::OUTCOME_SUCCEEDED, 5),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr(absl::StrCat("job ", first.job().id(),
                                               " has no metrics at its final step 5"))));
   // Metrics of an earlier step do not count; a run that ended there (a convex solve converged
   // early) succeeds with them.
   ASSERT_OK(ReportEvaluation(first, 3));
-  EXPECT_THAT(complete(first, v1::OUTCOME_SUCCEEDED, 5),
+  EXPECT_THAT(Complete(first, v1::OUTCOME_SUCCEEDED, 5),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("final step 5")));
-  EXPECT_OK(complete(first, v1::OUTCOME_SUCCEEDED, 3));
+  EXPECT_OK(Complete(first, v1::OUTCOME_SUCCEEDED, 3));
   EXPECT_EQ(GetJob(first.job().id()).state(), v1::JOB_STATE_SUCCEEDED);
   const v1::AcquireJobResponse second = Acquire();
   ASSERT_OK(Succeed(second, 5));
   EXPECT_EQ(GetJob(second.job().id()).state(), v1::JOB_STATE_SUCCEEDED);
   const v1::AcquireJobResponse third = Acquire();
-  EXPECT_OK(complete(third, v1::OUTCOME_DIVERGED, 2));
+  EXPECT_OK(Complete(third, v1::OUTCOME_DIVERGED, 2));
   EXPECT_EQ(GetJob(third.job().id()).state(), v1::JOB_STATE_DIVERGED);
   (void)sweep;
 }
