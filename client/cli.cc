@@ -987,32 +987,18 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   report::ProfileOptions& options = question.options;
   const std::string target = Flag(args, "--target");
   if (target.empty()) return usage_error("--target is required: the value to reach");
-  if (!absl::SimpleAtod(target, &options.target) || !std::isfinite(options.target)) {
-    return usage_error(absl::StrCat("--target: '", target, "' is not a finite number"));
-  }
-  const std::string goal = Flag(args, "--goal");
-  if (!goal.empty() && goal != "min" && goal != "max") {
-    return usage_error(absl::StrCat("--goal: '", goal, "' is not min or max"));
-  }
-  const std::string time = Flag(args, "--time", "steps");
-  if (time != "steps" && time != "seconds") {
-    return usage_error(absl::StrCat("--time: '", time, "' is not steps or seconds"));
-  }
-  options.time = time == "steps" ? report::TimeMeasure::kSteps : report::TimeMeasure::kSeconds;
   question.groups = 10;
   if (const std::string g = Flag(args, "--groups"); !g.empty()) {
     if (!absl::SimpleAtoi(g, &question.groups) || question.groups < 1 || question.groups > 1000) {
       return usage_error(absl::StrCat("--groups: '", g, "' is not a number in 1..1000"));
     }
   }
-  if (const std::string g = Flag(args, "--group"); g == "rarest") {
-    question.group = question.groups;
-  } else if (!g.empty() && (!absl::SimpleAtoi(g, &question.group) || question.group < 1 ||
-                            question.group > question.groups)) {
-    return usage_error(absl::StrCat("--group: '", g, "' is not a group in 1..", question.groups,
-                                    " (of --groups ", question.groups,
-                                    ", 1 = most frequent) or "
-                                    "rarest"));
+  std::optional<report::Goal> goal;
+  if (absl::Status s = report::ParseProfileSettings(
+          {target, Flag(args, "--goal"), Flag(args, "--time"), Flag(args, "--group")}, "--",
+          &question, &goal);
+      !s.ok()) {
+    return usage_error(s.message());
   }
   const std::string format = Flag(args, "--format", "table");
   if (format != "table" && format != "csv" && format != "json") {
@@ -1063,20 +1049,17 @@ int CmdProfile(const Args& args, std::ostream& out, std::ostream& err) {
   }
   question.metric = metric->series_size() > 0 ? metric->series(0).metric() : request.metric();
   question.split = request.split() == v1::SPLIT_TEST ? "test" : "train";
-  options.goal = goal.empty()    ? report::DefaultGoal(*metric)
-                 : goal == "min" ? report::Goal::kMin
-                                 : report::Goal::kMax;
+  options.goal = goal.value_or(report::DefaultGoal(*metric));
   question.workload_names = SweepNames(args, *metric);
   auto input = report::ProfileRunsFromQuery(*metric, *seconds, question.group);
   if (!input.ok()) return Fail(err, "profile", input.status());
   auto result = report::ComputeProfile(input->runs, options);
   if (!result.ok()) return Fail(err, "profile", result.status());
   if (!input->left_out.empty()) {
-    std::vector<std::string> states;
-    for (const auto& [state, n] : input->left_out) states.push_back(absl::StrCat(n, " ", state));
-    err << "optbench profile: left out " << absl::StrJoin(states, ", ")
+    err << "optbench profile: left out " << report::LeftOutText(input->left_out)
         << " job(s): only succeeded and diverged jobs count\n";
   }
+
   if (format == "csv") {
     out << report::ProfileToCsv(*result);
   } else if (format == "json") {

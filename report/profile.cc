@@ -5,11 +5,13 @@
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <set>
 #include <tuple>
 
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -428,6 +430,44 @@ std::string ProfileToJson(const ProfileResult& result, const ProfileQuestion& qu
       ",\"target\":", JsonNumber(o.target), ",\"goal\":\"", GoalName(o.goal), "\",\"time\":\"",
       TimeMeasureName(o.time), "\",\n\"entries\":[\n  ", absl::StrJoin(entries, ",\n  "),
       "\n],\n\"profile\":[\n  ", absl::StrJoin(curves, ",\n  "), "\n]}\n");
+}
+
+absl::Status ParseProfileSettings(const ProfileSettingsText& text, const std::string& prefix,
+                                  ProfileQuestion* question, std::optional<Goal>* goal) {
+  ProfileOptions& options = question->options;
+  if (!absl::SimpleAtod(text.target, &options.target) || !std::isfinite(options.target)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "target: '", text.target, "' is not a finite number"));
+  }
+  if (text.goal.empty()) {
+    goal->reset();
+  } else if (text.goal == "min" || text.goal == "max") {
+    *goal = text.goal == "min" ? Goal::kMin : Goal::kMax;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "goal: '", text.goal, "' is not min or max"));
+  }
+  if (!text.time.empty() && text.time != "steps" && text.time != "seconds") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "time: '", text.time, "' is not steps or seconds"));
+  }
+  options.time = text.time == "seconds" ? TimeMeasure::kSeconds : TimeMeasure::kSteps;
+  question->group = 0;
+  if (text.group == "rarest") {
+    question->group = question->groups;
+  } else if (!text.group.empty() && (!absl::SimpleAtoi(text.group, &question->group) ||
+                                     question->group < 1 || question->group > question->groups)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, "group: '", text.group, "' is not a group in 1..", question->groups, " (of ",
+        prefix, "groups ", question->groups, ", 1 = most frequent) or rarest"));
+  }
+  return absl::OkStatus();
+}
+
+std::string LeftOutText(const std::map<std::string, int>& left_out) {
+  std::vector<std::string> states;
+  for (const auto& [state, n] : left_out) states.push_back(absl::StrCat(n, " ", state));
+  return absl::StrJoin(states, ", ");
 }
 
 }  // namespace optbench::report

@@ -188,6 +188,22 @@ std::string WorkloadTitle(const std::string& workload, const ProfileQuestion& qu
 // The question in words: "train loss in frequency group 4 of 4 (the rarest) <= 1".
 std::string QuestionText(const ProfileQuestion& question);
 
+// A profile's settings as a user typed them (empty: the default), for ParseProfileSettings.
+struct ProfileSettingsText {
+  std::string target;  // Required: a finite number.
+  std::string goal;    // "min" or "max"; empty: the metric's declared direction (DefaultGoal).
+  std::string time;    // "steps" (default) or "seconds".
+  std::string group;   // A frequency group 1..question->groups, or "rarest"; empty: overall.
+};
+// Parses `text` into question->options (target, time) and question->group (question->groups
+// set first), and the goal into `goal` (unset when not given: the caller takes DefaultGoal of
+// the answers). InvalidArgument naming `prefix` + the setting and its value, e.g.
+// "--goal: 'up' is not min or max" (the CLI's prefix "--", the dashboard's none).
+absl::Status ParseProfileSettings(const ProfileSettingsText& text, const std::string& prefix,
+                                  ProfileQuestion* question, std::optional<Goal>* goal);
+// ProfileInput::left_out in words: "2 running, 1 queued"; empty when nothing was left out.
+std::string LeftOutText(const std::map<std::string, int>& left_out);
+
 // A line on the question and the rule, then a row per entry: workload ("s-1a2b3c4d (name)"),
 // optimizer, best setting (its labels but optimizer, seed and the workload's; "-" for none;
 // "(best final)" when not solved), settings tried, reached k/n, median steps, median seconds,

@@ -739,28 +739,16 @@ class DashboardPages {
           "profile</h2>\n<p class=\"note\">Drawn once a target is given.</p>\n</section>\n");
       return out;
     }
-    report::ProfileOptions options;
-    if (!absl::SimpleAtod(target, &options.target) || !std::isfinite(options.target)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target: '", target, "' is not a finite number"));
-    }
-    const std::string goal = request.get_param_value("goal");
-    if (!goal.empty() && goal != "min" && goal != "max") {
-      return absl::InvalidArgumentError(absl::StrCat("goal: '", goal, "' is not min or max"));
-    }
-    const std::string time = request.get_param_value("time");
-    if (!time.empty() && time != "steps" && time != "seconds") {
-      return absl::InvalidArgumentError(absl::StrCat("time: '", time, "' is not steps or seconds"));
-    }
-    options.time = time == "seconds" ? report::TimeMeasure::kSeconds : report::TimeMeasure::kSteps;
     question.groups = view->groups;
-    if (const std::string g = request.get_param_value("group"); g == "rarest") {
-      question.group = question.groups;
-    } else if (!g.empty() && (!absl::SimpleAtoi(g, &question.group) || question.group < 1 ||
-                              question.group > question.groups)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("group: '", g, "' is not a group in 1..", question.groups, " or rarest"));
+    std::optional<report::Goal> goal;
+    if (absl::Status s = report::ParseProfileSettings(
+            {target, request.get_param_value("goal"), request.get_param_value("time"),
+             request.get_param_value("group")},
+            "", &question, &goal);
+        !s.ok()) {
+      return s;
     }
+    report::ProfileOptions& options = question.options;
     v1::QueryMetricsRequest query = FrequencyRequest(*view);
     query.set_group_by(question.group > 0 ? v1::GROUP_BY_FREQUENCY : v1::GROUP_BY_NONE);
     // The sweeps' series side by side, as `optbench profile` puts them.
@@ -784,21 +772,17 @@ class DashboardPages {
       if (options.time == report::TimeMeasure::kSeconds) return seconds.status();
       seconds = v1::QueryMetricsResponse();
     }
-    options.goal = goal.empty()    ? report::DefaultGoal(metric)
-                   : goal == "min" ? report::Goal::kMin
-                                   : report::Goal::kMax;
-    question.options = options;
+    options.goal = goal.value_or(report::DefaultGoal(metric));
     question.metric = metric.series_size() > 0 ? metric.series(0).metric() : view->metric;
     question.split = view->split == v1::SPLIT_TEST ? "test" : "train";
     auto input = report::ProfileRunsFromQuery(metric, *seconds, question.group);
     if (input.ok() && !input->left_out.empty()) {
       // As the CLI says it: unfinished seeds would make a setting's median over fewer seeds.
-      std::vector<std::string> states;
-      for (const auto& [state, n] : input->left_out) states.push_back(absl::StrCat(n, " ", state));
       absl::StrAppend(&out.body, "<p class=\"note\" id=\"left-out\">Left out ",
-                      HtmlEscape(absl::StrJoin(states, ", ")),
+                      HtmlEscape(report::LeftOutText(input->left_out)),
                       " job(s): only succeeded and diverged jobs count.</p>\n");
     }
+
     absl::StatusOr<report::ProfileResult> result =
         input.ok() ? report::ComputeProfile(input->runs, options) : input.status();
     if (!result.ok()) {
